@@ -1,0 +1,249 @@
+//! The consensus slot: a sans-I/O state machine.
+//!
+//! An engine never touches a socket, a clock, a disk or a thread. The node's driver
+//! ([`crate::node::driver::Driver`]) feeds it [`Input`]s with the current time and performs the
+//! [`Output`]s it returns, **in order**. Because it is pure, the same engine runs in the node
+//! and in a deterministic simulator, and it can cross a dynamic-library boundary as bytes:
+//! messages are opaque byte strings that only the engine decodes.
+//!
+//! # Contract between engine and driver
+//! - The driver delivers inputs one at a time and performs every output of one `handle` call
+//!   before delivering the next input.
+//! - [`Output::Persist`] is durable (fsync) before any later output is performed; if it cannot
+//!   be made durable the driver stops the node. So a restarted validator, given the last
+//!   persisted state in [`Input::Start`], never signs two conflicting votes.
+//! - [`Output::BuildPayload`] and [`Output::VerifyPayload`] are answered by a later
+//!   [`Input::PayloadBuilt`]/[`Input::PayloadBuildFailed`] and [`Input::PayloadVerified`]. The
+//!   driver may answer after other inputs have arrived; engines must not assume it is immediate.
+//! - [`Output::Commit`] names a block the engine learned from `PayloadBuilt` or from a
+//!   `PayloadVerified { valid: true }`, and whose parent is the last committed block: commits
+//!   come in height order without gaps. The driver executes and stores the block with its
+//!   certificate atomically before performing later outputs.
+//! - Timers are absolute times in milliseconds on the driver's clock. Setting a timer with an
+//!   id that is already set replaces it. A timer fires at most once.
+//! - Messages from the network may be malformed or malicious: engines must reject bad bytes
+//!   without panicking (and may report [`Output::Evidence`]).
+//!
+//! # Example: driving the built-in `solo` engine by hand
+//! ```
+//! use aether_framework::consensus::{solo::{SoloEngine, SoloSettings}, BlockRef, ConsensusEngine, Input, Output};
+//! use aether_framework::types::{Certificate, Hash, Keypair};
+//!
+//! let mut engine = SoloEngine::new(Keypair::from_seed([7; 32]), SoloSettings::default());
+//! let mut out = Vec::new();
+//! let genesis = BlockRef { hash: Hash::ZERO, height: 0 };
+//! engine.handle(0, Input::Start { committed: genesis, certificate: Certificate::default(), safety_state: None }, &mut out);
+//! // The engine asks to be woken when the first block interval has passed.
+//! assert!(matches!(out[0], Output::SetTimer { .. }));
+//! ```
+
+pub mod solo;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Address, Amount, Certificate, Hash, Height, Keypair, PublicKey, TimestampMs};
+
+/// A validator's position in the [`ValidatorSet`].
+pub type ValidatorIndex = u32;
+/// Engine-chosen timer identity.
+pub type TimerId = u64;
+
+/// A block as consensus sees it: its hash and height.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct BlockRef {
+    pub hash: Hash,
+    pub height: Height,
+}
+
+/// A built block handed to the engine: its reference and its canonical encoding (which an
+/// engine may embed in a proposal, or leave to a data-availability plugin).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payload {
+    pub block: BlockRef,
+    pub parent: Hash,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// First input after construction. `committed` is the last committed block (genesis on a
+    /// new chain) with its certificate; `safety_state` is the last state the engine persisted
+    /// with [`Output::Persist`], if any.
+    Start { committed: BlockRef, certificate: Certificate, safety_state: Option<Vec<u8>> },
+    /// A message from validator `from`. Unauthenticated bytes: the engine checks signatures.
+    Message { from: ValidatorIndex, bytes: Vec<u8> },
+    /// A timer set with [`Output::SetTimer`] reached its time.
+    Timer { id: TimerId },
+    /// Answer to [`Output::BuildPayload`].
+    PayloadBuilt { payload: Payload },
+    /// [`Output::BuildPayload`] could not be answered (e.g. the parent is unknown).
+    PayloadBuildFailed { parent: Hash, reason: String },
+    /// Answer to [`Output::VerifyPayload`]: whether the block is valid on top of its parent.
+    /// `block` is `None` when the bytes did not even decode as a block.
+    PayloadVerified { block: Option<BlockRef>, valid: bool },
+    /// The mempool holds transactions ready for a block. Engines may propose early.
+    TransactionsWaiting,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    Broadcast {
+        bytes: Vec<u8>,
+    },
+    Send {
+        to: ValidatorIndex,
+        bytes: Vec<u8>,
+    },
+    /// Deliver [`Input::Timer`] at `at_ms` (driver clock). Replaces a timer with the same id.
+    SetTimer {
+        id: TimerId,
+        at_ms: TimestampMs,
+    },
+    CancelTimer {
+        id: TimerId,
+    },
+    /// Build a block on `parent`, carrying `parent_certificate` in its header.
+    BuildPayload {
+        parent: BlockRef,
+        parent_certificate: Certificate,
+    },
+    /// Check the encoded block `bytes`: it decodes, extends a known block, and executes to the
+    /// roots its header claims.
+    VerifyPayload {
+        bytes: Vec<u8>,
+    },
+    /// Make `state` durable before performing any later output.
+    Persist {
+        state: Vec<u8>,
+    },
+    /// `block` is decided; `certificate` proves it (see [`ConsensusEngine::verify_certificate`]).
+    Commit {
+        block: BlockRef,
+        certificate: Certificate,
+    },
+    /// A validator misbehaved provably.
+    Evidence(Evidence),
+}
+
+/// Proof that a validator misbehaved (double vote, double proposal, ...), in an engine-defined
+/// encoding that other nodes' engines can check.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Evidence {
+    pub offender: ValidatorIndex,
+    pub kind: String,
+    pub proof: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConsensusError {
+    #[error("certificate does not verify: {0}")]
+    BadCertificate(String),
+    #[error("engine cannot run with this validator set: {0}")]
+    Setup(String),
+}
+
+/// A consensus engine: one value per node, owned by the driver task, never behind a lock.
+pub trait ConsensusEngine: Send + 'static {
+    /// The engine's registered name.
+    fn name(&self) -> &'static str;
+
+    /// Handles one input at time `now_ms`, appending outputs to `out` (which the driver passes
+    /// empty). Must not panic on any input; must be deterministic given the inputs.
+    fn handle(&mut self, now_ms: TimestampMs, input: Input, out: &mut Vec<Output>);
+
+    /// Checks that `certificate` proves `block` was decided under this engine's rules and
+    /// validator set (light clients, sync, and block import use this).
+    fn verify_certificate(&self, block: &BlockRef, certificate: &Certificate) -> Result<(), ConsensusError>;
+}
+
+/// One member of the validator set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Validator {
+    pub name: String,
+    pub identity: PublicKey,
+    pub address: Address,
+    pub consensus_key: Vec<u8>,
+    pub stake: Amount,
+}
+
+/// The validators of an epoch, in a fixed order (their index is their position).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatorSet {
+    validators: Vec<Validator>,
+    total_stake: Amount,
+}
+
+impl ValidatorSet {
+    pub fn new(validators: Vec<Validator>) -> ValidatorSet {
+        let total_stake = validators.iter().map(|v| v.stake).fold(0u128, |a, b| a.saturating_add(b));
+        ValidatorSet { validators, total_stake }
+    }
+    pub fn from_genesis(genesis: &crate::types::Genesis) -> ValidatorSet {
+        ValidatorSet::new(
+            genesis
+                .validators
+                .iter()
+                .map(|v| Validator {
+                    name: v.name.clone(),
+                    identity: v.identity,
+                    address: v.identity.address(),
+                    consensus_key: v.consensus_key.clone(),
+                    stake: v.stake,
+                })
+                .collect(),
+        )
+    }
+    pub fn len(&self) -> usize {
+        self.validators.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.validators.is_empty()
+    }
+    pub fn get(&self, index: ValidatorIndex) -> Option<&Validator> {
+        self.validators.get(index as usize)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &Validator> {
+        self.validators.iter()
+    }
+    pub fn index_of(&self, identity: &PublicKey) -> Option<ValidatorIndex> {
+        self.validators.iter().position(|v| &v.identity == identity).map(|i| i as ValidatorIndex)
+    }
+    pub fn total_stake(&self) -> Amount {
+        self.total_stake
+    }
+    /// Smallest stake that is more than two thirds of the total: `floor(2 * total / 3) + 1`.
+    pub fn quorum_stake(&self) -> Amount {
+        self.total_stake / 3 * 2 + (self.total_stake % 3) * 2 / 3 + 1
+    }
+}
+
+/// What an engine factory gets: the chain, the validator set and, on a validator node, this
+/// node's own key and position.
+#[derive(Clone, Debug)]
+pub struct EngineContext {
+    pub chain_id: String,
+    pub validators: ValidatorSet,
+    pub local: Option<LocalValidator>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LocalValidator {
+    pub index: ValidatorIndex,
+    pub identity: Keypair,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quorum_is_more_than_two_thirds() {
+        for total in 1u128..200 {
+            let set = ValidatorSet { validators: vec![], total_stake: total };
+            let q = set.quorum_stake();
+            assert!(3 * q > 2 * total, "total {total} quorum {q}");
+            assert!(3 * (q - 1) <= 2 * total, "total {total} quorum {q} not minimal");
+        }
+    }
+}

@@ -1,0 +1,448 @@
+//! The ledger: account state, transaction execution, and the chain store (blocks, receipts,
+//! certificates) — everything that turns a decided block into committed state.
+//!
+//! # Status
+//! Transfers with fees. Contract deploy/call and staking append `Action` variants later.
+//! The state root is an interim binary Merkle root over all accounts, recomputed from an
+//! in-memory leaf cache at every block (O(accounts) per block): correct and independent of
+//! the storage backend, but not yet versioned or provable. The storage issue replaces it with
+//! an authenticated tree (jmt) with proofs and pruning.
+//!
+//! # Execution rules (deterministic; the block header is the only source of time)
+//! A transaction is **invalid** (a block containing it is rejected) if its chain id differs,
+//! its signature fails strict verification, its nonce is not the sender's account nonce, or
+//! the sender cannot pay the fee. Otherwise the fee moves to the proposer and the nonce
+//! advances; then the action runs, and if it fails (e.g. the balance cannot cover the amount)
+//! its effects are undone and the receipt says why.
+
+mod state;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::codec::{self, CodecError};
+use crate::consensus::BlockRef;
+use crate::storage::{columns, Durability, KvStore, StorageError, WriteBatch};
+use crate::types::{
+    domain, Account, Address, Block, Certificate, Genesis, Hash, Header, Height, Receipt, SignedTransaction, TimestampMs, TxLocation,
+};
+
+use state::ExecState;
+pub use state::{account_leaf, TxError};
+
+/// Upper bound on an encoded block accepted for verification.
+pub const MAX_BLOCK_BYTES: usize = 16 * 1024 * 1024;
+/// Version of the on-disk layout written by this code.
+pub const STORE_FORMAT_VERSION: u32 = 1;
+
+const META_GENESIS: &[u8] = b"genesis_hash";
+const META_HEAD: &[u8] = b"head";
+const META_FORMAT: &[u8] = b"format_version";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("the data directory holds chain {stored}, but the genesis given is chain {expected}; use a fresh data directory or the matching genesis")]
+    GenesisMismatch { stored: Hash, expected: Hash },
+    #[error("the data directory was written by a newer Aether (store format {found}; this build reads {supported})")]
+    FormatTooNew { found: u32, supported: u32 },
+    #[error("stored {what} is corrupt: {reason}")]
+    Corrupt { what: String, reason: String },
+    #[error("unknown parent block {0}")]
+    UnknownParent(Hash),
+    #[error("block {0} was not built or verified by this node")]
+    UnknownBlock(Hash),
+    #[error("block {block} does not extend the committed head {head}")]
+    NotOnHead { block: Hash, head: Hash },
+    #[error("invalid block: {0}")]
+    InvalidBlock(String),
+    #[error("invalid transaction {index} ({hash}) in block: {error}")]
+    InvalidTransaction { index: usize, hash: Hash, error: TxError },
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+/// The last committed block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainHead {
+    pub block: BlockRef,
+    pub header: Header,
+    pub certificate: Certificate,
+}
+
+/// A block executed on top of its parent but not yet committed.
+#[derive(Debug)]
+pub struct ExecutedBlock {
+    pub block: Block,
+    pub hash: Hash,
+    pub receipts: Vec<Receipt>,
+    /// Accounts changed by this block, with their new values.
+    pub changes: BTreeMap<Address, Account>,
+}
+
+impl ExecutedBlock {
+    pub fn block_ref(&self) -> BlockRef {
+        BlockRef { hash: self.hash, height: self.block.header.height }
+    }
+}
+
+/// A committed transaction with where it is and what it did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommittedTx {
+    pub transaction: SignedTransaction,
+    pub location: TxLocation,
+    pub receipt: Receipt,
+}
+
+pub struct Ledger {
+    store: Arc<dyn KvStore>,
+    chain_id: String,
+    genesis_hash: Hash,
+    head: RwLock<ChainHead>,
+    /// Leaf hash of every account, by address: the committed input of the state root.
+    leaves: Mutex<BTreeMap<Address, [u8; 32]>>,
+    /// Executed, uncommitted blocks by hash.
+    pending: Mutex<HashMap<Hash, Arc<ExecutedBlock>>>,
+}
+
+impl Ledger {
+    /// The genesis block of `genesis`. Its parent field is the hash of the whole genesis
+    /// description, so validators and settings are part of the chain's identity.
+    pub fn genesis_block(genesis: &Genesis) -> Block {
+        let mut leaves = BTreeMap::new();
+        for a in &genesis.accounts {
+            leaves.insert(a.address, account_leaf(&a.address, &Account { balance: a.balance, ..Account::default() }));
+        }
+        Block {
+            header: Header {
+                chain_id: genesis.chain_id.clone(),
+                parent: Hash::digest(domain::GENESIS, &codec::encode(genesis)),
+                height: 0,
+                time_ms: genesis.genesis_time_ms,
+                proposer: Address::default(),
+                tx_root: Hash::ZERO,
+                state_root: state_root_of(leaves.values()),
+                parent_certificate: Certificate::default(),
+            },
+            transactions: vec![],
+        }
+    }
+
+    /// Opens the ledger on `store`, writing genesis if the store is empty. Refuses a store
+    /// that holds another chain or a newer format, and checks that the stored state matches
+    /// the head's state root.
+    pub fn open(store: Arc<dyn KvStore>, genesis: &Genesis) -> Result<Ledger, LedgerError> {
+        let genesis_block = Self::genesis_block(genesis);
+        let genesis_hash = genesis_block.hash();
+        match store.get(columns::META, META_GENESIS)? {
+            None => Self::write_genesis(store.as_ref(), genesis, &genesis_block)?,
+            Some(bytes) => {
+                let stored: Hash = decode_stored("genesis hash", &bytes)?;
+                if stored != genesis_hash {
+                    return Err(LedgerError::GenesisMismatch { stored, expected: genesis_hash });
+                }
+                let format: u32 = match store.get(columns::META, META_FORMAT)? {
+                    Some(b) => decode_stored("format version", &b)?,
+                    None => return Err(corrupt("format version", "missing")),
+                };
+                if format > STORE_FORMAT_VERSION {
+                    return Err(LedgerError::FormatTooNew { found: format, supported: STORE_FORMAT_VERSION });
+                }
+            }
+        }
+        let head_ref: BlockRef = decode_stored("head", &store.get(columns::META, META_HEAD)?.ok_or_else(|| corrupt("head", "missing"))?)?;
+        let head_block: Block = load_block(store.as_ref(), &head_ref.hash)?.ok_or_else(|| corrupt("head block", "missing"))?;
+        let certificate = load_certificate(store.as_ref(), &head_ref.hash)?;
+        let leaves = Self::scan_leaves(store.as_ref())?;
+        let root = state_root_of(leaves.values());
+        if root != head_block.header.state_root {
+            return Err(corrupt(
+                "state",
+                &format!("accounts hash to {root}, head {} says {}", head_ref.height, head_block.header.state_root),
+            ));
+        }
+        Ok(Ledger {
+            store,
+            chain_id: genesis.chain_id.clone(),
+            genesis_hash,
+            head: RwLock::new(ChainHead { block: head_ref, header: head_block.header, certificate }),
+            leaves: Mutex::new(leaves),
+            pending: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn write_genesis(store: &dyn KvStore, genesis: &Genesis, block: &Block) -> Result<(), LedgerError> {
+        if store.get(columns::META, META_HEAD)?.is_some() {
+            return Err(corrupt("metadata", "head present without genesis hash"));
+        }
+        let hash = block.hash();
+        let mut batch = WriteBatch::default();
+        for a in &genesis.accounts {
+            batch.put(columns::ACCOUNTS, a.address.0.to_vec(), codec::encode(&Account { balance: a.balance, ..Account::default() }));
+        }
+        put_block(&mut batch, block, &hash, &Certificate::default());
+        batch.put(columns::META, META_GENESIS, codec::encode(&hash));
+        batch.put(columns::META, META_FORMAT, codec::encode(&STORE_FORMAT_VERSION));
+        batch.put(columns::META, META_HEAD, codec::encode(&BlockRef { hash, height: 0 }));
+        store.write(batch, Durability::Synced)?;
+        Ok(())
+    }
+
+    fn scan_leaves(store: &dyn crate::storage::KvRead) -> Result<BTreeMap<Address, [u8; 32]>, LedgerError> {
+        let mut leaves = BTreeMap::new();
+        for item in store.scan_prefix(columns::ACCOUNTS, &[])? {
+            let (k, v) = item?;
+            let address = Address(k.as_slice().try_into().map_err(|_| corrupt("account key", &format!("{} bytes", k.len())))?);
+            let account: Account = decode_stored("account", &v)?;
+            leaves.insert(address, account_leaf(&address, &account));
+        }
+        Ok(leaves)
+    }
+
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+    pub fn genesis_hash(&self) -> Hash {
+        self.genesis_hash
+    }
+    pub fn store(&self) -> &Arc<dyn KvStore> {
+        &self.store
+    }
+    pub fn head(&self) -> ChainHead {
+        self.head.read().clone()
+    }
+
+    /// The committed account (default if it never received anything).
+    pub fn account(&self, address: &Address) -> Result<Account, LedgerError> {
+        Ok(match self.store.get(columns::ACCOUNTS, &address.0)? {
+            Some(b) => decode_stored("account", &b)?,
+            None => Account::default(),
+        })
+    }
+
+    pub fn block_hash_at(&self, height: Height) -> Result<Option<Hash>, LedgerError> {
+        match self.store.get(columns::BLOCK_INDEX, &height.to_be_bytes())? {
+            Some(b) => Ok(Some(decode_stored("block index", &b)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<(Block, Certificate)>, LedgerError> {
+        match load_block(self.store.as_ref(), hash)? {
+            Some(b) => Ok(Some((b, load_certificate(self.store.as_ref(), hash)?))),
+            None => Ok(None),
+        }
+    }
+
+    pub fn block_by_height(&self, height: Height) -> Result<Option<(Block, Certificate)>, LedgerError> {
+        match self.block_hash_at(height)? {
+            Some(h) => self.block_by_hash(&h),
+            None => Ok(None),
+        }
+    }
+
+    pub fn transaction(&self, hash: &Hash) -> Result<Option<CommittedTx>, LedgerError> {
+        let Some(loc) = self.store.get(columns::TX_INDEX, &hash.0)? else { return Ok(None) };
+        let location: TxLocation = decode_stored("tx location", &loc)?;
+        let receipt: Receipt =
+            decode_stored("receipt", &self.store.get(columns::RECEIPTS, &hash.0)?.ok_or_else(|| corrupt("receipt", "missing"))?)?;
+        let (block, _) = self.block_by_hash(&location.block_hash)?.ok_or_else(|| corrupt("block of transaction", "missing"))?;
+        let transaction = block
+            .transactions
+            .get(location.index as usize)
+            .cloned()
+            .ok_or_else(|| corrupt("tx location", "index past the block's transactions"))?;
+        Ok(Some(CommittedTx { transaction, location, receipt }))
+    }
+
+    /// Recomputes the committed state root by scanning every stored account, without the
+    /// in-memory cache. Slow (O(accounts)); for checks and tests.
+    pub fn recompute_state_root(&self) -> Result<Hash, LedgerError> {
+        let snapshot = self.store.snapshot()?;
+        Ok(state_root_of(Self::scan_leaves(snapshot.as_ref())?.values()))
+    }
+
+    /// Executed blocks from `parent` back to (excluding) the committed head, newest first.
+    fn overlay_chain(&self, parent: &Hash, head: &Hash) -> Result<Vec<Arc<ExecutedBlock>>, LedgerError> {
+        let pending = self.pending.lock();
+        let mut chain = Vec::new();
+        let mut cursor = *parent;
+        while cursor != *head {
+            let b = pending.get(&cursor).ok_or(LedgerError::UnknownParent(*parent))?;
+            cursor = b.block.header.parent;
+            chain.push(b.clone());
+        }
+        Ok(chain)
+    }
+
+    fn parent_header(&self, parent: &Hash, head: &ChainHead) -> Result<Header, LedgerError> {
+        if *parent == head.block.hash {
+            return Ok(head.header.clone());
+        }
+        self.pending.lock().get(parent).map(|b| b.block.header.clone()).ok_or(LedgerError::UnknownParent(*parent))
+    }
+
+    fn state_root_with(&self, overlays: &[Arc<ExecutedBlock>], changes: &BTreeMap<Address, Account>) -> Hash {
+        let mut leaves = self.leaves.lock().clone();
+        for layer in overlays.iter().rev().map(|b| &b.changes).chain(std::iter::once(changes)) {
+            for (a, acc) in layer {
+                leaves.insert(*a, account_leaf(a, acc));
+            }
+        }
+        state_root_of(leaves.values())
+    }
+
+    /// Builds a block on `parent` from `candidates` in order, skipping any that are invalid at
+    /// that point (stale nonce, fee unaffordable...). Signatures are not re-checked: callers
+    /// pass transactions the mempool verified.
+    pub fn build_block(
+        &self,
+        parent: &Hash,
+        parent_certificate: Certificate,
+        candidates: Vec<SignedTransaction>,
+        time_ms: TimestampMs,
+        proposer: Address,
+    ) -> Result<Arc<ExecutedBlock>, LedgerError> {
+        let head = self.head();
+        let parent_header = self.parent_header(parent, &head)?;
+        let overlays = self.overlay_chain(parent, &head.block.hash)?;
+        let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, proposer);
+        let mut included = Vec::with_capacity(candidates.len());
+        let mut receipts = Vec::with_capacity(candidates.len());
+        for tx in candidates {
+            match state.apply(&tx, false) {
+                Ok(r) => {
+                    receipts.push(r);
+                    included.push(tx);
+                }
+                Err(e) => tracing::debug!(tx = %tx.hash(), error = %e, "left out of block"),
+            }
+        }
+        let changes = state.into_changes()?;
+        let header = Header {
+            chain_id: self.chain_id.clone(),
+            parent: *parent,
+            height: parent_header.height + 1,
+            time_ms: time_ms.max(parent_header.time_ms),
+            proposer,
+            tx_root: Block::compute_tx_root(&included),
+            state_root: self.state_root_with(&overlays, &changes),
+            parent_certificate,
+        };
+        let block = Block { header, transactions: included };
+        Ok(self.remember(block, receipts, changes))
+    }
+
+    /// Verifies and executes a block proposed by someone else: it must extend a known block,
+    /// every transaction must be valid, and the roots must match its header.
+    pub fn execute_block(&self, block: Block) -> Result<Arc<ExecutedBlock>, LedgerError> {
+        let h = &block.header;
+        if h.chain_id != self.chain_id {
+            return Err(LedgerError::InvalidBlock(format!("chain id {:?}, expected {:?}", h.chain_id, self.chain_id)));
+        }
+        let head = self.head();
+        let parent_header = self.parent_header(&h.parent, &head)?;
+        if h.height != parent_header.height + 1 {
+            return Err(LedgerError::InvalidBlock(format!("height {} on a parent at height {}", h.height, parent_header.height)));
+        }
+        if h.time_ms < parent_header.time_ms {
+            return Err(LedgerError::InvalidBlock(format!("time {} is before its parent's {}", h.time_ms, parent_header.time_ms)));
+        }
+        let tx_root = Block::compute_tx_root(&block.transactions);
+        if tx_root != h.tx_root {
+            return Err(LedgerError::InvalidBlock(format!("tx root {tx_root} does not match header {}", h.tx_root)));
+        }
+        let overlays = self.overlay_chain(&h.parent, &head.block.hash)?;
+        let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, h.proposer);
+        let mut receipts = Vec::with_capacity(block.transactions.len());
+        for (index, tx) in block.transactions.iter().enumerate() {
+            receipts.push(state.apply(tx, true).map_err(|error| LedgerError::InvalidTransaction { index, hash: tx.hash(), error })?);
+        }
+        let changes = state.into_changes()?;
+        let root = self.state_root_with(&overlays, &changes);
+        if root != h.state_root {
+            return Err(LedgerError::InvalidBlock(format!("state root {root} does not match header {}", h.state_root)));
+        }
+        Ok(self.remember(block, receipts, changes))
+    }
+
+    fn remember(&self, block: Block, receipts: Vec<Receipt>, changes: BTreeMap<Address, Account>) -> Arc<ExecutedBlock> {
+        let hash = block.hash();
+        let executed = Arc::new(ExecutedBlock { block, hash, receipts, changes });
+        self.pending.lock().insert(hash, executed.clone());
+        executed
+    }
+
+    /// Commits an executed block with the certificate that decided it: its state changes,
+    /// the block, its receipts and the new head are written in one synced batch. The block's
+    /// parent must be the committed head.
+    pub fn commit(&self, hash: &Hash, certificate: &Certificate) -> Result<Arc<ExecutedBlock>, LedgerError> {
+        let executed = self.pending.lock().get(hash).cloned().ok_or(LedgerError::UnknownBlock(*hash))?;
+        let mut head = self.head.write();
+        if executed.block.header.parent != head.block.hash {
+            return Err(LedgerError::NotOnHead { block: *hash, head: head.block.hash });
+        }
+        let mut batch = WriteBatch::default();
+        for (address, account) in &executed.changes {
+            batch.put(columns::ACCOUNTS, address.0.to_vec(), codec::encode(account));
+        }
+        put_block(&mut batch, &executed.block, hash, certificate);
+        let height = executed.block.header.height;
+        for (index, (tx, receipt)) in executed.block.transactions.iter().zip(&executed.receipts).enumerate() {
+            let location = TxLocation { block_hash: *hash, height, index: index as u32 };
+            batch.put(columns::TX_INDEX, receipt.tx_hash.0.to_vec(), codec::encode(&location));
+            batch.put(columns::RECEIPTS, receipt.tx_hash.0.to_vec(), codec::encode(receipt));
+            debug_assert_eq!(tx.hash(), receipt.tx_hash);
+        }
+        let block_ref = executed.block_ref();
+        batch.put(columns::META, META_HEAD, codec::encode(&block_ref));
+        self.store.write(batch, Durability::Synced)?;
+
+        {
+            let mut leaves = self.leaves.lock();
+            for (a, acc) in &executed.changes {
+                leaves.insert(*a, account_leaf(a, acc));
+            }
+        }
+        *head = ChainHead { block: block_ref, header: executed.block.header.clone(), certificate: certificate.clone() };
+        // Blocks at or below the new head can never be committed now.
+        self.pending.lock().retain(|_, b| b.block.header.height > height);
+        Ok(executed)
+    }
+}
+
+fn put_block(batch: &mut WriteBatch, block: &Block, hash: &Hash, certificate: &Certificate) {
+    batch.put(columns::BLOCKS, hash.0.to_vec(), codec::encode(block));
+    batch.put(columns::BLOCK_INDEX, block.header.height.to_be_bytes().to_vec(), codec::encode(hash));
+    batch.put(columns::CERTIFICATES, hash.0.to_vec(), codec::encode(certificate));
+}
+
+fn load_block(store: &dyn KvStore, hash: &Hash) -> Result<Option<Block>, LedgerError> {
+    match store.get(columns::BLOCKS, &hash.0)? {
+        Some(b) => Ok(Some(decode_stored("block", &b)?)),
+        None => Ok(None),
+    }
+}
+
+fn load_certificate(store: &dyn KvStore, hash: &Hash) -> Result<Certificate, LedgerError> {
+    match store.get(columns::CERTIFICATES, &hash.0)? {
+        Some(b) => decode_stored("certificate", &b),
+        None => Err(corrupt("certificate", &format!("missing for block {hash}"))),
+    }
+}
+
+fn decode_stored<T: borsh::BorshDeserialize>(what: &'static str, bytes: &[u8]) -> Result<T, LedgerError> {
+    codec::decode(what, bytes, usize::MAX).map_err(|e| corrupt(what, &e.to_string()))
+}
+
+fn corrupt(what: &str, reason: &str) -> LedgerError {
+    LedgerError::Corrupt { what: what.to_string(), reason: reason.to_string() }
+}
+
+fn state_root_of<'a>(leaves: impl Iterator<Item = &'a [u8; 32]>) -> Hash {
+    let leaves: Vec<[u8; 32]> = leaves.copied().collect();
+    crate::merkle::root(&leaves)
+}

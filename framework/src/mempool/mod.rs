@@ -1,0 +1,319 @@
+//! The mempool: admission checks, per-sender nonce queues, bounded size with eviction, and
+//! block candidate selection under a pluggable [`OrderingPolicy`].
+//!
+//! Admission checks, in order (each failure is a distinct [`SubmitError`]): encoded size,
+//! decoding, chain id, minimum fee, duplicate, strict signature, nonce (stale, already
+//! pending, or leaving a gap), balance covering this and the sender's pending transactions,
+//! and room in the pool (a full pool evicts the lowest-priority sender tail if the newcomer
+//! ranks higher). Only the tail of a sender's queue is ever evicted, so no gap is left behind.
+
+mod policy;
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+pub use policy::{FeePriority, Fifo, OrderingPolicy};
+
+use crate::codec;
+use crate::ledger::Ledger;
+use crate::types::{Address, Amount, Block, Hash, SignedTransaction};
+
+/// `[mempool]` settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MempoolConfig {
+    /// Ordering policy by registered name (`fee`, `fifo`, or a plugin's).
+    pub policy: String,
+    /// Most transactions held at once.
+    pub max_txs: usize,
+    /// Largest encoded transaction accepted.
+    pub max_tx_bytes: usize,
+    /// Smallest fee accepted.
+    #[serde(with = "crate::types::serde_helpers::amount")]
+    pub min_fee: Amount,
+    /// Most transactions offered for one block.
+    pub max_block_txs: usize,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        MempoolConfig { policy: "fee".into(), max_txs: 50_000, max_tx_bytes: 64 * 1024, min_fee: 1, max_block_txs: 5_000 }
+    }
+}
+
+/// Why a transaction was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error("transaction is {len} bytes; the limit is {max}")]
+    Oversize { len: usize, max: usize },
+    #[error("transaction bytes do not decode: {0}")]
+    Undecodable(String),
+    #[error("wrong chain id {got:?}; this chain is {expected:?}")]
+    WrongChain { expected: String, got: String },
+    #[error("fee {fee} is below the minimum {min}")]
+    FeeTooLow { fee: Amount, min: Amount },
+    #[error("transaction {0} is already in the mempool")]
+    Duplicate(Hash),
+    #[error("bad signature: {0}")]
+    BadSignature(String),
+    #[error("nonce {got} is stale: the account's next nonce is {expected}")]
+    StaleNonce { expected: u64, got: u64 },
+    #[error("nonce {got} is in the future: the next acceptable nonce for this sender is {expected}")]
+    FutureNonce { expected: u64, got: u64 },
+    #[error("a transaction with nonce {0} from this sender is already pending")]
+    NonceInPool(u64),
+    #[error("balance {available} (after pending transactions) cannot pay {needed}")]
+    InsufficientBalance { available: Amount, needed: Amount },
+    #[error("mempool is full; a fee above {min_priority} is needed to enter")]
+    PoolFull { min_priority: u128 },
+    #[error("cannot read account state: {0}")]
+    State(String),
+}
+
+impl SubmitError {
+    /// A stable machine-readable code per reason (used as the JSON-RPC error code offset).
+    pub fn code(&self) -> i32 {
+        match self {
+            SubmitError::Oversize { .. } => 1,
+            SubmitError::Undecodable(_) => 2,
+            SubmitError::WrongChain { .. } => 3,
+            SubmitError::FeeTooLow { .. } => 4,
+            SubmitError::Duplicate(_) => 5,
+            SubmitError::BadSignature(_) => 6,
+            SubmitError::StaleNonce { .. } => 7,
+            SubmitError::FutureNonce { .. } => 8,
+            SubmitError::NonceInPool(_) => 9,
+            SubmitError::InsufficientBalance { .. } => 10,
+            SubmitError::PoolFull { .. } => 11,
+            SubmitError::State(_) => 12,
+        }
+    }
+}
+
+struct PoolTx {
+    tx: SignedTransaction,
+    sender: Address,
+    priority: u128,
+    seq: u64,
+}
+
+/// Eviction order: lowest priority first, newest first among equals.
+type TailKey = (u128, Reverse<u64>, Hash);
+
+#[derive(Default)]
+struct Inner {
+    by_hash: HashMap<Hash, PoolTx>,
+    /// Each sender's pending transactions by nonce (contiguous from the account's nonce).
+    senders: HashMap<Address, BTreeMap<u64, Hash>>,
+    /// The last transaction of each sender: the only eviction candidates.
+    tails: BTreeSet<TailKey>,
+    next_seq: u64,
+}
+
+impl Inner {
+    fn tail_key(&self, hash: &Hash) -> TailKey {
+        let t = &self.by_hash[hash];
+        (t.priority, Reverse(t.seq), *hash)
+    }
+
+    fn set_tail(&mut self, sender: &Address) {
+        if let Some(h) = self.senders.get(sender).and_then(|q| q.values().next_back()).copied() {
+            let key = self.tail_key(&h);
+            self.tails.insert(key);
+        }
+    }
+
+    /// Removes `hash`; if it was its sender's tail, the previous one becomes the tail.
+    fn remove(&mut self, hash: &Hash) -> Option<PoolTx> {
+        let t = self.by_hash.get(hash)?;
+        let key = (t.priority, Reverse(t.seq), *hash);
+        let (sender, nonce) = (t.sender, t.tx.body.nonce);
+        let was_tail = self.tails.remove(&key);
+        let removed = self.by_hash.remove(hash);
+        if let Some(q) = self.senders.get_mut(&sender) {
+            q.remove(&nonce);
+            if q.is_empty() {
+                self.senders.remove(&sender);
+            } else if was_tail {
+                self.set_tail(&sender);
+            }
+        }
+        removed
+    }
+}
+
+pub struct Mempool {
+    config: MempoolConfig,
+    chain_id: String,
+    ledger: Arc<Ledger>,
+    policy: Arc<dyn OrderingPolicy>,
+    inner: Mutex<Inner>,
+    ready: Arc<Notify>,
+}
+
+impl Mempool {
+    pub fn new(config: MempoolConfig, ledger: Arc<Ledger>, policy: Arc<dyn OrderingPolicy>) -> Mempool {
+        Mempool {
+            chain_id: ledger.chain_id().to_string(),
+            config,
+            ledger,
+            policy,
+            inner: Mutex::new(Inner::default()),
+            ready: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn config(&self) -> &MempoolConfig {
+        &self.config
+    }
+
+    pub fn policy_name(&self) -> &'static str {
+        self.policy.name()
+    }
+
+    /// Notified whenever a transaction is admitted.
+    pub fn ready_signal(&self) -> Arc<Notify> {
+        self.ready.clone()
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.lock().by_hash.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.inner.lock().by_hash.contains_key(hash)
+    }
+
+    /// Checks and admits an encoded transaction; returns its hash.
+    pub fn submit(&self, bytes: &[u8]) -> Result<Hash, SubmitError> {
+        let max = self.config.max_tx_bytes;
+        if bytes.len() > max {
+            return Err(SubmitError::Oversize { len: bytes.len(), max });
+        }
+        let tx: SignedTransaction = codec::decode("transaction", bytes, max).map_err(|e| SubmitError::Undecodable(e.to_string()))?;
+        self.submit_decoded(tx)
+    }
+
+    pub fn submit_decoded(&self, tx: SignedTransaction) -> Result<Hash, SubmitError> {
+        if tx.body.chain_id != self.chain_id {
+            return Err(SubmitError::WrongChain { expected: self.chain_id.clone(), got: tx.body.chain_id.clone() });
+        }
+        if tx.body.fee < self.config.min_fee {
+            return Err(SubmitError::FeeTooLow { fee: tx.body.fee, min: self.config.min_fee });
+        }
+        let hash = tx.hash();
+        if self.contains(&hash) {
+            return Err(SubmitError::Duplicate(hash));
+        }
+        // The expensive check runs outside the lock.
+        tx.verify_signature().map_err(|e| SubmitError::BadSignature(e.to_string()))?;
+        let sender = tx.sender();
+        let account = self.ledger.account(&sender).map_err(|e| SubmitError::State(e.to_string()))?;
+
+        let mut inner = self.inner.lock();
+        if inner.by_hash.contains_key(&hash) {
+            return Err(SubmitError::Duplicate(hash));
+        }
+        let nonce = tx.body.nonce;
+        if nonce < account.nonce {
+            return Err(SubmitError::StaleNonce { expected: account.nonce, got: nonce });
+        }
+        let (expected, pending_cost) = match inner.senders.get(&sender) {
+            Some(q) => {
+                let next = q.keys().next_back().map_or(account.nonce, |n| n + 1);
+                let cost = q.values().map(|h| inner.by_hash[h].tx.max_cost()).fold(0u128, |a, b| a.saturating_add(b));
+                (next, cost)
+            }
+            None => (account.nonce, 0),
+        };
+        if nonce < expected {
+            return Err(SubmitError::NonceInPool(nonce));
+        }
+        if nonce > expected {
+            return Err(SubmitError::FutureNonce { expected, got: nonce });
+        }
+        let available = account.balance.saturating_sub(pending_cost);
+        if available < tx.max_cost() {
+            return Err(SubmitError::InsufficientBalance { available, needed: tx.max_cost() });
+        }
+        let seq = inner.next_seq;
+        let priority = self.policy.priority(&tx, seq);
+        if inner.by_hash.len() >= self.config.max_txs {
+            let victim = inner.tails.iter().find(|(_, _, h)| inner.by_hash[h].sender != sender).copied();
+            match victim {
+                Some((p, _, h)) if p < priority => {
+                    inner.remove(&h);
+                    tracing::debug!(evicted = %h, "mempool full: evicted lowest-priority tail");
+                }
+                Some((p, ..)) => return Err(SubmitError::PoolFull { min_priority: p }),
+                None => return Err(SubmitError::PoolFull { min_priority: priority }),
+            }
+        }
+        inner.next_seq += 1;
+        // The previous tail of this sender stops being a tail.
+        if let Some(prev) = inner.senders.get(&sender).and_then(|q| q.values().next_back()).copied() {
+            let key = inner.tail_key(&prev);
+            inner.tails.remove(&key);
+        }
+        inner.by_hash.insert(hash, PoolTx { tx, sender, priority, seq });
+        inner.senders.entry(sender).or_default().insert(nonce, hash);
+        inner.tails.insert((priority, Reverse(seq), hash));
+        drop(inner);
+        self.ready.notify_one();
+        Ok(hash)
+    }
+
+    /// Up to `max` transactions for a block: best-priority sender heads first, each sender's
+    /// transactions in nonce order. Nothing is removed until the block commits.
+    pub fn select(&self, max: usize) -> Vec<SignedTransaction> {
+        let inner = self.inner.lock();
+        let mut heap: BinaryHeap<(u128, Reverse<u64>, Address, u64)> = BinaryHeap::new();
+        for (sender, q) in &inner.senders {
+            if let Some((nonce, h)) = q.iter().next() {
+                let t = &inner.by_hash[h];
+                heap.push((t.priority, Reverse(t.seq), *sender, *nonce));
+            }
+        }
+        let mut out = Vec::with_capacity(max.min(inner.by_hash.len()));
+        while out.len() < max {
+            let Some((_, _, sender, nonce)) = heap.pop() else { break };
+            let q = &inner.senders[&sender];
+            out.push(inner.by_hash[&q[&nonce]].tx.clone());
+            if let Some((next_nonce, h)) = q.range(nonce + 1..).next() {
+                let t = &inner.by_hash[h];
+                heap.push((t.priority, Reverse(t.seq), sender, *next_nonce));
+            }
+        }
+        out
+    }
+
+    /// Drops the block's transactions and any of their senders' transactions whose nonce the
+    /// committed state has passed.
+    pub fn on_committed(&self, block: &Block) {
+        let mut inner = self.inner.lock();
+        let mut touched = BTreeSet::new();
+        for tx in &block.transactions {
+            inner.remove(&tx.hash());
+            touched.insert(tx.sender());
+        }
+        for sender in touched {
+            let Ok(account) = self.ledger.account(&sender) else { continue };
+            let stale: Vec<Hash> = match inner.senders.get(&sender) {
+                Some(q) => q.range(..account.nonce).map(|(_, h)| *h).collect(),
+                None => continue,
+            };
+            for h in stale {
+                inner.remove(&h);
+            }
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! Node assembly: builds the plugins named by config from a registry, opens the ledger, and
+//! runs the consensus driver on its own thread. [`NodeHandle`] is the node's API for RPC and
+//! tools.
+//!
+//! Order of start-up (so bad config never touches disk): validator set and key, consensus
+//! engine, mempool policy — all from config — then the storage backend is opened, the ledger
+//! checks the data directory belongs to this genesis, and the driver starts.
+//!
+//! Shutdown ([`Node::shutdown`], also on drop) stops the driver between two steps: a block
+//! being committed finishes committing (one synced batch), nothing half-written remains.
+
+pub mod driver;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{broadcast, watch, Notify};
+
+use crate::codec;
+use crate::config::NodeConfig;
+use crate::consensus::{BlockRef, EngineContext, Evidence, Input, LocalValidator, Payload, ValidatorIndex, ValidatorSet};
+use crate::ledger::{CommittedTx, Ledger, LedgerError, MAX_BLOCK_BYTES};
+use crate::mempool::{Mempool, SubmitError};
+use crate::registry::{PluginError, Registry, RegistryError, StorageContext};
+use crate::storage::{columns, Durability, KvStore, WriteBatch};
+use crate::types::{Account, Address, Block, Certificate, Genesis, Hash, Header, Height, Keypair, TimestampMs};
+use driver::{Driver, DriverError, DriverIo};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("{0}")]
+    Setup(String),
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+}
+
+/// Time source of the driver. Engines never read it; the driver passes its readings in.
+pub trait Clock: Send + Sync + 'static {
+    fn now_ms(&self) -> TimestampMs;
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> TimestampMs {
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    }
+}
+
+/// A committed block announced to subscribers.
+#[derive(Debug, Clone)]
+pub struct NewHead {
+    pub hash: Hash,
+    pub header: Header,
+    pub tx_count: usize,
+}
+
+/// What the node is running.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    pub chain_id: String,
+    pub genesis_hash: Hash,
+    pub engine: String,
+    pub storage: String,
+    pub mempool_policy: String,
+    pub validator: Option<Address>,
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeStatus {
+    pub info: NodeInfo,
+    pub head: BlockRef,
+    pub head_time_ms: TimestampMs,
+    pub state_root: Hash,
+    pub mempool_size: usize,
+}
+
+/// Where a transaction stands.
+#[derive(Debug, Clone)]
+pub enum TxLookup {
+    Committed(Box<CommittedTx>),
+    Pending,
+    Unknown,
+}
+
+/// A cheap, cloneable view of a running node.
+#[derive(Clone)]
+pub struct NodeHandle {
+    ledger: Arc<Ledger>,
+    mempool: Arc<Mempool>,
+    heads: broadcast::Sender<Arc<NewHead>>,
+    info: Arc<NodeInfo>,
+}
+
+impl NodeHandle {
+    pub fn info(&self) -> &NodeInfo {
+        &self.info
+    }
+
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
+    pub fn status(&self) -> NodeStatus {
+        let head = self.ledger.head();
+        NodeStatus {
+            info: (*self.info).clone(),
+            head: head.block,
+            head_time_ms: head.header.time_ms,
+            state_root: head.header.state_root,
+            mempool_size: self.mempool.len(),
+        }
+    }
+
+    /// Largest encoded transaction the mempool accepts.
+    pub fn max_tx_bytes(&self) -> usize {
+        self.mempool.config().max_tx_bytes
+    }
+
+    /// Admits an encoded transaction to the mempool.
+    pub fn submit(&self, bytes: &[u8]) -> Result<Hash, SubmitError> {
+        self.mempool.submit(bytes)
+    }
+
+    pub fn account(&self, address: &Address) -> Result<Account, LedgerError> {
+        self.ledger.account(address)
+    }
+
+    pub fn block_by_height(&self, height: Height) -> Result<Option<(Block, Certificate)>, LedgerError> {
+        self.ledger.block_by_height(height)
+    }
+
+    pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<(Block, Certificate)>, LedgerError> {
+        self.ledger.block_by_hash(hash)
+    }
+
+    pub fn transaction(&self, hash: &Hash) -> Result<TxLookup, LedgerError> {
+        if let Some(tx) = self.ledger.transaction(hash)? {
+            return Ok(TxLookup::Committed(Box::new(tx)));
+        }
+        Ok(if self.mempool.contains(hash) { TxLookup::Pending } else { TxLookup::Unknown })
+    }
+
+    /// Committed heads from now on. A slow subscriber misses heads (and is told how many)
+    /// rather than slowing the node.
+    pub fn subscribe_heads(&self) -> broadcast::Receiver<Arc<NewHead>> {
+        self.heads.subscribe()
+    }
+}
+
+/// A running node. Dropping it shuts it down.
+pub struct Node {
+    handle: NodeHandle,
+    stop: watch::Sender<bool>,
+    driver: Option<std::thread::JoinHandle<Result<(), DriverError>>>,
+}
+
+impl Node {
+    /// Assembles and starts a node. `validator_key` is this node's identity key if it is a
+    /// validator.
+    pub fn launch(config: &NodeConfig, registry: &Registry, genesis: &Genesis, validator_key: Option<Keypair>) -> Result<Node, NodeError> {
+        Self::launch_with_clock(config, registry, genesis, validator_key, Arc::new(SystemClock))
+    }
+
+    pub fn launch_with_clock(
+        config: &NodeConfig,
+        registry: &Registry,
+        genesis: &Genesis,
+        validator_key: Option<Keypair>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Node, NodeError> {
+        genesis.validate().map_err(|e| NodeError::Setup(e.to_string()))?;
+        let validators = ValidatorSet::from_genesis(genesis);
+        let local = match validator_key {
+            Some(key) => {
+                let index = validators.index_of(&key.public()).ok_or_else(|| {
+                    NodeError::Setup(format!(
+                        "validator key {} (address {}) is not in the genesis validator set",
+                        key.public(),
+                        key.address()
+                    ))
+                })?;
+                Some(LocalValidator { index, identity: key })
+            }
+            None => None,
+        };
+        let ctx = EngineContext { chain_id: genesis.chain_id.clone(), validators: validators.clone(), local: local.clone() };
+        let engine = (registry.consensus.get(&config.consensus.name)?.factory)(&ctx, &config.consensus.settings)?;
+        if validators.len() > 1 {
+            return Err(NodeError::Setup(format!(
+                "genesis has {} validators, which needs a network plugin; this build has none yet (use one validator)",
+                validators.len()
+            )));
+        }
+        let policy = (registry.mempool_policy.get(&config.mempool.policy)?.factory)(&crate::registry::PluginSettings::empty("mempool"))?;
+        let storage_factory = &registry.storage.get(&config.storage.name)?.factory;
+
+        std::fs::create_dir_all(&config.node.data_dir)
+            .map_err(|e| NodeError::Setup(format!("cannot create data directory {}: {e}", config.node.data_dir.display())))?;
+        let store =
+            storage_factory(&StorageContext { path: config.node.data_dir.join("db"), schema: columns::SCHEMA }, &config.storage.settings)?;
+        let ledger = Arc::new(Ledger::open(store.clone(), genesis)?);
+        let mempool = Arc::new(Mempool::new(config.mempool.clone(), ledger.clone(), policy));
+        let (heads, _) = broadcast::channel(256);
+        let info = Arc::new(NodeInfo {
+            chain_id: genesis.chain_id.clone(),
+            genesis_hash: ledger.genesis_hash(),
+            engine: config.consensus.name.clone(),
+            storage: config.storage.name.clone(),
+            mempool_policy: mempool.policy_name().to_string(),
+            validator: local.as_ref().map(|l| l.identity.address()),
+            data_dir: config.node.data_dir.clone(),
+        });
+        let handle = NodeHandle { ledger: ledger.clone(), mempool: mempool.clone(), heads: heads.clone(), info };
+
+        let engine_name = engine.name();
+        let safety_state = store.get(columns::CONSENSUS, engine_name.as_bytes()).map_err(LedgerError::from)?;
+        let head = ledger.head();
+        let start = Input::Start { committed: head.block, certificate: head.certificate, safety_state };
+        let io = NodeIo {
+            ledger,
+            mempool: mempool.clone(),
+            store,
+            heads,
+            engine_name,
+            proposer: local.as_ref().map(|l| l.identity.address()).unwrap_or_default(),
+            max_block_txs: config.mempool.max_block_txs,
+            committed_since_check: false,
+        };
+        let (stop, stop_rx) = watch::channel(false);
+        let ready = mempool.ready_signal();
+        let driver = std::thread::Builder::new()
+            .name("aether-consensus".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("tokio runtime for the driver thread");
+                rt.block_on(run_driver(Driver::new(engine), io, start, clock, ready, stop_rx))
+            })
+            .map_err(|e| NodeError::Setup(format!("cannot start the consensus thread: {e}")))?;
+        tracing::info!(chain = %handle.info.chain_id, engine = %handle.info.engine, storage = %handle.info.storage, height = handle.ledger.head().block.height, "node started");
+        Ok(Node { handle, stop, driver: Some(driver) })
+    }
+
+    pub fn handle(&self) -> NodeHandle {
+        self.handle.clone()
+    }
+
+    /// Stops the driver after its current step and waits for it. Returns the error that
+    /// stopped it, if it stopped on its own.
+    pub fn shutdown(mut self) -> Result<(), NodeError> {
+        self.stop_driver()
+    }
+
+    fn stop_driver(&mut self) -> Result<(), NodeError> {
+        let _ = self.stop.send(true);
+        match self.driver.take() {
+            Some(t) => match t.join() {
+                Ok(r) => r.map_err(NodeError::from),
+                Err(_) => Err(NodeError::Setup("the consensus thread panicked".into())),
+            },
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop_driver() {
+            tracing::error!(error = %e, "node stopped with an error");
+        }
+    }
+}
+
+async fn run_driver(
+    mut driver: Driver,
+    mut io: NodeIo,
+    start: Input,
+    clock: Arc<dyn Clock>,
+    ready: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), DriverError> {
+    let result = async {
+        driver.handle(clock.now_ms(), start, &mut io)?;
+        loop {
+            let sleep = async {
+                match driver.next_deadline() {
+                    Some(at) => tokio::time::sleep(Duration::from_millis(at.saturating_sub(clock.now_ms()))).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = stop.changed() => return Ok(()),
+                _ = sleep => driver.fire_due_timers(clock.now_ms(), &mut io)?,
+                _ = ready.notified() => driver.handle(clock.now_ms(), Input::TransactionsWaiting, &mut io)?,
+            }
+            // Transactions left over after a commit are waiting too.
+            if std::mem::take(&mut io.committed_since_check) && !io.mempool.is_empty() {
+                driver.handle(clock.now_ms(), Input::TransactionsWaiting, &mut io)?;
+            }
+        }
+    }
+    .await;
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "consensus driver stopped: the node cannot continue safely");
+    }
+    result
+}
+
+/// The node's side effects for the driver.
+struct NodeIo {
+    ledger: Arc<Ledger>,
+    mempool: Arc<Mempool>,
+    store: Arc<dyn KvStore>,
+    heads: broadcast::Sender<Arc<NewHead>>,
+    engine_name: &'static str,
+    proposer: Address,
+    max_block_txs: usize,
+    committed_since_check: bool,
+}
+
+impl DriverIo for NodeIo {
+    fn broadcast(&mut self, _bytes: Vec<u8>) {
+        // Single-validator builds have no peers (launch refuses larger sets without a network).
+    }
+
+    fn send(&mut self, to: ValidatorIndex, _bytes: Vec<u8>) {
+        tracing::debug!(to, "no network plugin: message to validator dropped");
+    }
+
+    fn persist(&mut self, state: &[u8]) -> Result<(), DriverError> {
+        let mut batch = WriteBatch::default();
+        batch.put(columns::CONSENSUS, self.engine_name.as_bytes().to_vec(), state.to_vec());
+        self.store.write(batch, Durability::Synced).map_err(|e| DriverError::Persist(e.to_string()))
+    }
+
+    fn build_payload(&mut self, parent: &BlockRef, parent_certificate: &Certificate, now_ms: TimestampMs) -> Result<Payload, String> {
+        let candidates = self.mempool.select(self.max_block_txs);
+        let executed = self
+            .ledger
+            .build_block(&parent.hash, parent_certificate.clone(), candidates, now_ms, self.proposer)
+            .map_err(|e| e.to_string())?;
+        Ok(Payload { block: executed.block_ref(), parent: parent.hash, bytes: codec::encode(&executed.block) })
+    }
+
+    fn verify_payload(&mut self, bytes: &[u8]) -> (Option<BlockRef>, bool) {
+        let block: Block = match codec::decode("block", bytes, MAX_BLOCK_BYTES) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "proposed block does not decode");
+                return (None, false);
+            }
+        };
+        let block_ref = BlockRef { hash: block.hash(), height: block.header.height };
+        match self.ledger.execute_block(block) {
+            Ok(_) => (Some(block_ref), true),
+            Err(e) => {
+                tracing::warn!(block = %block_ref.hash, error = %e, "proposed block is invalid");
+                (Some(block_ref), false)
+            }
+        }
+    }
+
+    fn commit(&mut self, block: &BlockRef, certificate: &Certificate) -> Result<(), DriverError> {
+        let executed =
+            self.ledger.commit(&block.hash, certificate).map_err(|e| DriverError::Commit { block: *block, reason: e.to_string() })?;
+        self.mempool.on_committed(&executed.block);
+        self.committed_since_check = true;
+        let tx_count = executed.block.transactions.len();
+        tracing::info!(height = block.height, hash = %block.hash, txs = tx_count, "committed");
+        let _ = self.heads.send(Arc::new(NewHead { hash: block.hash, header: executed.block.header.clone(), tx_count }));
+        Ok(())
+    }
+
+    fn evidence(&mut self, evidence: Evidence) {
+        tracing::warn!(offender = evidence.offender, kind = %evidence.kind, "misbehaviour detected");
+    }
+}

@@ -1,0 +1,128 @@
+//! JSON views of node data. Field names are camelCase; hashes and bytes are `0x` hex; amounts
+//! are decimal strings (JSON numbers lose precision above 2^53).
+
+use aether_framework::ledger::CommittedTx;
+use aether_framework::node::{NewHead, NodeStatus};
+use aether_framework::types::serde_helpers;
+use aether_framework::types::{Account, Address, Amount, Block, Certificate, Hash, Header, Receipt, SignedTransaction, TxLocation};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusView {
+    pub chain_id: String,
+    pub genesis_hash: Hash,
+    pub height: u64,
+    pub head_hash: Hash,
+    pub head_time_ms: u64,
+    pub state_root: Hash,
+    pub engine: String,
+    pub storage: String,
+    pub mempool_policy: String,
+    pub mempool_size: usize,
+    pub validator: Option<Address>,
+}
+
+impl From<NodeStatus> for StatusView {
+    fn from(s: NodeStatus) -> Self {
+        StatusView {
+            chain_id: s.info.chain_id,
+            genesis_hash: s.info.genesis_hash,
+            height: s.head.height,
+            head_hash: s.head.hash,
+            head_time_ms: s.head_time_ms,
+            state_root: s.state_root,
+            engine: s.info.engine,
+            storage: s.info.storage,
+            mempool_policy: s.info.mempool_policy,
+            mempool_size: s.mempool_size,
+            validator: s.info.validator,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthView {
+    pub ok: bool,
+    pub height: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockView {
+    pub hash: Hash,
+    pub header: Header,
+    /// The certificate that decided this block.
+    pub certificate: Certificate,
+    pub transactions: Vec<Hash>,
+}
+
+impl BlockView {
+    pub fn new(block: Block, certificate: Certificate) -> BlockView {
+        BlockView {
+            hash: block.hash(),
+            transactions: block.transactions.iter().map(|t| t.hash()).collect(),
+            header: block.header,
+            certificate,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeadView {
+    pub hash: Hash,
+    pub header: Header,
+    pub tx_count: usize,
+}
+
+impl From<&NewHead> for HeadView {
+    fn from(h: &NewHead) -> Self {
+        HeadView { hash: h.hash, header: h.header.clone(), tx_count: h.tx_count }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionView {
+    pub hash: Hash,
+    /// `committed`, `pending` (in the mempool) or `unknown`.
+    pub status: String,
+    pub transaction: Option<SignedTransaction>,
+    pub location: Option<TxLocation>,
+    pub receipt: Option<Receipt>,
+}
+
+impl TransactionView {
+    pub fn committed(tx: CommittedTx) -> TransactionView {
+        TransactionView {
+            hash: tx.receipt.tx_hash,
+            status: "committed".into(),
+            transaction: Some(tx.transaction),
+            location: Some(tx.location),
+            receipt: Some(tx.receipt),
+        }
+    }
+    pub fn status_only(hash: Hash, status: &str) -> TransactionView {
+        TransactionView { hash, status: status.into(), transaction: None, location: None, receipt: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountView {
+    pub address: Address,
+    pub nonce: u64,
+    #[serde(with = "serde_helpers::amount")]
+    pub balance: Amount,
+    #[serde(with = "serde_helpers::amount")]
+    pub stake: Amount,
+    /// The committed height this view was read at.
+    pub height: u64,
+}
+
+impl AccountView {
+    pub fn new(address: Address, account: Account, height: u64) -> AccountView {
+        AccountView { address, nonce: account.nonce, balance: account.balance, stake: account.stake, height }
+    }
+}

@@ -1,0 +1,208 @@
+//! # aether-rpc
+//!
+//! The node's JSON-RPC API over HTTP and WebSocket on one port (jsonrpsee), plus `GET /health`
+//! for load balancers, and the typed client that the `aether` CLI and tests use.
+//!
+//! Methods (namespace `aether_`): `status`, `health`, `getBlockByHeight`, `getBlockByHash`,
+//! `getTransaction`, `getAccount`, `submitTransaction` (hex of the borsh-encoded signed
+//! transaction), and the `subscribeNewHeads` subscription (WebSocket). Hashes, addresses and
+//! bytes are `0x` hex; amounts are decimal strings. Rejected transactions answer with error
+//! code `-32100 - n`, where `n` is [`SubmitError::code`], and a message saying what was wrong.
+//!
+//! ```no_run
+//! # async fn demo(handle: aether_framework::node::NodeHandle) -> anyhow::Result<()> {
+//! use aether_rpc::{AetherApiClient, RpcServer};
+//! let server = RpcServer::start(handle, &Default::default()).await?;
+//! let client = jsonrpsee::http_client::HttpClientBuilder::default().build(server.http_url())?;
+//! let status = client.status().await?;
+//! println!("height {}", status.height);
+//! server.stop().await;
+//! # Ok(()) }
+//! ```
+
+mod dto;
+
+use std::net::SocketAddr;
+
+use aether_framework::config::RpcConfig;
+use aether_framework::mempool::SubmitError;
+use aether_framework::node::{NodeHandle, TxLookup};
+use aether_framework::types::{Address, Hash};
+use jsonrpsee::core::{async_trait, RpcResult, SubscriptionResult};
+use jsonrpsee::proc_macros::rpc;
+use jsonrpsee::server::middleware::http::ProxyGetRequestLayer;
+use jsonrpsee::server::{PendingSubscriptionSink, ServerConfig, ServerHandle};
+use jsonrpsee::types::ErrorObjectOwned;
+use tokio::sync::broadcast::error::RecvError;
+
+pub use dto::{AccountView, BlockView, HeadView, HealthView, StatusView, TransactionView};
+
+/// First error code of rejected submissions (`-32100 - SubmitError::code()`).
+pub const SUBMIT_ERROR_BASE: i32 = -32100;
+/// Error code for node-side failures (storage errors).
+pub const INTERNAL_ERROR: i32 = -32603;
+
+#[rpc(server, client, namespace = "aether")]
+pub trait AetherApi {
+    /// Chain, head and node configuration.
+    #[method(name = "status")]
+    fn status(&self) -> RpcResult<StatusView>;
+
+    /// Liveness: answered also on `GET /health`.
+    #[method(name = "health")]
+    fn health(&self) -> RpcResult<HealthView>;
+
+    #[method(name = "getBlockByHeight")]
+    fn block_by_height(&self, height: u64) -> RpcResult<Option<BlockView>>;
+
+    #[method(name = "getBlockByHash")]
+    fn block_by_hash(&self, hash: Hash) -> RpcResult<Option<BlockView>>;
+
+    /// A transaction with its receipt once committed; `status` is `committed`, `pending` or
+    /// `unknown`.
+    #[method(name = "getTransaction")]
+    fn transaction(&self, hash: Hash) -> RpcResult<TransactionView>;
+
+    #[method(name = "getAccount")]
+    fn account(&self, address: Address) -> RpcResult<AccountView>;
+
+    /// Submits a signed transaction (hex of its canonical encoding); returns its hash.
+    #[method(name = "submitTransaction")]
+    fn submit_transaction(&self, tx_hex: String) -> RpcResult<Hash>;
+
+    /// Each committed block's header as it commits.
+    #[subscription(name = "subscribeNewHeads" => "newHead", unsubscribe = "unsubscribeNewHeads", item = HeadView)]
+    async fn subscribe_new_heads(&self) -> SubscriptionResult;
+}
+
+struct Api {
+    node: NodeHandle,
+}
+
+fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(INTERNAL_ERROR, format!("node error: {e}"), None::<()>)
+}
+
+fn submit_error(e: SubmitError) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(SUBMIT_ERROR_BASE - e.code(), format!("transaction rejected: {e}"), None::<()>)
+}
+
+#[async_trait]
+impl AetherApiServer for Api {
+    fn status(&self) -> RpcResult<StatusView> {
+        Ok(StatusView::from(self.node.status()))
+    }
+
+    fn health(&self) -> RpcResult<HealthView> {
+        let s = self.node.status();
+        Ok(HealthView { ok: true, height: s.head.height })
+    }
+
+    fn block_by_height(&self, height: u64) -> RpcResult<Option<BlockView>> {
+        Ok(self.node.block_by_height(height).map_err(internal)?.map(|(b, c)| BlockView::new(b, c)))
+    }
+
+    fn block_by_hash(&self, hash: Hash) -> RpcResult<Option<BlockView>> {
+        Ok(self.node.block_by_hash(&hash).map_err(internal)?.map(|(b, c)| BlockView::new(b, c)))
+    }
+
+    fn transaction(&self, hash: Hash) -> RpcResult<TransactionView> {
+        Ok(match self.node.transaction(&hash).map_err(internal)? {
+            TxLookup::Committed(tx) => TransactionView::committed(*tx),
+            TxLookup::Pending => TransactionView::status_only(hash, "pending"),
+            TxLookup::Unknown => TransactionView::status_only(hash, "unknown"),
+        })
+    }
+
+    fn account(&self, address: Address) -> RpcResult<AccountView> {
+        let account = self.node.account(&address).map_err(internal)?;
+        Ok(AccountView::new(address, account, self.node.status().head.height))
+    }
+
+    fn submit_transaction(&self, tx_hex: String) -> RpcResult<Hash> {
+        let digits = tx_hex.strip_prefix("0x").unwrap_or(&tx_hex);
+        let max_hex = self.node_max_tx_bytes().saturating_mul(2);
+        if digits.len() > max_hex {
+            return Err(submit_error(SubmitError::Oversize { len: digits.len() / 2, max: max_hex / 2 }));
+        }
+        let bytes = hex::decode(digits).map_err(|e| submit_error(SubmitError::Undecodable(format!("not hex: {e}"))))?;
+        self.node.submit(&bytes).map_err(submit_error)
+    }
+
+    async fn subscribe_new_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        let mut heads = self.node.subscribe_heads();
+        let sink = pending.accept().await?;
+        loop {
+            tokio::select! {
+                _ = sink.closed() => return Ok(()),
+                head = heads.recv() => match head {
+                    Ok(h) => {
+                        let msg = serde_json::value::to_raw_value(&HeadView::from(h.as_ref()))?;
+                        if sink.send(msg).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    // A slow subscriber skips heads rather than slowing the node.
+                    Err(RecvError::Lagged(n)) => tracing::debug!(skipped = n, "head subscriber lagging"),
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+            }
+        }
+    }
+}
+
+impl Api {
+    fn node_max_tx_bytes(&self) -> usize {
+        self.node.max_tx_bytes()
+    }
+}
+
+/// A running RPC server.
+pub struct RpcServer {
+    handle: ServerHandle,
+    addr: SocketAddr,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    #[error("cannot listen for RPC on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+impl RpcServer {
+    /// Starts serving `node` on `config.listen` (port 0 picks a free port; see
+    /// [`RpcServer::local_addr`]).
+    pub async fn start(node: NodeHandle, config: &RpcConfig) -> Result<RpcServer, RpcError> {
+        let server_config =
+            ServerConfig::builder().max_connections(config.max_connections).max_request_body_size(config.max_request_bytes).build();
+        let health = ProxyGetRequestLayer::new([("/health", "aether_health")]).expect("static path starts with /");
+        let server = jsonrpsee::server::Server::builder()
+            .set_config(server_config)
+            .set_http_middleware(tower::ServiceBuilder::new().layer(health))
+            .build(config.listen)
+            .await
+            .map_err(|source| RpcError::Bind { addr: config.listen, source })?;
+        let addr = server.local_addr().map_err(|source| RpcError::Bind { addr: config.listen, source })?;
+        let handle = server.start(Api { node }.into_rpc());
+        tracing::info!(%addr, "JSON-RPC listening (HTTP and WebSocket)");
+        Ok(RpcServer { handle, addr })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// Stops accepting requests and waits for the server to finish.
+    pub async fn stop(self) {
+        let _ = self.handle.stop();
+        self.handle.stopped().await;
+    }
+}

@@ -1,0 +1,118 @@
+//! `aether init`: a chain folder with genesis, keys and config.
+//!
+//! ```text
+//! DIR/aether.toml            config (preset, paths, RPC address)
+//! DIR/genesis.json           chain id, funded accounts, validator set
+//! DIR/keys/validator.json    this node's validator key
+//! DIR/keys/faucet.json       the account holding the initial supply
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aether_framework::types::{Address, Amount, Genesis, GenesisAccount, GenesisValidator, Keypair};
+use anyhow::{bail, Context};
+
+use crate::keys;
+
+pub struct InitOptions {
+    pub dir: PathBuf,
+    pub preset: String,
+    pub chain_id: String,
+    /// Balance of the faucet account.
+    pub faucet_balance: Amount,
+    /// Also fund the well-known dev account (see [`keys::dev_account`]).
+    pub fund_dev_account: bool,
+    pub rpc_listen: Option<SocketAddr>,
+}
+
+impl InitOptions {
+    pub fn new(dir: &Path) -> InitOptions {
+        InitOptions {
+            dir: dir.to_path_buf(),
+            preset: "aether".into(),
+            chain_id: "aether-local".into(),
+            faucet_balance: 1_000_000_000_000_000,
+            fund_dev_account: false,
+            rpc_listen: None,
+        }
+    }
+}
+
+pub struct InitOutput {
+    pub config: PathBuf,
+    pub genesis: PathBuf,
+    pub validator_key: PathBuf,
+    pub validator_address: Address,
+    pub faucet_key: PathBuf,
+    pub faucet_address: Address,
+}
+
+pub fn init_chain(opts: &InitOptions) -> anyhow::Result<InitOutput> {
+    crate::find(&opts.preset)?;
+    let config = opts.dir.join("aether.toml");
+    let genesis_path = opts.dir.join("genesis.json");
+    for p in [&config, &genesis_path] {
+        if p.exists() {
+            bail!("{} already exists; choose an empty folder", p.display());
+        }
+    }
+    std::fs::create_dir_all(&opts.dir).with_context(|| format!("creating {}", opts.dir.display()))?;
+
+    let validator = Keypair::generate();
+    let faucet = Keypair::generate();
+    let validator_key = opts.dir.join("keys/validator.json");
+    let faucet_key = opts.dir.join("keys/faucet.json");
+    keys::write_key_file(&validator_key, &validator)?;
+    keys::write_key_file(&faucet_key, &faucet)?;
+
+    let mut accounts = vec![GenesisAccount { address: faucet.address(), balance: opts.faucet_balance }];
+    if opts.fund_dev_account {
+        accounts.push(GenesisAccount { address: keys::dev_account().address(), balance: opts.faucet_balance });
+    }
+    let genesis = Genesis {
+        chain_id: opts.chain_id.clone(),
+        genesis_time_ms: SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64,
+        accounts,
+        validators: vec![GenesisValidator {
+            name: "validator-0".into(),
+            identity: validator.public(),
+            consensus_key: validator.public().0.to_vec(),
+            stake: 1,
+        }],
+    };
+    genesis.validate()?;
+    std::fs::write(&genesis_path, serde_json::to_string_pretty(&genesis)? + "\n")?;
+
+    let rpc = opts.rpc_listen.map(|a| format!("\n[rpc]\nlisten = \"{a}\"\n")).unwrap_or_default();
+    std::fs::write(
+        &config,
+        format!(
+            "# Aether node configuration. Layers, lowest first: the preset's defaults, this file,\n\
+             # AETHER_<SECTION>__<KEY> environment variables, command-line --set key=value.\n\
+             # Swap a part by naming another plugin, e.g. [storage] backend = \"memory\".\n\
+             preset = \"{preset}\"\n\n[chain]\ngenesis = \"genesis.json\"\n\n[node]\ndata_dir = \"data\"\nvalidator_key = \"keys/validator.json\"\n{rpc}",
+            preset = opts.preset
+        ),
+    )?;
+    Ok(InitOutput {
+        config,
+        genesis: genesis_path,
+        validator_key,
+        validator_address: validator.address(),
+        faucet_key,
+        faucet_address: faucet.address(),
+    })
+}
+
+/// The `preset` key of a config file, if it sets one.
+pub fn preset_of(config: &Path) -> anyhow::Result<Option<String>> {
+    let text = std::fs::read_to_string(config).with_context(|| format!("cannot read config file {}", config.display()))?;
+    let table: toml::Table = toml::from_str(&text).with_context(|| format!("config file {} is not valid TOML", config.display()))?;
+    match table.get("preset") {
+        None => Ok(None),
+        Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => bail!("config file {}: `preset` must be a string, found {other}", config.display()),
+    }
+}

@@ -1,0 +1,127 @@
+//! # aether-presets
+//!
+//! Presets — named plugin sets with default settings — and everything the `aether` binary
+//! does: `init` a chain folder, `launch` a node with its RPC server, key files, the load
+//! generator behind `aether bench`.
+//!
+//! A chain builder assembles a preset in Rust the same way these do: a [`Preset`] whose
+//! `register` adds plugins to the registry and whose `defaults` are TOML.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use aether_framework::config::ConfigSource;
+//! let dir = std::path::Path::new("/tmp/my-chain");
+//! aether_presets::init::init_chain(&aether_presets::init::InitOptions::new(dir))?;
+//! let source = ConfigSource { file: Some(dir.join("aether.toml")), ..Default::default() };
+//! let node = aether_presets::launch(aether_presets::find("aether")?, &source).await?;
+//! println!("RPC at {}", node.rpc.as_ref().unwrap().http_url());
+//! node.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+pub mod bench;
+pub mod init;
+pub mod keys;
+
+use aether_framework::config::{self, ConfigSource, NodeConfig};
+use aether_framework::node::{Node, NodeHandle};
+use aether_framework::registry::{Preset, Registry};
+use aether_framework::types::Genesis;
+use aether_rpc::RpcServer;
+use anyhow::{anyhow, Context};
+
+/// The default preset. Until the HotStuff issue lands, its engine is `solo`; the defaults
+/// below are the only thing that changes when it does.
+pub const AETHER: Preset = Preset {
+    name: "aether",
+    description: "the default node: solo consensus (HotStuff to come), RocksDB storage, fee-ordered mempool",
+    defaults: r#"
+        [chain]
+        genesis = "genesis.json"
+        [node]
+        data_dir = "data"
+        [consensus]
+        engine = "solo"
+        [storage]
+        backend = "rocksdb"
+        [mempool]
+        policy = "fee"
+    "#,
+    register: register_all,
+};
+
+/// Same plugins, in memory: nothing survives exit. For tests and demos.
+pub const MEMORY: Preset = Preset {
+    name: "memory",
+    description: "solo consensus with in-memory storage: nothing survives exit (tests, demos)",
+    defaults: r#"
+        [chain]
+        genesis = "genesis.json"
+        [node]
+        data_dir = "data"
+        [consensus]
+        engine = "solo"
+        [storage]
+        backend = "memory"
+        [mempool]
+        policy = "fee"
+    "#,
+    register: register_all,
+};
+
+fn register_all(r: &mut Registry) {
+    aether_storage_memory::register(r);
+    aether_storage_rocksdb::register(r);
+}
+
+pub const PRESETS: &[Preset] = &[AETHER, MEMORY];
+
+pub fn find(name: &str) -> anyhow::Result<&'static Preset> {
+    PRESETS
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| anyhow!("unknown preset {name:?}; known: {}", PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")))
+}
+
+/// Loads config for `preset` from `source`: validated, before anything touches disk.
+pub fn load_config(preset: &Preset, source: &ConfigSource) -> anyhow::Result<(NodeConfig, Registry)> {
+    let registry = preset.registry();
+    let config = config::load(preset.defaults, source, &registry).map_err(|e| anyhow!("configuration error: {e}"))?;
+    Ok((config, registry))
+}
+
+/// A node and its RPC server.
+pub struct LaunchedNode {
+    pub node: Node,
+    pub rpc: Option<RpcServer>,
+    pub config: NodeConfig,
+}
+
+impl LaunchedNode {
+    pub fn handle(&self) -> NodeHandle {
+        self.node.handle()
+    }
+
+    /// Stops RPC first (no new submissions), then the node (its in-flight commit finishes).
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        if let Some(rpc) = self.rpc {
+            rpc.stop().await;
+        }
+        let node = self.node;
+        tokio::task::spawn_blocking(move || node.shutdown()).await.context("joining the node")??;
+        Ok(())
+    }
+}
+
+/// Loads config, genesis and validator key, starts the node and (if enabled) RPC.
+pub async fn launch(preset: &Preset, source: &ConfigSource) -> anyhow::Result<LaunchedNode> {
+    let (config, registry) = load_config(preset, source)?;
+    let genesis = Genesis::load(&config.chain.genesis)?;
+    let key = match &config.node.validator_key {
+        Some(path) => Some(keys::read_key_file(path)?),
+        None => None,
+    };
+    let node = Node::launch(&config, &registry, &genesis, key)?;
+    let rpc = if config.rpc.enabled { Some(RpcServer::start(node.handle(), &config.rpc).await?) } else { None };
+    Ok(LaunchedNode { node, rpc, config })
+}

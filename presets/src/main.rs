@@ -1,0 +1,317 @@
+//! The `aether` command: initialise chains, run nodes, manage keys, send transactions, list
+//! presets and plugins, and benchmark.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aether_framework::codec;
+use aether_framework::config::ConfigSource;
+use aether_framework::types::{Action, Address, Amount, Hash, Keypair, TxBody};
+use aether_presets::{bench, init, keys, PRESETS};
+use aether_rpc::AetherApiClient;
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use jsonrpsee::http_client::HttpClientBuilder;
+
+#[derive(Parser)]
+#[command(name = "aether", version, about = "Aether: a blockchain framework of swappable parts")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a chain folder: genesis, validator and faucet keys, aether.toml.
+    Init(InitArgs),
+    /// Run a node.
+    Run(RunArgs),
+    /// Generate or inspect key files.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Sign and submit transactions through a node's RPC.
+    #[command(subcommand)]
+    Tx(TxCommand),
+    /// List the presets this binary knows.
+    Presets,
+    /// List the plugins of a preset, by slot.
+    Plugins {
+        #[arg(long, default_value = "aether")]
+        preset: String,
+    },
+    /// Measure throughput and latency.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// Folder to create the chain in.
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+    #[arg(long, default_value = "aether")]
+    preset: String,
+    #[arg(long, default_value = "aether-local")]
+    chain_id: String,
+    /// Also fund the well-known development account (never on a real chain).
+    #[arg(long)]
+    dev_account: bool,
+    /// RPC listen address to write into aether.toml.
+    #[arg(long)]
+    rpc_listen: Option<SocketAddr>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Chain folder made by `aether init` (reads DIR/aether.toml).
+    #[arg(long, conflicts_with = "config")]
+    dir: Option<PathBuf>,
+    /// Config file (default: ./aether.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// A throwaway single-validator chain with a funded dev account, in a new temporary folder.
+    #[arg(long, conflicts_with_all = ["dir", "config"])]
+    dev: bool,
+    /// Preset (default: the config file's `preset`, else "aether").
+    #[arg(long)]
+    preset: Option<String>,
+    /// Override any setting: --set consensus.solo.block_interval_ms=500 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Shorthand for --set rpc.listen=ADDR.
+    #[arg(long)]
+    rpc_listen: Option<SocketAddr>,
+    /// Shorthand for --set node.data_dir=PATH.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new ed25519 key file.
+    Generate {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Show a key file's public key and address.
+    Show { file: PathBuf },
+    /// Show the well-known development account (funded by `run --dev`).
+    Dev,
+}
+
+#[derive(Subcommand)]
+enum TxCommand {
+    /// Transfer tokens.
+    Transfer(TransferArgs),
+}
+
+#[derive(Args)]
+struct TransferArgs {
+    /// Recipient address (0x + 40 hex digits).
+    #[arg(long)]
+    to: Address,
+    #[arg(long)]
+    amount: Amount,
+    #[arg(long, default_value_t = 1)]
+    fee: Amount,
+    /// Signing key file.
+    #[arg(long, conflicts_with = "dev", required_unless_present = "dev")]
+    key: Option<PathBuf>,
+    /// Sign with the well-known development account.
+    #[arg(long)]
+    dev: bool,
+    #[arg(long, default_value = "http://127.0.0.1:9944")]
+    rpc: String,
+    #[arg(long, default_value = "")]
+    memo: String,
+    /// Return after submitting instead of waiting for the commit.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Signed transfers over RPC into a fresh single-validator node.
+    Transfers {
+        #[arg(long, default_value_t = 5000)]
+        txs: usize,
+        #[arg(long, default_value_t = 16)]
+        senders: usize,
+        #[arg(long, default_value = "rocksdb")]
+        storage: String,
+    },
+}
+
+fn main() {
+    let filter = std::env::var("AETHER_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_target(false).init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    if let Err(e) = runtime.block_on(dispatch(cli.command)) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Init(a) => cmd_init(a),
+        Command::Run(a) => cmd_run(a).await,
+        Command::Keys(k) => cmd_keys(k),
+        Command::Tx(TxCommand::Transfer(a)) => cmd_transfer(a).await,
+        Command::Presets => {
+            for p in PRESETS {
+                println!("{:<10} {}", p.name, p.description);
+            }
+            Ok(())
+        }
+        Command::Plugins { preset } => {
+            let registry = aether_presets::find(&preset)?.registry();
+            for (slot, name, description) in registry.listing() {
+                println!("{:<20} {:<10} {}", format!("[{}] {}", slot.section(), slot.selector()), name, description);
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Transfers { txs, senders, storage }) => {
+            let report = bench::run_transfer_bench(&bench::BenchOptions { txs, senders, storage, ..Default::default() }).await?;
+            println!("{report}");
+            Ok(())
+        }
+    }
+}
+
+fn cmd_init(a: InitArgs) -> anyhow::Result<()> {
+    let mut opts = init::InitOptions::new(&a.dir);
+    opts.preset = a.preset;
+    opts.chain_id = a.chain_id;
+    opts.fund_dev_account = a.dev_account;
+    opts.rpc_listen = a.rpc_listen;
+    let out = init::init_chain(&opts)?;
+    println!("initialised chain {:?} in {}", opts.chain_id, a.dir.display());
+    println!("  config         {}", out.config.display());
+    println!("  genesis        {}", out.genesis.display());
+    println!("  validator key  {} (address {})", out.validator_key.display(), out.validator_address);
+    println!("  faucet key     {} (address {}, balance {})", out.faucet_key.display(), out.faucet_address, opts.faucet_balance);
+    println!("run it with: aether run --dir {}", a.dir.display());
+    Ok(())
+}
+
+async fn cmd_run(a: RunArgs) -> anyhow::Result<()> {
+    let config_file = if a.dev {
+        let dir = tempfile::Builder::new().prefix("aether-dev-").tempdir()?.keep();
+        let mut opts = init::InitOptions::new(&dir);
+        opts.chain_id = "aether-dev".into();
+        opts.fund_dev_account = true;
+        let out = init::init_chain(&opts)?;
+        let dev = keys::dev_account();
+        println!("dev chain in {} (delete it when done)", dir.display());
+        println!("dev account {} is funded; send from it with: aether tx transfer --dev --to ADDRESS --amount N", dev.address());
+        out.config
+    } else {
+        match (a.dir, a.config) {
+            (Some(d), _) => d.join("aether.toml"),
+            (None, Some(c)) => c,
+            (None, None) => PathBuf::from("aether.toml"),
+        }
+    };
+    if !config_file.is_file() {
+        bail!(
+            "config file {} does not exist; create a chain with `aether init --dir DIR` or use `aether run --dev`",
+            config_file.display()
+        );
+    }
+    let preset_name = match a.preset {
+        Some(p) => p,
+        None => init::preset_of(&config_file)?.unwrap_or_else(|| "aether".into()),
+    };
+    let preset = aether_presets::find(&preset_name)?;
+    let mut overrides = Vec::new();
+    for s in &a.set {
+        let (k, v) = s.split_once('=').with_context(|| format!("--set {s:?}: expected KEY=VALUE"))?;
+        overrides.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    if let Some(addr) = a.rpc_listen {
+        overrides.push(("rpc.listen".into(), format!("\"{addr}\"")));
+    }
+    if let Some(d) = a.data_dir {
+        overrides.push(("node.data_dir".into(), format!("{:?}", d.display().to_string())));
+    }
+    let source = ConfigSource { file: Some(config_file), env: true, overrides, base_dir: None };
+    let node = aether_presets::launch(preset, &source).await?;
+    if let Some(rpc) = &node.rpc {
+        println!("JSON-RPC on {} (HTTP and WebSocket), health at {}/health", rpc.http_url(), rpc.http_url());
+    }
+    wait_for_shutdown_signal().await;
+    tracing::info!("shutting down");
+    node.shutdown().await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn wait_for_shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn cmd_keys(k: KeysCommand) -> anyhow::Result<()> {
+    let show = |key: &Keypair| println!("public key {}\naddress    {}", key.public(), key.address());
+    match k {
+        KeysCommand::Generate { out } => {
+            let key = Keypair::generate();
+            keys::write_key_file(&out, &key)?;
+            println!("wrote {}", out.display());
+            show(&key);
+        }
+        KeysCommand::Show { file } => show(&keys::read_key_file(&file)?),
+        KeysCommand::Dev => show(&keys::dev_account()),
+    }
+    Ok(())
+}
+
+async fn cmd_transfer(a: TransferArgs) -> anyhow::Result<()> {
+    let key = match (&a.key, a.dev) {
+        (Some(path), _) => keys::read_key_file(path)?,
+        (None, true) => keys::dev_account(),
+        (None, false) => bail!("give --key FILE or --dev"),
+    };
+    let client = HttpClientBuilder::default().request_timeout(Duration::from_secs(10)).build(&a.rpc)?;
+    let status = client.status().await.with_context(|| format!("cannot reach the node at {}", a.rpc))?;
+    let account = client.account(key.address()).await?;
+    let tx = TxBody {
+        chain_id: status.chain_id,
+        sender: key.public(),
+        nonce: account.nonce,
+        fee: a.fee,
+        action: Action::Transfer { to: a.to, amount: a.amount, memo: a.memo.into_bytes() },
+    }
+    .sign(&key);
+    let hash: Hash = client.submit_transaction(format!("0x{}", hex::encode(codec::encode(&tx)))).await?;
+    println!("submitted {hash}");
+    if a.no_wait {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let view = client.transaction(hash).await?;
+        if view.status == "committed" {
+            let receipt = view.receipt.context("committed transaction without receipt")?;
+            let loc = view.location.context("committed transaction without location")?;
+            println!("committed in block {} ({}): {:?}", loc.height, loc.block_hash, receipt.status);
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("not committed after 60 s (status {})", view.status);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,105 @@
+//! The `aether` binary as a user runs it: `init`, `run` as a subprocess, a transfer with
+//! `aether tx transfer`, the balance over RPC, and a clean stop on SIGINT.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aether_framework::types::Address;
+use aether_rpc::AetherApiClient;
+use jsonrpsee::http_client::HttpClientBuilder;
+
+const BIN: &str = env!("CARGO_BIN_EXE_aether");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Kills the child if the test fails before stopping it.
+struct Guard(Option<Child>);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_run_transfer_and_stop_on_sigint() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let out = Command::new(BIN)
+        .args(["init", "--dir", dir.path().to_str().unwrap(), "--rpc-listen", &format!("127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+    let faucet = dir.path().join("keys/faucet.json");
+
+    let child = Command::new(BIN)
+        .args(["run", "--dir", dir.path().to_str().unwrap(), "--set", "consensus.solo.block_interval_ms=200"])
+        .env("AETHER_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut guard = Guard(Some(child));
+    let url = format!("http://127.0.0.1:{port}");
+    let client = HttpClientBuilder::default().build(&url).unwrap();
+    let start = Instant::now();
+    while client.status().await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "node RPC did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let to = Address([0x42; 20]);
+    let out = Command::new(BIN)
+        .args(["tx", "transfer", "--key", faucet.to_str().unwrap(), "--to", &to.to_string(), "--amount", "12345", "--rpc", &url])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "transfer failed: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("committed in block"), "{stdout}");
+    assert_eq!(client.account(to).await.unwrap().balance, 12345);
+
+    // A bad command line is a readable error with a failing exit code, not a panic.
+    let out = Command::new(BIN).args(["tx", "transfer", "--dev", "--to", "0x12", "--amount", "1", "--rpc", &url]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("address"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let mut child = guard.0.take().unwrap();
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "node did not stop within 20 s of SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut logs = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut logs).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    assert!(exit.success(), "exit status {exit:?}; logs:\n{logs}");
+    assert!(logs.contains("stopped cleanly"), "logs:\n{logs}");
+
+    // The committed transfer is still there after a restart.
+    let mut guard = Guard(Some(
+        Command::new(BIN).args(["run", "--dir", dir.path().to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
+    ));
+    let start = Instant::now();
+    let balance = loop {
+        if let Ok(a) = client.account(to).await {
+            break a.balance;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "restarted node RPC did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(balance, 12345);
+    drop(guard.0.take().map(|mut c| {
+        let _ = Command::new("kill").args(["-INT", &c.id().to_string()]).status();
+        c.wait()
+    }));
+}

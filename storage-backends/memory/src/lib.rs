@@ -1,0 +1,147 @@
+//! # aether-storage-memory
+//!
+//! An in-memory [`KvStore`]: for tests, simulations and throwaway chains. Everything is lost
+//! when the store is dropped — it is not a database and must not back a real node.
+//!
+//! Snapshots are O(1): each column is an `Arc<BTreeMap>` copied on the first write after a
+//! snapshot is taken (copy-on-write), so a snapshot is a set of `Arc` clones.
+//!
+//! ```
+//! use aether_framework::storage::{columns, Durability, KvRead, KvStore, WriteBatch};
+//! use aether_storage_memory::MemoryStore;
+//! let store = MemoryStore::new();
+//! let mut batch = WriteBatch::default();
+//! batch.put(columns::META, b"k".to_vec(), b"v".to_vec());
+//! store.write(batch, Durability::Synced).unwrap();
+//! let snapshot = store.snapshot().unwrap();
+//! assert_eq!(snapshot.get(columns::META, b"k").unwrap(), Some(b"v".to_vec()));
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use aether_framework::registry::Registry;
+use aether_framework::storage::{
+    check_batch, columns, Column, Durability, KvIter, KvRead, KvStore, Schema, StorageError, WriteBatch, WriteOp,
+};
+use parking_lot::RwLock;
+
+type Table = Arc<BTreeMap<Vec<u8>, Vec<u8>>>;
+
+pub struct MemoryStore {
+    schema: Schema,
+    tables: RwLock<HashMap<Column, Table>>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    pub const NAME: &'static str = "memory";
+
+    /// A store with the framework's schema.
+    pub fn new() -> MemoryStore {
+        Self::with_schema(columns::SCHEMA)
+    }
+
+    pub fn with_schema(schema: Schema) -> MemoryStore {
+        MemoryStore { schema, tables: RwLock::new(schema.columns.iter().map(|c| (c.name, Table::default())).collect()) }
+    }
+}
+
+/// Registers this backend as `memory`.
+pub fn register(registry: &mut Registry) {
+    registry.storage.register(
+        MemoryStore::NAME,
+        "in-memory; everything is lost on exit (tests and throwaway chains)",
+        Box::new(|ctx, settings| {
+            let _: NoSettings = settings.parse()?;
+            Ok(Arc::new(MemoryStore::with_schema(ctx.schema)) as Arc<dyn KvStore>)
+        }),
+    );
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NoSettings {}
+
+/// Reads from a fixed set of tables (the live store's current ones, or a snapshot's).
+struct Tables(HashMap<Column, Table>);
+
+impl Tables {
+    fn table(&self, col: Column) -> Result<&Table, StorageError> {
+        self.0.get(col).ok_or_else(|| StorageError::UnknownColumn(col.to_string()))
+    }
+}
+
+fn scan_table(table: Table, prefix: &[u8]) -> KvIter<'static> {
+    let prefix = prefix.to_vec();
+    // Collected so the iterator owns its data and holds no lock.
+    let items: Vec<_> = table
+        .range::<[u8], _>((Bound::Included(prefix.as_slice()), Bound::Unbounded))
+        .take_while(|(k, _)| k.starts_with(&prefix))
+        .map(|(k, v)| Ok((k.clone(), v.clone())))
+        .collect();
+    Box::new(items.into_iter())
+}
+
+impl KvRead for Tables {
+    fn get(&self, col: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.table(col)?.get(key).cloned())
+    }
+    fn scan_prefix(&self, col: Column, prefix: &[u8]) -> Result<KvIter<'_>, StorageError> {
+        Ok(scan_table(self.table(col)?.clone(), prefix))
+    }
+}
+
+impl KvRead for MemoryStore {
+    fn get(&self, col: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let tables = self.tables.read();
+        Ok(tables.get(col).ok_or_else(|| StorageError::UnknownColumn(col.to_string()))?.get(key).cloned())
+    }
+    fn scan_prefix(&self, col: Column, prefix: &[u8]) -> Result<KvIter<'_>, StorageError> {
+        let table = self.tables.read().get(col).cloned().ok_or_else(|| StorageError::UnknownColumn(col.to_string()))?;
+        Ok(scan_table(table, prefix))
+    }
+}
+
+impl KvStore for MemoryStore {
+    fn write(&self, batch: WriteBatch, _durability: Durability) -> Result<(), StorageError> {
+        check_batch(&self.schema, &batch)?;
+        let mut tables = self.tables.write();
+        for op in batch.ops {
+            match op {
+                WriteOp::Put { col, key, value } => {
+                    Arc::make_mut(tables.get_mut(col).expect("checked")).insert(key, value);
+                }
+                WriteOp::Delete { col, key } => {
+                    Arc::make_mut(tables.get_mut(col).expect("checked")).remove(&key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Result<Box<dyn KvRead + '_>, StorageError> {
+        Ok(Box::new(Tables(self.tables.read().clone())))
+    }
+
+    fn backend_name(&self) -> &'static str {
+        Self::NAME
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passes_the_storage_conformance_suite() {
+        aether_framework::testkit::storage_conformance(
+            || std::sync::Arc::new(super::MemoryStore::new()),
+            None::<fn() -> std::sync::Arc<super::MemoryStore>>,
+        );
+    }
+}

@@ -1,0 +1,99 @@
+//! Helpers for Aether's cross-crate tests: a temporary chain folder with funded accounts and a
+//! validator key, launched through the real preset code with RPC on a free port.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aether_framework::codec;
+use aether_framework::config::ConfigSource;
+use aether_framework::node::NodeHandle;
+use aether_framework::types::{
+    Action, Address, Amount, Genesis, GenesisAccount, GenesisValidator, Hash, Keypair, SignedTransaction, TxBody,
+};
+use aether_presets::LaunchedNode;
+use tempfile::TempDir;
+
+pub const CHAIN_ID: &str = "aether-test";
+pub const INITIAL_BALANCE: Amount = 1_000_000_000;
+
+/// A chain folder: genesis with funded accounts, a validator key, and `aether.toml`.
+pub struct TestChain {
+    pub dir: TempDir,
+    pub validator: Keypair,
+    pub accounts: Vec<Keypair>,
+    pub genesis: Genesis,
+}
+
+impl TestChain {
+    /// `accounts` funded accounts (deterministic keys); `extra_toml` is appended to the config.
+    pub fn new(accounts: usize, extra_toml: &str) -> TestChain {
+        let dir = tempfile::Builder::new().prefix("aether-test-").tempdir().expect("temp dir");
+        let validator = Keypair::from_seed([0xa0; 32]);
+        let accounts: Vec<Keypair> = (0..accounts).map(|i| Keypair::from_seed(Hash::digest(b"test-account", &[i as u8]).0)).collect();
+        let genesis = Genesis {
+            chain_id: CHAIN_ID.into(),
+            genesis_time_ms: 1_700_000_000_000,
+            accounts: accounts.iter().map(|k| GenesisAccount { address: k.address(), balance: INITIAL_BALANCE }).collect(),
+            validators: vec![GenesisValidator {
+                name: "v0".into(),
+                identity: validator.public(),
+                consensus_key: validator.public().0.to_vec(),
+                stake: 1,
+            }],
+        };
+        std::fs::write(dir.path().join("genesis.json"), serde_json::to_string_pretty(&genesis).unwrap()).unwrap();
+        aether_presets::keys::write_key_file(&dir.path().join("validator.json"), &validator).unwrap();
+        std::fs::write(
+            dir.path().join("aether.toml"),
+            format!("[node]\nvalidator_key = \"validator.json\"\n[rpc]\nlisten = \"127.0.0.1:0\"\n{extra_toml}"),
+        )
+        .unwrap();
+        TestChain { dir, validator, accounts, genesis }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("aether.toml")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn source(&self) -> ConfigSource {
+        ConfigSource { file: Some(self.config_path()), ..Default::default() }
+    }
+
+    /// Launches the node with the `aether` preset (RocksDB).
+    pub async fn launch(&self) -> LaunchedNode {
+        aether_presets::launch(aether_presets::find("aether").unwrap(), &self.source()).await.expect("node launches")
+    }
+
+    pub fn transfer(&self, from: &Keypair, nonce: u64, to: Address, amount: Amount, fee: Amount) -> SignedTransaction {
+        TxBody { chain_id: CHAIN_ID.into(), sender: from.public(), nonce, fee, action: Action::Transfer { to, amount, memo: vec![] } }
+            .sign(from)
+    }
+}
+
+pub fn to_hex(tx: &SignedTransaction) -> String {
+    format!("0x{}", hex::encode(codec::encode(tx)))
+}
+
+pub fn rpc_url(node: &LaunchedNode) -> String {
+    node.rpc.as_ref().expect("rpc enabled").http_url()
+}
+
+pub fn ws_url(node: &LaunchedNode) -> String {
+    node.rpc.as_ref().expect("rpc enabled").ws_url()
+}
+
+/// Waits (bounded) until the node's committed height reaches `height`.
+pub async fn wait_for_height(node: &NodeHandle, height: u64, timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut heads = node.subscribe_heads();
+    while node.status().head.height < height {
+        match tokio::time::timeout_at(deadline, heads.recv()).await {
+            Ok(_) => {}
+            Err(_) => panic!("height {height} not reached within {timeout:?}; at {}", node.status().head.height),
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Cross-crate tests, one binary (each test binary links RocksDB; keeping one keeps CI fast).
+
+mod bad_input;
+mod config_errors;
+mod end_to_end;
