@@ -64,18 +64,10 @@ mod golden {
         }
     }
 
+    /// SHA-256 of the canonical encoding, without any domain tag: pins the bytes themselves.
     fn h<T: BorshSerialize>(v: &T) -> String {
-        hex::encode(sha2::Sha256::digest_bytes(&encode(v)))
-    }
-
-    trait DigestBytes {
-        fn digest_bytes(b: &[u8]) -> [u8; 32];
-    }
-    impl DigestBytes for sha2::Sha256 {
-        fn digest_bytes(b: &[u8]) -> [u8; 32] {
-            use sha2::Digest;
-            sha2::Sha256::digest(b).into()
-        }
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(encode(v)))
     }
 
     #[test]

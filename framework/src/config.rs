@@ -192,10 +192,14 @@ pub fn load(preset_defaults: &str, source: &ConfigSource, registry: &Registry) -
         (None, None) => PathBuf::new(),
     };
     registry.mempool_policy.get(&raw.mempool.policy)?;
-    if raw.mempool.max_txs == 0 || raw.mempool.max_block_txs == 0 || raw.mempool.max_tx_bytes < 128 {
+    if raw.mempool.max_txs == 0
+        || raw.mempool.max_block_txs == 0
+        || raw.mempool.max_tx_bytes < 128
+        || raw.mempool.max_bytes < raw.mempool.max_tx_bytes
+    {
         return Err(ConfigError::InvalidValue {
             key: "mempool".into(),
-            reason: "max_txs and max_block_txs must be positive and max_tx_bytes at least 128".into(),
+            reason: "max_txs and max_block_txs must be positive, max_tx_bytes at least 128, and max_bytes at least max_tx_bytes".into(),
         });
     }
     let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
@@ -268,6 +272,29 @@ mod tests {
         assert_eq!(c.consensus.name, "solo");
         assert_eq!(c.consensus.settings.parse::<crate::consensus::solo::SoloSettings>().unwrap().block_interval_ms, 250);
         assert_eq!(c.chain.genesis, dir.path().join("genesis.json"));
+    }
+
+    #[test]
+    fn environment_sits_between_the_file_and_the_command_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aether.toml");
+        std::fs::write(&path, "[mempool]\nmin_fee = 5\nmax_txs = 10\n").unwrap();
+        // Only this test reads the environment, and it sets variables nothing else uses.
+        std::env::set_var("AETHER_MEMPOOL__MIN_FEE", "6");
+        std::env::set_var("AETHER_MEMPOOL__MAX_BLOCK_TXS", "3");
+        let source = ConfigSource {
+            file: Some(path),
+            env: true,
+            overrides: vec![("mempool.max_block_txs".into(), "4".into())],
+            ..Default::default()
+        };
+        let c = load(DEFAULTS, &source, &registry());
+        std::env::remove_var("AETHER_MEMPOOL__MIN_FEE");
+        std::env::remove_var("AETHER_MEMPOOL__MAX_BLOCK_TXS");
+        let c = c.unwrap();
+        assert_eq!(c.mempool.min_fee, 6, "env beats the file");
+        assert_eq!(c.mempool.max_txs, 10, "the file beats the defaults");
+        assert_eq!(c.mempool.max_block_txs, 4, "the command line beats env");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Binary Merkle roots over 32-byte leaves (SHA-256), via the `rs_merkle` crate.
 //!
-//! Used for the transactions root of a header. Leaves are already domain-separated hashes
+//! Used for the transactions root of a header and (until the authenticated state tree lands)
+//! the state root. Leaves are already domain-separated hashes
 //! (see [`crate::types::domain`]), so an inner node (a hash of 64 bytes) cannot be passed off
 //! as a leaf (a hash of a tagged encoding).
 

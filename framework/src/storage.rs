@@ -121,8 +121,6 @@ pub enum StorageError {
     Open { backend: &'static str, path: String, reason: String },
     #[error("{backend} error: {reason}")]
     Backend { backend: &'static str, reason: String },
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
 }
 
 /// Items of an ordered scan: `(key, value)` in ascending key order.

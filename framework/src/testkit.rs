@@ -2,7 +2,8 @@
 //!
 //! Status: the storage suite covers the [`KvStore`] contract (reads, atomic batches, ordered
 //! prefix scans, snapshot isolation, reopen, empty keys and values, unknown columns, large
-//! values, concurrent readers). Crash-atomicity under SIGKILL lives in the cross-crate tests.
+//! values, concurrent readers). Atomicity across a killed process is not covered yet (the
+//! storage issue adds a SIGKILL test).
 //!
 //! ```
 //! use aether_framework::testkit::storage_conformance;

@@ -34,7 +34,7 @@ fn ledger(balances: &[(u8, Amount)]) -> Arc<Ledger> {
 
 fn build_and_commit(l: &Ledger, txs: Vec<SignedTransaction>) -> Arc<aether_framework::ledger::ExecutedBlock> {
     let head = l.head();
-    let b = l.build_block(&head.block.hash, head.certificate, txs, head.header.time_ms + 10, key(100).address()).unwrap();
+    let b = l.build_block(&head.block.hash, head.certificate, txs, head.header.time_ms + 10, key(100).address()).unwrap().executed;
     l.commit(&b.hash, &Certificate(vec![1])).unwrap()
 }
 
@@ -77,8 +77,10 @@ fn execute_block_rejects_what_a_builder_would_not_produce() {
     let producer = ledger(&[(1, 1000)]);
     let to = Address([5; 20]);
     let head = producer.head();
-    let good =
-        producer.build_block(&head.block.hash, Certificate::default(), vec![transfer(1, 0, to, 1, 1)], 2000, key(100).address()).unwrap();
+    let good = producer
+        .build_block(&head.block.hash, Certificate::default(), vec![transfer(1, 0, to, 1, 1)], 2000, key(100).address())
+        .unwrap()
+        .executed;
 
     let check = |mutate: &dyn Fn(&mut Block)| -> LedgerError {
         let verifier = ledger(&[(1, 1000)]);
@@ -111,8 +113,11 @@ fn blocks_can_build_on_uncommitted_parents_and_commit_in_order() {
     let l = ledger(&[(1, 1000)]);
     let to = Address([5; 20]);
     let head = l.head();
-    let b1 = l.build_block(&head.block.hash, Certificate::default(), vec![transfer(1, 0, to, 10, 1)], 2000, key(100).address()).unwrap();
-    let b2 = l.build_block(&b1.hash, Certificate(vec![1]), vec![transfer(1, 1, to, 10, 1)], 3000, key(100).address()).unwrap();
+    let b1 = l
+        .build_block(&head.block.hash, Certificate::default(), vec![transfer(1, 0, to, 10, 1)], 2000, key(100).address())
+        .unwrap()
+        .executed;
+    let b2 = l.build_block(&b1.hash, Certificate(vec![1]), vec![transfer(1, 1, to, 10, 1)], 3000, key(100).address()).unwrap().executed;
     assert_eq!(b2.block.transactions.len(), 1, "nonce 1 applies on top of the pending parent");
     assert!(matches!(l.commit(&b2.hash, &Certificate::default()), Err(LedgerError::NotOnHead { .. })));
     l.commit(&b1.hash, &Certificate::default()).unwrap();
@@ -184,6 +189,48 @@ fn a_full_pool_evicts_the_cheapest_tail_or_refuses() {
 }
 
 #[test]
+fn eviction_takes_a_senders_last_transaction_and_the_previous_one_becomes_its_tail() {
+    let l = ledger(&[(1, 1000), (2, 1000)]);
+    let p = pool(&l, 3, Arc::new(FeePriority));
+    let to = Address([9; 20]);
+    let (a0, a1, a2) = (transfer(1, 0, to, 1, 9), transfer(1, 1, to, 1, 3), transfer(1, 2, to, 1, 2));
+    for t in [&a0, &a1, &a2] {
+        submit(&p, t).unwrap();
+    }
+    // Sender 2 outbids sender 1's tail (fee 2), then its new tail (fee 3); never a0 (a gap
+    // would strand nothing here, but a0 is not a tail while a1 exists).
+    submit(&p, &transfer(2, 0, to, 1, 5)).unwrap();
+    assert!(!p.contains(&a2.hash()) && p.contains(&a1.hash()));
+    submit(&p, &transfer(2, 1, to, 1, 5)).unwrap();
+    assert!(!p.contains(&a1.hash()) && p.contains(&a0.hash()));
+    // Sender 1's queue is still contiguous: its next nonce is 1 again.
+    assert_eq!(p.next_nonce(&key(1).address()), Some(1));
+    assert_eq!(p.select(10).iter().filter(|t| t.body.sender == key(1).public()).count(), 1);
+}
+
+#[test]
+fn rejected_transactions_leave_with_their_successors_and_stale_ones_are_cleaned_on_commit() {
+    let l = ledger(&[(1, 1000), (2, 1000)]);
+    let p = pool(&l, 100, Arc::new(FeePriority));
+    let to = Address([9; 20]);
+    let (a0, a1, a2) = (transfer(1, 0, to, 1, 1), transfer(1, 1, to, 1, 1), transfer(1, 2, to, 1, 1));
+    for t in [&a0, &a1, &a2] {
+        submit(&p, t).unwrap();
+    }
+    p.drop_rejected(&[a1.hash()]);
+    assert!(p.contains(&a0.hash()) && !p.contains(&a1.hash()) && !p.contains(&a2.hash()));
+
+    // Another node's block used sender 2's nonce 0 with a different transaction: the pool's
+    // own nonce-0 transaction from sender 2 can never apply and goes on commit.
+    let b0 = transfer(2, 0, to, 1, 1);
+    submit(&p, &b0).unwrap();
+    let other = transfer(2, 0, to, 2, 1);
+    p.commit_with(|| Ok::<_, ()>(build_and_commit(&l, vec![other]))).unwrap();
+    assert!(!p.contains(&b0.hash()));
+    assert!(p.contains(&a0.hash()));
+}
+
+#[test]
 fn admission_checks_balance_across_pending_transactions_and_commits_clean_up() {
     let l = ledger(&[(1, 100)]);
     let p = pool(&l, 100, Arc::new(FeePriority));
@@ -191,8 +238,10 @@ fn admission_checks_balance_across_pending_transactions_and_commits_clean_up() {
     submit(&p, &transfer(1, 0, to, 60, 1)).unwrap();
     assert!(matches!(submit(&p, &transfer(1, 1, to, 60, 1)), Err(SubmitError::InsufficientBalance { available: 39, needed: 61 })));
     submit(&p, &transfer(1, 1, to, 30, 1)).unwrap();
-    let b = build_and_commit(&l, p.select(10));
-    p.on_committed(&b.block);
+    assert_eq!(p.next_nonce(&key(1).address()), Some(2));
+    let candidates = p.select(10);
+    p.commit_with(|| Ok::<_, ()>(build_and_commit(&l, candidates))).unwrap();
     assert!(p.is_empty());
+    assert_eq!(p.next_nonce(&key(1).address()), None);
     assert!(matches!(submit(&p, &transfer(1, 0, to, 1, 1)), Err(SubmitError::StaleNonce { expected: 2, got: 0 })));
 }

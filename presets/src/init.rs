@@ -51,22 +51,8 @@ pub struct InitOutput {
 
 pub fn init_chain(opts: &InitOptions) -> anyhow::Result<InitOutput> {
     crate::find(&opts.preset)?;
-    let config = opts.dir.join("aether.toml");
-    let genesis_path = opts.dir.join("genesis.json");
-    for p in [&config, &genesis_path] {
-        if p.exists() {
-            bail!("{} already exists; choose an empty folder", p.display());
-        }
-    }
-    std::fs::create_dir_all(&opts.dir).with_context(|| format!("creating {}", opts.dir.display()))?;
-
     let validator = Keypair::generate();
     let faucet = Keypair::generate();
-    let validator_key = opts.dir.join("keys/validator.json");
-    let faucet_key = opts.dir.join("keys/faucet.json");
-    keys::write_key_file(&validator_key, &validator)?;
-    keys::write_key_file(&faucet_key, &faucet)?;
-
     let mut accounts = vec![GenesisAccount { address: faucet.address(), balance: opts.faucet_balance }];
     if opts.fund_dev_account {
         accounts.push(GenesisAccount { address: keys::dev_account().address(), balance: opts.faucet_balance });
@@ -82,28 +68,49 @@ pub fn init_chain(opts: &InitOptions) -> anyhow::Result<InitOutput> {
             stake: 1,
         }],
     };
-    genesis.validate()?;
-    std::fs::write(&genesis_path, serde_json::to_string_pretty(&genesis)? + "\n")?;
-
     let rpc = opts.rpc_listen.map(|a| format!("\n[rpc]\nlisten = \"{a}\"\n")).unwrap_or_default();
-    std::fs::write(
-        &config,
-        format!(
-            "# Aether node configuration. Layers, lowest first: the preset's defaults, this file,\n\
-             # AETHER_<SECTION>__<KEY> environment variables, command-line --set key=value.\n\
-             # Swap a part by naming another plugin, e.g. [storage] backend = \"memory\".\n\
-             preset = \"{preset}\"\n\n[chain]\ngenesis = \"genesis.json\"\n\n[node]\ndata_dir = \"data\"\nvalidator_key = \"keys/validator.json\"\n{rpc}",
-            preset = opts.preset
-        ),
-    )?;
+    let config = format!(
+        "# Aether node configuration. Layers, lowest first: the preset's defaults, this file,\n\
+         # AETHER_<SECTION>__<KEY> environment variables, command-line --set key=value.\n\
+         # Swap a part by naming another plugin, e.g. [storage] backend = \"memory\".\n\
+         preset = \"{preset}\"\n\n[chain]\ngenesis = \"genesis.json\"\n\n[node]\ndata_dir = \"data\"\nvalidator_key = \"{VALIDATOR_KEY}\"\n{rpc}",
+        preset = opts.preset
+    );
+    let faucet_key = opts.dir.join("keys/faucet.json");
+    if faucet_key.exists() {
+        bail!("{} already exists; choose an empty folder", faucet_key.display());
+    }
+    write_chain_folder(&opts.dir, &genesis, &validator, &config)?;
+    keys::write_key_file(&faucet_key, &faucet)?;
     Ok(InitOutput {
-        config,
-        genesis: genesis_path,
-        validator_key,
+        config: opts.dir.join("aether.toml"),
+        genesis: opts.dir.join("genesis.json"),
+        validator_key: opts.dir.join(VALIDATOR_KEY),
         validator_address: validator.address(),
         faucet_key,
         faucet_address: faucet.address(),
     })
+}
+
+/// Where [`write_chain_folder`] puts the validator key, relative to the folder.
+pub const VALIDATOR_KEY: &str = "keys/validator.json";
+
+/// Writes a chain folder: `genesis.json`, the validator key at [`VALIDATOR_KEY`], and
+/// `aether.toml` with the text `config_toml`. Checks the genesis first and refuses to
+/// overwrite anything, so a failed call leaves no partial folder behind.
+pub fn write_chain_folder(dir: &Path, genesis: &Genesis, validator: &Keypair, config_toml: &str) -> anyhow::Result<()> {
+    genesis.validate()?;
+    let (config, genesis_path, key) = (dir.join("aether.toml"), dir.join("genesis.json"), dir.join(VALIDATOR_KEY));
+    for p in [&config, &genesis_path, &key] {
+        if p.exists() {
+            bail!("{} already exists; choose an empty folder", p.display());
+        }
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    keys::write_key_file(&key, validator)?;
+    std::fs::write(&genesis_path, serde_json::to_string_pretty(genesis)? + "\n")?;
+    std::fs::write(&config, config_toml)?;
+    Ok(())
 }
 
 /// The `preset` key of a config file, if it sets one.

@@ -30,23 +30,19 @@ use aether_framework::types::Genesis;
 use aether_rpc::RpcServer;
 use anyhow::{anyhow, Context};
 
+/// Settings every preset here shares; each adds its `[storage]` section.
+macro_rules! common_defaults {
+    () => {
+        "[chain]\ngenesis = \"genesis.json\"\n[node]\ndata_dir = \"data\"\n[consensus]\nengine = \"solo\"\n[mempool]\npolicy = \"fee\"\n"
+    };
+}
+
 /// The default preset. Until the HotStuff issue lands, its engine is `solo`; the defaults
 /// below are the only thing that changes when it does.
 pub const AETHER: Preset = Preset {
     name: "aether",
     description: "the default node: solo consensus (HotStuff to come), RocksDB storage, fee-ordered mempool",
-    defaults: r#"
-        [chain]
-        genesis = "genesis.json"
-        [node]
-        data_dir = "data"
-        [consensus]
-        engine = "solo"
-        [storage]
-        backend = "rocksdb"
-        [mempool]
-        policy = "fee"
-    "#,
+    defaults: concat!(common_defaults!(), "[storage]\nbackend = \"rocksdb\"\n"),
     register: register_all,
 };
 
@@ -54,18 +50,7 @@ pub const AETHER: Preset = Preset {
 pub const MEMORY: Preset = Preset {
     name: "memory",
     description: "solo consensus with in-memory storage: nothing survives exit (tests, demos)",
-    defaults: r#"
-        [chain]
-        genesis = "genesis.json"
-        [node]
-        data_dir = "data"
-        [consensus]
-        engine = "solo"
-        [storage]
-        backend = "memory"
-        [mempool]
-        policy = "fee"
-    "#,
+    defaults: concat!(common_defaults!(), "[storage]\nbackend = \"memory\"\n"),
     register: register_all,
 };
 
@@ -121,7 +106,8 @@ pub async fn launch(preset: &Preset, source: &ConfigSource) -> anyhow::Result<La
         Some(path) => Some(keys::read_key_file(path)?),
         None => None,
     };
+    let bound = if config.rpc.enabled { Some(RpcServer::bind(&config.rpc).await?) } else { None };
     let node = Node::launch(&config, &registry, &genesis, key)?;
-    let rpc = if config.rpc.enabled { Some(RpcServer::start(node.handle(), &config.rpc).await?) } else { None };
+    let rpc = bound.map(|b| b.serve(node.handle()));
     Ok(LaunchedNode { node, rpc, config })
 }

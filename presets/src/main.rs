@@ -145,7 +145,11 @@ enum BenchCommand {
 
 fn main() {
     let filter = std::env::var("AETHER_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     if let Err(e) = runtime.block_on(dispatch(cli.command)) {
@@ -242,11 +246,19 @@ async fn cmd_run(a: RunArgs) -> anyhow::Result<()> {
     if let Some(rpc) = &node.rpc {
         println!("JSON-RPC on {} (HTTP and WebSocket), health at {}/health", rpc.http_url(), rpc.http_url());
     }
-    wait_for_shutdown_signal().await;
-    tracing::info!("shutting down");
-    node.shutdown().await?;
-    tracing::info!("stopped cleanly");
-    Ok(())
+    tokio::select! {
+        _ = wait_for_shutdown_signal() => {
+            tracing::info!("shutting down");
+            node.shutdown().await?;
+            tracing::info!("stopped cleanly");
+            Ok(())
+        }
+        _ = node.node.stopped() => {
+            // The driver only stops by itself on a fatal error; report it and exit non-zero.
+            node.shutdown().await.context("the node stopped")?;
+            bail!("the node stopped unexpectedly")
+        }
+    }
 }
 
 async fn wait_for_shutdown_signal() {
@@ -290,7 +302,7 @@ async fn cmd_transfer(a: TransferArgs) -> anyhow::Result<()> {
     let tx = TxBody {
         chain_id: status.chain_id,
         sender: key.public(),
-        nonce: account.nonce,
+        nonce: account.next_nonce,
         fee: a.fee,
         action: Action::Transfer { to: a.to, amount: a.amount, memo: a.memo.into_bytes() },
     }

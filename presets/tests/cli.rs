@@ -1,7 +1,6 @@
 //! The `aether` binary as a user runs it: `init`, `run` as a subprocess, a transfer with
 //! `aether tx transfer`, the balance over RPC, and a clean stop on SIGINT.
 
-use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -37,11 +36,14 @@ async fn init_run_transfer_and_stop_on_sigint() {
     assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
     let faucet = dir.path().join("keys/faucet.json");
 
+    // Output goes to a file: an unread pipe could fill up and block the node's logging.
+    let log_path = dir.path().join("node.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let child = Command::new(BIN)
         .args(["run", "--dir", dir.path().to_str().unwrap(), "--set", "consensus.solo.block_interval_ms=200"])
         .env("AETHER_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
         .spawn()
         .unwrap();
     let mut guard = Guard(Some(child));
@@ -79,9 +81,7 @@ async fn init_run_transfer_and_stop_on_sigint() {
         assert!(Instant::now() < deadline, "node did not stop within 20 s of SIGINT");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut logs = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut logs).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(exit.success(), "exit status {exit:?}; logs:\n{logs}");
     assert!(logs.contains("stopped cleanly"), "logs:\n{logs}");
 
@@ -102,4 +102,41 @@ async fn init_run_transfer_and_stop_on_sigint() {
         let _ = Command::new("kill").args(["-INT", &c.id().to_string()]).status();
         c.wait()
     }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_dev_starts_a_funded_throwaway_chain() {
+    let port = free_port();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_path = out_dir.path().join("stdout");
+    let child = Command::new(BIN)
+        .args(["run", "--dev", "--rpc-listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut guard = Guard(Some(child));
+    let url = format!("http://127.0.0.1:{port}");
+    let client = HttpClientBuilder::default().build(&url).unwrap();
+    let start = Instant::now();
+    while client.status().await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "dev node RPC did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(client.status().await.unwrap().engine, "solo");
+    let out = Command::new(BIN)
+        .args(["tx", "transfer", "--dev", "--to", &Address([7; 20]).to_string(), "--amount", "5", "--rpc", &url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(client.account(Address([7; 20])).await.unwrap().balance, 5);
+
+    let mut child = guard.0.take().unwrap();
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(child.wait().unwrap().success());
+    let stdout = std::fs::read_to_string(&out_path).unwrap();
+    // The dev chain names its folder; remove it.
+    let dir = stdout.lines().find_map(|l| l.strip_prefix("dev chain in ")).and_then(|l| l.split(" (").next()).expect("dev folder printed");
+    assert!(std::path::Path::new(dir).join("data").is_dir(), "{stdout}");
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -41,13 +41,9 @@ impl TestChain {
                 stake: 1,
             }],
         };
-        std::fs::write(dir.path().join("genesis.json"), serde_json::to_string_pretty(&genesis).unwrap()).unwrap();
-        aether_presets::keys::write_key_file(&dir.path().join("validator.json"), &validator).unwrap();
-        std::fs::write(
-            dir.path().join("aether.toml"),
-            format!("[node]\nvalidator_key = \"validator.json\"\n[rpc]\nlisten = \"127.0.0.1:0\"\n{extra_toml}"),
-        )
-        .unwrap();
+        let config =
+            format!("[node]\nvalidator_key = \"{}\"\n[rpc]\nlisten = \"127.0.0.1:0\"\n{extra_toml}", aether_presets::init::VALIDATOR_KEY);
+        aether_presets::init::write_chain_folder(dir.path(), &genesis, &validator, &config).expect("chain folder");
         TestChain { dir, validator, accounts, genesis }
     }
 
@@ -92,7 +88,8 @@ pub async fn wait_for_height(node: &NodeHandle, height: u64, timeout: Duration) 
     let mut heads = node.subscribe_heads();
     while node.status().head.height < height {
         match tokio::time::timeout_at(deadline, heads.recv()).await {
-            Ok(_) => {}
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => panic!("node stopped before height {height}"),
             Err(_) => panic!("height {height} not reached within {timeout:?}; at {}", node.status().head.height),
         }
     }

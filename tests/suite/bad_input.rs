@@ -20,10 +20,10 @@ async fn rejected(client: &HttpClient, hex: String) -> (i32, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_bad_transaction_gets_its_own_error() {
-    // Blocks at most every 2 s, so the duplicate below is checked while its twin is pending.
+    // Blocks at most every 5 s, so the duplicate below is checked while its twin is pending.
     let chain = TestChain::new(
         2,
-        "[consensus.solo]\nblock_interval_ms = 2000\nmin_block_interval_ms = 2000\n[mempool]\nmin_fee = 2\nmax_tx_bytes = 4096\n",
+        "[consensus.solo]\nblock_interval_ms = 5000\nmin_block_interval_ms = 5000\n[mempool]\nmin_fee = 2\nmax_tx_bytes = 4096\n",
     );
     let node = chain.launch().await;
     let handle = node.handle();
@@ -31,8 +31,8 @@ async fn each_bad_transaction_gets_its_own_error() {
     let (alice, bob) = (&chain.accounts[0], &chain.accounts[1]);
     let to = Address([7; 20]);
 
-    // Let one block commit so the 2 s window starts now.
-    wait_for_height(&handle, 1, Duration::from_secs(10)).await;
+    // Let one block commit so the 5 s window starts now.
+    wait_for_height(&handle, 1, Duration::from_secs(20)).await;
     let good = chain.transfer(alice, 0, to, 500, 2);
     client.submit_transaction(to_hex(&good)).await.expect("a valid transfer is accepted");
 
@@ -64,7 +64,7 @@ async fn each_bad_transaction_gets_its_own_error() {
 
     // Stale nonce: once `good` commits, nonce 0 is in the past.
     let committed_at = handle.status().head.height + 1;
-    wait_for_height(&handle, committed_at, Duration::from_secs(10)).await;
+    wait_for_height(&handle, committed_at, Duration::from_secs(20)).await;
     let (code, message) = rejected(&client, to_hex(&chain.transfer(alice, 0, to, 1, 2))).await;
     assert_eq!(code, 7, "stale nonce: {message}");
     assert!(message.contains("stale"), "{message}");
@@ -74,7 +74,7 @@ async fn each_bad_transaction_gets_its_own_error() {
     assert_eq!(client.account(alice.address()).await.unwrap().balance, INITIAL_BALANCE - 502);
     assert_eq!(client.account(bob.address()).await.unwrap().balance, INITIAL_BALANCE);
     let h = handle.status().head.height;
-    wait_for_height(&handle, h + 1, Duration::from_secs(10)).await;
+    wait_for_height(&handle, h + 1, Duration::from_secs(20)).await;
     assert_eq!(handle.ledger().recompute_state_root().unwrap(), handle.status().state_root);
 
     // Malformed parameters are JSON-RPC errors too, not crashes.

@@ -84,6 +84,9 @@ async fn two_hundred_transfers_commit_and_survive_restart() {
         assert_eq!(client.account(key.address()).await.unwrap().nonce, PER_SENDER);
     }
     let one = chain.accounts[0].address();
+    let health = http_get(node.rpc.as_ref().unwrap().local_addr(), "/health").await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(health.contains("\"ok\":true"), "{health}");
     let tx_view = client.transaction(*all_hashes.iter().next().unwrap()).await.unwrap();
     assert_eq!(tx_view.status, "committed");
     assert!(tx_view.receipt.is_some());
@@ -117,4 +120,14 @@ async fn two_hundred_transfers_commit_and_survive_restart() {
     wait_for_height(&handle, before.head.height + 2, Duration::from_secs(10)).await;
     assert_eq!(handle.account(&one).unwrap().balance, expected[&one], "empty blocks change nothing");
     node.shutdown().await.unwrap();
+}
+
+/// A bare HTTP/1.1 GET, to check `/health` as a load balancer would call it.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut response)).await.unwrap().unwrap();
+    response
 }

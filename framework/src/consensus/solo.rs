@@ -54,7 +54,7 @@ impl SoloEngine {
         }
         if settings.block_interval_ms == 0 || settings.min_block_interval_ms > settings.block_interval_ms {
             return Err(ConsensusError::Setup(format!(
-                "consensus.solo: need 0 < min_block_interval_ms ({}) <= block_interval_ms ({})",
+                "consensus.solo: need block_interval_ms > 0 and min_block_interval_ms ({}) <= block_interval_ms ({})",
                 settings.min_block_interval_ms, settings.block_interval_ms
             )));
         }
@@ -202,8 +202,15 @@ mod tests {
 
     #[test]
     fn ignores_stale_build_answers_and_garbage_messages() {
-        let (mut e, _) = started();
+        let (mut e, g) = started();
         let mut out = vec![];
+        // A build is in progress on genesis; an answer built on another parent is stale.
+        e.handle(1000, Input::Timer { id: INTERVAL_TIMER }, &mut out);
+        assert!(matches!(out[..], [Output::BuildPayload { parent, .. }] if parent == g));
+        out.clear();
+        let elsewhere = Payload { block: BlockRef { hash: Hash::ZERO, height: 1 }, parent: Hash::digest(b"t", b"other"), bytes: vec![] };
+        e.handle(1001, Input::PayloadBuilt { payload: elsewhere }, &mut out);
+        assert!(out.is_empty(), "a block on the wrong parent is never committed: {out:?}");
         e.handle(5, Input::Message { from: 3, bytes: vec![0xff; 10] }, &mut out);
         e.handle(
             6,

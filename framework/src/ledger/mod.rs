@@ -89,6 +89,13 @@ impl ExecutedBlock {
     }
 }
 
+/// What [`Ledger::build_block`] produced, and the candidates it found invalid.
+#[derive(Debug)]
+pub struct BuiltBlock {
+    pub executed: Arc<ExecutedBlock>,
+    pub rejected: Vec<(Hash, TxError)>,
+}
+
 /// A committed transaction with where it is and what it did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommittedTx {
@@ -295,9 +302,10 @@ impl Ledger {
         state_root_of(leaves.values())
     }
 
-    /// Builds a block on `parent` from `candidates` in order, skipping any that are invalid at
-    /// that point (stale nonce, fee unaffordable...). Signatures are not re-checked: callers
-    /// pass transactions the mempool verified.
+    /// Builds a block on `parent` from `candidates` in order, leaving out any that are invalid
+    /// at that point (stale nonce, fee unaffordable...) and stopping before the encoded block
+    /// would exceed [`MAX_BLOCK_BYTES`]. Signatures are not re-checked: callers pass
+    /// transactions the mempool verified.
     pub fn build_block(
         &self,
         parent: &Hash,
@@ -305,20 +313,31 @@ impl Ledger {
         candidates: Vec<SignedTransaction>,
         time_ms: TimestampMs,
         proposer: Address,
-    ) -> Result<Arc<ExecutedBlock>, LedgerError> {
+    ) -> Result<BuiltBlock, LedgerError> {
         let head = self.head();
         let parent_header = self.parent_header(parent, &head)?;
         let overlays = self.overlay_chain(parent, &head.block.hash)?;
         let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, proposer);
         let mut included = Vec::with_capacity(candidates.len());
         let mut receipts = Vec::with_capacity(candidates.len());
+        let mut rejected = Vec::new();
+        // Headroom for the header and the transactions vector's length prefix.
+        let mut budget = MAX_BLOCK_BYTES - 64 * 1024;
         for tx in candidates {
+            let size = codec::encode(&tx).len();
+            if size > budget {
+                break;
+            }
             match state.apply(&tx, false) {
                 Ok(r) => {
+                    budget -= size;
                     receipts.push(r);
                     included.push(tx);
                 }
-                Err(e) => tracing::debug!(tx = %tx.hash(), error = %e, "left out of block"),
+                Err(e) => {
+                    tracing::debug!(tx = %tx.hash(), error = %e, "left out of block");
+                    rejected.push((tx.hash(), e));
+                }
             }
         }
         let changes = state.into_changes()?;
@@ -333,7 +352,7 @@ impl Ledger {
             parent_certificate,
         };
         let block = Block { header, transactions: included };
-        Ok(self.remember(block, receipts, changes))
+        Ok(BuiltBlock { executed: self.remember(block, receipts, changes), rejected })
     }
 
     /// Verifies and executes a block proposed by someone else: it must extend a known block,
@@ -381,9 +400,11 @@ impl Ledger {
     /// parent must be the committed head.
     pub fn commit(&self, hash: &Hash, certificate: &Certificate) -> Result<Arc<ExecutedBlock>, LedgerError> {
         let executed = self.pending.lock().get(hash).cloned().ok_or(LedgerError::UnknownBlock(*hash))?;
-        let mut head = self.head.write();
-        if executed.block.header.parent != head.block.hash {
-            return Err(LedgerError::NotOnHead { block: *hash, head: head.block.hash });
+        // Only the driver commits, so the head cannot move between this check and the update
+        // below; readers are not blocked while the batch is fsynced.
+        let head_hash = self.head.read().block.hash;
+        if executed.block.header.parent != head_hash {
+            return Err(LedgerError::NotOnHead { block: *hash, head: head_hash });
         }
         let mut batch = WriteBatch::default();
         for (address, account) in &executed.changes {
@@ -407,7 +428,7 @@ impl Ledger {
                 leaves.insert(*a, account_leaf(a, acc));
             }
         }
-        *head = ChainHead { block: block_ref, header: executed.block.header.clone(), certificate: certificate.clone() };
+        *self.head.write() = ChainHead { block: block_ref, header: executed.block.header.clone(), certificate: certificate.clone() };
         // Blocks at or below the new head can never be committed now.
         self.pending.lock().retain(|_, b| b.block.header.height > height);
         Ok(executed)

@@ -4,8 +4,13 @@
 //! Admission checks, in order (each failure is a distinct [`SubmitError`]): encoded size,
 //! decoding, chain id, minimum fee, duplicate, strict signature, nonce (stale, already
 //! pending, or leaving a gap), balance covering this and the sender's pending transactions,
-//! and room in the pool (a full pool evicts the lowest-priority sender tail if the newcomer
-//! ranks higher). Only the tail of a sender's queue is ever evicted, so no gap is left behind.
+//! and room in the pool, by count and by bytes (a full pool evicts lowest-priority sender tails
+//! while the newcomer ranks higher). Only the tail of a sender's queue is ever evicted, so no
+//! nonce gap is left behind.
+//!
+//! Consistency with the ledger: a block commits through [`Mempool::commit_with`], which holds
+//! the pool's lock while the ledger writes, and admission reads account state under the same
+//! lock, so admission never sees a committed block whose transactions the pool still holds.
 
 mod policy;
 
@@ -20,8 +25,8 @@ use tokio::sync::Notify;
 pub use policy::{FeePriority, Fifo, OrderingPolicy};
 
 use crate::codec;
-use crate::ledger::Ledger;
-use crate::types::{Address, Amount, Block, Hash, SignedTransaction};
+use crate::ledger::{ExecutedBlock, Ledger};
+use crate::types::{Address, Amount, Hash, SignedTransaction};
 
 /// `[mempool]` settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +36,8 @@ pub struct MempoolConfig {
     pub policy: String,
     /// Most transactions held at once.
     pub max_txs: usize,
+    /// Most bytes (encoded transactions) held at once.
+    pub max_bytes: usize,
     /// Largest encoded transaction accepted.
     pub max_tx_bytes: usize,
     /// Smallest fee accepted.
@@ -42,7 +49,14 @@ pub struct MempoolConfig {
 
 impl Default for MempoolConfig {
     fn default() -> Self {
-        MempoolConfig { policy: "fee".into(), max_txs: 50_000, max_tx_bytes: 64 * 1024, min_fee: 1, max_block_txs: 5_000 }
+        MempoolConfig {
+            policy: "fee".into(),
+            max_txs: 50_000,
+            max_bytes: 128 * 1024 * 1024,
+            max_tx_bytes: 64 * 1024,
+            min_fee: 1,
+            max_block_txs: 5_000,
+        }
     }
 }
 
@@ -69,7 +83,7 @@ pub enum SubmitError {
     NonceInPool(u64),
     #[error("balance {available} (after pending transactions) cannot pay {needed}")]
     InsufficientBalance { available: Amount, needed: Amount },
-    #[error("mempool is full; a fee above {min_priority} is needed to enter")]
+    #[error("mempool is full and this transaction ranks below everything it could evict (the lowest-ranked pending one has priority {min_priority}; under the fee policy priority is the fee)")]
     PoolFull { min_priority: u128 },
     #[error("cannot read account state: {0}")]
     State(String),
@@ -100,50 +114,83 @@ struct PoolTx {
     sender: Address,
     priority: u128,
     seq: u64,
+    bytes: usize,
+}
+
+impl PoolTx {
+    fn tail_key(&self, hash: Hash) -> TailKey {
+        (self.priority, Reverse(self.seq), hash)
+    }
 }
 
 /// Eviction order: lowest priority first, newest first among equals.
 type TailKey = (u128, Reverse<u64>, Hash);
 
+/// One sender's pending transactions, contiguous in nonce from the account's nonce.
+#[derive(Default)]
+struct SenderQueue {
+    txs: BTreeMap<u64, Hash>,
+    /// Sum of the queued transactions' [`SignedTransaction::max_cost`].
+    cost: Amount,
+}
+
 #[derive(Default)]
 struct Inner {
     by_hash: HashMap<Hash, PoolTx>,
-    /// Each sender's pending transactions by nonce (contiguous from the account's nonce).
-    senders: HashMap<Address, BTreeMap<u64, Hash>>,
+    senders: HashMap<Address, SenderQueue>,
     /// The last transaction of each sender: the only eviction candidates.
     tails: BTreeSet<TailKey>,
     next_seq: u64,
+    bytes: usize,
 }
 
 impl Inner {
-    fn tail_key(&self, hash: &Hash) -> TailKey {
-        let t = &self.by_hash[hash];
-        (t.priority, Reverse(t.seq), *hash)
+    fn tail_of(&self, sender: &Address) -> Option<TailKey> {
+        let h = *self.senders.get(sender)?.txs.values().next_back()?;
+        Some(self.by_hash[&h].tail_key(h))
     }
 
-    fn set_tail(&mut self, sender: &Address) {
-        if let Some(h) = self.senders.get(sender).and_then(|q| q.values().next_back()).copied() {
-            let key = self.tail_key(&h);
-            self.tails.insert(key);
+    fn insert(&mut self, hash: Hash, t: PoolTx) {
+        if let Some(old_tail) = self.tail_of(&t.sender) {
+            self.tails.remove(&old_tail);
         }
+        self.tails.insert(t.tail_key(hash));
+        let q = self.senders.entry(t.sender).or_default();
+        q.txs.insert(t.tx.body.nonce, hash);
+        q.cost = q.cost.saturating_add(t.tx.max_cost());
+        self.bytes += t.bytes;
+        self.by_hash.insert(hash, t);
     }
 
     /// Removes `hash`; if it was its sender's tail, the previous one becomes the tail.
     fn remove(&mut self, hash: &Hash) -> Option<PoolTx> {
-        let t = self.by_hash.get(hash)?;
-        let key = (t.priority, Reverse(t.seq), *hash);
-        let (sender, nonce) = (t.sender, t.tx.body.nonce);
-        let was_tail = self.tails.remove(&key);
-        let removed = self.by_hash.remove(hash);
-        if let Some(q) = self.senders.get_mut(&sender) {
-            q.remove(&nonce);
-            if q.is_empty() {
-                self.senders.remove(&sender);
+        let t = self.by_hash.remove(hash)?;
+        self.bytes -= t.bytes;
+        let was_tail = self.tails.remove(&t.tail_key(*hash));
+        if let Some(q) = self.senders.get_mut(&t.sender) {
+            q.txs.remove(&t.tx.body.nonce);
+            q.cost = q.cost.saturating_sub(t.tx.max_cost());
+            if q.txs.is_empty() {
+                self.senders.remove(&t.sender);
             } else if was_tail {
-                self.set_tail(&sender);
+                let key = self.tail_of(&t.sender).expect("queue is not empty");
+                self.tails.insert(key);
             }
         }
-        removed
+        Some(t)
+    }
+
+    /// Removes `hash` and every later transaction of its sender (they would leave a gap).
+    fn remove_with_successors(&mut self, hash: &Hash) {
+        let Some(t) = self.by_hash.get(hash) else { return };
+        let (sender, nonce) = (t.sender, t.tx.body.nonce);
+        let doomed: Vec<Hash> = match self.senders.get(&sender) {
+            Some(q) => q.txs.range(nonce..).map(|(_, h)| *h).collect(),
+            None => return,
+        };
+        for h in doomed.iter().rev() {
+            self.remove(h);
+        }
     }
 }
 
@@ -152,6 +199,8 @@ pub struct Mempool {
     chain_id: String,
     ledger: Arc<Ledger>,
     policy: Arc<dyn OrderingPolicy>,
+    /// Held while reading account state for admission and while a block commits, so
+    /// admission never sees the ledger and the pool disagree about a committed block.
     inner: Mutex<Inner>,
     ready: Arc<Notify>,
 }
@@ -189,8 +238,19 @@ impl Mempool {
         self.len() == 0
     }
 
+    /// Total encoded size of the held transactions.
+    pub fn bytes(&self) -> usize {
+        self.inner.lock().bytes
+    }
+
     pub fn contains(&self, hash: &Hash) -> bool {
         self.inner.lock().by_hash.contains_key(hash)
+    }
+
+    /// The nonce the sender's next transaction should carry, counting pending ones; `None`
+    /// when the pool holds nothing from `sender`.
+    pub fn next_nonce(&self, sender: &Address) -> Option<u64> {
+        self.inner.lock().senders.get(sender).and_then(|q| q.txs.keys().next_back()).map(|n| n + 1)
     }
 
     /// Checks and admits an encoded transaction; returns its hash.
@@ -200,10 +260,19 @@ impl Mempool {
             return Err(SubmitError::Oversize { len: bytes.len(), max });
         }
         let tx: SignedTransaction = codec::decode("transaction", bytes, max).map_err(|e| SubmitError::Undecodable(e.to_string()))?;
-        self.submit_decoded(tx)
+        self.admit(tx, bytes.len())
     }
 
+    /// Like [`Mempool::submit`] for a decoded transaction.
     pub fn submit_decoded(&self, tx: SignedTransaction) -> Result<Hash, SubmitError> {
+        let len = codec::encode(&tx).len();
+        if len > self.config.max_tx_bytes {
+            return Err(SubmitError::Oversize { len, max: self.config.max_tx_bytes });
+        }
+        self.admit(tx, len)
+    }
+
+    fn admit(&self, tx: SignedTransaction, bytes: usize) -> Result<Hash, SubmitError> {
         if tx.body.chain_id != self.chain_id {
             return Err(SubmitError::WrongChain { expected: self.chain_id.clone(), got: tx.body.chain_id.clone() });
         }
@@ -217,22 +286,18 @@ impl Mempool {
         // The expensive check runs outside the lock.
         tx.verify_signature().map_err(|e| SubmitError::BadSignature(e.to_string()))?;
         let sender = tx.sender();
-        let account = self.ledger.account(&sender).map_err(|e| SubmitError::State(e.to_string()))?;
 
         let mut inner = self.inner.lock();
         if inner.by_hash.contains_key(&hash) {
             return Err(SubmitError::Duplicate(hash));
         }
+        let account = self.ledger.account(&sender).map_err(|e| SubmitError::State(e.to_string()))?;
         let nonce = tx.body.nonce;
         if nonce < account.nonce {
             return Err(SubmitError::StaleNonce { expected: account.nonce, got: nonce });
         }
         let (expected, pending_cost) = match inner.senders.get(&sender) {
-            Some(q) => {
-                let next = q.keys().next_back().map_or(account.nonce, |n| n + 1);
-                let cost = q.values().map(|h| inner.by_hash[h].tx.max_cost()).fold(0u128, |a, b| a.saturating_add(b));
-                (next, cost)
-            }
+            Some(q) => (q.txs.keys().next_back().map_or(account.nonce, |n| n + 1), q.cost),
             None => (account.nonce, 0),
         };
         if nonce < expected {
@@ -247,7 +312,7 @@ impl Mempool {
         }
         let seq = inner.next_seq;
         let priority = self.policy.priority(&tx, seq);
-        if inner.by_hash.len() >= self.config.max_txs {
+        while inner.by_hash.len() >= self.config.max_txs || inner.bytes + bytes > self.config.max_bytes {
             let victim = inner.tails.iter().find(|(_, _, h)| inner.by_hash[h].sender != sender).copied();
             match victim {
                 Some((p, _, h)) if p < priority => {
@@ -259,14 +324,7 @@ impl Mempool {
             }
         }
         inner.next_seq += 1;
-        // The previous tail of this sender stops being a tail.
-        if let Some(prev) = inner.senders.get(&sender).and_then(|q| q.values().next_back()).copied() {
-            let key = inner.tail_key(&prev);
-            inner.tails.remove(&key);
-        }
-        inner.by_hash.insert(hash, PoolTx { tx, sender, priority, seq });
-        inner.senders.entry(sender).or_default().insert(nonce, hash);
-        inner.tails.insert((priority, Reverse(seq), hash));
+        inner.insert(hash, PoolTx { tx, sender, priority, seq, bytes });
         drop(inner);
         self.ready.notify_one();
         Ok(hash)
@@ -278,7 +336,7 @@ impl Mempool {
         let inner = self.inner.lock();
         let mut heap: BinaryHeap<(u128, Reverse<u64>, Address, u64)> = BinaryHeap::new();
         for (sender, q) in &inner.senders {
-            if let Some((nonce, h)) = q.iter().next() {
+            if let Some((nonce, h)) = q.txs.iter().next() {
                 let t = &inner.by_hash[h];
                 heap.push((t.priority, Reverse(t.seq), *sender, *nonce));
             }
@@ -287,8 +345,8 @@ impl Mempool {
         while out.len() < max {
             let Some((_, _, sender, nonce)) = heap.pop() else { break };
             let q = &inner.senders[&sender];
-            out.push(inner.by_hash[&q[&nonce]].tx.clone());
-            if let Some((next_nonce, h)) = q.range(nonce + 1..).next() {
+            out.push(inner.by_hash[&q.txs[&nonce]].tx.clone());
+            if let Some((next_nonce, h)) = q.txs.range(nonce + 1..).next() {
                 let t = &inner.by_hash[h];
                 heap.push((t.priority, Reverse(t.seq), sender, *next_nonce));
             }
@@ -296,24 +354,38 @@ impl Mempool {
         out
     }
 
-    /// Drops the block's transactions and any of their senders' transactions whose nonce the
-    /// committed state has passed.
-    pub fn on_committed(&self, block: &Block) {
+    /// Runs `commit` (which commits a block to the ledger) with admissions paused, then drops
+    /// the block's transactions and any of their senders' transactions whose nonce the
+    /// committed state has passed. Pausing admissions means no submission can read the new
+    /// account state while the pool still holds the block's transactions. `commit` must not
+    /// call back into this mempool: its lock is held.
+    pub fn commit_with<E>(&self, commit: impl FnOnce() -> Result<Arc<ExecutedBlock>, E>) -> Result<Arc<ExecutedBlock>, E> {
         let mut inner = self.inner.lock();
+        let executed = commit()?;
         let mut touched = BTreeSet::new();
-        for tx in &block.transactions {
+        for tx in &executed.block.transactions {
             inner.remove(&tx.hash());
             touched.insert(tx.sender());
         }
         for sender in touched {
             let Ok(account) = self.ledger.account(&sender) else { continue };
             let stale: Vec<Hash> = match inner.senders.get(&sender) {
-                Some(q) => q.range(..account.nonce).map(|(_, h)| *h).collect(),
+                Some(q) => q.txs.range(..account.nonce).map(|(_, h)| *h).collect(),
                 None => continue,
             };
             for h in stale {
                 inner.remove(&h);
             }
+        }
+        Ok(executed)
+    }
+
+    /// Drops transactions a block builder found inapplicable, with their senders' later
+    /// transactions (which would otherwise wait forever behind a gap).
+    pub fn drop_rejected(&self, hashes: &[Hash]) {
+        let mut inner = self.inner.lock();
+        for h in hashes {
+            inner.remove_with_successors(h);
         }
     }
 }

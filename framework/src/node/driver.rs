@@ -39,12 +39,11 @@ pub struct Driver {
     engine: Box<dyn ConsensusEngine>,
     timers: BTreeMap<TimerId, TimestampMs>,
     queue: VecDeque<Input>,
-    out: Vec<Output>,
 }
 
 impl Driver {
     pub fn new(engine: Box<dyn ConsensusEngine>) -> Driver {
-        Driver { engine, timers: BTreeMap::new(), queue: VecDeque::new(), out: Vec::new() }
+        Driver { engine, timers: BTreeMap::new(), queue: VecDeque::new() }
     }
 
     pub fn engine(&self) -> &dyn ConsensusEngine {
@@ -55,12 +54,11 @@ impl Driver {
     pub fn handle(&mut self, now_ms: TimestampMs, input: Input, io: &mut dyn DriverIo) -> Result<(), DriverError> {
         self.queue.push_back(input);
         while let Some(input) = self.queue.pop_front() {
-            let mut out = std::mem::take(&mut self.out);
+            let mut out = Vec::new();
             self.engine.handle(now_ms, input, &mut out);
-            for output in out.drain(..) {
+            for output in out {
                 self.perform(now_ms, output, io)?;
             }
-            self.out = out;
         }
         Ok(())
     }
@@ -132,9 +130,17 @@ mod tests {
                     out.push(Output::Broadcast { bytes: vec![2] });
                     out.push(Output::BuildPayload { parent: committed, parent_certificate: Certificate::default() });
                     out.push(Output::SetTimer { id: 9, at_ms: 50 });
+                    out.push(Output::SetTimer { id: 4, at_ms: 40 });
+                    out.push(Output::SetTimer { id: 5, at_ms: 45 });
                 }
                 Input::PayloadBuilt { payload } => out.push(Output::Commit { block: payload.block, certificate: Certificate(vec![7]) }),
-                Input::Timer { id } => out.push(Output::Broadcast { bytes: vec![id as u8] }),
+                Input::Timer { id } => {
+                    out.push(Output::Broadcast { bytes: vec![id as u8] });
+                    // Timer 4 cancels timer 5, which is due at the same moment.
+                    if id == 4 {
+                        out.push(Output::CancelTimer { id: 5 });
+                    }
+                }
                 _ => {}
             }
         }
@@ -184,11 +190,12 @@ mod tests {
         let mut io = Log::default();
         d.handle(0, start(), &mut io).unwrap();
         assert_eq!(io.0, vec!["persist [1]", "broadcast [2]", "build", "commit 1 [7]"]);
-        assert_eq!(d.next_deadline(), Some(50));
-        d.fire_due_timers(49, &mut io).unwrap();
-        assert_eq!(io.0.len(), 4);
+        assert_eq!(d.next_deadline(), Some(40));
+        d.fire_due_timers(39, &mut io).unwrap();
+        assert_eq!(io.0.len(), 4, "nothing is due yet");
+        // Both 4 (at 40) and 5 (at 45) are due at 50 along with 9; 4 fires first and cancels 5.
         d.fire_due_timers(50, &mut io).unwrap();
-        assert_eq!(io.0.last().unwrap(), "broadcast [9]");
+        assert_eq!(&io.0[4..], ["broadcast [4]", "broadcast [9]"]);
         assert_eq!(d.next_deadline(), None);
     }
 

@@ -13,7 +13,7 @@ pub mod driver;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{broadcast, watch, Notify};
 
@@ -46,13 +46,27 @@ pub trait Clock: Send + Sync + 'static {
     fn now_ms(&self) -> TimestampMs;
 }
 
-/// Wall-clock milliseconds since the Unix epoch.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
+/// Milliseconds since the Unix epoch that never go backwards: the wall clock read once at
+/// start, advanced by a monotonic clock. A wall-clock step (NTP) therefore cannot stall timers
+/// or make block times decrease; the drift from wall time is the monotonic clock's drift.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemClock {
+    wall_at_start_ms: TimestampMs,
+    start: Instant,
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        SystemClock {
+            wall_at_start_ms: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+            start: Instant::now(),
+        }
+    }
+}
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> TimestampMs {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+        self.wall_at_start_ms + self.start.elapsed().as_millis() as u64
     }
 }
 
@@ -136,6 +150,12 @@ impl NodeHandle {
         self.ledger.account(address)
     }
 
+    /// The nonce `address`'s next transaction should carry, counting its pending ones.
+    pub fn next_nonce(&self, address: &Address) -> Result<u64, LedgerError> {
+        let committed = self.ledger.account(address)?.nonce;
+        Ok(self.mempool.next_nonce(address).map_or(committed, |n| n.max(committed)))
+    }
+
     pub fn block_by_height(&self, height: Height) -> Result<Option<(Block, Certificate)>, LedgerError> {
         self.ledger.block_by_height(height)
     }
@@ -162,6 +182,8 @@ impl NodeHandle {
 pub struct Node {
     handle: NodeHandle,
     stop: watch::Sender<bool>,
+    /// Becomes `true` when the driver thread has exited, for whatever reason.
+    exited: watch::Receiver<bool>,
     driver: Option<std::thread::JoinHandle<Result<(), DriverError>>>,
 }
 
@@ -169,7 +191,7 @@ impl Node {
     /// Assembles and starts a node. `validator_key` is this node's identity key if it is a
     /// validator.
     pub fn launch(config: &NodeConfig, registry: &Registry, genesis: &Genesis, validator_key: Option<Keypair>) -> Result<Node, NodeError> {
-        Self::launch_with_clock(config, registry, genesis, validator_key, Arc::new(SystemClock))
+        Self::launch_with_clock(config, registry, genesis, validator_key, Arc::new(SystemClock::default()))
     }
 
     pub fn launch_with_clock(
@@ -205,8 +227,7 @@ impl Node {
         let policy = (registry.mempool_policy.get(&config.mempool.policy)?.factory)(&crate::registry::PluginSettings::empty("mempool"))?;
         let storage_factory = &registry.storage.get(&config.storage.name)?.factory;
 
-        std::fs::create_dir_all(&config.node.data_dir)
-            .map_err(|e| NodeError::Setup(format!("cannot create data directory {}: {e}", config.node.data_dir.display())))?;
+        // The backend creates its folder only after it has accepted its settings.
         let store =
             storage_factory(&StorageContext { path: config.node.data_dir.join("db"), schema: columns::SCHEMA }, &config.storage.settings)?;
         let ledger = Arc::new(Ledger::open(store.clone(), genesis)?);
@@ -238,16 +259,26 @@ impl Node {
             committed_since_check: false,
         };
         let (stop, stop_rx) = watch::channel(false);
+        let (exited_tx, exited) = watch::channel(false);
         let ready = mempool.ready_signal();
         let driver = std::thread::Builder::new()
             .name("aether-consensus".into())
             .spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("tokio runtime for the driver thread");
-                rt.block_on(run_driver(Driver::new(engine), io, start, clock, ready, stop_rx))
+                let result = rt.block_on(run_driver(Driver::new(engine), io, start, clock, ready, stop_rx));
+                let _ = exited_tx.send(true);
+                result
             })
             .map_err(|e| NodeError::Setup(format!("cannot start the consensus thread: {e}")))?;
         tracing::info!(chain = %handle.info.chain_id, engine = %handle.info.engine, storage = %handle.info.storage, height = handle.ledger.head().block.height, "node started");
-        Ok(Node { handle, stop, driver: Some(driver) })
+        Ok(Node { handle, stop, exited, driver: Some(driver) })
+    }
+
+    /// Resolves when the driver has stopped on its own (a fatal error such as a failed disk
+    /// write); [`Node::shutdown`] then returns that error.
+    pub async fn stopped(&self) {
+        let mut exited = self.exited.clone();
+        let _ = exited.wait_for(|e| *e).await;
     }
 
     pub fn handle(&self) -> NodeHandle {
@@ -345,10 +376,15 @@ impl DriverIo for NodeIo {
 
     fn build_payload(&mut self, parent: &BlockRef, parent_certificate: &Certificate, now_ms: TimestampMs) -> Result<Payload, String> {
         let candidates = self.mempool.select(self.max_block_txs);
-        let executed = self
+        let built = self
             .ledger
             .build_block(&parent.hash, parent_certificate.clone(), candidates, now_ms, self.proposer)
             .map_err(|e| e.to_string())?;
+        if !built.rejected.is_empty() {
+            tracing::debug!(count = built.rejected.len(), "dropping mempool transactions that no longer apply");
+            self.mempool.drop_rejected(&built.rejected.iter().map(|(h, _)| *h).collect::<Vec<_>>());
+        }
+        let executed = built.executed;
         Ok(Payload { block: executed.block_ref(), parent: parent.hash, bytes: codec::encode(&executed.block) })
     }
 
@@ -371,9 +407,11 @@ impl DriverIo for NodeIo {
     }
 
     fn commit(&mut self, block: &BlockRef, certificate: &Certificate) -> Result<(), DriverError> {
-        let executed =
-            self.ledger.commit(&block.hash, certificate).map_err(|e| DriverError::Commit { block: *block, reason: e.to_string() })?;
-        self.mempool.on_committed(&executed.block);
+        let ledger = &self.ledger;
+        let executed = self
+            .mempool
+            .commit_with(|| ledger.commit(&block.hash, certificate))
+            .map_err(|e| DriverError::Commit { block: *block, reason: e.to_string() })?;
         self.committed_since_check = true;
         let tx_count = executed.block.transactions.len();
         tracing::info!(height = block.height, hash = %block.hash, txs = tx_count, "committed");

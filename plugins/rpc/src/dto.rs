@@ -1,5 +1,6 @@
-//! JSON views of node data. Field names are camelCase; hashes and bytes are `0x` hex; amounts
-//! are decimal strings (JSON numbers lose precision above 2^53).
+//! JSON views of node data. Field names are snake_case throughout (the nested core types keep
+//! their Rust names); hashes and bytes are `0x` hex; amounts are decimal strings (JSON numbers
+//! lose precision above 2^53).
 
 use aether_framework::ledger::CommittedTx;
 use aether_framework::node::{NewHead, NodeStatus};
@@ -8,7 +9,6 @@ use aether_framework::types::{Account, Address, Amount, Block, Certificate, Hash
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct StatusView {
     pub chain_id: String,
     pub genesis_hash: Hash,
@@ -48,7 +48,6 @@ pub struct HealthView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct BlockView {
     pub hash: Hash,
     pub header: Header,
@@ -69,7 +68,6 @@ impl BlockView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct HeadView {
     pub hash: Hash,
     pub header: Header,
@@ -83,7 +81,6 @@ impl From<&NewHead> for HeadView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct TransactionView {
     pub hash: Hash,
     /// `committed`, `pending` (in the mempool) or `unknown`.
@@ -109,7 +106,6 @@ impl TransactionView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct AccountView {
     pub address: Address,
     pub nonce: u64,
@@ -117,12 +113,15 @@ pub struct AccountView {
     pub balance: Amount,
     #[serde(with = "serde_helpers::amount")]
     pub stake: Amount,
-    /// The committed height this view was read at.
+    /// The nonce to use for the next transaction, counting pending ones in the mempool.
+    pub next_nonce: u64,
+    /// The committed head height when the account was read (the account reflects this height
+    /// or a later one).
     pub height: u64,
 }
 
 impl AccountView {
-    pub fn new(address: Address, account: Account, height: u64) -> AccountView {
-        AccountView { address, nonce: account.nonce, balance: account.balance, stake: account.stake, height }
+    pub fn new(address: Address, account: Account, next_nonce: u64, height: u64) -> AccountView {
+        AccountView { address, nonce: account.nonce, balance: account.balance, stake: account.stake, next_nonce, height }
     }
 }

@@ -115,13 +115,16 @@ impl AetherApiServer for Api {
     }
 
     fn account(&self, address: Address) -> RpcResult<AccountView> {
+        // Head first: the account then reflects this height or a later one.
+        let height = self.node.ledger().head().block.height;
         let account = self.node.account(&address).map_err(internal)?;
-        Ok(AccountView::new(address, account, self.node.status().head.height))
+        let next_nonce = self.node.next_nonce(&address).map_err(internal)?;
+        Ok(AccountView::new(address, account, next_nonce, height))
     }
 
     fn submit_transaction(&self, tx_hex: String) -> RpcResult<Hash> {
         let digits = tx_hex.strip_prefix("0x").unwrap_or(&tx_hex);
-        let max_hex = self.node_max_tx_bytes().saturating_mul(2);
+        let max_hex = self.node.max_tx_bytes().saturating_mul(2);
         if digits.len() > max_hex {
             return Err(submit_error(SubmitError::Oversize { len: digits.len() / 2, max: max_hex / 2 }));
         }
@@ -151,12 +154,6 @@ impl AetherApiServer for Api {
     }
 }
 
-impl Api {
-    fn node_max_tx_bytes(&self) -> usize {
-        self.node.max_tx_bytes()
-    }
-}
-
 /// A running RPC server.
 pub struct RpcServer {
     handle: ServerHandle,
@@ -169,10 +166,29 @@ pub enum RpcError {
     Bind { addr: SocketAddr, source: std::io::Error },
 }
 
+/// An RPC listener that is bound but not yet serving: binding before the node opens its
+/// storage means a port in use is reported before anything is written.
+pub struct BoundRpc {
+    server: jsonrpsee::server::Server<tower::layer::util::Stack<ProxyGetRequestLayer, tower::layer::util::Identity>>,
+    addr: SocketAddr,
+}
+
+impl BoundRpc {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Starts serving `node`.
+    pub fn serve(self, node: NodeHandle) -> RpcServer {
+        let handle = self.server.start(Api { node }.into_rpc());
+        tracing::info!(addr = %self.addr, "JSON-RPC listening (HTTP and WebSocket)");
+        RpcServer { handle, addr: self.addr }
+    }
+}
+
 impl RpcServer {
-    /// Starts serving `node` on `config.listen` (port 0 picks a free port; see
-    /// [`RpcServer::local_addr`]).
-    pub async fn start(node: NodeHandle, config: &RpcConfig) -> Result<RpcServer, RpcError> {
+    /// Binds `config.listen` (port 0 picks a free port; see [`BoundRpc::local_addr`]).
+    pub async fn bind(config: &RpcConfig) -> Result<BoundRpc, RpcError> {
         let server_config =
             ServerConfig::builder().max_connections(config.max_connections).max_request_body_size(config.max_request_bytes).build();
         let health = ProxyGetRequestLayer::new([("/health", "aether_health")]).expect("static path starts with /");
@@ -183,9 +199,12 @@ impl RpcServer {
             .await
             .map_err(|source| RpcError::Bind { addr: config.listen, source })?;
         let addr = server.local_addr().map_err(|source| RpcError::Bind { addr: config.listen, source })?;
-        let handle = server.start(Api { node }.into_rpc());
-        tracing::info!(%addr, "JSON-RPC listening (HTTP and WebSocket)");
-        Ok(RpcServer { handle, addr })
+        Ok(BoundRpc { server, addr })
+    }
+
+    /// Binds and serves `node` in one step.
+    pub async fn start(node: NodeHandle, config: &RpcConfig) -> Result<RpcServer, RpcError> {
+        Ok(Self::bind(config).await?.serve(node))
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -62,8 +62,14 @@ impl RocksStore {
                 return Err(open_err("the directory is not empty and holds no RocksDB database (another backend's data?)".into()));
             }
         }
+        let cache_bytes = settings
+            .block_cache_mb
+            .max(1)
+            .checked_mul(1024 * 1024)
+            .ok_or_else(|| open_err(format!("block_cache_mb = {} is too large", settings.block_cache_mb)))?;
+        std::fs::create_dir_all(path).map_err(|e| open_err(format!("cannot create the folder: {e}")))?;
         let mut table = BlockBasedOptions::default();
-        let cache = Cache::new_lru_cache(settings.block_cache_mb.max(1) * 1024 * 1024);
+        let cache = Cache::new_lru_cache(cache_bytes);
         table.set_block_cache(&cache);
         if settings.bloom_bits_per_key > 0 {
             table.set_bloom_filter(settings.bloom_bits_per_key as f64, false);
