@@ -24,7 +24,9 @@ pub mod init;
 pub mod keys;
 
 use aether_framework::config::{self, ConfigSource, NodeConfig};
-use aether_framework::node::{Node, NodeHandle};
+use std::sync::Arc;
+
+use aether_framework::node::{Node, NodeHandle, NodeMetrics, SystemClock};
 use aether_framework::registry::{Preset, Registry};
 use aether_framework::types::Genesis;
 use aether_rpc::RpcServer;
@@ -106,8 +108,9 @@ pub async fn launch(preset: &Preset, source: &ConfigSource) -> anyhow::Result<La
         Some(path) => Some(keys::read_key_file(path)?),
         None => None,
     };
-    let bound = if config.rpc.enabled { Some(RpcServer::bind(&config.rpc).await?) } else { None };
-    let node = Node::launch(&config, &registry, &genesis, key)?;
+    let metrics = Arc::new(NodeMetrics::default());
+    let bound = if config.rpc.enabled { Some(RpcServer::bind(&config.rpc, metrics.clone()).await?) } else { None };
+    let node = Node::launch_with(&config, &registry, &genesis, key, Arc::new(SystemClock::default()), metrics)?;
     let rpc = bound.map(|b| b.serve(node.handle()));
     Ok(LaunchedNode { node, rpc, config })
 }

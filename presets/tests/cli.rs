@@ -6,12 +6,24 @@ use std::time::{Duration, Instant};
 
 use aether_framework::types::Address;
 use aether_rpc::AetherApiClient;
-use jsonrpsee::http_client::HttpClientBuilder;
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 
 const BIN: &str = env!("CARGO_BIN_EXE_aether");
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A client for the node on `port`, once its RPC answers (bounded wait).
+async fn connect(port: u16) -> (String, HttpClient) {
+    let url = format!("http://127.0.0.1:{port}");
+    let client = HttpClientBuilder::default().build(&url).unwrap();
+    let start = Instant::now();
+    while client.status().await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "node RPC on port {port} did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (url, client)
 }
 
 /// Kills the child if the test fails before stopping it.
@@ -47,13 +59,7 @@ async fn init_run_transfer_and_stop_on_sigint() {
         .spawn()
         .unwrap();
     let mut guard = Guard(Some(child));
-    let url = format!("http://127.0.0.1:{port}");
-    let client = HttpClientBuilder::default().build(&url).unwrap();
-    let start = Instant::now();
-    while client.status().await.is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "node RPC did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (url, client) = connect(port).await;
 
     let to = Address([0x42; 20]);
     let out = Command::new(BIN)
@@ -116,13 +122,7 @@ async fn run_dev_starts_a_funded_throwaway_chain() {
         .spawn()
         .unwrap();
     let mut guard = Guard(Some(child));
-    let url = format!("http://127.0.0.1:{port}");
-    let client = HttpClientBuilder::default().build(&url).unwrap();
-    let start = Instant::now();
-    while client.status().await.is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "dev node RPC did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (url, client) = connect(port).await;
     assert_eq!(client.status().await.unwrap().engine, "solo");
     let out = Command::new(BIN)
         .args(["tx", "transfer", "--dev", "--to", &Address([7; 20]).to_string(), "--amount", "5", "--rpc", &url])

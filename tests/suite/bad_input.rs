@@ -62,6 +62,11 @@ async fn each_bad_transaction_gets_its_own_error() {
         assert!(message.contains(needle), "{name}: message {message:?} should contain {needle:?}");
     }
 
+    // Every refusal is counted by reason.
+    let metrics = handle.metrics().encode();
+    assert!(metrics.contains("aether_transactions_rejected_total{reason=\"undecodable\"} 2"), "{metrics}");
+    assert!(metrics.contains("aether_transactions_rejected_total{reason=\"duplicate\"} 1"), "{metrics}");
+
     // Stale nonce: once `good` commits, nonce 0 is in the past.
     let committed_at = handle.status().head.height + 1;
     wait_for_height(&handle, committed_at, Duration::from_secs(20)).await;

@@ -87,6 +87,10 @@ async fn two_hundred_transfers_commit_and_survive_restart() {
     let health = http_get(node.rpc.as_ref().unwrap().local_addr(), "/health").await;
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(health.contains("\"ok\":true"), "{health}");
+    let metrics = http_get(node.rpc.as_ref().unwrap().local_addr(), "/metrics").await;
+    assert!(metrics.starts_with("HTTP/1.1 200") && metrics.contains("text/plain"), "{metrics}");
+    assert!(metrics.contains("aether_transactions_committed_total 200"), "{metrics}");
+    assert!(metrics.contains("aether_mempool_transactions 0"), "{metrics}");
     let tx_view = client.transaction(*all_hashes.iter().next().unwrap()).await.unwrap();
     assert_eq!(tx_view.status, "committed");
     assert!(tx_view.receipt.is_some());

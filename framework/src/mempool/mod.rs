@@ -90,6 +90,23 @@ pub enum SubmitError {
 }
 
 impl SubmitError {
+    /// A short snake_case name of the reason (the `reason` label of the rejection metric).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SubmitError::Oversize { .. } => "oversize",
+            SubmitError::Undecodable(_) => "undecodable",
+            SubmitError::WrongChain { .. } => "wrong_chain",
+            SubmitError::FeeTooLow { .. } => "fee_too_low",
+            SubmitError::Duplicate(_) => "duplicate",
+            SubmitError::BadSignature(_) => "bad_signature",
+            SubmitError::StaleNonce { .. } => "stale_nonce",
+            SubmitError::FutureNonce { .. } => "future_nonce",
+            SubmitError::NonceInPool(_) => "nonce_in_pool",
+            SubmitError::InsufficientBalance { .. } => "insufficient_balance",
+            SubmitError::PoolFull { .. } => "pool_full",
+            SubmitError::State(_) => "state",
+        }
+    }
     /// A stable machine-readable code per reason (used as the JSON-RPC error code offset).
     pub fn code(&self) -> i32 {
         match self {

@@ -10,6 +10,7 @@
 //! being committed finishes committing (one synced batch), nothing half-written remains.
 
 pub mod driver;
+pub mod metrics;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::registry::{PluginError, Registry, RegistryError, StorageContext};
 use crate::storage::{columns, Durability, KvStore, WriteBatch};
 use crate::types::{Account, Address, Block, Certificate, Genesis, Hash, Header, Height, Keypair, TimestampMs};
 use driver::{Driver, DriverError, DriverIo};
+pub use metrics::NodeMetrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -112,6 +114,7 @@ pub enum TxLookup {
 pub struct NodeHandle {
     ledger: Arc<Ledger>,
     mempool: Arc<Mempool>,
+    metrics: Arc<NodeMetrics>,
     heads: broadcast::Sender<Arc<NewHead>>,
     info: Arc<NodeInfo>,
 }
@@ -143,7 +146,23 @@ impl NodeHandle {
 
     /// Admits an encoded transaction to the mempool.
     pub fn submit(&self, bytes: &[u8]) -> Result<Hash, SubmitError> {
-        self.mempool.submit(bytes)
+        let result = self.mempool.submit(bytes);
+        match &result {
+            Ok(_) => self.metrics.mempool(self.mempool.len(), self.mempool.bytes()),
+            Err(e) => self.metrics.rejected(e),
+        }
+        result
+    }
+
+    /// Counts a submission refused before it reached the mempool (e.g. by the RPC layer's own
+    /// decoding) and hands the error back.
+    pub fn refused(&self, error: SubmitError) -> SubmitError {
+        self.metrics.rejected(&error);
+        error
+    }
+
+    pub fn metrics(&self) -> &Arc<NodeMetrics> {
+        &self.metrics
     }
 
     pub fn account(&self, address: &Address) -> Result<Account, LedgerError> {
@@ -191,15 +210,18 @@ impl Node {
     /// Assembles and starts a node. `validator_key` is this node's identity key if it is a
     /// validator.
     pub fn launch(config: &NodeConfig, registry: &Registry, genesis: &Genesis, validator_key: Option<Keypair>) -> Result<Node, NodeError> {
-        Self::launch_with_clock(config, registry, genesis, validator_key, Arc::new(SystemClock::default()))
+        Self::launch_with(config, registry, genesis, validator_key, Arc::new(SystemClock::default()), Arc::new(NodeMetrics::default()))
     }
 
-    pub fn launch_with_clock(
+    /// [`Node::launch`] with a chosen clock and metrics (the RPC plugin serves the same
+    /// metrics, so it can be bound before the node starts).
+    pub fn launch_with(
         config: &NodeConfig,
         registry: &Registry,
         genesis: &Genesis,
         validator_key: Option<Keypair>,
         clock: Arc<dyn Clock>,
+        metrics: Arc<NodeMetrics>,
     ) -> Result<Node, NodeError> {
         genesis.validate().map_err(|e| NodeError::Setup(e.to_string()))?;
         let validators = ValidatorSet::from_genesis(genesis);
@@ -242,7 +264,8 @@ impl Node {
             validator: local.as_ref().map(|l| l.identity.address()),
             data_dir: config.node.data_dir.clone(),
         });
-        let handle = NodeHandle { ledger: ledger.clone(), mempool: mempool.clone(), heads: heads.clone(), info };
+        metrics.head(ledger.head().block.height);
+        let handle = NodeHandle { ledger: ledger.clone(), mempool: mempool.clone(), metrics: metrics.clone(), heads: heads.clone(), info };
 
         let engine_name = engine.name();
         let safety_state = store.get(columns::CONSENSUS, engine_name.as_bytes()).map_err(LedgerError::from)?;
@@ -257,6 +280,7 @@ impl Node {
             proposer: local.as_ref().map(|l| l.identity.address()).unwrap_or_default(),
             max_block_txs: config.mempool.max_block_txs,
             committed_since_check: false,
+            metrics,
         };
         let (stop, stop_rx) = watch::channel(false);
         let (exited_tx, exited) = watch::channel(false);
@@ -357,6 +381,7 @@ struct NodeIo {
     proposer: Address,
     max_block_txs: usize,
     committed_since_check: bool,
+    metrics: Arc<NodeMetrics>,
 }
 
 impl DriverIo for NodeIo {
@@ -375,6 +400,7 @@ impl DriverIo for NodeIo {
     }
 
     fn build_payload(&mut self, parent: &BlockRef, parent_certificate: &Certificate, now_ms: TimestampMs) -> Result<Payload, String> {
+        let started = Instant::now();
         let candidates = self.mempool.select(self.max_block_txs);
         let built = self
             .ledger
@@ -385,6 +411,7 @@ impl DriverIo for NodeIo {
             self.mempool.drop_rejected(&built.rejected.iter().map(|(h, _)| *h).collect::<Vec<_>>());
         }
         let executed = built.executed;
+        self.metrics.built(started.elapsed().as_secs_f64());
         Ok(Payload { block: executed.block_ref(), parent: parent.hash, bytes: codec::encode(&executed.block) })
     }
 
@@ -407,6 +434,7 @@ impl DriverIo for NodeIo {
     }
 
     fn commit(&mut self, block: &BlockRef, certificate: &Certificate) -> Result<(), DriverError> {
+        let started = Instant::now();
         let ledger = &self.ledger;
         let executed = self
             .mempool
@@ -414,6 +442,8 @@ impl DriverIo for NodeIo {
             .map_err(|e| DriverError::Commit { block: *block, reason: e.to_string() })?;
         self.committed_since_check = true;
         let tx_count = executed.block.transactions.len();
+        self.metrics.committed(block.height, tx_count, started.elapsed().as_secs_f64());
+        self.metrics.mempool(self.mempool.len(), self.mempool.bytes());
         tracing::info!(height = block.height, hash = %block.hash, txs = tx_count, "committed");
         let _ = self.heads.send(Arc::new(NewHead { hash: block.hash, header: executed.block.header.clone(), tx_count }));
         Ok(())

@@ -21,12 +21,14 @@
 //! ```
 
 mod dto;
+mod metrics_endpoint;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use aether_framework::config::RpcConfig;
 use aether_framework::mempool::SubmitError;
-use aether_framework::node::{NodeHandle, TxLookup};
+use aether_framework::node::{NodeHandle, NodeMetrics, TxLookup};
 use aether_framework::types::{Address, Hash};
 use jsonrpsee::core::{async_trait, RpcResult, SubscriptionResult};
 use jsonrpsee::proc_macros::rpc;
@@ -36,6 +38,7 @@ use jsonrpsee::types::ErrorObjectOwned;
 use tokio::sync::broadcast::error::RecvError;
 
 pub use dto::{AccountView, BlockView, HeadView, HealthView, StatusView, TransactionView};
+pub use metrics_endpoint::MetricsLayer;
 
 /// First error code of rejected submissions (`-32100 - SubmitError::code()`).
 pub const SUBMIT_ERROR_BASE: i32 = -32100;
@@ -126,9 +129,9 @@ impl AetherApiServer for Api {
         let digits = tx_hex.strip_prefix("0x").unwrap_or(&tx_hex);
         let max_hex = self.node.max_tx_bytes().saturating_mul(2);
         if digits.len() > max_hex {
-            return Err(submit_error(SubmitError::Oversize { len: digits.len() / 2, max: max_hex / 2 }));
+            return Err(submit_error(self.node.refused(SubmitError::Oversize { len: digits.len() / 2, max: max_hex / 2 })));
         }
-        let bytes = hex::decode(digits).map_err(|e| submit_error(SubmitError::Undecodable(format!("not hex: {e}"))))?;
+        let bytes = hex::decode(digits).map_err(|e| submit_error(self.node.refused(SubmitError::Undecodable(format!("not hex: {e}")))))?;
         self.node.submit(&bytes).map_err(submit_error)
     }
 
@@ -169,9 +172,12 @@ pub enum RpcError {
 /// An RPC listener that is bound but not yet serving: binding before the node opens its
 /// storage means a port in use is reported before anything is written.
 pub struct BoundRpc {
-    server: jsonrpsee::server::Server<tower::layer::util::Stack<ProxyGetRequestLayer, tower::layer::util::Identity>>,
+    server: jsonrpsee::server::Server<HttpLayers>,
     addr: SocketAddr,
 }
+
+/// `/metrics` outermost, then `/health`, then JSON-RPC.
+type HttpLayers = tower::layer::util::Stack<ProxyGetRequestLayer, tower::layer::util::Stack<MetricsLayer, tower::layer::util::Identity>>;
 
 impl BoundRpc {
     pub fn local_addr(&self) -> SocketAddr {
@@ -188,13 +194,14 @@ impl BoundRpc {
 
 impl RpcServer {
     /// Binds `config.listen` (port 0 picks a free port; see [`BoundRpc::local_addr`]).
-    pub async fn bind(config: &RpcConfig) -> Result<BoundRpc, RpcError> {
+    /// `metrics` are served at `GET /metrics`; pass the ones the node will update.
+    pub async fn bind(config: &RpcConfig, metrics: Arc<NodeMetrics>) -> Result<BoundRpc, RpcError> {
         let server_config =
             ServerConfig::builder().max_connections(config.max_connections).max_request_body_size(config.max_request_bytes).build();
         let health = ProxyGetRequestLayer::new([("/health", "aether_health")]).expect("static path starts with /");
         let server = jsonrpsee::server::Server::builder()
             .set_config(server_config)
-            .set_http_middleware(tower::ServiceBuilder::new().layer(health))
+            .set_http_middleware(tower::ServiceBuilder::new().layer(MetricsLayer(metrics)).layer(health))
             .build(config.listen)
             .await
             .map_err(|source| RpcError::Bind { addr: config.listen, source })?;
@@ -204,7 +211,7 @@ impl RpcServer {
 
     /// Binds and serves `node` in one step.
     pub async fn start(node: NodeHandle, config: &RpcConfig) -> Result<RpcServer, RpcError> {
-        Ok(Self::bind(config).await?.serve(node))
+        Ok(Self::bind(config, node.metrics().clone()).await?.serve(node))
     }
 
     pub fn local_addr(&self) -> SocketAddr {
