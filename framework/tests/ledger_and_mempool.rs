@@ -245,3 +245,88 @@ fn admission_checks_balance_across_pending_transactions_and_commits_clean_up() {
     assert_eq!(p.next_nonce(&key(1).address()), None);
     assert!(matches!(submit(&p, &transfer(1, 0, to, 1, 1)), Err(SubmitError::StaleNonce { expected: 2, got: 0 })));
 }
+
+/// Seeded random interleavings of submissions (valid, duplicate, gapped, underfunded, high
+/// and low fees into a small pool), block builds and commits, and rejections. After every
+/// step the pool's invariants hold and selection respects per-sender nonce order. A failure
+/// prints its seed; set AETHER_SEED to replay one.
+#[test]
+fn mempool_invariants_hold_under_random_operations() {
+    use rand::{Rng, SeedableRng};
+    let seeds: Vec<u64> = match std::env::var("AETHER_SEED") {
+        Ok(s) => vec![s.parse().expect("AETHER_SEED is a u64")],
+        Err(_) => (0..20).collect(),
+    };
+    for seed in seeds {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let senders: Vec<u8> = (1..=6).collect();
+        let l = ledger(&senders.iter().map(|s| (*s, 1_000_000)).collect::<Vec<_>>());
+        let policy: Arc<dyn OrderingPolicy> = if seed % 2 == 0 { Arc::new(FeePriority) } else { Arc::new(Fifo) };
+        let p = Mempool::new(MempoolConfig { max_txs: 12, max_bytes: 12 * 200, ..MempoolConfig::default() }, l.clone(), policy);
+        let mut next: std::collections::HashMap<u8, u64> = senders.iter().map(|s| (*s, 0)).collect();
+        let to = Address([9; 20]);
+        let (mut accepted, mut committed, mut full_seen) = (0, 0, false);
+        for step in 0..300 {
+            // Mostly submissions, so the small pool fills and evicts; some builds and rejections.
+            let op = rng.gen_range(0..20);
+            if op < 17 {
+                let s = senders[rng.gen_range(0..senders.len())];
+                let base = l.account(&key(s).address()).unwrap().nonce.max(next[&s]);
+                let nonce = match rng.gen_range(0..6) {
+                    0 => base + 1,               // a gap
+                    1 => base.saturating_sub(1), // stale or already pending
+                    _ => base,
+                };
+                // Now and then more than the balance, which admission must refuse.
+                let amount = if rng.gen_bool(0.1) { 2_000_000 } else { rng.gen_range(1..200) };
+                let tx = transfer(s, nonce, to, amount, rng.gen_range(1..50));
+                let before = p.len();
+                let result = submit(&p, &tx);
+                // Full: an admission that evicted (the pool did not grow) or a refusal for room.
+                full_seen |= matches!(result, Err(SubmitError::PoolFull { .. })) || (result.is_ok() && p.len() <= before);
+                if result.is_ok() {
+                    accepted += 1;
+                    next.insert(s, nonce + 1);
+                    if rng.gen_bool(0.2) {
+                        assert!(matches!(submit(&p, &tx), Err(SubmitError::Duplicate(_))), "seed {seed} step {step}");
+                    }
+                }
+            } else if op < 19 {
+                let candidates = p.select(rng.gen_range(1..4));
+                let mut last: std::collections::HashMap<PublicKey, u64> = Default::default();
+                for t in &candidates {
+                    if let Some(prev) = last.insert(t.body.sender, t.body.nonce) {
+                        assert_eq!(t.body.nonce, prev + 1, "seed {seed} step {step}: selection out of nonce order");
+                    }
+                }
+                let head = l.head();
+                let built = l
+                    .build_block(&head.block.hash, Certificate::default(), candidates, head.header.time_ms + 1, key(100).address())
+                    .unwrap();
+                assert!(built.rejected.is_empty(), "seed {seed} step {step}: the pool offered inapplicable txs {:?}", built.rejected);
+                committed += built.executed.block.transactions.len();
+                let hash = built.executed.hash;
+                p.commit_with(|| l.commit(&hash, &Certificate::default())).unwrap();
+                for s in &senders {
+                    let committed = l.account(&key(*s).address()).unwrap().nonce;
+                    next.insert(*s, p.next_nonce(&key(*s).address()).unwrap_or(committed));
+                }
+            } else {
+                let pending = p.select(100);
+                if !pending.is_empty() {
+                    let victim = pending[rng.gen_range(0..pending.len())].hash();
+                    p.drop_rejected(&[victim]);
+                    for s in &senders {
+                        let committed = l.account(&key(*s).address()).unwrap().nonce;
+                        next.insert(*s, p.next_nonce(&key(*s).address()).unwrap_or(committed));
+                    }
+                }
+            }
+            if let Err(e) = p.check_invariants() {
+                panic!("seed {seed} step {step}: {e}");
+            }
+        }
+        // The run must have exercised the interesting paths, or it proves nothing.
+        assert!(accepted > 50 && committed > 20 && full_seen, "seed {seed}: accepted {accepted}, committed {committed}, full {full_seen}");
+    }
+}

@@ -397,6 +397,57 @@ impl Mempool {
         Ok(executed)
     }
 
+    /// Checks the pool's internal invariants, returning the first one broken: every sender
+    /// queue is non-empty and nonce-contiguous from its account's committed nonce, its running
+    /// cost equals the sum of its transactions' costs, the tail set holds exactly each sender's
+    /// last transaction, and the byte and count totals match. O(pool size); for tests and
+    /// debugging.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let inner = self.inner.lock();
+        let mut count = 0;
+        let mut tails = BTreeSet::new();
+        for (sender, q) in &inner.senders {
+            let first = *q.txs.keys().next().ok_or(format!("sender {sender} has an empty queue"))?;
+            let account = self.ledger.account(sender).map_err(|e| e.to_string())?;
+            if first != account.nonce {
+                return Err(format!("sender {sender}: queue starts at nonce {first}, account nonce is {}", account.nonce));
+            }
+            let mut cost: Amount = 0;
+            for (i, (nonce, h)) in q.txs.iter().enumerate() {
+                if *nonce != first + i as u64 {
+                    return Err(format!("sender {sender}: nonce gap before {nonce}"));
+                }
+                let t = inner.by_hash.get(h).ok_or(format!("queued {h} is not in by_hash"))?;
+                if t.sender != *sender || t.tx.body.nonce != *nonce {
+                    return Err(format!("{h} is filed under the wrong sender or nonce"));
+                }
+                cost = cost.saturating_add(t.tx.max_cost());
+                count += 1;
+            }
+            if cost != q.cost {
+                return Err(format!("sender {sender}: running cost {} but transactions cost {cost}", q.cost));
+            }
+            if cost > account.balance {
+                return Err(format!("sender {sender}: pending cost {cost} exceeds balance {}", account.balance));
+            }
+            tails.insert(inner.tail_of(sender).expect("non-empty"));
+        }
+        if count != inner.by_hash.len() {
+            return Err(format!("{} transactions indexed, {count} queued", inner.by_hash.len()));
+        }
+        if tails != inner.tails {
+            return Err("tail set does not match the senders' last transactions".into());
+        }
+        let bytes: usize = inner.by_hash.values().map(|t| t.bytes).sum();
+        if bytes != inner.bytes {
+            return Err(format!("byte total {} but transactions sum to {bytes}", inner.bytes));
+        }
+        if inner.by_hash.len() > self.config.max_txs || inner.bytes > self.config.max_bytes {
+            return Err("pool exceeds its limits".into());
+        }
+        Ok(())
+    }
+
     /// Drops transactions a block builder found inapplicable, with their senders' later
     /// transactions (which would otherwise wait forever behind a gap).
     pub fn drop_rejected(&self, hashes: &[Hash]) {
