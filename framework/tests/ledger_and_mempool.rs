@@ -225,7 +225,8 @@ fn rejected_transactions_leave_with_their_successors_and_stale_ones_are_cleaned_
     let b0 = transfer(2, 0, to, 1, 1);
     submit(&p, &b0).unwrap();
     let other = transfer(2, 0, to, 2, 1);
-    p.commit_with(|| Ok::<_, ()>(build_and_commit(&l, vec![other]))).unwrap();
+    let b = build_and_commit(&l, vec![other]);
+    p.on_committed(&b.block);
     assert!(!p.contains(&b0.hash()));
     assert!(p.contains(&a0.hash()));
 }
@@ -239,8 +240,13 @@ fn admission_checks_balance_across_pending_transactions_and_commits_clean_up() {
     assert!(matches!(submit(&p, &transfer(1, 1, to, 60, 1)), Err(SubmitError::InsufficientBalance { available: 39, needed: 61 })));
     submit(&p, &transfer(1, 1, to, 30, 1)).unwrap();
     assert_eq!(p.next_nonce(&key(1).address()), Some(2));
-    let candidates = p.select(10);
-    p.commit_with(|| Ok::<_, ()>(build_and_commit(&l, candidates))).unwrap();
+    let b = build_and_commit(&l, p.select(10));
+    // Between the commit and the cleanup, admission already sees the new state correctly.
+    assert!(matches!(submit(&p, &transfer(1, 1, to, 1, 1)), Err(SubmitError::StaleNonce { expected: 2, got: 1 })));
+    submit(&p, &transfer(1, 2, to, 1, 1)).unwrap();
+    p.on_committed(&b.block);
+    assert_eq!(p.len(), 1, "only the new transaction is left");
+    p.drop_rejected(&[transfer(1, 2, to, 1, 1).hash()]);
     assert!(p.is_empty());
     assert_eq!(p.next_nonce(&key(1).address()), None);
     assert!(matches!(submit(&p, &transfer(1, 0, to, 1, 1)), Err(SubmitError::StaleNonce { expected: 2, got: 0 })));
@@ -306,7 +312,8 @@ fn mempool_invariants_hold_under_random_operations() {
                 assert!(built.rejected.is_empty(), "seed {seed} step {step}: the pool offered inapplicable txs {:?}", built.rejected);
                 committed += built.executed.block.transactions.len();
                 let hash = built.executed.hash;
-                p.commit_with(|| l.commit(&hash, &Certificate::default())).unwrap();
+                let committed_block = l.commit(&hash, &Certificate::default()).unwrap();
+                p.on_committed(&committed_block.block);
                 for s in &senders {
                     let committed = l.account(&key(*s).address()).unwrap().nonce;
                     next.insert(*s, p.next_nonce(&key(*s).address()).unwrap_or(committed));

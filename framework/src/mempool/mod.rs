@@ -8,9 +8,10 @@
 //! while the newcomer ranks higher). Only the tail of a sender's queue is ever evicted, so no
 //! nonce gap is left behind.
 //!
-//! Consistency with the ledger: a block commits through [`Mempool::commit_with`], which holds
-//! the pool's lock while the ledger writes, and admission reads account state under the same
-//! lock, so admission never sees a committed block whose transactions the pool still holds.
+//! Consistency with the ledger: admission reads account state under the pool's lock and
+//! ignores queued transactions whose nonce that state has passed, so between a block's commit
+//! and [`Mempool::on_committed`] a submission neither counts the block's transactions as
+//! pending nor expects their nonces. The commit itself (an fsync) never holds the pool's lock.
 
 mod policy;
 
@@ -25,8 +26,8 @@ use tokio::sync::Notify;
 pub use policy::{FeePriority, Fifo, OrderingPolicy};
 
 use crate::codec;
-use crate::ledger::{ExecutedBlock, Ledger};
-use crate::types::{Address, Amount, Hash, SignedTransaction};
+use crate::ledger::Ledger;
+use crate::types::{Address, Amount, Block, Hash, SignedTransaction};
 
 /// `[mempool]` settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -313,8 +314,13 @@ impl Mempool {
         if nonce < account.nonce {
             return Err(SubmitError::StaleNonce { expected: account.nonce, got: nonce });
         }
+        // Entries below the account's nonce were just committed (the cleanup after a commit has
+        // not run yet): they are neither pending nor owed any more.
         let (expected, pending_cost) = match inner.senders.get(&sender) {
-            Some(q) => (q.txs.keys().next_back().map_or(account.nonce, |n| n + 1), q.cost),
+            Some(q) => {
+                let committed: Amount = q.txs.range(..account.nonce).map(|(_, h)| inner.by_hash[h].tx.max_cost()).sum();
+                (q.txs.keys().next_back().map_or(account.nonce, |n| (n + 1).max(account.nonce)), q.cost.saturating_sub(committed))
+            }
             None => (account.nonce, 0),
         };
         if nonce < expected {
@@ -371,16 +377,12 @@ impl Mempool {
         out
     }
 
-    /// Runs `commit` (which commits a block to the ledger) with admissions paused, then drops
-    /// the block's transactions and any of their senders' transactions whose nonce the
-    /// committed state has passed. Pausing admissions means no submission can read the new
-    /// account state while the pool still holds the block's transactions. `commit` must not
-    /// call back into this mempool: its lock is held.
-    pub fn commit_with<E>(&self, commit: impl FnOnce() -> Result<Arc<ExecutedBlock>, E>) -> Result<Arc<ExecutedBlock>, E> {
+    /// Call after `block` is committed to the ledger: drops its transactions and any of their
+    /// senders' transactions whose nonce the committed state has passed.
+    pub fn on_committed(&self, block: &Block) {
         let mut inner = self.inner.lock();
-        let executed = commit()?;
         let mut touched = BTreeSet::new();
-        for tx in &executed.block.transactions {
+        for tx in &block.transactions {
             inner.remove(&tx.hash());
             touched.insert(tx.sender());
         }
@@ -394,7 +396,6 @@ impl Mempool {
                 inner.remove(&h);
             }
         }
-        Ok(executed)
     }
 
     /// Checks the pool's internal invariants, returning the first one broken: every sender

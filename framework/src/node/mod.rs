@@ -435,14 +435,13 @@ impl DriverIo for NodeIo {
 
     fn commit(&mut self, block: &BlockRef, certificate: &Certificate) -> Result<(), DriverError> {
         let started = Instant::now();
-        let ledger = &self.ledger;
-        let executed = self
-            .mempool
-            .commit_with(|| ledger.commit(&block.hash, certificate))
-            .map_err(|e| DriverError::Commit { block: *block, reason: e.to_string() })?;
+        let executed =
+            self.ledger.commit(&block.hash, certificate).map_err(|e| DriverError::Commit { block: *block, reason: e.to_string() })?;
+        let commit_seconds = started.elapsed().as_secs_f64();
+        self.mempool.on_committed(&executed.block);
         self.committed_since_check = true;
         let tx_count = executed.block.transactions.len();
-        self.metrics.committed(block.height, tx_count, started.elapsed().as_secs_f64());
+        self.metrics.committed(block.height, tx_count, commit_seconds);
         self.metrics.mempool(self.mempool.len(), self.mempool.bytes());
         tracing::info!(height = block.height, hash = %block.hash, txs = tx_count, "committed");
         let _ = self.heads.send(Arc::new(NewHead { hash: block.hash, header: executed.block.header.clone(), tx_count }));
