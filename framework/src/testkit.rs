@@ -2,8 +2,8 @@
 //!
 //! Status: the storage suite covers the [`KvStore`] contract (reads, atomic batches, ordered
 //! prefix scans, snapshot isolation, reopen, empty keys and values, unknown columns, large
-//! values, concurrent readers). Atomicity across a killed process is not covered yet (the
-//! storage issue adds a SIGKILL test).
+//! values, concurrent readers). Atomicity across a killed process is tested at the node level
+//! (`presets/tests/crash.rs`, RocksDB); a per-backend crash test belongs here next.
 //!
 //! ```
 //! use aether_framework::testkit::storage_conformance;

@@ -209,6 +209,24 @@ fn eviction_takes_a_senders_last_transaction_and_the_previous_one_becomes_its_ta
 }
 
 #[test]
+fn transactions_handed_to_a_block_builder_are_not_evicted() {
+    let l = ledger(&[(1, 1000), (2, 1000)]);
+    let p = pool(&l, 2, Arc::new(FeePriority));
+    let to = Address([9; 20]);
+    let (a0, a1) = (transfer(1, 0, to, 1, 1), transfer(1, 1, to, 1, 1));
+    submit(&p, &a0).unwrap();
+    submit(&p, &a1).unwrap();
+    let building = p.select(10);
+    assert_eq!(building.len(), 2);
+    // A richer newcomer may not push out a1 while a block holding it is being built.
+    assert!(matches!(submit(&p, &transfer(2, 0, to, 1, 50)), Err(SubmitError::PoolFull { .. })));
+    let b = build_and_commit(&l, building);
+    p.on_committed(&b.block);
+    assert!(p.is_empty());
+    p.check_invariants().unwrap();
+}
+
+#[test]
 fn rejected_transactions_leave_with_their_successors_and_stale_ones_are_cleaned_on_commit() {
     let l = ledger(&[(1, 1000), (2, 1000)]);
     let p = pool(&l, 100, Arc::new(FeePriority));

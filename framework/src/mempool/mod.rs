@@ -16,7 +16,7 @@
 mod policy;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -160,6 +160,10 @@ struct Inner {
     tails: BTreeSet<TailKey>,
     next_seq: u64,
     bytes: usize,
+    /// Transactions handed out by the last [`Mempool::select`]: they may be in a block being
+    /// built or committed, so they are never evicted (a sender could otherwise reuse their
+    /// nonce). Replaced by the next selection, cleared by a commit.
+    in_flight: HashSet<Hash>,
 }
 
 impl Inner {
@@ -336,7 +340,7 @@ impl Mempool {
         let seq = inner.next_seq;
         let priority = self.policy.priority(&tx, seq);
         while inner.by_hash.len() >= self.config.max_txs || inner.bytes + bytes > self.config.max_bytes {
-            let victim = inner.tails.iter().find(|(_, _, h)| inner.by_hash[h].sender != sender).copied();
+            let victim = inner.tails.iter().find(|(_, _, h)| inner.by_hash[h].sender != sender && !inner.in_flight.contains(h)).copied();
             match victim {
                 Some((p, _, h)) if p < priority => {
                     inner.remove(&h);
@@ -356,7 +360,9 @@ impl Mempool {
     /// Up to `max` transactions for a block: best-priority sender heads first, each sender's
     /// transactions in nonce order. Nothing is removed until the block commits.
     pub fn select(&self, max: usize) -> Vec<SignedTransaction> {
-        let inner = self.inner.lock();
+        let mut inner = self.inner.lock();
+        let inner = &mut *inner;
+        inner.in_flight.clear();
         let mut heap: BinaryHeap<(u128, Reverse<u64>, Address, u64)> = BinaryHeap::new();
         for (sender, q) in &inner.senders {
             if let Some((nonce, h)) = q.txs.iter().next() {
@@ -368,7 +374,9 @@ impl Mempool {
         while out.len() < max {
             let Some((_, _, sender, nonce)) = heap.pop() else { break };
             let q = &inner.senders[&sender];
-            out.push(inner.by_hash[&q.txs[&nonce]].tx.clone());
+            let hash = q.txs[&nonce];
+            inner.in_flight.insert(hash);
+            out.push(inner.by_hash[&hash].tx.clone());
             if let Some((next_nonce, h)) = q.txs.range(nonce + 1..).next() {
                 let t = &inner.by_hash[h];
                 heap.push((t.priority, Reverse(t.seq), sender, *next_nonce));
@@ -381,6 +389,7 @@ impl Mempool {
     /// senders' transactions whose nonce the committed state has passed.
     pub fn on_committed(&self, block: &Block) {
         let mut inner = self.inner.lock();
+        inner.in_flight.clear();
         let mut touched = BTreeSet::new();
         for tx in &block.transactions {
             inner.remove(&tx.hash());
@@ -394,6 +403,15 @@ impl Mempool {
             };
             for h in stale {
                 inner.remove(&h);
+            }
+            // Defensive: what remains must be affordable; drop from the tail until it is.
+            while let Some(q) = inner.senders.get(&sender) {
+                if q.cost <= account.balance {
+                    break;
+                }
+                let tail = *q.txs.values().next_back().expect("queues are never empty");
+                tracing::warn!(%sender, tx = %tail, "pending transactions exceed the committed balance; dropping the last");
+                inner.remove(&tail);
             }
         }
     }
