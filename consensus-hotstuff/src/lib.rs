@@ -4,7 +4,8 @@
 //! chained HotStuff with the two-chain commit rule, a pacemaker with timeout certificates,
 //! and ECVRF leader election — implementing the sans-I/O
 //! [`aether_framework::consensus::ConsensusEngine`]. What is here today is its certificate
-//! layer, complete and tested: [`certificate`] (BLS votes and quorum certificates).
+//! layer and leader election, complete and tested: [`certificate`] (BLS votes and quorum
+//! certificates) and [`leader`] (ECVRF per RFC 9381, stake-weighted choice).
 //!
 //! ```
 //! use aether_consensus_hotstuff::certificate::*;
@@ -23,3 +24,4 @@
 //! ```
 
 pub mod certificate;
+pub mod leader;
