@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use aether_framework::consensus::ValidatorIndex;
+use aether_framework::consensus::{quorum_threshold, ValidatorIndex};
 use aether_framework::types::{Amount, Hash};
 use blst::min_pk::{AggregatePublicKey, AggregateSignature, PublicKey, SecretKey, Signature};
 use blst::BLST_ERROR;
@@ -141,8 +141,7 @@ impl Committee {
             }
         }
         let (keys, stakes) = members.into_iter().map(|(k, s, _)| (k, s)).unzip();
-        // More than two thirds of the stake (same rule as framework's ValidatorSet).
-        let quorum = total / 3 * 2 + (total % 3) * 2 / 3 + 1;
+        let quorum = quorum_threshold(total);
         Ok(Committee { keys, stakes, quorum })
     }
 

@@ -1,12 +1,15 @@
 //! The `aether` binary as a user runs it: `init`, `run` as a subprocess, a transfer with
 //! `aether tx transfer`, the balance over RPC, and a clean stop on SIGINT.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aether_framework::types::Address;
 use aether_rpc::AetherApiClient;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+
+mod common;
+use common::ChildGuard;
 
 const BIN: &str = env!("CARGO_BIN_EXE_aether");
 
@@ -24,17 +27,6 @@ async fn connect(port: u16) -> (String, HttpClient) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     (url, client)
-}
-
-/// Kills the child if the test fails before stopping it.
-struct Guard(Option<Child>);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,7 +50,7 @@ async fn init_run_transfer_and_stop_on_sigint() {
         .stderr(log)
         .spawn()
         .unwrap();
-    let mut guard = Guard(Some(child));
+    let mut guard = ChildGuard(Some(child));
     let (url, client) = connect(port).await;
 
     let to = Address([0x42; 20]);
@@ -92,7 +84,7 @@ async fn init_run_transfer_and_stop_on_sigint() {
     assert!(logs.contains("stopped cleanly"), "logs:\n{logs}");
 
     // The committed transfer is still there after a restart.
-    let mut guard = Guard(Some(
+    let mut guard = ChildGuard(Some(
         Command::new(BIN).args(["run", "--dir", dir.path().to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
     ));
     let start = Instant::now();
@@ -121,7 +113,7 @@ async fn run_dev_starts_a_funded_throwaway_chain() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut guard = Guard(Some(child));
+    let mut guard = ChildGuard(Some(child));
     let (url, client) = connect(port).await;
     assert_eq!(client.status().await.unwrap().engine, "solo");
     let out = Command::new(BIN)

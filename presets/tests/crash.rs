@@ -5,7 +5,7 @@
 //!
 //! `AETHER_CRASH_ROUNDS=N` sets the number of kills (default 20); `AETHER_SEED=N` the seed.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,17 +18,10 @@ use aether_storage_rocksdb::{RocksSettings, RocksStore};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use rand::{Rng, SeedableRng};
 
-const BIN: &str = env!("CARGO_BIN_EXE_aether");
+mod common;
+use common::ChildGuard;
 
-struct Killer(Option<Child>);
-impl Drop for Killer {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+const BIN: &str = env!("CARGO_BIN_EXE_aether");
 
 async fn connect(url: &str) -> HttpClient {
     let client = HttpClientBuilder::default().request_timeout(Duration::from_secs(5)).build(url).unwrap();
@@ -72,7 +65,7 @@ async fn sigkill_while_committing_loses_nothing_committed() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut node = Killer(Some(child));
+        let mut node = ChildGuard(Some(child));
         let client = connect(&url).await;
 
         // What was reported committed before the last kill is still there.

@@ -157,6 +157,12 @@ pub trait ConsensusEngine: Send + 'static {
     fn verify_certificate(&self, block: &BlockRef, certificate: &Certificate) -> Result<(), ConsensusError>;
 }
 
+/// The smallest stake that is more than two thirds of `total`: `floor(2 * total / 3) + 1`,
+/// computed without overflowing for any `u128` total. Every BFT quorum in Aether uses this.
+pub fn quorum_threshold(total: Amount) -> Amount {
+    total / 3 * 2 + (total % 3) * 2 / 3 + 1
+}
+
 /// One member of the validator set.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Validator {
@@ -212,9 +218,9 @@ impl ValidatorSet {
     pub fn total_stake(&self) -> Amount {
         self.total_stake
     }
-    /// Smallest stake that is more than two thirds of the total: `floor(2 * total / 3) + 1`.
+    /// Smallest stake that is more than two thirds of the total (see [`quorum_threshold`]).
     pub fn quorum_stake(&self) -> Amount {
-        self.total_stake / 3 * 2 + (self.total_stake % 3) * 2 / 3 + 1
+        quorum_threshold(self.total_stake)
     }
 }
 
