@@ -56,8 +56,19 @@ pub mod columns {
     pub const TX_INDEX: &str = "tx_index";
     /// Tx hash -> receipt.
     pub const RECEIPTS: &str = "receipts";
-    /// Address -> account.
+    /// Address -> account: the committed head state, read by execution (one point read per
+    /// account). The authenticated copy of the same data lives in the `state_*` columns.
     pub const ACCOUNTS: &str = "accounts";
+    /// Authenticated state (jmt): node key -> tree node.
+    pub const STATE_NODES: &str = "state_nodes";
+    /// Authenticated state: key hash ++ inverted version (8 bytes BE) -> value record, so the
+    /// first entry at or after `key_hash ++ !v` is the value as of version `v`.
+    pub const STATE_VALUES: &str = "state_values";
+    /// Authenticated state: version at which an entry became unreachable ++ entry -> empty;
+    /// what pruning deletes once that version falls out of the retained window.
+    pub const STATE_STALE: &str = "state_stale";
+    /// Authenticated state: key hash -> state key (so state can be exported by key).
+    pub const STATE_PREIMAGES: &str = "state_preimages";
     /// Engine name -> the engine's persisted safety state (opaque bytes).
     pub const CONSENSUS: &str = "consensus";
 
@@ -69,8 +80,12 @@ pub mod columns {
             ColumnSpec { name: CERTIFICATES, ordered: false },
             ColumnSpec { name: TX_INDEX, ordered: false },
             ColumnSpec { name: RECEIPTS, ordered: false },
-            ColumnSpec { name: ACCOUNTS, ordered: true },
+            ColumnSpec { name: ACCOUNTS, ordered: false },
             ColumnSpec { name: CONSENSUS, ordered: false },
+            ColumnSpec { name: STATE_NODES, ordered: false },
+            ColumnSpec { name: STATE_VALUES, ordered: true },
+            ColumnSpec { name: STATE_STALE, ordered: true },
+            ColumnSpec { name: STATE_PREIMAGES, ordered: false },
         ],
     };
 }
@@ -134,6 +149,13 @@ pub trait KvRead {
     /// All entries whose key starts with `prefix`, ascending by key bytes. An empty prefix
     /// scans the whole column. Only promised for columns declared `ordered` in the schema.
     fn scan_prefix(&self, col: Column, prefix: &[u8]) -> Result<KvIter<'_>, StorageError>;
+    /// Like [`scan_prefix`](KvRead::scan_prefix) but starting at the first key `>= start`
+    /// (`start` should itself begin with `prefix`). Backends with a native seek override this;
+    /// the default skips entries one by one.
+    fn scan_prefix_from(&self, col: Column, prefix: &[u8], start: &[u8]) -> Result<KvIter<'_>, StorageError> {
+        let start = start.to_vec();
+        Ok(Box::new(self.scan_prefix(col, prefix)?.skip_while(move |r| matches!(r, Ok((k, _)) if *k < start))))
+    }
 }
 
 /// A key-value store: the storage slot.
@@ -171,4 +193,104 @@ pub fn check_batch(schema: &Schema, batch: &WriteBatch) -> Result<(), StorageErr
         }
     }
     Ok(())
+}
+
+/// The file that names which backend owns a data directory.
+pub const BACKEND_MARKER_FILE: &str = "AETHER-STORE";
+
+/// Makes sure the directory at `path` belongs to `backend` at a layout version it can read,
+/// and claims it if it is new. Persistent backends call this before opening their database,
+/// so pointing a node at another backend's data is an error, never a second empty database.
+///
+/// - A missing or empty directory is created and marked for `backend` (format `format`).
+/// - A marked directory must name `backend` with a format `<= format`.
+/// - An unmarked, non-empty directory is accepted (and marked) only if `recognise` says it
+///   holds this backend's own files (data written before markers existed); otherwise it is
+///   refused as foreign.
+pub fn claim_directory(
+    path: &std::path::Path,
+    backend: &'static str,
+    format: u32,
+    recognise: impl Fn(&std::path::Path) -> bool,
+) -> Result<(), StorageError> {
+    let open_err = |reason: String| StorageError::Open { backend, path: path.display().to_string(), reason };
+    let marker = path.join(BACKEND_MARKER_FILE);
+    if marker.is_file() {
+        let text = std::fs::read_to_string(&marker).map_err(|e| open_err(format!("cannot read {BACKEND_MARKER_FILE}: {e}")))?;
+        let (found_backend, found_format) = parse_marker(&text)
+            .ok_or_else(|| open_err(format!("{BACKEND_MARKER_FILE} is malformed (expected `backend = \"name\"` and `format = N`): {text:?}")))?;
+        if found_backend != backend {
+            return Err(open_err(format!(
+                "the directory holds a {found_backend} database, but this node is configured for {backend} \
+                 (set [storage] backend = \"{found_backend}\", or use another data directory)"
+            )));
+        }
+        if found_format > format {
+            return Err(open_err(format!(
+                "the database was written in {backend} store format {found_format}; this build reads up to {format} (upgrade Aether)"
+            )));
+        }
+        return Ok(());
+    }
+    let non_empty = match std::fs::read_dir(path) {
+        Ok(mut entries) => entries.next().is_some(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(open_err(e.to_string())),
+    };
+    if non_empty && !recognise(path) {
+        return Err(open_err(format!(
+            "the directory is not empty and holds no {backend} database (another backend's or program's files?)"
+        )));
+    }
+    std::fs::create_dir_all(path).map_err(|e| open_err(format!("cannot create the directory: {e}")))?;
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let tmp = path.join(format!("{BACKEND_MARKER_FILE}.tmp"));
+        let mut f = std::fs::File::create(&tmp)?;
+        writeln!(f, "backend = \"{backend}\"\nformat = {format}")?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &marker)?;
+        std::fs::File::open(path)?.sync_all()
+    };
+    write().map_err(|e| open_err(format!("cannot write {BACKEND_MARKER_FILE}: {e}")))
+}
+
+fn parse_marker(text: &str) -> Option<(String, u32)> {
+    #[derive(serde::Deserialize)]
+    struct Marker {
+        backend: String,
+        format: u32,
+    }
+    let m: Marker = toml::from_str(text).ok()?;
+    Some((m.backend, m.format))
+}
+
+#[cfg(test)]
+mod marker_tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_belongs_to_one_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        claim_directory(&path, "rocksdb", 1, |_| false).unwrap();
+        claim_directory(&path, "rocksdb", 1, |_| false).expect("the owner reopens its directory");
+        let e = claim_directory(&path, "paritydb", 1, |_| false).unwrap_err().to_string();
+        assert!(e.contains("holds a rocksdb database") && e.contains("backend = \"rocksdb\""), "{e}");
+        let e = claim_directory(&path, "rocksdb", 0, |_| false).unwrap_err().to_string();
+        assert!(e.contains("store format 1") && e.contains("reads up to 0"), "{e}");
+    }
+
+    #[test]
+    fn foreign_files_are_refused_unless_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
+        let e = claim_directory(dir.path(), "paritydb", 1, |_| false).unwrap_err().to_string();
+        assert!(e.contains("not empty and holds no paritydb database"), "{e}");
+        claim_directory(dir.path(), "paritydb", 1, |p| p.join("notes.txt").exists()).expect("recognised legacy data is adopted");
+        assert!(dir.path().join(BACKEND_MARKER_FILE).is_file());
+        std::fs::write(dir.path().join(BACKEND_MARKER_FILE), "garbage").unwrap();
+        let e = claim_directory(dir.path(), "paritydb", 1, |_| true).unwrap_err().to_string();
+        assert!(e.contains("malformed"), "{e}");
+    }
 }

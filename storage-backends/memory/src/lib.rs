@@ -78,15 +78,19 @@ impl Tables {
     }
 }
 
-fn scan_table(table: Table, prefix: &[u8]) -> KvIter<'static> {
+/// Iterates a table it shares (copy-on-write), so it holds no lock and sees no later write;
+/// each step seeks past the previous key, which keeps short scans of a large table cheap.
+fn scan_table(table: Table, prefix: &[u8], start: &[u8]) -> KvIter<'static> {
     let prefix = prefix.to_vec();
-    // Collected so the iterator owns its data and holds no lock.
-    let items: Vec<_> = table
-        .range::<[u8], _>((Bound::Included(prefix.as_slice()), Bound::Unbounded))
-        .take_while(|(k, _)| k.starts_with(&prefix))
-        .map(|(k, v)| Ok((k.clone(), v.clone())))
-        .collect();
-    Box::new(items.into_iter())
+    let mut next_from = Bound::Included(start.max(prefix.as_slice()).to_vec());
+    Box::new(std::iter::from_fn(move || {
+        let (k, v) = table.range::<[u8], _>((next_from.as_ref().map(|k| k.as_slice()), Bound::Unbounded)).next()?;
+        if !k.starts_with(&prefix) {
+            return None;
+        }
+        next_from = Bound::Excluded(k.clone());
+        Some(Ok((k.clone(), v.clone())))
+    }))
 }
 
 impl KvRead for Tables {
@@ -94,7 +98,10 @@ impl KvRead for Tables {
         Ok(self.table(col)?.get(key).cloned())
     }
     fn scan_prefix(&self, col: Column, prefix: &[u8]) -> Result<KvIter<'_>, StorageError> {
-        Ok(scan_table(self.table(col)?.clone(), prefix))
+        Ok(scan_table(self.table(col)?.clone(), prefix, prefix))
+    }
+    fn scan_prefix_from(&self, col: Column, prefix: &[u8], start: &[u8]) -> Result<KvIter<'_>, StorageError> {
+        Ok(scan_table(self.table(col)?.clone(), prefix, start))
     }
 }
 
@@ -104,8 +111,11 @@ impl KvRead for MemoryStore {
         Ok(tables.get(col).ok_or_else(|| StorageError::UnknownColumn(col.to_string()))?.get(key).cloned())
     }
     fn scan_prefix(&self, col: Column, prefix: &[u8]) -> Result<KvIter<'_>, StorageError> {
+        self.scan_prefix_from(col, prefix, prefix)
+    }
+    fn scan_prefix_from(&self, col: Column, prefix: &[u8], start: &[u8]) -> Result<KvIter<'_>, StorageError> {
         let table = self.tables.read().get(col).cloned().ok_or_else(|| StorageError::UnknownColumn(col.to_string()))?;
-        Ok(scan_table(table, prefix))
+        Ok(scan_table(table, prefix, start))
     }
 }
 

@@ -20,11 +20,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use aether_framework::registry::{PluginError, Registry};
-use aether_framework::storage::{check_batch, Column, Durability, KvIter, KvRead, KvStore, Schema, StorageError, WriteBatch, WriteOp};
+use aether_framework::storage::{check_batch, claim_directory, Column, Durability, KvIter, KvRead, KvStore, Schema, StorageError, WriteBatch, WriteOp};
 use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
 
 const NAME: &str = "rocksdb";
+/// Layout version of this backend's files, recorded in the directory's marker.
+const STORE_FORMAT: u32 = 1;
 
 /// `[storage.rocksdb]` settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,12 +58,8 @@ fn err(reason: impl ToString) -> StorageError {
 impl RocksStore {
     pub fn open(path: &Path, schema: Schema, settings: &RocksSettings) -> Result<RocksStore, StorageError> {
         let open_err = |reason: String| StorageError::Open { backend: NAME, path: path.display().to_string(), reason };
-        if path.exists() {
-            let non_empty = std::fs::read_dir(path).map_err(|e| open_err(e.to_string()))?.next().is_some();
-            if non_empty && !path.join("CURRENT").is_file() {
-                return Err(open_err("the directory is not empty and holds no RocksDB database (another backend's data?)".into()));
-            }
-        }
+        // Data directories from before the marker file hold RocksDB's CURRENT file.
+        claim_directory(path, NAME, STORE_FORMAT, |p| p.join("CURRENT").is_file())?;
         let cache_bytes = settings
             .block_cache_mb
             .max(1)
@@ -123,8 +121,11 @@ impl KvRead for RocksStore {
         self.db.get_cf(self.cf(col)?, key).map_err(err)
     }
     fn scan_prefix(&self, col: Column, prefix: &[u8]) -> Result<KvIter<'_>, StorageError> {
+        self.scan_prefix_from(col, prefix, prefix)
+    }
+    fn scan_prefix_from(&self, col: Column, prefix: &[u8], start: &[u8]) -> Result<KvIter<'_>, StorageError> {
         let cf = self.cf(col)?;
-        Ok(prefix_iter(self.db.iterator_cf(cf, IteratorMode::From(prefix, Direction::Forward)), prefix))
+        Ok(prefix_iter(self.db.iterator_cf(cf, IteratorMode::From(start.max(prefix), Direction::Forward)), prefix))
     }
 }
 
@@ -138,8 +139,11 @@ impl KvRead for RocksSnapshot<'_> {
         self.snapshot.get_cf(self.store.cf(col)?, key).map_err(err)
     }
     fn scan_prefix(&self, col: Column, prefix: &[u8]) -> Result<KvIter<'_>, StorageError> {
+        self.scan_prefix_from(col, prefix, prefix)
+    }
+    fn scan_prefix_from(&self, col: Column, prefix: &[u8], start: &[u8]) -> Result<KvIter<'_>, StorageError> {
         let cf = self.store.cf(col)?;
-        Ok(prefix_iter(self.snapshot.iterator_cf(cf, IteratorMode::From(prefix, Direction::Forward)), prefix))
+        Ok(prefix_iter(self.snapshot.iterator_cf(cf, IteratorMode::From(start.max(prefix), Direction::Forward)), prefix))
     }
 }
 
