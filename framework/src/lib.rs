@@ -58,6 +58,7 @@ pub mod merkle;
 pub mod network;
 pub mod node;
 pub mod registry;
+pub mod state;
 pub mod storage;
 pub mod testkit;
 pub mod types;

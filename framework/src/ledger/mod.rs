@@ -3,10 +3,9 @@
 //!
 //! # Status
 //! Transfers with fees. Contract deploy/call and staking append `Action` variants later.
-//! The state root is an interim binary Merkle root over all accounts, recomputed from an
-//! in-memory leaf cache at every block (O(accounts) per block): correct and independent of
-//! the storage backend, but not yet versioned or provable. The storage issue replaces it with
-//! an authenticated tree (jmt) with proofs and pruning.
+//! The state root of each header is the root of the authenticated state tree
+//! ([`crate::state`], a Jellyfish Merkle tree versioned by height): only the changed accounts
+//! are rehashed per block, and any retained height can prove an account or its absence.
 //!
 //! # Execution rules (deterministic; the block header is the only source of time)
 //! A transaction is **invalid** (a block containing it is rejected) if its chain id differs,
@@ -15,7 +14,10 @@
 //! advances; then the action runs, and if it fails (e.g. the balance cannot cover the amount)
 //! its effects are undone and the receipt says why.
 
-mod state;
+mod execution;
+mod retention;
+
+pub use retention::{PruneProgress, Retention};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -24,18 +26,20 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::codec::{self, CodecError};
 use crate::consensus::BlockRef;
+use crate::state::{self, StateDelta, StateError, StateProof};
 use crate::storage::{columns, Durability, KvStore, StorageError, WriteBatch};
 use crate::types::{
     domain, Account, Address, Block, Certificate, Genesis, Hash, Header, Height, Receipt, SignedTransaction, TimestampMs, TxLocation,
 };
 
-use state::ExecState;
-pub use state::{account_leaf, TxError};
+use execution::ExecState;
+pub use execution::TxError;
 
 /// Upper bound on an encoded block accepted for verification.
 pub const MAX_BLOCK_BYTES: usize = 16 * 1024 * 1024;
 /// Version of the on-disk layout written by this code.
-pub const STORE_FORMAT_VERSION: u32 = 1;
+/// 2: state in a Jellyfish Merkle tree (1 had a flat account table only).
+pub const STORE_FORMAT_VERSION: u32 = 2;
 
 const META_GENESIS: &[u8] = b"genesis_hash";
 const META_HEAD: &[u8] = b"head";
@@ -49,6 +53,8 @@ pub enum LedgerError {
     GenesisMismatch { stored: Hash, expected: Hash },
     #[error("the data directory was written by a newer Aether (store format {found}; this build reads {supported})")]
     FormatTooNew { found: u32, supported: u32 },
+    #[error("the data directory was written by an older Aether (store format {found}; this build reads {supported} and does not migrate it); start from a fresh data directory or a snapshot")]
+    FormatTooOld { found: u32, supported: u32 },
     #[error("stored {what} is corrupt: {reason}")]
     Corrupt { what: String, reason: String },
     #[error("unknown parent block {0}")]
@@ -63,6 +69,10 @@ pub enum LedgerError {
     InvalidTransaction { index: usize, hash: Hash, error: TxError },
     #[error(transparent)]
     Codec(#[from] CodecError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("block at height {requested} was pruned; the oldest block available is at height {oldest}")]
+    BlockPruned { requested: Height, oldest: Height },
 }
 
 /// The last committed block.
@@ -81,6 +91,8 @@ pub struct ExecutedBlock {
     pub receipts: Vec<Receipt>,
     /// Accounts changed by this block, with their new values.
     pub changes: BTreeMap<Address, Account>,
+    /// The same changes applied to the authenticated state tree (its root is the header's).
+    pub state: Arc<StateDelta>,
 }
 
 impl ExecutedBlock {
@@ -109,8 +121,6 @@ pub struct Ledger {
     chain_id: String,
     genesis_hash: Hash,
     head: RwLock<ChainHead>,
-    /// Leaf hash of every account, by address: the committed input of the state root.
-    leaves: Mutex<BTreeMap<Address, [u8; 32]>>,
     /// Executed, uncommitted blocks by hash.
     pending: Mutex<HashMap<Hash, Arc<ExecutedBlock>>>,
 }
@@ -119,10 +129,7 @@ impl Ledger {
     /// The genesis block of `genesis`. Its parent field is the hash of the whole genesis
     /// description, so validators and settings are part of the chain's identity.
     pub fn genesis_block(genesis: &Genesis) -> Block {
-        let mut leaves = BTreeMap::new();
-        for a in &genesis.accounts {
-            leaves.insert(a.address, account_leaf(&a.address, &Account { balance: a.balance, ..Account::default() }));
-        }
+        let entries = genesis_entries(genesis);
         Block {
             header: Header {
                 chain_id: genesis.chain_id.clone(),
@@ -131,7 +138,7 @@ impl Ledger {
                 time_ms: genesis.genesis_time_ms,
                 proposer: Address::default(),
                 tx_root: Hash::ZERO,
-                state_root: state_root_of(leaves.values()),
+                state_root: state::root_of(entries.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))),
                 parent_certificate: Certificate::default(),
             },
             transactions: vec![],
@@ -158,17 +165,19 @@ impl Ledger {
                 if format > STORE_FORMAT_VERSION {
                     return Err(LedgerError::FormatTooNew { found: format, supported: STORE_FORMAT_VERSION });
                 }
+                if format < STORE_FORMAT_VERSION {
+                    return Err(LedgerError::FormatTooOld { found: format, supported: STORE_FORMAT_VERSION });
+                }
             }
         }
         let head_ref: BlockRef = decode_stored("head", &store.get(columns::META, META_HEAD)?.ok_or_else(|| corrupt("head", "missing"))?)?;
         let head_block: Block = load_block(store.as_ref(), &head_ref.hash)?.ok_or_else(|| corrupt("head block", "missing"))?;
         let certificate = load_certificate(store.as_ref(), &head_ref.hash)?;
-        let leaves = Self::scan_leaves(store.as_ref())?;
-        let root = state_root_of(leaves.values());
+        let root = state::root_at(store.as_ref(), head_ref.height)?;
         if root != head_block.header.state_root {
             return Err(corrupt(
                 "state",
-                &format!("accounts hash to {root}, head {} says {}", head_ref.height, head_block.header.state_root),
+                &format!("the state tree's root at height {} is {root}, but the head says {}", head_ref.height, head_block.header.state_root),
             ));
         }
         Ok(Ledger {
@@ -176,7 +185,6 @@ impl Ledger {
             chain_id: genesis.chain_id.clone(),
             genesis_hash,
             head: RwLock::new(ChainHead { block: head_ref, header: head_block.header, certificate }),
-            leaves: Mutex::new(leaves),
             pending: Mutex::new(HashMap::new()),
         })
     }
@@ -190,6 +198,9 @@ impl Ledger {
         for a in &genesis.accounts {
             batch.put(columns::ACCOUNTS, a.address.0.to_vec(), codec::encode(&Account { balance: a.balance, ..Account::default() }));
         }
+        let delta = state::compute_delta(store, &[], 0, genesis_entries(genesis).into_iter().map(|(k, v)| (k, Some(v))))?;
+        debug_assert_eq!(delta.root, block.header.state_root);
+        state::write_delta(store, &delta, &mut batch)?;
         put_block(&mut batch, block, &hash, &Certificate::default());
         batch.put(columns::META, META_GENESIS, codec::encode(&hash));
         batch.put(columns::META, META_FORMAT, codec::encode(&STORE_FORMAT_VERSION));
@@ -198,16 +209,7 @@ impl Ledger {
         Ok(())
     }
 
-    fn scan_leaves(store: &dyn crate::storage::KvRead) -> Result<BTreeMap<Address, [u8; 32]>, LedgerError> {
-        let mut leaves = BTreeMap::new();
-        for item in store.scan_prefix(columns::ACCOUNTS, &[])? {
-            let (k, v) = item?;
-            let address = Address(k.as_slice().try_into().map_err(|_| corrupt("account key", &format!("{} bytes", k.len())))?);
-            let account: Account = decode_stored("account", &v)?;
-            leaves.insert(address, account_leaf(&address, &account));
-        }
-        Ok(leaves)
-    }
+    
 
     pub fn chain_id(&self) -> &str {
         &self.chain_id
@@ -244,7 +246,12 @@ impl Ledger {
         }
     }
 
+    /// The block at `height`; an error if it was pruned, `None` if not reached yet.
     pub fn block_by_height(&self, height: Height) -> Result<Option<(Block, Certificate)>, LedgerError> {
+        let oldest = self.oldest_block()?;
+        if height < oldest {
+            return Err(LedgerError::BlockPruned { requested: height, oldest });
+        }
         match self.block_hash_at(height)? {
             Some(h) => self.block_by_hash(&h),
             None => Ok(None),
@@ -265,11 +272,42 @@ impl Ledger {
         Ok(Some(CommittedTx { transaction, location, receipt }))
     }
 
-    /// Recomputes the committed state root by scanning every stored account, without the
-    /// in-memory cache. Slow (O(accounts)); for checks and tests.
+    /// Recomputes the committed state root from scratch: reads every entry of the head
+    /// version of the tree, rebuilds a tree of them in memory, and checks that the flat
+    /// account table holds the same accounts. Slow (O(accounts)); for checks and tests.
     pub fn recompute_state_root(&self) -> Result<Hash, LedgerError> {
         let snapshot = self.store.snapshot()?;
-        Ok(state_root_of(Self::scan_leaves(snapshot.as_ref())?.values()))
+        let height = decode_stored::<BlockRef>("head", &snapshot.get(columns::META, META_HEAD)?.ok_or_else(|| corrupt("head", "missing"))?)?.height;
+        let mut entries = Vec::new();
+        for item in state::entries_at(snapshot.as_ref(), height)? {
+            let (key, value) = item?;
+            if key.len() == 21 && key[0] == b'a' {
+                let flat = snapshot.get(columns::ACCOUNTS, &key[1..])?;
+                if flat.as_deref() != Some(value.as_slice()) {
+                    return Err(corrupt("state", &format!("account 0x{} differs between the state tree and the account table", hex::encode(&key[1..]))));
+                }
+            }
+            entries.push((key, value));
+        }
+        Ok(state::root_of(entries.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))))
+    }
+
+    /// The account at `height` with a proof against that height's state root.
+    /// `None` when the address held nothing then (the proof shows absence).
+    pub fn account_with_proof(&self, address: &Address, height: Height) -> Result<(Option<Account>, StateProof, Header), LedgerError> {
+        let head = self.head();
+        state::check_retained(self.store.as_ref(), height, head.block.height)?;
+        let header = if height == head.block.height {
+            head.header
+        } else {
+            self.block_by_height(height)?.map(|(b, _)| b.header).ok_or(LedgerError::State(StateError::Pruned {
+                requested: height,
+                oldest: state::oldest_version(self.store.as_ref())?,
+            }))?
+        };
+        let (value, proof) = state::get_with_proof(self.store.as_ref(), &state::account_key(address), height)?;
+        let account = value.map(|v| decode_stored::<Account>("account", &v)).transpose()?;
+        Ok((account, proof, header))
     }
 
     /// Executed blocks from `parent` back to (excluding) the committed head, newest first.
@@ -292,14 +330,11 @@ impl Ledger {
         self.pending.lock().get(parent).map(|b| b.block.header.clone()).ok_or(LedgerError::UnknownParent(*parent))
     }
 
-    fn state_root_with(&self, overlays: &[Arc<ExecutedBlock>], changes: &BTreeMap<Address, Account>) -> Hash {
-        let mut leaves = self.leaves.lock().clone();
-        for layer in overlays.iter().rev().map(|b| &b.changes).chain(std::iter::once(changes)) {
-            for (a, acc) in layer {
-                leaves.insert(*a, account_leaf(a, acc));
-            }
-        }
-        state_root_of(leaves.values())
+    /// The tree version `height` on top of `overlays` (the uncommitted ancestors, newest first).
+    fn state_with(&self, overlays: &[Arc<ExecutedBlock>], height: Height, changes: &BTreeMap<Address, Account>) -> Result<StateDelta, LedgerError> {
+        let pending: Vec<Arc<StateDelta>> = overlays.iter().rev().map(|b| b.state.clone()).collect();
+        let updates = changes.iter().map(|(a, acc)| (state::account_key(a), Some(codec::encode(acc))));
+        Ok(state::compute_delta(self.store.as_ref(), &pending, height, updates)?)
     }
 
     /// Builds a block on `parent` from `candidates` in order, leaving out any that are invalid
@@ -341,18 +376,20 @@ impl Ledger {
             }
         }
         let changes = state.into_changes()?;
+        let height = parent_header.height + 1;
+        let delta = self.state_with(&overlays, height, &changes)?;
         let header = Header {
             chain_id: self.chain_id.clone(),
             parent: *parent,
-            height: parent_header.height + 1,
+            height,
             time_ms: time_ms.max(parent_header.time_ms),
             proposer,
             tx_root: Block::compute_tx_root(&included),
-            state_root: self.state_root_with(&overlays, &changes),
+            state_root: delta.root,
             parent_certificate,
         };
         let block = Block { header, transactions: included };
-        Ok(BuiltBlock { executed: self.remember(block, receipts, changes), rejected })
+        Ok(BuiltBlock { executed: self.remember(block, receipts, changes, delta), rejected })
     }
 
     /// Verifies and executes a block proposed by someone else: it must extend a known block,
@@ -381,16 +418,16 @@ impl Ledger {
             receipts.push(state.apply(tx, true).map_err(|error| LedgerError::InvalidTransaction { index, hash: tx.hash(), error })?);
         }
         let changes = state.into_changes()?;
-        let root = self.state_root_with(&overlays, &changes);
-        if root != h.state_root {
-            return Err(LedgerError::InvalidBlock(format!("state root {root} does not match header {}", h.state_root)));
+        let delta = self.state_with(&overlays, h.height, &changes)?;
+        if delta.root != h.state_root {
+            return Err(LedgerError::InvalidBlock(format!("state root {} does not match header {}", delta.root, h.state_root)));
         }
-        Ok(self.remember(block, receipts, changes))
+        Ok(self.remember(block, receipts, changes, delta))
     }
 
-    fn remember(&self, block: Block, receipts: Vec<Receipt>, changes: BTreeMap<Address, Account>) -> Arc<ExecutedBlock> {
+    fn remember(&self, block: Block, receipts: Vec<Receipt>, changes: BTreeMap<Address, Account>, delta: StateDelta) -> Arc<ExecutedBlock> {
         let hash = block.hash();
-        let executed = Arc::new(ExecutedBlock { block, hash, receipts, changes });
+        let executed = Arc::new(ExecutedBlock { block, hash, receipts, changes, state: Arc::new(delta) });
         self.pending.lock().insert(hash, executed.clone());
         executed
     }
@@ -410,6 +447,7 @@ impl Ledger {
         for (address, account) in &executed.changes {
             batch.put(columns::ACCOUNTS, address.0.to_vec(), codec::encode(account));
         }
+        state::write_delta(self.store.as_ref(), &executed.state, &mut batch)?;
         put_block(&mut batch, &executed.block, hash, certificate);
         let height = executed.block.header.height;
         for (index, (tx, receipt)) in executed.block.transactions.iter().zip(&executed.receipts).enumerate() {
@@ -421,13 +459,6 @@ impl Ledger {
         let block_ref = executed.block_ref();
         batch.put(columns::META, META_HEAD, codec::encode(&block_ref));
         self.store.write(batch, Durability::Synced)?;
-
-        {
-            let mut leaves = self.leaves.lock();
-            for (a, acc) in &executed.changes {
-                leaves.insert(*a, account_leaf(a, acc));
-            }
-        }
         *self.head.write() = ChainHead { block: block_ref, header: executed.block.header.clone(), certificate: certificate.clone() };
         // Blocks at or below the new head can never be committed now.
         self.pending.lock().retain(|_, b| b.block.header.height > height);
@@ -463,7 +494,11 @@ fn corrupt(what: &str, reason: &str) -> LedgerError {
     LedgerError::Corrupt { what: what.to_string(), reason: reason.to_string() }
 }
 
-fn state_root_of<'a>(leaves: impl Iterator<Item = &'a [u8; 32]>) -> Hash {
-    let leaves: Vec<[u8; 32]> = leaves.copied().collect();
-    crate::merkle::root(&leaves)
+/// The state entries genesis creates: one account per funded address.
+fn genesis_entries(genesis: &Genesis) -> Vec<(Vec<u8>, Vec<u8>)> {
+    genesis
+        .accounts
+        .iter()
+        .map(|a| (state::account_key(&a.address), codec::encode(&Account { balance: a.balance, ..Account::default() })))
+        .collect()
 }

@@ -21,7 +21,6 @@ pub mod domain {
     pub const TX: &[u8] = b"aether/tx/v1";
     pub const BLOCK_HEADER: &[u8] = b"aether/header/v1";
     pub const ADDRESS: &[u8] = b"aether/address/v1";
-    pub const ACCOUNT_LEAF: &[u8] = b"aether/account-leaf/v1";
     pub const GENESIS: &[u8] = b"aether/genesis/v1";
     pub const SOLO_CERT: &[u8] = b"aether/solo-certificate/v1";
 }

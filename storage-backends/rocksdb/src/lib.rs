@@ -189,6 +189,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("somefile"), b"not rocksdb").unwrap();
         let e = RocksStore::open(dir.path(), columns::SCHEMA, &RocksSettings::default()).err().unwrap().to_string();
-        assert!(e.contains("holds no RocksDB database"), "{e}");
+        assert!(e.contains("holds no rocksdb database"), "{e}");
     }
 }

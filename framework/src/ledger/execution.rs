@@ -4,9 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{decode_stored, ExecutedBlock, LedgerError};
-use crate::codec;
 use crate::storage::{columns, KvStore};
-use crate::types::{domain, Account, Action, Address, Amount, Hash, Receipt, SignedTransaction, TxStatus};
+use crate::types::{Account, Action, Address, Amount, Receipt, SignedTransaction, TxStatus};
 
 /// Why a transaction cannot be included at this point of the chain.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,10 +22,7 @@ pub enum TxError {
     InsufficientBalance { balance: Amount, needed: Amount },
 }
 
-/// The leaf of an account in the state root: a tagged hash of address and encoded account.
-pub fn account_leaf(address: &Address, account: &Account) -> [u8; 32] {
-    Hash::digest_parts(domain::ACCOUNT_LEAF, &[&address.0, &codec::encode(account)]).0
-}
+
 
 /// Reads through this block's changes, then the uncommitted ancestors (newest first), then the
 /// committed store; collects writes in `changes`.
