@@ -59,6 +59,7 @@ pub const MEMORY: Preset = Preset {
 fn register_all(r: &mut Registry) {
     aether_storage_memory::register(r);
     aether_storage_rocksdb::register(r);
+    aether_storage_paritydb::register(r);
 }
 
 pub const PRESETS: &[Preset] = &[AETHER, MEMORY];
