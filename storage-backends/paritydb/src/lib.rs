@@ -410,4 +410,10 @@ mod tests {
         let e = store.scan_prefix(columns::BLOCKS, b"").err().unwrap().to_string();
         assert!(e.contains("hash-indexed"), "{e}");
     }
+
+    #[test]
+    fn survives_being_killed_mid_commit() {
+        // Re-runs this test binary as a writer and SIGKILLs it 20 times.
+        aether_framework::testkit::storage_crash_conformance("tests::survives_being_killed_mid_commit", |p| ParityStore::open(p, columns::SCHEMA, &ParitySettings::default()).unwrap(), 20);
+    }
 }

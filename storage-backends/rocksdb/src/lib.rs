@@ -191,4 +191,10 @@ mod tests {
         let e = RocksStore::open(dir.path(), columns::SCHEMA, &RocksSettings::default()).err().unwrap().to_string();
         assert!(e.contains("holds no rocksdb database"), "{e}");
     }
+
+    #[test]
+    fn survives_being_killed_mid_commit() {
+        // Re-runs this test binary as a writer and SIGKILLs it 20 times.
+        aether_framework::testkit::storage_crash_conformance("tests::survives_being_killed_mid_commit", |p| RocksStore::open(p, columns::SCHEMA, &RocksSettings::default()).unwrap(), 20);
+    }
 }
