@@ -3,3 +3,4 @@
 mod bad_input;
 mod config_errors;
 mod end_to_end;
+mod state;
