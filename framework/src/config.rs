@@ -130,6 +130,8 @@ pub struct NodeConfig {
     pub node: NodeSection,
     pub consensus: SlotChoice,
     pub storage: SlotChoice,
+    /// `[storage] keep_recent` / `keep_blocks`: history kept, whatever the backend.
+    pub retention: crate::ledger::Retention,
     pub mempool: MempoolConfig,
     pub rpc: RpcConfig,
 }
@@ -203,11 +205,22 @@ pub fn load(preset_defaults: &str, source: &ConfigSource, registry: &Registry) -
         });
     }
     let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    let mut storage = raw.storage;
+    let mut retention = crate::ledger::Retention::default();
+    for (name, slot) in [("keep_recent", &mut retention.keep_recent), ("keep_blocks", &mut retention.keep_blocks)] {
+        if let Some(v) = storage.remove(name) {
+            *slot = v.deserialize::<u64>().map_err(|_| ConfigError::InvalidValue {
+                key: format!("storage.{name}"),
+                reason: format!("expected a whole number of heights (0 keeps everything), found {v:?}"),
+            })?;
+        }
+    }
     Ok(NodeConfig {
         chain: ChainConfig { genesis: resolve(&raw.chain.genesis) },
         node: NodeSection { data_dir: resolve(&raw.node.data_dir), validator_key: raw.node.validator_key.as_deref().map(resolve) },
         consensus: choose(SlotKind::Consensus, raw.consensus, &registry.known(SlotKind::Consensus))?,
-        storage: choose(SlotKind::Storage, raw.storage, &registry.known(SlotKind::Storage))?,
+        storage: choose(SlotKind::Storage, storage, &registry.known(SlotKind::Storage))?,
+        retention,
         mempool: raw.mempool,
         rpc: raw.rpc,
     })

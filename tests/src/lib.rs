@@ -94,3 +94,19 @@ pub async fn wait_for_height(node: &NodeHandle, height: u64, timeout: Duration) 
         }
     }
 }
+
+/// Waits (bounded) until transaction `hash` is committed.
+pub async fn wait_for_tx(node: &NodeHandle, hash: Hash, timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut heads = node.subscribe_heads();
+    loop {
+        if matches!(node.transaction(&hash), Ok(aether_framework::node::TxLookup::Committed(_))) {
+            return;
+        }
+        match tokio::time::timeout_at(deadline, heads.recv()).await {
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => panic!("node stopped before {hash} committed"),
+            Err(_) => panic!("transaction {hash} not committed within {timeout:?}"),
+        }
+    }
+}

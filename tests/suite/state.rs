@@ -140,3 +140,68 @@ fn accounts_are_proven_present_and_absent_at_past_heights_and_pruning_says_what_
     let reopened = Ledger::open(store.clone(), &genesis()).unwrap();
     assert_eq!(reopened.head().block.height, 61);
 }
+
+/// A node on ParityDB with a short retention window serves proofs over RPC and prunes in the
+/// background.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paritydb_node_serves_proofs_and_prunes_in_the_background() {
+    use aether_rpc::{AetherApiClient, HISTORY_UNAVAILABLE};
+    use aether_tests::{rpc_url, to_hex, TestChain};
+    use jsonrpsee::core::ClientError;
+    use jsonrpsee::http_client::HttpClientBuilder;
+
+    let chain = TestChain::new(2, "[consensus.solo]\nmin_block_interval_ms = 5\n[storage]\nbackend = \"paritydb\"\nkeep_recent = 4\nkeep_blocks = 6\n");
+    let node = chain.launch().await;
+    let client = HttpClientBuilder::default().build(rpc_url(&node)).unwrap();
+    let to = Address([7; 20]);
+    for nonce in 0..30 {
+        let tx = chain.transfer(&chain.accounts[0], nonce, to, 100, 1);
+        client.submit_transaction(to_hex(&tx)).await.unwrap();
+        aether_tests::wait_for_tx(&node.node.handle(), tx.hash(), std::time::Duration::from_secs(20)).await;
+    }
+    let head = node.node.handle().status().head.height;
+    assert!(head >= 30, "one block per sequential transfer at least");
+
+    let view = client.account_proof(to, None).await.unwrap();
+    assert_eq!(view.height, head);
+    assert_eq!(view.account.as_ref().map(|a| a.balance), Some(3000));
+    let proof = state::StateProof::from_bytes(&hex::decode(view.proof.trim_start_matches("0x")).unwrap()).unwrap();
+    state::verify_account_proof(&view.state_root, &to, view.account.as_ref(), &proof).unwrap();
+    let header = client.block_by_height(head).await.unwrap().unwrap().header;
+    assert_eq!(header.state_root, view.state_root, "the proof is against the header's root");
+
+    let nobody = Address([9; 20]);
+    let view = client.account_proof(nobody, Some(head - 2)).await.unwrap();
+    assert!(view.account.is_none());
+    let proof = state::StateProof::from_bytes(&hex::decode(view.proof.trim_start_matches("0x")).unwrap()).unwrap();
+    state::verify_account_proof(&view.state_root, &nobody, None, &proof).unwrap();
+
+    // The pruner runs after each block; wait (bounded) until it has caught up with this head.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let (state_oldest, blocks_oldest) = loop {
+        let handle = node.node.handle();
+        let ledger = handle.ledger();
+        let s = state::oldest_version(ledger.store().as_ref()).unwrap();
+        let b = ledger.oldest_block().unwrap();
+        if s >= head - 3 && b >= head - 5 {
+            break (s, b);
+        }
+        assert!(std::time::Instant::now() < deadline, "pruning did not catch up: state from {s}, blocks from {b}, head {head}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    match client.account_proof(to, Some(1)).await {
+        Err(ClientError::Call(e)) => {
+            assert_eq!(e.code(), HISTORY_UNAVAILABLE);
+            assert!(e.message().contains(&format!("the oldest height available is {state_oldest}")), "{}", e.message());
+        }
+        other => panic!("a pruned height must be refused, got {other:?}"),
+    }
+    match client.block_by_height(1).await {
+        Err(ClientError::Call(e)) => {
+            assert_eq!(e.code(), HISTORY_UNAVAILABLE);
+            assert!(e.message().contains(&format!("oldest block available is at height {blocks_oldest}")), "{}", e.message());
+        }
+        other => panic!("a pruned block must be refused, got {other:?}"),
+    }
+    node.shutdown().await.unwrap();
+}

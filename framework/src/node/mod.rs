@@ -21,7 +21,7 @@ use tokio::sync::{broadcast, watch, Notify};
 use crate::codec;
 use crate::config::NodeConfig;
 use crate::consensus::{BlockRef, EngineContext, Evidence, Input, LocalValidator, Payload, ValidatorIndex, ValidatorSet};
-use crate::ledger::{CommittedTx, Ledger, LedgerError, MAX_BLOCK_BYTES};
+use crate::ledger::{CommittedTx, Ledger, LedgerError, Retention, MAX_BLOCK_BYTES};
 use crate::mempool::{Mempool, SubmitError};
 use crate::registry::{PluginError, Registry, RegistryError, StorageContext};
 use crate::storage::{columns, Durability, KvStore, WriteBatch};
@@ -204,6 +204,33 @@ pub struct Node {
     /// Becomes `true` when the driver thread has exited, for whatever reason.
     exited: watch::Receiver<bool>,
     driver: Option<std::thread::JoinHandle<Result<(), DriverError>>>,
+    pruner: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Removes history beyond `retention` in the background, after each new head.
+fn spawn_pruner(ledger: Arc<Ledger>, retention: Retention, stop: watch::Receiver<bool>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name("aether-pruner".into()).spawn(move || {
+        let mut pruned_at = None;
+        while !*stop.borrow() {
+            let head = ledger.head().block.height;
+            if pruned_at != Some(head) {
+                // Bounded steps, so a stop request is noticed within one step.
+                loop {
+                    match ledger.prune(&retention, 10_000) {
+                        Ok(p) if p.done => break,
+                        Ok(_) if *stop.borrow() => return,
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "pruning failed; retrying after the next block");
+                            break;
+                        }
+                    }
+                }
+                pruned_at = Some(head);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
 }
 
 impl Node {
@@ -283,6 +310,14 @@ impl Node {
             metrics,
         };
         let (stop, stop_rx) = watch::channel(false);
+        let pruner = if config.retention.keep_recent > 0 || config.retention.keep_blocks > 0 {
+            Some(
+                spawn_pruner(handle.ledger.clone(), config.retention, stop.subscribe())
+                    .map_err(|e| NodeError::Setup(format!("cannot start the pruning thread: {e}")))?,
+            )
+        } else {
+            None
+        };
         let (exited_tx, exited) = watch::channel(false);
         let ready = mempool.ready_signal();
         let driver = std::thread::Builder::new()
@@ -295,7 +330,7 @@ impl Node {
             })
             .map_err(|e| NodeError::Setup(format!("cannot start the consensus thread: {e}")))?;
         tracing::info!(chain = %handle.info.chain_id, engine = %handle.info.engine, storage = %handle.info.storage, height = handle.ledger.head().block.height, "node started");
-        Ok(Node { handle, stop, exited, driver: Some(driver) })
+        Ok(Node { handle, stop, exited, driver: Some(driver), pruner })
     }
 
     /// Resolves when the driver has stopped on its own (a fatal error such as a failed disk
@@ -317,6 +352,9 @@ impl Node {
 
     fn stop_driver(&mut self) -> Result<(), NodeError> {
         let _ = self.stop.send(true);
+        if let Some(p) = self.pruner.take() {
+            let _ = p.join();
+        }
         match self.driver.take() {
             Some(t) => match t.join() {
                 Ok(r) => r.map_err(NodeError::from),

@@ -120,6 +120,20 @@ pub struct AccountView {
     pub height: u64,
 }
 
+/// `aether_getAccountProof`: an account at a height and its proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountProofView {
+    pub address: Address,
+    pub height: u64,
+    /// The header at `height` (its hash and state root), which the proof is against.
+    pub block_hash: Hash,
+    pub state_root: Hash,
+    /// `null`: the address held nothing at `height`.
+    pub account: Option<Account>,
+    /// `0x` hex of the proof's canonical encoding (`StateProof::from_bytes`).
+    pub proof: String,
+}
+
 impl AccountView {
     pub fn new(address: Address, account: Account, next_nonce: u64, height: u64) -> AccountView {
         AccountView { address, nonce: account.nonce, balance: account.balance, stake: account.stake, next_nonce, height }

@@ -27,7 +27,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use aether_framework::config::RpcConfig;
+use aether_framework::ledger::LedgerError;
 use aether_framework::mempool::SubmitError;
+use aether_framework::state::StateError;
 use aether_framework::node::{NodeHandle, NodeMetrics, TxLookup};
 use aether_framework::types::{Address, Hash};
 use jsonrpsee::core::{async_trait, RpcResult, SubscriptionResult};
@@ -37,13 +39,15 @@ use jsonrpsee::server::{PendingSubscriptionSink, ServerConfig, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
 use tokio::sync::broadcast::error::RecvError;
 
-pub use dto::{AccountView, BlockView, HeadView, HealthView, StatusView, TransactionView};
+pub use dto::{AccountProofView, AccountView, BlockView, HeadView, HealthView, StatusView, TransactionView};
 pub use metrics_endpoint::MetricsLayer;
 
 /// First error code of rejected submissions (`-32100 - SubmitError::code()`).
 pub const SUBMIT_ERROR_BASE: i32 = -32100;
 /// Error code for node-side failures (storage errors).
 pub const INTERNAL_ERROR: i32 = -32603;
+/// Error code for a height this node no longer keeps (pruned) or has not reached.
+pub const HISTORY_UNAVAILABLE: i32 = -32010;
 
 #[rpc(server, client, namespace = "aether")]
 pub trait AetherApi {
@@ -69,6 +73,14 @@ pub trait AetherApi {
     #[method(name = "getAccount")]
     fn account(&self, address: Address) -> RpcResult<AccountView>;
 
+    /// The account at `height` (default: the head) with a proof against the `state_root` of
+    /// that height's header; `account` is null when the address held nothing then, and the
+    /// proof shows that. Check it with `aether_framework::state::verify_account_proof`.
+    /// Heights outside the retained window fail with [`HISTORY_UNAVAILABLE`], naming the
+    /// oldest height available.
+    #[method(name = "getAccountProof")]
+    fn account_proof(&self, address: Address, height: Option<u64>) -> RpcResult<AccountProofView>;
+
     /// Submits a signed transaction (hex of its canonical encoding); returns its hash.
     #[method(name = "submitTransaction")]
     fn submit_transaction(&self, tx_hex: String) -> RpcResult<Hash>;
@@ -84,6 +96,16 @@ struct Api {
 
 fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(INTERNAL_ERROR, format!("node error: {e}"), None::<()>)
+}
+
+/// Ledger errors: pruned or future heights are the caller's to fix, the rest is the node's.
+fn ledger_error(e: LedgerError) -> ErrorObjectOwned {
+    match e {
+        LedgerError::BlockPruned { .. } | LedgerError::State(StateError::Pruned { .. } | StateError::Future { .. }) => {
+            ErrorObjectOwned::owned(HISTORY_UNAVAILABLE, e.to_string(), None::<()>)
+        }
+        e => internal(e),
+    }
 }
 
 fn submit_error(e: SubmitError) -> ErrorObjectOwned {
@@ -102,7 +124,7 @@ impl AetherApiServer for Api {
     }
 
     fn block_by_height(&self, height: u64) -> RpcResult<Option<BlockView>> {
-        Ok(self.node.block_by_height(height).map_err(internal)?.map(|(b, c)| BlockView::new(b, c)))
+        Ok(self.node.block_by_height(height).map_err(ledger_error)?.map(|(b, c)| BlockView::new(b, c)))
     }
 
     fn block_by_hash(&self, hash: Hash) -> RpcResult<Option<BlockView>> {
@@ -123,6 +145,19 @@ impl AetherApiServer for Api {
         let account = self.node.account(&address).map_err(internal)?;
         let next_nonce = self.node.next_nonce(&address).map_err(internal)?;
         Ok(AccountView::new(address, account, next_nonce, height))
+    }
+
+    fn account_proof(&self, address: Address, height: Option<u64>) -> RpcResult<AccountProofView> {
+        let height = height.unwrap_or_else(|| self.node.ledger().head().block.height);
+        let (account, proof, header) = self.node.ledger().account_with_proof(&address, height).map_err(ledger_error)?;
+        Ok(AccountProofView {
+            address,
+            height,
+            block_hash: header.hash(),
+            state_root: header.state_root,
+            account,
+            proof: format!("0x{}", hex::encode(proof.to_bytes())),
+        })
     }
 
     fn submit_transaction(&self, tx_hex: String) -> RpcResult<Hash> {
