@@ -58,6 +58,7 @@ pub mod merkle;
 pub mod network;
 pub mod node;
 pub mod registry;
+pub mod snapshot;
 pub mod state;
 pub mod storage;
 pub mod testkit;

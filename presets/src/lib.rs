@@ -101,6 +101,33 @@ impl LaunchedNode {
     }
 }
 
+/// Writes the state at `height` (default: the head) of the node configured by `source` to
+/// `out`. The node must not be running (the database is opened directly).
+pub fn export_snapshot(preset: &Preset, source: &ConfigSource, height: Option<u64>, out: &std::path::Path) -> anyhow::Result<(u64, u64)> {
+    let (config, registry) = load_config(preset, source)?;
+    let genesis = Genesis::load(&config.chain.genesis)?;
+    if !config.node.data_dir.join("db").exists() {
+        anyhow::bail!("no database at {}: nothing to export", config.node.data_dir.join("db").display());
+    }
+    let store = aether_framework::node::open_store(&config, &registry).context("opening the database (is a node running on it?)")?;
+    let ledger = aether_framework::ledger::Ledger::open(store, &genesis)?;
+    let height = height.unwrap_or_else(|| ledger.head().block.height);
+    let bytes = aether_framework::snapshot::Snapshot::export(&ledger, height, out)?;
+    Ok((height, bytes))
+}
+
+/// Verifies the snapshot at `file` against the chain configured by `source`, then writes it
+/// into that node's (empty) data directory. Nothing is written unless every check passes.
+pub fn import_snapshot(preset: &Preset, source: &ConfigSource, file: &std::path::Path) -> anyhow::Result<aether_framework::snapshot::Snapshot> {
+    let (config, registry) = load_config(preset, source)?;
+    let genesis = Genesis::load(&config.chain.genesis)?;
+    let snapshot = aether_framework::snapshot::Snapshot::read(file)?;
+    snapshot.check_chain(&genesis)?;
+    let store = aether_framework::node::open_store(&config, &registry)?;
+    snapshot.restore_into(store.as_ref())?;
+    Ok(snapshot)
+}
+
 /// Loads config, genesis and validator key, starts the node and (if enabled) RPC.
 pub async fn launch(preset: &Preset, source: &ConfigSource) -> anyhow::Result<LaunchedNode> {
     let (config, registry) = load_config(preset, source)?;

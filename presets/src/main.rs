@@ -43,6 +43,56 @@ enum Command {
     /// Measure throughput and latency.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Export the state at a height to a file, or start a new node's data directory from one.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// Write the state at a height, its block and a checksum to a file (stop the node first).
+    Export {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Height to export (default: the head); must be within `[storage] keep_recent`.
+        #[arg(long)]
+        height: Option<u64>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify a snapshot and write it into this node's empty data directory; then `aether run`.
+    Import {
+        #[command(flatten)]
+        node: NodeArgs,
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+/// Which node a command acts on.
+#[derive(Args)]
+struct NodeArgs {
+    /// Chain folder made by `aether init` (reads DIR/aether.toml).
+    #[arg(long, conflicts_with = "config")]
+    dir: Option<PathBuf>,
+    /// Config file (default: ./aether.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl NodeArgs {
+    fn source(&self) -> anyhow::Result<(&'static aether_framework::registry::Preset, ConfigSource)> {
+        let file = match (&self.dir, &self.config) {
+            (Some(d), _) => d.join("aether.toml"),
+            (None, Some(c)) => c.clone(),
+            (None, None) => PathBuf::from("aether.toml"),
+        };
+        if !file.is_file() {
+            bail!("config file {} does not exist", file.display());
+        }
+        let preset = aether_presets::find(&init::preset_of(&file)?.unwrap_or_else(|| "aether".into()))?;
+        Ok((preset, ConfigSource { file: Some(file), env: true, overrides: vec![], base_dir: None }))
+    }
 }
 
 #[derive(Args)]
@@ -175,6 +225,23 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             for (slot, name, description) in registry.listing() {
                 println!("{:<20} {:<10} {}", format!("[{}] {}", slot.section(), slot.selector()), name, description);
             }
+            Ok(())
+        }
+        Command::Snapshot(SnapshotCommand::Export { node, height, out }) => {
+            let (preset, source) = node.source()?;
+            let (height, bytes) = aether_presets::export_snapshot(preset, &source, height, &out)?;
+            println!("exported the state at height {height} to {} ({bytes} bytes)", out.display());
+            Ok(())
+        }
+        Command::Snapshot(SnapshotCommand::Import { node, file }) => {
+            let (preset, source) = node.source()?;
+            let s = aether_presets::import_snapshot(preset, &source, &file)?;
+            println!(
+                "imported height {} ({} state entries, state root {}); start the node with `aether run`",
+                s.height(),
+                s.contents.entries.len(),
+                s.contents.block.header.state_root
+            );
             Ok(())
         }
         Command::Bench(BenchCommand::Transfers { txs, senders, storage }) => {

@@ -3,4 +3,5 @@
 mod bad_input;
 mod config_errors;
 mod end_to_end;
+mod snapshot;
 mod state;

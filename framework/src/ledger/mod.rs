@@ -42,7 +42,7 @@ pub const MAX_BLOCK_BYTES: usize = 16 * 1024 * 1024;
 pub const STORE_FORMAT_VERSION: u32 = 2;
 
 const META_GENESIS: &[u8] = b"genesis_hash";
-const META_HEAD: &[u8] = b"head";
+pub(crate) const META_HEAD: &[u8] = b"head";
 const META_FORMAT: &[u8] = b"format_version";
 
 #[derive(Debug, thiserror::Error)]
@@ -281,10 +281,10 @@ impl Ledger {
         let mut entries = Vec::new();
         for item in state::entries_at(snapshot.as_ref(), height)? {
             let (key, value) = item?;
-            if key.len() == 21 && key[0] == b'a' {
-                let flat = snapshot.get(columns::ACCOUNTS, &key[1..])?;
+            if let Some(address) = state::account_address(&key) {
+                let flat = snapshot.get(columns::ACCOUNTS, &address.0)?;
                 if flat.as_deref() != Some(value.as_slice()) {
-                    return Err(corrupt("state", &format!("account 0x{} differs between the state tree and the account table", hex::encode(&key[1..]))));
+                    return Err(corrupt("state", &format!("account {address} differs between the state tree and the account table")));
                 }
             }
             entries.push((key, value));
@@ -464,6 +464,17 @@ impl Ledger {
         self.pending.lock().retain(|_, b| b.block.header.height > height);
         Ok(executed)
     }
+}
+
+/// The chain metadata of a store restored from a snapshot at `block`: that block is the head
+/// and the oldest block kept.
+pub(crate) fn write_restored_head(batch: &mut WriteBatch, genesis_hash: Hash, block: &Block, certificate: &Certificate) {
+    let hash = block.hash();
+    put_block(batch, block, &hash, certificate);
+    batch.put(columns::META, META_GENESIS, codec::encode(&genesis_hash));
+    batch.put(columns::META, META_FORMAT, codec::encode(&STORE_FORMAT_VERSION));
+    batch.put(columns::META, META_HEAD, codec::encode(&BlockRef { hash, height: block.header.height }));
+    batch.put(columns::META, retention::META_BLOCKS_OLDEST, codec::encode(&block.header.height));
 }
 
 fn put_block(batch: &mut WriteBatch, block: &Block, hash: &Hash, certificate: &Certificate) {

@@ -233,6 +233,13 @@ fn spawn_pruner(ledger: Arc<Ledger>, retention: Retention, stop: watch::Receiver
     })
 }
 
+/// Opens the configured storage backend on the node's data directory (`DATA_DIR/db`). The
+/// backend creates its folder only after it has accepted its settings.
+pub fn open_store(config: &NodeConfig, registry: &Registry) -> Result<Arc<dyn KvStore>, NodeError> {
+    let storage_factory = &registry.storage.get(&config.storage.name)?.factory;
+    Ok(storage_factory(&StorageContext { path: config.node.data_dir.join("db"), schema: columns::SCHEMA }, &config.storage.settings)?)
+}
+
 impl Node {
     /// Assembles and starts a node. `validator_key` is this node's identity key if it is a
     /// validator.
@@ -274,11 +281,7 @@ impl Node {
             )));
         }
         let policy = (registry.mempool_policy.get(&config.mempool.policy)?.factory)(&crate::registry::PluginSettings::empty("mempool"))?;
-        let storage_factory = &registry.storage.get(&config.storage.name)?.factory;
-
-        // The backend creates its folder only after it has accepted its settings.
-        let store =
-            storage_factory(&StorageContext { path: config.node.data_dir.join("db"), schema: columns::SCHEMA }, &config.storage.settings)?;
+        let store = open_store(config, registry)?;
         let ledger = Arc::new(Ledger::open(store.clone(), genesis)?);
         let mempool = Arc::new(Mempool::new(config.mempool.clone(), ledger.clone(), policy));
         let (heads, _) = broadcast::channel(256);

@@ -87,6 +87,14 @@ pub fn account_key(address: &Address) -> Vec<u8> {
     k
 }
 
+/// The address of an account key, `None` for keys of other kinds.
+pub fn account_address(key: &[u8]) -> Option<Address> {
+    match key {
+        [b'a', rest @ ..] => rest.try_into().ok().map(Address),
+        _ => None,
+    }
+}
+
 /// The tree position of a state key.
 pub fn key_hash(key: &[u8]) -> KeyHash {
     KeyHash::with::<Sha256>(key)
