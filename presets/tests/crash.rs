@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use aether_framework::codec;
 use aether_framework::ledger::Ledger;
-use aether_framework::storage::columns;
+use aether_framework::storage::{columns, KvStore};
+use aether_storage_paritydb::{ParitySettings, ParityStore};
 use aether_framework::types::{Action, Address, Genesis, GenesisAccount, GenesisValidator, Keypair, TxBody};
 use aether_rpc::AetherApiClient;
 use aether_storage_rocksdb::{RocksSettings, RocksStore};
@@ -34,7 +35,16 @@ async fn connect(url: &str) -> HttpClient {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_while_committing_loses_nothing_committed() {
+async fn sigkill_while_committing_loses_nothing_committed_on_rocksdb() {
+    crash_and_restart("rocksdb").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_committing_loses_nothing_committed_on_paritydb() {
+    crash_and_restart("paritydb").await
+}
+
+async fn crash_and_restart(backend: &str) {
     let rounds: usize = std::env::var("AETHER_CRASH_ROUNDS").map(|v| v.parse().expect("a number")).unwrap_or(20);
     let seed: u64 = std::env::var("AETHER_SEED").map(|v| v.parse().expect("a u64")).unwrap_or(7);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -50,7 +60,7 @@ async fn sigkill_while_committing_loses_nothing_committed() {
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let config = format!(
-        "[node]\nvalidator_key = \"{}\"\n[rpc]\nlisten = \"127.0.0.1:{port}\"\n[consensus.solo]\nblock_interval_ms = 20\nmin_block_interval_ms = 5\n",
+        "[node]\nvalidator_key = \"{}\"\n[rpc]\nlisten = \"127.0.0.1:{port}\"\n[consensus.solo]\nblock_interval_ms = 20\nmin_block_interval_ms = 5\n[storage]\nbackend = \"{backend}\"\n",
         aether_presets::init::VALIDATOR_KEY
     );
     aether_presets::init::write_chain_folder(dir.path(), &genesis, &validator, &config).unwrap();
@@ -109,12 +119,16 @@ async fn sigkill_while_committing_loses_nothing_committed() {
         load.abort();
     }
     assert!(committed_nonce > 0, "the load never committed anything: the test did not exercise commits");
-    eprintln!("seed {seed}: {rounds} kills; last reported height {committed_height}, transfers committed {committed_nonce}");
+    eprintln!("{backend}, seed {seed}: {rounds} kills; last reported height {committed_height}, transfers committed {committed_nonce}");
 
     // Offline check of the folder: the ledger opens (it recomputes the state root from the
     // stored accounts and compares it with the head), and every block re-executes on a fresh
     // ledger to the tx and state roots in its header.
-    let store = Arc::new(RocksStore::open(&dir.path().join("data/db"), columns::SCHEMA, &RocksSettings::default()).unwrap());
+    let path = dir.path().join("data/db");
+    let store: Arc<dyn KvStore> = match backend {
+        "rocksdb" => Arc::new(RocksStore::open(&path, columns::SCHEMA, &RocksSettings::default()).unwrap()),
+        _ => Arc::new(ParityStore::open(&path, columns::SCHEMA, &ParitySettings::default()).unwrap()),
+    };
     let ledger = Ledger::open(store, &genesis).expect("the crashed folder opens consistently");
     let head = ledger.head();
     assert!(head.block.height >= committed_height);
