@@ -52,7 +52,9 @@ pub enum SnapshotError {
     Checksum { path: String },
     #[error("{path} is malformed: {reason}")]
     Malformed { path: String, reason: String },
-    #[error("the snapshot's state does not match its header: the entries hash to {computed}, the header at height {height} says {expected}")]
+    #[error(
+        "the snapshot's state does not match its header: the entries hash to {computed}, the header at height {height} says {expected}"
+    )]
     RootMismatch { height: Height, computed: Hash, expected: Hash },
     #[error("the snapshot is of chain {found:?} (genesis {found_genesis}), but this node runs {expected:?} (genesis {expected_genesis})")]
     WrongChain { found: String, found_genesis: Hash, expected: String, expected_genesis: Hash },
@@ -92,17 +94,17 @@ impl Snapshot {
     /// atomically (a temporary file renamed into place). Returns the snapshot's size.
     pub fn export(ledger: &Ledger, height: Height, path: &Path) -> Result<u64, SnapshotError> {
         let io = |action, e: std::io::Error| SnapshotError::Io { action, path: path.display().to_string(), reason: e.to_string() };
-        let (block, certificate) = ledger.block_by_height(height)?.ok_or(LedgerError::State(state::StateError::Future {
-            requested: height,
-            newest: ledger.head().block.height,
-        }))?;
+        let (block, certificate) = ledger
+            .block_by_height(height)?
+            .ok_or(LedgerError::State(state::StateError::Future { requested: height, newest: ledger.head().block.height }))?;
         let store = ledger.store().snapshot()?;
         state::check_retained(store.as_ref(), height, ledger.head().block.height).map_err(LedgerError::from)?;
         let entries = state::entries_at(store.as_ref(), height)
             .map_err(LedgerError::from)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(LedgerError::from)?;
-        let contents = SnapshotContents { chain_id: ledger.chain_id().to_string(), genesis_hash: ledger.genesis_hash(), block, certificate, entries };
+        let contents =
+            SnapshotContents { chain_id: ledger.chain_id().to_string(), genesis_hash: ledger.genesis_hash(), block, certificate, entries };
         let mut bytes = MAGIC.to_vec();
         bytes.extend_from_slice(&SNAPSHOT_FORMAT.to_le_bytes());
         bytes.extend_from_slice(&codec::encode(&contents));

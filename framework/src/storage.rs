@@ -217,8 +217,9 @@ pub fn claim_directory(
     let marker = path.join(BACKEND_MARKER_FILE);
     if marker.is_file() {
         let text = std::fs::read_to_string(&marker).map_err(|e| open_err(format!("cannot read {BACKEND_MARKER_FILE}: {e}")))?;
-        let (found_backend, found_format) = parse_marker(&text)
-            .ok_or_else(|| open_err(format!("{BACKEND_MARKER_FILE} is malformed (expected `backend = \"name\"` and `format = N`): {text:?}")))?;
+        let (found_backend, found_format) = parse_marker(&text).ok_or_else(|| {
+            open_err(format!("{BACKEND_MARKER_FILE} is malformed (expected `backend = \"name\"` and `format = N`): {text:?}"))
+        })?;
         if found_backend != backend {
             return Err(open_err(format!(
                 "the directory holds a {found_backend} database, but this node is configured for {backend} \

@@ -75,9 +75,17 @@ pub fn storage_conformance<S: KvStore, R: KvStore>(open: impl Fn() -> Arc<S>, re
         let from = |start: &[u8]| -> Vec<Vec<u8>> {
             store.scan_prefix_from(b, b"p/", start).expect("scan").map(|r| r.expect("scan item").0).collect()
         };
-        assert_eq!(from(b"p/2"), vec![b"p/2".to_vec(), b"p/3".to_vec(), b"p/\xff".to_vec()], "scan_prefix_from starts at the first key >= start");
+        assert_eq!(
+            from(b"p/2"),
+            vec![b"p/2".to_vec(), b"p/3".to_vec(), b"p/\xff".to_vec()],
+            "scan_prefix_from starts at the first key >= start"
+        );
         assert_eq!(from(b"p/25"), vec![b"p/3".to_vec(), b"p/\xff".to_vec()], "a start between keys lands on the next one");
-        assert_eq!(from(b"a"), scan(store.as_ref(), b, b"p/").into_iter().map(|(k, _)| k).collect::<Vec<_>>(), "a start below the prefix scans it all");
+        assert_eq!(
+            from(b"a"),
+            scan(store.as_ref(), b, b"p/").into_iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            "a start below the prefix scans it all"
+        );
         assert!(from(b"q").is_empty(), "a start past the prefix yields nothing");
 
         // Snapshots do not see later writes.

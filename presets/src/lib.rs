@@ -118,7 +118,11 @@ pub fn export_snapshot(preset: &Preset, source: &ConfigSource, height: Option<u6
 
 /// Verifies the snapshot at `file` against the chain configured by `source`, then writes it
 /// into that node's (empty) data directory. Nothing is written unless every check passes.
-pub fn import_snapshot(preset: &Preset, source: &ConfigSource, file: &std::path::Path) -> anyhow::Result<aether_framework::snapshot::Snapshot> {
+pub fn import_snapshot(
+    preset: &Preset,
+    source: &ConfigSource,
+    file: &std::path::Path,
+) -> anyhow::Result<aether_framework::snapshot::Snapshot> {
     let (config, registry) = load_config(preset, source)?;
     let genesis = Genesis::load(&config.chain.genesis)?;
     let snapshot = aether_framework::snapshot::Snapshot::read(file)?;

@@ -21,7 +21,10 @@ async fn unknown_engine_is_named_with_the_known_ones() {
 #[tokio::test]
 async fn unknown_storage_backend_and_keys_are_named() {
     let (err, touched) = launch_error("[storage]\nbackend = \"leveldb\"\n").await;
-    assert!(err.contains(r#"unknown storage backend "leveldb""#) && ["memory", "paritydb", "rocksdb"].iter().all(|b| err.contains(b)), "{err}");
+    assert!(
+        err.contains(r#"unknown storage backend "leveldb""#) && ["memory", "paritydb", "rocksdb"].iter().all(|b| err.contains(b)),
+        "{err}"
+    );
     assert!(!touched);
     let (err, touched) = launch_error("[mempool]\nmax_txs_per_block = 5\n").await;
     assert!(err.contains("max_txs_per_block") && err.contains("max_block_txs"), "{err}");

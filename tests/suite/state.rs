@@ -31,11 +31,21 @@ fn transfers(height: u64, nonces: &mut [u64]) -> Vec<SignedTransaction> {
     (0..5u64)
         .map(|i| {
             let from = ((height * 7 + i * 5) % ACCOUNTS as u64) as u8;
-            let to = if i == 0 { Address(Hash::digest(b"fresh", &height.to_be_bytes()).0[..20].try_into().unwrap()) } else { key((from + 1) % ACCOUNTS).address() };
+            let to = if i == 0 {
+                Address(Hash::digest(b"fresh", &height.to_be_bytes()).0[..20].try_into().unwrap())
+            } else {
+                key((from + 1) % ACCOUNTS).address()
+            };
             let nonce = nonces[from as usize];
             nonces[from as usize] += 1;
-            TxBody { chain_id: CHAIN.into(), sender: key(from).public(), nonce, fee: 1 + i as u128, action: Action::Transfer { to, amount: 10 + height as u128, memo: vec![] } }
-                .sign(&key(from))
+            TxBody {
+                chain_id: CHAIN.into(),
+                sender: key(from).public(),
+                nonce,
+                fee: 1 + i as u128,
+                action: Action::Transfer { to, amount: 10 + height as u128, memo: vec![] },
+            }
+            .sign(&key(from))
         })
         .collect()
 }
@@ -63,7 +73,8 @@ fn the_same_blocks_give_the_same_roots_on_every_backend() {
         // Built on the memory ledger, verified and committed by the others.
         let block = build_and_commit(&ledgers[0], transfers(height, &mut nonces));
         for l in &ledgers[1..] {
-            let executed = l.execute_block(block.clone()).unwrap_or_else(|e| panic!("{} at height {height}: {e}", l.store().backend_name()));
+            let executed =
+                l.execute_block(block.clone()).unwrap_or_else(|e| panic!("{} at height {height}: {e}", l.store().backend_name()));
             l.commit(&executed.hash, &Certificate(vec![1])).unwrap();
         }
     }
@@ -74,7 +85,12 @@ fn the_same_blocks_give_the_same_roots_on_every_backend() {
         assert_eq!(roots[0], header_root, "height {height}: the tree root is the header's state root");
     }
     for l in &ledgers {
-        assert_eq!(l.recompute_state_root().unwrap(), l.head().header.state_root, "{}: root recomputed from scratch", l.store().backend_name());
+        assert_eq!(
+            l.recompute_state_root().unwrap(),
+            l.head().header.state_root,
+            "{}: root recomputed from scratch",
+            l.store().backend_name()
+        );
     }
 }
 
@@ -103,7 +119,10 @@ fn accounts_are_proven_present_and_absent_at_past_heights_and_pruning_says_what_
         assert_eq!(missing, None);
         state::verify_account_proof(&header.state_root, &nobody, None, &proof).unwrap();
         let planted = Account { balance: 1, ..Account::default() };
-        assert!(state::verify_account_proof(&header.state_root, &nobody, Some(&planted), &proof).is_err(), "absence cannot be turned into presence");
+        assert!(
+            state::verify_account_proof(&header.state_root, &nobody, Some(&planted), &proof).is_err(),
+            "absence cannot be turned into presence"
+        );
     }
     // A proof from one height does not verify against another height's root (alice changed).
     let (a10, p10, _) = ledger.account_with_proof(&alice, 10).unwrap();
@@ -150,7 +169,10 @@ async fn a_paritydb_node_serves_proofs_and_prunes_in_the_background() {
     use jsonrpsee::core::ClientError;
     use jsonrpsee::http_client::HttpClientBuilder;
 
-    let chain = TestChain::new(2, "[consensus.solo]\nmin_block_interval_ms = 5\n[storage]\nbackend = \"paritydb\"\nkeep_recent = 4\nkeep_blocks = 6\n");
+    let chain = TestChain::new(
+        2,
+        "[consensus.solo]\nmin_block_interval_ms = 5\n[storage]\nbackend = \"paritydb\"\nkeep_recent = 4\nkeep_blocks = 6\n",
+    );
     let node = chain.launch().await;
     let client = HttpClientBuilder::default().build(rpc_url(&node)).unwrap();
     let to = Address([7; 20]);

@@ -22,8 +22,6 @@ pub enum TxError {
     InsufficientBalance { balance: Amount, needed: Amount },
 }
 
-
-
 /// Reads through this block's changes, then the uncommitted ancestors (newest first), then the
 /// committed store; collects writes in `changes`.
 pub(super) struct ExecState<'a> {

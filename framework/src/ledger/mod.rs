@@ -177,7 +177,10 @@ impl Ledger {
         if root != head_block.header.state_root {
             return Err(corrupt(
                 "state",
-                &format!("the state tree's root at height {} is {root}, but the head says {}", head_ref.height, head_block.header.state_root),
+                &format!(
+                    "the state tree's root at height {} is {root}, but the head says {}",
+                    head_ref.height, head_block.header.state_root
+                ),
             ));
         }
         Ok(Ledger {
@@ -208,8 +211,6 @@ impl Ledger {
         store.write(batch, Durability::Synced)?;
         Ok(())
     }
-
-    
 
     pub fn chain_id(&self) -> &str {
         &self.chain_id
@@ -277,7 +278,8 @@ impl Ledger {
     /// account table holds the same accounts. Slow (O(accounts)); for checks and tests.
     pub fn recompute_state_root(&self) -> Result<Hash, LedgerError> {
         let snapshot = self.store.snapshot()?;
-        let height = decode_stored::<BlockRef>("head", &snapshot.get(columns::META, META_HEAD)?.ok_or_else(|| corrupt("head", "missing"))?)?.height;
+        let height =
+            decode_stored::<BlockRef>("head", &snapshot.get(columns::META, META_HEAD)?.ok_or_else(|| corrupt("head", "missing"))?)?.height;
         let mut entries = Vec::new();
         for item in state::entries_at(snapshot.as_ref(), height)? {
             let (key, value) = item?;
@@ -300,10 +302,9 @@ impl Ledger {
         let header = if height == head.block.height {
             head.header
         } else {
-            self.block_by_height(height)?.map(|(b, _)| b.header).ok_or(LedgerError::State(StateError::Pruned {
-                requested: height,
-                oldest: state::oldest_version(self.store.as_ref())?,
-            }))?
+            self.block_by_height(height)?
+                .map(|(b, _)| b.header)
+                .ok_or(LedgerError::State(StateError::Pruned { requested: height, oldest: state::oldest_version(self.store.as_ref())? }))?
         };
         let (value, proof) = state::get_with_proof(self.store.as_ref(), &state::account_key(address), height)?;
         let account = value.map(|v| decode_stored::<Account>("account", &v)).transpose()?;
@@ -331,7 +332,12 @@ impl Ledger {
     }
 
     /// The tree version `height` on top of `overlays` (the uncommitted ancestors, newest first).
-    fn state_with(&self, overlays: &[Arc<ExecutedBlock>], height: Height, changes: &BTreeMap<Address, Account>) -> Result<StateDelta, LedgerError> {
+    fn state_with(
+        &self,
+        overlays: &[Arc<ExecutedBlock>],
+        height: Height,
+        changes: &BTreeMap<Address, Account>,
+    ) -> Result<StateDelta, LedgerError> {
         let pending: Vec<Arc<StateDelta>> = overlays.iter().rev().map(|b| b.state.clone()).collect();
         let updates = changes.iter().map(|(a, acc)| (state::account_key(a), Some(codec::encode(acc))));
         Ok(state::compute_delta(self.store.as_ref(), &pending, height, updates)?)

@@ -55,8 +55,12 @@ impl Ledger {
     /// call from a background thread while blocks commit; repeat until `done`.
     pub fn prune(&self, retention: &Retention, max_deletes: usize) -> Result<PruneProgress, LedgerError> {
         let head = self.head().block.height;
-        let mut progress =
-            PruneProgress { state_oldest: state::oldest_version(self.store.as_ref())?, blocks_oldest: self.oldest_block()?, removed: 0, done: true };
+        let mut progress = PruneProgress {
+            state_oldest: state::oldest_version(self.store.as_ref())?,
+            blocks_oldest: self.oldest_block()?,
+            removed: 0,
+            done: true,
+        };
         if retention.keep_recent > 0 {
             let step = state::prune_state_step(self.store.as_ref(), window_start(head, retention.keep_recent), max_deletes)?;
             progress.state_oldest = step.oldest;
@@ -71,7 +75,10 @@ impl Ledger {
                 if let Some(hash) = self.block_hash_at(oldest)? {
                     let block: Block = decode_stored(
                         "block",
-                        &self.store.get(columns::BLOCKS, &hash.0)?.ok_or_else(|| corrupt("block", &format!("missing at height {oldest}")))?,
+                        &self
+                            .store
+                            .get(columns::BLOCKS, &hash.0)?
+                            .ok_or_else(|| corrupt("block", &format!("missing at height {oldest}")))?,
                     )?;
                     for tx in &block.transactions {
                         let h = tx.hash();

@@ -152,7 +152,16 @@ impl ParityStore {
             spawn_worker("aether-paritydb-enact", db.clone(), workers.clone(), |db| db.enact_logs()),
             spawn_worker("aether-paritydb-clean", db.clone(), workers.clone(), |db| db.clean_logs()),
         ];
-        Ok(ParityStore { db, schema, columns, write_lock: Mutex::new(()), visible: RwLock::new(()), undo: Mutex::new(UndoLog::default()), workers, threads })
+        Ok(ParityStore {
+            db,
+            schema,
+            columns,
+            write_lock: Mutex::new(()),
+            visible: RwLock::new(()),
+            undo: Mutex::new(UndoLog::default()),
+            workers,
+            threads,
+        })
     }
 
     fn col(&self, col: Column) -> Result<(u8, bool), StorageError> {
@@ -434,6 +443,10 @@ mod tests {
     #[test]
     fn survives_being_killed_mid_commit() {
         // Re-runs this test binary as a writer and SIGKILLs it 20 times.
-        aether_framework::testkit::storage_crash_conformance("tests::survives_being_killed_mid_commit", |p| ParityStore::open(p, columns::SCHEMA, &ParitySettings::default()).unwrap(), 20);
+        aether_framework::testkit::storage_crash_conformance(
+            "tests::survives_being_killed_mid_commit",
+            |p| ParityStore::open(p, columns::SCHEMA, &ParitySettings::default()).unwrap(),
+            20,
+        );
     }
 }

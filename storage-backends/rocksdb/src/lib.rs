@@ -20,7 +20,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use aether_framework::registry::{PluginError, Registry};
-use aether_framework::storage::{check_batch, claim_directory, Column, Durability, KvIter, KvRead, KvStore, Schema, StorageError, WriteBatch, WriteOp};
+use aether_framework::storage::{
+    check_batch, claim_directory, Column, Durability, KvIter, KvRead, KvStore, Schema, StorageError, WriteBatch, WriteOp,
+};
 use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
 
@@ -195,6 +197,10 @@ mod tests {
     #[test]
     fn survives_being_killed_mid_commit() {
         // Re-runs this test binary as a writer and SIGKILLs it 20 times.
-        aether_framework::testkit::storage_crash_conformance("tests::survives_being_killed_mid_commit", |p| RocksStore::open(p, columns::SCHEMA, &RocksSettings::default()).unwrap(), 20);
+        aether_framework::testkit::storage_crash_conformance(
+            "tests::survives_being_killed_mid_commit",
+            |p| RocksStore::open(p, columns::SCHEMA, &RocksSettings::default()).unwrap(),
+            20,
+        );
     }
 }
