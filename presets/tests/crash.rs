@@ -121,9 +121,9 @@ async fn crash_and_restart(backend: &str) {
     assert!(committed_nonce > 0, "the load never committed anything: the test did not exercise commits");
     eprintln!("{backend}, seed {seed}: {rounds} kills; last reported height {committed_height}, transfers committed {committed_nonce}");
 
-    // Offline check of the folder: the ledger opens (it recomputes the state root from the
-    // stored accounts and compares it with the head), and every block re-executes on a fresh
-    // ledger to the tx and state roots in its header.
+    // Offline check of the folder: the ledger opens (it checks the state tree's root against the
+    // head), every block re-executes on a fresh ledger to the tx and state roots in its header,
+    // and the root recomputed from scratch agrees.
     let path = dir.path().join("data/db");
     let store: Arc<dyn KvStore> = match backend {
         "rocksdb" => Arc::new(RocksStore::open(&path, columns::SCHEMA, &RocksSettings::default()).unwrap()),

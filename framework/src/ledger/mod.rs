@@ -302,9 +302,10 @@ impl Ledger {
         let header = if height == head.block.height {
             head.header
         } else {
+            // Retained heights are at or below the head; a pruned block is an error above.
             self.block_by_height(height)?
                 .map(|(b, _)| b.header)
-                .ok_or(LedgerError::State(StateError::Pruned { requested: height, oldest: state::oldest_version(self.store.as_ref())? }))?
+                .ok_or_else(|| corrupt("block index", &format!("no block at retained height {height}")))?
         };
         let (value, proof) = state::get_with_proof(self.store.as_ref(), &state::account_key(address), height)?;
         let account = value.map(|v| decode_stored::<Account>("account", &v)).transpose()?;

@@ -137,25 +137,32 @@ pub fn compute_delta(
 ///
 /// Pre: `delta.version - 1` is committed in `store` (deltas are written in version order).
 pub fn write_delta(store: &dyn KvRead, delta: &StateDelta, batch: &mut WriteBatch) -> Result<(), StateError> {
-    for (key, node) in delta.batch.node_batch.nodes() {
-        batch.put(columns::STATE_NODES, codec::encode(key), codec::encode(node));
-    }
-    for ((version, kh), value) in delta.batch.node_batch.values() {
+    for (version, kh) in delta.batch.node_batch.values().keys() {
         // The entry this one supersedes becomes stale at this version.
         if *version > 0 {
             if let Some(previous) = tree_store::latest_value_version(store, kh, version - 1)? {
                 batch.put(columns::STATE_STALE, prune::stale_value_key(*version, kh, previous), Vec::new());
             }
         }
-        batch.put(columns::STATE_VALUES, value_key(kh, *version), codec::encode(value));
     }
     for stale in &delta.batch.stale_node_index_batch {
         batch.put(columns::STATE_STALE, prune::stale_node_key(stale.stale_since_version, &stale.node_key), Vec::new());
     }
+    put_tree_entries(delta, batch);
+    Ok(())
+}
+
+/// The delta's nodes, values and key preimages (everything but the stale index).
+fn put_tree_entries(delta: &StateDelta, batch: &mut WriteBatch) {
+    for (key, node) in delta.batch.node_batch.nodes() {
+        batch.put(columns::STATE_NODES, codec::encode(key), codec::encode(node));
+    }
+    for ((version, kh), value) in delta.batch.node_batch.values() {
+        batch.put(columns::STATE_VALUES, value_key(kh, *version), codec::encode(value));
+    }
     for (kh, key) in &delta.preimages {
         batch.put(columns::STATE_PREIMAGES, kh.0.to_vec(), key.clone());
     }
-    Ok(())
 }
 
 /// The oldest retained version (0 unless pruned or restored from a snapshot).
@@ -235,15 +242,8 @@ pub fn restore_at(
     }
     let (root, tree_batch) = Tree::new(&reader).put_value_set(set, version).map_err(tree_error)?;
     let delta = StateDelta { version, root: Hash(root.0), batch: tree_batch, preimages };
-    for (key, node) in delta.batch.node_batch.nodes() {
-        batch.put(columns::STATE_NODES, codec::encode(key), codec::encode(node));
-    }
-    for ((v, kh), value) in delta.batch.node_batch.values() {
-        batch.put(columns::STATE_VALUES, value_key(kh, *v), codec::encode(value));
-    }
-    for (kh, key) in &delta.preimages {
-        batch.put(columns::STATE_PREIMAGES, kh.0.to_vec(), key.clone());
-    }
+    // Nothing older exists in a restored store, so nothing is stale yet.
+    put_tree_entries(&delta, batch);
     batch.put(columns::META, META_STATE_OLDEST, codec::encode(&version));
     Ok(delta.root)
 }
