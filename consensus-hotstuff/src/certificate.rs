@@ -13,6 +13,7 @@
 //!   validator could register a "rogue" key crafted from others' keys and forge aggregates.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use aether_framework::consensus::{quorum_threshold, ValidatorIndex};
 use aether_framework::types::{Amount, Hash};
@@ -45,7 +46,7 @@ pub enum CertError {
     BadSignature,
 }
 
-fn blst_ok(e: BLST_ERROR) -> bool {
+pub(crate) fn blst_ok(e: BLST_ERROR) -> bool {
     e == BLST_ERROR::BLST_SUCCESS
 }
 
@@ -54,11 +55,11 @@ pub struct BlsSecretKey(SecretKey);
 
 /// A BLS public key, checked to be a valid, non-identity G1 point when decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BlsPublicKey(PublicKey);
+pub struct BlsPublicKey(pub(crate) PublicKey);
 
 /// A BLS signature (compressed form on the wire; group-checked when verified).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BlsSignature(Signature);
+pub struct BlsSignature(pub(crate) Signature);
 
 impl BlsSecretKey {
     /// Derives a key from 32 bytes of input keying material (IETF KeyGen).
@@ -71,7 +72,12 @@ impl BlsSecretKey {
     }
 
     pub fn sign_vote(&self, vote: &VoteMessage) -> BlsSignature {
-        BlsSignature(self.0.sign(&vote.signing_bytes(), VOTE_DST, &[]))
+        self.sign(&vote.signing_bytes(), VOTE_DST)
+    }
+
+    /// Signs a 32-byte message digest under domain tag `dst`.
+    pub(crate) fn sign(&self, message: &[u8; 32], dst: &[u8]) -> BlsSignature {
+        BlsSignature(self.0.sign(message, dst, &[]))
     }
 
     /// Signs this key's own public key under [`POP_DST`].
@@ -102,7 +108,11 @@ impl BlsSignature {
     }
     /// Checks one vote on its own (used only to find forgeries after a batch failed).
     pub fn verify_vote(&self, vote: &VoteMessage, key: &BlsPublicKey) -> bool {
-        blst_ok(self.0.verify(true, &vote.signing_bytes(), VOTE_DST, &[], &key.0, false))
+        self.verify(&vote.signing_bytes(), VOTE_DST, key)
+    }
+
+    pub(crate) fn verify(&self, message: &[u8; 32], dst: &[u8], key: &BlsPublicKey) -> bool {
+        blst_ok(self.0.verify(true, message, dst, &[], &key.0, false))
     }
 }
 
@@ -122,8 +132,8 @@ impl VoteMessage {
 /// The validators of an epoch with their BLS keys and stake, in index order.
 #[derive(Clone, Debug)]
 pub struct Committee {
-    keys: Vec<BlsPublicKey>,
-    stakes: Vec<Amount>,
+    pub(crate) keys: Vec<BlsPublicKey>,
+    pub(crate) stakes: Vec<Amount>,
     quorum: Amount,
 }
 
@@ -155,7 +165,7 @@ impl Committee {
         self.quorum
     }
 
-    fn check_index(&self, index: ValidatorIndex) -> Result<usize, CertError> {
+    pub(crate) fn check_index(&self, index: ValidatorIndex) -> Result<usize, CertError> {
         let i = index as usize;
         if i < self.keys.len() {
             Ok(i)
@@ -165,7 +175,7 @@ impl Committee {
     }
 
     /// Aggregate public key of `signers` (indices known valid).
-    fn aggregate_key(&self, signers: &[usize]) -> PublicKey {
+    pub(crate) fn aggregate_key(&self, signers: &[usize]) -> PublicKey {
         let keys: Vec<&PublicKey> = signers.iter().map(|i| &self.keys[*i].0).collect();
         // Keys were validated on decoding; the list is non-empty because a quorum has stake.
         AggregatePublicKey::aggregate(&keys, false).expect("non-empty list of valid keys").to_public_key()
@@ -240,8 +250,8 @@ pub struct AddOutcome {
 
 /// Collects votes for one [`VoteMessage`] and forms a certificate once a quorum of stake has
 /// voted, verifying lazily (see the module docs).
-pub struct VoteCollector<'a> {
-    committee: &'a Committee,
+pub struct VoteCollector {
+    committee: Arc<Committee>,
     vote: VoteMessage,
     /// Unverified votes by validator index.
     votes: BTreeMap<usize, BlsSignature>,
@@ -251,9 +261,9 @@ pub struct VoteCollector<'a> {
     done: bool,
 }
 
-impl<'a> VoteCollector<'a> {
-    pub fn new(committee: &'a Committee, vote: VoteMessage) -> VoteCollector<'a> {
-        VoteCollector { committee, vote, votes: BTreeMap::new(), stake: 0, forged: Vec::new(), done: false }
+impl VoteCollector {
+    pub fn new(committee: &Arc<Committee>, vote: VoteMessage) -> VoteCollector {
+        VoteCollector { committee: committee.clone(), vote, votes: BTreeMap::new(), stake: 0, forged: Vec::new(), done: false }
     }
 
     /// Adds `index`'s vote. Duplicates and votes after the certificate formed are ignored.
@@ -321,17 +331,17 @@ impl<'a> VoteCollector<'a> {
 mod tests {
     use super::*;
 
-    fn setup(stakes: &[Amount]) -> (Vec<BlsSecretKey>, Committee) {
+    fn setup(stakes: &[Amount]) -> (Vec<BlsSecretKey>, Arc<Committee>) {
         let keys: Vec<BlsSecretKey> = (0..stakes.len()).map(|i| BlsSecretKey::from_seed([i as u8 + 1; 32])).collect();
         let committee = Committee::new(keys.iter().zip(stakes).map(|(k, s)| (k.public(), *s, k.prove_possession())).collect()).unwrap();
-        (keys, committee)
+        (keys, Arc::new(committee))
     }
 
     fn vote() -> VoteMessage {
         VoteMessage { round: 3, block: Hash::digest(b"test", b"block") }
     }
 
-    fn certify(keys: &[BlsSecretKey], committee: &Committee, who: &[usize]) -> QuorumCertificate {
+    fn certify(keys: &[BlsSecretKey], committee: &Arc<Committee>, who: &[usize]) -> QuorumCertificate {
         let mut c = VoteCollector::new(committee, vote());
         let mut qc = None;
         for i in who {

@@ -1,11 +1,20 @@
 //! # aether-consensus-hotstuff
 //!
-//! Status: **building blocks only.** This crate will hold Aether's default consensus engine —
-//! chained HotStuff with the two-chain commit rule, a pacemaker with timeout certificates,
-//! and ECVRF leader election — implementing the sans-I/O
-//! [`aether_framework::consensus::ConsensusEngine`]. What is here today is its certificate
-//! layer and leader election, complete and tested: [`certificate`] (BLS votes and quorum
-//! certificates) and [`leader`] (ECVRF per RFC 9381, stake-weighted choice).
+//! Aether's default consensus engine: chained HotStuff with the two-chain commit rule
+//! (Jolteon / DiemBFT v4), a pacemaker with timeout certificates, BLS quorum certificates and
+//! ECVRF leader election, implementing the sans-I/O
+//! [`aether_framework::consensus::ConsensusEngine`].
+//!
+//! Status: the engine ([`engine`]) runs in the deterministic simulator
+//! ([`aether_framework::sim`]) — honest runs, offline and crashing validators, lossy links,
+//! partitions, Byzantine behaviours — see `tests/`. Not yet: evidence recorded in blocks, the
+//! multi-validator node preset, and sync of blocks older than the engine keeps
+//! (`KEEP_ROUNDS`) for a validator that was away long.
+//!
+//! - [`certificate`]: BLS votes and quorum certificates (lazy batch verification).
+//! - [`timeout`]: timeout votes and timeout certificates.
+//! - [`leader`]: ECVRF (RFC 9381) and stake-weighted choice.
+//! - [`messages`]: the wire format and the commit certificate.
 //!
 //! ```
 //! use aether_consensus_hotstuff::certificate::*;
@@ -13,7 +22,7 @@
 //!
 //! // Four validators of equal stake; each proves possession of its key.
 //! let keys: Vec<BlsSecretKey> = (0..4u8).map(|i| BlsSecretKey::from_seed([i + 1; 32])).collect();
-//! let committee = Committee::new(keys.iter().map(|k| (k.public(), 1, k.prove_possession())).collect()).unwrap();
+//! let committee = std::sync::Arc::new(Committee::new(keys.iter().map(|k| (k.public(), 1, k.prove_possession())).collect()).unwrap());
 //!
 //! let vote = VoteMessage { round: 7, block: Hash::digest(b"example", b"block") };
 //! let mut collector = VoteCollector::new(&committee, vote);
@@ -24,4 +33,9 @@
 //! ```
 
 pub mod certificate;
+pub mod engine;
 pub mod leader;
+pub mod messages;
+pub mod timeout;
+
+pub use engine::{HotStuffEngine, HotStuffSettings};

@@ -46,8 +46,12 @@
 //! - [`ledger`]: state and execution. [`mempool`]: admission and ordering.
 //! - [`registry`] and [`config`]: plugins by name, layered settings.
 //! - [`node`]: assembly, the driver, and the [`node::NodeHandle`] API.
-//! - [`testkit`]: conformance suites plugin authors run against their plugins.
+//! - [`sim`]: the deterministic consensus simulator every engine is tested in.
+//! - [`testkit`]: conformance suites plugin authors run against their plugins; `benchkit`
+//!   (feature `bench`): the storage benchmark workloads every backend runs.
 
+#[cfg(feature = "bench")]
+pub mod benchkit;
 pub mod codec;
 pub mod config;
 pub mod consensus;
@@ -58,6 +62,7 @@ pub mod merkle;
 pub mod network;
 pub mod node;
 pub mod registry;
+pub mod sim;
 pub mod snapshot;
 pub mod state;
 pub mod storage;

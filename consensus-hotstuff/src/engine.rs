@@ -1,0 +1,817 @@
+//! The HotStuff engine: chained HotStuff with the two-chain commit rule, as in Jolteon
+//! (Gelashvili et al., "Jolteon and Ditto", FC 2022) and DiemBFT v4, on the sans-I/O
+//! [`ConsensusEngine`] contract.
+//!
+//! Rules, each from the papers (DiemBFT v4 §"Safety", Jolteon Fig. 2–3), as implemented:
+//! - **Vote** for a proposal of round `r` justified by a QC of round `q` only if `r` is above
+//!   every round this validator voted or timed out in, and either `r = q + 1` (the proposal
+//!   extends the previous round's QC) or the proposal carries a TC for round `r - 1` and
+//!   `q >= ` the highest high-QC round in that TC (it extends the best QC a quorum reported).
+//! - **Time out** of round `r` only if this validator's high QC is its highest ever seen and `r`
+//!   follows that QC or a TC directly (`safe_to_timeout`); timing out raises the highest voted
+//!   round to `r`, so it never votes in `r` afterwards.
+//! - **Commit** block `B` when a QC certifies a child `B'` of `B` with `round(B') = round(B) + 1`.
+//!   The rounds must be consecutive: a QC for a child in a later round proves nothing about `B`
+//!   (rounds in between may have certified a conflicting block under a TC).
+//! - Votes and timeouts are persisted (as [`Output::Persist`]) before they are sent.
+//! - The pacemaker enters round `r + 1` on a QC or TC for `r`; a round's timer starts at
+//!   `base_timeout_ms` and doubles with each consecutive round that ended in a timeout (capped),
+//!   and resets when a QC forms. A validator that sees timeouts from more than a third of the
+//!   stake for its round times out too (so a TC forms once any honest validator gives up).
+//! - **Leaders**: see [`crate::leader`]. A proposal for round `r` carries its proposer's VRF
+//!   proof over `(r + 1, block hash)`; once the proposal is certified, that output elects the
+//!   leader of `r + 1`. Nobody knows that leader before the proposal exists, and everyone can
+//!   check it. A round entered by a timeout has a fallback leader drawn by stake from a hash of
+//!   the round number alone, so a faulty elected leader cannot stall the chain.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use aether_framework::consensus::{
+    BlockRef, ConsensusEngine, ConsensusError, EngineContext, Evidence, Input, Output, TimerId, ValidatorIndex,
+};
+use aether_framework::types::{Amount, Certificate, Hash, Keypair, PublicKey, Signature, TimestampMs};
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha512};
+
+use crate::certificate::{BlsPublicKey, BlsSecretKey, BlsSignature, Committee, QuorumCertificate, VoteCollector, VoteMessage};
+use crate::leader::{election_input, pick_by_stake, VrfPublicKey, VrfSecretKey, PROOF_LEN};
+use crate::messages::{CommitCertificate, Message, Proposal, ProposalHeader, Timeout, MAX_MESSAGE_BYTES};
+use crate::timeout::{TimeoutCertificate, TimeoutCollector, TimeoutMessage};
+
+/// `[consensus.hotstuff]` settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HotStuffSettings {
+    /// Round timeout when rounds are succeeding.
+    pub base_timeout_ms: u64,
+    /// Cap on the round timeout after repeated timeouts.
+    pub max_timeout_ms: u64,
+    /// A leader waits at least this long after its previous proposal.
+    pub min_block_interval_ms: u64,
+}
+
+impl Default for HotStuffSettings {
+    fn default() -> Self {
+        HotStuffSettings { base_timeout_ms: 1_000, max_timeout_ms: 30_000, min_block_interval_ms: 100 }
+    }
+}
+
+const ROUND_TIMER: TimerId = 1;
+const PROPOSE_TIMER: TimerId = 2;
+/// Proposals kept below the committed round, to serve peers fetching ancestors.
+const KEEP_ROUNDS: u64 = 256;
+/// Proposals waiting for an ancestor, at most.
+const MAX_WAITING: usize = 1_024;
+
+/// Length of a validator's consensus key in genesis: BLS key, its proof of possession, VRF key.
+pub const CONSENSUS_KEY_LEN: usize = 48 + 96 + 32;
+
+/// What survives a restart (written before any vote or timeout leaves).
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+struct SafetyState {
+    highest_vote_round: u64,
+    highest_qc_round: u64,
+    high_qc: Option<QuorumCertificate>,
+    last_tc: Option<TimeoutCertificate>,
+}
+
+struct Member {
+    identity: PublicKey,
+    vrf: VrfPublicKey,
+}
+
+struct LocalKeys {
+    index: ValidatorIndex,
+    identity: Keypair,
+    bls: BlsSecretKey,
+    vrf: VrfSecretKey,
+}
+
+struct Known {
+    proposal: Proposal,
+    /// The payload executed to the roots it claims on its parent.
+    verified: bool,
+    /// The proposer's verified VRF output (elects the leader of the next round).
+    beta: [u8; 64],
+}
+
+/// Derives this validator's BLS and VRF keys from its identity key (domain-separated, so
+/// no key is used in two schemes).
+fn derive_keys(identity: &Keypair) -> (BlsSecretKey, VrfSecretKey) {
+    let seed = identity.seed();
+    (
+        BlsSecretKey::from_seed(Hash::digest(b"aether/hotstuff-bls-key", &seed).0),
+        VrfSecretKey::from_seed(Hash::digest(b"aether/hotstuff-vrf-key", &seed).0),
+    )
+}
+
+fn decode_consensus_key(bytes: &[u8]) -> Result<(BlsPublicKey, BlsSignature, VrfPublicKey), String> {
+    if bytes.len() != CONSENSUS_KEY_LEN {
+        return Err(format!(
+            "{} bytes; a HotStuff consensus key is {CONSENSUS_KEY_LEN} (BLS key 48, proof of possession 96, VRF key 32)",
+            bytes.len()
+        ));
+    }
+    let bls = BlsPublicKey::from_bytes(&bytes[..48]).map_err(|e| format!("BLS key: {e:?}"))?;
+    let pop = BlsSignature::from_bytes(&bytes[48..144]).map_err(|e| e.to_string())?;
+    let vrf = VrfPublicKey(bytes[144..].try_into().expect("32 bytes"));
+    Ok((bls, pop, vrf))
+}
+
+pub struct HotStuffEngine {
+    members: Vec<Member>,
+    stakes: Vec<Amount>,
+    committee: Arc<Committee>,
+    me: Option<LocalKeys>,
+    settings: HotStuffSettings,
+
+    safety: SafetyState,
+    round: u64,
+    high_qc: QuorumCertificate,
+    last_tc: Option<TimeoutCertificate>,
+    consecutive_timeouts: u32,
+    my_timeout: Option<Timeout>,
+
+    /// Last committed proposal: digest, block, round, header (None for genesis).
+    committed: (Hash, BlockRef, u64),
+    committed_beta: Option<[u8; 64]>,
+    genesis_digest: Option<Hash>,
+
+    proposals: HashMap<Hash, Known>,
+    qcs: HashMap<Hash, QuorumCertificate>,
+    waiting: HashMap<Hash, Vec<Proposal>>,
+    verifying: VecDeque<Hash>,
+    pending_commit: Option<(Hash, CommitCertificate)>,
+    votes: HashMap<(u64, Hash), VoteCollector>,
+    timeouts: BTreeMap<u64, TimeoutCollector>,
+    seen_votes: HashMap<(u64, ValidatorIndex), (Hash, Vec<u8>)>,
+    seen_proposals: HashMap<(u64, ValidatorIndex), (Hash, Vec<u8>)>,
+    verified_certs: HashSet<Hash>,
+    building: Option<(u64, Hash)>,
+    last_proposed_ms: Option<TimestampMs>,
+}
+
+impl HotStuffEngine {
+    pub const NAME: &'static str = "hotstuff";
+
+    /// The consensus key genesis lists for the validator with identity key `identity`.
+    pub fn consensus_key(identity: &Keypair) -> Vec<u8> {
+        let (bls, vrf) = derive_keys(identity);
+        let mut key = bls.public().to_bytes().to_vec();
+        key.extend_from_slice(&bls.prove_possession().to_bytes());
+        key.extend_from_slice(&vrf.public().0);
+        key
+    }
+
+    pub fn from_context(ctx: &EngineContext, settings: HotStuffSettings) -> Result<HotStuffEngine, ConsensusError> {
+        if settings.base_timeout_ms == 0 || settings.max_timeout_ms < settings.base_timeout_ms {
+            return Err(ConsensusError::Setup("consensus.hotstuff: need 0 < base_timeout_ms <= max_timeout_ms".into()));
+        }
+        let mut members = Vec::new();
+        let mut committee_members = Vec::new();
+        for (i, v) in ctx.validators.iter().enumerate() {
+            let (bls, pop, vrf) = decode_consensus_key(&v.consensus_key)
+                .map_err(|e| ConsensusError::Setup(format!("validator {i} ({}): consensus key: {e}", v.name)))?;
+            members.push(Member { identity: v.identity, vrf });
+            committee_members.push((bls, v.stake, pop));
+        }
+        let stakes: Vec<Amount> = ctx.validators.iter().map(|v| v.stake).collect();
+        let committee = Arc::new(Committee::new(committee_members).map_err(|e| ConsensusError::Setup(e.to_string()))?);
+        let me = match &ctx.local {
+            None => None,
+            Some(local) => {
+                let (bls, vrf) = derive_keys(&local.identity);
+                let listed = ctx.validators.get(local.index).map(|v| v.consensus_key.clone());
+                if listed.as_deref() != Some(Self::consensus_key(&local.identity).as_slice()) {
+                    return Err(ConsensusError::Setup(format!(
+                        "this node's key {} does not match validator {}'s consensus key in genesis",
+                        local.identity.public(),
+                        local.index
+                    )));
+                }
+                Some(LocalKeys { index: local.index, identity: local.identity.clone(), bls, vrf })
+            }
+        };
+        let empty_qc = QuorumCertificate { round: 0, block: Hash::ZERO, signers: vec![], signature: vec![] };
+        Ok(HotStuffEngine {
+            members,
+            stakes,
+            committee,
+            me,
+            settings,
+            safety: SafetyState::default(),
+            round: 0,
+            high_qc: empty_qc,
+            last_tc: None,
+            consecutive_timeouts: 0,
+            my_timeout: None,
+            committed: (Hash::ZERO, BlockRef { hash: Hash::ZERO, height: 0 }, 0),
+            committed_beta: None,
+            genesis_digest: None,
+            proposals: HashMap::new(),
+            qcs: HashMap::new(),
+            waiting: HashMap::new(),
+            verifying: VecDeque::new(),
+            pending_commit: None,
+            votes: HashMap::new(),
+            timeouts: BTreeMap::new(),
+            seen_votes: HashMap::new(),
+            seen_proposals: HashMap::new(),
+            verified_certs: HashSet::new(),
+            building: None,
+            last_proposed_ms: None,
+        })
+    }
+
+    /// The round this validator is in.
+    pub fn round(&self) -> u64 {
+        self.round
+    }
+
+    // ---- certificates -------------------------------------------------------------------
+
+    fn verify_qc(&mut self, qc: &QuorumCertificate) -> bool {
+        if qc.round == 0 {
+            return Some(qc.block) == self.genesis_digest && qc.signers.is_empty();
+        }
+        let key = Hash::digest(b"qc", &borsh::to_vec(qc).expect("encode"));
+        if self.verified_certs.contains(&key) {
+            return true;
+        }
+        let ok = qc.verify(&self.committee).is_ok();
+        if ok {
+            self.verified_certs.insert(key);
+        }
+        ok
+    }
+
+    fn verify_tc(&mut self, tc: &TimeoutCertificate) -> bool {
+        let key = Hash::digest(b"tc", &borsh::to_vec(tc).expect("encode"));
+        if self.verified_certs.contains(&key) {
+            return true;
+        }
+        let ok = tc.verify(&self.committee).is_ok();
+        if ok {
+            self.verified_certs.insert(key);
+        }
+        ok
+    }
+
+    // ---- leaders ------------------------------------------------------------------------
+
+    fn fallback_leader(&self, round: u64) -> ValidatorIndex {
+        let mut h = Sha512::new();
+        h.update(b"aether/hotstuff-fallback-leader/v1");
+        h.update(round.to_be_bytes());
+        let beta: [u8; 64] = h.finalize().into();
+        pick_by_stake(&beta, &self.stakes).expect("committee has stake") as ValidatorIndex
+    }
+
+    /// The VRF output a certified proposal carries, if this node knows the proposal.
+    fn beta_of(&self, digest: &Hash) -> Option<[u8; 64]> {
+        if let Some(k) = self.proposals.get(digest) {
+            return Some(k.beta);
+        }
+        if *digest == self.committed.0 {
+            return self.committed_beta;
+        }
+        None
+    }
+
+    /// Leader of the round after the certified proposal `digest` (the round it was
+    /// proposed in, plus one), when that round is entered by its QC.
+    fn elected_after(&self, digest: &Hash) -> Option<ValidatorIndex> {
+        if Some(*digest) == self.genesis_digest {
+            return Some(self.fallback_leader(1));
+        }
+        self.beta_of(digest).map(|beta| pick_by_stake(&beta, &self.stakes).expect("committee has stake") as ValidatorIndex)
+    }
+
+    /// Leader of `round` as entered now: by the QC of `round - 1`, or by a TC.
+    fn leader_of_current(&self) -> Option<ValidatorIndex> {
+        if self.high_qc.round + 1 == self.round {
+            self.elected_after(&self.high_qc.block)
+        } else {
+            Some(self.fallback_leader(self.round))
+        }
+    }
+
+    // ---- pacemaker ----------------------------------------------------------------------
+
+    fn round_timeout(&self) -> u64 {
+        let factor = 1u64 << self.consecutive_timeouts.min(16);
+        self.settings.base_timeout_ms.saturating_mul(factor).min(self.settings.max_timeout_ms)
+    }
+
+    fn advance_to(&mut self, round: u64, now: TimestampMs, out: &mut Vec<Output>) {
+        if round <= self.round {
+            return;
+        }
+        self.round = round;
+        self.my_timeout = None;
+        self.building = None;
+        out.push(Output::SetTimer { id: ROUND_TIMER, at_ms: now.saturating_add(self.round_timeout()) });
+        self.timeouts = self.timeouts.split_off(&round.saturating_sub(1));
+        let min = round.saturating_sub(2);
+        self.votes.retain(|(r, _), _| *r >= min);
+        self.seen_votes.retain(|(r, _), _| *r >= min);
+        self.seen_proposals.retain(|(r, _), _| *r >= min);
+        if let (Some(me), Some(leader)) = (&self.me, self.leader_of_current()) {
+            if me.index == leader {
+                self.schedule_proposal(now, out);
+            }
+        }
+    }
+
+    fn schedule_proposal(&mut self, now: TimestampMs, out: &mut Vec<Output>) {
+        let earliest = self.last_proposed_ms.map_or(now, |t| t.saturating_add(self.settings.min_block_interval_ms));
+        if now >= earliest {
+            self.propose(out);
+        } else {
+            out.push(Output::SetTimer { id: PROPOSE_TIMER, at_ms: earliest });
+        }
+    }
+
+    fn propose(&mut self, out: &mut Vec<Output>) {
+        if self.building.is_some() {
+            return;
+        }
+        let parent_digest = self.high_qc.block;
+        let parent = if parent_digest == self.committed.0 {
+            self.committed.1
+        } else {
+            match self.proposals.get(&parent_digest) {
+                Some(k) if k.verified => k.proposal.header.block,
+                _ => return, // the certified block has not reached us yet; the round times out
+            }
+        };
+        self.building = Some((self.round, parent_digest));
+        out.push(Output::BuildPayload { parent, parent_certificate: Certificate(borsh::to_vec(&self.high_qc).expect("encode")) });
+    }
+
+    fn on_built(&mut self, now: TimestampMs, payload: aether_framework::consensus::Payload, out: &mut Vec<Output>) {
+        let Some((round, parent)) = self.building else { return };
+        let Some(me) = &self.me else { return };
+        if round != self.round || parent != self.high_qc.block {
+            return;
+        }
+        let (election, _) = me.vrf.prove(&election_input(round + 1, &payload.block.hash));
+        let header = ProposalHeader {
+            round,
+            block: payload.block,
+            parent_block: payload.parent,
+            parent,
+            proposer: me.index,
+            election: election.to_vec(),
+        };
+        let digest = header.digest();
+        let signature = me.identity.sign(&digest.0).0.to_vec();
+        let timeout = if self.high_qc.round + 1 == round { None } else { self.last_tc.clone() };
+        let proposal = Proposal { header, justify: self.high_qc.clone(), timeout, payload: payload.bytes, signature };
+        self.last_proposed_ms = Some(now);
+        out.push(Output::Broadcast { bytes: borsh::to_vec(&Message::Proposal(Box::new(proposal.clone()))).expect("encode") });
+        let beta = me.vrf.prove(&election_input(round + 1, &proposal.header.block.hash)).1;
+        self.proposals.insert(digest, Known { proposal, verified: true, beta });
+        self.on_verified(digest, now, out);
+    }
+
+    fn on_round_timer(&mut self, now: TimestampMs, out: &mut Vec<Output>) {
+        out.push(Output::SetTimer { id: ROUND_TIMER, at_ms: now.saturating_add(self.round_timeout()) });
+        // Ask again for ancestors that never arrived.
+        for digest in self.waiting.keys().take(16) {
+            out.push(Output::Broadcast { bytes: borsh::to_vec(&Message::Fetch { digest: *digest }).expect("encode") });
+        }
+        if let Some(t) = &self.my_timeout {
+            // Still stuck in this round: say it again (links lose messages).
+            out.push(Output::Broadcast { bytes: borsh::to_vec(&Message::Timeout(Box::new(t.clone()))).expect("encode") });
+            return;
+        }
+        self.time_out(now, out);
+    }
+
+    fn time_out(&mut self, now: TimestampMs, out: &mut Vec<Output>) {
+        let Some(me) = &self.me else { return };
+        let round = self.round;
+        let qc_round = self.high_qc.round;
+        // safe_to_timeout (DiemBFT v4): the high QC is the highest seen, the round is not one
+        // this validator already gave up, and the round follows its QC or a TC directly.
+        let follows = qc_round + 1 == round || self.last_tc.as_ref().is_some_and(|tc| tc.round + 1 == round);
+        if self.my_timeout.is_some()
+            || qc_round < self.safety.highest_qc_round
+            || round < self.safety.highest_vote_round
+            || round <= qc_round
+            || !follows
+        {
+            return;
+        }
+        self.safety.highest_vote_round = self.safety.highest_vote_round.max(round);
+        let message = TimeoutMessage { round, high_qc_round: qc_round };
+        let timeout =
+            Timeout { round, high_qc: self.high_qc.clone(), signer: me.index, signature: message.sign(&me.bls).to_bytes().to_vec() };
+        self.persist(out);
+        self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
+        self.my_timeout = Some(timeout.clone());
+        out.push(Output::Broadcast { bytes: borsh::to_vec(&Message::Timeout(Box::new(timeout.clone()))).expect("encode") });
+        self.on_timeout(timeout, now, out);
+    }
+
+    fn persist(&mut self, out: &mut Vec<Output>) {
+        self.safety.high_qc = Some(self.high_qc.clone());
+        self.safety.last_tc = self.last_tc.clone();
+        out.push(Output::Persist { state: borsh::to_vec(&self.safety).expect("encode") });
+    }
+
+    // ---- certificates arriving ----------------------------------------------------------
+
+    fn observe_qc(&mut self, qc: QuorumCertificate, now: TimestampMs, out: &mut Vec<Output>) {
+        if qc.round > self.high_qc.round {
+            self.high_qc = qc.clone();
+            self.safety.highest_qc_round = self.safety.highest_qc_round.max(qc.round);
+            self.consecutive_timeouts = 0;
+        }
+        let digest = qc.block;
+        let round = qc.round;
+        self.qcs.entry(digest).or_insert(qc);
+        self.check_commit(digest);
+        self.try_pending_commit(out);
+        self.advance_to(round + 1, now, out);
+    }
+
+    fn observe_tc(&mut self, tc: TimeoutCertificate, now: TimestampMs, out: &mut Vec<Output>) {
+        let round = tc.round;
+        if self.last_tc.as_ref().is_none_or(|t| t.round < tc.round) {
+            self.last_tc = Some(tc);
+        }
+        self.advance_to(round + 1, now, out);
+    }
+
+    /// The two-chain rule: if `child` is certified and extends a proposal of the round just
+    /// before it, that proposal is decided.
+    fn check_commit(&mut self, child: Hash) {
+        let (Some(child_qc), Some(c)) = (self.qcs.get(&child), self.proposals.get(&child)) else { return };
+        let parent = c.proposal.header.parent;
+        let Some(p) = self.proposals.get(&parent) else { return };
+        if p.proposal.header.round + 1 != c.proposal.header.round || p.proposal.header.round <= self.committed.2 {
+            return;
+        }
+        if self.pending_commit.as_ref().is_some_and(|(_, cert)| cert.header().round >= p.proposal.header.round) {
+            return;
+        }
+        let cert = CommitCertificate::Direct {
+            header: p.proposal.header.clone(),
+            qc: c.proposal.justify.clone(),
+            child: c.proposal.header.clone(),
+            child_qc: child_qc.clone(),
+        };
+        self.pending_commit = Some((parent, cert));
+    }
+
+    /// Commits the pending decided proposal and its uncommitted ancestors, oldest first, once
+    /// all of them are verified here.
+    fn try_pending_commit(&mut self, out: &mut Vec<Output>) {
+        let Some((target, _)) = &self.pending_commit else { return };
+        let mut chain = vec![*target];
+        loop {
+            let last = *chain.last().expect("non-empty");
+            let Some(k) = self.proposals.get(&last) else { return };
+            if !k.verified {
+                return;
+            }
+            let parent = k.proposal.header.parent;
+            if parent == self.committed.0 {
+                break;
+            }
+            if !self.proposals.contains_key(&parent) {
+                return; // an ancestor is missing; it is being fetched
+            }
+            chain.push(parent);
+        }
+        let (_, direct) = self.pending_commit.take().expect("checked above");
+        for digest in chain.iter().rev() {
+            let header = self.proposals[digest].proposal.header.clone();
+            let cert = if digest == &chain[0] {
+                direct.clone()
+            } else {
+                // Its QC is the justify of the next block in the chain.
+                let child = chain.iter().position(|d| d == digest).expect("in chain") - 1;
+                CommitCertificate::Ancestor { header: header.clone(), qc: self.proposals[&chain[child]].proposal.justify.clone() }
+            };
+            out.push(Output::Commit { block: header.block, certificate: Certificate(borsh::to_vec(&cert).expect("encode")) });
+            self.committed_beta = Some(self.proposals[digest].beta);
+            self.committed = (*digest, header.block, header.round);
+        }
+        let floor = self.committed.2.saturating_sub(KEEP_ROUNDS);
+        self.proposals.retain(|_, k| k.proposal.header.round >= floor);
+        self.qcs.retain(|d, _| self.proposals.contains_key(d));
+        if self.verified_certs.len() > 4 * KEEP_ROUNDS as usize {
+            self.verified_certs.clear();
+        }
+    }
+
+    // ---- proposals ----------------------------------------------------------------------
+
+    fn on_proposal(&mut self, from: ValidatorIndex, p: Proposal, now: TimestampMs, out: &mut Vec<Output>) {
+        let h = &p.header;
+        let digest = h.digest();
+        if self.proposals.contains_key(&digest) || h.round <= self.committed.2 || h.proposer as usize >= self.members.len() {
+            return;
+        }
+        if h.parent != p.justify.block || h.election.len() != PROOF_LEN || h.block.height == 0 {
+            return;
+        }
+        let Ok(sig) = <[u8; 64]>::try_from(p.signature.as_slice()) else { return };
+        if self.members[h.proposer as usize].identity.verify(&digest.0, &Signature(sig)).is_err() {
+            return;
+        }
+        // Justification: the previous round's QC, or a TC for the previous round and a QC at
+        // least as high as any its signers reported.
+        match &p.timeout {
+            None if p.justify.round + 1 == h.round => {}
+            Some(tc) if tc.round + 1 == h.round && p.justify.round >= tc.max_high_qc_round() && p.justify.round < tc.round => {}
+            _ => return,
+        }
+        if !self.verify_qc(&p.justify) || p.timeout.as_ref().is_some_and(|tc| !self.verify_tc(&tc.clone())) {
+            return;
+        }
+        // Two different proposals signed by one proposer for one round: evidence.
+        let key = (h.round, h.proposer);
+        match self.seen_proposals.get(&key) {
+            Some((other, other_sig)) if *other != digest => {
+                let proof = borsh::to_vec(&(other, other_sig, digest, &p.signature)).expect("encode");
+                out.push(Output::Evidence(Evidence { offender: h.proposer, kind: "double-proposal".into(), proof }));
+            }
+            Some(_) => {}
+            None => {
+                self.seen_proposals.insert(key, (digest, p.signature.clone()));
+            }
+        }
+        let justify = p.justify.clone();
+        let tc = p.timeout.clone();
+        if let Some(tc) = tc {
+            self.observe_tc(tc, now, out);
+        }
+        self.observe_qc(justify, now, out);
+        self.accept(from, p, now, out);
+    }
+
+    /// Checks the proposer is the round's leader and asks for the payload to be verified,
+    /// or waits for (and fetches) the parent if it is not known yet.
+    fn accept(&mut self, from: ValidatorIndex, p: Proposal, now: TimestampMs, out: &mut Vec<Output>) {
+        let h = &p.header;
+        let parent = h.parent;
+        let parent_known = parent == self.committed.0 || self.proposals.get(&parent).is_some_and(|k| k.verified);
+        if !parent_known {
+            if self.waiting.len() < MAX_WAITING {
+                let entry = self.waiting.entry(parent).or_default();
+                if entry.len() < 8 {
+                    entry.push(p);
+                }
+                out.push(Output::Send { to: from, bytes: borsh::to_vec(&Message::Fetch { digest: parent }).expect("encode") });
+            }
+            return;
+        }
+        let expected = if p.timeout.is_none() { self.elected_after(&parent) } else { Some(self.fallback_leader(h.round)) };
+        if expected != Some(h.proposer) {
+            return;
+        }
+        let vrf = self.members[h.proposer as usize].vrf;
+        let Ok(beta) = vrf.verify(&election_input(h.round + 1, &h.block.hash), &h.election) else { return };
+        let digest = h.digest();
+        out.push(Output::VerifyPayload { bytes: p.payload.clone() });
+        self.verifying.push_back(digest);
+        self.proposals.insert(digest, Known { proposal: p, verified: false, beta });
+        let _ = now;
+    }
+
+    fn on_payload_verified(&mut self, block: Option<BlockRef>, valid: bool, now: TimestampMs, out: &mut Vec<Output>) {
+        // Answers come in request order; match by block to be safe.
+        let position =
+            block.and_then(|b| self.verifying.iter().position(|d| self.proposals.get(d).is_some_and(|k| k.proposal.header.block == b)));
+        let Some(digest) = position.and_then(|i| self.verifying.remove(i)).or_else(|| self.verifying.pop_front()) else { return };
+        let ok = valid
+            && self.proposals.get(&digest).is_some_and(|k| Some(k.proposal.header.block) == block)
+            && self.parent_block_matches(&digest);
+        if !ok {
+            self.proposals.remove(&digest);
+            self.waiting.remove(&digest);
+            return;
+        }
+        if let Some(k) = self.proposals.get_mut(&digest) {
+            k.verified = true;
+        }
+        self.on_verified(digest, now, out);
+    }
+
+    /// The payload's parent block is the block of the proposal it claims to extend.
+    fn parent_block_matches(&self, digest: &Hash) -> bool {
+        let h = &self.proposals[digest].proposal.header;
+        let parent_block = if h.parent == self.committed.0 {
+            Some(self.committed.1)
+        } else {
+            self.proposals.get(&h.parent).map(|k| k.proposal.header.block)
+        };
+        parent_block.is_some_and(|b| b.hash == h.parent_block && b.height + 1 == h.block.height)
+    }
+
+    fn on_verified(&mut self, digest: Hash, now: TimestampMs, out: &mut Vec<Output>) {
+        self.try_vote(digest, now, out);
+        self.check_commit(digest);
+        // A QC for this proposal may have arrived before it did (catching up).
+        if self.qcs.contains_key(&digest) {
+            self.check_commit(digest);
+        }
+        for child in self.waiting.remove(&digest).unwrap_or_default() {
+            let child_digest = child.header.digest();
+            let from = child.header.proposer;
+            self.accept(from, child, now, out);
+            self.check_commit(child_digest);
+        }
+        self.try_pending_commit(out);
+        // A leader that could not build because the certified block was missing can now.
+        if let (Some(me), Some(leader)) = (&self.me, self.leader_of_current()) {
+            if me.index == leader && self.high_qc.block == digest && self.building.is_none() && self.my_timeout.is_none() {
+                self.schedule_proposal(now, out);
+            }
+        }
+    }
+
+    fn try_vote(&mut self, digest: Hash, now: TimestampMs, out: &mut Vec<Output>) {
+        let Some(me) = &self.me else { return };
+        let Some(k) = self.proposals.get(&digest) else { return };
+        let (round, qc_round) = (k.proposal.header.round, k.proposal.justify.round);
+        if round != self.round || !k.verified || self.my_timeout.is_some() {
+            return;
+        }
+        // safe_to_vote (DiemBFT v4 / Jolteon).
+        if round <= self.safety.highest_vote_round.max(qc_round) {
+            return;
+        }
+        let consecutive = qc_round + 1 == round;
+        let extends_tc = k.proposal.timeout.as_ref().is_some_and(|tc| tc.round + 1 == round && qc_round >= tc.max_high_qc_round());
+        if !consecutive && !extends_tc {
+            return;
+        }
+        let next_leader = pick_by_stake(&k.beta, &self.stakes).expect("committee has stake") as ValidatorIndex;
+        let signature = me.bls.sign_vote(&VoteMessage { round, block: digest }).to_bytes().to_vec();
+        let index = me.index;
+        self.safety.highest_vote_round = round;
+        self.persist(out);
+        let vote = Message::Vote { round, digest, voter: index, signature: signature.clone() };
+        if next_leader == index {
+            self.on_vote(round, digest, index, signature, now, out);
+        } else {
+            out.push(Output::Send { to: next_leader, bytes: borsh::to_vec(&vote).expect("encode") });
+        }
+    }
+
+    fn on_vote(&mut self, round: u64, digest: Hash, voter: ValidatorIndex, signature: Vec<u8>, now: TimestampMs, out: &mut Vec<Output>) {
+        if round + 1 < self.round || voter as usize >= self.members.len() || round <= self.committed.2 {
+            return;
+        }
+        let Ok(sig) = BlsSignature::from_bytes(&signature) else { return };
+        match self.seen_votes.get(&(round, voter)) {
+            Some((other, other_sig)) if *other != digest => {
+                // Evidence only if both votes verify (otherwise anyone could frame a validator).
+                let key = &self.committee.keys[voter as usize];
+                let first = BlsSignature::from_bytes(other_sig).is_ok_and(|s| s.verify_vote(&VoteMessage { round, block: *other }, key));
+                if first && sig.verify_vote(&VoteMessage { round, block: digest }, key) {
+                    let proof = borsh::to_vec(&(round, other, other_sig, digest, &signature)).expect("encode");
+                    out.push(Output::Evidence(Evidence { offender: voter, kind: "double-vote".into(), proof }));
+                }
+                return;
+            }
+            Some(_) => {}
+            None => {
+                self.seen_votes.insert((round, voter), (digest, signature.clone()));
+            }
+        }
+        let committee = self.committee.clone();
+        let collector =
+            self.votes.entry((round, digest)).or_insert_with(|| VoteCollector::new(&committee, VoteMessage { round, block: digest }));
+        let Ok(outcome) = collector.add(voter, sig) else { return };
+        for forged in outcome.forged {
+            self.seen_votes.remove(&(round, forged));
+        }
+        if let Some(qc) = outcome.certificate {
+            self.verified_certs.insert(Hash::digest(b"qc", &borsh::to_vec(&qc).expect("encode")));
+            self.observe_qc(qc, now, out);
+        }
+    }
+
+    fn on_timeout(&mut self, t: Timeout, now: TimestampMs, out: &mut Vec<Output>) {
+        if t.signer as usize >= self.members.len() || t.round + 1 < self.round || t.high_qc.round >= t.round {
+            return;
+        }
+        if t.high_qc.round > self.high_qc.round {
+            if !self.verify_qc(&t.high_qc) {
+                return;
+            }
+            self.observe_qc(t.high_qc.clone(), now, out);
+        }
+        let Ok(sig) = BlsSignature::from_bytes(&t.signature) else { return };
+        let committee = self.committee.clone();
+        let collector = self.timeouts.entry(t.round).or_insert_with(|| TimeoutCollector::new(&committee, t.round));
+        let Ok((tc, _forged)) = collector.add(t.signer, t.high_qc.round, sig) else { return };
+        // More than a third of the stake gave up on this round: at least one honest validator
+        // did, so join it (otherwise a TC might never form).
+        let amplify = collector.stake().saturating_mul(3) > self.committee_total() && t.round == self.round && self.my_timeout.is_none();
+        if let Some(tc) = tc {
+            self.observe_tc(tc, now, out);
+        } else if amplify {
+            self.time_out(now, out);
+        }
+    }
+
+    fn committee_total(&self) -> Amount {
+        self.stakes.iter().fold(0u128, |a, b| a.saturating_add(*b))
+    }
+}
+
+impl ConsensusEngine for HotStuffEngine {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn handle(&mut self, now: TimestampMs, input: Input, out: &mut Vec<Output>) {
+        match input {
+            Input::Start { committed, certificate, safety_state } => {
+                if committed.height == 0 || certificate.0.is_empty() {
+                    let g = Hash::digest(b"aether/hotstuff-genesis/v1", &committed.hash.0);
+                    self.genesis_digest = Some(g);
+                    self.committed = (g, committed, 0);
+                    self.high_qc = QuorumCertificate { round: 0, block: g, signers: vec![], signature: vec![] };
+                } else if let Ok(cert) = CommitCertificate::try_from_slice(&certificate.0) {
+                    let h = cert.header();
+                    self.committed = (h.digest(), committed, h.round);
+                    self.committed_beta = self
+                        .members
+                        .get(h.proposer as usize)
+                        .and_then(|m| m.vrf.verify(&election_input(h.round + 1, &h.block.hash), &h.election).ok());
+                    self.high_qc = cert.qc().clone();
+                }
+                if let Some(state) = safety_state.and_then(|s| SafetyState::try_from_slice(&s).ok()) {
+                    if let Some(qc) = state.high_qc.clone().filter(|qc| qc.round > self.high_qc.round) {
+                        self.high_qc = qc;
+                    }
+                    self.last_tc = state.last_tc.clone();
+                    self.safety = state;
+                }
+                let entry = self.high_qc.round.max(self.last_tc.as_ref().map_or(0, |t| t.round)) + 1;
+                self.advance_to(entry, now, out);
+            }
+            Input::Message { from, bytes } => {
+                if bytes.len() > MAX_MESSAGE_BYTES {
+                    return;
+                }
+                let Ok(message) = Message::try_from_slice(&bytes) else { return };
+                match message {
+                    Message::Proposal(p) => self.on_proposal(from, *p, now, out),
+                    Message::Vote { round, digest, voter, signature } => self.on_vote(round, digest, voter, signature, now, out),
+                    Message::Timeout(t) => self.on_timeout(*t, now, out),
+                    Message::Fetch { digest } => {
+                        if let Some(k) = self.proposals.get(&digest) {
+                            let bytes = borsh::to_vec(&Message::Proposal(Box::new(k.proposal.clone()))).expect("encode");
+                            out.push(Output::Send { to: from, bytes });
+                        }
+                    }
+                }
+            }
+            Input::Timer { id: ROUND_TIMER } => self.on_round_timer(now, out),
+            Input::Timer { id: PROPOSE_TIMER } => {
+                if self.me.as_ref().map(|m| m.index) == self.leader_of_current() && self.my_timeout.is_none() {
+                    self.propose(out);
+                }
+            }
+            Input::Timer { .. } | Input::TransactionsWaiting => {}
+            Input::PayloadBuilt { payload } => self.on_built(now, payload, out),
+            Input::PayloadBuildFailed { .. } => self.building = None,
+            Input::PayloadVerified { block, valid } => self.on_payload_verified(block, valid, now, out),
+        }
+    }
+
+    fn verify_certificate(&self, block: &BlockRef, certificate: &Certificate) -> Result<(), ConsensusError> {
+        let bad = |why: &str| ConsensusError::BadCertificate(why.to_string());
+        let cert =
+            CommitCertificate::try_from_slice(&certificate.0).map_err(|e| bad(&format!("not a HotStuff commit certificate: {e}")))?;
+        let header = cert.header();
+        if header.block != *block {
+            return Err(bad("certifies another block"));
+        }
+        if cert.qc().block != header.digest() || cert.qc().round != header.round {
+            return Err(bad("QC does not certify the block's proposal"));
+        }
+        cert.qc().verify(&self.committee).map_err(|e| bad(&e.to_string()))?;
+        if let CommitCertificate::Direct { child, child_qc, .. } = &cert {
+            if child.parent != header.digest() || child.round != header.round + 1 {
+                return Err(bad("the child is not a direct successor in the next round"));
+            }
+            if child_qc.block != child.digest() || child_qc.round != child.round {
+                return Err(bad("the child QC does not certify the child"));
+            }
+            child_qc.verify(&self.committee).map_err(|e| bad(&e.to_string()))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,96 @@
+//! What HotStuff validators say to each other, and the certificate a committed block carries.
+//! All borsh; every signed or hashed structure has a domain tag.
+
+use aether_framework::consensus::{BlockRef, ValidatorIndex};
+use aether_framework::types::Hash;
+use borsh::{BorshDeserialize, BorshSerialize};
+
+use crate::certificate::QuorumCertificate;
+use crate::timeout::TimeoutCertificate;
+
+/// Largest message a validator accepts (a proposal carries its block).
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The signed part of a proposal. Its hash ([`ProposalHeader::digest`]) is what votes and
+/// QCs certify, so a QC fixes the block, its parent link, its proposer and the VRF proof that
+/// elects the next leader.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ProposalHeader {
+    pub round: u64,
+    pub block: BlockRef,
+    /// The block this one extends (the payload's parent).
+    pub parent_block: Hash,
+    /// Digest of the proposal this one extends (what `justify` certifies).
+    pub parent: Hash,
+    pub proposer: ValidatorIndex,
+    /// The proposer's ECVRF proof over `election_input(round + 1, block.hash)`: its output
+    /// elects the leader of the next round if this proposal is certified.
+    pub election: Vec<u8>,
+}
+
+impl ProposalHeader {
+    pub fn digest(&self) -> Hash {
+        Hash::digest(b"aether/hotstuff-proposal/v1", &borsh::to_vec(self).expect("encoding to a Vec cannot fail"))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Proposal {
+    pub header: ProposalHeader,
+    /// Certifies `header.parent`.
+    pub justify: QuorumCertificate,
+    /// Present when the round was entered by a timeout (`justify.round + 1 < header.round`).
+    pub timeout: Option<TimeoutCertificate>,
+    /// The block's canonical encoding.
+    pub payload: Vec<u8>,
+    /// The proposer's ed25519 signature over the digest.
+    pub signature: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Timeout {
+    pub round: u64,
+    pub high_qc: QuorumCertificate,
+    pub signer: ValidatorIndex,
+    pub signature: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum Message {
+    Proposal(Box<Proposal>),
+    Vote {
+        round: u64,
+        digest: Hash,
+        voter: ValidatorIndex,
+        signature: Vec<u8>,
+    },
+    Timeout(Box<Timeout>),
+    /// Send me the proposal with this digest (a node missing an ancestor).
+    Fetch {
+        digest: Hash,
+    },
+}
+
+/// The certificate stored with a committed block.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum CommitCertificate {
+    /// Decided by the two-chain rule: `qc` certifies `header`, and `child_qc` certifies a
+    /// child proposed in the very next round.
+    Direct { header: ProposalHeader, qc: QuorumCertificate, child: ProposalHeader, child_qc: QuorumCertificate },
+    /// Certified, and decided because a descendant was decided directly (the descendant's
+    /// certificate is the proof of finality).
+    Ancestor { header: ProposalHeader, qc: QuorumCertificate },
+}
+
+impl CommitCertificate {
+    pub fn header(&self) -> &ProposalHeader {
+        match self {
+            CommitCertificate::Direct { header, .. } | CommitCertificate::Ancestor { header, .. } => header,
+        }
+    }
+    pub fn qc(&self) -> &QuorumCertificate {
+        match self {
+            CommitCertificate::Direct { qc, .. } | CommitCertificate::Ancestor { qc, .. } => qc,
+        }
+    }
+}

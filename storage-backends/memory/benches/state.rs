@@ -1,0 +1,19 @@
+//! The shared state workloads (`aether_framework::benchkit`) on the in-memory store with 1M
+//! accounts: the cost of the authenticated state itself, with no disk under it.
+//!
+//! `cargo bench --workspace --bench state -- memory` (`AETHER_BENCH_ACCOUNTS=N` for another size)
+
+use std::sync::Arc;
+
+use aether_framework::benchkit;
+use aether_storage_memory::MemoryStore;
+use criterion::{criterion_group, criterion_main, Criterion};
+
+fn bench(c: &mut Criterion) {
+    // One store for the whole run: the memory backend keeps nothing across opens.
+    let store = Arc::new(MemoryStore::new());
+    benchkit::state_benches(c, "memory", || store.clone(), None);
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,20 @@
+//! The shared state workloads (`aether_framework::benchkit`) on RocksDB with 1M accounts:
+//! authenticated block commits beside raw batches, proofs, point reads, bytes per account.
+//!
+//! `cargo bench --workspace --bench state -- rocksdb` (`AETHER_BENCH_ACCOUNTS=N` for another size)
+
+use std::sync::Arc;
+
+use aether_framework::{benchkit, storage::columns};
+use aether_storage_rocksdb::{RocksSettings, RocksStore};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+fn bench(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("db");
+    let open = || Arc::new(RocksStore::open(&path, columns::SCHEMA, &RocksSettings::default()).expect("open rocksdb"));
+    benchkit::state_benches(c, "rocksdb", open, Some(&path));
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
