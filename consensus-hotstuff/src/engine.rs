@@ -15,7 +15,7 @@
 //!   (rounds in between may have certified a conflicting block under a TC).
 //! - Votes and timeouts are persisted (as [`Output::Persist`]) before they are sent.
 //! - The pacemaker enters round `r + 1` on a QC or TC for `r`; a round's timer starts at
-//!   `base_timeout_ms` and doubles with each consecutive round that ended in a timeout (capped),
+//!   `base_timeout_ms` and grows 1.5x with each consecutive round that ended in a timeout (capped),
 //!   and resets when a QC forms. A validator that sees timeouts from more than a third of the
 //!   stake for its round times out too (so a TC forms once any honest validator gives up).
 //! - **Leaders**: see [`crate::leader`]. A proposal for round `r` carries its proposer's VRF
@@ -60,6 +60,8 @@ impl Default for HotStuffSettings {
 
 const ROUND_TIMER: TimerId = 1;
 const PROPOSE_TIMER: TimerId = 2;
+/// Re-sends this round's proposal and vote (links lose messages) every third of a base timeout.
+const RESEND_TIMER: TimerId = 3;
 /// Proposals kept below the committed round, to serve peers fetching ancestors.
 const KEEP_ROUNDS: u64 = 256;
 /// Proposals waiting for an ancestor, at most.
@@ -133,6 +135,9 @@ pub struct HotStuffEngine {
     last_tc: Option<TimeoutCertificate>,
     consecutive_timeouts: u32,
     my_timeout: Option<Timeout>,
+    /// This round's proposal (if leader) and vote (with its recipient), for re-sending.
+    my_proposal: Option<Vec<u8>>,
+    my_vote: Option<(ValidatorIndex, Vec<u8>)>,
 
     /// Last committed proposal: digest, block, round, header (None for genesis).
     committed: (Hash, BlockRef, u64),
@@ -207,6 +212,8 @@ impl HotStuffEngine {
             last_tc: None,
             consecutive_timeouts: 0,
             my_timeout: None,
+            my_proposal: None,
+            my_vote: None,
             committed: (Hash::ZERO, BlockRef { hash: Hash::ZERO, height: 0 }, 0),
             committed_beta: None,
             genesis_digest: None,
@@ -300,9 +307,29 @@ impl HotStuffEngine {
 
     // ---- pacemaker ----------------------------------------------------------------------
 
+    fn resend_interval(&self) -> u64 {
+        (self.settings.base_timeout_ms / 3).max(1)
+    }
+
+    fn on_resend_timer(&mut self, now: TimestampMs, out: &mut Vec<Output>) {
+        if let Some(bytes) = &self.my_proposal {
+            out.push(Output::Broadcast { bytes: bytes.clone() });
+        }
+        if let Some((to, bytes)) = &self.my_vote {
+            out.push(Output::Send { to: *to, bytes: bytes.clone() });
+        }
+        if let Some(t) = &self.my_timeout {
+            out.push(Output::Broadcast { bytes: borsh::to_vec(&Message::Timeout(Box::new(t.clone()))).expect("encode") });
+        }
+        out.push(Output::SetTimer { id: RESEND_TIMER, at_ms: now.saturating_add(self.resend_interval()) });
+    }
+
     fn round_timeout(&self) -> u64 {
-        let factor = 1u64 << self.consecutive_timeouts.min(16);
-        self.settings.base_timeout_ms.saturating_mul(factor).min(self.settings.max_timeout_ms)
+        // x1.5 per consecutive timed-out round (as DiemBFT's exponential backoff, gentler than
+        // doubling so that a few faulty leaders in a row do not stall the chain for long).
+        let k = self.consecutive_timeouts.min(20);
+        let grown = u128::from(self.settings.base_timeout_ms) * 3u128.pow(k) / 2u128.pow(k);
+        (grown.min(u128::from(self.settings.max_timeout_ms))) as u64
     }
 
     fn advance_to(&mut self, round: u64, now: TimestampMs, out: &mut Vec<Output>) {
@@ -311,8 +338,11 @@ impl HotStuffEngine {
         }
         self.round = round;
         self.my_timeout = None;
+        self.my_proposal = None;
+        self.my_vote = None;
         self.building = None;
         out.push(Output::SetTimer { id: ROUND_TIMER, at_ms: now.saturating_add(self.round_timeout()) });
+        out.push(Output::SetTimer { id: RESEND_TIMER, at_ms: now.saturating_add(self.resend_interval()) });
         self.timeouts = self.timeouts.split_off(&round.saturating_sub(1));
         let min = round.saturating_sub(2);
         self.votes.retain(|(r, _), _| *r >= min);
@@ -371,7 +401,9 @@ impl HotStuffEngine {
         let timeout = if self.high_qc.round + 1 == round { None } else { self.last_tc.clone() };
         let proposal = Proposal { header, justify: self.high_qc.clone(), timeout, payload: payload.bytes, signature };
         self.last_proposed_ms = Some(now);
-        out.push(Output::Broadcast { bytes: borsh::to_vec(&Message::Proposal(Box::new(proposal.clone()))).expect("encode") });
+        let bytes = borsh::to_vec(&Message::Proposal(Box::new(proposal.clone()))).expect("encode");
+        out.push(Output::Broadcast { bytes: bytes.clone() });
+        self.my_proposal = Some(bytes);
         let beta = me.vrf.prove(&election_input(round + 1, &proposal.header.block.hash)).1;
         self.proposals.insert(digest, Known { proposal, verified: true, beta });
         self.on_verified(digest, now, out);
@@ -408,8 +440,13 @@ impl HotStuffEngine {
         }
         self.safety.highest_vote_round = self.safety.highest_vote_round.max(round);
         let message = TimeoutMessage { round, high_qc_round: qc_round };
-        let timeout =
-            Timeout { round, high_qc: self.high_qc.clone(), signer: me.index, signature: message.sign(&me.bls).to_bytes().to_vec() };
+        let timeout = Timeout {
+            round,
+            high_qc: self.high_qc.clone(),
+            last_tc: self.last_tc.clone(),
+            signer: me.index,
+            signature: message.sign(&me.bls).to_bytes().to_vec(),
+        };
         self.persist(out);
         self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
         self.my_timeout = Some(timeout.clone());
@@ -658,11 +695,12 @@ impl HotStuffEngine {
         let index = me.index;
         self.safety.highest_vote_round = round;
         self.persist(out);
-        let vote = Message::Vote { round, digest, voter: index, signature: signature.clone() };
+        let vote = borsh::to_vec(&Message::Vote { round, digest, voter: index, signature: signature.clone() }).expect("encode");
         if next_leader == index {
             self.on_vote(round, digest, index, signature, now, out);
         } else {
-            out.push(Output::Send { to: next_leader, bytes: borsh::to_vec(&vote).expect("encode") });
+            out.push(Output::Send { to: next_leader, bytes: vote.clone() });
+            self.my_vote = Some((next_leader, vote));
         }
     }
 
@@ -709,6 +747,11 @@ impl HotStuffEngine {
                 return;
             }
             self.observe_qc(t.high_qc.clone(), now, out);
+        }
+        if let Some(tc) = t.last_tc.as_ref().filter(|tc| tc.round >= self.round) {
+            if self.verify_tc(tc) {
+                self.observe_tc(tc.clone(), now, out);
+            }
         }
         let Ok(sig) = BlsSignature::from_bytes(&t.signature) else { return };
         let committee = self.committee.clone();
@@ -779,6 +822,7 @@ impl ConsensusEngine for HotStuffEngine {
                 }
             }
             Input::Timer { id: ROUND_TIMER } => self.on_round_timer(now, out),
+            Input::Timer { id: RESEND_TIMER } => self.on_resend_timer(now, out),
             Input::Timer { id: PROPOSE_TIMER } => {
                 if self.me.as_ref().map(|m| m.index) == self.leader_of_current() && self.my_timeout.is_none() {
                     self.propose(out);

@@ -51,6 +51,9 @@ pub struct Proposal {
 pub struct Timeout {
     pub round: u64,
     pub high_qc: QuorumCertificate,
+    /// The signer's newest TC (unsigned, self-verifying): lets a validator that missed the
+    /// timeouts of an earlier round catch up.
+    pub last_tc: Option<TimeoutCertificate>,
     pub signer: ValidatorIndex,
     pub signature: Vec<u8>,
 }

@@ -38,6 +38,10 @@ pub struct NodeIo {
     pub persisted: Option<Vec<u8>>,
     /// Survives a crash: committed blocks in order, with their certificates.
     pub committed: Vec<(BlockRef, Certificate)>,
+    /// Virtual time of each commit (genesis at 0), parallel to `committed`.
+    pub commit_times: Vec<TimestampMs>,
+    /// The simulator's clock, set before each step.
+    pub(crate) now: TimestampMs,
     /// Lost on a crash: blocks built or verified but not committed (hash -> block, parent).
     pub(crate) known: HashMap<Hash, (BlockRef, Hash)>,
     /// Every block this node built (the validity checker's "was proposed").
@@ -51,7 +55,7 @@ pub struct NodeIo {
 
 impl NodeIo {
     pub(crate) fn new(index: ValidatorIndex, genesis: BlockRef) -> NodeIo {
-        NodeIo { index, committed: vec![(genesis, Certificate::default())], ..NodeIo::default() }
+        NodeIo { index, committed: vec![(genesis, Certificate::default())], commit_times: vec![0], ..NodeIo::default() }
     }
 
     pub fn head(&self) -> BlockRef {
@@ -109,6 +113,7 @@ impl DriverIo for NodeIo {
         match self.known.get(&block.hash) {
             Some((known, parent)) if *parent == head.hash && known.height == head.height + 1 => {
                 self.committed.push((*block, certificate.clone()));
+                self.commit_times.push(self.now);
                 Ok(())
             }
             Some((_, parent)) => {

@@ -29,6 +29,7 @@
 //! assert!(report.min_honest_height() >= 9, "a block a second: {}", report.min_honest_height());
 //! ```
 
+pub mod conformance;
 mod io;
 
 use std::cmp::Reverse;
@@ -117,6 +118,9 @@ pub struct SimConfig {
     pub behaviours: Vec<(ValidatorIndex, Behaviour)>,
     /// Stop early once every honest node committed this height (0: run the whole duration).
     pub stop_at_height: Height,
+    /// If set, a validator that has just built a block (the leader) crashes at once and
+    /// restarts this many ms later — unless another validator is already down.
+    pub crash_leaders: Option<TimestampMs>,
 }
 
 impl Default for SimConfig {
@@ -131,6 +135,7 @@ impl Default for SimConfig {
             crashes: vec![],
             behaviours: vec![],
             stop_at_height: 0,
+            crash_leaders: None,
         }
     }
 }
@@ -151,6 +156,7 @@ struct Slot {
     io: NodeIo,
     sent: Vec<Vec<u8>>,
     wakes: BTreeSet<TimestampMs>,
+    built_seen: usize,
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -174,6 +180,8 @@ pub struct Simulation<'a> {
     rng: StdRng,
     /// Messages delivered, dropped (loss or partition), duplicated.
     stats: [u64; 3],
+    /// The honest validator that hears both copies of every twin.
+    witness: ValidatorIndex,
 }
 
 /// Identity of simulated validator `i`: fixed, so that runs are comparable across seeds.
@@ -210,7 +218,9 @@ impl<'a> Simulation<'a> {
             now: 0,
             rng,
             stats: [0; 3],
+            witness: 0,
         };
+        sim.witness = (0..sim.config.validators as ValidatorIndex).find(|v| sim.config.behaviour(*v) == Behaviour::Honest).unwrap_or(0);
         for i in 0..sim.config.validators as ValidatorIndex {
             let behaviour = sim.config.behaviour(i);
             let copies = if behaviour == Behaviour::Twin { 2 } else { 1 };
@@ -223,6 +233,7 @@ impl<'a> Simulation<'a> {
                     io: NodeIo::new(i, genesis),
                     sent: vec![],
                     wakes: BTreeSet::new(),
+                    built_seen: 0,
                 });
             }
         }
@@ -264,8 +275,15 @@ impl<'a> Simulation<'a> {
                 break;
             }
             self.now = at;
+            for s in &mut self.slots {
+                s.io.now = at;
+            }
             match event {
-                Event::Restart { slot } => self.start(slot),
+                Event::Restart { slot } => {
+                    if self.slots[slot].driver.is_none() {
+                        self.start(slot);
+                    }
+                }
                 Event::Crash { slot } => {
                     let s = &mut self.slots[slot];
                     s.driver = None;
@@ -337,6 +355,15 @@ impl<'a> Simulation<'a> {
             }
             self.transmit(slot, from, to, half, behaviour, bytes);
         }
+        if let Some(downtime) = self.config.crash_leaders {
+            let built = self.slots[slot].io.built.len();
+            let anyone_down = self.slots.iter().any(|s| s.driver.is_none());
+            if built > self.slots[slot].built_seen && !anyone_down && self.slots[slot].behaviour == Behaviour::Honest {
+                self.slots[slot].built_seen = built;
+                self.schedule(self.now, Event::Crash { slot });
+                self.schedule(self.now + downtime, Event::Restart { slot });
+            }
+        }
         let next = self.slots[slot].driver.as_ref().and_then(|d| d.next_deadline());
         if let Some(at) = next {
             let at = at.max(self.now);
@@ -360,11 +387,13 @@ impl<'a> Simulation<'a> {
             if target == from_slot || to.is_some_and(|to| to != t.index) {
                 continue;
             }
-            // A twin talks to one half of the others; its copies do not talk to each other.
-            if behaviour == Behaviour::Twin && (t.index == from || t.index % 2 != u32::from(half)) {
+            // A twin talks to one half of the others (and both copies to a witness, who can
+            // then see the equivocation); its copies do not talk to each other.
+            let witness = self.witness;
+            if behaviour == Behaviour::Twin && (t.index == from || (t.index % 2 != u32::from(half) && t.index != witness)) {
                 continue;
             }
-            if t.behaviour == Behaviour::Twin && from % 2 != u32::from(t.half) {
+            if t.behaviour == Behaviour::Twin && from % 2 != u32::from(t.half) && from != witness {
                 continue;
             }
             if self.cut(from, t.index) || self.rng.gen_bool(self.config.link.loss) {
@@ -399,6 +428,7 @@ impl<'a> Simulation<'a> {
                     index: s.index,
                     behaviour: s.behaviour,
                     committed: s.io.committed,
+                    commit_times: s.io.commit_times,
                     built: s.io.built,
                     evidence: s.io.evidence.len(),
                     violations: s.io.violations,
@@ -417,6 +447,7 @@ pub struct NodeReport {
     pub index: ValidatorIndex,
     pub behaviour: Behaviour,
     pub committed: Vec<(BlockRef, Certificate)>,
+    pub commit_times: Vec<TimestampMs>,
     pub built: Vec<Hash>,
     pub evidence: usize,
     pub violations: Vec<String>,
@@ -482,6 +513,24 @@ impl Report {
 
     pub fn max_height(&self) -> Height {
         self.nodes.iter().map(|n| n.committed.last().map_or(0, |(b, _)| b.height)).max().unwrap_or(0)
+    }
+
+    /// Liveness after a fault ends: every honest node commits a new block within `bound_ms`
+    /// of `healed_ms`.
+    pub fn check_resumes(&self, healed_ms: TimestampMs, bound_ms: TimestampMs) -> Result<(), String> {
+        for n in self.honest() {
+            let first = n.commit_times.iter().find(|t| **t >= healed_ms);
+            match first {
+                Some(t) if *t <= healed_ms + bound_ms => {}
+                other => {
+                    return Err(format!(
+                        "seed {}: liveness: validator {} committed nothing within {bound_ms} ms of the fault ending at {healed_ms} ms (next commit: {other:?})",
+                        self.seed, n.index
+                    ))
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Runs agreement and validity, and checks every honest node reached `min_height`.
