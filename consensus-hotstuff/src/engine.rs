@@ -21,8 +21,9 @@
 //! - **Leaders**: see [`crate::leader`]. A proposal for round `r` carries its proposer's VRF
 //!   proof over `(r + 1, block hash)`; once the proposal is certified, that output elects the
 //!   leader of `r + 1`. Nobody knows that leader before the proposal exists, and everyone can
-//!   check it. A round entered by a timeout has a fallback leader drawn by stake from a hash of
-//!   the round number alone, so a faulty elected leader cannot stall the chain.
+//!   check it. A round entered by a timeout has a fallback leader taken in turn (`round mod n`),
+//!   so a faulty elected leader cannot stall the chain and an honest fallback leader comes
+//!   within f + 1 timed-out rounds.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -33,7 +34,6 @@ use aether_framework::consensus::{
 use aether_framework::types::{Amount, Certificate, Hash, Keypair, PublicKey, Signature, TimestampMs};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha512};
 
 use crate::certificate::{BlsPublicKey, BlsSecretKey, BlsSignature, Committee, QuorumCertificate, VoteCollector, VoteMessage};
 use crate::leader::{election_input, pick_by_stake, VrfPublicKey, VrfSecretKey, PROOF_LEN};
@@ -66,6 +66,10 @@ const RESEND_TIMER: TimerId = 3;
 const KEEP_ROUNDS: u64 = 256;
 /// Proposals waiting for an ancestor, at most.
 const MAX_WAITING: usize = 1_024;
+/// Proposals sent in answer to one fetch, at most.
+const FETCH_DEPTH: usize = 32;
+/// Uncommitted proposals kept in the safety state, at most.
+const MAX_PERSISTED_CHAIN: usize = 16;
 
 /// Length of a validator's consensus key in genesis: BLS key, its proof of possession, VRF key.
 pub const CONSENSUS_KEY_LEN: usize = 48 + 96 + 32;
@@ -77,6 +81,10 @@ struct SafetyState {
     highest_qc_round: u64,
     high_qc: Option<QuorumCertificate>,
     last_tc: Option<TimeoutCertificate>,
+    /// The uncommitted proposals this validator voted for or holds a QC of, oldest first: if
+    /// every validator crashed, a certified block would otherwise exist nowhere and no leader
+    /// could extend its QC (the chain would stall for good).
+    chain: Vec<Proposal>,
 }
 
 struct Member {
@@ -156,6 +164,9 @@ pub struct HotStuffEngine {
     verified_certs: HashSet<Hash>,
     building: Option<(u64, Hash)>,
     last_proposed_ms: Option<TimestampMs>,
+    /// After a restart, the round entered from persisted state: this validator does not lead
+    /// it (the network has most likely moved on; proposing there only wastes a block).
+    restart_round: u64,
 }
 
 impl HotStuffEngine {
@@ -229,6 +240,7 @@ impl HotStuffEngine {
             verified_certs: HashSet::new(),
             building: None,
             last_proposed_ms: None,
+            restart_round: 0,
         })
     }
 
@@ -268,12 +280,11 @@ impl HotStuffEngine {
 
     // ---- leaders ------------------------------------------------------------------------
 
+    /// The leader of a round entered by a timeout: validators in turn (`round mod n`), so that
+    /// after consecutive timeouts an honest leader comes within f + 1 rounds — a random draw
+    /// can pick faulty leaders many times in a row, and each costs a (growing) timeout.
     fn fallback_leader(&self, round: u64) -> ValidatorIndex {
-        let mut h = Sha512::new();
-        h.update(b"aether/hotstuff-fallback-leader/v1");
-        h.update(round.to_be_bytes());
-        let beta: [u8; 64] = h.finalize().into();
-        pick_by_stake(&beta, &self.stakes).expect("committee has stake") as ValidatorIndex
+        (round % self.members.len() as u64) as ValidatorIndex
     }
 
     /// The VRF output a certified proposal carries, if this node knows the proposal.
@@ -356,6 +367,9 @@ impl HotStuffEngine {
     }
 
     fn schedule_proposal(&mut self, now: TimestampMs, out: &mut Vec<Output>) {
+        if self.round <= self.restart_round {
+            return;
+        }
         let earliest = self.last_proposed_ms.map_or(now, |t| t.saturating_add(self.settings.min_block_interval_ms));
         if now >= earliest {
             self.propose(out);
@@ -365,7 +379,7 @@ impl HotStuffEngine {
     }
 
     fn propose(&mut self, out: &mut Vec<Output>) {
-        if self.building.is_some() {
+        if self.building.is_some() || self.round <= self.restart_round {
             return;
         }
         let parent_digest = self.high_qc.block;
@@ -374,7 +388,12 @@ impl HotStuffEngine {
         } else {
             match self.proposals.get(&parent_digest) {
                 Some(k) if k.verified => k.proposal.header.block,
-                _ => return, // the certified block has not reached us yet; the round times out
+                _ => {
+                    // The certified block has not reached us (or was lost in a crash): ask for
+                    // it; on_verified proposes once it is here.
+                    out.push(Output::Broadcast { bytes: borsh::to_vec(&Message::Fetch { digest: parent_digest }).expect("encode") });
+                    return;
+                }
             }
         };
         self.building = Some((self.round, parent_digest));
@@ -383,10 +402,15 @@ impl HotStuffEngine {
 
     fn on_built(&mut self, now: TimestampMs, payload: aether_framework::consensus::Payload, out: &mut Vec<Output>) {
         let Some((round, parent)) = self.building else { return };
-        let Some(me) = &self.me else { return };
         if round != self.round || parent != self.high_qc.block {
+            // Built on a QC that a newer one replaced meanwhile: build again on the newer one.
+            self.building = None;
+            if round == self.round {
+                self.propose(out);
+            }
             return;
         }
+        let Some(me) = &self.me else { return };
         let (election, _) = me.vrf.prove(&election_input(round + 1, &payload.block.hash));
         let header = ProposalHeader {
             round,
@@ -410,6 +434,22 @@ impl HotStuffEngine {
     }
 
     fn on_round_timer(&mut self, now: TimestampMs, out: &mut Vec<Output>) {
+        if std::env::var("HS_DEBUG").is_ok() {
+            eprintln!(
+                "t={now} v{:?} round {} hqc {} tc {:?} hvr {} hqcr {} timed_out {} leader {:?} building {:?} waiting {} props {}",
+                self.me.as_ref().map(|m| m.index),
+                self.round,
+                self.high_qc.round,
+                self.last_tc.as_ref().map(|t| t.round),
+                self.safety.highest_vote_round,
+                self.safety.highest_qc_round,
+                self.my_timeout.is_some(),
+                self.leader_of_current(),
+                self.building,
+                self.waiting.len(),
+                self.proposals.len()
+            );
+        }
         out.push(Output::SetTimer { id: ROUND_TIMER, at_ms: now.saturating_add(self.round_timeout()) });
         // Ask again for ancestors that never arrived.
         for digest in self.waiting.keys().take(16) {
@@ -447,11 +487,32 @@ impl HotStuffEngine {
             signer: me.index,
             signature: message.sign(&me.bls).to_bytes().to_vec(),
         };
-        self.persist(out);
+        let tip = self.high_qc.block;
+        self.persist_with(tip, out);
         self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
         self.my_timeout = Some(timeout.clone());
         out.push(Output::Broadcast { bytes: borsh::to_vec(&Message::Timeout(Box::new(timeout.clone()))).expect("encode") });
         self.on_timeout(timeout, now, out);
+    }
+
+    /// The uncommitted ancestors of `tip` (itself included) that this node holds, oldest first.
+    fn uncommitted_chain(&self, tip: Hash) -> Vec<Proposal> {
+        let mut chain = Vec::new();
+        let mut at = tip;
+        while let Some(k) = self.proposals.get(&at) {
+            if k.proposal.header.round <= self.committed.2 || chain.len() >= MAX_PERSISTED_CHAIN {
+                break;
+            }
+            chain.push(k.proposal.clone());
+            at = k.proposal.header.parent;
+        }
+        chain.reverse();
+        chain
+    }
+
+    fn persist_with(&mut self, tip: Hash, out: &mut Vec<Output>) {
+        self.safety.chain = self.uncommitted_chain(tip);
+        self.persist(out);
     }
 
     fn persist(&mut self, out: &mut Vec<Output>) {
@@ -584,12 +645,14 @@ impl HotStuffEngine {
                 self.seen_proposals.insert(key, (digest, p.signature.clone()));
             }
         }
+        // The QC first: entering the round through the TC must already see it as the high QC
+        // (a leader builds on its high QC the moment it enters its round).
         let justify = p.justify.clone();
         let tc = p.timeout.clone();
+        self.observe_qc(justify, now, out);
         if let Some(tc) = tc {
             self.observe_tc(tc, now, out);
         }
-        self.observe_qc(justify, now, out);
         self.accept(from, p, now, out);
     }
 
@@ -694,7 +757,7 @@ impl HotStuffEngine {
         let signature = me.bls.sign_vote(&VoteMessage { round, block: digest }).to_bytes().to_vec();
         let index = me.index;
         self.safety.highest_vote_round = round;
-        self.persist(out);
+        self.persist_with(digest, out);
         let vote = borsh::to_vec(&Message::Vote { round, digest, voter: index, signature: signature.clone() }).expect("encode");
         if next_leader == index {
             self.on_vote(round, digest, index, signature, now, out);
@@ -794,7 +857,15 @@ impl ConsensusEngine for HotStuffEngine {
                         .and_then(|m| m.vrf.verify(&election_input(h.round + 1, &h.block.hash), &h.election).ok());
                     self.high_qc = cert.qc().clone();
                 }
-                if let Some(state) = safety_state.and_then(|s| SafetyState::try_from_slice(&s).ok()) {
+                let restarted = safety_state.is_some();
+                let decoded = safety_state.as_deref().map(SafetyState::try_from_slice);
+                if let Some(Err(_)) = decoded {
+                    // An unreadable safety state must not be mistaken for none: this validator
+                    // could sign a vote conflicting with one it already sent. It follows the
+                    // chain but never signs again (until an operator resets it knowingly).
+                    self.safety.highest_vote_round = u64::MAX;
+                }
+                if let Some(state) = decoded.and_then(Result::ok) {
                     if let Some(qc) = state.high_qc.clone().filter(|qc| qc.round > self.high_qc.round) {
                         self.high_qc = qc;
                     }
@@ -802,7 +873,17 @@ impl ConsensusEngine for HotStuffEngine {
                     self.safety = state;
                 }
                 let entry = self.high_qc.round.max(self.last_tc.as_ref().map_or(0, |t| t.round)) + 1;
+                if restarted {
+                    self.restart_round = entry;
+                }
                 self.advance_to(entry, now, out);
+                // Re-verify the uncommitted blocks this validator persisted (the ledger lost them).
+                for p in std::mem::take(&mut self.safety.chain) {
+                    if p.header.round > self.committed.2 {
+                        let proposer = p.header.proposer;
+                        self.accept(proposer, p, now, out);
+                    }
+                }
             }
             Input::Message { from, bytes } => {
                 if bytes.len() > MAX_MESSAGE_BYTES {
@@ -814,8 +895,19 @@ impl ConsensusEngine for HotStuffEngine {
                     Message::Vote { round, digest, voter, signature } => self.on_vote(round, digest, voter, signature, now, out),
                     Message::Timeout(t) => self.on_timeout(*t, now, out),
                     Message::Fetch { digest } => {
-                        if let Some(k) = self.proposals.get(&digest) {
-                            let bytes = borsh::to_vec(&Message::Proposal(Box::new(k.proposal.clone()))).expect("encode");
+                        // Answer with the proposal and its ancestors, oldest first, so a node
+                        // that fell behind catches up in one round trip per FETCH_DEPTH blocks.
+                        let mut chain = Vec::new();
+                        let mut at = digest;
+                        while let Some(k) = self.proposals.get(&at) {
+                            if chain.len() >= FETCH_DEPTH {
+                                break;
+                            }
+                            chain.push(&k.proposal);
+                            at = k.proposal.header.parent;
+                        }
+                        for p in chain.into_iter().rev() {
+                            let bytes = borsh::to_vec(&Message::Proposal(Box::new(p.clone()))).expect("encode");
                             out.push(Output::Send { to: from, bytes });
                         }
                     }

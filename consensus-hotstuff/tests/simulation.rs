@@ -104,3 +104,23 @@ fn a_restarted_validator_keeps_its_safety_state_and_catches_up() {
     assert!(restarted.persists > 0);
     assert!(restarted.committed.last().unwrap().0.height + 5 >= report.max_height(), "it caught up");
 }
+
+#[test]
+#[ignore]
+fn debug_one() {
+    let seed: u64 = std::env::var("AETHER_SIM_SEED").unwrap().parse().unwrap();
+    let name = std::env::var("AETHER_SIM_SCENARIO").unwrap();
+    let sc = aether_framework::sim::conformance::scenarios(seed, false).into_iter().find(|s| s.name == name).unwrap();
+    let report = Simulation::new(&HotStuff, sc.config.clone()).run();
+    for n in &report.nodes {
+        eprintln!(
+            "v{} {:?} height {} built {} persists {} times {:?}",
+            n.index,
+            n.behaviour,
+            n.committed.len() - 1,
+            n.built.len(),
+            n.persists,
+            &n.commit_times
+        );
+    }
+}

@@ -35,13 +35,16 @@ pub struct Options {
     /// First seed (`AETHER_SIM_SEED` runs just that one).
     pub first_seed: u64,
     pub single_validator: bool,
+    /// Run only scenarios whose name contains this (`AETHER_SIM_SCENARIO`).
+    pub only: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         let one: Option<u64> = std::env::var("AETHER_SIM_SEED").ok().and_then(|s| s.parse().ok());
-        let seeds = std::env::var("AETHER_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
-        Options { seeds: if one.is_some() { 1 } else { seeds }, first_seed: one.unwrap_or(1), single_validator: false }
+        let seeds = std::env::var("AETHER_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
+        let only = std::env::var("AETHER_SIM_SCENARIO").ok();
+        Options { seeds: if one.is_some() { 1 } else { seeds }, first_seed: one.unwrap_or(1), single_validator: false, only }
     }
 }
 
@@ -167,8 +170,14 @@ pub fn consensus_conformance(engine: &dyn EngineUnderTest, options: &Options) {
             if scenario.name == "all_online" && seed != options.first_seed {
                 continue;
             }
+            if options.only.as_ref().is_some_and(|only| !scenario.name.contains(only.as_str())) {
+                continue;
+            }
             if let Err(e) = run_scenario(engine, &scenario) {
-                panic!("{e}\nreplay: AETHER_SIM_SEED={seed} (scenario {})", scenario.name);
+                panic!(
+                    "{e}\nreplay: AETHER_SIM_SEED={seed} AETHER_SIM_SCENARIO={} cargo test --workspace --test simulation",
+                    scenario.name
+                );
             }
         }
     }

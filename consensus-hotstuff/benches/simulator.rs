@@ -1,0 +1,63 @@
+//! HotStuff's pure protocol cost in the simulator (crypto on, blocks are stand-ins):
+//! committed blocks per second of CPU and CPU time per committed block for n = 4, 16, 64, 128
+//! with zero network latency; and, on the default link model, blocks per virtual second and
+//! the virtual time between commits.
+//!
+//! `cargo bench --workspace --bench simulator` (`AETHER_SIM_BENCH_N=4,16` to choose sizes)
+//!
+//! Set-up (key derivation, each engine checking every proof of possession) is excluded: each
+//! size runs to two heights and the difference is reported.
+
+use std::time::Instant;
+
+use aether_consensus_hotstuff::{HotStuffEngine, HotStuffSettings};
+use aether_framework::consensus::{ConsensusEngine, EngineContext};
+use aether_framework::sim::{EngineUnderTest, LinkModel, SimConfig, Simulation};
+use aether_framework::types::Keypair;
+
+struct HotStuff;
+impl EngineUnderTest for HotStuff {
+    fn consensus_key(&self, identity: &Keypair) -> Vec<u8> {
+        HotStuffEngine::consensus_key(identity)
+    }
+    fn build(&self, ctx: &EngineContext) -> Box<dyn ConsensusEngine> {
+        Box::new(HotStuffEngine::from_context(ctx, HotStuffSettings::default()).expect("engine"))
+    }
+}
+
+fn run(n: usize, link: LinkModel, height: u64) -> (f64, aether_framework::sim::Report) {
+    let config = SimConfig { validators: n, seed: 1, link, duration_ms: 10_000_000, stop_at_height: height, ..SimConfig::default() };
+    let started = Instant::now();
+    let report = Simulation::new(&HotStuff, config).run();
+    report.check(height).expect("the run is correct");
+    (started.elapsed().as_secs_f64(), report)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks benches to list themselves
+    }
+    let sizes: Vec<usize> = std::env::var("AETHER_SIM_BENCH_N")
+        .ok()
+        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![4, 16, 64, 128]);
+    println!("zero latency (IDEAL link), crypto on, one thread:");
+    println!("{:>5} {:>16} {:>22}", "n", "blocks/s (CPU)", "CPU ms per block");
+    for n in sizes {
+        let (low, high) = if n <= 16 { (20, 220) } else { (5, 25) };
+        let (t_low, _) = run(n, LinkModel::IDEAL, low);
+        let (t_high, _) = run(n, LinkModel::IDEAL, high);
+        let per_block = (t_high - t_low) / (high - low) as f64;
+        println!("{n:>5} {:>16.1} {:>22.2}", 1.0 / per_block, per_block * 1e3);
+    }
+    let (_, report) = run(4, LinkModel::DEFAULT, 300);
+    let times = &report.nodes[0].commit_times;
+    let span = (times[times.len() - 1] - times[1]) as f64;
+    println!(
+        "default link (50 +- 20 ms, 1% loss), n = 4: {} blocks in {:.1} s virtual = {:.1} blocks/s; mean {:.0} ms between commits",
+        times.len() - 2,
+        span / 1e3,
+        (times.len() - 2) as f64 / (span / 1e3),
+        span / (times.len() - 2) as f64
+    );
+}
