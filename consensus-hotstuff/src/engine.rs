@@ -434,22 +434,6 @@ impl HotStuffEngine {
     }
 
     fn on_round_timer(&mut self, now: TimestampMs, out: &mut Vec<Output>) {
-        if std::env::var("HS_DEBUG").is_ok() {
-            eprintln!(
-                "t={now} v{:?} round {} hqc {} tc {:?} hvr {} hqcr {} timed_out {} leader {:?} building {:?} waiting {} props {}",
-                self.me.as_ref().map(|m| m.index),
-                self.round,
-                self.high_qc.round,
-                self.last_tc.as_ref().map(|t| t.round),
-                self.safety.highest_vote_round,
-                self.safety.highest_qc_round,
-                self.my_timeout.is_some(),
-                self.leader_of_current(),
-                self.building,
-                self.waiting.len(),
-                self.proposals.len()
-            );
-        }
         out.push(Output::SetTimer { id: ROUND_TIMER, at_ms: now.saturating_add(self.round_timeout()) });
         // Ask again for ancestors that never arrived.
         for digest in self.waiting.keys().take(16) {

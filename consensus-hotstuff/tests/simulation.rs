@@ -105,12 +105,15 @@ fn a_restarted_validator_keeps_its_safety_state_and_catches_up() {
     assert!(restarted.committed.last().unwrap().0.height + 5 >= report.max_height(), "it caught up");
 }
 
+/// Prints what every validator did in one scenario (height, blocks built, persists, commit
+/// times): `AETHER_SIM_SEED=4 AETHER_SIM_SCENARIO=leader_crashes cargo test --workspace --test
+/// simulation -- replay_one_scenario --ignored --nocapture`.
 #[test]
 #[ignore]
-fn debug_one() {
-    let seed: u64 = std::env::var("AETHER_SIM_SEED").unwrap().parse().unwrap();
-    let name = std::env::var("AETHER_SIM_SCENARIO").unwrap();
-    let sc = aether_framework::sim::conformance::scenarios(seed, false).into_iter().find(|s| s.name == name).unwrap();
+fn replay_one_scenario() {
+    let seed: u64 = std::env::var("AETHER_SIM_SEED").expect("set AETHER_SIM_SEED").parse().expect("a number");
+    let name = std::env::var("AETHER_SIM_SCENARIO").expect("set AETHER_SIM_SCENARIO");
+    let sc = aether_framework::sim::conformance::scenarios(seed, false).into_iter().find(|s| s.name == name).expect("a scenario name");
     let report = Simulation::new(&HotStuff, sc.config.clone()).run();
     for n in &report.nodes {
         eprintln!(

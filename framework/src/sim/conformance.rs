@@ -77,7 +77,7 @@ pub fn scenarios(seed: u64, single_validator: bool) -> Vec<Scenario> {
         },
         Scenario {
             name: "one_offline".into(),
-            config: SimConfig { duration_ms: 30_000, behaviours: vec![(3, Behaviour::Offline)], ..base.clone() },
+            config: SimConfig { duration_ms: 60_000, behaviours: vec![(3, Behaviour::Offline)], ..base.clone() },
             min_height: 10,
             resumes: None,
         },
