@@ -39,3 +39,19 @@ pub mod messages;
 pub mod timeout;
 
 pub use engine::{HotStuffEngine, HotStuffSettings};
+
+/// Registers the `hotstuff` engine (settings: `[consensus.hotstuff]`, see [`HotStuffSettings`]).
+pub fn register(registry: &mut aether_framework::registry::Registry) {
+    use aether_framework::consensus::ConsensusEngine;
+    use aether_framework::registry::PluginError;
+    registry.consensus.register(
+        HotStuffEngine::NAME,
+        "chained HotStuff (two-chain commit), BLS quorum certificates, ECVRF leaders; needs a network with more than one validator",
+        Box::new(|ctx, settings| {
+            let s: HotStuffSettings = settings.parse()?;
+            let engine = HotStuffEngine::from_context(ctx, s)
+                .map_err(|e| PluginError::Start { plugin: "hotstuff".into(), reason: e.to_string() })?;
+            Ok(Box::new(engine) as Box<dyn ConsensusEngine>)
+        }),
+    );
+}

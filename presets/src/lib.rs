@@ -57,6 +57,7 @@ pub const MEMORY: Preset = Preset {
 };
 
 fn register_all(r: &mut Registry) {
+    aether_consensus_hotstuff::register(r);
     aether_storage_memory::register(r);
     aether_storage_rocksdb::register(r);
     aether_storage_paritydb::register(r);
@@ -142,7 +143,7 @@ pub async fn launch(preset: &Preset, source: &ConfigSource) -> anyhow::Result<La
     };
     let metrics = Arc::new(NodeMetrics::default());
     let bound = if config.rpc.enabled { Some(RpcServer::bind(&config.rpc, metrics.clone()).await?) } else { None };
-    let node = Node::launch_with(&config, &registry, &genesis, key, Arc::new(SystemClock::default()), metrics)?;
+    let node = Node::launch_with(&config, &registry, &genesis, key, Arc::new(SystemClock::default()), metrics, None)?;
     let rpc = bound.map(|b| b.serve(node.handle()));
     Ok(LaunchedNode { node, rpc, config })
 }

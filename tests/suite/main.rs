@@ -5,3 +5,4 @@ mod config_errors;
 mod end_to_end;
 mod snapshot;
 mod state;
+mod validators;

@@ -16,17 +16,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{broadcast, watch, Notify};
+use tokio::sync::{broadcast, mpsc, watch, Notify};
 
 use crate::codec;
 use crate::config::NodeConfig;
 use crate::consensus::{BlockRef, EngineContext, Evidence, Input, LocalValidator, Payload, ValidatorIndex, ValidatorSet};
 use crate::ledger::{CommittedTx, Ledger, LedgerError, Retention, MAX_BLOCK_BYTES};
 use crate::mempool::{Mempool, SubmitError};
+use crate::network::{InboundMessage, Network, PeerId};
 use crate::registry::{PluginError, Registry, RegistryError, StorageContext};
 use crate::storage::{columns, Durability, KvStore, WriteBatch};
 use crate::types::{Account, Address, Block, Certificate, Genesis, Hash, Header, Height, Keypair, TimestampMs};
 use driver::{Driver, DriverError, DriverIo};
+
+/// The network topic consensus messages travel on.
+pub const CONSENSUS_TOPIC: &str = "aether/consensus/1";
 pub use metrics::NodeMetrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -244,11 +248,20 @@ impl Node {
     /// Assembles and starts a node. `validator_key` is this node's identity key if it is a
     /// validator.
     pub fn launch(config: &NodeConfig, registry: &Registry, genesis: &Genesis, validator_key: Option<Keypair>) -> Result<Node, NodeError> {
-        Self::launch_with(config, registry, genesis, validator_key, Arc::new(SystemClock::default()), Arc::new(NodeMetrics::default()))
+        Self::launch_with(
+            config,
+            registry,
+            genesis,
+            validator_key,
+            Arc::new(SystemClock::default()),
+            Arc::new(NodeMetrics::default()),
+            None,
+        )
     }
 
     /// [`Node::launch`] with a chosen clock and metrics (the RPC plugin serves the same
-    /// metrics, so it can be bound before the node starts).
+    /// metrics, so it can be bound before the node starts), and the network consensus
+    /// messages travel on (topic [`CONSENSUS_TOPIC`]; required with more than one validator).
     pub fn launch_with(
         config: &NodeConfig,
         registry: &Registry,
@@ -256,6 +269,7 @@ impl Node {
         validator_key: Option<Keypair>,
         clock: Arc<dyn Clock>,
         metrics: Arc<NodeMetrics>,
+        network: Option<Arc<dyn Network>>,
     ) -> Result<Node, NodeError> {
         genesis.validate().map_err(|e| NodeError::Setup(e.to_string()))?;
         let validators = ValidatorSet::from_genesis(genesis);
@@ -274,12 +288,16 @@ impl Node {
         };
         let ctx = EngineContext { chain_id: genesis.chain_id.clone(), validators: validators.clone(), local: local.clone() };
         let engine = (registry.consensus.get(&config.consensus.name)?.factory)(&ctx, &config.consensus.settings)?;
-        if validators.len() > 1 {
+        if validators.len() > 1 && network.is_none() {
             return Err(NodeError::Setup(format!(
-                "genesis has {} validators, which needs a network plugin; this build has none yet (use one validator)",
+                "genesis has {} validators, which needs a network; this build has no network plugin yet (use one validator)",
                 validators.len()
             )));
         }
+        let inbound = match &network {
+            Some(n) => Some(n.subscribe(CONSENSUS_TOPIC).map_err(|e| NodeError::Setup(format!("network: {e}")))?),
+            None => None,
+        };
         let policy = (registry.mempool_policy.get(&config.mempool.policy)?.factory)(&crate::registry::PluginSettings::empty("mempool"))?;
         let store = open_store(config, registry)?;
         let ledger = Arc::new(Ledger::open(store.clone(), genesis)?);
@@ -311,6 +329,8 @@ impl Node {
             max_block_txs: config.mempool.max_block_txs,
             committed_since_check: false,
             metrics,
+            network,
+            peers: validators.iter().map(|v| v.identity).collect(),
         };
         let (stop, stop_rx) = watch::channel(false);
         let pruner = if config.retention.keep_recent > 0 || config.retention.keep_blocks > 0 {
@@ -327,7 +347,7 @@ impl Node {
             .name("aether-consensus".into())
             .spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("tokio runtime for the driver thread");
-                let result = rt.block_on(run_driver(Driver::new(engine), io, start, clock, ready, stop_rx));
+                let result = rt.block_on(run_driver(Driver::new(engine), io, start, clock, ready, stop_rx, inbound, validators));
                 let _ = exited_tx.send(true);
                 result
             })
@@ -383,6 +403,8 @@ async fn run_driver(
     clock: Arc<dyn Clock>,
     ready: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
+    mut inbound: Option<mpsc::Receiver<InboundMessage>>,
+    validators: ValidatorSet,
 ) -> Result<(), DriverError> {
     let result = async {
         driver.handle(clock.now_ms(), start, &mut io)?;
@@ -393,10 +415,22 @@ async fn run_driver(
                     None => std::future::pending().await,
                 }
             };
+            let message = async {
+                match inbound.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 _ = stop.changed() => return Ok(()),
                 _ = sleep => driver.fire_due_timers(clock.now_ms(), &mut io)?,
+                Some(m) = message => {
+                    // Messages from peers that are not validators are not consensus input.
+                    if let Some(from) = validators.index_of(&m.from) {
+                        driver.handle(clock.now_ms(), Input::Message { from, bytes: m.bytes }, &mut io)?;
+                    }
+                }
                 _ = ready.notified() => driver.handle(clock.now_ms(), Input::TransactionsWaiting, &mut io)?,
             }
             // Transactions left over after a commit are waiting too.
@@ -423,15 +457,30 @@ struct NodeIo {
     max_block_txs: usize,
     committed_since_check: bool,
     metrics: Arc<NodeMetrics>,
+    network: Option<Arc<dyn Network>>,
+    /// Validator identities by index (where `send` goes).
+    peers: Vec<PeerId>,
 }
 
 impl DriverIo for NodeIo {
-    fn broadcast(&mut self, _bytes: Vec<u8>) {
-        // Single-validator builds have no peers (launch refuses larger sets without a network).
+    fn broadcast(&mut self, bytes: Vec<u8>) {
+        // Without a network there is one validator and nobody to tell (launch checks this).
+        if let Some(n) = &self.network {
+            if let Err(e) = n.broadcast(CONSENSUS_TOPIC, bytes) {
+                tracing::debug!(error = %e, "consensus broadcast not sent");
+            }
+        }
     }
 
-    fn send(&mut self, to: ValidatorIndex, _bytes: Vec<u8>) {
-        tracing::debug!(to, "no network plugin: message to validator dropped");
+    fn send(&mut self, to: ValidatorIndex, bytes: Vec<u8>) {
+        if let (Some(n), Some(peer)) = (&self.network, self.peers.get(to as usize)) {
+            if peer == &n.local_peer() {
+                return;
+            }
+            if let Err(e) = n.send(peer, CONSENSUS_TOPIC, bytes) {
+                tracing::debug!(to, error = %e, "consensus message not sent");
+            }
+        }
     }
 
     fn persist(&mut self, state: &[u8]) -> Result<(), DriverError> {

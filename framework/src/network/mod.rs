@@ -1,10 +1,13 @@
 //! The networking slot: peers, topic broadcast, direct sends, and inbound message streams.
 //!
-//! Status: trait only. Implemented by `plugins/net-gossip` (libp2p) in a later issue; a
-//! single-validator chain (`solo`) runs without a network.
+//! Status: the trait, and [`memory`], an in-process hub for running several nodes in one
+//! process (tests). The socket transport (`plugins/net-gossip`, libp2p) comes in a later issue;
+//! a single-validator chain (`solo`) runs without a network.
 //!
 //! Peers are identified by [`PeerId`], derived by the plugin from the node's ed25519 identity
 //! key, so the node maps validator identities (from genesis) to peers without a directory.
+
+pub mod memory;
 
 use tokio::sync::mpsc;
 

@@ -1,0 +1,155 @@
+//! Four HotStuff validators in one process: real nodes (driver, ledger, RocksDB, mempool) over
+//! the in-process network. They commit the same blocks and state roots; with one stopped the
+//! others continue; restarted, it catches up.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aether_consensus_hotstuff::HotStuffEngine;
+use aether_framework::codec;
+use aether_framework::config::{self, ConfigSource};
+use aether_framework::network::memory::MemoryHub;
+use aether_framework::network::Network;
+use aether_framework::node::{Node, NodeHandle, NodeMetrics, SystemClock};
+use aether_framework::types::{Action, Address, Genesis, GenesisAccount, GenesisValidator, Hash, Keypair, SignedTransaction, TxBody};
+use aether_tests::wait_for_height;
+
+const CHAIN: &str = "aether-validators-test";
+
+fn genesis(validators: &[Keypair], accounts: &[Keypair]) -> Genesis {
+    Genesis {
+        chain_id: CHAIN.into(),
+        genesis_time_ms: 1_700_000_000_000,
+        accounts: accounts.iter().map(|k| GenesisAccount { address: k.address(), balance: 1_000_000_000 }).collect(),
+        validators: validators
+            .iter()
+            .enumerate()
+            .map(|(i, k)| GenesisValidator {
+                name: format!("v{i}"),
+                identity: k.public(),
+                consensus_key: HotStuffEngine::consensus_key(k),
+                stake: 1,
+            })
+            .collect(),
+    }
+}
+
+fn launch(dir: &Path, genesis: &Genesis, key: &Keypair, hub: &Arc<MemoryHub>) -> Node {
+    let preset = aether_presets::find("aether").unwrap();
+    let registry = preset.registry();
+    let source = ConfigSource {
+        base_dir: Some(dir.to_path_buf()),
+        overrides: vec![
+            ("consensus.engine".into(), "\"hotstuff\"".into()),
+            ("consensus.hotstuff.min_block_interval_ms".into(), "50".into()),
+            ("consensus.hotstuff.base_timeout_ms".into(), "1000".into()),
+            ("storage.backend".into(), "\"rocksdb\"".into()),
+            ("node.data_dir".into(), format!("\"{}\"", dir.join("data").display())),
+        ],
+        ..Default::default()
+    };
+    let config = config::load(preset.defaults, &source, &registry).expect("config");
+    let network: Arc<dyn Network> = hub.join(key.public());
+    Node::launch_with(
+        &config,
+        &registry,
+        genesis,
+        Some(key.clone()),
+        Arc::new(SystemClock::default()),
+        Arc::new(NodeMetrics::default()),
+        Some(network),
+    )
+    .expect("validator launches")
+}
+
+fn transfer(from: &Keypair, nonce: u64) -> SignedTransaction {
+    TxBody {
+        chain_id: CHAIN.into(),
+        sender: from.public(),
+        nonce,
+        fee: 1,
+        action: Action::Transfer { to: Address([7; 20]), amount: 10, memo: vec![] },
+    }
+    .sign(from)
+}
+
+/// Submits to every running validator (there is no transaction gossip yet: whoever leads must
+/// hold the transaction).
+fn submit_everywhere(nodes: &[NodeHandle], tx: &SignedTransaction) -> Hash {
+    let bytes = codec::encode(tx);
+    let mut hash = None;
+    for n in nodes {
+        hash = Some(n.submit(&bytes).expect("admitted"));
+    }
+    hash.expect("at least one node")
+}
+
+/// The chains of `nodes` agree block by block up to `height`, state roots included.
+fn assert_same_chain(nodes: &[NodeHandle], height: u64) {
+    for h in 1..=height {
+        let blocks: Vec<_> = nodes.iter().map(|n| n.block_by_height(h).unwrap().expect("block").0).collect();
+        for b in &blocks[1..] {
+            assert_eq!(b.hash(), blocks[0].hash(), "height {h}");
+            assert_eq!(b.header.state_root, blocks[0].header.state_root, "height {h}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_validators_agree_tolerate_one_stopped_and_the_stopped_one_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys: Vec<Keypair> = (0..4u8).map(|i| Keypair::from_seed([0xb0 + i; 32])).collect();
+    let sender = Keypair::from_seed([0xc1; 32]);
+    let genesis = genesis(&keys, std::slice::from_ref(&sender));
+    let hub = MemoryHub::new();
+    let dirs: Vec<_> = (0..4).map(|i| dir.path().join(format!("v{i}"))).collect();
+    let mut nodes: Vec<Option<Node>> = (0..4).map(|i| Some(launch(&dirs[i], &genesis, &keys[i], &hub))).collect();
+    let handles = |nodes: &[Option<Node>]| nodes.iter().flatten().map(Node::handle).collect::<Vec<_>>();
+
+    // All four: 10 transfers commit, and every validator holds the same chain.
+    let mut last = Hash::ZERO;
+    for nonce in 0..10 {
+        last = submit_everywhere(&handles(&nodes), &transfer(&sender, nonce));
+    }
+    let all = handles(&nodes);
+    aether_tests::wait_for_tx(&all[0], last, Duration::from_secs(60)).await;
+    let height = all[0].status().head.height;
+    for n in &all {
+        wait_for_height(n, height, Duration::from_secs(30)).await;
+    }
+    assert_same_chain(&all, height);
+    assert_eq!(all[0].account(&sender.address()).unwrap().nonce, 10);
+
+    // Validator 3 stops; three of four are still a quorum. (Its handle holds the store open.)
+    drop(all);
+    nodes[3].take().unwrap().shutdown().unwrap();
+    for nonce in 10..15 {
+        last = submit_everywhere(&handles(&nodes), &transfer(&sender, nonce));
+    }
+    let three = handles(&nodes);
+    aether_tests::wait_for_tx(&three[0], last, Duration::from_secs(60)).await;
+    let height = three[0].status().head.height;
+    for n in &three {
+        wait_for_height(n, height, Duration::from_secs(30)).await;
+    }
+    assert_same_chain(&three, height);
+
+    // Restarted from its data folder, it catches up with the others' chain.
+    nodes[3] = Some(launch(&dirs[3], &genesis, &keys[3], &hub));
+    let restarted = nodes[3].as_ref().unwrap().handle();
+    wait_for_height(&restarted, three[0].status().head.height, Duration::from_secs(60)).await;
+    drop(restarted);
+    let last = submit_everywhere(&handles(&nodes), &transfer(&sender, 15));
+    let all = handles(&nodes);
+    aether_tests::wait_for_tx(&all[0], last, Duration::from_secs(60)).await;
+    let height = all[0].status().head.height;
+    for n in &all {
+        wait_for_height(n, height, Duration::from_secs(60)).await;
+    }
+    assert_same_chain(&all, height);
+    assert_eq!(all[3].account(&sender.address()).unwrap().nonce, 16);
+    for n in nodes.into_iter().flatten() {
+        n.shutdown().unwrap();
+    }
+}
