@@ -14,7 +14,7 @@ async fn launch_error(extra_toml: &str) -> (String, bool) {
 #[tokio::test]
 async fn unknown_engine_is_named_with_the_known_ones() {
     let (err, touched) = launch_error("[consensus]\nengine = \"pbft\"\n").await;
-    assert!(err.contains(r#"unknown consensus engine "pbft" (key `consensus.engine`); known: solo"#), "{err}");
+    assert!(err.contains(r#"unknown consensus engine "pbft" (key `consensus.engine`); known: hotstuff, solo"#), "{err}");
     assert!(!touched, "nothing may be created on disk");
 }
 
