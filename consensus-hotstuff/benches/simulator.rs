@@ -10,25 +10,18 @@
 
 use std::time::Instant;
 
-use aether_consensus_hotstuff::{HotStuffEngine, HotStuffSettings};
-use aether_framework::consensus::{ConsensusEngine, EngineContext};
-use aether_framework::sim::{EngineUnderTest, LinkModel, SimConfig, Simulation};
-use aether_framework::types::Keypair;
+use aether_consensus_hotstuff::simulated::HotStuffUnderTest;
+use aether_framework::sim::{LinkModel, SimConfig, Simulation};
 
-struct HotStuff;
-impl EngineUnderTest for HotStuff {
-    fn consensus_key(&self, identity: &Keypair) -> Vec<u8> {
-        HotStuffEngine::consensus_key(identity)
-    }
-    fn build(&self, ctx: &EngineContext) -> Box<dyn ConsensusEngine> {
-        Box::new(HotStuffEngine::from_context(ctx, HotStuffSettings::default()).expect("engine"))
-    }
+/// HotStuff with its default settings.
+fn hotstuff() -> HotStuffUnderTest {
+    HotStuffUnderTest::default()
 }
 
 fn run(n: usize, link: LinkModel, height: u64) -> (f64, aether_framework::sim::Report) {
     let config = SimConfig { validators: n, seed: 1, link, duration_ms: 10_000_000, stop_at_height: height, ..SimConfig::default() };
     let started = Instant::now();
-    let report = Simulation::new(&HotStuff, config).run();
+    let report = Simulation::new(&hotstuff(), config).run();
     report.check(height).expect("the run is correct");
     (started.elapsed().as_secs_f64(), report)
 }

@@ -182,6 +182,39 @@ impl Committee {
     }
 }
 
+/// The indices set in a signer bitmap for a committee of `n` (bit `i` is byte `i / 8`, bit
+/// `i % 8`, least significant first). The bitmap must be exactly `ceil(n / 8)` bytes with no
+/// bit set past `n - 1`, so each signer set has one encoding.
+pub(crate) fn bitmap_indices(n: usize, bitmap: &[u8]) -> Result<Vec<usize>, CertError> {
+    let expected = n.div_ceil(8);
+    let bad = || CertError::BadBitmap { got: bitmap.len(), expected, size: n };
+    if bitmap.len() != expected {
+        return Err(bad());
+    }
+    let mut out = Vec::new();
+    for (byte_index, byte) in bitmap.iter().enumerate() {
+        for bit in 0..8 {
+            if byte & (1 << bit) != 0 {
+                let i = byte_index * 8 + bit;
+                if i >= n {
+                    return Err(bad());
+                }
+                out.push(i);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The bitmap of `signers` for a committee of `n` (see [`bitmap_indices`]).
+pub(crate) fn bitmap_of(n: usize, signers: &[usize]) -> Vec<u8> {
+    let mut bitmap = vec![0u8; n.div_ceil(8)];
+    for i in signers {
+        bitmap[i / 8] |= 1 << (i % 8);
+    }
+    bitmap
+}
+
 /// Proof that validators holding a quorum of stake voted for `block` in `round`.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct QuorumCertificate {
@@ -200,25 +233,7 @@ impl QuorumCertificate {
 
     /// The validators whose bits are set.
     pub fn signer_indices(&self, committee: &Committee) -> Result<Vec<usize>, CertError> {
-        let n = committee.len();
-        let expected = n.div_ceil(8);
-        let bad = || CertError::BadBitmap { got: self.signers.len(), expected, size: n };
-        if self.signers.len() != expected {
-            return Err(bad());
-        }
-        let mut out = Vec::new();
-        for (byte_index, byte) in self.signers.iter().enumerate() {
-            for bit in 0..8 {
-                if byte & (1 << bit) != 0 {
-                    let i = byte_index * 8 + bit;
-                    if i >= n {
-                        return Err(bad());
-                    }
-                    out.push(i);
-                }
-            }
-        }
-        Ok(out)
+        bitmap_indices(committee.len(), &self.signers)
     }
 
     /// Checks the signers' stake is a quorum and the aggregate signature verifies: one
@@ -314,10 +329,7 @@ impl VoteCollector {
         if !blst_ok(aggregate.fast_aggregate_verify_pre_aggregated(false, &self.vote.signing_bytes(), VOTE_DST, &key)) {
             return None;
         }
-        let mut bitmap = vec![0u8; self.committee.len().div_ceil(8)];
-        for i in &signers {
-            bitmap[i / 8] |= 1 << (i % 8);
-        }
+        let bitmap = bitmap_of(self.committee.len(), &signers);
         Some(QuorumCertificate {
             round: self.vote.round,
             block: self.vote.block,

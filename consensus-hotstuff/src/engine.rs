@@ -669,13 +669,18 @@ impl HotStuffEngine {
         let _ = now;
     }
 
-    fn on_payload_verified(&mut self, block: Option<BlockRef>, valid: bool, now: TimestampMs, out: &mut Vec<Output>) {
+    fn on_payload_verified(&mut self, block: Option<BlockRef>, parent: Option<Hash>, valid: bool, now: TimestampMs, out: &mut Vec<Output>) {
         // Answers come in request order; match by block to be safe.
         let position =
             block.and_then(|b| self.verifying.iter().position(|d| self.proposals.get(d).is_some_and(|k| k.proposal.header.block == b)));
         let Some(digest) = position.and_then(|i| self.verifying.remove(i)).or_else(|| self.verifying.pop_front()) else { return };
+        // The block must be the one proposed, on the parent the proposal names (a faulty
+        // proposer could pair a header naming one parent with a valid block on another).
         let ok = valid
-            && self.proposals.get(&digest).is_some_and(|k| Some(k.proposal.header.block) == block)
+            && self
+                .proposals
+                .get(&digest)
+                .is_some_and(|k| Some(k.proposal.header.block) == block && Some(k.proposal.header.parent_block) == parent)
             && self.parent_block_matches(&digest);
         if !ok {
             self.proposals.remove(&digest);
@@ -758,14 +763,19 @@ impl HotStuffEngine {
         let Ok(sig) = BlsSignature::from_bytes(&signature) else { return };
         match self.seen_votes.get(&(round, voter)) {
             Some((other, other_sig)) if *other != digest => {
-                // Evidence only if both votes verify (otherwise anyone could frame a validator).
+                // Two votes for one round: evidence only if both verify (otherwise anyone could
+                // frame a validator). A first vote that does not verify is replaced.
                 let key = &self.committee.keys[voter as usize];
                 let first = BlsSignature::from_bytes(other_sig).is_ok_and(|s| s.verify_vote(&VoteMessage { round, block: *other }, key));
-                if first && sig.verify_vote(&VoteMessage { round, block: digest }, key) {
+                let second = sig.verify_vote(&VoteMessage { round, block: digest }, key);
+                if first && second {
                     let proof = borsh::to_vec(&(round, other, other_sig, digest, &signature)).expect("encode");
                     out.push(Output::Evidence(Evidence { offender: voter, kind: "double-vote".into(), proof }));
                 }
-                return;
+                if first || !second {
+                    return;
+                }
+                self.seen_votes.insert((round, voter), (digest, signature.clone()));
             }
             Some(_) => {}
             None => {
@@ -876,8 +886,14 @@ impl ConsensusEngine for HotStuffEngine {
                 let Ok(message) = Message::try_from_slice(&bytes) else { return };
                 match message {
                     Message::Proposal(p) => self.on_proposal(from, *p, now, out),
-                    Message::Vote { round, digest, voter, signature } => self.on_vote(round, digest, voter, signature, now, out),
-                    Message::Timeout(t) => self.on_timeout(*t, now, out),
+                    // Votes and timeouts travel only from their signer (the transport names the
+                    // sender), so one validator cannot inject votes in another's name to crowd
+                    // out the real ones.
+                    Message::Vote { round, digest, voter, signature } if voter == from => {
+                        self.on_vote(round, digest, voter, signature, now, out)
+                    }
+                    Message::Timeout(t) if t.signer == from => self.on_timeout(*t, now, out),
+                    Message::Vote { .. } | Message::Timeout(_) => {}
                     Message::Fetch { digest } => {
                         // Answer with the proposal and its ancestors, oldest first, so a node
                         // that fell behind catches up in one round trip per FETCH_DEPTH blocks.
@@ -907,7 +923,7 @@ impl ConsensusEngine for HotStuffEngine {
             Input::Timer { .. } | Input::TransactionsWaiting => {}
             Input::PayloadBuilt { payload } => self.on_built(now, payload, out),
             Input::PayloadBuildFailed { .. } => self.building = None,
-            Input::PayloadVerified { block, valid } => self.on_payload_verified(block, valid, now, out),
+            Input::PayloadVerified { block, parent, valid } => self.on_payload_verified(block, parent, valid, now, out),
         }
     }
 

@@ -36,6 +36,7 @@ pub mod certificate;
 pub mod engine;
 pub mod leader;
 pub mod messages;
+pub mod simulated;
 pub mod timeout;
 
 pub use engine::{HotStuffEngine, HotStuffSettings};

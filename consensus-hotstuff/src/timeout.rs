@@ -14,7 +14,7 @@ use aether_framework::types::{Amount, Hash};
 use blst::min_pk::{AggregateSignature, PublicKey, Signature};
 use borsh::{BorshDeserialize, BorshSerialize};
 
-use crate::certificate::{blst_ok, BlsSecretKey, BlsSignature, CertError, Committee};
+use crate::certificate::{bitmap_indices, bitmap_of, blst_ok, BlsSecretKey, BlsSignature, CertError, Committee};
 
 /// Domain separation tag of timeout signatures (distinct from votes: a timeout can never be
 /// replayed as a vote or the other way round).
@@ -45,35 +45,6 @@ pub struct TimeoutCertificate {
     pub signature: Vec<u8>,
 }
 
-fn bitmap(n: usize, signers: &[usize]) -> Vec<u8> {
-    let mut b = vec![0u8; n.div_ceil(8)];
-    for i in signers {
-        b[i / 8] |= 1 << (i % 8);
-    }
-    b
-}
-
-fn bits(n: usize, bitmap: &[u8]) -> Result<Vec<usize>, CertError> {
-    let expected = n.div_ceil(8);
-    let bad = || CertError::BadBitmap { got: bitmap.len(), expected, size: n };
-    if bitmap.len() != expected {
-        return Err(bad());
-    }
-    let mut out = Vec::new();
-    for (byte_index, byte) in bitmap.iter().enumerate() {
-        for bit in 0..8 {
-            if byte & (1 << bit) != 0 {
-                let i = byte_index * 8 + bit;
-                if i >= n {
-                    return Err(bad());
-                }
-                out.push(i);
-            }
-        }
-    }
-    Ok(out)
-}
-
 impl TimeoutCertificate {
     /// The highest high-QC round any signer reported: the next leader's QC must reach it.
     pub fn max_high_qc_round(&self) -> u64 {
@@ -93,7 +64,7 @@ impl TimeoutCertificate {
                 return Err(CertError::BadSignature);
             }
             last_round = Some(*high_qc_round);
-            let signers = bits(n, map)?;
+            let signers = bitmap_indices(n, map)?;
             if signers.is_empty() {
                 return Err(CertError::BadBitmap { got: map.len(), expected: n.div_ceil(8), size: n });
             }
@@ -192,7 +163,7 @@ impl TimeoutCollector {
         let n = self.committee.len();
         let tc = TimeoutCertificate {
             round: self.round,
-            groups: groups.into_iter().map(|(r, signers)| (r, bitmap(n, &signers))).collect(),
+            groups: groups.into_iter().map(|(r, signers)| (r, bitmap_of(n, &signers))).collect(),
             signature: signature.compress().to_vec(),
         };
         tc.verify(&self.committee).ok().map(|_| tc)

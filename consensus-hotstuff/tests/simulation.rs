@@ -5,31 +5,26 @@
 //! one seed: `AETHER_SIM_SEED=17 cargo test --workspace --test simulation`.
 
 use aether_consensus_hotstuff::messages::CommitCertificate;
+use aether_consensus_hotstuff::simulated::HotStuffUnderTest;
 use aether_consensus_hotstuff::{HotStuffEngine, HotStuffSettings};
 use aether_framework::consensus::{ConsensusEngine, EngineContext, ValidatorSet};
 use aether_framework::sim::conformance::{consensus_conformance, Options};
-use aether_framework::sim::{validator_identity, Behaviour, EngineUnderTest, LinkModel, SimConfig, Simulation};
-use aether_framework::types::Keypair;
+use aether_framework::sim::{validator_identity, Behaviour, LinkModel, SimConfig, Simulation};
 use borsh::BorshDeserialize;
 
-struct HotStuff;
-impl EngineUnderTest for HotStuff {
-    fn consensus_key(&self, identity: &Keypair) -> Vec<u8> {
-        HotStuffEngine::consensus_key(identity)
-    }
-    fn build(&self, ctx: &EngineContext) -> Box<dyn ConsensusEngine> {
-        Box::new(HotStuffEngine::from_context(ctx, HotStuffSettings::default()).expect("engine"))
-    }
+/// HotStuff with its default settings.
+fn hotstuff() -> HotStuffUnderTest {
+    HotStuffUnderTest::default()
 }
 
 #[test]
 fn passes_the_consensus_conformance_suite() {
-    consensus_conformance(&HotStuff, &Options::default());
+    consensus_conformance(&hotstuff(), &Options::default());
 }
 
 #[test]
 fn every_commit_carries_a_certificate_other_nodes_accept() {
-    let report = Simulation::new(&HotStuff, SimConfig { seed: 3, duration_ms: 10_000, ..SimConfig::default() }).run();
+    let report = Simulation::new(&hotstuff(), SimConfig { seed: 3, duration_ms: 10_000, ..SimConfig::default() }).run();
     report.check(20).unwrap();
     // A validator-less engine (a full node) checks the certificates.
     let validators = ValidatorSet::new(
@@ -76,7 +71,7 @@ fn twins_equivocation_is_reported_as_evidence_and_never_forks() {
     let mut evidence = 0;
     for seed in 1..=3 {
         let report = Simulation::new(
-            &HotStuff,
+            &hotstuff(),
             SimConfig { seed, duration_ms: 20_000, behaviours: vec![(3, Behaviour::Twin)], ..SimConfig::default() },
         )
         .run();
@@ -89,7 +84,7 @@ fn twins_equivocation_is_reported_as_evidence_and_never_forks() {
 #[test]
 fn a_restarted_validator_keeps_its_safety_state_and_catches_up() {
     let report = Simulation::new(
-        &HotStuff,
+        &hotstuff(),
         SimConfig {
             seed: 9,
             duration_ms: 40_000,
@@ -114,7 +109,7 @@ fn replay_one_scenario() {
     let seed: u64 = std::env::var("AETHER_SIM_SEED").expect("set AETHER_SIM_SEED").parse().expect("a number");
     let name = std::env::var("AETHER_SIM_SCENARIO").expect("set AETHER_SIM_SCENARIO");
     let sc = aether_framework::sim::conformance::scenarios(seed, false).into_iter().find(|s| s.name == name).expect("a scenario name");
-    let report = Simulation::new(&HotStuff, sc.config.clone()).run();
+    let report = Simulation::new(&hotstuff(), sc.config.clone()).run();
     for n in &report.nodes {
         eprintln!(
             "v{} {:?} height {} built {} persists {} times {:?}",

@@ -80,8 +80,10 @@ pub enum Input {
     /// [`Output::BuildPayload`] could not be answered (e.g. the parent is unknown).
     PayloadBuildFailed { parent: Hash, reason: String },
     /// Answer to [`Output::VerifyPayload`]: whether the block is valid on top of its parent.
-    /// `block` is `None` when the bytes did not even decode as a block.
-    PayloadVerified { block: Option<BlockRef>, valid: bool },
+    /// `block` and `parent` (the block it extends, read from its header) are `None` when the
+    /// bytes did not even decode as a block. Engines must check `parent` is the block the
+    /// proposal claims to extend: a faulty proposer can send a valid block on another parent.
+    PayloadVerified { block: Option<BlockRef>, parent: Option<Hash>, valid: bool },
     /// The mempool holds transactions ready for a block. Engines may propose early.
     TransactionsWaiting,
 }

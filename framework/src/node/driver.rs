@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::consensus::{BlockRef, ConsensusEngine, Evidence, Input, Output, Payload, TimerId, ValidatorIndex};
-use crate::types::{Certificate, TimestampMs};
+use crate::types::{Certificate, Hash, TimestampMs};
 
 /// A failure that must stop the node: continuing could break safety or lose data.
 #[derive(Debug, thiserror::Error)]
@@ -28,8 +28,9 @@ pub trait DriverIo {
     fn persist(&mut self, state: &[u8]) -> Result<(), DriverError>;
     /// Builds a block on `parent`; `Err` carries a reason for the engine.
     fn build_payload(&mut self, parent: &BlockRef, parent_certificate: &Certificate, now_ms: TimestampMs) -> Result<Payload, String>;
-    /// Decodes and executes a proposed block.
-    fn verify_payload(&mut self, bytes: &[u8]) -> (Option<BlockRef>, bool);
+    /// Decodes and executes a proposed block: its reference and parent (if it decodes) and
+    /// whether it is valid on that parent.
+    fn verify_payload(&mut self, bytes: &[u8]) -> (Option<(BlockRef, Hash)>, bool);
     /// Executes and durably stores a decided block.
     fn commit(&mut self, block: &BlockRef, certificate: &Certificate) -> Result<(), DriverError>;
     fn evidence(&mut self, evidence: Evidence);
@@ -81,8 +82,9 @@ impl Driver {
                 self.queue.push_back(answer);
             }
             Output::VerifyPayload { bytes } => {
-                let (block, valid) = io.verify_payload(&bytes);
-                self.queue.push_back(Input::PayloadVerified { block, valid });
+                let (decoded, valid) = io.verify_payload(&bytes);
+                let (block, parent) = (decoded.map(|(b, _)| b), decoded.map(|(_, p)| p));
+                self.queue.push_back(Input::PayloadVerified { block, parent, valid });
             }
             Output::Persist { state } => io.persist(&state)?,
             Output::Commit { block, certificate } => io.commit(&block, &certificate)?,
@@ -170,7 +172,7 @@ mod tests {
             self.0.push("build".into());
             Ok(Payload { block: BlockRef { hash: Hash::ZERO, height: p.height + 1 }, parent: p.hash, bytes: vec![] })
         }
-        fn verify_payload(&mut self, _: &[u8]) -> (Option<BlockRef>, bool) {
+        fn verify_payload(&mut self, _: &[u8]) -> (Option<(BlockRef, Hash)>, bool) {
             (None, false)
         }
         fn commit(&mut self, b: &BlockRef, c: &Certificate) -> Result<(), DriverError> {

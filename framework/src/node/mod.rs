@@ -505,7 +505,7 @@ impl DriverIo for NodeIo {
         Ok(Payload { block: executed.block_ref(), parent: parent.hash, bytes: codec::encode(&executed.block) })
     }
 
-    fn verify_payload(&mut self, bytes: &[u8]) -> (Option<BlockRef>, bool) {
+    fn verify_payload(&mut self, bytes: &[u8]) -> (Option<(BlockRef, Hash)>, bool) {
         let block: Block = match codec::decode("block", bytes, MAX_BLOCK_BYTES) {
             Ok(b) => b,
             Err(e) => {
@@ -514,11 +514,12 @@ impl DriverIo for NodeIo {
             }
         };
         let block_ref = BlockRef { hash: block.hash(), height: block.header.height };
+        let parent = block.header.parent;
         match self.ledger.execute_block(block) {
-            Ok(_) => (Some(block_ref), true),
+            Ok(_) => (Some((block_ref, parent)), true),
             Err(e) => {
                 tracing::warn!(block = %block_ref.hash, error = %e, "proposed block is invalid");
-                (Some(block_ref), false)
+                (Some((block_ref, parent)), false)
             }
         }
     }

@@ -97,15 +97,15 @@ impl DriverIo for NodeIo {
         self.built.push(r.hash);
         Ok(Payload { block: r, parent: parent.hash, bytes })
     }
-    fn verify_payload(&mut self, bytes: &[u8]) -> (Option<BlockRef>, bool) {
+    fn verify_payload(&mut self, bytes: &[u8]) -> (Option<(BlockRef, Hash)>, bool) {
         let Ok(block) = SimBlock::try_from_slice(bytes) else { return (None, false) };
         let r = BlockRef { hash: SimBlock::hash_of(bytes), height: block.height };
         match self.is_known(&block.parent) {
             Some(parent) if parent.height + 1 == block.height => {
                 self.known.insert(r.hash, (r, block.parent));
-                (Some(r), true)
+                (Some((r, block.parent)), true)
             }
-            _ => (Some(r), false),
+            _ => (Some((r, block.parent)), false),
         }
     }
     fn commit(&mut self, block: &BlockRef, certificate: &Certificate) -> Result<(), DriverError> {

@@ -1,0 +1,29 @@
+//! HotStuff as the framework's simulator and conformance suite run it.
+//!
+//! ```no_run
+//! use aether_consensus_hotstuff::simulated::HotStuffUnderTest;
+//! use aether_framework::sim::conformance::{consensus_conformance, Options};
+//! consensus_conformance(&HotStuffUnderTest::default(), &Options::default());
+//! ```
+
+use aether_framework::consensus::{ConsensusEngine, EngineContext};
+use aether_framework::sim::EngineUnderTest;
+use aether_framework::types::Keypair;
+
+use crate::{HotStuffEngine, HotStuffSettings};
+
+/// Builds HotStuff engines with `settings` for simulated validators.
+#[derive(Clone, Debug, Default)]
+pub struct HotStuffUnderTest {
+    pub settings: HotStuffSettings,
+}
+
+impl EngineUnderTest for HotStuffUnderTest {
+    fn consensus_key(&self, identity: &Keypair) -> Vec<u8> {
+        HotStuffEngine::consensus_key(identity)
+    }
+    fn build(&self, ctx: &EngineContext) -> Box<dyn ConsensusEngine> {
+        // The simulator's validator sets are well formed; a failure here is a bug in the test.
+        Box::new(HotStuffEngine::from_context(ctx, self.settings.clone()).expect("a simulated validator set is valid"))
+    }
+}
