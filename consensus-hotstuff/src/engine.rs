@@ -951,3 +951,112 @@ impl ConsensusEngine for HotStuffEngine {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aether_framework::consensus::{LocalValidator, Validator, ValidatorSet};
+
+    fn identity(i: u8) -> Keypair {
+        Keypair::from_seed([0x70 + i; 32])
+    }
+
+    fn engine(me: u8) -> HotStuffEngine {
+        let validators = ValidatorSet::new(
+            (0..4)
+                .map(|i| {
+                    let k = identity(i);
+                    Validator {
+                        name: format!("v{i}"),
+                        identity: k.public(),
+                        address: k.address(),
+                        consensus_key: HotStuffEngine::consensus_key(&k),
+                        stake: 1,
+                    }
+                })
+                .collect(),
+        );
+        let ctx =
+            EngineContext { chain_id: "t".into(), validators, local: Some(LocalValidator { index: me as u32, identity: identity(me) }) };
+        HotStuffEngine::from_context(&ctx, HotStuffSettings::default()).unwrap()
+    }
+
+    /// A well-formed round-1 proposal by its leader (validator 1: the fallback leader of
+    /// round 1) on genesis.
+    fn round_one_proposal(genesis: &BlockRef, block: BlockRef) -> Vec<u8> {
+        let g = Hash::digest(b"aether/hotstuff-genesis/v1", &genesis.hash.0);
+        let (_, vrf) = derive_keys(&identity(1));
+        let (election, _) = vrf.prove(&election_input(2, &block.hash));
+        let header = ProposalHeader { round: 1, block, parent_block: genesis.hash, parent: g, proposer: 1, election: election.to_vec() };
+        let signature = identity(1).sign(&header.digest().0).0.to_vec();
+        let justify = QuorumCertificate { round: 0, block: g, signers: vec![], signature: vec![] };
+        borsh::to_vec(&Message::Proposal(Box::new(Proposal { header, justify, timeout: None, payload: vec![1, 2, 3], signature }))).unwrap()
+    }
+
+    fn started(me: u8) -> (HotStuffEngine, BlockRef) {
+        let mut e = engine(me);
+        let genesis = BlockRef { hash: Hash::digest(b"t", b"genesis"), height: 0 };
+        let mut out = vec![];
+        e.handle(0, Input::Start { committed: genesis, certificate: Certificate::default(), safety_state: None }, &mut out);
+        (e, genesis)
+    }
+
+    #[test]
+    fn votes_only_for_a_block_on_the_parent_its_proposal_names() {
+        let block = BlockRef { hash: Hash::digest(b"t", b"block 1"), height: 1 };
+        for (parent_reported, votes) in [(None, true), (Some(Hash::digest(b"t", b"elsewhere")), false)] {
+            let (mut e, genesis) = started(0);
+            let mut out = vec![];
+            e.handle(10, Input::Message { from: 1, bytes: round_one_proposal(&genesis, block) }, &mut out);
+            assert!(out.iter().any(|o| matches!(o, Output::VerifyPayload { bytes } if bytes == &vec![1, 2, 3])), "{out:?}");
+            out.clear();
+            let parent = parent_reported.unwrap_or(genesis.hash);
+            e.handle(11, Input::PayloadVerified { block: Some(block), parent: Some(parent), valid: true }, &mut out);
+            let persisted = out.iter().position(|o| matches!(o, Output::Persist { .. }));
+            let voted = out.iter().position(|o| matches!(o, Output::Send { .. }));
+            if votes {
+                // The vote goes to the next leader — which may be this validator (then no Send).
+                assert!(persisted.is_some() && voted.is_none_or(|v| Some(v) > persisted), "persist, then vote: {out:?}");
+                assert_eq!(e.safety.highest_vote_round, 1);
+            } else {
+                assert!(persisted.is_none() && voted.is_none(), "no vote for a block on another parent: {out:?}");
+                assert_eq!(e.safety.highest_vote_round, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_proposals_with_broken_signatures_and_garbage_messages() {
+        let block = BlockRef { hash: Hash::digest(b"t", b"block 1"), height: 1 };
+        let (mut e, genesis) = started(0);
+        let mut bytes = round_one_proposal(&genesis, block);
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let mut out = vec![];
+        e.handle(10, Input::Message { from: 1, bytes }, &mut out);
+        assert!(!out.iter().any(|o| matches!(o, Output::VerifyPayload { .. })), "a broken signature is refused: {out:?}");
+        // Garbage of every length up to 300 bytes never panics and never asks for work.
+        for n in 0..300 {
+            out.clear();
+            e.handle(11, Input::Message { from: 2, bytes: vec![0x5a; n] }, &mut out);
+            assert!(out.is_empty(), "{n} bytes of garbage: {out:?}");
+        }
+    }
+
+    #[test]
+    fn an_unreadable_safety_state_never_signs() {
+        let mut e = engine(0);
+        let genesis = BlockRef { hash: Hash::digest(b"t", b"genesis"), height: 0 };
+        let mut out = vec![];
+        e.handle(0, Input::Start { committed: genesis, certificate: Certificate::default(), safety_state: Some(vec![0xff; 3]) }, &mut out);
+        let block = BlockRef { hash: Hash::digest(b"t", b"block 1"), height: 1 };
+        out.clear();
+        e.handle(10, Input::Message { from: 1, bytes: round_one_proposal(&genesis, block) }, &mut out);
+        out.clear();
+        e.handle(11, Input::PayloadVerified { block: Some(block), parent: Some(genesis.hash), valid: true }, &mut out);
+        assert!(!out.iter().any(|o| matches!(o, Output::Send { .. } | Output::Persist { .. })), "{out:?}");
+        out.clear();
+        e.handle(5_000, Input::Timer { id: ROUND_TIMER }, &mut out);
+        assert!(!out.iter().any(|o| matches!(o, Output::Persist { .. })), "no timeout is signed either: {out:?}");
+    }
+}
