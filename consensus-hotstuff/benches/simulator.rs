@@ -1,7 +1,8 @@
 //! HotStuff's pure protocol cost in the simulator (crypto on, blocks are stand-ins):
 //! committed blocks per second of CPU and CPU time per committed block for n = 4, 16, 64, 128
-//! with zero network latency; and, on the default link model, blocks per virtual second and
-//! the virtual time between commits.
+//! with zero network latency; and, on the default link model, blocks per virtual second, the
+//! virtual time between commits, views (rounds) per committed block, and commit latency (from
+//! the leader building a block to its commit at an honest validator, virtual time).
 //!
 //! `cargo bench --workspace --bench simulator` (`AETHER_SIM_BENCH_N=4,16` to choose sizes)
 //!
@@ -10,8 +11,10 @@
 
 use std::time::Instant;
 
+use aether_consensus_hotstuff::messages::CommitCertificate;
 use aether_consensus_hotstuff::simulated::HotStuffUnderTest;
 use aether_framework::sim::{LinkModel, SimConfig, Simulation};
+use borsh::BorshDeserialize;
 
 /// HotStuff with its default settings.
 fn hotstuff() -> HotStuffUnderTest {
@@ -42,6 +45,28 @@ fn main() {
         let (t_high, _) = run(n, LinkModel::IDEAL, high);
         let per_block = (t_high - t_low) / (high - low) as f64;
         println!("{n:>5} {:>16.1} {:>22.2}", 1.0 / per_block, per_block * 1e3);
+    }
+    for (name, link) in
+        [("default link (50 +- 20 ms, 1% loss)", LinkModel::DEFAULT), ("slow lossy link (200 +- 150 ms, 50% loss)", LinkModel::SLOW_LOSSY)]
+    {
+        let (_, report) = run(4, link, if link == LinkModel::DEFAULT { 300 } else { 30 });
+        let rounds: Vec<u64> = report.nodes[0]
+            .committed
+            .iter()
+            .skip(1)
+            .map(|(_, c)| CommitCertificate::try_from_slice(&c.0).expect("a HotStuff certificate").header().round)
+            .collect();
+        let views = (rounds[rounds.len() - 1] - rounds[0]) as f64 / (rounds.len() - 1) as f64;
+        let mut latency = report.commit_latencies(None);
+        latency.sort_unstable();
+        let pct = |p: f64| latency[((latency.len() - 1) as f64 * p).round() as usize];
+        println!(
+            "{name}, n = 4: {:.2} views per committed block; commit latency p50 {} ms, p95 {} ms (virtual, {} blocks)",
+            views,
+            pct(0.5),
+            pct(0.95),
+            latency.len()
+        );
     }
     let (_, report) = run(4, LinkModel::DEFAULT, 300);
     let times = &report.nodes[0].commit_times;

@@ -25,7 +25,7 @@
 //!   so a faulty elected leader cannot stall the chain and an honest fallback leader comes
 //!   within f + 1 timed-out rounds.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use aether_framework::consensus::{
@@ -36,9 +36,11 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::certificate::{BlsPublicKey, BlsSecretKey, BlsSignature, Committee, QuorumCertificate, VoteCollector, VoteMessage};
+use crate::evidence::Misbehaviour;
 use crate::leader::{election_input, pick_by_stake, VrfPublicKey, VrfSecretKey, PROOF_LEN};
 use crate::messages::{CommitCertificate, Message, Proposal, ProposalHeader, Timeout, MAX_MESSAGE_BYTES};
 use crate::timeout::{TimeoutCertificate, TimeoutCollector, TimeoutMessage};
+use crate::verified::VerifiedCache;
 
 /// `[consensus.hotstuff]` settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,7 +111,7 @@ struct Known {
 
 /// Derives this validator's BLS and VRF keys from its identity key (domain-separated, so
 /// no key is used in two schemes).
-fn derive_keys(identity: &Keypair) -> (BlsSecretKey, VrfSecretKey) {
+pub(crate) fn derive_keys(identity: &Keypair) -> (BlsSecretKey, VrfSecretKey) {
     let seed = identity.seed();
     (
         BlsSecretKey::from_seed(Hash::digest(b"aether/hotstuff-bls-key", &seed).0),
@@ -160,8 +162,11 @@ pub struct HotStuffEngine {
     votes: HashMap<(u64, Hash), VoteCollector>,
     timeouts: BTreeMap<u64, TimeoutCollector>,
     seen_votes: HashMap<(u64, ValidatorIndex), (Hash, Vec<u8>)>,
-    seen_proposals: HashMap<(u64, ValidatorIndex), (Hash, Vec<u8>)>,
-    verified_certs: HashSet<Hash>,
+    seen_proposals: HashMap<(u64, ValidatorIndex), (ProposalHeader, Vec<u8>)>,
+    /// Certificates already verified (possibly shared with other engines, see [`VerifiedCache`]).
+    verified: VerifiedCache,
+    /// Fingerprint of the committee (keys and stakes): part of every cache key.
+    committee_id: Hash,
     building: Option<(u64, Hash)>,
     last_proposed_ms: Option<TimestampMs>,
     /// After a restart, the round entered from persisted state: this validator does not lead
@@ -182,6 +187,12 @@ impl HotStuffEngine {
     }
 
     pub fn from_context(ctx: &EngineContext, settings: HotStuffSettings) -> Result<HotStuffEngine, ConsensusError> {
+        Self::with_cache(ctx, settings, VerifiedCache::new())
+    }
+
+    /// [`HotStuffEngine::from_context`] with a given memory of verified certificates (the
+    /// simulator shares one between the validators it runs; see [`VerifiedCache`]).
+    pub fn with_cache(ctx: &EngineContext, settings: HotStuffSettings, verified: VerifiedCache) -> Result<HotStuffEngine, ConsensusError> {
         if settings.base_timeout_ms == 0 || settings.max_timeout_ms < settings.base_timeout_ms {
             return Err(ConsensusError::Setup("consensus.hotstuff: need 0 < base_timeout_ms <= max_timeout_ms".into()));
         }
@@ -194,6 +205,10 @@ impl HotStuffEngine {
             committee_members.push((bls, v.stake, pop));
         }
         let stakes: Vec<Amount> = ctx.validators.iter().map(|v| v.stake).collect();
+        let committee_id = Hash::digest(
+            b"aether/hotstuff-committee/v1",
+            &borsh::to_vec(&ctx.validators.iter().map(|v| (v.consensus_key.clone(), v.stake)).collect::<Vec<_>>()).expect("encode"),
+        );
         let committee = Arc::new(Committee::new(committee_members).map_err(|e| ConsensusError::Setup(e.to_string()))?);
         let me = match &ctx.local {
             None => None,
@@ -237,7 +252,8 @@ impl HotStuffEngine {
             timeouts: BTreeMap::new(),
             seen_votes: HashMap::new(),
             seen_proposals: HashMap::new(),
-            verified_certs: HashSet::new(),
+            verified,
+            committee_id,
             building: None,
             last_proposed_ms: None,
             restart_round: 0,
@@ -255,25 +271,25 @@ impl HotStuffEngine {
         if qc.round == 0 {
             return Some(qc.block) == self.genesis_digest && qc.signers.is_empty();
         }
-        let key = Hash::digest(b"qc", &borsh::to_vec(qc).expect("encode"));
-        if self.verified_certs.contains(&key) {
+        let key = VerifiedCache::key(b"qc", &self.committee_id, &borsh::to_vec(qc).expect("encode"));
+        if self.verified.contains(&key) {
             return true;
         }
         let ok = qc.verify(&self.committee).is_ok();
         if ok {
-            self.verified_certs.insert(key);
+            self.verified.insert(key);
         }
         ok
     }
 
     fn verify_tc(&mut self, tc: &TimeoutCertificate) -> bool {
-        let key = Hash::digest(b"tc", &borsh::to_vec(tc).expect("encode"));
-        if self.verified_certs.contains(&key) {
+        let key = VerifiedCache::key(b"tc", &self.committee_id, &borsh::to_vec(tc).expect("encode"));
+        if self.verified.contains(&key) {
             return true;
         }
         let ok = tc.verify(&self.committee).is_ok();
         if ok {
-            self.verified_certs.insert(key);
+            self.verified.insert(key);
         }
         ok
     }
@@ -411,7 +427,7 @@ impl HotStuffEngine {
             return;
         }
         let Some(me) = &self.me else { return };
-        let (election, _) = me.vrf.prove(&election_input(round + 1, &payload.block.hash));
+        let (election, beta) = me.vrf.prove(&election_input(round + 1, &payload.block.hash));
         let header = ProposalHeader {
             round,
             block: payload.block,
@@ -428,7 +444,6 @@ impl HotStuffEngine {
         let bytes = borsh::to_vec(&Message::Proposal(Box::new(proposal.clone()))).expect("encode");
         out.push(Output::Broadcast { bytes: bytes.clone() });
         self.my_proposal = Some(bytes);
-        let beta = me.vrf.prove(&election_input(round + 1, &proposal.header.block.hash)).1;
         self.proposals.insert(digest, Known { proposal, verified: true, beta });
         self.on_verified(digest, now, out);
     }
@@ -587,9 +602,6 @@ impl HotStuffEngine {
         let floor = self.committed.2.saturating_sub(KEEP_ROUNDS);
         self.proposals.retain(|_, k| k.proposal.header.round >= floor);
         self.qcs.retain(|d, _| self.proposals.contains_key(d));
-        if self.verified_certs.len() > 4 * KEEP_ROUNDS as usize {
-            self.verified_certs.clear();
-        }
     }
 
     // ---- proposals ----------------------------------------------------------------------
@@ -620,13 +632,18 @@ impl HotStuffEngine {
         // Two different proposals signed by one proposer for one round: evidence.
         let key = (h.round, h.proposer);
         match self.seen_proposals.get(&key) {
-            Some((other, other_sig)) if *other != digest => {
-                let proof = borsh::to_vec(&(other, other_sig, digest, &p.signature)).expect("encode");
-                out.push(Output::Evidence(Evidence { offender: h.proposer, kind: "double-proposal".into(), proof }));
+            Some((other, other_sig)) if other.digest() != digest => {
+                let m = Misbehaviour::DoubleProposal {
+                    first: other.clone(),
+                    first_signature: other_sig.clone(),
+                    second: h.clone(),
+                    second_signature: p.signature.clone(),
+                };
+                out.push(Output::Evidence(m.into_evidence(h.proposer)));
             }
             Some(_) => {}
             None => {
-                self.seen_proposals.insert(key, (digest, p.signature.clone()));
+                self.seen_proposals.insert(key, (h.clone(), p.signature.clone()));
             }
         }
         // The QC first: entering the round through the TC must already see it as the high QC
@@ -769,8 +786,14 @@ impl HotStuffEngine {
                 let first = BlsSignature::from_bytes(other_sig).is_ok_and(|s| s.verify_vote(&VoteMessage { round, block: *other }, key));
                 let second = sig.verify_vote(&VoteMessage { round, block: digest }, key);
                 if first && second {
-                    let proof = borsh::to_vec(&(round, other, other_sig, digest, &signature)).expect("encode");
-                    out.push(Output::Evidence(Evidence { offender: voter, kind: "double-vote".into(), proof }));
+                    let m = Misbehaviour::DoubleVote {
+                        round,
+                        first: *other,
+                        first_signature: other_sig.clone(),
+                        second: digest,
+                        second_signature: signature.clone(),
+                    };
+                    out.push(Output::Evidence(m.into_evidence(voter)));
                 }
                 if first || !second {
                     return;
@@ -790,7 +813,7 @@ impl HotStuffEngine {
             self.seen_votes.remove(&(round, forged));
         }
         if let Some(qc) = outcome.certificate {
-            self.verified_certs.insert(Hash::digest(b"qc", &borsh::to_vec(&qc).expect("encode")));
+            self.verified.insert(VerifiedCache::key(b"qc", &self.committee_id, &borsh::to_vec(&qc).expect("encode")));
             self.observe_qc(qc, now, out);
         }
     }
@@ -925,6 +948,11 @@ impl ConsensusEngine for HotStuffEngine {
             Input::PayloadBuildFailed { .. } => self.building = None,
             Input::PayloadVerified { block, parent, valid } => self.on_payload_verified(block, parent, valid, now, out),
         }
+    }
+
+    fn verify_evidence(&self, evidence: &Evidence) -> Result<(), ConsensusError> {
+        let identities: Vec<PublicKey> = self.members.iter().map(|m| m.identity).collect();
+        crate::evidence::check(evidence, &identities, &self.committee).map_err(ConsensusError::BadEvidence)
     }
 
     fn verify_certificate(&self, block: &BlockRef, certificate: &Certificate) -> Result<(), ConsensusError> {

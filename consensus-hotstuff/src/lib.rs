@@ -7,14 +7,17 @@
 //!
 //! Status: the engine ([`engine`]) runs in the deterministic simulator
 //! ([`aether_framework::sim`]) — honest runs, offline and crashing validators, lossy links,
-//! partitions, Byzantine behaviours — see `tests/`. Not yet: evidence recorded in blocks, the
-//! multi-validator node preset, and sync of blocks older than the engine keeps
-//! (`KEEP_ROUNDS`) for a validator that was away long.
+//! partitions, Byzantine behaviours — see `tests/` — and is the default engine of the `aether`
+//! preset. Double proposals and double votes become [`evidence`] that nodes gossip and record in
+//! blocks. Not yet: sync of blocks older than the engine keeps (`KEEP_ROUNDS`) for a validator
+//! that was away long.
 //!
 //! - [`certificate`]: BLS votes and quorum certificates (lazy batch verification).
 //! - [`timeout`]: timeout votes and timeout certificates.
 //! - [`leader`]: ECVRF (RFC 9381) and stake-weighted choice.
 //! - [`messages`]: the wire format and the commit certificate.
+//! - [`evidence`]: checkable proofs of double proposals and double votes.
+//! - [`verified`]: memory of verified certificates (shared between simulated validators).
 //!
 //! ```
 //! use aether_consensus_hotstuff::certificate::*;
@@ -34,10 +37,12 @@
 
 pub mod certificate;
 pub mod engine;
+pub mod evidence;
 pub mod leader;
 pub mod messages;
 pub mod simulated;
 pub mod timeout;
+pub mod verified;
 
 pub use engine::{HotStuffEngine, HotStuffSettings};
 
@@ -45,9 +50,10 @@ pub use engine::{HotStuffEngine, HotStuffSettings};
 pub fn register(registry: &mut aether_framework::registry::Registry) {
     use aether_framework::consensus::ConsensusEngine;
     use aether_framework::registry::PluginError;
+    registry.register_consensus_key(HotStuffEngine::NAME, HotStuffEngine::consensus_key);
     registry.consensus.register(
         HotStuffEngine::NAME,
-        "chained HotStuff (two-chain commit), BLS quorum certificates, ECVRF leaders; needs a network with more than one validator",
+        "chained HotStuff (two-chain commit), BLS quorum certificates, ECVRF leaders; one validator or many (over a network)",
         Box::new(|ctx, settings| {
             let s: HotStuffSettings = settings.parse()?;
             let engine = HotStuffEngine::from_context(ctx, s)

@@ -10,12 +10,17 @@ use aether_framework::consensus::{ConsensusEngine, EngineContext};
 use aether_framework::sim::EngineUnderTest;
 use aether_framework::types::Keypair;
 
+use crate::verified::VerifiedCache;
 use crate::{HotStuffEngine, HotStuffSettings};
 
-/// Builds HotStuff engines with `settings` for simulated validators.
+/// Builds HotStuff engines with `settings` for simulated validators. All the engines it
+/// builds share one [`VerifiedCache`], so a certificate is verified once per run rather than
+/// once per validator (sound: the key is the certificate's bytes and the committee; a forged
+/// certificate has other bytes and is verified, and refused, on its own).
 #[derive(Clone, Debug, Default)]
 pub struct HotStuffUnderTest {
     pub settings: HotStuffSettings,
+    pub verified: VerifiedCache,
 }
 
 impl EngineUnderTest for HotStuffUnderTest {
@@ -24,6 +29,6 @@ impl EngineUnderTest for HotStuffUnderTest {
     }
     fn build(&self, ctx: &EngineContext) -> Box<dyn ConsensusEngine> {
         // The simulator's validator sets are well formed; a failure here is a bug in the test.
-        Box::new(HotStuffEngine::from_context(ctx, self.settings.clone()).expect("a simulated validator set is valid"))
+        Box::new(HotStuffEngine::with_cache(ctx, self.settings.clone(), self.verified.clone()).expect("a simulated validator set is valid"))
     }
 }

@@ -59,9 +59,19 @@ mod golden {
             time_ms: 1_700_000_000_000,
             proposer: key(3).address(),
             tx_root: Block::compute_tx_root(&[sample_tx()]),
+            evidence_root: Block::compute_evidence_root(&[sample_evidence()]),
             state_root: Hash::digest(b"t", b"state"),
             parent_certificate: Certificate(vec![1, 2, 3]),
         }
+    }
+
+    fn sample_evidence() -> crate::consensus::Evidence {
+        crate::consensus::Evidence { offender: 3, kind: "double-vote".into(), proof: vec![7; 40] }
+    }
+
+    #[test]
+    fn evidence_format() {
+        assert_eq!(sample_evidence().hash().to_hex(), GOLDEN_EVIDENCE_HASH);
     }
 
     /// SHA-256 of the canonical encoding, without any domain tag: pins the bytes themselves.
@@ -116,7 +126,8 @@ mod golden {
     const GOLDEN_ADDRESS: &str = "0x283f796ef69c3506178bb1db332e0000063fa8a9";
     const GOLDEN_TX_ENCODING: &str = "fd33ed9a5fde804cfa8efc18dd5d4cd4489fe4e6191468e2113ff8112f7c5a3b";
     const GOLDEN_TX_HASH: &str = "0x0f49c796b2aadd1fa8cae9cc5c85995aee6a568d9b81694ae9509c74218d406c";
-    const GOLDEN_HEADER_HASH: &str = "0x7d94e40aa05752224ca2f311f113f6b87ec96b0882426fa82162f206e3d53eb9";
+    const GOLDEN_HEADER_HASH: &str = "0xca906b96b4111dc288ea14e258222aacec2f5a1bf5da34896e3f116289fc4f96";
+    const GOLDEN_EVIDENCE_HASH: &str = "0x0fbefc8145f82b19ece2bbe2844bdfa581680c83930f383e1c75835c6355735d";
     const GOLDEN_ACCOUNT: &str = "2c54372bf817c438cfd88301e5d601174bf1e943ba4753d1b0438341bbf56472";
     const GOLDEN_RECEIPT: &str = "c7a4e4e3627937a30b551d3f0f08ac562ff2d523d428a5bf08a2393cd0d07c5a";
 }

@@ -33,7 +33,7 @@
 //!     action: Action::Transfer { to: Address([9; 20]), amount: 100, memo: vec![] },
 //! }.sign(&alice);
 //! let head = ledger.head();
-//! let built = ledger.build_block(&head.block.hash, head.certificate, vec![tx], 1_000, validator.address()).unwrap().executed;
+//! let built = ledger.build_block(&head.block.hash, head.certificate, vec![tx], vec![], 1_000, validator.address()).unwrap().executed;
 //! ledger.commit(&built.hash, &Certificate(vec![])).unwrap();
 //! assert_eq!(ledger.account(&Address([9; 20])).unwrap().balance, 100);
 //! assert_eq!(ledger.account(&alice.address()).unwrap().balance, 899);

@@ -25,6 +25,7 @@ use crate::consensus::solo::{SoloEngine, SoloSettings};
 use crate::consensus::{ConsensusEngine, EngineContext};
 use crate::mempool::{FeePriority, Fifo, OrderingPolicy};
 use crate::storage::{KvStore, Schema};
+use crate::types::Keypair;
 use crate::vm::VmBackend;
 
 /// The kinds of plugin a node is assembled from.
@@ -116,6 +117,9 @@ pub type ConsensusFactory = Box<dyn Fn(&EngineContext, &PluginSettings) -> Resul
 pub type StorageFactory = Box<dyn Fn(&StorageContext, &PluginSettings) -> Result<Arc<dyn KvStore>, PluginError> + Send + Sync>;
 pub type PolicyFactory = Box<dyn Fn(&PluginSettings) -> Result<Arc<dyn OrderingPolicy>, PluginError> + Send + Sync>;
 pub type VmFactory = Box<dyn Fn(&PluginSettings) -> Result<Arc<dyn VmBackend>, PluginError> + Send + Sync>;
+/// How an engine derives, from a validator's identity key, the consensus key genesis lists for
+/// it (`aether init` writes it). Engines that register none use the identity public key.
+pub type ConsensusKeyFn = fn(&Keypair) -> Vec<u8>;
 
 pub struct Entry<F> {
     pub name: String,
@@ -161,6 +165,7 @@ pub struct Registry {
     pub storage: Slot<StorageFactory>,
     pub mempool_policy: Slot<PolicyFactory>,
     pub vm: Slot<VmFactory>,
+    consensus_keys: BTreeMap<String, ConsensusKeyFn>,
 }
 
 impl Default for Registry {
@@ -177,6 +182,20 @@ impl Registry {
             storage: Slot::new(SlotKind::Storage),
             mempool_policy: Slot::new(SlotKind::MempoolPolicy),
             vm: Slot::new(SlotKind::Vm),
+            consensus_keys: BTreeMap::new(),
+        }
+    }
+
+    /// Registers how engine `name` derives a validator's consensus key (see [`ConsensusKeyFn`]).
+    pub fn register_consensus_key(&mut self, name: &str, derive: ConsensusKeyFn) {
+        self.consensus_keys.insert(name.to_string(), derive);
+    }
+
+    /// The consensus key genesis should list for `identity` under engine `name`.
+    pub fn consensus_key(&self, name: &str, identity: &Keypair) -> Vec<u8> {
+        match self.consensus_keys.get(name) {
+            Some(derive) => derive(identity),
+            None => identity.public().0.to_vec(),
         }
     }
 

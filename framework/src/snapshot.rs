@@ -1,7 +1,7 @@
 //! State snapshots: the whole state at one height, its block and certificate, in one file, so a
 //! new node can start there instead of replaying the chain.
 //!
-//! # File layout (format 1)
+//! # File layout (format 2; 1 held blocks without evidence)
 //! `AETHER-SNAPSHOT\0` (16 bytes), format (u32 LE), then the borsh encoding of
 //! [`SnapshotContents`], then the SHA-256 of everything before it (32 bytes).
 //!
@@ -38,7 +38,7 @@ use crate::types::{Block, Certificate, Genesis, Hash, Height};
 
 const MAGIC: &[u8; 16] = b"AETHER-SNAPSHOT\0";
 /// The snapshot format this build writes and reads.
-pub const SNAPSHOT_FORMAT: u32 = 1;
+pub const SNAPSHOT_FORMAT: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -46,8 +46,10 @@ pub enum SnapshotError {
     Io { action: &'static str, path: String, reason: String },
     #[error("{path} is not an Aether snapshot (bad magic bytes)")]
     NotASnapshot { path: String },
-    #[error("{path} is snapshot format {found}; this build reads up to {supported}")]
+    #[error("{path} is snapshot format {found}; this build reads only format {supported}")]
     FormatTooNew { path: String, found: u32, supported: u32 },
+    #[error("{path} is snapshot format {found}, written by an older Aether; this build reads only format {supported} (export it again with this build's node)")]
+    FormatTooOld { path: String, found: u32, supported: u32 },
     #[error("{path} is damaged: its checksum does not match its contents (truncated or altered)")]
     Checksum { path: String },
     #[error("{path} is malformed: {reason}")]
@@ -132,6 +134,9 @@ impl Snapshot {
         let format = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
         if format > SNAPSHOT_FORMAT {
             return Err(SnapshotError::FormatTooNew { path: p(), found: format, supported: SNAPSHOT_FORMAT });
+        }
+        if format < SNAPSHOT_FORMAT {
+            return Err(SnapshotError::FormatTooOld { path: p(), found: format, supported: SNAPSHOT_FORMAT });
         }
         let (body, checksum) = bytes.split_at(bytes.len() - 32);
         if Sha256::digest(body).as_slice() != checksum {

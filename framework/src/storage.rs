@@ -71,6 +71,8 @@ pub mod columns {
     pub const STATE_PREIMAGES: &str = "state_preimages";
     /// Engine name -> the engine's persisted safety state (opaque bytes).
     pub const CONSENSUS: &str = "consensus";
+    /// Evidence hash -> height of the block that recorded it (each is recorded once).
+    pub const EVIDENCE: &str = "evidence";
 
     pub const SCHEMA: Schema = Schema {
         columns: &[
@@ -86,6 +88,7 @@ pub mod columns {
             ColumnSpec { name: STATE_VALUES, ordered: true },
             ColumnSpec { name: STATE_STALE, ordered: true },
             ColumnSpec { name: STATE_PREIMAGES, ordered: false },
+            ColumnSpec { name: EVIDENCE, ordered: false },
         ],
     };
 }

@@ -34,7 +34,7 @@ fn ledger(balances: &[(u8, Amount)]) -> Arc<Ledger> {
 
 fn build_and_commit(l: &Ledger, txs: Vec<SignedTransaction>) -> Arc<aether_framework::ledger::ExecutedBlock> {
     let head = l.head();
-    let b = l.build_block(&head.block.hash, head.certificate, txs, head.header.time_ms + 10, key(100).address()).unwrap().executed;
+    let b = l.build_block(&head.block.hash, head.certificate, txs, vec![], head.header.time_ms + 10, key(100).address()).unwrap().executed;
     l.commit(&b.hash, &Certificate(vec![1])).unwrap()
 }
 
@@ -78,7 +78,7 @@ fn execute_block_rejects_what_a_builder_would_not_produce() {
     let to = Address([5; 20]);
     let head = producer.head();
     let good = producer
-        .build_block(&head.block.hash, Certificate::default(), vec![transfer(1, 0, to, 1, 1)], 2000, key(100).address())
+        .build_block(&head.block.hash, Certificate::default(), vec![transfer(1, 0, to, 1, 1)], vec![], 2000, key(100).address())
         .unwrap()
         .executed;
 
@@ -114,10 +114,11 @@ fn blocks_can_build_on_uncommitted_parents_and_commit_in_order() {
     let to = Address([5; 20]);
     let head = l.head();
     let b1 = l
-        .build_block(&head.block.hash, Certificate::default(), vec![transfer(1, 0, to, 10, 1)], 2000, key(100).address())
+        .build_block(&head.block.hash, Certificate::default(), vec![transfer(1, 0, to, 10, 1)], vec![], 2000, key(100).address())
         .unwrap()
         .executed;
-    let b2 = l.build_block(&b1.hash, Certificate(vec![1]), vec![transfer(1, 1, to, 10, 1)], 3000, key(100).address()).unwrap().executed;
+    let b2 =
+        l.build_block(&b1.hash, Certificate(vec![1]), vec![transfer(1, 1, to, 10, 1)], vec![], 3000, key(100).address()).unwrap().executed;
     assert_eq!(b2.block.transactions.len(), 1, "nonce 1 applies on top of the pending parent");
     assert!(matches!(l.commit(&b2.hash, &Certificate::default()), Err(LedgerError::NotOnHead { .. })));
     l.commit(&b1.hash, &Certificate::default()).unwrap();
@@ -325,7 +326,7 @@ fn mempool_invariants_hold_under_random_operations() {
                 }
                 let head = l.head();
                 let built = l
-                    .build_block(&head.block.hash, Certificate::default(), candidates, head.header.time_ms + 1, key(100).address())
+                    .build_block(&head.block.hash, Certificate::default(), candidates, vec![], head.header.time_ms + 1, key(100).address())
                     .unwrap();
                 assert!(built.rejected.is_empty(), "seed {seed} step {step}: the pool offered inapplicable txs {:?}", built.rejected);
                 committed += built.executed.block.transactions.len();

@@ -98,13 +98,13 @@ pub async fn run_transfer_bench(opts: &BenchOptions) -> anyhow::Result<BenchRepo
         }],
     };
     let config = format!(
-            "[node]\nvalidator_key = \"{}\"\n[storage]\nbackend = \"{}\"\n[rpc]\nlisten = \"127.0.0.1:0\"\n[consensus.solo]\nmin_block_interval_ms = {}\n[mempool]\nmax_txs = {}\nmax_block_txs = 10000\n",
+            "[node]\nvalidator_key = \"{}\"\n[storage]\nbackend = \"{}\"\n[rpc]\nlisten = \"127.0.0.1:0\"\n[consensus]\nengine = \"solo\"\n[consensus.solo]\nmin_block_interval_ms = {}\n[mempool]\nmax_txs = {}\nmax_block_txs = 10000\n",
             crate::init::VALIDATOR_KEY,
             opts.storage,
             opts.min_block_interval_ms,
             opts.txs.max(1000) * 2
         );
-    crate::init::write_chain_folder(dir.path(), &genesis, &validator, &config)?;
+    crate::init::write_chain_folder(dir.path(), &genesis, &validator, crate::init::VALIDATOR_KEY, &config)?;
 
     // Pre-sign everything so the timed part is the node's work and the RPC round trips.
     let per_sender = opts.txs / opts.senders;

@@ -3,9 +3,13 @@
 //! ```text
 //! DIR/aether.toml            config (preset, paths, RPC address)
 //! DIR/genesis.json           chain id, funded accounts, validator set
-//! DIR/keys/validator.json    this node's validator key
+//! DIR/keys/validator.json    this node's validator key (one validator)
+//! DIR/keys/validator-I.json  validator I's key (`--validators N`, N > 1; aether.toml names 0)
 //! DIR/keys/faucet.json       the account holding the initial supply
 //! ```
+//!
+//! Each validator's consensus key in genesis is derived from its identity key by the preset's
+//! consensus engine (for HotStuff: BLS key, proof of possession, VRF key).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,6 +29,8 @@ pub struct InitOptions {
     /// Also fund the well-known dev account (see [`keys::dev_account`]).
     pub fund_dev_account: bool,
     pub rpc_listen: Option<SocketAddr>,
+    /// Validators in genesis, equal stake (at least 1).
+    pub validators: usize,
 }
 
 impl InitOptions {
@@ -36,6 +42,7 @@ impl InitOptions {
             faucet_balance: 1_000_000_000_000_000,
             fund_dev_account: false,
             rpc_listen: None,
+            validators: 1,
         }
     }
 }
@@ -43,15 +50,44 @@ impl InitOptions {
 pub struct InitOutput {
     pub config: PathBuf,
     pub genesis: PathBuf,
+    /// The key aether.toml names (validator 0's).
     pub validator_key: PathBuf,
     pub validator_address: Address,
+    /// Every validator's key file and address, in genesis order.
+    pub validator_keys: Vec<(PathBuf, Address)>,
     pub faucet_key: PathBuf,
     pub faucet_address: Address,
 }
 
+/// Where validator `index` of `count` keeps its key, relative to the chain folder.
+pub fn validator_key_path(index: usize, count: usize) -> String {
+    if count == 1 {
+        VALIDATOR_KEY.to_string()
+    } else {
+        format!("keys/validator-{index}.json")
+    }
+}
+
+/// The consensus engine a preset runs by default (its defaults' `consensus.engine`).
+pub fn default_engine(preset: &aether_framework::registry::Preset) -> anyhow::Result<String> {
+    let table: toml::Table = toml::from_str(preset.defaults).context("preset defaults are not TOML")?;
+    table
+        .get("consensus")
+        .and_then(|c| c.get("engine"))
+        .and_then(|e| e.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("preset {} names no consensus.engine", preset.name))
+}
+
 pub fn init_chain(opts: &InitOptions) -> anyhow::Result<InitOutput> {
-    crate::find(&opts.preset)?;
-    let validator = Keypair::generate();
+    let preset = crate::find(&opts.preset)?;
+    if opts.validators == 0 || opts.validators > 1_000 {
+        bail!("--validators must be between 1 and 1000, got {}", opts.validators);
+    }
+    let registry = preset.registry();
+    let engine = default_engine(preset)?;
+    let validators: Vec<Keypair> = (0..opts.validators).map(|_| Keypair::generate()).collect();
+    let validator = validators[0].clone();
     let faucet = Keypair::generate();
     let mut accounts = vec![GenesisAccount { address: faucet.address(), balance: opts.faucet_balance }];
     if opts.fund_dev_account {
@@ -61,32 +97,44 @@ pub fn init_chain(opts: &InitOptions) -> anyhow::Result<InitOutput> {
         chain_id: opts.chain_id.clone(),
         genesis_time_ms: SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64,
         accounts,
-        validators: vec![GenesisValidator {
-            name: "validator-0".into(),
-            identity: validator.public(),
-            consensus_key: validator.public().0.to_vec(),
-            stake: 1,
-        }],
+        validators: validators
+            .iter()
+            .enumerate()
+            .map(|(i, k)| GenesisValidator {
+                name: format!("validator-{i}"),
+                identity: k.public(),
+                consensus_key: registry.consensus_key(&engine, k),
+                stake: 1,
+            })
+            .collect(),
     };
+    let key_path = validator_key_path(0, opts.validators);
     let rpc = opts.rpc_listen.map(|a| format!("\n[rpc]\nlisten = \"{a}\"\n")).unwrap_or_default();
     let config = format!(
         "# Aether node configuration. Layers, lowest first: the preset's defaults, this file,\n\
          # AETHER_<SECTION>__<KEY> environment variables, command-line --set key=value.\n\
          # Swap a part by naming another plugin, e.g. [storage] backend = \"memory\".\n\
-         preset = \"{preset}\"\n\n[chain]\ngenesis = \"genesis.json\"\n\n[node]\ndata_dir = \"data\"\nvalidator_key = \"{VALIDATOR_KEY}\"\n{rpc}",
+         preset = \"{preset}\"\n\n[chain]\ngenesis = \"genesis.json\"\n\n[node]\ndata_dir = \"data\"\nvalidator_key = \"{key_path}\"\n{rpc}",
         preset = opts.preset
     );
     let faucet_key = opts.dir.join("keys/faucet.json");
     if faucet_key.exists() {
         bail!("{} already exists; choose an empty folder", faucet_key.display());
     }
-    write_chain_folder(&opts.dir, &genesis, &validator, &config)?;
+    write_chain_folder(&opts.dir, &genesis, &validator, &key_path, &config)?;
+    let mut validator_keys = vec![(opts.dir.join(&key_path), validator.address())];
+    for (i, k) in validators.iter().enumerate().skip(1) {
+        let path = opts.dir.join(validator_key_path(i, opts.validators));
+        keys::write_key_file(&path, k)?;
+        validator_keys.push((path, k.address()));
+    }
     keys::write_key_file(&faucet_key, &faucet)?;
     Ok(InitOutput {
         config: opts.dir.join("aether.toml"),
         genesis: opts.dir.join("genesis.json"),
-        validator_key: opts.dir.join(VALIDATOR_KEY),
+        validator_key: opts.dir.join(&key_path),
         validator_address: validator.address(),
+        validator_keys,
         faucet_key,
         faucet_address: faucet.address(),
     })
@@ -95,12 +143,13 @@ pub fn init_chain(opts: &InitOptions) -> anyhow::Result<InitOutput> {
 /// Where [`write_chain_folder`] puts the validator key, relative to the folder.
 pub const VALIDATOR_KEY: &str = "keys/validator.json";
 
-/// Writes a chain folder: `genesis.json`, the validator key at [`VALIDATOR_KEY`], and
-/// `aether.toml` with the text `config_toml`. Checks the genesis first and refuses to
-/// overwrite anything, so a failed call leaves no partial folder behind.
-pub fn write_chain_folder(dir: &Path, genesis: &Genesis, validator: &Keypair, config_toml: &str) -> anyhow::Result<()> {
+/// Writes a chain folder: `genesis.json`, the validator key at `key_path` (relative to
+/// `dir`, e.g. [`VALIDATOR_KEY`]), and `aether.toml` with the text `config_toml`. Checks the
+/// genesis first and refuses to overwrite anything, so a failed call leaves no partial folder
+/// behind.
+pub fn write_chain_folder(dir: &Path, genesis: &Genesis, validator: &Keypair, key_path: &str, config_toml: &str) -> anyhow::Result<()> {
     genesis.validate()?;
-    let (config, genesis_path, key) = (dir.join("aether.toml"), dir.join("genesis.json"), dir.join(VALIDATOR_KEY));
+    let (config, genesis_path, key) = (dir.join("aether.toml"), dir.join("genesis.json"), dir.join(key_path));
     for p in [&config, &genesis_path, &key] {
         if p.exists() {
             bail!("{} already exists; choose an empty folder", p.display());

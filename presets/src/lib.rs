@@ -20,6 +20,8 @@
 //! ```
 
 pub mod bench;
+pub mod bench_validators;
+pub mod devnet;
 pub mod init;
 pub mod keys;
 
@@ -32,27 +34,26 @@ use aether_framework::types::Genesis;
 use aether_rpc::RpcServer;
 use anyhow::{anyhow, Context};
 
-/// Settings every preset here shares; each adds its `[storage]` section.
+/// Settings every preset here shares; each adds its `[consensus]` and `[storage]` sections.
 macro_rules! common_defaults {
     () => {
-        "[chain]\ngenesis = \"genesis.json\"\n[node]\ndata_dir = \"data\"\n[consensus]\nengine = \"solo\"\n[mempool]\npolicy = \"fee\"\n"
+        "[chain]\ngenesis = \"genesis.json\"\n[node]\ndata_dir = \"data\"\n[mempool]\npolicy = \"fee\"\n"
     };
 }
 
-/// The default preset. Until the HotStuff issue lands, its engine is `solo`; the defaults
-/// below are the only thing that changes when it does.
+/// The default preset: HotStuff (BLS certificates, VRF leaders) on RocksDB.
 pub const AETHER: Preset = Preset {
     name: "aether",
-    description: "the default node: solo consensus (HotStuff to come), RocksDB storage, fee-ordered mempool",
-    defaults: concat!(common_defaults!(), "[storage]\nbackend = \"rocksdb\"\n"),
+    description: "the default node: HotStuff consensus (BLS certificates, VRF leaders), RocksDB storage, fee-ordered mempool",
+    defaults: concat!(common_defaults!(), "[consensus]\nengine = \"hotstuff\"\n[storage]\nbackend = \"rocksdb\"\n"),
     register: register_all,
 };
 
-/// Same plugins, in memory: nothing survives exit. For tests and demos.
+/// One validator sealing blocks alone, in memory: nothing survives exit. For tests and demos.
 pub const MEMORY: Preset = Preset {
     name: "memory",
     description: "solo consensus with in-memory storage: nothing survives exit (tests, demos)",
-    defaults: concat!(common_defaults!(), "[storage]\nbackend = \"memory\"\n"),
+    defaults: concat!(common_defaults!(), "[consensus]\nengine = \"solo\"\n[storage]\nbackend = \"memory\"\n"),
     register: register_all,
 };
 
@@ -135,6 +136,15 @@ pub fn import_snapshot(
 
 /// Loads config, genesis and validator key, starts the node and (if enabled) RPC.
 pub async fn launch(preset: &Preset, source: &ConfigSource) -> anyhow::Result<LaunchedNode> {
+    launch_on(preset, source, None).await
+}
+
+/// [`launch`] on a given network (required when genesis has more than one validator).
+pub async fn launch_on(
+    preset: &Preset,
+    source: &ConfigSource,
+    network: Option<Arc<dyn aether_framework::network::Network>>,
+) -> anyhow::Result<LaunchedNode> {
     let (config, registry) = load_config(preset, source)?;
     let genesis = Genesis::load(&config.chain.genesis)?;
     let key = match &config.node.validator_key {
@@ -143,7 +153,7 @@ pub async fn launch(preset: &Preset, source: &ConfigSource) -> anyhow::Result<La
     };
     let metrics = Arc::new(NodeMetrics::default());
     let bound = if config.rpc.enabled { Some(RpcServer::bind(&config.rpc, metrics.clone()).await?) } else { None };
-    let node = Node::launch_with(&config, &registry, &genesis, key, Arc::new(SystemClock::default()), metrics, None)?;
+    let node = Node::launch_with(&config, &registry, &genesis, key, Arc::new(SystemClock::default()), metrics, network)?;
     let rpc = bound.map(|b| b.serve(node.handle()));
     Ok(LaunchedNode { node, rpc, config })
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use aether_framework::codec;
 use aether_framework::config::ConfigSource;
 use aether_framework::types::{Action, Address, Amount, Hash, Keypair, TxBody};
-use aether_presets::{bench, init, keys, PRESETS};
+use aether_presets::{bench, bench_validators, init, keys, PRESETS};
 use aether_rpc::AetherApiClient;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -27,6 +27,9 @@ enum Command {
     Init(InitArgs),
     /// Run a node.
     Run(RunArgs),
+    /// Run every validator of a chain in this process over the in-process network (a local
+    /// multi-validator HotStuff chain; without --dir, a throwaway one with a funded dev account).
+    Devnet(DevnetArgs),
     /// Generate or inspect key files.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -110,6 +113,25 @@ struct InitArgs {
     /// RPC listen address to write into aether.toml.
     #[arg(long)]
     rpc_listen: Option<SocketAddr>,
+    /// Validators in genesis (equal stake); keys go to keys/validator-I.json when more than one.
+    #[arg(long, default_value_t = 1)]
+    validators: usize,
+}
+
+#[derive(Args)]
+struct DevnetArgs {
+    /// Chain folder made by `aether init --validators N`.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Validators of the throwaway chain made when --dir is not given.
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
+    /// Validator I serves RPC on this address's port + I.
+    #[arg(long, default_value = "127.0.0.1:9944")]
+    rpc_listen: SocketAddr,
+    /// Override any setting for every validator (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
 }
 
 #[derive(Args)]
@@ -191,6 +213,18 @@ enum BenchCommand {
         #[arg(long, default_value = "rocksdb")]
         storage: String,
     },
+    /// HotStuff validators in one process (in-process network) beside one solo validator, on
+    /// the same pre-signed transfers: committed tx/s and commit latency.
+    Validators {
+        #[arg(long, default_value_t = 5000)]
+        txs: usize,
+        #[arg(long, default_value_t = 16)]
+        senders: usize,
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        #[arg(long, default_value = "rocksdb")]
+        storage: String,
+    },
 }
 
 fn main() {
@@ -211,6 +245,7 @@ fn main() {
 async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Init(a) => cmd_init(a),
+        Command::Devnet(a) => cmd_devnet(a).await,
         Command::Run(a) => cmd_run(a).await,
         Command::Keys(k) => cmd_keys(k),
         Command::Tx(TxCommand::Transfer(a)) => cmd_transfer(a).await,
@@ -244,6 +279,21 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Bench(BenchCommand::Validators { txs, senders, validators, storage }) => {
+            let opts = bench_validators::ValidatorsBenchOptions {
+                txs,
+                senders,
+                validators,
+                storage,
+                timeout: std::time::Duration::from_secs(600),
+            };
+            let (baseline, hotstuff) = bench_validators::run_validators_bench(&opts).await?;
+            println!("transfers: {txs} from {senders} senders, submitted to every validator's mempool, storage {}", opts.storage);
+            println!("{baseline}  (baseline)");
+            println!("{hotstuff}");
+            println!("  ratio hotstuff / solo committed tx/s: {:.3}", hotstuff.committed_per_sec / baseline.committed_per_sec);
+            Ok(())
+        }
         Command::Bench(BenchCommand::Transfers { txs, senders, storage }) => {
             let report = bench::run_transfer_bench(&bench::BenchOptions { txs, senders, storage, ..Default::default() }).await?;
             println!("{report}");
@@ -258,13 +308,70 @@ fn cmd_init(a: InitArgs) -> anyhow::Result<()> {
     opts.chain_id = a.chain_id;
     opts.fund_dev_account = a.dev_account;
     opts.rpc_listen = a.rpc_listen;
+    opts.validators = a.validators;
     let out = init::init_chain(&opts)?;
     println!("initialised chain {:?} in {}", opts.chain_id, a.dir.display());
     println!("  config         {}", out.config.display());
     println!("  genesis        {}", out.genesis.display());
-    println!("  validator key  {} (address {})", out.validator_key.display(), out.validator_address);
+    for (i, (path, address)) in out.validator_keys.iter().enumerate() {
+        println!("  validator {i:<4} {} (address {address})", path.display());
+    }
     println!("  faucet key     {} (address {}, balance {})", out.faucet_key.display(), out.faucet_address, opts.faucet_balance);
-    println!("run it with: aether run --dir {}", a.dir.display());
+    if a.validators == 1 {
+        println!("run it with: aether run --dir {}", a.dir.display());
+    } else {
+        println!("run all {} validators in one process with: aether devnet --dir {}", a.validators, a.dir.display());
+    }
+    Ok(())
+}
+
+fn parse_overrides(set: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    set.iter()
+        .map(|s| {
+            let (k, v) = s.split_once('=').with_context(|| format!("--set {s:?}: expected KEY=VALUE"))?;
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+async fn cmd_devnet(a: DevnetArgs) -> anyhow::Result<()> {
+    let dir = match a.dir {
+        Some(d) => d,
+        None => {
+            let dir = tempfile::Builder::new().prefix("aether-devnet-").tempdir()?.keep();
+            let mut opts = init::InitOptions::new(&dir);
+            opts.chain_id = "aether-devnet".into();
+            opts.fund_dev_account = true;
+            opts.validators = a.validators;
+            init::init_chain(&opts)?;
+            println!("devnet chain in {} (delete it when done)", dir.display());
+            println!("dev account {} is funded: aether tx transfer --dev --to ADDRESS --amount N", keys::dev_account().address());
+            dir
+        }
+    };
+    let overrides = parse_overrides(&a.set)?;
+    let nodes = aether_presets::devnet::launch_devnet(&dir, a.rpc_listen, &overrides).await?;
+    for (i, n) in nodes.iter().enumerate() {
+        if let Some(rpc) = &n.rpc {
+            println!("validator {i}: JSON-RPC on {}", rpc.http_url());
+        }
+    }
+    let stopped = futures::future::select_all(nodes.iter().map(|n| Box::pin(n.node.stopped())));
+    let failed = tokio::select! {
+        _ = wait_for_shutdown_signal() => false,
+        _ = stopped => true,
+    };
+    tracing::info!("shutting down");
+    let mut errors = Vec::new();
+    for (i, n) in nodes.into_iter().enumerate() {
+        if let Err(e) = n.shutdown().await {
+            errors.push(format!("validator {i}: {e:#}"));
+        }
+    }
+    if failed || !errors.is_empty() {
+        bail!("a validator stopped unexpectedly: {}", errors.join("; "));
+    }
+    tracing::info!("stopped cleanly");
     Ok(())
 }
 

@@ -44,7 +44,7 @@ async fn init_run_transfer_and_stop_on_sigint() {
     let log_path = dir.path().join("node.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let child = Command::new(BIN)
-        .args(["run", "--dir", dir.path().to_str().unwrap(), "--set", "consensus.solo.block_interval_ms=200"])
+        .args(["run", "--dir", dir.path().to_str().unwrap(), "--set", "consensus.hotstuff.min_block_interval_ms=50"])
         .env("AETHER_LOG", "info")
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -115,7 +115,7 @@ async fn run_dev_starts_a_funded_throwaway_chain() {
         .unwrap();
     let mut guard = ChildGuard(Some(child));
     let (url, client) = connect(port).await;
-    assert_eq!(client.status().await.unwrap().engine, "solo");
+    assert_eq!(client.status().await.unwrap().engine, "hotstuff", "the default preset runs HotStuff");
     let out = Command::new(BIN)
         .args(["tx", "transfer", "--dev", "--to", &Address([7; 20]).to_string(), "--amount", "5", "--rpc", &url])
         .output()

@@ -60,10 +60,10 @@ async fn crash_and_restart(backend: &str) {
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let config = format!(
-        "[node]\nvalidator_key = \"{}\"\n[rpc]\nlisten = \"127.0.0.1:{port}\"\n[consensus.solo]\nblock_interval_ms = 20\nmin_block_interval_ms = 5\n[storage]\nbackend = \"{backend}\"\n",
+        "[node]\nvalidator_key = \"{}\"\n[rpc]\nlisten = \"127.0.0.1:{port}\"\n[consensus]\nengine = \"solo\"\n[consensus.solo]\nblock_interval_ms = 20\nmin_block_interval_ms = 5\n[storage]\nbackend = \"{backend}\"\n",
         aether_presets::init::VALIDATOR_KEY
     );
-    aether_presets::init::write_chain_folder(dir.path(), &genesis, &validator, &config).unwrap();
+    aether_presets::init::write_chain_folder(dir.path(), &genesis, &validator, aether_presets::init::VALIDATOR_KEY, &config).unwrap();
     let url = format!("http://127.0.0.1:{port}");
 
     let mut committed_height = 0;

@@ -37,13 +37,15 @@ impl TestChain {
             validators: vec![GenesisValidator {
                 name: "v0".into(),
                 identity: validator.public(),
-                consensus_key: validator.public().0.to_vec(),
+                // HotStuff's key (BLS, proof of possession, VRF); `solo` ignores it.
+                consensus_key: aether_consensus_hotstuff::HotStuffEngine::consensus_key(&validator),
                 stake: 1,
             }],
         };
         let config =
             format!("[node]\nvalidator_key = \"{}\"\n[rpc]\nlisten = \"127.0.0.1:0\"\n{extra_toml}", aether_presets::init::VALIDATOR_KEY);
-        aether_presets::init::write_chain_folder(dir.path(), &genesis, &validator, &config).expect("chain folder");
+        aether_presets::init::write_chain_folder(dir.path(), &genesis, &validator, aether_presets::init::VALIDATOR_KEY, &config)
+            .expect("chain folder");
         TestChain { dir, validator, accounts, genesis }
     }
 

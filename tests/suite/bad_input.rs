@@ -23,7 +23,7 @@ async fn each_bad_transaction_gets_its_own_error() {
     // Blocks at most every 5 s, so the duplicate below is checked while its twin is pending.
     let chain = TestChain::new(
         2,
-        "[consensus.solo]\nblock_interval_ms = 5000\nmin_block_interval_ms = 5000\n[mempool]\nmin_fee = 2\nmax_tx_bytes = 4096\n",
+        "[consensus]\nengine = \"solo\"\n[consensus.solo]\nblock_interval_ms = 5000\nmin_block_interval_ms = 5000\n[mempool]\nmin_fee = 2\nmax_tx_bytes = 4096\n",
     );
     let node = chain.launch().await;
     let handle = node.handle();

@@ -29,8 +29,8 @@ async fn unknown_storage_backend_and_keys_are_named() {
     let (err, touched) = launch_error("[mempool]\nmax_txs_per_block = 5\n").await;
     assert!(err.contains("max_txs_per_block") && err.contains("max_block_txs"), "{err}");
     assert!(!touched);
-    let (err, touched) = launch_error("[consensus.solo]\nblock_intervall_ms = 5\n").await;
-    assert!(err.contains("[consensus.solo]") && err.contains("block_intervall_ms"), "{err}");
+    let (err, touched) = launch_error("[consensus.hotstuff]\nbase_timeout = 5\n").await;
+    assert!(err.contains("[consensus.hotstuff]") && err.contains("base_timeout"), "{err}");
     assert!(!touched);
 }
 

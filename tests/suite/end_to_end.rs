@@ -20,7 +20,7 @@ const PER_SENDER: u64 = 40;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_transfers_commit_and_survive_restart() {
-    let chain = TestChain::new(SENDERS, "[consensus.solo]\nblock_interval_ms = 200\nmin_block_interval_ms = 20\n");
+    let chain = TestChain::new(SENDERS, "[consensus.hotstuff]\nmin_block_interval_ms = 20\n");
     let node = chain.launch().await;
     let url = rpc_url(&node);
     let client = HttpClientBuilder::default().build(&url).unwrap();
@@ -108,9 +108,11 @@ async fn two_hundred_transfers_commit_and_survive_restart() {
     assert_eq!(replay.head().block, head);
     assert_eq!(handle.ledger().recompute_state_root().unwrap(), handle.status().state_root);
 
-    let before = handle.status();
-    drop((heads, ws, handle, client));
+    // Read the head once the node has stopped: HotStuff keeps proposing until then.
+    drop((heads, ws, client));
     node.shutdown().await.unwrap();
+    let before = handle.status();
+    drop(handle);
 
     // Restart on the same directory: same head, same root, same balances, and it goes on.
     let node = chain.launch().await;

@@ -9,7 +9,7 @@ use aether_tests::*;
 use jsonrpsee::http_client::HttpClientBuilder;
 use sha2::{Digest, Sha256};
 
-const FAST: &str = "[consensus.solo]\nmin_block_interval_ms = 5\n";
+const FAST: &str = "[consensus]\nengine = \"solo\"\n[consensus.solo]\nmin_block_interval_ms = 5\n";
 
 fn preset() -> &'static aether_framework::registry::Preset {
     aether_presets::find("aether").unwrap()

@@ -52,7 +52,7 @@ fn transfers(height: u64, nonces: &mut [u64]) -> Vec<SignedTransaction> {
 
 fn build_and_commit(l: &Ledger, txs: Vec<SignedTransaction>) -> Block {
     let head = l.head();
-    let built = l.build_block(&head.block.hash, head.certificate, txs, head.header.time_ms + 10, key(200).address()).unwrap();
+    let built = l.build_block(&head.block.hash, head.certificate, txs, vec![], head.header.time_ms + 10, key(200).address()).unwrap();
     assert!(built.rejected.is_empty(), "every generated transfer is valid: {:?}", built.rejected);
     let block = built.executed.block.clone();
     l.commit(&built.executed.hash, &Certificate(vec![1])).unwrap();
@@ -171,7 +171,7 @@ async fn a_paritydb_node_serves_proofs_and_prunes_in_the_background() {
 
     let chain = TestChain::new(
         2,
-        "[consensus.solo]\nmin_block_interval_ms = 5\n[storage]\nbackend = \"paritydb\"\nkeep_recent = 4\nkeep_blocks = 6\n",
+        "[consensus]\nengine = \"solo\"\n[consensus.solo]\nmin_block_interval_ms = 5\n[storage]\nbackend = \"paritydb\"\nkeep_recent = 4\nkeep_blocks = 6\n",
     );
     let node = chain.launch().await;
     let client = HttpClientBuilder::default().build(rpc_url(&node)).unwrap();

@@ -1,6 +1,7 @@
 //! Four HotStuff validators in one process: real nodes (driver, ledger, RocksDB, mempool) over
-//! the in-process network. They commit the same blocks and state roots; with one stopped the
-//! others continue; restarted, it catches up.
+//! the in-process network. Transactions submitted to one validator reach the others by gossip;
+//! all commit the same blocks and state roots; with one stopped the others continue;
+//! restarted, it catches up. Evidence of a double vote is recorded in exactly one block.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -74,15 +75,28 @@ fn transfer(from: &Keypair, nonce: u64) -> SignedTransaction {
     .sign(from)
 }
 
-/// Submits to every running validator (there is no transaction gossip yet: whoever leads must
-/// hold the transaction).
-fn submit_everywhere(nodes: &[NodeHandle], tx: &SignedTransaction) -> Hash {
-    let bytes = codec::encode(tx);
-    let mut hash = None;
-    for n in nodes {
-        hash = Some(n.submit(&bytes).expect("admitted"));
+/// Submits to one validator only: gossip must carry it to whoever leads.
+fn submit_to(node: &NodeHandle, tx: &SignedTransaction) -> Hash {
+    node.submit(&codec::encode(tx)).expect("admitted")
+}
+
+/// The first block at or above `from` on `node` that records evidence, waiting up to `within`.
+async fn block_with_evidence(node: &NodeHandle, from: u64, within: Duration) -> (u64, Vec<aether_framework::consensus::Evidence>) {
+    let deadline = std::time::Instant::now() + within;
+    let mut h = from;
+    loop {
+        match node.block_by_height(h).unwrap() {
+            Some((b, _)) if !b.evidence.is_empty() => return (h, b.evidence),
+            Some(_) => h += 1,
+            None => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no block recorded the evidence within {within:?} (checked up to height {h})"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
     }
-    hash.expect("at least one node")
 }
 
 /// The chains of `nodes` agree block by block up to `height`, state roots included.
@@ -107,10 +121,11 @@ async fn four_validators_agree_tolerate_one_stopped_and_the_stopped_one_catches_
     let mut nodes: Vec<Option<Node>> = (0..4).map(|i| Some(launch(&dirs[i], &genesis, &keys[i], &hub))).collect();
     let handles = |nodes: &[Option<Node>]| nodes.iter().flatten().map(Node::handle).collect::<Vec<_>>();
 
-    // All four: 10 transfers commit, and every validator holds the same chain.
+    // All four: 10 transfers, submitted to validator 0 only, commit, and every validator holds
+    // the same chain.
     let mut last = Hash::ZERO;
     for nonce in 0..10 {
-        last = submit_everywhere(&handles(&nodes), &transfer(&sender, nonce));
+        last = submit_to(&handles(&nodes)[0], &transfer(&sender, nonce));
     }
     let all = handles(&nodes);
     aether_tests::wait_for_tx(&all[0], last, Duration::from_secs(60)).await;
@@ -120,12 +135,37 @@ async fn four_validators_agree_tolerate_one_stopped_and_the_stopped_one_catches_
     }
     assert_same_chain(&all, height);
     assert_eq!(all[0].account(&sender.address()).unwrap().nonce, 10);
+    let proposers: std::collections::BTreeSet<Address> = (1..=height)
+        .map(|h| all[0].block_by_height(h).unwrap().unwrap().0)
+        .filter(|b| !b.transactions.is_empty())
+        .map(|b| b.header.proposer)
+        .collect();
+    eprintln!("blocks with transfers were proposed by {} validators", proposers.len());
+
+    // Evidence that validator 3 voted twice in round 5, handed to validator 1: verified,
+    // gossiped, recorded in one block that every validator accepts. A forgery (pinned on
+    // validator 2, who signed nothing) is refused and never recorded.
+    let (a, b) = (Hash::digest(b"t", b"proposal a"), Hash::digest(b"t", b"proposal b"));
+    let evidence = aether_consensus_hotstuff::evidence::double_vote(&keys[3], 3, 5, a, b);
+    let mut forged = aether_consensus_hotstuff::evidence::double_vote(&keys[3], 3, 6, a, b);
+    forged.offender = 2;
+    all[1].submit_evidence(forged.clone()).unwrap();
+    all[1].submit_evidence(evidence.clone()).unwrap();
+    let (recorded_at, recorded) = block_with_evidence(&all[0], height, Duration::from_secs(30)).await;
+    assert_eq!(recorded, vec![evidence.clone()], "only the real evidence is recorded");
+    for n in &all {
+        wait_for_height(n, recorded_at, Duration::from_secs(30)).await;
+        assert_eq!(n.ledger().evidence_recorded(&evidence.hash()).unwrap(), Some(recorded_at));
+        assert_eq!(n.ledger().evidence_recorded(&forged.hash()).unwrap(), None);
+    }
+    // Offered again, it is not recorded twice.
+    all[2].submit_evidence(evidence.clone()).unwrap();
 
     // Validator 3 stops; three of four are still a quorum. (Its handle holds the store open.)
     drop(all);
     nodes[3].take().unwrap().shutdown().unwrap();
     for nonce in 10..15 {
-        last = submit_everywhere(&handles(&nodes), &transfer(&sender, nonce));
+        last = submit_to(&handles(&nodes)[1], &transfer(&sender, nonce));
     }
     let three = handles(&nodes);
     aether_tests::wait_for_tx(&three[0], last, Duration::from_secs(60)).await;
@@ -140,7 +180,7 @@ async fn four_validators_agree_tolerate_one_stopped_and_the_stopped_one_catches_
     let restarted = nodes[3].as_ref().unwrap().handle();
     wait_for_height(&restarted, three[0].status().head.height, Duration::from_secs(60)).await;
     drop(restarted);
-    let last = submit_everywhere(&handles(&nodes), &transfer(&sender, 15));
+    let last = submit_to(&handles(&nodes)[3], &transfer(&sender, 15));
     let all = handles(&nodes);
     aether_tests::wait_for_tx(&all[0], last, Duration::from_secs(60)).await;
     let height = all[0].status().head.height;
@@ -149,6 +189,8 @@ async fn four_validators_agree_tolerate_one_stopped_and_the_stopped_one_catches_
     }
     assert_same_chain(&all, height);
     assert_eq!(all[3].account(&sender.address()).unwrap().nonce, 16);
+    let with_evidence = (1..=height).filter(|h| !all[0].block_by_height(*h).unwrap().unwrap().0.evidence.is_empty()).count();
+    assert_eq!(with_evidence, 1, "the double vote is recorded once in the whole chain");
     for n in nodes.into_iter().flatten() {
         n.shutdown().unwrap();
     }

@@ -130,11 +130,19 @@ pub enum Output {
 
 /// Proof that a validator misbehaved (double vote, double proposal, ...), in an engine-defined
 /// encoding that other nodes' engines can check.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Evidence {
     pub offender: ValidatorIndex,
     pub kind: String,
+    #[serde(with = "crate::types::serde_helpers::bytes")]
     pub proof: Vec<u8>,
+}
+
+impl Evidence {
+    /// Identity of this piece of evidence (blocks record each at most once).
+    pub fn hash(&self) -> Hash {
+        Hash::digest(crate::types::domain::EVIDENCE, &borsh::to_vec(self).expect("encoding to a Vec cannot fail"))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -143,6 +151,8 @@ pub enum ConsensusError {
     BadCertificate(String),
     #[error("engine cannot run with this validator set: {0}")]
     Setup(String),
+    #[error("evidence does not prove misbehaviour: {0}")]
+    BadEvidence(String),
 }
 
 /// A consensus engine: one value per node, owned by the driver task, never behind a lock.
@@ -157,6 +167,14 @@ pub trait ConsensusEngine: Send + 'static {
     /// Checks that `certificate` proves `block` was decided under this engine's rules and
     /// validator set (light clients, sync, and block import use this).
     fn verify_certificate(&self, block: &BlockRef, certificate: &Certificate) -> Result<(), ConsensusError>;
+
+    /// Checks that `evidence` (from this node's engine, a peer, or a proposed block) proves
+    /// what it claims, using only the validator set: `Ok` means the offender really signed
+    /// two conflicting statements. Nodes gossip and record in blocks only evidence that passes.
+    /// The default refuses everything: an engine that reports no evidence accepts none.
+    fn verify_evidence(&self, evidence: &Evidence) -> Result<(), ConsensusError> {
+        Err(ConsensusError::BadEvidence(format!("engine {} defines no evidence (kind {:?})", self.name(), evidence.kind)))
+    }
 }
 
 /// The smallest stake that is more than two thirds of `total`: `floor(2 * total / 3) + 1`,

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use crate::codec::{self, CodecError};
-use crate::consensus::BlockRef;
+use crate::consensus::{BlockRef, Evidence};
 use crate::state::{self, StateDelta, StateError, StateProof};
 use crate::storage::{columns, Durability, KvStore, StorageError, WriteBatch};
 use crate::types::{
@@ -39,7 +39,10 @@ pub use execution::TxError;
 pub const MAX_BLOCK_BYTES: usize = 16 * 1024 * 1024;
 /// Version of the on-disk layout written by this code.
 /// 2: state in a Jellyfish Merkle tree (1 had a flat account table only).
-pub const STORE_FORMAT_VERSION: u32 = 2;
+/// 3: blocks record evidence (headers gain `evidence_root`; an `evidence` column).
+pub const STORE_FORMAT_VERSION: u32 = 3;
+/// Most pieces of evidence one block records.
+pub const MAX_BLOCK_EVIDENCE: usize = 16;
 
 const META_GENESIS: &[u8] = b"genesis_hash";
 pub(crate) const META_HEAD: &[u8] = b"head";
@@ -138,10 +141,12 @@ impl Ledger {
                 time_ms: genesis.genesis_time_ms,
                 proposer: Address::default(),
                 tx_root: Hash::ZERO,
+                evidence_root: Hash::ZERO,
                 state_root: state::root_of(entries.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))),
                 parent_certificate: Certificate::default(),
             },
             transactions: vec![],
+            evidence: vec![],
         }
     }
 
@@ -312,6 +317,36 @@ impl Ledger {
         Ok((account, proof, header))
     }
 
+    /// The height of the committed block that recorded `evidence`, if one did.
+    pub fn evidence_recorded(&self, evidence: &Hash) -> Result<Option<Height>, LedgerError> {
+        match self.store.get(columns::EVIDENCE, &evidence.0)? {
+            Some(b) => Ok(Some(decode_stored("evidence index", &b)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Why `evidence` may not be recorded in a block on top of `overlays` (it already was, on
+    /// the committed chain or in an uncommitted ancestor), or `None` if it may.
+    fn evidence_already_recorded(&self, evidence: &Evidence, overlays: &[Arc<ExecutedBlock>]) -> Result<Option<String>, LedgerError> {
+        let hash = evidence.hash();
+        if let Some(height) = self.evidence_recorded(&hash)? {
+            return Ok(Some(format!("evidence {hash} was already recorded at height {height}")));
+        }
+        for b in overlays {
+            if b.block.evidence.iter().any(|e| e.hash() == hash) {
+                return Ok(Some(format!("evidence {hash} is already recorded by ancestor {}", b.hash)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Hashes of the transactions in the uncommitted blocks from `parent` back to the committed
+    /// head (what a block built on `parent` must not include again).
+    pub fn uncommitted_transactions(&self, parent: &Hash) -> Result<std::collections::HashSet<Hash>, LedgerError> {
+        let head = self.head();
+        Ok(self.overlay_chain(parent, &head.block.hash)?.iter().flat_map(|b| b.receipts.iter().map(|r| r.tx_hash)).collect())
+    }
+
     /// Executed blocks from `parent` back to (excluding) the committed head, newest first.
     fn overlay_chain(&self, parent: &Hash, head: &Hash) -> Result<Vec<Arc<ExecutedBlock>>, LedgerError> {
         let pending = self.pending.lock();
@@ -346,23 +381,39 @@ impl Ledger {
 
     /// Builds a block on `parent` from `candidates` in order, leaving out any that are invalid
     /// at that point (stale nonce, fee unaffordable...) and stopping before the encoded block
-    /// would exceed [`MAX_BLOCK_BYTES`]. Signatures are not re-checked: callers pass
-    /// transactions the mempool verified.
+    /// would exceed [`MAX_BLOCK_BYTES`]. Candidates already in an uncommitted ancestor are
+    /// skipped without being reported as rejected. Signatures are not re-checked: callers pass
+    /// transactions the mempool verified. Of `evidence` (checked by the consensus engine), it
+    /// records up to [`MAX_BLOCK_EVIDENCE`] pieces that no ancestor recorded yet.
     pub fn build_block(
         &self,
         parent: &Hash,
         parent_certificate: Certificate,
         candidates: Vec<SignedTransaction>,
+        evidence: Vec<Evidence>,
         time_ms: TimestampMs,
         proposer: Address,
     ) -> Result<BuiltBlock, LedgerError> {
         let head = self.head();
         let parent_header = self.parent_header(parent, &head)?;
         let overlays = self.overlay_chain(parent, &head.block.hash)?;
+        let mut recorded = Vec::new();
+        for e in evidence {
+            if recorded.len() >= MAX_BLOCK_EVIDENCE {
+                break;
+            }
+            if self.evidence_already_recorded(&e, &overlays)?.is_none() && !recorded.contains(&e) {
+                recorded.push(e);
+            }
+        }
         let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, proposer);
         let mut included = Vec::with_capacity(candidates.len());
         let mut receipts = Vec::with_capacity(candidates.len());
         let mut rejected = Vec::new();
+        // A pipelined engine builds on uncommitted blocks, whose transactions are still in the
+        // mempool: skip those (they are neither new nor invalid).
+        let in_ancestors: std::collections::HashSet<Hash> = overlays.iter().flat_map(|b| b.receipts.iter().map(|r| r.tx_hash)).collect();
+        let candidates = candidates.into_iter().filter(|tx| in_ancestors.is_empty() || !in_ancestors.contains(&tx.hash()));
         // Headroom for the header and the transactions vector's length prefix.
         let mut budget = MAX_BLOCK_BYTES - 64 * 1024;
         for tx in candidates {
@@ -392,15 +443,18 @@ impl Ledger {
             time_ms: time_ms.max(parent_header.time_ms),
             proposer,
             tx_root: Block::compute_tx_root(&included),
+            evidence_root: Block::compute_evidence_root(&recorded),
             state_root: delta.root,
             parent_certificate,
         };
-        let block = Block { header, transactions: included };
+        let block = Block { header, transactions: included, evidence: recorded };
         Ok(BuiltBlock { executed: self.remember(block, receipts, changes, delta), rejected })
     }
 
     /// Verifies and executes a block proposed by someone else: it must extend a known block,
-    /// every transaction must be valid, and the roots must match its header.
+    /// every transaction must be valid, and the roots must match its header. Its evidence must
+    /// be new to the chain, unique, and at most [`MAX_BLOCK_EVIDENCE`] pieces; whether each
+    /// piece proves misbehaviour is the consensus engine's check, done by the caller.
     pub fn execute_block(&self, block: Block) -> Result<Arc<ExecutedBlock>, LedgerError> {
         let h = &block.header;
         if h.chain_id != self.chain_id {
@@ -418,7 +472,22 @@ impl Ledger {
         if tx_root != h.tx_root {
             return Err(LedgerError::InvalidBlock(format!("tx root {tx_root} does not match header {}", h.tx_root)));
         }
+        let evidence_root = Block::compute_evidence_root(&block.evidence);
+        if evidence_root != h.evidence_root {
+            return Err(LedgerError::InvalidBlock(format!("evidence root {evidence_root} does not match header {}", h.evidence_root)));
+        }
+        if block.evidence.len() > MAX_BLOCK_EVIDENCE {
+            return Err(LedgerError::InvalidBlock(format!("{} pieces of evidence; at most {MAX_BLOCK_EVIDENCE}", block.evidence.len())));
+        }
         let overlays = self.overlay_chain(&h.parent, &head.block.hash)?;
+        for (i, e) in block.evidence.iter().enumerate() {
+            if block.evidence[..i].contains(e) {
+                return Err(LedgerError::InvalidBlock(format!("evidence {} appears twice", e.hash())));
+            }
+            if let Some(why) = self.evidence_already_recorded(e, &overlays)? {
+                return Err(LedgerError::InvalidBlock(why));
+            }
+        }
         let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, h.proposer);
         let mut receipts = Vec::with_capacity(block.transactions.len());
         for (index, tx) in block.transactions.iter().enumerate() {
@@ -462,6 +531,9 @@ impl Ledger {
             batch.put(columns::TX_INDEX, receipt.tx_hash.0.to_vec(), codec::encode(&location));
             batch.put(columns::RECEIPTS, receipt.tx_hash.0.to_vec(), codec::encode(receipt));
             debug_assert_eq!(tx.hash(), receipt.tx_hash);
+        }
+        for e in &executed.block.evidence {
+            batch.put(columns::EVIDENCE, e.hash().0.to_vec(), codec::encode(&height));
         }
         let block_ref = executed.block_ref();
         batch.put(columns::META, META_HEAD, codec::encode(&block_ref));

@@ -29,8 +29,9 @@ pub trait DriverIo {
     /// Builds a block on `parent`; `Err` carries a reason for the engine.
     fn build_payload(&mut self, parent: &BlockRef, parent_certificate: &Certificate, now_ms: TimestampMs) -> Result<Payload, String>;
     /// Decodes and executes a proposed block: its reference and parent (if it decodes) and
-    /// whether it is valid on that parent.
-    fn verify_payload(&mut self, bytes: &[u8]) -> (Option<(BlockRef, Hash)>, bool);
+    /// whether it is valid on that parent. `engine` checks any evidence the block records
+    /// ([`ConsensusEngine::verify_evidence`]).
+    fn verify_payload(&mut self, bytes: &[u8], engine: &dyn ConsensusEngine) -> (Option<(BlockRef, Hash)>, bool);
     /// Executes and durably stores a decided block.
     fn commit(&mut self, block: &BlockRef, certificate: &Certificate) -> Result<(), DriverError>;
     fn evidence(&mut self, evidence: Evidence);
@@ -82,7 +83,7 @@ impl Driver {
                 self.queue.push_back(answer);
             }
             Output::VerifyPayload { bytes } => {
-                let (decoded, valid) = io.verify_payload(&bytes);
+                let (decoded, valid) = io.verify_payload(&bytes, self.engine.as_ref());
                 let (block, parent) = (decoded.map(|(b, _)| b), decoded.map(|(_, p)| p));
                 self.queue.push_back(Input::PayloadVerified { block, parent, valid });
             }
@@ -172,7 +173,7 @@ mod tests {
             self.0.push("build".into());
             Ok(Payload { block: BlockRef { hash: Hash::ZERO, height: p.height + 1 }, parent: p.hash, bytes: vec![] })
         }
-        fn verify_payload(&mut self, _: &[u8]) -> (Option<(BlockRef, Hash)>, bool) {
+        fn verify_payload(&mut self, _: &[u8], _: &dyn ConsensusEngine) -> (Option<(BlockRef, Hash)>, bool) {
             (None, false)
         }
         fn commit(&mut self, b: &BlockRef, c: &Certificate) -> Result<(), DriverError> {

@@ -20,7 +20,7 @@ use tokio::sync::{broadcast, mpsc, watch, Notify};
 
 use crate::codec;
 use crate::config::NodeConfig;
-use crate::consensus::{BlockRef, EngineContext, Evidence, Input, LocalValidator, Payload, ValidatorIndex, ValidatorSet};
+use crate::consensus::{BlockRef, ConsensusEngine, EngineContext, Evidence, Input, LocalValidator, Payload, ValidatorIndex, ValidatorSet};
 use crate::ledger::{CommittedTx, Ledger, LedgerError, Retention, MAX_BLOCK_BYTES};
 use crate::mempool::{Mempool, SubmitError};
 use crate::network::{InboundMessage, Network, PeerId};
@@ -31,6 +31,17 @@ use driver::{Driver, DriverError, DriverIo};
 
 /// The network topic consensus messages travel on.
 pub const CONSENSUS_TOPIC: &str = "aether/consensus/1";
+/// The network topic transactions are gossiped on (the borsh-encoded signed transaction).
+/// A node forwards each transaction its API admits once to its peers; the peers admit it to
+/// their mempools (with every check) and do not forward it again — a network plugin that
+/// relays topics (gossipsub) carries it further.
+pub const TX_TOPIC: &str = "aether/tx/1";
+/// The network topic evidence of misbehaviour is gossiped on (borsh [`Evidence`]).
+pub const EVIDENCE_TOPIC: &str = "aether/evidence/1";
+/// Largest encoded piece of evidence accepted from a peer.
+pub const MAX_EVIDENCE_BYTES: usize = 64 * 1024;
+/// Verified evidence waiting to be recorded in a block, at most (the oldest is dropped).
+const MAX_POOLED_EVIDENCE: usize = 256;
 pub use metrics::NodeMetrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -121,9 +132,19 @@ pub struct NodeHandle {
     metrics: Arc<NodeMetrics>,
     heads: broadcast::Sender<Arc<NewHead>>,
     info: Arc<NodeInfo>,
+    evidence: mpsc::Sender<Evidence>,
+    network: Option<Arc<dyn Network>>,
 }
 
 impl NodeHandle {
+    /// Hands evidence of misbehaviour to the node (as a peer's gossip would): the consensus
+    /// engine checks it, and if it proves what it claims the node gossips it and records it in
+    /// a block it proposes. Returns an error only if the node's queue is full or it stopped;
+    /// evidence that does not verify is dropped with a warning in the log.
+    pub fn submit_evidence(&self, evidence: Evidence) -> Result<(), String> {
+        self.evidence.try_send(evidence).map_err(|e| format!("evidence not queued: {e}"))
+    }
+
     pub fn info(&self) -> &NodeInfo {
         &self.info
     }
@@ -148,11 +169,19 @@ impl NodeHandle {
         self.mempool.config().max_tx_bytes
     }
 
-    /// Admits an encoded transaction to the mempool.
+    /// Admits an encoded transaction to the mempool and, if admitted, forwards it to the
+    /// node's peers (topic [`TX_TOPIC`]) so whichever validator leads next can include it.
     pub fn submit(&self, bytes: &[u8]) -> Result<Hash, SubmitError> {
         let result = self.mempool.submit(bytes);
         match &result {
-            Ok(_) => self.metrics.mempool(self.mempool.len(), self.mempool.bytes()),
+            Ok(_) => {
+                self.metrics.mempool(self.mempool.len(), self.mempool.bytes());
+                if let Some(n) = &self.network {
+                    if let Err(e) = n.broadcast(TX_TOPIC, bytes.to_vec()) {
+                        tracing::debug!(error = %e, "transaction not gossiped");
+                    }
+                }
+            }
             Err(e) => self.metrics.rejected(e),
         }
         result
@@ -209,6 +238,35 @@ pub struct Node {
     exited: watch::Receiver<bool>,
     driver: Option<std::thread::JoinHandle<Result<(), DriverError>>>,
     pruner: Option<std::thread::JoinHandle<()>>,
+    tx_gossip: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Admits transactions peers gossip (topic [`TX_TOPIC`]) until `stop`. They are not
+/// forwarded again; refusals (duplicates are common: several peers forward one transaction)
+/// are counted in the metrics like any other.
+fn spawn_tx_gossip(
+    mempool: Arc<Mempool>,
+    metrics: Arc<NodeMetrics>,
+    mut inbound: mpsc::Receiver<InboundMessage>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name("aether-tx-gossip".into()).spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("tokio runtime for the gossip thread");
+        rt.block_on(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    m = inbound.recv() => match m {
+                        None => return,
+                        Some(m) => match mempool.submit(&m.bytes) {
+                            Ok(_) => metrics.mempool(mempool.len(), mempool.bytes()),
+                            Err(e) => metrics.rejected(&e),
+                        },
+                    },
+                }
+            }
+        })
+    })
 }
 
 /// Removes history beyond `retention` in the background, after each new head.
@@ -290,7 +348,7 @@ impl Node {
         let engine = (registry.consensus.get(&config.consensus.name)?.factory)(&ctx, &config.consensus.settings)?;
         if validators.len() > 1 && network.is_none() {
             return Err(NodeError::Setup(format!(
-                "genesis has {} validators, which needs a network; this build has no network plugin yet (use one validator)",
+                "genesis has {} validators, which needs a network; this build has no socket network plugin yet: run them in one process with `aether devnet --dir DIR`",
                 validators.len()
             )));
         }
@@ -313,7 +371,24 @@ impl Node {
             data_dir: config.node.data_dir.clone(),
         });
         metrics.head(ledger.head().block.height);
-        let handle = NodeHandle { ledger: ledger.clone(), mempool: mempool.clone(), metrics: metrics.clone(), heads: heads.clone(), info };
+        let (evidence_tx, evidence_rx) = mpsc::channel(64);
+        let handle = NodeHandle {
+            ledger: ledger.clone(),
+            mempool: mempool.clone(),
+            metrics: metrics.clone(),
+            heads: heads.clone(),
+            info,
+            evidence: evidence_tx,
+            network: network.clone(),
+        };
+        let tx_inbound = match &network {
+            Some(n) => Some(n.subscribe(TX_TOPIC).map_err(|e| NodeError::Setup(format!("network: {e}")))?),
+            None => None,
+        };
+        let evidence_inbound = match &network {
+            Some(n) => Some(n.subscribe(EVIDENCE_TOPIC).map_err(|e| NodeError::Setup(format!("network: {e}")))?),
+            None => None,
+        };
 
         let engine_name = engine.name();
         let safety_state = store.get(columns::CONSENSUS, engine_name.as_bytes()).map_err(LedgerError::from)?;
@@ -331,6 +406,7 @@ impl Node {
             metrics,
             network,
             peers: validators.iter().map(|v| v.identity).collect(),
+            evidence_pool: Vec::new(),
         };
         let (stop, stop_rx) = watch::channel(false);
         let pruner = if config.retention.keep_recent > 0 || config.retention.keep_blocks > 0 {
@@ -341,19 +417,33 @@ impl Node {
         } else {
             None
         };
+        let tx_gossip = match tx_inbound {
+            Some(rx) => Some(
+                spawn_tx_gossip(mempool.clone(), handle.metrics.clone(), rx, stop.subscribe())
+                    .map_err(|e| NodeError::Setup(format!("cannot start the transaction gossip thread: {e}")))?,
+            ),
+            None => None,
+        };
         let (exited_tx, exited) = watch::channel(false);
         let ready = mempool.ready_signal();
         let driver = std::thread::Builder::new()
             .name("aether-consensus".into())
             .spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("tokio runtime for the driver thread");
-                let result = rt.block_on(run_driver(Driver::new(engine), io, start, clock, ready, stop_rx, inbound, validators));
+                let inputs = DriverInputs {
+                    ready,
+                    stop: stop_rx,
+                    consensus: inbound,
+                    evidence_gossip: evidence_inbound,
+                    evidence_local: evidence_rx,
+                };
+                let result = rt.block_on(run_driver(Driver::new(engine), io, start, clock, inputs, validators));
                 let _ = exited_tx.send(true);
                 result
             })
             .map_err(|e| NodeError::Setup(format!("cannot start the consensus thread: {e}")))?;
         tracing::info!(chain = %handle.info.chain_id, engine = %handle.info.engine, storage = %handle.info.storage, height = handle.ledger.head().block.height, "node started");
-        Ok(Node { handle, stop, exited, driver: Some(driver), pruner })
+        Ok(Node { handle, stop, exited, driver: Some(driver), pruner, tx_gossip })
     }
 
     /// Resolves when the driver has stopped on its own (a fatal error such as a failed disk
@@ -378,6 +468,9 @@ impl Node {
         if let Some(p) = self.pruner.take() {
             let _ = p.join();
         }
+        if let Some(g) = self.tx_gossip.take() {
+            let _ = g.join();
+        }
         match self.driver.take() {
             Some(t) => match t.join() {
                 Ok(r) => r.map_err(NodeError::from),
@@ -396,16 +489,32 @@ impl Drop for Node {
     }
 }
 
+/// Everything the driver loop waits on besides its timers.
+struct DriverInputs {
+    /// The mempool has transactions for a block.
+    ready: Arc<Notify>,
+    stop: watch::Receiver<bool>,
+    consensus: Option<mpsc::Receiver<InboundMessage>>,
+    evidence_gossip: Option<mpsc::Receiver<InboundMessage>>,
+    evidence_local: mpsc::Receiver<Evidence>,
+}
+
+async fn recv_or_pending<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx.as_mut() {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn run_driver(
     mut driver: Driver,
     mut io: NodeIo,
     start: Input,
     clock: Arc<dyn Clock>,
-    ready: Arc<Notify>,
-    mut stop: watch::Receiver<bool>,
-    mut inbound: Option<mpsc::Receiver<InboundMessage>>,
+    inputs: DriverInputs,
     validators: ValidatorSet,
 ) -> Result<(), DriverError> {
+    let DriverInputs { ready, mut stop, consensus: mut inbound, mut evidence_gossip, mut evidence_local } = inputs;
     let result = async {
         driver.handle(clock.now_ms(), start, &mut io)?;
         loop {
@@ -415,12 +524,7 @@ async fn run_driver(
                     None => std::future::pending().await,
                 }
             };
-            let message = async {
-                match inbound.as_mut() {
-                    Some(rx) => rx.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
+            let message = recv_or_pending(&mut inbound);
             tokio::select! {
                 biased;
                 _ = stop.changed() => return Ok(()),
@@ -432,6 +536,13 @@ async fn run_driver(
                     }
                 }
                 _ = ready.notified() => driver.handle(clock.now_ms(), Input::TransactionsWaiting, &mut io)?,
+                Some(m) = recv_or_pending(&mut evidence_gossip) => {
+                    match codec::decode::<Evidence>("evidence", &m.bytes, MAX_EVIDENCE_BYTES) {
+                        Ok(e) => io.offer_evidence(e, driver.engine(), "a peer"),
+                        Err(e) => tracing::debug!(from = %m.from, error = %e, "undecodable evidence from a peer"),
+                    }
+                }
+                Some(e) = evidence_local.recv() => io.offer_evidence(e, driver.engine(), "this node's API"),
             }
             // Transactions left over after a commit are waiting too.
             if std::mem::take(&mut io.committed_since_check) && !io.mempool.is_empty() {
@@ -460,6 +571,41 @@ struct NodeIo {
     network: Option<Arc<dyn Network>>,
     /// Validator identities by index (where `send` goes).
     peers: Vec<PeerId>,
+    /// Verified evidence not yet recorded on chain, oldest first.
+    evidence_pool: Vec<Evidence>,
+}
+
+impl NodeIo {
+    /// Adds verified, new evidence to the pool and gossips it (once: evidence already pooled
+    /// or recorded is ignored, so gossip dies out).
+    fn add_evidence(&mut self, evidence: Evidence) {
+        if self.evidence_pool.contains(&evidence) {
+            return;
+        }
+        match self.ledger.evidence_recorded(&evidence.hash()) {
+            Ok(Some(_)) => return,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the evidence index; pooling the evidence anyway"),
+        }
+        tracing::warn!(offender = evidence.offender, kind = %evidence.kind, hash = %evidence.hash(), "misbehaviour proven; recording it in a block");
+        if self.evidence_pool.len() >= MAX_POOLED_EVIDENCE {
+            self.evidence_pool.remove(0);
+        }
+        if let Some(n) = &self.network {
+            if let Err(e) = n.broadcast(EVIDENCE_TOPIC, codec::encode(&evidence)) {
+                tracing::debug!(error = %e, "evidence not gossiped");
+            }
+        }
+        self.evidence_pool.push(evidence);
+    }
+
+    /// Evidence from outside the engine: pooled only if the engine says it proves misbehaviour.
+    fn offer_evidence(&mut self, evidence: Evidence, engine: &dyn ConsensusEngine, source: &str) {
+        match engine.verify_evidence(&evidence) {
+            Ok(()) => self.add_evidence(evidence),
+            Err(e) => tracing::warn!(source, offender = evidence.offender, kind = %evidence.kind, error = %e, "evidence refused"),
+        }
+    }
 }
 
 impl DriverIo for NodeIo {
@@ -491,10 +637,19 @@ impl DriverIo for NodeIo {
 
     fn build_payload(&mut self, parent: &BlockRef, parent_certificate: &Certificate, now_ms: TimestampMs) -> Result<Payload, String> {
         let started = Instant::now();
-        let candidates = self.mempool.select(self.max_block_txs);
+        // On an uncommitted parent (pipelined engines), the mempool still holds the ancestors'
+        // transactions: look past them so the block can still fill up.
+        let in_ancestors = self.ledger.uncommitted_transactions(&parent.hash).map_err(|e| e.to_string())?;
+        let candidates: Vec<_> = self
+            .mempool
+            .select(self.max_block_txs + in_ancestors.len())
+            .into_iter()
+            .filter(|tx| in_ancestors.is_empty() || !in_ancestors.contains(&tx.hash()))
+            .take(self.max_block_txs)
+            .collect();
         let built = self
             .ledger
-            .build_block(&parent.hash, parent_certificate.clone(), candidates, now_ms, self.proposer)
+            .build_block(&parent.hash, parent_certificate.clone(), candidates, self.evidence_pool.clone(), now_ms, self.proposer)
             .map_err(|e| e.to_string())?;
         if !built.rejected.is_empty() {
             tracing::debug!(count = built.rejected.len(), "dropping mempool transactions that no longer apply");
@@ -505,7 +660,7 @@ impl DriverIo for NodeIo {
         Ok(Payload { block: executed.block_ref(), parent: parent.hash, bytes: codec::encode(&executed.block) })
     }
 
-    fn verify_payload(&mut self, bytes: &[u8]) -> (Option<(BlockRef, Hash)>, bool) {
+    fn verify_payload(&mut self, bytes: &[u8], engine: &dyn ConsensusEngine) -> (Option<(BlockRef, Hash)>, bool) {
         let block: Block = match codec::decode("block", bytes, MAX_BLOCK_BYTES) {
             Ok(b) => b,
             Err(e) => {
@@ -515,6 +670,12 @@ impl DriverIo for NodeIo {
         };
         let block_ref = BlockRef { hash: block.hash(), height: block.header.height };
         let parent = block.header.parent;
+        for e in &block.evidence {
+            if let Err(error) = engine.verify_evidence(e) {
+                tracing::warn!(block = %block_ref.hash, %error, "proposed block records evidence that does not verify");
+                return (Some((block_ref, parent)), false);
+            }
+        }
         match self.ledger.execute_block(block) {
             Ok(_) => (Some((block_ref, parent)), true),
             Err(e) => {
@@ -530,6 +691,10 @@ impl DriverIo for NodeIo {
             self.ledger.commit(&block.hash, certificate).map_err(|e| DriverError::Commit { block: *block, reason: e.to_string() })?;
         let commit_seconds = started.elapsed().as_secs_f64();
         self.mempool.on_committed(&executed.block);
+        if !executed.block.evidence.is_empty() {
+            self.evidence_pool.retain(|e| !executed.block.evidence.contains(e));
+            tracing::info!(height = block.height, count = executed.block.evidence.len(), "evidence recorded");
+        }
         self.committed_since_check = true;
         let tx_count = executed.block.transactions.len();
         self.metrics.committed(block.height, tx_count, commit_seconds);
@@ -540,6 +705,7 @@ impl DriverIo for NodeIo {
     }
 
     fn evidence(&mut self, evidence: Evidence) {
-        tracing::warn!(offender = evidence.offender, kind = %evidence.kind, "misbehaviour detected");
+        // From this node's own engine, which built it from messages it verified.
+        self.add_evidence(evidence);
     }
 }

@@ -10,7 +10,7 @@
 //! | `partition_heal` | 2 + 2 split for 20 s (no side has a quorum); commits resume within 30 s of healing |
 //! | `leader_crashes` | whoever builds a block crashes at once, restarts 2 s later |
 //! | `random_restarts` | unclean crashes and restarts at random times, one validator at a time |
-//! | `byzantine/<kind>/n<N>` | f of N validators silent, replaying, forging, or twinned (equivocating), n = 4 and 7 |
+//! | `byzantine/<kind>/n<N>` | f of N validators silent, replaying, forging, equivocating (two proposals and two votes per round, heard by all), or twinned (split views), n = 4 and 7 |
 //! | `byzantine/<kind>/unequal` | the same with unequal stake (faulty stake just under a third) |
 //!
 //! Engines that run only one validator (like `solo`) run `all_online` with n = 1 only
@@ -18,7 +18,7 @@
 //!
 //! ```no_run
 //! # use aether_framework::sim::{conformance, EngineUnderTest};
-//! # fn demo(engine: &dyn EngineUnderTest) {
+//! # fn demo(engine: &(dyn EngineUnderTest + Sync)) {
 //! conformance::consensus_conformance(engine, &conformance::Options::default());
 //! # }
 //! ```
@@ -110,7 +110,7 @@ pub fn scenarios(seed: u64, single_validator: bool) -> Vec<Scenario> {
             resumes: None,
         },
     ];
-    for kind in [Behaviour::Silent, Behaviour::Replayer, Behaviour::Forger, Behaviour::Twin] {
+    for kind in [Behaviour::Silent, Behaviour::Replayer, Behaviour::Forger, Behaviour::Equivocator, Behaviour::Twin] {
         for n in [4usize, 7] {
             let f = (n - 1) / 3;
             let behaviours = (0..f).map(|i| ((n - 1 - i) as u32, kind)).collect();
@@ -162,8 +162,20 @@ pub fn run_scenario(engine: &dyn EngineUnderTest, scenario: &Scenario) -> Result
     Ok(report)
 }
 
-/// Runs every scenario for every seed. Panics with the scenario and seed of a failure.
-pub fn consensus_conformance(engine: &dyn EngineUnderTest, options: &Options) {
+/// What [`consensus_conformance`] ran.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Scenario runs (one scenario at one seed).
+    pub runs: usize,
+    /// Blocks committed by the first honest validator, over all runs.
+    pub blocks: u64,
+}
+
+/// Runs every scenario for every seed, spread over the machine's cores (each run is still one
+/// deterministic thread). Panics with the scenario and seed of the first failure, and the
+/// command that replays it.
+pub fn consensus_conformance(engine: &(dyn EngineUnderTest + Sync), options: &Options) -> Summary {
+    let mut runs = Vec::new();
     for seed in options.first_seed..options.first_seed + options.seeds {
         for scenario in scenarios(seed, options.single_validator) {
             // The long all-online run is one per suite; the rest run for every seed.
@@ -173,12 +185,50 @@ pub fn consensus_conformance(engine: &dyn EngineUnderTest, options: &Options) {
             if options.only.as_ref().is_some_and(|only| !scenario.name.contains(only.as_str())) {
                 continue;
             }
-            if let Err(e) = run_scenario(engine, &scenario) {
-                panic!(
-                    "{e}\nreplay: AETHER_SIM_SEED={seed} AETHER_SIM_SCENARIO={} cargo test --workspace --test simulation",
-                    scenario.name
-                );
-            }
+            runs.push((seed, scenario));
         }
     }
+    // Longest first, so no thread is left with a long run at the end.
+    runs.sort_by_key(|(_, s)| std::cmp::Reverse(s.config.duration_ms.min(200_000) * s.config.validators as u64));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(runs.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Result<Summary, String>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Summary::default();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((seed, scenario)) = runs.get(i) else { return Ok(done) };
+                        match run_scenario(engine, scenario) {
+                            Ok(report) => {
+                                done.runs += 1;
+                                done.blocks += report.min_honest_height();
+                            }
+                            Err(e) => {
+                                // Stop the other workers early: the suite has failed.
+                                next.store(runs.len(), std::sync::atomic::Ordering::Relaxed);
+                                return Err(format!(
+                                    "{e}\nreplay: AETHER_SIM_SEED={seed} AETHER_SIM_SCENARIO={} cargo test --workspace --test simulation",
+                                    scenario.name
+                                ));
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err("a simulation thread panicked".into()))).collect()
+    });
+    let mut total = Summary::default();
+    for r in results {
+        match r {
+            Ok(s) => {
+                total.runs += s.runs;
+                total.blocks += s.blocks;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    total
 }

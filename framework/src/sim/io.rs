@@ -46,6 +46,8 @@ pub struct NodeIo {
     pub(crate) known: HashMap<Hash, (BlockRef, Hash)>,
     /// Every block this node built (the validity checker's "was proposed").
     pub built: Vec<Hash>,
+    /// Virtual time each block in `built` was built at (for commit latency).
+    pub built_times: Vec<TimestampMs>,
     pub evidence: Vec<Evidence>,
     /// Contract violations by the engine (commits out of order, of unknown blocks, ...).
     pub violations: Vec<String>,
@@ -95,9 +97,10 @@ impl DriverIo for NodeIo {
         let r = BlockRef { hash: SimBlock::hash_of(&bytes), height: block.height };
         self.known.insert(r.hash, (r, parent.hash));
         self.built.push(r.hash);
+        self.built_times.push(self.now);
         Ok(Payload { block: r, parent: parent.hash, bytes })
     }
-    fn verify_payload(&mut self, bytes: &[u8]) -> (Option<(BlockRef, Hash)>, bool) {
+    fn verify_payload(&mut self, bytes: &[u8], _engine: &dyn crate::consensus::ConsensusEngine) -> (Option<(BlockRef, Hash)>, bool) {
         let Ok(block) = SimBlock::try_from_slice(bytes) else { return (None, false) };
         let r = BlockRef { hash: SimBlock::hash_of(bytes), height: block.height };
         match self.is_known(&block.parent) {

@@ -4,9 +4,10 @@
 //! Status: links (latency, jitter, loss, duplication; reordering follows from jitter),
 //! partitions that form and heal, crash and restart with the persisted safety state, and the
 //! engine-agnostic Byzantine behaviours in [`Behaviour`]. Checkers: agreement, validity,
-//! liveness ([`Report`]). Equivocation and double votes are produced with [`Behaviour::Twin`]:
-//! two honest engines sharing one key say different things to different peers, which is how
-//! real equivocation happens and needs no knowledge of the engine's messages.
+//! liveness ([`Report`]). Equivocation and double votes are produced by running two honest
+//! engines with one key that build different blocks: [`Behaviour::Equivocator`] (both heard by
+//! everyone) and [`Behaviour::Twin`] (each heard by half the network). That is how real
+//! equivocation happens, and it needs no knowledge of the engine's messages.
 //!
 //! Same seed, same run: every random choice comes from one seeded generator, time is virtual,
 //! and events at one instant are ordered by a sequence number. A failing run prints its seed.
@@ -101,8 +102,20 @@ pub enum Behaviour {
     Replayer,
     /// Sends what the engine says with signatures broken (bytes flipped in each message).
     Forger,
-    /// Two engines with this validator's key, each seeing half of the other validators.
+    /// Two engines with this validator's key, each seeing half of the other validators
+    /// (split views: each half is led to believe its copy is the only one).
     Twin,
+    /// Two engines with this validator's key that build different blocks, both heard by
+    /// everyone: an equivocating leader (two proposals in each round it leads) and a double
+    /// voter (each copy votes for its own block, so two votes in those rounds).
+    Equivocator,
+}
+
+impl Behaviour {
+    /// Runs as two engines sharing one key.
+    pub fn is_duplicated(self) -> bool {
+        matches!(self, Behaviour::Twin | Behaviour::Equivocator)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -223,18 +236,12 @@ impl<'a> Simulation<'a> {
         sim.witness = (0..sim.config.validators as ValidatorIndex).find(|v| sim.config.behaviour(*v) == Behaviour::Honest).unwrap_or(0);
         for i in 0..sim.config.validators as ValidatorIndex {
             let behaviour = sim.config.behaviour(i);
-            let copies = if behaviour == Behaviour::Twin { 2 } else { 1 };
+            let copies = if behaviour.is_duplicated() { 2 } else { 1 };
             for half in 0..copies {
-                sim.slots.push(Slot {
-                    index: i,
-                    behaviour,
-                    half,
-                    driver: None,
-                    io: NodeIo::new(i, genesis),
-                    sent: vec![],
-                    wakes: BTreeSet::new(),
-                    built_seen: 0,
-                });
+                let mut io = NodeIo::new(i, genesis);
+                // The second copy's blocks differ from the first's (same parent, another nonce).
+                io.nonce = u64::from(half) << 32;
+                sim.slots.push(Slot { index: i, behaviour, half, driver: None, io, sent: vec![], wakes: BTreeSet::new(), built_seen: 0 });
             }
         }
         for s in 0..sim.slots.len() {
@@ -351,7 +358,7 @@ impl<'a> Simulation<'a> {
                     }
                     self.slots[slot].sent.push(bytes.clone());
                 }
-                Behaviour::Honest | Behaviour::Twin => {}
+                Behaviour::Honest | Behaviour::Twin | Behaviour::Equivocator => {}
             }
             self.transmit(slot, from, to, half, behaviour, bytes);
         }
@@ -396,6 +403,10 @@ impl<'a> Simulation<'a> {
             if t.behaviour == Behaviour::Twin && from % 2 != u32::from(t.half) && from != witness {
                 continue;
             }
+            // An equivocator's copies are heard by everyone but not by each other.
+            if behaviour == Behaviour::Equivocator && t.index == from {
+                continue;
+            }
             if self.cut(from, t.index) || self.rng.gen_bool(self.config.link.loss) {
                 self.stats[1] += 1;
                 continue;
@@ -430,7 +441,8 @@ impl<'a> Simulation<'a> {
                     committed: s.io.committed,
                     commit_times: s.io.commit_times,
                     built: s.io.built,
-                    evidence: s.io.evidence.len(),
+                    built_times: s.io.built_times,
+                    evidence: s.io.evidence,
                     violations: s.io.violations,
                     persists: s.io.persists,
                 })
@@ -449,7 +461,10 @@ pub struct NodeReport {
     pub committed: Vec<(BlockRef, Certificate)>,
     pub commit_times: Vec<TimestampMs>,
     pub built: Vec<Hash>,
-    pub evidence: usize,
+    /// Virtual time each block in `built` was built.
+    pub built_times: Vec<TimestampMs>,
+    /// Misbehaviour this node's engine reported.
+    pub evidence: Vec<crate::consensus::Evidence>,
     pub violations: Vec<String>,
     pub persists: u64,
 }
@@ -504,6 +519,20 @@ impl Report {
             }
         }
         Ok(())
+    }
+
+    /// Virtual milliseconds from the building of each block to its commit at honest validator
+    /// `observer` (the first honest one if `None`), in height order: the commit latency.
+    pub fn commit_latencies(&self, observer: Option<ValidatorIndex>) -> Vec<TimestampMs> {
+        let built: std::collections::HashMap<&Hash, TimestampMs> =
+            self.nodes.iter().flat_map(|n| n.built.iter().zip(n.built_times.iter().copied())).collect();
+        let Some(node) = self.honest().find(|n| observer.is_none_or(|o| n.index == o)) else { return vec![] };
+        node.committed
+            .iter()
+            .zip(&node.commit_times)
+            .skip(1)
+            .filter_map(|((b, _), t)| built.get(&b.hash).map(|at| t.saturating_sub(*at)))
+            .collect()
     }
 
     /// The lowest committed height among honest nodes.

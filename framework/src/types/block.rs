@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::serde_helpers;
 use super::{domain, Address, Hash, Height, SignedTransaction, TimestampMs};
 use crate::codec;
+use crate::consensus::Evidence;
 
 /// Proof, in an engine-defined encoding, that consensus decided a block (an ed25519 signature
 /// for `solo`, an aggregate BLS signature and signer bitmap for HotStuff). Verified by the
@@ -29,6 +30,9 @@ pub struct Header {
     pub proposer: Address,
     /// Merkle root over the hashes of the block's transactions, in order.
     pub tx_root: Hash,
+    /// Merkle root over the hashes of the evidence the block records, in order
+    /// ([`Hash::ZERO`] for none).
+    pub evidence_root: Hash,
     /// Root of the authenticated state after executing this block.
     pub state_root: Hash,
     /// The certificate that decided the parent (empty for the child of genesis).
@@ -45,11 +49,21 @@ impl Header {
 pub struct Block {
     pub header: Header,
     pub transactions: Vec<SignedTransaction>,
+    /// Proofs of validator misbehaviour this block records (each checked by the consensus
+    /// engine before the block is accepted, and recorded at most once per chain).
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
 }
 
 impl Block {
     pub fn hash(&self) -> Hash {
         self.header.hash()
+    }
+
+    /// The Merkle root over `evidence` hashes; [`Hash::ZERO`] for none.
+    pub fn compute_evidence_root(evidence: &[Evidence]) -> Hash {
+        let leaves: Vec<[u8; 32]> = evidence.iter().map(|e| e.hash().0).collect();
+        crate::merkle::root(&leaves)
     }
 
     /// The Merkle root over `txs`' hashes; [`Hash::ZERO`] for none.

@@ -23,6 +23,7 @@ pub mod domain {
     pub const ADDRESS: &[u8] = b"aether/address/v1";
     pub const GENESIS: &[u8] = b"aether/genesis/v1";
     pub const SOLO_CERT: &[u8] = b"aether/solo-certificate/v1";
+    pub const EVIDENCE: &[u8] = b"aether/evidence/v1";
 }
 
 impl Hash {

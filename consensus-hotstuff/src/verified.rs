@@ -1,0 +1,54 @@
+//! Memory of certificates already verified, so a QC or TC that arrives again (in a proposal,
+//! a timeout, a fetch answer) costs a hash lookup instead of a pairing check.
+//!
+//! Entries are keyed by the certificate's exact bytes **and** the committee it was checked
+//! against, so a cache shared between engines of different validator sets can never vouch for
+//! a certificate under the wrong set. Sharing is sound for the same reason a single engine's
+//! memory is: verification is a pure function of (bytes, committee). The node gives each
+//! engine its own cache; the simulator may hand one cache to all the validators it runs, which
+//! then verify each certificate once instead of once each (the run's cost is then closer to
+//! one validator's, which is what lets hundreds of runs fit in CI).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use aether_framework::types::Hash;
+
+/// Entries kept before the cache forgets everything and starts again (bounded memory).
+const MAX_ENTRIES: usize = 4_096;
+
+/// A set of verified certificate keys; clones share the same set.
+#[derive(Clone, Debug, Default)]
+pub struct VerifiedCache(Arc<Mutex<HashSet<Hash>>>);
+
+impl VerifiedCache {
+    pub fn new() -> VerifiedCache {
+        VerifiedCache::default()
+    }
+
+    /// The key of certificate `bytes` (tagged by `kind`) checked against `committee`.
+    pub fn key(kind: &[u8], committee: &Hash, bytes: &[u8]) -> Hash {
+        Hash::digest_parts(b"aether/hotstuff-verified/v1", &[kind, &committee.0, bytes])
+    }
+
+    pub fn contains(&self, key: &Hash) -> bool {
+        self.0.lock().map(|set| set.contains(key)).unwrap_or(false)
+    }
+
+    pub fn insert(&self, key: Hash) {
+        if let Ok(mut set) = self.0.lock() {
+            if set.len() >= MAX_ENTRIES {
+                set.clear();
+            }
+            set.insert(key);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lock().map(|set| set.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
