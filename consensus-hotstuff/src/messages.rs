@@ -26,6 +26,14 @@ pub struct ProposalHeader {
     /// The proposer's ECVRF proof over `election_input(round + 1, block.hash)`: its output
     /// elects the leader of the next round if this proposal is certified.
     pub election: Vec<u8>,
+    /// The round was entered by a timeout certificate (the proposal carries it). Then the next
+    /// round's leader is taken in turn rather than by the VRF, so that after a failure two
+    /// consecutive rounds have predictable leaders and a two-chain can form within f + 2 rounds.
+    pub after_timeout: bool,
+    /// Signer bitmap of the QC this proposal extends (`Proposal::justify`): the validators
+    /// shown alive, among whom the next leader is elected. In the header so that the election
+    /// can be recomputed from a commit certificate alone (after a restart).
+    pub justify_signers: Vec<u8>,
 }
 
 impl ProposalHeader {

@@ -1,5 +1,9 @@
-//! Memory of certificates already verified, so a QC or TC that arrives again (in a proposal,
-//! a timeout, a fetch answer) costs a hash lookup instead of a pairing check.
+//! Memory of signatures and certificates already verified, so a QC or TC that arrives again
+//! (in a proposal, a timeout, a fetch answer) costs a hash lookup instead of a pairing check,
+//! and a proposal's VRF proof and signature are checked once.
+//!
+//! Entries map a key to the verified statement's output (a VRF output; empty for
+//! signatures and certificates).
 //!
 //! Entries are keyed by the certificate's exact bytes **and** the committee it was checked
 //! against, so a cache shared between engines of different validator sets can never vouch for
@@ -9,7 +13,7 @@
 //! then verify each certificate once instead of once each (the run's cost is then closer to
 //! one validator's, which is what lets hundreds of runs fit in CI).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use aether_framework::types::Hash;
@@ -17,9 +21,9 @@ use aether_framework::types::Hash;
 /// Entries kept before the cache forgets everything and starts again (bounded memory).
 const MAX_ENTRIES: usize = 4_096;
 
-/// A set of verified certificate keys; clones share the same set.
+/// Verified statements by key; clones share the same memory.
 #[derive(Clone, Debug, Default)]
-pub struct VerifiedCache(Arc<Mutex<HashSet<Hash>>>);
+pub struct VerifiedCache(Arc<Mutex<HashMap<Hash, Vec<u8>>>>);
 
 impl VerifiedCache {
     pub fn new() -> VerifiedCache {
@@ -32,15 +36,24 @@ impl VerifiedCache {
     }
 
     pub fn contains(&self, key: &Hash) -> bool {
-        self.0.lock().map(|set| set.contains(key)).unwrap_or(false)
+        self.0.lock().map(|map| map.contains_key(key)).unwrap_or(false)
+    }
+
+    /// The output remembered for `key`, if it was verified.
+    pub fn output(&self, key: &Hash) -> Option<Vec<u8>> {
+        self.0.lock().ok().and_then(|map| map.get(key).cloned())
     }
 
     pub fn insert(&self, key: Hash) {
-        if let Ok(mut set) = self.0.lock() {
-            if set.len() >= MAX_ENTRIES {
-                set.clear();
+        self.insert_output(key, Vec::new());
+    }
+
+    pub fn insert_output(&self, key: Hash, output: Vec<u8>) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
             }
-            set.insert(key);
+            map.insert(key, output);
         }
     }
 

@@ -7,7 +7,7 @@
 //! | `all_online` | n = 4, default links: at least 1,000 blocks, agreement, validity |
 //! | `one_offline` | one of four never starts: the rest commit |
 //! | `slow_lossy` | 200 ± 150 ms links losing half the messages: commits continue |
-//! | `partition_heal` | 2 + 2 split for 20 s (no side has a quorum); commits resume within 30 s of healing |
+//! | `partition_heal` | 2 + 2 split for 15 s (no side has a quorum); commits resume within 25 s of healing |
 //! | `leader_crashes` | whoever builds a block crashes at once, restarts 2 s later |
 //! | `random_restarts` | unclean crashes and restarts at random times, one validator at a time |
 //! | `byzantine/<kind>/n<N>` | f of N validators silent, replaying, forging, equivocating (two proposals and two votes per round, heard by all), or twinned (split views), n = 4 and 7 |
@@ -42,7 +42,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         let one: Option<u64> = std::env::var("AETHER_SIM_SEED").ok().and_then(|s| s.parse().ok());
-        let seeds = std::env::var("AETHER_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
+        let seeds = std::env::var("AETHER_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(12);
         let only = std::env::var("AETHER_SIM_SCENARIO").ok();
         Options { seeds: if one.is_some() { 1 } else { seeds }, first_seed: one.unwrap_or(1), single_validator: false, only }
     }
@@ -77,35 +77,36 @@ pub fn scenarios(seed: u64, single_validator: bool) -> Vec<Scenario> {
         },
         Scenario {
             name: "one_offline".into(),
-            config: SimConfig { duration_ms: 60_000, behaviours: vec![(3, Behaviour::Offline)], ..base.clone() },
-            min_height: 10,
+            config: SimConfig { duration_ms: 60_000, stop_at_height: 200, behaviours: vec![(3, Behaviour::Offline)], ..base.clone() },
+            min_height: 100,
             resumes: None,
         },
         Scenario {
             name: "slow_lossy".into(),
-            config: SimConfig { duration_ms: 120_000, link: LinkModel::SLOW_LOSSY, ..base.clone() },
+            config: SimConfig { duration_ms: 120_000, stop_at_height: 40, link: LinkModel::SLOW_LOSSY, ..base.clone() },
             min_height: 3,
             resumes: None,
         },
         Scenario {
             name: "partition_heal".into(),
             config: SimConfig {
-                duration_ms: 60_000,
-                partitions: vec![Partition { from_ms: 2_000, until_ms: 22_000, groups: vec![vec![0, 1], vec![2, 3]] }],
+                duration_ms: 45_000,
+                stop_at_height: 60,
+                partitions: vec![Partition { from_ms: 2_000, until_ms: 17_000, groups: vec![vec![0, 1], vec![2, 3]] }],
                 ..base.clone()
             },
             min_height: 5,
-            resumes: Some((22_000, 30_000)),
+            resumes: Some((17_000, 25_000)),
         },
         Scenario {
             name: "leader_crashes".into(),
-            config: SimConfig { duration_ms: 60_000, crash_leaders: Some(2_000), ..base.clone() },
+            config: SimConfig { duration_ms: 40_000, stop_at_height: 40, crash_leaders: Some(2_000), ..base.clone() },
             min_height: 3,
             resumes: None,
         },
         Scenario {
             name: "random_restarts".into(),
-            config: SimConfig { duration_ms: 60_000, crashes: random_crashes(seed, 4, 60_000), ..base.clone() },
+            config: SimConfig { duration_ms: 40_000, stop_at_height: 250, crashes: random_crashes(seed, 4, 40_000), ..base.clone() },
             min_height: 10,
             resumes: None,
         },
@@ -116,8 +117,8 @@ pub fn scenarios(seed: u64, single_validator: bool) -> Vec<Scenario> {
             let behaviours = (0..f).map(|i| ((n - 1 - i) as u32, kind)).collect();
             list.push(Scenario {
                 name: format!("byzantine/{kind:?}/n{n}"),
-                config: SimConfig { validators: n, duration_ms: 60_000, behaviours, ..base.clone() },
-                min_height: 5,
+                config: SimConfig { validators: n, duration_ms: 60_000, stop_at_height: 60, behaviours, ..base.clone() },
+                min_height: 20,
                 resumes: None,
             });
         }
@@ -128,10 +129,11 @@ pub fn scenarios(seed: u64, single_validator: bool) -> Vec<Scenario> {
                 validators: 7,
                 stakes: (1..=7).collect(),
                 duration_ms: 60_000,
+                stop_at_height: 60,
                 behaviours: vec![(3, kind), (4, kind)],
                 ..base.clone()
             },
-            min_height: 5,
+            min_height: 20,
             resumes: None,
         });
     }

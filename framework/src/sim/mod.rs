@@ -195,7 +195,12 @@ pub struct Simulation<'a> {
     stats: [u64; 3],
     /// The honest validator that hears both copies of every twin.
     witness: ValidatorIndex,
+    /// Set when virtual time stopped advancing (reported as a violation).
+    livelock: Option<String>,
 }
+
+/// Events one virtual instant may hold before the run is declared a livelock.
+const MAX_EVENTS_PER_INSTANT: u64 = 200_000;
 
 /// Identity of simulated validator `i`: fixed, so that runs are comparable across seeds.
 pub fn validator_identity(i: usize) -> Keypair {
@@ -232,6 +237,7 @@ impl<'a> Simulation<'a> {
             rng,
             stats: [0; 3],
             witness: 0,
+            livelock: None,
         };
         sim.witness = (0..sim.config.validators as ValidatorIndex).find(|v| sim.config.behaviour(*v) == Behaviour::Honest).unwrap_or(0);
         for i in 0..sim.config.validators as ValidatorIndex {
@@ -277,8 +283,19 @@ impl<'a> Simulation<'a> {
 
     /// Runs to the configured end (or until every honest node reached `stop_at_height`).
     pub fn run(mut self) -> Report {
+        let mut same_instant = 0u64;
         while let Some(Reverse((at, _, event))) = self.queue.pop() {
             if at > self.config.duration_ms {
+                break;
+            }
+            same_instant = if at == self.now { same_instant + 1 } else { 0 };
+            if same_instant > MAX_EVENTS_PER_INSTANT {
+                // Virtual time stopped advancing: an engine (or the simulator) loops on itself.
+                let what = format!("{event:?}");
+                self.livelock = Some(format!(
+                    "livelock: more than {MAX_EVENTS_PER_INSTANT} events at {at} ms without time advancing (last: {})",
+                    what.chars().take(200).collect::<String>()
+                ));
                 break;
             }
             self.now = at;
@@ -428,7 +445,12 @@ impl<'a> Simulation<'a> {
             .any(|p| p.from_ms <= self.now && self.now < p.until_ms && !p.groups.iter().any(|g| g.contains(&a) && g.contains(&b)))
     }
 
-    fn report(self) -> Report {
+    fn report(mut self) -> Report {
+        if let Some(l) = self.livelock.take() {
+            for s in &mut self.slots {
+                s.io.violations.push(l.clone());
+            }
+        }
         Report {
             seed: self.config.seed,
             end_ms: self.now,
