@@ -17,10 +17,14 @@ use crate::{HotStuffEngine, HotStuffSettings};
 /// builds share one [`VerifiedCache`], so a certificate is verified once per run rather than
 /// once per validator (sound: the key is the certificate's bytes and the committee; a forged
 /// certificate has other bytes and is verified, and refused, on its own).
+///
+/// With `independent` set, each engine gets its own memory instead, as on separate machines:
+/// what benches of per-validator cost use.
 #[derive(Clone, Debug, Default)]
 pub struct HotStuffUnderTest {
     pub settings: HotStuffSettings,
     pub verified: VerifiedCache,
+    pub independent: bool,
 }
 
 impl EngineUnderTest for HotStuffUnderTest {
@@ -29,6 +33,13 @@ impl EngineUnderTest for HotStuffUnderTest {
     }
     fn build(&self, ctx: &EngineContext) -> Box<dyn ConsensusEngine> {
         // The simulator's validator sets are well formed; a failure here is a bug in the test.
-        Box::new(HotStuffEngine::with_cache(ctx, self.settings.clone(), self.verified.clone()).expect("a simulated validator set is valid"))
+        Box::new(
+            HotStuffEngine::with_cache(
+                ctx,
+                self.settings.clone(),
+                if self.independent { VerifiedCache::new() } else { self.verified.clone() },
+            )
+            .expect("a simulated validator set is valid"),
+        )
     }
 }

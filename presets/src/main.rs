@@ -288,7 +288,10 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 timeout: std::time::Duration::from_secs(600),
             };
             let (baseline, hotstuff) = bench_validators::run_validators_bench(&opts).await?;
-            println!("transfers: {txs} from {senders} senders, submitted to every validator's mempool, storage {}", opts.storage);
+            println!(
+                "transfers: {txs} from {senders} senders, each sender's to one validator (gossiped to the rest), storage {}",
+                opts.storage
+            );
             println!("{baseline}  (baseline)");
             println!("{hotstuff}");
             println!("  ratio hotstuff / solo committed tx/s: {:.3}", hotstuff.committed_per_sec / baseline.committed_per_sec);

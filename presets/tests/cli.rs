@@ -132,3 +132,74 @@ async fn run_dev_starts_a_funded_throwaway_chain() {
     assert!(std::path::Path::new(dir).join("data").is_dir(), "{stdout}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A base port with `n` consecutive free ports after it.
+fn free_ports(n: u16) -> u16 {
+    for _ in 0..100 {
+        let base = free_port();
+        if base.checked_add(n).is_some() && (1..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no {n} consecutive free ports");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_four_validators_and_run_them_as_a_devnet() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("four");
+    let out = Command::new(BIN).args(["init", "--dir", chain.to_str().unwrap(), "--validators", "4", "--dev-account"]).output().unwrap();
+    assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+    let genesis: serde_json::Value = serde_json::from_slice(&std::fs::read(chain.join("genesis.json")).unwrap()).unwrap();
+    assert_eq!(genesis["validators"].as_array().unwrap().len(), 4);
+    for i in 0..4 {
+        assert!(chain.join(format!("keys/validator-{i}.json")).is_file());
+    }
+
+    // One process cannot run a four-validator genesis without a network: a clear error.
+    let out = Command::new(BIN).args(["run", "--dir", chain.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("4 validators") && err.contains("aether devnet"), "{err}");
+
+    let base = free_ports(4);
+    let log_path = dir.path().join("devnet.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let child = Command::new(BIN)
+        .args(["devnet", "--dir", chain.to_str().unwrap(), "--rpc-listen", &format!("127.0.0.1:{base}")])
+        .env("AETHER_LOG", "info")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut guard = ChildGuard(Some(child));
+    let (_, first) = connect(base).await;
+    let (url_third, _) = connect(base + 2).await;
+    assert_eq!(first.status().await.unwrap().engine, "hotstuff");
+
+    // Submitted to validator 2; committed, and visible on validator 0.
+    let to = Address([0x24; 20]);
+    let out = Command::new(BIN)
+        .args(["tx", "transfer", "--dev", "--to", &to.to_string(), "--amount", "77", "--rpc", &url_third])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let start = Instant::now();
+    while first.account(to).await.unwrap().balance != 77 {
+        assert!(start.elapsed() < Duration::from_secs(30), "validator 0 never saw the transfer");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let mut child = guard.0.take().unwrap();
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "devnet did not stop within 30 s of SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(exit.success() && logs.contains("stopped cleanly"), "exit {exit:?}; logs:\n{logs}");
+}
