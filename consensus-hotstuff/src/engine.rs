@@ -19,7 +19,7 @@
 //!   and resets when a QC forms. A validator that sees timeouts from more than a third of the
 //!   stake for its round times out too (so a TC forms once any honest validator gives up).
 //! - **Leaders**: see [`crate::leader`]. A proposal for round `r` carries its proposer's VRF
-//!   proof over `(r + 1, block hash)`; once the proposal is certified, that output elects the
+//!   proof over `(r + 1, parent proposal digest)`; once the proposal is certified, that output elects the
 //!   leader of `r + 1`. Nobody knows that leader before the proposal exists, and everyone can
 //!   check it. A round entered by a timeout has a fallback leader taken in turn (`round mod n`),
 //!   so a faulty elected leader cannot stall the chain and an honest fallback leader comes
@@ -466,7 +466,7 @@ impl HotStuffEngine {
             return;
         }
         let Some(me) = &self.me else { return };
-        let (election, beta) = me.vrf.prove(&election_input(round + 1, &payload.block.hash));
+        let (election, beta) = me.vrf.prove(&election_input(round + 1, &parent));
         let timeout = if self.high_qc.round + 1 == round { None } else { self.last_tc.clone() };
         let header = ProposalHeader {
             round,
@@ -742,7 +742,7 @@ impl HotStuffEngine {
             return;
         }
         let vrf = self.members[h.proposer as usize].vrf;
-        let alpha = election_input(h.round + 1, &h.block.hash);
+        let alpha = election_input(h.round + 1, &h.parent);
         let vrf_key = VerifiedCache::key(b"vrf", &Hash(vrf.0), &[alpha.as_slice(), &h.election].concat());
         let beta = match self.verified.output(&vrf_key).and_then(|b| <[u8; 64]>::try_from(b.as_slice()).ok()) {
             Some(beta) => beta,
@@ -944,7 +944,7 @@ impl ConsensusEngine for HotStuffEngine {
                     self.committed_beta = self
                         .members
                         .get(h.proposer as usize)
-                        .and_then(|m| m.vrf.verify(&election_input(h.round + 1, &h.block.hash), &h.election).ok());
+                        .and_then(|m| m.vrf.verify(&election_input(h.round + 1, &h.parent), &h.election).ok());
                     self.committed_after_timeout = h.after_timeout;
                     self.committed_signers = h.justify_signers.clone();
                     self.high_qc = cert.qc().clone();
@@ -1089,7 +1089,7 @@ mod tests {
     fn round_one_proposal(genesis: &BlockRef, block: BlockRef) -> Vec<u8> {
         let g = Hash::digest(b"aether/hotstuff-genesis/v1", &genesis.hash.0);
         let (_, vrf) = derive_keys(&identity(1));
-        let (election, _) = vrf.prove(&election_input(2, &block.hash));
+        let (election, _) = vrf.prove(&election_input(2, &g));
         let header = ProposalHeader {
             round: 1,
             block,

@@ -23,8 +23,10 @@ pub struct ProposalHeader {
     /// Digest of the proposal this one extends (what `justify` certifies).
     pub parent: Hash,
     pub proposer: ValidatorIndex,
-    /// The proposer's ECVRF proof over `election_input(round + 1, block.hash)`: its output
-    /// elects the leader of the next round if this proposal is certified.
+    /// The proposer's ECVRF proof over `election_input(round + 1, parent)`: its output elects
+    /// the leader of the next round if this proposal is certified. The input is fixed by the
+    /// certified parent before the proposer builds anything, so it cannot grind the election
+    /// by varying its block.
     pub election: Vec<u8>,
     /// The round was entered by a timeout certificate (the proposal carries it). Then the next
     /// round's leader is taken in turn rather than by the VRF, so that after a failure two
