@@ -112,16 +112,13 @@ async fn run(
         chain_id: CHAIN.into(),
         genesis_time_ms: 0,
         accounts: senders.iter().map(|k| GenesisAccount { address: k.address(), balance: 1_000_000_000_000 }).collect(),
-        validators: keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| GenesisValidator {
-                name: format!("v{i}"),
-                identity: k.public(),
-                consensus_key: if validators == 1 { k.public().0.to_vec() } else { HotStuffEngine::consensus_key(k) },
-                stake: 1,
-            })
-            .collect(),
+        validators: crate::init::equal_stake_validators(&keys, "v", |k| {
+            if validators == 1 {
+                k.public().0.to_vec()
+            } else {
+                HotStuffEngine::consensus_key(k)
+            }
+        }),
     };
     let hub = MemoryHub::new();
     let mut nodes = Vec::new();

@@ -59,6 +59,15 @@ pub struct InitOutput {
     pub faucet_address: Address,
 }
 
+/// Genesis validators of stake 1 each, named `{prefix}{index}`, with the consensus key
+/// `consensus_key` derives from each identity key.
+pub fn equal_stake_validators(keys: &[Keypair], prefix: &str, consensus_key: impl Fn(&Keypair) -> Vec<u8>) -> Vec<GenesisValidator> {
+    keys.iter()
+        .enumerate()
+        .map(|(i, k)| GenesisValidator { name: format!("{prefix}{i}"), identity: k.public(), consensus_key: consensus_key(k), stake: 1 })
+        .collect()
+}
+
 /// Where validator `index` of `count` keeps its key, relative to the chain folder.
 pub fn validator_key_path(index: usize, count: usize) -> String {
     if count == 1 {
@@ -97,16 +106,7 @@ pub fn init_chain(opts: &InitOptions) -> anyhow::Result<InitOutput> {
         chain_id: opts.chain_id.clone(),
         genesis_time_ms: SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64,
         accounts,
-        validators: validators
-            .iter()
-            .enumerate()
-            .map(|(i, k)| GenesisValidator {
-                name: format!("validator-{i}"),
-                identity: k.public(),
-                consensus_key: registry.consensus_key(&engine, k),
-                stake: 1,
-            })
-            .collect(),
+        validators: equal_stake_validators(&validators, "validator-", |k| registry.consensus_key(&engine, k)),
     };
     let key_path = validator_key_path(0, opts.validators);
     let rpc = opts.rpc_listen.map(|a| format!("\n[rpc]\nlisten = \"{a}\"\n")).unwrap_or_default();

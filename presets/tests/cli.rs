@@ -29,6 +29,22 @@ async fn connect(port: u16) -> (String, HttpClient) {
     (url, client)
 }
 
+/// Sends SIGINT to `child` and waits for it to exit, at most `within`.
+fn interrupt_and_wait(mut child: std::process::Child, within: Duration) -> std::process::ExitStatus {
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("process did not stop within {within:?} of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_run_transfer_and_stop_on_sigint() {
     let dir = tempfile::tempdir().unwrap();
@@ -68,17 +84,7 @@ async fn init_run_transfer_and_stop_on_sigint() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("address"), "{}", String::from_utf8_lossy(&out.stderr));
 
-    let mut child = guard.0.take().unwrap();
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "node did not stop within 20 s of SIGINT");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = interrupt_and_wait(guard.0.take().unwrap(), Duration::from_secs(20));
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(exit.success(), "exit status {exit:?}; logs:\n{logs}");
     assert!(logs.contains("stopped cleanly"), "logs:\n{logs}");
@@ -190,16 +196,7 @@ async fn init_four_validators_and_run_them_as_a_devnet() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let mut child = guard.0.take().unwrap();
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "devnet did not stop within 30 s of SIGINT");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = interrupt_and_wait(guard.0.take().unwrap(), Duration::from_secs(30));
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(exit.success() && logs.contains("stopped cleanly"), "exit {exit:?}; logs:\n{logs}");
 }

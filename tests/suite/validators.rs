@@ -23,16 +23,7 @@ fn genesis(validators: &[Keypair], accounts: &[Keypair]) -> Genesis {
         chain_id: CHAIN.into(),
         genesis_time_ms: 1_700_000_000_000,
         accounts: accounts.iter().map(|k| GenesisAccount { address: k.address(), balance: 1_000_000_000 }).collect(),
-        validators: validators
-            .iter()
-            .enumerate()
-            .map(|(i, k)| GenesisValidator {
-                name: format!("v{i}"),
-                identity: k.public(),
-                consensus_key: HotStuffEngine::consensus_key(k),
-                stake: 1,
-            })
-            .collect(),
+        validators: aether_presets::init::equal_stake_validators(validators, "v", HotStuffEngine::consensus_key),
     }
 }
 
