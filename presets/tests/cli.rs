@@ -29,6 +29,13 @@ async fn connect(port: u16) -> (String, HttpClient) {
     (url, client)
 }
 
+/// Starts the binary with `args`, its output (info logs included) to the file `log`: an unread
+/// pipe could fill up and block the node's logging.
+fn spawn_logged(args: &[&str], log: &std::path::Path) -> std::process::Child {
+    let file = std::fs::File::create(log).unwrap();
+    Command::new(BIN).args(args).env("AETHER_LOG", "info").stdout(file.try_clone().unwrap()).stderr(file).spawn().unwrap()
+}
+
 /// Sends SIGINT to `child` and waits for it to exit, at most `within`.
 fn interrupt_and_wait(mut child: std::process::Child, within: Duration) -> std::process::ExitStatus {
     assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
@@ -58,14 +65,8 @@ async fn init_run_transfer_and_stop_on_sigint() {
 
     // Output goes to a file: an unread pipe could fill up and block the node's logging.
     let log_path = dir.path().join("node.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let child = Command::new(BIN)
-        .args(["run", "--dir", dir.path().to_str().unwrap(), "--set", "consensus.hotstuff.min_block_interval_ms=50"])
-        .env("AETHER_LOG", "info")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let child =
+        spawn_logged(&["run", "--dir", dir.path().to_str().unwrap(), "--set", "consensus.hotstuff.min_block_interval_ms=50"], &log_path);
     let mut guard = ChildGuard(Some(child));
     let (url, client) = connect(port).await;
 
@@ -170,14 +171,7 @@ async fn init_four_validators_and_run_them_as_a_devnet() {
 
     let base = free_ports(4);
     let log_path = dir.path().join("devnet.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let child = Command::new(BIN)
-        .args(["devnet", "--dir", chain.to_str().unwrap(), "--rpc-listen", &format!("127.0.0.1:{base}")])
-        .env("AETHER_LOG", "info")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let child = spawn_logged(&["devnet", "--dir", chain.to_str().unwrap(), "--rpc-listen", &format!("127.0.0.1:{base}")], &log_path);
     let mut guard = ChildGuard(Some(child));
     let (_, first) = connect(base).await;
     let (url_third, _) = connect(base + 2).await;
