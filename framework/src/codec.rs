@@ -110,6 +110,8 @@ mod golden {
             fee_paid: 10,
             gas_used: 0,
             events: vec![Event { emitter: key(4).address(), topic: b"t".to_vec(), data: vec![9] }],
+            output: b"out".to_vec(),
+            contract_address: Some(key(5).address()),
         };
         assert_eq!(h(&receipt), GOLDEN_RECEIPT);
     }

@@ -130,6 +130,9 @@ pub struct NodeConfig {
     pub node: NodeSection,
     pub consensus: SlotChoice,
     pub storage: SlotChoice,
+    /// `[vm] backend`: the contract VM. `None` (no `[vm]` section): contract transactions are
+    /// invalid on this node.
+    pub vm: Option<SlotChoice>,
     /// `[storage] keep_recent` / `keep_blocks`: history kept, whatever the backend.
     pub retention: crate::ledger::Retention,
     pub mempool: MempoolConfig,
@@ -149,6 +152,8 @@ struct RawConfig {
     node: NodeSection,
     consensus: BTreeMap<String, Value>,
     storage: BTreeMap<String, Value>,
+    #[serde(default)]
+    vm: Option<BTreeMap<String, Value>>,
     #[serde(default)]
     mempool: MempoolConfig,
     #[serde(default)]
@@ -220,6 +225,7 @@ pub fn load(preset_defaults: &str, source: &ConfigSource, registry: &Registry) -
         node: NodeSection { data_dir: resolve(&raw.node.data_dir), validator_key: raw.node.validator_key.as_deref().map(resolve) },
         consensus: choose(SlotKind::Consensus, raw.consensus, &registry.known(SlotKind::Consensus))?,
         storage: choose(SlotKind::Storage, storage, &registry.known(SlotKind::Storage))?,
+        vm: raw.vm.map(|section| choose(SlotKind::Vm, section, &registry.known(SlotKind::Vm))).transpose()?,
         retention,
         mempool: raw.mempool,
         rpc: raw.rpc,

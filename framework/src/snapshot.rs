@@ -38,7 +38,8 @@ use crate::types::{Block, Certificate, Genesis, Hash, Height};
 
 const MAGIC: &[u8; 16] = b"AETHER-SNAPSHOT\0";
 /// The snapshot format this build writes and reads.
-pub const SNAPSHOT_FORMAT: u32 = 2;
+/// 3: the state may hold contract storage and code (restored into their flat columns).
+pub const SNAPSHOT_FORMAT: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -179,8 +180,8 @@ impl Snapshot {
         let height = self.height();
         let mut batch = WriteBatch::default();
         for (key, value) in &c.entries {
-            if let Some(address) = state::account_address(key) {
-                batch.put(columns::ACCOUNTS, address.0.to_vec(), value.clone());
+            if let Some((column, flat_key)) = state::flat_location(key) {
+                batch.put(column, flat_key, value.clone());
             }
         }
         let root = state::restore_at(store, height, c.entries.iter().cloned(), &mut batch).map_err(LedgerError::from)?;

@@ -73,6 +73,11 @@ pub mod columns {
     pub const CONSENSUS: &str = "consensus";
     /// Evidence hash -> height of the block that recorded it (each is recorded once).
     pub const EVIDENCE: &str = "evidence";
+    /// Contract address (20 bytes) ++ storage key -> value: the committed contract storage
+    /// (the authenticated copy lives in the `state_*` columns, like accounts).
+    pub const CONTRACT_STORAGE: &str = "contract_storage";
+    /// Code hash -> contract code as deployed (validated; instrumented again when compiled).
+    pub const CODE: &str = "code";
 
     pub const SCHEMA: Schema = Schema {
         columns: &[
@@ -89,6 +94,8 @@ pub mod columns {
             ColumnSpec { name: STATE_STALE, ordered: true },
             ColumnSpec { name: STATE_PREIMAGES, ordered: false },
             ColumnSpec { name: EVIDENCE, ordered: false },
+            ColumnSpec { name: CONTRACT_STORAGE, ordered: true },
+            ColumnSpec { name: CODE, ordered: false },
         ],
     };
 }

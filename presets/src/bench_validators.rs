@@ -17,7 +17,7 @@ use aether_framework::config::{self, ConfigSource};
 use aether_framework::network::memory::MemoryHub;
 use aether_framework::network::Network;
 use aether_framework::node::{Node, NodeMetrics, SystemClock};
-use aether_framework::types::{Action, Address, Genesis, GenesisAccount, GenesisValidator, Hash, Keypair, SignedTransaction, TxBody};
+use aether_framework::types::{Action, Address, Genesis, GenesisAccount, Hash, Keypair, SignedTransaction, TxBody};
 use anyhow::{bail, Context};
 
 #[derive(Debug, Clone)]

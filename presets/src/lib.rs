@@ -34,17 +34,18 @@ use aether_framework::types::Genesis;
 use aether_rpc::RpcServer;
 use anyhow::{anyhow, Context};
 
-/// Settings every preset here shares; each adds its `[consensus]` and `[storage]` sections.
+/// Settings every preset here shares (contracts on Wasmtime); each adds its `[consensus]` and
+/// `[storage]` sections.
 macro_rules! common_defaults {
     () => {
-        "[chain]\ngenesis = \"genesis.json\"\n[node]\ndata_dir = \"data\"\n[mempool]\npolicy = \"fee\"\n"
+        "[chain]\ngenesis = \"genesis.json\"\n[node]\ndata_dir = \"data\"\n[mempool]\npolicy = \"fee\"\n[vm]\nbackend = \"wasmtime\"\n"
     };
 }
 
 /// The default preset: HotStuff (BLS certificates, VRF leaders) on RocksDB.
 pub const AETHER: Preset = Preset {
     name: "aether",
-    description: "the default node: HotStuff consensus (BLS certificates, VRF leaders), RocksDB storage, fee-ordered mempool",
+    description: "the default node: HotStuff consensus (BLS certificates, VRF leaders), RocksDB storage, Wasmtime contracts, fee-ordered mempool",
     defaults: concat!(common_defaults!(), "[consensus]\nengine = \"hotstuff\"\n[storage]\nbackend = \"rocksdb\"\n"),
     register: register_all,
 };
@@ -62,6 +63,8 @@ fn register_all(r: &mut Registry) {
     aether_storage_memory::register(r);
     aether_storage_rocksdb::register(r);
     aether_storage_paritydb::register(r);
+    aether_vm_wasmtime::register(r);
+    aether_vm_wasmer::register(r);
 }
 
 pub const PRESETS: &[Preset] = &[AETHER, MEMORY];

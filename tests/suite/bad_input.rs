@@ -51,7 +51,7 @@ async fn each_bad_transaction_gets_its_own_error() {
     cases.push(("fee too low", 4, "below the minimum 2", to_hex(&chain.transfer(bob, 0, to, 10, 1))));
     cases.push(("balance too low", 10, "cannot pay", to_hex(&chain.transfer(bob, 0, to, INITIAL_BALANCE, 2))));
     let mut oversize = chain.transfer(bob, 0, to, 10, 2);
-    let aether_framework::types::Action::Transfer { memo, .. } = &mut oversize.body.action;
+    let aether_framework::types::Action::Transfer { memo, .. } = &mut oversize.body.action else { unreachable!("a transfer") };
     *memo = vec![0; 5000];
     cases.push(("oversize", 1, "the limit is 4096", to_hex(&oversize.body.clone().sign(bob))));
     cases.push(("nonce already pending", 9, "already pending", to_hex(&chain.transfer(alice, 0, to, 501, 2))));

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod config_errors;
+mod contracts;
 mod end_to_end;
 mod snapshot;
 mod state;

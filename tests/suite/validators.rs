@@ -13,7 +13,7 @@ use aether_framework::config::{self, ConfigSource};
 use aether_framework::network::memory::MemoryHub;
 use aether_framework::network::Network;
 use aether_framework::node::{Node, NodeHandle, NodeMetrics, SystemClock};
-use aether_framework::types::{Action, Address, Genesis, GenesisAccount, GenesisValidator, Hash, Keypair, SignedTransaction, TxBody};
+use aether_framework::types::{Action, Address, Genesis, GenesisAccount, Hash, Keypair, SignedTransaction, TxBody};
 use aether_tests::wait_for_height;
 
 const CHAIN: &str = "aether-validators-test";

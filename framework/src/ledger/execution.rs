@@ -1,11 +1,13 @@
 //! Execution of transactions against a layered view of the state.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{decode_stored, ExecutedBlock, LedgerError};
 use crate::storage::{columns, KvStore};
-use crate::types::{Account, Action, Address, Amount, Receipt, SignedTransaction, TxStatus};
+use crate::types::{Account, Action, Address, Amount, Hash, Receipt, SignedTransaction, TxStatus};
+use crate::vm::executor::{BlockContext, Executor};
+use crate::vm::state::{Changes, Journal, StateReader};
+use crate::vm::{gas, CallOutcome, CallResult, VmBackend};
 
 /// Why a transaction cannot be included at this point of the chain.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,46 +22,80 @@ pub enum TxError {
     FutureNonce { expected: u64, got: u64 },
     #[error("balance {balance} cannot pay {needed}")]
     InsufficientBalance { balance: Amount, needed: Amount },
+    #[error("gas limit {got} is above the most one transaction may ask for ({max})")]
+    GasLimitTooHigh { got: u64, max: u64 },
+    #[error("fee {fee} is below {needed}, the least for a gas limit of {gas_limit} (one fee unit per {per} gas)", per = gas::GAS_PER_FEE_UNIT)]
+    FeeTooLow { fee: Amount, needed: Amount, gas_limit: u64 },
+    #[error("the block's gas is used up: {used} of {max} asked for already")]
+    BlockGasFull { used: u64, max: u64 },
+    #[error("this node has no VM backend, so it cannot run contract transactions")]
+    NoVm,
 }
 
-/// Reads through this block's changes, then the uncommitted ancestors (newest first), then the
-/// committed store; collects writes in `changes`.
+/// The state below a block: its uncommitted ancestors (newest first), then the committed store.
+pub(super) struct ChainReader<'a> {
+    pub(super) store: &'a dyn KvStore,
+    pub(super) overlays: &'a [Arc<ExecutedBlock>],
+}
+
+impl StateReader for ChainReader<'_> {
+    type Error = LedgerError;
+
+    fn account(&self, address: &Address) -> Result<Account, LedgerError> {
+        for layer in self.overlays {
+            if let Some(a) = layer.changes.accounts.get(address) {
+                return Ok(a.clone());
+            }
+        }
+        match self.store.get(columns::ACCOUNTS, &address.0)? {
+            Some(bytes) => decode_stored::<Account>("account", &bytes),
+            None => Ok(Account::default()),
+        }
+    }
+
+    fn storage(&self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, LedgerError> {
+        let k = (*contract, key.to_vec());
+        for layer in self.overlays {
+            if let Some(v) = layer.changes.storage.get(&k) {
+                return Ok(v.clone());
+            }
+        }
+        let mut flat = contract.0.to_vec();
+        flat.extend_from_slice(key);
+        Ok(self.store.get(columns::CONTRACT_STORAGE, &flat)?)
+    }
+
+    fn code(&self, hash: &Hash) -> Result<Option<Arc<[u8]>>, LedgerError> {
+        for layer in self.overlays {
+            if let Some(c) = layer.changes.code.get(hash) {
+                return Ok(Some(c.clone()));
+            }
+        }
+        Ok(self.store.get(columns::CODE, &hash.0)?.map(Arc::from))
+    }
+}
+
+/// Executes transactions on top of a [`ChainReader`], collecting their changes.
 pub(super) struct ExecState<'a> {
-    store: &'a dyn KvStore,
-    overlays: &'a [Arc<ExecutedBlock>],
+    journal: Journal<ChainReader<'a>>,
     chain_id: &'a str,
     proposer: Address,
-    changes: BTreeMap<Address, Account>,
-    /// A storage failure is remembered and reported by `into_changes`, so a failing disk can
-    /// never be mistaken for an invalid transaction.
-    storage_error: Option<LedgerError>,
+    block: BlockContext,
+    vm: Option<&'a dyn VmBackend>,
+    /// Gas asked for by the transactions applied so far (bounded by [`gas::MAX_BLOCK_GAS`]).
+    gas_requested: u64,
 }
 
 impl<'a> ExecState<'a> {
-    pub(super) fn new(store: &'a dyn KvStore, overlays: &'a [Arc<ExecutedBlock>], chain_id: &'a str, proposer: Address) -> Self {
-        ExecState { store, overlays, chain_id, proposer, changes: BTreeMap::new(), storage_error: None }
-    }
-
-    fn get(&mut self, address: &Address) -> Account {
-        if let Some(a) = self.changes.get(address) {
-            return a.clone();
-        }
-        for layer in self.overlays {
-            if let Some(a) = layer.changes.get(address) {
-                return a.clone();
-            }
-        }
-        let loaded = self.store.get(columns::ACCOUNTS, &address.0).map_err(LedgerError::from).and_then(|b| match b {
-            Some(bytes) => decode_stored::<Account>("account", &bytes),
-            None => Ok(Account::default()),
-        });
-        match loaded {
-            Ok(a) => a,
-            Err(e) => {
-                self.storage_error.get_or_insert(e);
-                Account::default()
-            }
-        }
+    pub(super) fn new(
+        store: &'a dyn KvStore,
+        overlays: &'a [Arc<ExecutedBlock>],
+        chain_id: &'a str,
+        proposer: Address,
+        block: BlockContext,
+        vm: Option<&'a dyn VmBackend>,
+    ) -> Self {
+        ExecState { journal: Journal::new(ChainReader { store, overlays }), chain_id, proposer, block, vm, gas_requested: 0 }
     }
 
     /// Applies `tx`; on `Err` nothing changed. `check_signature` is false only for
@@ -69,11 +105,27 @@ impl<'a> ExecState<'a> {
         if body.chain_id != self.chain_id {
             return Err(TxError::WrongChain { expected: self.chain_id.to_string(), got: body.chain_id.clone() });
         }
+        let gas_limit = body.action.gas_limit();
+        if !matches!(body.action, Action::Transfer { .. }) {
+            if self.vm.is_none() {
+                return Err(TxError::NoVm);
+            }
+            if gas_limit > gas::MAX_TX_GAS {
+                return Err(TxError::GasLimitTooHigh { got: gas_limit, max: gas::MAX_TX_GAS });
+            }
+            let needed = gas::min_fee(gas_limit);
+            if body.fee < needed {
+                return Err(TxError::FeeTooLow { fee: body.fee, needed, gas_limit });
+            }
+            if self.gas_requested + gas_limit > gas::MAX_BLOCK_GAS {
+                return Err(TxError::BlockGasFull { used: self.gas_requested, max: gas::MAX_BLOCK_GAS });
+            }
+        }
         if check_signature {
             tx.verify_signature().map_err(|e| TxError::BadSignature(e.to_string()))?;
         }
         let sender_address = tx.sender();
-        let mut sender = self.get(&sender_address);
+        let mut sender = self.journal.account(&sender_address);
         if body.nonce < sender.nonce {
             return Err(TxError::StaleNonce { expected: sender.nonce, got: body.nonce });
         }
@@ -85,38 +137,90 @@ impl<'a> ExecState<'a> {
         }
         sender.balance -= body.fee;
         sender.nonce += 1;
-        self.changes.insert(sender_address, sender);
+        self.journal.set_account(sender_address, sender);
+        self.gas_requested += gas_limit;
 
-        let status = match &body.action {
-            Action::Transfer { to, amount, .. } => self.transfer(&sender_address, to, *amount),
-        };
+        let mut receipt =
+            Receipt { tx_hash: tx.hash(), status: TxStatus::Success, fee_paid: body.fee, gas_used: 0, events: vec![], output: vec![], contract_address: None };
+        match &body.action {
+            Action::Transfer { to, amount, .. } => receipt.status = self.transfer(&sender_address, to, *amount),
+            Action::Deploy { code, input, value, gas_limit } => {
+                let vm = self.vm.expect("checked above");
+                let mut executor = Executor::new(vm, &mut self.journal, self.block);
+                let (address, outcome) = executor.deploy(sender_address, body.nonce, code, input, *value, *gas_limit);
+                receipt.events = executor.into_events();
+                receipt.contract_address = Some(address);
+                record(&mut receipt, outcome);
+            }
+            Action::Call { contract, method, input, value, gas_limit } => {
+                let vm = self.vm.expect("checked above");
+                let mut executor = Executor::new(vm, &mut self.journal, self.block);
+                let outcome = executor.call(sender_address, *contract, method, input, *value, *gas_limit);
+                receipt.events = executor.into_events();
+                record(&mut receipt, outcome);
+            }
+        }
 
         // Total supply fits in u128 and is conserved, so crediting the fee cannot overflow.
         let proposer_address = self.proposer;
-        let mut proposer = self.get(&proposer_address);
+        let mut proposer = self.journal.account(&proposer_address);
         proposer.balance = proposer.balance.saturating_add(body.fee);
-        self.changes.insert(proposer_address, proposer);
-
-        Ok(Receipt { tx_hash: tx.hash(), status, fee_paid: body.fee, gas_used: 0, events: vec![] })
+        self.journal.set_account(proposer_address, proposer);
+        Ok(receipt)
     }
 
     fn transfer(&mut self, from: &Address, to: &Address, amount: Amount) -> TxStatus {
-        let mut sender = self.get(from);
+        let mut sender = self.journal.account(from);
         if sender.balance < amount {
             return TxStatus::Failed { reason: format!("insufficient balance: has {}, transfer needs {amount}", sender.balance) };
         }
         sender.balance -= amount;
-        self.changes.insert(*from, sender);
-        let mut recipient = self.get(to);
+        self.journal.set_account(*from, sender);
+        let mut recipient = self.journal.account(to);
         recipient.balance = recipient.balance.saturating_add(amount);
-        self.changes.insert(*to, recipient);
+        self.journal.set_account(*to, recipient);
         TxStatus::Success
     }
 
-    pub(super) fn into_changes(self) -> Result<BTreeMap<Address, Account>, LedgerError> {
-        match self.storage_error {
-            Some(e) => Err(e),
-            None => Ok(self.changes),
-        }
+    pub(super) fn into_changes(self) -> Result<Changes, LedgerError> {
+        self.journal.into_changes()
     }
+}
+
+/// Fills a receipt from a contract call's outcome.
+fn record(receipt: &mut Receipt, outcome: CallOutcome) {
+    receipt.gas_used = outcome.gas_used;
+    receipt.status = match outcome.result {
+        CallResult::Returned(output) => {
+            receipt.output = output;
+            TxStatus::Success
+        }
+        CallResult::Reverted(output) => {
+            let reason = format!("reverted: {}", String::from_utf8_lossy(&output));
+            receipt.output = output;
+            TxStatus::Failed { reason }
+        }
+        CallResult::Trapped(why) => TxStatus::Failed { reason: format!("trapped: {why}") },
+        CallResult::OutOfGas => TxStatus::Failed { reason: "out of gas".into() },
+    };
+}
+
+/// Runs a call on the committed state without keeping anything (the `contract_query` RPC).
+pub(super) fn query(
+    reader: ChainReader<'_>,
+    vm: &dyn VmBackend,
+    block: BlockContext,
+    caller: Address,
+    contract: Address,
+    method: &str,
+    input: &[u8],
+    gas_limit: u64,
+) -> Result<(CallOutcome, Vec<crate::types::Event>), LedgerError> {
+    let mut journal = Journal::new(reader);
+    let mut executor = Executor::new(vm, &mut journal, block);
+    let outcome = executor.call(caller, contract, method, input, 0, gas_limit);
+    let events = executor.into_events();
+    // A read error must not pass for the contract's answer.
+    journal.into_changes()?;
+    Ok((outcome, events))
 }

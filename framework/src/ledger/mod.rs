@@ -19,7 +19,7 @@ mod retention;
 
 pub use retention::{PruneProgress, Retention};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -32,15 +32,20 @@ use crate::types::{
     domain, Account, Address, Block, Certificate, Genesis, Hash, Header, Height, Receipt, SignedTransaction, TimestampMs, TxLocation,
 };
 
-use execution::ExecState;
+use execution::{ChainReader, ExecState};
 pub use execution::TxError;
+
+use crate::vm::executor::BlockContext;
+use crate::vm::state::Changes;
+use crate::vm::{CallOutcome, VmBackend};
 
 /// Upper bound on an encoded block accepted for verification.
 pub const MAX_BLOCK_BYTES: usize = 16 * 1024 * 1024;
 /// Version of the on-disk layout written by this code.
 /// 2: state in a Jellyfish Merkle tree (1 had a flat account table only).
 /// 3: blocks record evidence (headers gain `evidence_root`; an `evidence` column).
-pub const STORE_FORMAT_VERSION: u32 = 3;
+/// 4: contracts (storage and code columns; receipts gain `output` and `contract_address`).
+pub const STORE_FORMAT_VERSION: u32 = 4;
 /// Most pieces of evidence one block records.
 pub const MAX_BLOCK_EVIDENCE: usize = 16;
 
@@ -92,8 +97,8 @@ pub struct ExecutedBlock {
     pub block: Block,
     pub hash: Hash,
     pub receipts: Vec<Receipt>,
-    /// Accounts changed by this block, with their new values.
-    pub changes: BTreeMap<Address, Account>,
+    /// Accounts, contract storage and code changed by this block, with their new values.
+    pub changes: Changes,
     /// The same changes applied to the authenticated state tree (its root is the header's).
     pub state: Arc<StateDelta>,
 }
@@ -126,6 +131,8 @@ pub struct Ledger {
     head: RwLock<ChainHead>,
     /// Executed, uncommitted blocks by hash.
     pending: Mutex<HashMap<Hash, Arc<ExecutedBlock>>>,
+    /// Runs contract transactions; without one they are invalid here (see [`Ledger::with_vm`]).
+    vm: Option<Arc<dyn VmBackend>>,
 }
 
 impl Ledger {
@@ -194,7 +201,42 @@ impl Ledger {
             genesis_hash,
             head: RwLock::new(ChainHead { block: head_ref, header: head_block.header, certificate }),
             pending: Mutex::new(HashMap::new()),
+            vm: None,
         })
+    }
+
+    /// Runs contracts on `vm`. A ledger without a VM treats deploy and call transactions as
+    /// invalid, so it refuses blocks that hold them rather than computing a different state:
+    /// every node of a chain with contracts needs a VM (any backend: they agree to the unit).
+    pub fn with_vm(mut self, vm: Arc<dyn VmBackend>) -> Self {
+        self.vm = Some(vm);
+        self
+    }
+
+    pub fn vm(&self) -> Option<&Arc<dyn VmBackend>> {
+        self.vm.as_ref()
+    }
+
+    /// A committed entry of a contract's storage.
+    pub fn contract_storage(&self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, LedgerError> {
+        use crate::vm::state::StateReader;
+        ChainReader { store: self.store.as_ref(), overlays: &[] }.storage(contract, key)
+    }
+
+    /// Runs `method` of `contract` on the committed head state as `caller` and discards every
+    /// write: a read-only query. The block context is the head's height and time.
+    pub fn query(
+        &self,
+        caller: Address,
+        contract: Address,
+        method: &str,
+        input: &[u8],
+        gas_limit: u64,
+    ) -> Result<(CallOutcome, Vec<crate::types::Event>), LedgerError> {
+        let vm = self.vm.as_ref().ok_or_else(|| LedgerError::InvalidBlock("this node has no VM backend".into()))?;
+        let head = self.head();
+        let block = BlockContext { height: head.block.height, time_ms: head.header.time_ms };
+        execution::query(ChainReader { store: self.store.as_ref(), overlays: &[] }, vm.as_ref(), block, caller, contract, method, input, gas_limit)
     }
 
     fn write_genesis(store: &dyn KvStore, genesis: &Genesis, block: &Block) -> Result<(), LedgerError> {
@@ -288,10 +330,10 @@ impl Ledger {
         let mut entries = Vec::new();
         for item in state::entries_at(snapshot.as_ref(), height)? {
             let (key, value) = item?;
-            if let Some(address) = state::account_address(&key) {
-                let flat = snapshot.get(columns::ACCOUNTS, &address.0)?;
+            if let Some((column, flat_key)) = state::flat_location(&key) {
+                let flat = snapshot.get(column, &flat_key)?;
                 if flat.as_deref() != Some(value.as_slice()) {
-                    return Err(corrupt("state", &format!("account {address} differs between the state tree and the account table")));
+                    return Err(corrupt("state", &format!("entry 0x{} differs between the state tree and the {column} table", hex::encode(&key))));
                 }
             }
             entries.push((key, value));
@@ -372,10 +414,15 @@ impl Ledger {
         &self,
         overlays: &[Arc<ExecutedBlock>],
         height: Height,
-        changes: &BTreeMap<Address, Account>,
+        changes: &Changes,
     ) -> Result<StateDelta, LedgerError> {
         let pending: Vec<Arc<StateDelta>> = overlays.iter().rev().map(|b| b.state.clone()).collect();
-        let updates = changes.iter().map(|(a, acc)| (state::account_key(a), Some(codec::encode(acc))));
+        let updates = changes
+            .accounts
+            .iter()
+            .map(|(a, acc)| (state::account_key(a), Some(codec::encode(acc))))
+            .chain(changes.storage.iter().map(|((c, k), v)| (state::storage_key(c, k), v.clone())))
+            .chain(changes.code.iter().map(|(h, code)| (state::code_key(h), Some(code.to_vec()))));
         Ok(state::compute_delta(self.store.as_ref(), &pending, height, updates)?)
     }
 
@@ -406,7 +453,10 @@ impl Ledger {
                 recorded.push(e);
             }
         }
-        let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, proposer);
+        let height = parent_header.height + 1;
+        let time_ms = time_ms.max(parent_header.time_ms);
+        let context = BlockContext { height, time_ms };
+        let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, proposer, context, self.vm.as_deref());
         let mut included = Vec::with_capacity(candidates.len());
         let mut receipts = Vec::with_capacity(candidates.len());
         let mut rejected = Vec::new();
@@ -427,6 +477,8 @@ impl Ledger {
                     receipts.push(r);
                     included.push(tx);
                 }
+                // Not invalid, only too late for this block: leave it for the next.
+                Err(TxError::BlockGasFull { .. }) => continue,
                 Err(e) => {
                     tracing::debug!(tx = %tx.hash(), error = %e, "left out of block");
                     rejected.push((tx.hash(), e));
@@ -434,13 +486,12 @@ impl Ledger {
             }
         }
         let changes = state.into_changes()?;
-        let height = parent_header.height + 1;
         let delta = self.state_with(&overlays, height, &changes)?;
         let header = Header {
             chain_id: self.chain_id.clone(),
             parent: *parent,
             height,
-            time_ms: time_ms.max(parent_header.time_ms),
+            time_ms,
             proposer,
             tx_root: Block::compute_tx_root(&included),
             evidence_root: Block::compute_evidence_root(&recorded),
@@ -488,7 +539,8 @@ impl Ledger {
                 return Err(LedgerError::InvalidBlock(why));
             }
         }
-        let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, h.proposer);
+        let context = BlockContext { height: h.height, time_ms: h.time_ms };
+        let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, h.proposer, context, self.vm.as_deref());
         let mut receipts = Vec::with_capacity(block.transactions.len());
         for (index, tx) in block.transactions.iter().enumerate() {
             receipts.push(state.apply(tx, true).map_err(|error| LedgerError::InvalidTransaction { index, hash: tx.hash(), error })?);
@@ -501,7 +553,7 @@ impl Ledger {
         Ok(self.remember(block, receipts, changes, delta))
     }
 
-    fn remember(&self, block: Block, receipts: Vec<Receipt>, changes: BTreeMap<Address, Account>, delta: StateDelta) -> Arc<ExecutedBlock> {
+    fn remember(&self, block: Block, receipts: Vec<Receipt>, changes: Changes, delta: StateDelta) -> Arc<ExecutedBlock> {
         let hash = block.hash();
         let executed = Arc::new(ExecutedBlock { block, hash, receipts, changes, state: Arc::new(delta) });
         self.pending.lock().insert(hash, executed.clone());
@@ -520,8 +572,20 @@ impl Ledger {
             return Err(LedgerError::NotOnHead { block: *hash, head: head_hash });
         }
         let mut batch = WriteBatch::default();
-        for (address, account) in &executed.changes {
+        let changes = &executed.changes;
+        for (address, account) in &changes.accounts {
             batch.put(columns::ACCOUNTS, address.0.to_vec(), codec::encode(account));
+        }
+        for ((contract, key), value) in &changes.storage {
+            let mut flat = contract.0.to_vec();
+            flat.extend_from_slice(key);
+            match value {
+                Some(v) => batch.put(columns::CONTRACT_STORAGE, flat, v.clone()),
+                None => batch.delete(columns::CONTRACT_STORAGE, flat),
+            }
+        }
+        for (hash, code) in &changes.code {
+            batch.put(columns::CODE, hash.0.to_vec(), code.to_vec());
         }
         state::write_delta(self.store.as_ref(), &executed.state, &mut batch)?;
         put_block(&mut batch, &executed.block, hash, certificate);

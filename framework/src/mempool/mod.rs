@@ -54,7 +54,8 @@ impl Default for MempoolConfig {
             policy: "fee".into(),
             max_txs: 50_000,
             max_bytes: 128 * 1024 * 1024,
-            max_tx_bytes: 64 * 1024,
+            // Room for a contract deploy: code up to 512 KiB plus its init input.
+            max_tx_bytes: 640 * 1024,
             min_fee: 1,
             max_block_txs: 5_000,
         }
@@ -88,6 +89,8 @@ pub enum SubmitError {
     PoolFull { min_priority: u128 },
     #[error("cannot read account state: {0}")]
     State(String),
+    #[error("gas limit {got} is above the most one transaction may ask for ({max})")]
+    GasLimitTooHigh { got: u64, max: u64 },
 }
 
 impl SubmitError {
@@ -106,6 +109,7 @@ impl SubmitError {
             SubmitError::InsufficientBalance { .. } => "insufficient_balance",
             SubmitError::PoolFull { .. } => "pool_full",
             SubmitError::State(_) => "state",
+            SubmitError::GasLimitTooHigh { .. } => "gas_limit_too_high",
         }
     }
     /// A stable machine-readable code per reason (used as the JSON-RPC error code offset).
@@ -123,6 +127,7 @@ impl SubmitError {
             SubmitError::InsufficientBalance { .. } => 10,
             SubmitError::PoolFull { .. } => 11,
             SubmitError::State(_) => 12,
+            SubmitError::GasLimitTooHigh { .. } => 13,
         }
     }
 }
@@ -298,8 +303,15 @@ impl Mempool {
         if tx.body.chain_id != self.chain_id {
             return Err(SubmitError::WrongChain { expected: self.chain_id.clone(), got: tx.body.chain_id.clone() });
         }
-        if tx.body.fee < self.config.min_fee {
-            return Err(SubmitError::FeeTooLow { fee: tx.body.fee, min: self.config.min_fee });
+        // Contract transactions pay at least for their gas limit, and ask for no more than one
+        // transaction may: checked here so they are never admitted only to be refused by blocks.
+        let gas_limit = tx.body.action.gas_limit();
+        if gas_limit > crate::vm::gas::MAX_TX_GAS {
+            return Err(SubmitError::GasLimitTooHigh { got: gas_limit, max: crate::vm::gas::MAX_TX_GAS });
+        }
+        let min = self.config.min_fee.max(crate::vm::gas::min_fee(gas_limit));
+        if tx.body.fee < min {
+            return Err(SubmitError::FeeTooLow { fee: tx.body.fee, min });
         }
         let hash = tx.hash();
         if self.contains(&hash) {

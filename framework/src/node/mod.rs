@@ -102,6 +102,8 @@ pub struct NodeInfo {
     pub genesis_hash: Hash,
     pub engine: String,
     pub storage: String,
+    /// The VM backend, if contracts run on this node.
+    pub vm: Option<String>,
     pub mempool_policy: String,
     pub validator: Option<Address>,
     pub data_dir: PathBuf,
@@ -358,7 +360,11 @@ impl Node {
         };
         let policy = (registry.mempool_policy.get(&config.mempool.policy)?.factory)(&crate::registry::PluginSettings::empty("mempool"))?;
         let store = open_store(config, registry)?;
-        let ledger = Arc::new(Ledger::open(store.clone(), genesis)?);
+        let mut ledger = Ledger::open(store.clone(), genesis)?;
+        if let Some(vm) = &config.vm {
+            ledger = ledger.with_vm((registry.vm.get(&vm.name)?.factory)(&vm.settings)?);
+        }
+        let ledger = Arc::new(ledger);
         let mempool = Arc::new(Mempool::new(config.mempool.clone(), ledger.clone(), policy));
         let (heads, _) = broadcast::channel(256);
         let info = Arc::new(NodeInfo {
@@ -366,6 +372,7 @@ impl Node {
             genesis_hash: ledger.genesis_hash(),
             engine: config.consensus.name.clone(),
             storage: config.storage.name.clone(),
+            vm: config.vm.as_ref().map(|v| v.name.clone()),
             mempool_policy: mempool.policy_name().to_string(),
             validator: local.as_ref().map(|l| l.identity.address()),
             data_dir: config.node.data_dir.clone(),

@@ -87,6 +87,33 @@ pub fn account_key(address: &Address) -> Vec<u8> {
     k
 }
 
+/// The state key of one entry of a contract's storage.
+pub fn storage_key(contract: &Address, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(21 + key.len());
+    k.push(b's');
+    k.extend_from_slice(&contract.0);
+    k.extend_from_slice(key);
+    k
+}
+
+/// The state key of deployed code (the value is the code).
+pub fn code_key(hash: &Hash) -> Vec<u8> {
+    let mut k = Vec::with_capacity(33);
+    k.push(b'c');
+    k.extend_from_slice(&hash.0);
+    k
+}
+
+/// Where the flat (unauthenticated, fast-read) copy of a state entry lives: its column and key.
+pub fn flat_location(key: &[u8]) -> Option<(crate::storage::Column, Vec<u8>)> {
+    match key {
+        [b'a', rest @ ..] if rest.len() == 20 => Some((crate::storage::columns::ACCOUNTS, rest.to_vec())),
+        [b's', rest @ ..] if rest.len() >= 20 => Some((crate::storage::columns::CONTRACT_STORAGE, rest.to_vec())),
+        [b'c', rest @ ..] if rest.len() == 32 => Some((crate::storage::columns::CODE, rest.to_vec())),
+        _ => None,
+    }
+}
+
 /// The address of an account key, `None` for keys of other kinds.
 pub fn account_address(key: &[u8]) -> Option<Address> {
     match key {

@@ -24,6 +24,10 @@ pub mod domain {
     pub const GENESIS: &[u8] = b"aether/genesis/v1";
     pub const SOLO_CERT: &[u8] = b"aether/solo-certificate/v1";
     pub const EVIDENCE: &[u8] = b"aether/evidence/v1";
+    /// Contract code (its identity, the `code_hash` of accounts).
+    pub const CODE: &[u8] = b"aether/code/v1";
+    /// The address of a deployed contract: hash of the deployer and its nonce.
+    pub const CONTRACT_ADDRESS: &[u8] = b"aether/contract-address/v1";
 }
 
 impl Hash {

@@ -23,6 +23,46 @@ pub enum Action {
         #[serde(with = "serde_helpers::bytes", default)]
         memo: Vec<u8>,
     },
+    /// Deploy WebAssembly `code` as a contract at [`crate::vm::executor::contract_address`]
+    /// of the sender and this transaction's nonce, send it `value`, and run its `init` export
+    /// (if any) with `input`. The receipt's `contract_address` names the new contract.
+    Deploy {
+        #[serde(with = "serde_helpers::bytes")]
+        code: Vec<u8>,
+        #[serde(with = "serde_helpers::bytes", default)]
+        input: Vec<u8>,
+        #[serde(with = "serde_helpers::amount", default)]
+        value: Amount,
+        gas_limit: u64,
+    },
+    /// Call export `method` of the contract at `contract` with `input`, sending it `value`.
+    Call {
+        contract: Address,
+        method: String,
+        #[serde(with = "serde_helpers::bytes", default)]
+        input: Vec<u8>,
+        #[serde(with = "serde_helpers::amount", default)]
+        value: Amount,
+        gas_limit: u64,
+    },
+}
+
+impl Action {
+    /// Gas the action asks for (0 for actions that run no contract).
+    pub fn gas_limit(&self) -> u64 {
+        match self {
+            Action::Transfer { .. } => 0,
+            Action::Deploy { gas_limit, .. } | Action::Call { gas_limit, .. } => *gas_limit,
+        }
+    }
+
+    /// Value the action moves from the sender.
+    pub fn value(&self) -> Amount {
+        match self {
+            Action::Transfer { amount, .. } => *amount,
+            Action::Deploy { value, .. } | Action::Call { value, .. } => *value,
+        }
+    }
 }
 
 /// The signed part of a transaction.
@@ -78,9 +118,7 @@ impl SignedTransaction {
 
     /// The most the sender can be charged: fee plus value moved.
     pub fn max_cost(&self) -> Amount {
-        match &self.body.action {
-            Action::Transfer { amount, .. } => self.body.fee.saturating_add(*amount),
-        }
+        self.body.fee.saturating_add(self.body.action.value())
     }
 }
 
@@ -127,6 +165,12 @@ pub struct Receipt {
     pub fee_paid: Amount,
     pub gas_used: u64,
     pub events: Vec<Event>,
+    /// What a contract call returned (or reverted with); empty for other actions.
+    #[serde(with = "serde_helpers::bytes", default)]
+    pub output: Vec<u8>,
+    /// The contract a deploy created (set even if the deploy failed, so it can be found).
+    #[serde(default)]
+    pub contract_address: Option<Address>,
 }
 
 /// Where a committed transaction sits.

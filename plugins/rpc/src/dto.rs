@@ -5,7 +5,8 @@
 use aether_framework::ledger::CommittedTx;
 use aether_framework::node::{NewHead, NodeStatus};
 use aether_framework::types::serde_helpers;
-use aether_framework::types::{Account, Address, Amount, Block, Certificate, Hash, Header, Receipt, SignedTransaction, TxLocation};
+use aether_framework::types::{Account, Address, Amount, Block, Certificate, Event, Hash, Header, Receipt, SignedTransaction, TxLocation};
+use aether_framework::vm::{CallOutcome, CallResult};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +19,8 @@ pub struct StatusView {
     pub state_root: Hash,
     pub engine: String,
     pub storage: String,
+    /// The VM backend (`null`: this node runs no contracts).
+    pub vm: Option<String>,
     pub mempool_policy: String,
     pub mempool_size: usize,
     pub validator: Option<Address>,
@@ -34,6 +37,7 @@ impl From<NodeStatus> for StatusView {
             state_root: s.state_root,
             engine: s.info.engine,
             storage: s.info.storage,
+            vm: s.info.vm,
             mempool_policy: s.info.mempool_policy,
             mempool_size: s.mempool_size,
             validator: s.info.validator,
@@ -113,6 +117,8 @@ pub struct AccountView {
     pub balance: Amount,
     #[serde(with = "serde_helpers::amount")]
     pub stake: Amount,
+    /// Hash of the contract code at this address (`null` for plain accounts).
+    pub code_hash: Option<Hash>,
     /// The nonce to use for the next transaction, counting pending ones in the mempool.
     pub next_nonce: u64,
     /// The committed head height when the account was read (the account reflects this height
@@ -136,6 +142,43 @@ pub struct AccountProofView {
 
 impl AccountView {
     pub fn new(address: Address, account: Account, next_nonce: u64, height: u64) -> AccountView {
-        AccountView { address, nonce: account.nonce, balance: account.balance, stake: account.stake, next_nonce, height }
+        AccountView {
+            address,
+            nonce: account.nonce,
+            balance: account.balance,
+            stake: account.stake,
+            code_hash: account.code_hash,
+            next_nonce,
+            height,
+        }
+    }
+}
+
+/// `aether_contractQuery`: what a read-only call returned. Nothing it wrote was kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryView {
+    /// `returned`, `reverted`, `trapped` or `out_of_gas`.
+    pub status: String,
+    /// Returned or revert data, `0x` hex.
+    #[serde(with = "serde_helpers::bytes")]
+    pub output: Vec<u8>,
+    /// Why it trapped, for `trapped`.
+    pub reason: Option<String>,
+    pub gas_used: u64,
+    /// Events the call emitted (not recorded anywhere).
+    pub events: Vec<Event>,
+    /// The committed height the call ran on.
+    pub height: u64,
+}
+
+impl QueryView {
+    pub fn new(outcome: CallOutcome, events: Vec<Event>, height: u64) -> QueryView {
+        let (status, output, reason) = match outcome.result {
+            CallResult::Returned(d) => ("returned", d, None),
+            CallResult::Reverted(d) => ("reverted", d, None),
+            CallResult::Trapped(why) => ("trapped", vec![], Some(why)),
+            CallResult::OutOfGas => ("out_of_gas", vec![], None),
+        };
+        QueryView { status: status.into(), output, reason, gas_used: outcome.gas_used, events, height }
     }
 }

@@ -4,8 +4,9 @@
 //! for load balancers, and the typed client that the `aether` CLI and tests use.
 //!
 //! Methods (namespace `aether_`): `status`, `health`, `getBlockByHeight`, `getBlockByHash`,
-//! `getTransaction`, `getAccount`, `submitTransaction` (hex of the borsh-encoded signed
-//! transaction), and the `subscribeNewHeads` subscription (WebSocket). Hashes, addresses and
+//! `getTransaction`, `getAccount`, `getAccountProof`, `contractQuery` (a read-only contract
+//! call on the head state), `getContractStorage`, `submitTransaction` (hex of the
+//! borsh-encoded signed transaction), and the `subscribeNewHeads` subscription (WebSocket). Hashes, addresses and
 //! bytes are `0x` hex; amounts are decimal strings. Rejected transactions answer with error
 //! code `-32100 - n`, where `n` is [`SubmitError::code`], and a message saying what was wrong.
 //!
@@ -39,7 +40,9 @@ use jsonrpsee::server::{PendingSubscriptionSink, ServerConfig, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
 use tokio::sync::broadcast::error::RecvError;
 
-pub use dto::{AccountProofView, AccountView, BlockView, HeadView, HealthView, StatusView, TransactionView};
+pub use dto::{AccountProofView, AccountView, BlockView, HeadView, HealthView, QueryView, StatusView, TransactionView};
+use aether_framework::vm::abi::{MAX_IO_BYTES, MAX_KEY_BYTES};
+use aether_framework::vm::gas;
 pub use metrics_endpoint::MetricsLayer;
 
 /// First error code of rejected submissions (`-32100 - SubmitError::code()`).
@@ -82,6 +85,23 @@ pub trait AetherApi {
     fn account_proof(&self, address: Address, height: Option<u64>) -> RpcResult<AccountProofView>;
 
     /// Submits a signed transaction (hex of its canonical encoding); returns its hash.
+    /// Runs `method` of `contract` with `input` (`0x` hex) on the committed head state and
+    /// returns what it returned; nothing is kept. `caller` defaults to the zero address,
+    /// `gas_limit` to (and at most) the per-transaction maximum.
+    #[method(name = "contractQuery", blocking)]
+    fn contract_query(
+        &self,
+        contract: Address,
+        method: String,
+        input: Option<String>,
+        caller: Option<Address>,
+        gas_limit: Option<u64>,
+    ) -> RpcResult<QueryView>;
+
+    /// One committed entry of a contract's storage (`key` in `0x` hex); `null` if absent.
+    #[method(name = "getContractStorage")]
+    fn contract_storage(&self, contract: Address, key: String) -> RpcResult<Option<String>>;
+
     #[method(name = "submitTransaction")]
     fn submit_transaction(&self, tx_hex: String) -> RpcResult<Hash>;
 
@@ -106,6 +126,19 @@ fn ledger_error(e: LedgerError) -> ErrorObjectOwned {
         }
         e => internal(e),
     }
+}
+
+fn invalid_params(message: String) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(jsonrpsee::types::error::INVALID_PARAMS_CODE, message, None::<()>)
+}
+
+/// `0x` hex of at most `max` bytes.
+fn decode_hex(what: &str, text: &str, max: usize) -> Result<Vec<u8>, ErrorObjectOwned> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    if digits.len() > max * 2 {
+        return Err(invalid_params(format!("{what} is {} bytes; the limit is {max}", digits.len() / 2)));
+    }
+    hex::decode(digits).map_err(|e| invalid_params(format!("{what} is not hex: {e}")))
 }
 
 fn submit_error(e: SubmitError) -> ErrorObjectOwned {
@@ -158,6 +191,34 @@ impl AetherApiServer for Api {
             account,
             proof: format!("0x{}", hex::encode(proof.to_bytes())),
         })
+    }
+
+    fn contract_query(
+        &self,
+        contract: Address,
+        method: String,
+        input: Option<String>,
+        caller: Option<Address>,
+        gas_limit: Option<u64>,
+    ) -> RpcResult<QueryView> {
+        let input = decode_hex("input", input.as_deref().unwrap_or(""), MAX_IO_BYTES)?;
+        let gas_limit = gas_limit.unwrap_or(gas::MAX_TX_GAS);
+        if gas_limit > gas::MAX_TX_GAS {
+            return Err(invalid_params(format!("gas_limit {gas_limit} is above the per-transaction maximum {}", gas::MAX_TX_GAS)));
+        }
+        let ledger = self.node.ledger();
+        if ledger.vm().is_none() {
+            return Err(invalid_params("this node runs no VM backend (no [vm] section in its config)".into()));
+        }
+        let height = ledger.head().block.height;
+        let (outcome, events) = ledger.query(caller.unwrap_or_default(), contract, &method, &input, gas_limit).map_err(ledger_error)?;
+        Ok(QueryView::new(outcome, events, height))
+    }
+
+    fn contract_storage(&self, contract: Address, key: String) -> RpcResult<Option<String>> {
+        let key = decode_hex("key", &key, MAX_KEY_BYTES)?;
+        let value = self.node.ledger().contract_storage(&contract, &key).map_err(ledger_error)?;
+        Ok(value.map(|v| format!("0x{}", hex::encode(v))))
     }
 
     fn submit_transaction(&self, tx_hex: String) -> RpcResult<Hash> {

@@ -1,0 +1,179 @@
+//! The state contracts see — accounts, contract storage, code — with nested checkpoints so a
+//! failed call's writes and transfers are undone exactly.
+//!
+//! [`Journal`] layers a stack of [`Changes`] over a [`StateReader`] (the committed state, or
+//! the ledger's view through uncommitted blocks). The bottom layer collects what a block
+//! changes; each call opens a checkpoint above it, merged down when the call returns and
+//! dropped when it does not.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use crate::types::{Account, Address, Hash};
+
+/// Writes to the state: new account values, storage entries (`None` = removed), new code.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub accounts: BTreeMap<Address, Account>,
+    pub storage: BTreeMap<(Address, Vec<u8>), Option<Vec<u8>>>,
+    pub code: BTreeMap<Hash, Arc<[u8]>>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty() && self.storage.is_empty() && self.code.is_empty()
+    }
+
+    /// Applies `newer` on top of these changes.
+    pub fn merge(&mut self, newer: Changes) {
+        self.accounts.extend(newer.accounts);
+        self.storage.extend(newer.storage);
+        self.code.extend(newer.code);
+    }
+}
+
+/// Read access to the state below a [`Journal`].
+pub trait StateReader {
+    type Error;
+    fn account(&self, address: &Address) -> Result<Account, Self::Error>;
+    fn storage(&self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, Self::Error>;
+    fn code(&self, hash: &Hash) -> Result<Option<Arc<[u8]>>, Self::Error>;
+}
+
+/// An empty state: everything a test or benchmark needs lives in the journal's bottom layer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EmptyState;
+
+impl StateReader for EmptyState {
+    type Error = Infallible;
+    fn account(&self, _: &Address) -> Result<Account, Infallible> {
+        Ok(Account::default())
+    }
+    fn storage(&self, _: &Address, _: &[u8]) -> Result<Option<Vec<u8>>, Infallible> {
+        Ok(None)
+    }
+    fn code(&self, _: &Hash) -> Result<Option<Arc<[u8]>>, Infallible> {
+        Ok(None)
+    }
+}
+
+/// An in-memory state for tests, benchmarks and the conformance suite.
+pub type MemoryState = Journal<EmptyState>;
+
+/// Changes layered over a reader, with nested checkpoints.
+pub struct Journal<R: StateReader> {
+    base: R,
+    /// `layers[0]` holds everything kept so far; each checkpoint pushes one more.
+    layers: Vec<Changes>,
+    /// The first read error: execution continues on default values and the error is returned
+    /// by [`Journal::into_changes`], so a failing disk can never pass for contract behaviour.
+    error: Option<R::Error>,
+}
+
+impl Default for Journal<EmptyState> {
+    fn default() -> Self {
+        Journal::new(EmptyState)
+    }
+}
+
+impl<R: StateReader> Journal<R> {
+    pub fn new(base: R) -> Self {
+        Journal { base, layers: vec![Changes::default()], error: None }
+    }
+
+    fn find<T: Clone>(&self, pick: impl Fn(&Changes) -> Option<&T>) -> Option<T> {
+        self.layers.iter().rev().find_map(|l| pick(l).cloned())
+    }
+
+    fn remember<T: Default>(&mut self, r: Result<T, R::Error>) -> T {
+        r.unwrap_or_else(|e| {
+            self.error.get_or_insert(e);
+            T::default()
+        })
+    }
+
+    fn top(&mut self) -> &mut Changes {
+        self.layers.last_mut().expect("the bottom layer is never popped")
+    }
+
+    pub fn account(&mut self, address: &Address) -> Account {
+        match self.find(|l| l.accounts.get(address)) {
+            Some(a) => a,
+            None => {
+                let r = self.base.account(address);
+                self.remember(r)
+            }
+        }
+    }
+
+    pub fn set_account(&mut self, address: Address, account: Account) {
+        self.top().accounts.insert(address, account);
+    }
+
+    pub fn storage(&mut self, contract: &Address, key: &[u8]) -> Option<Vec<u8>> {
+        let k = (*contract, key.to_vec());
+        match self.find(|l| l.storage.get(&k)) {
+            Some(v) => v,
+            None => {
+                let r = self.base.storage(contract, key);
+                self.remember(r)
+            }
+        }
+    }
+
+    pub fn set_storage(&mut self, contract: Address, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.top().storage.insert((contract, key), value);
+    }
+
+    pub fn code(&mut self, hash: &Hash) -> Option<Arc<[u8]>> {
+        match self.find(|l| l.code.get(hash)) {
+            Some(c) => Some(c),
+            None => {
+                let r = self.base.code(hash);
+                self.remember(r)
+            }
+        }
+    }
+
+    pub fn set_code(&mut self, hash: Hash, code: Arc<[u8]>) {
+        self.top().code.insert(hash, code);
+    }
+
+    /// Opens a checkpoint: later writes can be undone together.
+    pub fn checkpoint(&mut self) {
+        self.layers.push(Changes::default());
+    }
+
+    /// Keeps the writes since the last checkpoint.
+    pub fn commit_checkpoint(&mut self) {
+        assert!(self.layers.len() > 1, "commit_checkpoint without a checkpoint");
+        let top = self.layers.pop().expect("checked above");
+        self.top().merge(top);
+    }
+
+    /// Undoes the writes since the last checkpoint.
+    pub fn revert_checkpoint(&mut self) {
+        assert!(self.layers.len() > 1, "revert_checkpoint without a checkpoint");
+        self.layers.pop();
+    }
+
+    /// Checkpoints open now.
+    pub fn depth(&self) -> usize {
+        self.layers.len() - 1
+    }
+
+    /// Everything kept, or the first read error.
+    pub fn into_changes(mut self) -> Result<Changes, R::Error> {
+        assert_eq!(self.layers.len(), 1, "into_changes with open checkpoints");
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(self.layers.pop().expect("bottom layer")),
+        }
+    }
+
+    /// The changes kept so far (the bottom layer), for inspection.
+    pub fn kept(&self) -> &Changes {
+        &self.layers[0]
+    }
+}
