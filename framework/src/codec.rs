@@ -117,6 +117,15 @@ mod golden {
     }
 
     #[test]
+    fn contract_action_format() {
+        let deploy = Action::Deploy { code: b"\0asm".to_vec(), input: vec![1], value: 7, gas_limit: 1_000 };
+        let call = Action::Call { contract: key(3).address(), method: "go".into(), input: vec![2], value: 8, gas_limit: 2_000 };
+        assert_eq!(encode(&deploy)[0], 1, "Deploy keeps tag 1");
+        assert_eq!(encode(&call)[0], 2, "Call keeps tag 2");
+        assert_eq!(h(&(deploy, call)), GOLDEN_CONTRACT_ACTIONS);
+    }
+
+    #[test]
     fn decode_rejects_trailing_bytes_and_oversize() {
         let mut bytes = encode(&sample_tx());
         assert!(decode::<SignedTransaction>("tx", &bytes, 1 << 20).is_ok());
@@ -131,5 +140,7 @@ mod golden {
     const GOLDEN_HEADER_HASH: &str = "0xca906b96b4111dc288ea14e258222aacec2f5a1bf5da34896e3f116289fc4f96";
     const GOLDEN_EVIDENCE_HASH: &str = "0x0fbefc8145f82b19ece2bbe2844bdfa581680c83930f383e1c75835c6355735d";
     const GOLDEN_ACCOUNT: &str = "2c54372bf817c438cfd88301e5d601174bf1e943ba4753d1b0438341bbf56472";
-    const GOLDEN_RECEIPT: &str = "c7a4e4e3627937a30b551d3f0f08ac562ff2d523d428a5bf08a2393cd0d07c5a";
+    const GOLDEN_RECEIPT: &str = "0add3014e81a4e03549d7deee366ab8f1d0bfe3d7096f8da248dc29776a67d0d";
+    /// A deploy (tag 1) and a call (tag 2), the actions the VM issue appended.
+    const GOLDEN_CONTRACT_ACTIONS: &str = "c7908f4946cfc249caba718b56bd1fc0765d9f0edcbc231dce33cbf039855576";
 }
