@@ -1,5 +1,6 @@
 //! The `aether` binary as a user runs it: `init`, `run` as a subprocess, a transfer with
-//! `aether tx transfer`, the balance over RPC, and a clean stop on SIGINT.
+//! `aether tx transfer`, the balance over RPC, a contract deployed, called and queried from the
+//! command line, and a clean stop on SIGINT.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -129,6 +130,21 @@ async fn run_dev_starts_a_funded_throwaway_chain() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(client.account(Address([7; 20])).await.unwrap().balance, 5);
+
+    // Contracts on the default VM: deploy the example counter, call it, query it.
+    assert_eq!(client.status().await.unwrap().vm.as_deref(), Some("wasmtime"));
+    let aether = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).args(["--rpc", &url]).output().unwrap();
+        assert!(out.status.success(), "aether {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let counter_wat = concat!(env!("CARGO_MANIFEST_DIR"), "/../vm-backends/contracts/counter.wat");
+    let deployed = aether(&["tx", "deploy", "--dev", "--code", counter_wat]);
+    let contract = deployed.lines().find_map(|l| l.strip_prefix("contract ")).unwrap_or_else(|| panic!("{deployed}")).to_string();
+    let called = aether(&["tx", "call", "--dev", "--contract", &contract, "--method", "increment"]);
+    assert!(called.contains("Success") && called.contains("output 0x0100000000000000"), "{called}");
+    let queried = aether(&["query", "--contract", &contract, "--method", "get"]);
+    assert!(queried.starts_with("returned") && queried.contains("output 0x0100000000000000"), "{queried}");
 
     let mut child = guard.0.take().unwrap();
     Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
