@@ -260,7 +260,7 @@ fn mixed_backends_agree_on_every_state_root_over_500_blocks() {
                 }
                 86..=90 if !counters.is_empty() => {
                     // Starved calls: out of gas somewhere inside.
-                    let gas_limit = rng.gen_range(5_000..40_000);
+                    let gas_limit = rng.gen_range(5_000..80_000);
                     Action::Call { contract: counters[rng.gen_range(0..counters.len())], method: "increment".into(), input: vec![], value: 0, gas_limit }
                 }
                 91..=93 => call(users[0].address(), "nothing", vec![]),

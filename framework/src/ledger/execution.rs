@@ -84,6 +84,8 @@ pub(super) struct ExecState<'a> {
     vm: Option<&'a dyn VmBackend>,
     /// Gas asked for by the transactions applied so far (bounded by [`gas::MAX_BLOCK_GAS`]).
     gas_requested: u64,
+    /// The VM's own failure (not a contract's): the block's results are then not used.
+    engine_error: Option<crate::vm::VmError>,
 }
 
 impl<'a> ExecState<'a> {
@@ -95,7 +97,7 @@ impl<'a> ExecState<'a> {
         block: BlockContext,
         vm: Option<&'a dyn VmBackend>,
     ) -> Self {
-        ExecState { journal: Journal::new(ChainReader { store, overlays }), chain_id, proposer, block, vm, gas_requested: 0 }
+        ExecState { journal: Journal::new(ChainReader { store, overlays }), chain_id, proposer, block, vm, gas_requested: 0, engine_error: None }
     }
 
     /// Applies `tx`; on `Err` nothing changed. `check_signature` is false only for
@@ -148,7 +150,11 @@ impl<'a> ExecState<'a> {
                 let vm = self.vm.expect("checked above");
                 let mut executor = Executor::new(vm, &mut self.journal, self.block);
                 let (address, outcome) = executor.deploy(sender_address, body.nonce, code, input, *value, *gas_limit);
-                receipt.events = executor.into_events();
+                let (events, engine_error) = executor.finish();
+                receipt.events = events;
+                if let Some(e) = engine_error {
+                    self.engine_error.get_or_insert(e);
+                }
                 receipt.contract_address = Some(address);
                 record(&mut receipt, outcome);
             }
@@ -156,7 +162,11 @@ impl<'a> ExecState<'a> {
                 let vm = self.vm.expect("checked above");
                 let mut executor = Executor::new(vm, &mut self.journal, self.block);
                 let outcome = executor.call(sender_address, *contract, method, input, *value, *gas_limit);
-                receipt.events = executor.into_events();
+                let (events, engine_error) = executor.finish();
+                receipt.events = events;
+                if let Some(e) = engine_error {
+                    self.engine_error.get_or_insert(e);
+                }
                 record(&mut receipt, outcome);
             }
         }
@@ -183,6 +193,9 @@ impl<'a> ExecState<'a> {
     }
 
     pub(super) fn into_changes(self) -> Result<Changes, LedgerError> {
+        if let Some(e) = self.engine_error {
+            return Err(LedgerError::Vm(e));
+        }
         self.journal.into_changes()
     }
 }
@@ -219,8 +232,11 @@ pub(super) fn query(
     let mut journal = Journal::new(reader);
     let mut executor = Executor::new(vm, &mut journal, block);
     let outcome = executor.call(caller, contract, method, input, 0, gas_limit);
-    let events = executor.into_events();
-    // A read error must not pass for the contract's answer.
+    let (events, engine_error) = executor.finish();
+    // A read error or the VM's own failure must not pass for the contract's answer.
+    if let Some(e) = engine_error {
+        return Err(LedgerError::Vm(e));
+    }
     journal.into_changes()?;
     Ok((outcome, events))
 }

@@ -79,6 +79,10 @@ pub enum LedgerError {
     Codec(#[from] CodecError),
     #[error(transparent)]
     State(#[from] StateError),
+    /// The VM failed (not a contract: e.g. no free instance slot); the block or query is not
+    /// used, so the failure can never become part of the state.
+    #[error("the VM failed, not the contract: {0}")]
+    Vm(crate::vm::VmError),
     #[error("block at height {requested} was pruned; the oldest block available is at height {oldest}")]
     BlockPruned { requested: Height, oldest: Height },
 }

@@ -49,11 +49,14 @@ pub struct Executor<'a, R: StateReader> {
     events: Vec<Event>,
     /// Contracts on the call stack, outermost first.
     stack: Vec<Address>,
+    /// The first failure of the VM itself (not of a contract), e.g. no instance slot free.
+    /// What ran is then not a consensus result: callers must discard it (see [`Self::finish`]).
+    engine_error: Option<VmError>,
 }
 
 impl<'a, R: StateReader> Executor<'a, R> {
     pub fn new(vm: &'a dyn VmBackend, state: &'a mut Journal<R>, block: BlockContext) -> Self {
-        Executor { vm, limits: Limits::default(), state, block, events: Vec::new(), stack: Vec::new() }
+        Executor { vm, limits: Limits::default(), state, block, events: Vec::new(), stack: Vec::new(), engine_error: None }
     }
 
     /// The events kept so far (those of calls that returned).
@@ -63,6 +66,12 @@ impl<'a, R: StateReader> Executor<'a, R> {
 
     pub fn into_events(self) -> Vec<Event> {
         self.events
+    }
+
+    /// The events kept, and the VM's own failure if there was one: then the outcomes of this
+    /// executor describe the node, not the contract, and must not be committed.
+    pub fn finish(self) -> (Vec<Event>, Option<VmError>) {
+        (self.events, self.engine_error)
     }
 
     /// Deploys `code` as `deployer` (whose nonce before this transaction was `nonce`), sending
@@ -85,7 +94,8 @@ impl<'a, R: StateReader> Executor<'a, R> {
         };
         if !self.vm.is_compiled(&hash) {
             if let Err(e) = self.vm.compile(hash, &instrumented) {
-                return (address, failed(e.to_string()));
+                // Validated code that does not compile is the engine's failure, not the deployer's.
+                return (address, self.engine_failure(e));
             }
         }
         self.state.checkpoint();
@@ -192,14 +202,13 @@ impl<'a, R: StateReader> Executor<'a, R> {
     /// overflow the thread's stack, whatever thread runs the block.
     #[allow(clippy::too_many_arguments)]
     fn run(&mut self, hash: &Hash, caller: Address, contract: Address, method: &str, input: &[u8], value: Amount, gas_limit: u64) -> CallOutcome {
-        let engine_failure = |e: VmError| CallOutcome { result: CallResult::Trapped(format!("engine: {e}")), gas_used: 0 };
         for attempt in 0..2 {
             if !self.vm.is_compiled(hash) {
                 let Some(code) = self.state.code(hash) else {
-                    return engine_failure(VmError::NotCompiled(*hash));
+                    return self.engine_failure(VmError::NotCompiled(*hash));
                 };
                 if let Err(e) = super::prepare(&code, &self.limits).and_then(|m| self.vm.compile(*hash, &m)) {
-                    return engine_failure(e);
+                    return self.engine_failure(e);
                 }
             }
             let vm = self.vm;
@@ -210,10 +219,16 @@ impl<'a, R: StateReader> Executor<'a, R> {
                 Ok(outcome) => return outcome,
                 // Evicted between the check and the call by another thread: compile again once.
                 Err(VmError::NotCompiled(_)) if attempt == 0 => continue,
-                Err(e) => return engine_failure(e),
+                Err(e) => return self.engine_failure(e),
             }
         }
         unreachable!("the loop returns on its second attempt")
+    }
+
+    fn engine_failure(&mut self, e: VmError) -> CallOutcome {
+        let outcome = CallOutcome { result: CallResult::Trapped(format!("engine: {e}")), gas_used: 0 };
+        self.engine_error.get_or_insert(e);
+        outcome
     }
 }
 

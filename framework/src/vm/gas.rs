@@ -26,14 +26,17 @@ pub const BULK_MEMORY_BYTES_PER_GAS: u64 = 64;
 pub const HOST_CALL: u64 = 50;
 /// Per byte copied between the contract's memory and the host (inputs, outputs, keys).
 pub const HOST_BYTE: u64 = 1;
-/// Reading one storage entry (plus [`HOST_BYTE`] per key and value byte).
-pub const STORAGE_READ: u64 = 2_000;
-/// Writing one storage entry (plus [`STORAGE_BYTE`] per key and value byte).
-pub const STORAGE_WRITE: u64 = 5_000;
+/// Reading one storage entry (plus [`HOST_BYTE`] per key and value byte): a point read of the
+/// flat state, 1–6 µs on the reference machine (docs/storage.md).
+pub const STORAGE_READ: u64 = 5_000;
+/// Writing one storage entry (plus [`STORAGE_BYTE`] per key and value byte): each written key
+/// is a state-tree update at commit, ~58 µs each in a 10k-update block on RocksDB with 1M
+/// accounts, so a block's gas limit allows about 10,000 of them (~0.6 s of commit work).
+pub const STORAGE_WRITE: u64 = 50_000;
 /// Per byte of a stored key or value: it is kept by every node.
 pub const STORAGE_BYTE: u64 = 20;
-/// Removing one storage entry.
-pub const STORAGE_REMOVE: u64 = 3_000;
+/// Removing one storage entry (a tree update, like a write).
+pub const STORAGE_REMOVE: u64 = 30_000;
 /// Emitting an event (plus [`EVENT_BYTE`] per topic and data byte).
 pub const EVENT: u64 = 1_000;
 pub const EVENT_BYTE: u64 = 8;

@@ -49,6 +49,8 @@ pub use metrics_endpoint::MetricsLayer;
 pub const SUBMIT_ERROR_BASE: i32 = -32100;
 /// Error code for node-side failures (storage errors).
 pub const INTERNAL_ERROR: i32 = -32603;
+/// Error code for a contract query refused because too many are running.
+pub const QUERIES_BUSY: i32 = -32011;
 /// Error code for a height this node no longer keeps (pruned) or has not reached.
 pub const HISTORY_UNAVAILABLE: i32 = -32010;
 
@@ -112,7 +114,13 @@ pub trait AetherApi {
 
 struct Api {
     node: NodeHandle,
+    /// Contract queries running now: bounded so queries can never starve block execution of
+    /// VM instances or CPU.
+    queries: Arc<tokio::sync::Semaphore>,
 }
+
+/// Contract queries served at once; more are refused with a "busy" error.
+pub const MAX_CONCURRENT_QUERIES: usize = 16;
 
 fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(INTERNAL_ERROR, format!("node error: {e}"), None::<()>)
@@ -206,6 +214,9 @@ impl AetherApiServer for Api {
         if gas_limit > gas::MAX_TX_GAS {
             return Err(invalid_params(format!("gas_limit {gas_limit} is above the per-transaction maximum {}", gas::MAX_TX_GAS)));
         }
+        let _slot = self.queries.try_acquire().map_err(|_| {
+            ErrorObjectOwned::owned(QUERIES_BUSY, format!("{MAX_CONCURRENT_QUERIES} contract queries are running; try again"), None::<()>)
+        })?;
         let ledger = self.node.ledger();
         if ledger.vm().is_none() {
             return Err(invalid_params("this node runs no VM backend (no [vm] section in its config)".into()));
@@ -282,7 +293,7 @@ impl BoundRpc {
 
     /// Starts serving `node`.
     pub fn serve(self, node: NodeHandle) -> RpcServer {
-        let handle = self.server.start(Api { node }.into_rpc());
+        let handle = self.server.start(Api { node, queries: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_QUERIES)) }.into_rpc());
         tracing::info!(addr = %self.addr, "JSON-RPC listening (HTTP and WebSocket)");
         RpcServer { handle, addr: self.addr }
     }
