@@ -239,10 +239,6 @@ impl VmBackend for WasmerBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aether_framework::types::Address;
-    use aether_framework::vm::executor::{BlockContext, Executor};
-    use aether_framework::vm::state::MemoryState;
-    use aether_framework::vm::CallResult;
 
     /// The suite runs on a thread with a small stack: nested calls and deep recursion must
     /// grow the stack themselves, whatever thread (a tokio worker has 2 MiB) runs a block.
@@ -259,21 +255,6 @@ mod tests {
 
     #[test]
     fn an_evicted_module_is_compiled_again_with_the_same_results() {
-        let vm = WasmerBackend::with_cache_capacity(1);
-        let mut state = MemoryState::default();
-        let deployer = Address([1; 20]);
-        let code = |n: u8| wat::parse_str(format!(
-            r#"(module (import "env" "set_return" (func $r (param i32 i32))) (memory 1) (data (i32.const 0) "{}") (func (export "id") (call $r (i32.const 0) (i32.const 1))))"#,
-            n as char
-        )).unwrap();
-        let mut exec = Executor::new(&vm, &mut state, BlockContext { height: 1, time_ms: 0 });
-        let (a, _) = exec.deploy(deployer, 0, &code(b'a'), &[], 0, 1_000_000);
-        let (b, _) = exec.deploy(deployer, 1, &code(b'b'), &[], 0, 1_000_000);
-        let first = exec.call(deployer, a, "id", &[], 0, 100_000);
-        for _ in 0..3 {
-            assert_eq!(exec.call(deployer, b, "id", &[], 0, 100_000).result, CallResult::Returned(b"b".to_vec()));
-            assert_eq!(exec.call(deployer, a, "id", &[], 0, 100_000), first);
-        }
-        assert_eq!(first.result, CallResult::Returned(b"a".to_vec()));
+        aether_framework::vm::conformance::check_recompiles_after_eviction(&WasmerBackend::with_cache_capacity(1)).unwrap();
     }
 }

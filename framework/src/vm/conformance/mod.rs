@@ -245,3 +245,35 @@ pub fn check(vm: &dyn VmBackend) -> Result<(), ConformanceError> {
     }
     Ok(())
 }
+
+/// Checks that a backend whose cache holds a single module gives the same results when modules
+/// are evicted and compiled again on the next call. Pass a backend built with capacity 1.
+pub fn check_recompiles_after_eviction(vm: &dyn VmBackend) -> Result<(), ConformanceError> {
+    let broken = |what: String| ConformanceError::Invariant(what, vm.name().to_string());
+    let mut state = MemoryState::default();
+    let code = |letter: char| {
+        wat::parse_str(format!(
+            r#"(module (import "env" "set_return" (func $r (param i32 i32))) (memory 1) (data (i32.const 0) "{letter}")
+                 (func (export "id") (call $r (i32.const 0) (i32.const 1))))"#
+        ))
+        .expect("module parses")
+    };
+    let mut exec = Executor::new(vm, &mut state, BLOCK);
+    let (a, _) = exec.deploy(DEPLOYER, 0, &code('a'), &[], 0, GAS);
+    let (b, _) = exec.deploy(DEPLOYER, 1, &code('b'), &[], 0, GAS);
+    let first = exec.call(DEPLOYER, a, "id", &[], 0, GAS);
+    if first.result != CallResult::Returned(b"a".to_vec()) {
+        return Err(broken(format!("first call: {}", show(&first))));
+    }
+    for round in 0..3 {
+        let other = exec.call(DEPLOYER, b, "id", &[], 0, GAS);
+        let again = exec.call(DEPLOYER, a, "id", &[], 0, GAS);
+        if other.result != CallResult::Returned(b"b".to_vec()) || again != first {
+            return Err(broken(format!("round {round} after eviction: {} and {}", show(&other), show(&again))));
+        }
+    }
+    match exec.finish().1 {
+        Some(e) => Err(broken(format!("the engine failed: {e}"))),
+        None => Ok(()),
+    }
+}
