@@ -113,7 +113,8 @@ pub fn init_chain(opts: &InitOptions) -> anyhow::Result<InitOutput> {
     let config = format!(
         "# Aether node configuration. Layers, lowest first: the preset's defaults, this file,\n\
          # AETHER_<SECTION>__<KEY> environment variables, command-line --set key=value.\n\
-         # Swap a part by naming another plugin, e.g. [storage] backend = \"memory\".\n\
+         # Swap a part by naming another plugin, e.g. [storage] backend = \"memory\" or\n\
+         # [vm] backend = \"wasmer\" (validators of one chain may run different VMs).\n\
          preset = \"{preset}\"\n\n[chain]\ngenesis = \"genesis.json\"\n\n[node]\ndata_dir = \"data\"\nvalidator_key = \"{key_path}\"\n{rpc}",
         preset = opts.preset
     );

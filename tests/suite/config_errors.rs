@@ -26,6 +26,12 @@ async fn unknown_storage_backend_and_keys_are_named() {
         "{err}"
     );
     assert!(!touched);
+    let (err, touched) = launch_error("[vm]\nbackend = \"evm\"\n").await;
+    assert!(err.contains(r#"unknown VM backend "evm" (key `vm.backend`); known: wasmer, wasmtime"#), "{err}");
+    assert!(!touched);
+    let (err, touched) = launch_error("[vm.wasmtime]\ncache = 5\n").await;
+    assert!(err.contains("[vm.wasmtime]") && err.contains("cache"), "{err}");
+    assert!(!touched);
     let (err, touched) = launch_error("[mempool]\nmax_txs_per_block = 5\n").await;
     assert!(err.contains("max_txs_per_block") && err.contains("max_block_txs"), "{err}");
     assert!(!touched);

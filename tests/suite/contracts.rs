@@ -322,3 +322,41 @@ async fn node_deploys_calls_and_answers_queries_over_rpc() {
     assert!(too_much_gas.contains("above"), "{too_much_gas}");
     node.shutdown().await.unwrap();
 }
+
+/// A backend whose every run fails in the engine (as when no instance slot is free).
+struct BrokenVm;
+
+impl VmBackend for BrokenVm {
+    fn name(&self) -> &'static str {
+        "broken"
+    }
+    fn compile(&self, _: Hash, _: &[u8]) -> Result<(), aether_framework::vm::VmError> {
+        Ok(())
+    }
+    fn is_compiled(&self, _: &Hash) -> bool {
+        true
+    }
+    fn call(&self, _: &Hash, _: &str, _: u64, _: &mut dyn aether_framework::vm::Host) -> Result<aether_framework::vm::CallOutcome, aether_framework::vm::VmError> {
+        Err(aether_framework::vm::VmError::Engine("no free instance slot".into()))
+    }
+}
+
+#[test]
+fn a_vm_failure_leaves_the_transaction_out_and_never_enters_the_state() {
+    let broken = ledger(Arc::new(BrokenVm));
+    let (alice, bob) = (key(1), key(2));
+    let deploy_tx = sign(&alice, 0, deploy(&wasm(COUNTER), vec![], 0));
+    let transfer = sign(&bob, 0, Action::Transfer { to: alice.address(), amount: 5, memo: vec![] });
+    let head = broken.head();
+    let built = broken.build_block(&head.block.hash, head.certificate, vec![deploy_tx.clone(), transfer], vec![], 2_000, PROPOSER).unwrap();
+    assert_eq!(built.executed.block.transactions.len(), 1, "the transfer is built, the deploy left out");
+    assert!(matches!(&built.rejected[..], [(h, aether_framework::ledger::TxError::Vm(why))] if *h == deploy_tx.hash() && why.contains("no free instance slot")), "{:?}", built.rejected);
+    let alice_after = &built.executed.changes.accounts[&alice.address()];
+    assert_eq!((alice_after.nonce, alice_after.balance), (0, 1_000_000_000 + 5), "no fee, no nonce: nothing of the deploy");
+    // A block with the deploy, built by a working node, is refused here rather than misexecuted.
+    let working = ledger(Arc::new(WasmtimeBackend::new()));
+    let head = working.head();
+    let good = working.build_block(&head.block.hash, head.certificate, vec![deploy_tx], vec![], 2_000, PROPOSER).unwrap();
+    let err = broken.execute_block(good.executed.block.clone()).unwrap_err().to_string();
+    assert!(err.contains("the VM failed, not the contract"), "{err}");
+}

@@ -30,6 +30,10 @@ pub enum TxError {
     BlockGasFull { used: u64, max: u64 },
     #[error("this node has no VM backend, so it cannot run contract transactions")]
     NoVm,
+    /// The VM failed on this node (not the contract): the transaction is left out of blocks
+    /// this node builds, and a block holding it is not accepted by this node.
+    #[error("the VM failed, not the contract: {0}")]
+    Vm(String),
 }
 
 /// The state below a block: its uncommitted ancestors (newest first), then the committed store.
@@ -84,8 +88,6 @@ pub(super) struct ExecState<'a> {
     vm: Option<&'a dyn VmBackend>,
     /// Gas asked for by the transactions applied so far (bounded by [`gas::MAX_BLOCK_GAS`]).
     gas_requested: u64,
-    /// The VM's own failure (not a contract's): the block's results are then not used.
-    engine_error: Option<crate::vm::VmError>,
 }
 
 impl<'a> ExecState<'a> {
@@ -97,7 +99,7 @@ impl<'a> ExecState<'a> {
         block: BlockContext,
         vm: Option<&'a dyn VmBackend>,
     ) -> Self {
-        ExecState { journal: Journal::new(ChainReader { store, overlays }), chain_id, proposer, block, vm, gas_requested: 0, engine_error: None }
+        ExecState { journal: Journal::new(ChainReader { store, overlays }), chain_id, proposer, block, vm, gas_requested: 0 }
     }
 
     /// Applies `tx`; on `Err` nothing changed. `check_signature` is false only for
@@ -137,10 +139,13 @@ impl<'a> ExecState<'a> {
         if sender.balance < body.fee {
             return Err(TxError::InsufficientBalance { balance: sender.balance, needed: body.fee });
         }
+        // Everything the transaction does is one checkpoint, dropped whole if the VM (not the
+        // contract) fails, so such a failure can never enter the state.
+        self.journal.checkpoint();
         sender.balance -= body.fee;
         sender.nonce += 1;
         self.journal.set_account(sender_address, sender);
-        self.gas_requested += gas_limit;
+        let mut engine_error = None;
 
         let mut receipt =
             Receipt { tx_hash: tx.hash(), status: TxStatus::Success, fee_paid: body.fee, gas_used: 0, events: vec![], output: vec![], contract_address: None };
@@ -150,11 +155,9 @@ impl<'a> ExecState<'a> {
                 let vm = self.vm.expect("checked above");
                 let mut executor = Executor::new(vm, &mut self.journal, self.block);
                 let (address, outcome) = executor.deploy(sender_address, body.nonce, code, input, *value, *gas_limit);
-                let (events, engine_error) = executor.finish();
+                let (events, failure) = executor.finish();
                 receipt.events = events;
-                if let Some(e) = engine_error {
-                    self.engine_error.get_or_insert(e);
-                }
+                engine_error = failure;
                 receipt.contract_address = Some(address);
                 record(&mut receipt, outcome);
             }
@@ -162,11 +165,9 @@ impl<'a> ExecState<'a> {
                 let vm = self.vm.expect("checked above");
                 let mut executor = Executor::new(vm, &mut self.journal, self.block);
                 let outcome = executor.call(sender_address, *contract, method, input, *value, *gas_limit);
-                let (events, engine_error) = executor.finish();
+                let (events, failure) = executor.finish();
                 receipt.events = events;
-                if let Some(e) = engine_error {
-                    self.engine_error.get_or_insert(e);
-                }
+                engine_error = failure;
                 record(&mut receipt, outcome);
             }
         }
@@ -176,6 +177,12 @@ impl<'a> ExecState<'a> {
         let mut proposer = self.journal.account(&proposer_address);
         proposer.balance = proposer.balance.saturating_add(body.fee);
         self.journal.set_account(proposer_address, proposer);
+        if let Some(e) = engine_error {
+            self.journal.revert_checkpoint();
+            return Err(TxError::Vm(e.to_string()));
+        }
+        self.journal.commit_checkpoint();
+        self.gas_requested += gas_limit;
         Ok(receipt)
     }
 
@@ -193,9 +200,6 @@ impl<'a> ExecState<'a> {
     }
 
     pub(super) fn into_changes(self) -> Result<Changes, LedgerError> {
-        if let Some(e) = self.engine_error {
-            return Err(LedgerError::Vm(e));
-        }
         self.journal.into_changes()
     }
 }

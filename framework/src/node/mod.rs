@@ -359,10 +359,15 @@ impl Node {
             None => None,
         };
         let policy = (registry.mempool_policy.get(&config.mempool.policy)?.factory)(&crate::registry::PluginSettings::empty("mempool"))?;
+        // Plugins are built before the store is opened, so a bad setting touches no data.
+        let vm = match &config.vm {
+            Some(vm) => Some((registry.vm.get(&vm.name)?.factory)(&vm.settings)?),
+            None => None,
+        };
         let store = open_store(config, registry)?;
         let mut ledger = Ledger::open(store.clone(), genesis)?;
-        if let Some(vm) = &config.vm {
-            ledger = ledger.with_vm((registry.vm.get(&vm.name)?.factory)(&vm.settings)?);
+        if let Some(vm) = vm {
+            ledger = ledger.with_vm(vm);
         }
         let ledger = Arc::new(ledger);
         let mempool = Arc::new(Mempool::new(config.mempool.clone(), ledger.clone(), policy));

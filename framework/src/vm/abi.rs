@@ -124,17 +124,32 @@ impl HostFn {
 }
 
 /// The memory of the running instance, as a backend exposes it to [`dispatch`].
+///
+/// [`dispatch`] checks every range against [`GuestMemory::size`] itself before calling
+/// `read`/`write`, so the rule is the framework's on every backend: a range is valid when
+/// `ptr + len <= size` (a zero-length range included).
 pub trait GuestMemory {
+    /// Bytes of memory now (0 for a module without memory).
+    fn size(&mut self) -> u64;
     /// Copies `buf.len()` bytes at `ptr` into `buf`; false if any of them is out of bounds.
     fn read(&mut self, ptr: u32, buf: &mut [u8]) -> bool;
     /// Writes `data` at `ptr`; false (and nothing written) if any byte is out of bounds.
     fn write(&mut self, ptr: u32, data: &[u8]) -> bool;
 }
 
+/// The framework's bounds rule, the same on every backend.
+fn in_bounds(mem: &mut dyn GuestMemory, ptr: u32, len: usize) -> bool {
+    ptr as u64 + len as u64 <= mem.size()
+}
+
 /// A [`GuestMemory`] over the instance's memory as one byte slice (empty without a memory).
 pub struct SliceMemory<'m>(pub &'m mut [u8]);
 
 impl GuestMemory for SliceMemory<'_> {
+    fn size(&mut self) -> u64 {
+        self.0.len() as u64
+    }
+
     fn read(&mut self, ptr: u32, buf: &mut [u8]) -> bool {
         let start = ptr as usize;
         match self.0.get(start..start + buf.len()) {
@@ -270,7 +285,7 @@ fn read(mem: &mut dyn GuestMemory, what: &str, ptr: u32, len: u32, max: usize) -
         return Err(Abort::Host(HostError::TooLarge(format!("{what} of {len} bytes; the limit is {max}"))));
     }
     let mut buf = vec![0u8; len as usize];
-    if !mem.read(ptr, &mut buf) {
+    if !in_bounds(mem, ptr, buf.len()) || !mem.read(ptr, &mut buf) {
         return Err(Abort::Host(HostError::OutOfBounds(format!("{what}: {len} bytes at {ptr}"))));
     }
     Ok(buf)
@@ -278,14 +293,14 @@ fn read(mem: &mut dyn GuestMemory, what: &str, ptr: u32, len: u32, max: usize) -
 
 fn read_fixed<const N: usize>(mem: &mut dyn GuestMemory, what: &str, ptr: u32) -> Result<[u8; N], Abort> {
     let mut buf = [0u8; N];
-    if !mem.read(ptr, &mut buf) {
+    if !in_bounds(mem, ptr, N) || !mem.read(ptr, &mut buf) {
         return Err(Abort::Host(HostError::OutOfBounds(format!("{what}: {N} bytes at {ptr}"))));
     }
     Ok(buf)
 }
 
 fn write(mem: &mut dyn GuestMemory, what: &str, ptr: u32, data: &[u8]) -> Result<(), Abort> {
-    if !mem.write(ptr, data) {
+    if !in_bounds(mem, ptr, data.len()) || !mem.write(ptr, data) {
         return Err(Abort::Host(HostError::OutOfBounds(format!("{what}: {} bytes at {ptr}", data.len()))));
     }
     Ok(())

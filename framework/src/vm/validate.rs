@@ -308,9 +308,11 @@ pub fn validate(code: &[u8], limits: &Limits) -> Result<ModuleInfo, VmError> {
                 }
                 let mut reader = body.get_operators_reader().map_err(malformed)?;
                 let mut max_height = 0u32;
+                let mut has_br_table = false;
                 while !reader.eof() {
                     let offset = reader.original_position();
                     let op = reader.read().map_err(malformed)?;
+                    has_br_table |= matches!(op, Operator::BrTable { .. });
                     check_operator(&op, index, offset, limits)?;
                     func.op(offset, &op).map_err(malformed)?;
                     max_height = max_height.max(func.operand_stack_height());
@@ -319,7 +321,8 @@ pub fn validate(code: &[u8], limits: &Limits) -> Result<ModuleInfo, VmError> {
                     }
                 }
                 let params = func_params.get(index as usize).copied().unwrap_or(0);
-                info.frame_costs.push(frame_cost(params, local_count as u32, max_height));
+                // The instrumentation adds one local to functions with a br_table.
+                info.frame_costs.push(frame_cost(params, local_count as u32 + has_br_table as u32, max_height));
                 allocs = func.into_allocations();
             }
             wasmparser::ValidPayload::End(_) => break,

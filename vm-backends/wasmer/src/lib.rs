@@ -117,6 +117,9 @@ impl std::error::Error for HostAbort {}
 struct ViewMemory<'a>(Option<MemoryView<'a>>);
 
 impl GuestMemory for ViewMemory<'_> {
+    fn size(&mut self) -> u64 {
+        self.0.as_ref().map_or(0, |view| view.data_size())
+    }
     fn read(&mut self, ptr: u32, buf: &mut [u8]) -> bool {
         match &self.0 {
             Some(view) => view.read(ptr as u64, buf).is_ok(),

@@ -85,6 +85,7 @@ pub fn transcript(vm: &dyn VmBackend) -> Result<Vec<String>, ConformanceError> {
     let store = deploy(&mut state, "store", &wat(corpus::STORE), 5_000, &mut lines);
     let proxies: Vec<Address> = (0..9).map(|i| deploy(&mut state, &format!("proxy{i}"), &wat(corpus::PROXY), 0, &mut lines)).collect();
     let br_table = deploy(&mut state, "br_table_4000", &wat(&corpus::br_table_module(4000)), 0, &mut lines);
+    let memoryless = deploy(&mut state, "memoryless", &wat(corpus::MEMORYLESS), 0, &mut lines);
 
     let call = |state: &mut MemoryState, label: &str, caller: Address, to: Address, method: &str, input: &[u8], value: u128, gas: u64| {
         let before = format!("{:?}", state.kept());
@@ -157,7 +158,12 @@ pub fn transcript(vm: &dyn VmBackend) -> Result<Vec<String>, ConformanceError> {
     step(&mut state, &mut lines, "memory to the limit", adversary, "grow_all", &[], 0, GAS)?;
     step(&mut state, &mut lines, "memory past the limit", adversary, "grow_huge", &[], 0, GAS)?;
     step(&mut state, &mut lines, "memory past the limit, gas for it", adversary, "grow_huge", &[], 0, 500_000_000)?;
-    for trap in ["oob_store", "oob_after_grow", "unreachable", "div_zero", "overflow", "null_indirect", "bad_signature"] {
+    step(&mut state, &mut lines, "constant operands", adversary, "constants", &[], 0, GAS)?;
+    step(&mut state, &mut lines, "rem_s of MIN by -1", adversary, "rem_overflow", &[], 0, GAS)?;
+    for method in ["empty_at_0", "empty_at_8", "empty_write_at_8", "byte_at_0"] {
+        step(&mut state, &mut lines, &format!("memoryless {method}"), memoryless, method, &[], 0, GAS)?;
+    }
+    for trap in ["oob_store", "oob_after_grow", "unreachable", "div_zero", "overflow", "null_indirect", "indirect_out_of_range", "bad_signature"] {
         step(&mut state, &mut lines, trap, adversary, trap, &[], 0, GAS)?;
     }
     for host in ["host_oob_key", "host_oob_value", "host_long_key", "host_huge_len", "host_oob_output"] {
