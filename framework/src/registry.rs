@@ -116,7 +116,15 @@ pub struct StorageContext {
 pub type ConsensusFactory = Box<dyn Fn(&EngineContext, &PluginSettings) -> Result<Box<dyn ConsensusEngine>, PluginError> + Send + Sync>;
 pub type StorageFactory = Box<dyn Fn(&StorageContext, &PluginSettings) -> Result<Arc<dyn KvStore>, PluginError> + Send + Sync>;
 pub type PolicyFactory = Box<dyn Fn(&PluginSettings) -> Result<Arc<dyn OrderingPolicy>, PluginError> + Send + Sync>;
-pub type VmFactory = Box<dyn Fn(&PluginSettings) -> Result<Arc<dyn VmBackend>, PluginError> + Send + Sync>;
+pub type VmFactory = Box<dyn Fn(&VmContext, &PluginSettings) -> Result<Arc<dyn VmBackend>, PluginError> + Send + Sync>;
+
+/// What a VM backend is given besides its settings.
+#[derive(Debug, Clone)]
+pub struct VmContext {
+    /// Where the backend may keep the artifacts it compiled itself (created on first use), so
+    /// a module evicted from memory or a restart reloads instead of recompiling.
+    pub artifact_dir: Option<PathBuf>,
+}
 /// How an engine derives, from a validator's identity key, the consensus key genesis lists for
 /// it (`aether init` writes it). Engines that register none use the identity public key.
 pub type ConsensusKeyFn = fn(&Keypair) -> Vec<u8>;

@@ -361,7 +361,10 @@ impl Node {
         let policy = (registry.mempool_policy.get(&config.mempool.policy)?.factory)(&crate::registry::PluginSettings::empty("mempool"))?;
         // Plugins are built before the store is opened, so a bad setting touches no data.
         let vm = match &config.vm {
-            Some(vm) => Some((registry.vm.get(&vm.name)?.factory)(&vm.settings)?),
+            Some(vm) => {
+                let ctx = crate::registry::VmContext { artifact_dir: Some(config.node.data_dir.join("vm-artifacts")) };
+                Some((registry.vm.get(&vm.name)?.factory)(&ctx, &vm.settings)?)
+            }
             None => None,
         };
         let store = open_store(config, registry)?;

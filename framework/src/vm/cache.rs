@@ -1,10 +1,14 @@
-//! A bounded cache of compiled modules, keyed by code hash, for backends.
+//! Caches of compiled modules, keyed by code hash, for backends.
 //!
-//! Holds only what this node compiled itself (a backend inserts after compiling); never
-//! filled from disk or the network, so a tampered artefact can never be run. Evicts the least
-//! recently used entry when full.
+//! [`ModuleCache`]: in memory, bounded, least recently used evicted. [`ArtifactDir`]: the
+//! artifacts this node compiled itself, in its own data directory, so an evicted module or a
+//! restart costs a file read instead of a compile (which a caller does not pay for in gas).
+//! Neither is ever filled from the network: only code this node compiled is cached.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
 
 use parking_lot::Mutex;
 
@@ -61,6 +65,51 @@ impl<T: Clone> ModuleCache<T> {
     }
 }
 
+/// Compiled artifacts on local disk. Each file holds the sha256 of the artifact, then the
+/// artifact; a file that does not match (torn write, disk corruption) is deleted and treated
+/// as missing, so it is compiled again rather than loaded. Writes are atomic (temp + rename).
+/// Failures to read or write are logged and otherwise ignored: the disk cache only saves work.
+#[derive(Debug, Clone)]
+pub struct ArtifactDir {
+    dir: PathBuf,
+    /// Names the engine, its version and the instrumentation version: an artifact of another
+    /// build is never even opened.
+    tag: String,
+}
+
+impl ArtifactDir {
+    pub fn new(dir: PathBuf, tag: &str) -> Self {
+        ArtifactDir { dir, tag: format!("{tag}-i{}", super::instrument::INSTRUMENTATION_VERSION) }
+    }
+
+    fn path(&self, hash: &Hash) -> PathBuf {
+        self.dir.join(format!("{}-{}.bin", self.tag, hex::encode(hash.0)))
+    }
+
+    /// The artifact stored for `hash`, if there is an intact one.
+    pub fn load(&self, hash: &Hash) -> Option<Vec<u8>> {
+        let path = self.path(hash);
+        let bytes = std::fs::read(&path).ok()?;
+        if bytes.len() >= 32 && Sha256::digest(&bytes[32..]).as_slice() == &bytes[..32] {
+            return Some(bytes[32..].to_vec());
+        }
+        tracing::warn!(file = %path.display(), "compiled artifact does not match its checksum; deleting it and compiling again");
+        let _ = std::fs::remove_file(&path);
+        None
+    }
+
+    pub fn store(&self, hash: &Hash, artifact: &[u8]) {
+        let path = self.path(hash);
+        let tmp = path.with_extension("tmp");
+        let mut bytes = Sha256::digest(artifact).to_vec();
+        bytes.extend_from_slice(artifact);
+        let written = std::fs::create_dir_all(&self.dir).and_then(|_| std::fs::write(&tmp, &bytes)).and_then(|_| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            tracing::warn!(file = %path.display(), error = %e, "could not keep a compiled artifact (it will be compiled again when needed)");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +124,22 @@ mod tests {
         cache.insert(c, 3);
         assert!(cache.contains(&a) && cache.contains(&c) && !cache.contains(&b));
         assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn artifacts_round_trip_and_corrupt_ones_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let artifacts = ArtifactDir::new(dir.path().join("a"), "test");
+        let hash = Hash([7; 32]);
+        assert_eq!(artifacts.load(&hash), None);
+        artifacts.store(&hash, b"compiled");
+        assert_eq!(artifacts.load(&hash).as_deref(), Some(&b"compiled"[..]));
+        let file = artifacts.path(&hash);
+        let mut bytes = std::fs::read(&file).unwrap();
+        *bytes.last_mut().unwrap() ^= 1;
+        std::fs::write(&file, bytes).unwrap();
+        assert_eq!(artifacts.load(&hash), None, "a flipped bit is caught");
+        assert!(!file.exists(), "and the file removed");
+        assert_eq!(ArtifactDir::new(dir.path().join("a"), "other").load(&hash), None, "another engine's tag is not read");
     }
 }

@@ -24,7 +24,7 @@
 
 use aether_framework::types::Hash;
 use aether_framework::vm::abi::{self, AbiType, CallFrame, EngineExit, EngineTrap, GuestMemory, HostFn};
-use aether_framework::vm::cache::ModuleCache;
+use aether_framework::vm::cache::{ArtifactDir, ModuleCache};
 use aether_framework::vm::instrument::{ABORT_GLOBAL, GAS_GLOBAL, MEMORY_EXPORT};
 use aether_framework::vm::{CallOutcome, Host, VmBackend, VmError};
 use wasmer::sys::{EngineBuilder, Singlepass};
@@ -50,6 +50,7 @@ unsafe impl Send for StoreData {}
 pub struct WasmerBackend {
     engine: Engine,
     cache: ModuleCache<Module>,
+    artifacts: Option<ArtifactDir>,
 }
 
 /// `[vm.wasmer]` settings.
@@ -58,11 +59,14 @@ pub struct WasmerBackend {
 pub struct Settings {
     /// Compiled modules kept in memory (least recently used evicted).
     pub cache_modules: usize,
+    /// Keep compiled artifacts in the node's data directory (`vm-artifacts/`), so an evicted
+    /// module or a restart reloads instead of recompiling.
+    pub artifacts: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { cache_modules: CACHE_CAPACITY }
+        Settings { cache_modules: CACHE_CAPACITY, artifacts: true }
     }
 }
 
@@ -71,9 +75,13 @@ pub fn register(registry: &mut aether_framework::registry::Registry) {
     registry.vm.register(
         "wasmer",
         "Wasmer (Singlepass): WebAssembly contracts with framework-metered gas",
-        Box::new(|settings| {
+        Box::new(|ctx, settings| {
             let s: Settings = settings.parse()?;
-            Ok(std::sync::Arc::new(WasmerBackend::with_cache_capacity(s.cache_modules)) as std::sync::Arc<dyn VmBackend>)
+            let mut backend = WasmerBackend::with_cache_capacity(s.cache_modules);
+            if let (true, Some(dir)) = (s.artifacts, &ctx.artifact_dir) {
+                backend = backend.with_artifact_dir(dir.clone());
+            }
+            Ok(std::sync::Arc::new(backend) as std::sync::Arc<dyn VmBackend>)
         }),
     );
 }
@@ -92,7 +100,30 @@ impl WasmerBackend {
     /// A backend keeping at most `modules` compiled modules.
     pub fn with_cache_capacity(modules: usize) -> Self {
         let engine: Engine = EngineBuilder::new(Singlepass::default()).into();
-        WasmerBackend { engine, cache: ModuleCache::new(modules) }
+        WasmerBackend { engine, cache: ModuleCache::new(modules), artifacts: None }
+    }
+}
+
+impl WasmerBackend {
+    /// Keeps the artifacts this backend compiles in `dir` and reloads them from there.
+    pub fn with_artifact_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.artifacts = Some(ArtifactDir::new(dir, "wasmer-7.1-singlepass"));
+        self
+    }
+
+    /// Loads this node's own artifact for `code_hash` into the memory cache, if there is one.
+    fn reload(&self, code_hash: &Hash) -> bool {
+        let Some(bytes) = self.artifacts.as_ref().and_then(|a| a.load(code_hash)) else { return false };
+        // SAFETY: the file was written by `compile` on this node from a module it compiled
+        // (never taken from the network) and matches its checksum; Wasmer also refuses
+        // artifacts of another version.
+        match unsafe { Module::deserialize(&self.engine, bytes) } {
+            Ok(module) => {
+                self.cache.insert(*code_hash, module);
+                true
+            }
+            Err(_) => false,
+        }
     }
 }
 
@@ -189,12 +220,15 @@ impl VmBackend for WasmerBackend {
 
     fn compile(&self, code_hash: Hash, instrumented: &[u8]) -> Result<(), VmError> {
         let module = Module::new(&self.engine, instrumented).map_err(|e| VmError::Compile(e.to_string()))?;
+        if let (Some(artifacts), Ok(bytes)) = (&self.artifacts, module.serialize()) {
+            artifacts.store(&code_hash, &bytes);
+        }
         self.cache.insert(code_hash, module);
         Ok(())
     }
 
     fn is_compiled(&self, code_hash: &Hash) -> bool {
-        self.cache.contains(code_hash)
+        self.cache.contains(code_hash) || self.reload(code_hash)
     }
 
     fn call(&self, code_hash: &Hash, entry: &str, gas_limit: u64, host: &mut dyn Host) -> Result<CallOutcome, VmError> {
@@ -254,6 +288,13 @@ mod tests {
         if let Err(e) = run.join().expect("the suite does not panic") {
             panic!("{e}");
         }
+    }
+
+    #[test]
+    fn a_restarted_backend_reloads_its_own_artifacts_and_recompiles_corrupt_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let make = || Box::new(WasmerBackend::new().with_artifact_dir(dir.path().to_path_buf())) as Box<dyn VmBackend>;
+        aether_framework::vm::conformance::check_artifact_reload(&make, dir.path()).unwrap();
     }
 
     #[test]

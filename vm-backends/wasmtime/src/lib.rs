@@ -23,7 +23,7 @@
 
 use aether_framework::types::Hash;
 use aether_framework::vm::abi::{self, AbiType, CallFrame, EngineExit, EngineTrap, HostFn, SliceMemory};
-use aether_framework::vm::cache::ModuleCache;
+use aether_framework::vm::cache::{ArtifactDir, ModuleCache};
 use aether_framework::vm::instrument::{ABORT_GLOBAL, GAS_GLOBAL, MEMORY_EXPORT};
 use aether_framework::vm::{CallOutcome, Host, VmBackend, VmError};
 use wasmtime::{Caller, Config, Engine, FuncType, Global, InstancePre, Linker, Memory, Module, Store, Trap, Val, ValType};
@@ -57,6 +57,7 @@ pub struct WasmtimeBackend {
     engine: Engine,
     linker: Linker<StoreData>,
     cache: ModuleCache<InstancePre<StoreData>>,
+    artifacts: Option<ArtifactDir>,
 }
 
 /// `[vm.wasmtime]` settings.
@@ -65,11 +66,14 @@ pub struct WasmtimeBackend {
 pub struct Settings {
     /// Compiled modules kept in memory (least recently used evicted).
     pub cache_modules: usize,
+    /// Keep compiled artifacts in the node's data directory (`vm-artifacts/`), so an evicted
+    /// module or a restart reloads instead of recompiling.
+    pub artifacts: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { cache_modules: CACHE_CAPACITY }
+        Settings { cache_modules: CACHE_CAPACITY, artifacts: true }
     }
 }
 
@@ -78,9 +82,13 @@ pub fn register(registry: &mut aether_framework::registry::Registry) {
     registry.vm.register(
         "wasmtime",
         "Wasmtime (Cranelift): WebAssembly contracts with framework-metered gas",
-        Box::new(|settings| {
+        Box::new(|ctx, settings| {
             let s: Settings = settings.parse()?;
-            Ok(std::sync::Arc::new(WasmtimeBackend::with_cache_capacity(s.cache_modules)) as std::sync::Arc<dyn VmBackend>)
+            let mut backend = WasmtimeBackend::with_cache_capacity(s.cache_modules);
+            if let (true, Some(dir)) = (s.artifacts, &ctx.artifact_dir) {
+                backend = backend.with_artifact_dir(dir.clone());
+            }
+            Ok(std::sync::Arc::new(backend) as std::sync::Arc<dyn VmBackend>)
         }),
     );
 }
@@ -130,7 +138,31 @@ impl WasmtimeBackend {
                 .func_new(HostFn::MODULE, func.name(), ty, move |caller, params, results| host_call(func, caller, params, results))
                 .expect("host function names are unique");
         }
-        WasmtimeBackend { engine, linker, cache: ModuleCache::new(modules) }
+        WasmtimeBackend { engine, linker, cache: ModuleCache::new(modules), artifacts: None }
+    }
+}
+
+impl WasmtimeBackend {
+    /// Keeps the artifacts this backend compiles in `dir` and reloads them from there.
+    pub fn with_artifact_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.artifacts = Some(ArtifactDir::new(dir, "wasmtime-48"));
+        self
+    }
+
+    /// Loads this node's own artifact for `code_hash` into the memory cache, if there is one.
+    fn reload(&self, code_hash: &Hash) -> bool {
+        let Some(bytes) = self.artifacts.as_ref().and_then(|a| a.load(code_hash)) else { return false };
+        // SAFETY: the file was written by `compile` on this node from a module it compiled
+        // (never taken from the network) and matches its checksum; Wasmtime also refuses
+        // artifacts of another version or configuration.
+        let module = unsafe { Module::deserialize(&self.engine, &bytes) };
+        match module.and_then(|m| self.linker.instantiate_pre(&m)) {
+            Ok(pre) => {
+                self.cache.insert(*code_hash, pre);
+                true
+            }
+            Err(_) => false,
+        }
     }
 }
 
@@ -214,11 +246,14 @@ impl VmBackend for WasmtimeBackend {
         let module = Module::new(&self.engine, instrumented).map_err(|e| VmError::Compile(format!("{e:#}")))?;
         let pre = self.linker.instantiate_pre(&module).map_err(|e| VmError::Compile(format!("{e:#}")))?;
         self.cache.insert(code_hash, pre);
+        if let (Some(artifacts), Ok(bytes)) = (&self.artifacts, module.serialize()) {
+            artifacts.store(&code_hash, &bytes);
+        }
         Ok(())
     }
 
     fn is_compiled(&self, code_hash: &Hash) -> bool {
-        self.cache.contains(code_hash)
+        self.cache.contains(code_hash) || self.reload(code_hash)
     }
 
     fn call(&self, code_hash: &Hash, entry: &str, gas_limit: u64, host: &mut dyn Host) -> Result<CallOutcome, VmError> {
@@ -263,6 +298,13 @@ mod tests {
         if let Err(e) = run.join().expect("the suite does not panic") {
             panic!("{e}");
         }
+    }
+
+    #[test]
+    fn a_restarted_backend_reloads_its_own_artifacts_and_recompiles_corrupt_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let make = || Box::new(WasmtimeBackend::new().with_artifact_dir(dir.path().to_path_buf())) as Box<dyn VmBackend>;
+        aether_framework::vm::conformance::check_artifact_reload(&make, dir.path()).unwrap();
     }
 
     #[test]

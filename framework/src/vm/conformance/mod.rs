@@ -283,3 +283,48 @@ pub fn check_recompiles_after_eviction(vm: &dyn VmBackend) -> Result<(), Conform
         None => Ok(()),
     }
 }
+
+/// Checks that a backend keeping artifacts in `dir` reloads its own on a fresh start (no
+/// compile: `is_compiled` is true before any call), gives the same results from them, and
+/// compiles again — with the same results — when an artifact is corrupt. `make` builds a fresh
+/// backend using `dir`.
+pub fn check_artifact_reload(make: &dyn Fn() -> Box<dyn VmBackend>, dir: &std::path::Path) -> Result<(), ConformanceError> {
+    let first = make();
+    let broken = |what: String| ConformanceError::Invariant(what, first.name().to_string());
+    let code = wat::parse_str(corpus::ADVERSARY).expect("corpus module parses");
+    let hash = super::code_hash(&code);
+    let mut state = MemoryState::default();
+    let (contract, deployed) = Executor::new(first.as_ref(), &mut state, BLOCK).deploy(DEPLOYER, 0, &code, &[], 0, GAS);
+    if !matches!(deployed.result, CallResult::Returned(_)) {
+        return Err(broken(format!("deploy: {}", show(&deployed))));
+    }
+    let input = 1000u32.to_le_bytes();
+    let mut run = |vm: &dyn VmBackend| Executor::new(vm, &mut state, BLOCK).call(DEPLOYER, contract, "sum", &input, 0, GAS);
+    let reference = run(first.as_ref());
+    let restarted = make();
+    if !restarted.is_compiled(&hash) {
+        return Err(broken("a fresh backend did not reload the artifact it compiled".into()));
+    }
+    if run(restarted.as_ref()) != reference {
+        return Err(broken("the reloaded artifact gives another result".into()));
+    }
+    for entry in std::fs::read_dir(dir).map_err(|e| broken(format!("reading {}: {e}", dir.display())))? {
+        let path = entry.map_err(|e| broken(e.to_string()))?.path();
+        let mut bytes = std::fs::read(&path).map_err(|e| broken(e.to_string()))?;
+        if let Some(last) = bytes.last_mut() {
+            *last ^= 0xff;
+        }
+        std::fs::write(&path, bytes).map_err(|e| broken(e.to_string()))?;
+    }
+    let after_corruption = make();
+    if after_corruption.is_compiled(&hash) {
+        return Err(broken("a corrupt artifact was loaded".into()));
+    }
+    if run(after_corruption.as_ref()) != reference {
+        return Err(broken("recompiled after corruption, the result differs".into()));
+    }
+    if !make().is_compiled(&hash) {
+        return Err(broken("the recompiled artifact was not kept".into()));
+    }
+    Ok(())
+}
