@@ -65,6 +65,33 @@ impl<T: Clone> ModuleCache<T> {
     }
 }
 
+/// The settings every backend reads from its `[vm.<name>]` section.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSettings {
+    /// Compiled modules kept in memory (least recently used evicted).
+    pub cache_modules: usize,
+    /// Keep compiled artifacts in the node's data directory (`vm-artifacts/`), so an evicted
+    /// module or a restart reloads instead of recompiling.
+    pub artifacts: bool,
+}
+
+/// Modules a backend keeps compiled in memory by default.
+pub const DEFAULT_CACHE_MODULES: usize = 256;
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings { cache_modules: DEFAULT_CACHE_MODULES, artifacts: true }
+    }
+}
+
+impl CacheSettings {
+    /// The artifact directory to use, if artifacts are on and the node gave one.
+    pub fn artifact_dir(&self, ctx: &crate::registry::VmContext) -> Option<PathBuf> {
+        ctx.artifact_dir.clone().filter(|_| self.artifacts)
+    }
+}
+
 /// Compiled artifacts on local disk. Each file holds the sha256 of the artifact, then the
 /// artifact; a file that does not match (torn write, disk corruption) is deleted and treated
 /// as missing, so it is compiled again rather than loaded. Writes are atomic (temp + rename).

@@ -24,7 +24,7 @@
 
 use aether_framework::types::Hash;
 use aether_framework::vm::abi::{self, AbiType, CallFrame, EngineExit, EngineTrap, GuestMemory, HostFn};
-use aether_framework::vm::cache::{ArtifactDir, ModuleCache};
+use aether_framework::vm::cache::{ArtifactDir, CacheSettings, ModuleCache, DEFAULT_CACHE_MODULES};
 use aether_framework::vm::instrument::{ABORT_GLOBAL, GAS_GLOBAL, MEMORY_EXPORT};
 use aether_framework::vm::{CallOutcome, Host, VmBackend, VmError};
 use wasmer::sys::{EngineBuilder, Singlepass};
@@ -33,8 +33,6 @@ use wasmer::{
     RuntimeError, Store, Type, TypedFunction, Value,
 };
 
-/// Modules kept compiled.
-pub const CACHE_CAPACITY: usize = 256;
 
 struct StoreData {
     /// The frame of the running call; lives on the stack of [`WasmerBackend::call`], which
@@ -53,33 +51,17 @@ pub struct WasmerBackend {
     artifacts: Option<ArtifactDir>,
 }
 
-/// `[vm.wasmer]` settings.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Settings {
-    /// Compiled modules kept in memory (least recently used evicted).
-    pub cache_modules: usize,
-    /// Keep compiled artifacts in the node's data directory (`vm-artifacts/`), so an evicted
-    /// module or a restart reloads instead of recompiling.
-    pub artifacts: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings { cache_modules: CACHE_CAPACITY, artifacts: true }
-    }
-}
-
-/// Registers this backend as `[vm] backend = "wasmer"`.
+/// Registers this backend as `[vm] backend = "wasmer"`; settings `[vm.wasmer]` are
+/// [`aether_framework::vm::cache::CacheSettings`].
 pub fn register(registry: &mut aether_framework::registry::Registry) {
     registry.vm.register(
         "wasmer",
         "Wasmer (Singlepass): WebAssembly contracts with framework-metered gas",
         Box::new(|ctx, settings| {
-            let s: Settings = settings.parse()?;
+            let s: CacheSettings = settings.parse()?;
             let mut backend = WasmerBackend::with_cache_capacity(s.cache_modules);
-            if let (true, Some(dir)) = (s.artifacts, &ctx.artifact_dir) {
-                backend = backend.with_artifact_dir(dir.clone());
+            if let Some(dir) = s.artifact_dir(ctx) {
+                backend = backend.with_artifact_dir(dir);
             }
             Ok(std::sync::Arc::new(backend) as std::sync::Arc<dyn VmBackend>)
         }),
@@ -94,7 +76,7 @@ impl Default for WasmerBackend {
 
 impl WasmerBackend {
     pub fn new() -> Self {
-        Self::with_cache_capacity(CACHE_CAPACITY)
+        Self::with_cache_capacity(DEFAULT_CACHE_MODULES)
     }
 
     /// A backend keeping at most `modules` compiled modules.

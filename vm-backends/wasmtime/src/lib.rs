@@ -23,13 +23,11 @@
 
 use aether_framework::types::Hash;
 use aether_framework::vm::abi::{self, AbiType, CallFrame, EngineExit, EngineTrap, HostFn, SliceMemory};
-use aether_framework::vm::cache::{ArtifactDir, ModuleCache};
+use aether_framework::vm::cache::{ArtifactDir, CacheSettings, ModuleCache, DEFAULT_CACHE_MODULES};
 use aether_framework::vm::instrument::{ABORT_GLOBAL, GAS_GLOBAL, MEMORY_EXPORT};
 use aether_framework::vm::{CallOutcome, Host, VmBackend, VmError};
 use wasmtime::{Caller, Config, Engine, FuncType, Global, InstancePre, Linker, Memory, Module, Store, Trap, Val, ValType};
 
-/// Modules kept compiled.
-pub const CACHE_CAPACITY: usize = 256;
 /// Instances alive at once (each call on a stack holds one, nested calls up to 8): the pool's
 /// slots, each reserving 4 GiB of address space (not memory), so 1 TiB per backend. Block
 /// building and verification need at most 8 each and the RPC runs at most 16 queries (128);
@@ -60,33 +58,17 @@ pub struct WasmtimeBackend {
     artifacts: Option<ArtifactDir>,
 }
 
-/// `[vm.wasmtime]` settings.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Settings {
-    /// Compiled modules kept in memory (least recently used evicted).
-    pub cache_modules: usize,
-    /// Keep compiled artifacts in the node's data directory (`vm-artifacts/`), so an evicted
-    /// module or a restart reloads instead of recompiling.
-    pub artifacts: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings { cache_modules: CACHE_CAPACITY, artifacts: true }
-    }
-}
-
-/// Registers this backend as `[vm] backend = "wasmtime"`.
+/// Registers this backend as `[vm] backend = "wasmtime"`; settings `[vm.wasmtime]` are
+/// [`aether_framework::vm::cache::CacheSettings`].
 pub fn register(registry: &mut aether_framework::registry::Registry) {
     registry.vm.register(
         "wasmtime",
         "Wasmtime (Cranelift): WebAssembly contracts with framework-metered gas",
         Box::new(|ctx, settings| {
-            let s: Settings = settings.parse()?;
+            let s: CacheSettings = settings.parse()?;
             let mut backend = WasmtimeBackend::with_cache_capacity(s.cache_modules);
-            if let (true, Some(dir)) = (s.artifacts, &ctx.artifact_dir) {
-                backend = backend.with_artifact_dir(dir.clone());
+            if let Some(dir) = s.artifact_dir(ctx) {
+                backend = backend.with_artifact_dir(dir);
             }
             Ok(std::sync::Arc::new(backend) as std::sync::Arc<dyn VmBackend>)
         }),
@@ -101,7 +83,7 @@ impl Default for WasmtimeBackend {
 
 impl WasmtimeBackend {
     pub fn new() -> Self {
-        Self::with_cache_capacity(CACHE_CAPACITY)
+        Self::with_cache_capacity(DEFAULT_CACHE_MODULES)
     }
 
     /// A backend keeping at most `modules` compiled modules.
