@@ -45,7 +45,8 @@ macro_rules! common_defaults {
 /// The default preset: HotStuff (BLS certificates, VRF leaders) on RocksDB.
 pub const AETHER: Preset = Preset {
     name: "aether",
-    description: "the default node: HotStuff consensus (BLS certificates, VRF leaders), RocksDB storage, Wasmtime contracts, fee-ordered mempool",
+    description:
+        "the default node: HotStuff consensus (BLS certificates, VRF leaders), RocksDB storage, Wasmtime contracts, fee-ordered mempool",
     defaults: concat!(common_defaults!(), "[consensus]\nengine = \"hotstuff\"\n[storage]\nbackend = \"rocksdb\"\n"),
     register: register_all,
 };

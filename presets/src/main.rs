@@ -600,7 +600,8 @@ async fn cmd_deploy(a: DeployArgs) -> anyhow::Result<()> {
 }
 
 async fn cmd_call(a: CallArgs) -> anyhow::Result<()> {
-    let action = Action::Call { contract: a.contract, method: a.method, input: parse_hex("--input", &a.input)?, value: a.value, gas_limit: a.gas };
+    let action =
+        Action::Call { contract: a.contract, method: a.method, input: parse_hex("--input", &a.input)?, value: a.value, gas_limit: a.gas };
     submit(&a.signer, action).await.map(|_| ())
 }
 

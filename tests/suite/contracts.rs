@@ -131,7 +131,11 @@ fn token_moves_balances_and_reverts_overdrafts() {
         };
         let r = commit(&l, vec![sign(&alice, 0, deploy(&wasm(TOKEN), 1_000u64.to_le_bytes().to_vec(), 0))], 2_000);
         assert_eq!(ok(&r[0]).events[0].topic, b"mint");
-        let r = commit(&l, vec![sign(&alice, 1, transfer(&bob, 300)), sign(&bob, 0, transfer(&alice, 50)), sign(&bob, 1, transfer(&alice, 251))], 3_000);
+        let r = commit(
+            &l,
+            vec![sign(&alice, 1, transfer(&bob, 300)), sign(&bob, 0, transfer(&alice, 50)), sign(&bob, 1, transfer(&alice, 251))],
+            3_000,
+        );
         ok(&r[0]);
         assert_eq!(r[0].events[0].topic, b"transfer");
         ok(&r[1]);
@@ -166,12 +170,20 @@ fn escrow_releases_to_the_beneficiary_or_refunds_after_the_deadline() {
         // Escrow 1: released by the arbiter after a stranger's attempt fails.
         let first = contract_address(&depositor.address(), 0);
         let second = contract_address(&depositor.address(), 1);
-        let r = commit(&l, vec![sign(&depositor, 0, deploy(&wasm(ESCROW), terms(10_000), 5_000)), sign(&depositor, 1, deploy(&wasm(ESCROW), terms(10_000), 7_000))], 2_000);
+        let r = commit(
+            &l,
+            vec![
+                sign(&depositor, 0, deploy(&wasm(ESCROW), terms(10_000), 5_000)),
+                sign(&depositor, 1, deploy(&wasm(ESCROW), terms(10_000), 7_000)),
+            ],
+            2_000,
+        );
         ok(&r[0]);
         ok(&r[1]);
         assert_eq!(l.account(&first).unwrap().balance, 5_000);
         let beneficiary_before = l.account(&beneficiary.address()).unwrap().balance;
-        let r = commit(&l, vec![sign(&stranger, 0, call(first, "release", vec![])), sign(&arbiter, 0, call(first, "release", vec![]))], 3_000);
+        let r =
+            commit(&l, vec![sign(&stranger, 0, call(first, "release", vec![])), sign(&arbiter, 0, call(first, "release", vec![]))], 3_000);
         failed_with(&r[0], "only the arbiter may release");
         assert_eq!(ok(&r[1]).events[0].topic, b"released");
         assert_eq!(l.account(&beneficiary.address()).unwrap().balance, beneficiary_before + 5_000, "{}", vm.name());
@@ -261,7 +273,13 @@ fn mixed_backends_agree_on_every_state_root_over_500_blocks() {
                 86..=90 if !counters.is_empty() => {
                     // Starved calls: out of gas somewhere inside.
                     let gas_limit = rng.gen_range(5_000..80_000);
-                    Action::Call { contract: counters[rng.gen_range(0..counters.len())], method: "increment".into(), input: vec![], value: 0, gas_limit }
+                    Action::Call {
+                        contract: counters[rng.gen_range(0..counters.len())],
+                        method: "increment".into(),
+                        input: vec![],
+                        value: 0,
+                        gas_limit,
+                    }
                 }
                 91..=93 => call(users[0].address(), "nothing", vec![]),
                 _ => Action::Transfer { to: users[rng.gen_range(0..8)].address(), amount: rng.gen_range(1..100), memo: vec![] },
@@ -272,9 +290,9 @@ fn mixed_backends_agree_on_every_state_root_over_500_blocks() {
         let head = builder.head();
         let built = builder.build_block(&head.block.hash, head.certificate, txs, vec![], 1_000 + height * 10, PROPOSER).unwrap();
         assert!(built.rejected.is_empty(), "height {height}: {:?}", built.rejected);
-        let followed = follower
-            .execute_block(built.executed.block.clone())
-            .unwrap_or_else(|e| panic!("height {height}: {} refused {}'s block: {e}", follower.vm().unwrap().name(), builder.vm().unwrap().name()));
+        let followed = follower.execute_block(built.executed.block.clone()).unwrap_or_else(|e| {
+            panic!("height {height}: {} refused {}'s block: {e}", follower.vm().unwrap().name(), builder.vm().unwrap().name())
+        });
         assert_eq!(followed.receipts, built.executed.receipts, "height {height}: receipts (gas, output, events) differ");
         assert_eq!(followed.block.header.state_root, built.executed.block.header.state_root);
         receipts_seen += built.executed.receipts.len();
@@ -336,7 +354,13 @@ impl VmBackend for BrokenVm {
     fn is_compiled(&self, _: &Hash) -> bool {
         true
     }
-    fn call(&self, _: &Hash, _: &str, _: u64, _: &mut dyn aether_framework::vm::Host) -> Result<aether_framework::vm::CallOutcome, aether_framework::vm::VmError> {
+    fn call(
+        &self,
+        _: &Hash,
+        _: &str,
+        _: u64,
+        _: &mut dyn aether_framework::vm::Host,
+    ) -> Result<aether_framework::vm::CallOutcome, aether_framework::vm::VmError> {
         Err(aether_framework::vm::VmError::Engine("no free instance slot".into()))
     }
 }
@@ -350,7 +374,11 @@ fn a_vm_failure_leaves_the_transaction_out_and_never_enters_the_state() {
     let head = broken.head();
     let built = broken.build_block(&head.block.hash, head.certificate, vec![deploy_tx.clone(), transfer], vec![], 2_000, PROPOSER).unwrap();
     assert_eq!(built.executed.block.transactions.len(), 1, "the transfer is built, the deploy left out");
-    assert!(matches!(&built.rejected[..], [(h, aether_framework::ledger::TxError::Vm(why))] if *h == deploy_tx.hash() && why.contains("no free instance slot")), "{:?}", built.rejected);
+    assert!(
+        matches!(&built.rejected[..], [(h, aether_framework::ledger::TxError::Vm(why))] if *h == deploy_tx.hash() && why.contains("no free instance slot")),
+        "{:?}",
+        built.rejected
+    );
     let alice_after = &built.executed.changes.accounts[&alice.address()];
     assert_eq!((alice_after.nonce, alice_after.balance), (0, 1_000_000_000 + 5), "no fee, no nonce: nothing of the deploy");
     // A block with the deploy, built by a working node, is refused here rather than misexecuted.

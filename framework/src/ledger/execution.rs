@@ -147,8 +147,15 @@ impl<'a> ExecState<'a> {
         self.journal.set_account(sender_address, sender);
         let mut engine_error = None;
 
-        let mut receipt =
-            Receipt { tx_hash: tx.hash(), status: TxStatus::Success, fee_paid: body.fee, gas_used: 0, events: vec![], output: vec![], contract_address: None };
+        let mut receipt = Receipt {
+            tx_hash: tx.hash(),
+            status: TxStatus::Success,
+            fee_paid: body.fee,
+            gas_used: 0,
+            events: vec![],
+            output: vec![],
+            contract_address: None,
+        };
         match &body.action {
             Action::Transfer { to, amount, .. } => receipt.status = self.transfer(&sender_address, to, *amount),
             Action::Deploy { code, input, value, gas_limit } => {

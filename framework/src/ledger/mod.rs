@@ -32,8 +32,8 @@ use crate::types::{
     domain, Account, Address, Block, Certificate, Genesis, Hash, Header, Height, Receipt, SignedTransaction, TimestampMs, TxLocation,
 };
 
-use execution::{ChainReader, ExecState};
 pub use execution::TxError;
+use execution::{ChainReader, ExecState};
 
 use crate::vm::executor::BlockContext;
 use crate::vm::state::Changes;
@@ -240,7 +240,16 @@ impl Ledger {
         let vm = self.vm.as_ref().ok_or_else(|| LedgerError::InvalidBlock("this node has no VM backend".into()))?;
         let head = self.head();
         let block = BlockContext { height: head.block.height, time_ms: head.header.time_ms };
-        execution::query(ChainReader { store: self.store.as_ref(), overlays: &[] }, vm.as_ref(), block, caller, contract, method, input, gas_limit)
+        execution::query(
+            ChainReader { store: self.store.as_ref(), overlays: &[] },
+            vm.as_ref(),
+            block,
+            caller,
+            contract,
+            method,
+            input,
+            gas_limit,
+        )
     }
 
     fn write_genesis(store: &dyn KvStore, genesis: &Genesis, block: &Block) -> Result<(), LedgerError> {
@@ -337,7 +346,10 @@ impl Ledger {
             if let Some((column, flat_key)) = state::flat_location(&key) {
                 let flat = snapshot.get(column, &flat_key)?;
                 if flat.as_deref() != Some(value.as_slice()) {
-                    return Err(corrupt("state", &format!("entry 0x{} differs between the state tree and the {column} table", hex::encode(&key))));
+                    return Err(corrupt(
+                        "state",
+                        &format!("entry 0x{} differs between the state tree and the {column} table", hex::encode(&key)),
+                    ));
                 }
             }
             entries.push((key, value));
@@ -414,12 +426,7 @@ impl Ledger {
     }
 
     /// The tree version `height` on top of `overlays` (the uncommitted ancestors, newest first).
-    fn state_with(
-        &self,
-        overlays: &[Arc<ExecutedBlock>],
-        height: Height,
-        changes: &Changes,
-    ) -> Result<StateDelta, LedgerError> {
+    fn state_with(&self, overlays: &[Arc<ExecutedBlock>], height: Height, changes: &Changes) -> Result<StateDelta, LedgerError> {
         let pending: Vec<Arc<StateDelta>> = overlays.iter().rev().map(|b| b.state.clone()).collect();
         let updates = changes
             .accounts

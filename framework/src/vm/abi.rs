@@ -254,7 +254,9 @@ impl<'h> CallFrame<'h> {
         match (self.abort, exit) {
             (Some(Abort::OutOfGas), _) => CallOutcome { result: CallResult::OutOfGas, gas_used: gas_limit },
             (Some(Abort::Revert(data)), _) => CallOutcome { result: CallResult::Reverted(data), gas_used: used_to_now(self.gas_left) },
-            (Some(Abort::Host(e)), _) => CallOutcome { result: CallResult::Trapped(format!("host: {e}")), gas_used: used_to_now(self.gas_left) },
+            (Some(Abort::Host(e)), _) => {
+                CallOutcome { result: CallResult::Trapped(format!("host: {e}")), gas_used: used_to_now(self.gas_left) }
+            }
             (None, EngineExit::Finished) => CallOutcome { result: CallResult::Returned(self.output), gas_used: used_to_now(remaining) },
             (None, EngineExit::Trap(trap)) => match abort_global {
                 super::instrument::ABORT_OUT_OF_GAS => CallOutcome { result: CallResult::OutOfGas, gas_used: gas_limit },

@@ -130,7 +130,8 @@ impl ArtifactDir {
         let tmp = path.with_extension("tmp");
         let mut bytes = Sha256::digest(artifact).to_vec();
         bytes.extend_from_slice(artifact);
-        let written = std::fs::create_dir_all(&self.dir).and_then(|_| std::fs::write(&tmp, &bytes)).and_then(|_| std::fs::rename(&tmp, &path));
+        let written =
+            std::fs::create_dir_all(&self.dir).and_then(|_| std::fs::write(&tmp, &bytes)).and_then(|_| std::fs::rename(&tmp, &path));
         if let Err(e) = written {
             tracing::warn!(file = %path.display(), error = %e, "could not keep a compiled artifact (it will be compiled again when needed)");
         }

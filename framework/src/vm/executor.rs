@@ -77,7 +77,15 @@ impl<'a, R: StateReader> Executor<'a, R> {
     /// Deploys `code` as `deployer` (whose nonce before this transaction was `nonce`), sending
     /// `value` and running `init` with `input` if exported. Returns the contract's address and
     /// the outcome; on anything but `Returned` nothing of the deploy is kept.
-    pub fn deploy(&mut self, deployer: Address, nonce: u64, code: &[u8], input: &[u8], value: Amount, gas_limit: u64) -> (Address, CallOutcome) {
+    pub fn deploy(
+        &mut self,
+        deployer: Address,
+        nonce: u64,
+        code: &[u8],
+        input: &[u8],
+        value: Amount,
+        gas_limit: u64,
+    ) -> (Address, CallOutcome) {
         let address = contract_address(&deployer, nonce);
         let cost = gas::DEPLOY.saturating_add(gas::DEPLOY_BYTE.saturating_mul(code.len() as u64));
         if gas_limit < cost {
@@ -160,7 +168,15 @@ impl<'a, R: StateReader> Executor<'a, R> {
         true
     }
 
-    fn call_inner(&mut self, caller: Address, contract: Address, method: &str, input: &[u8], value: Amount, gas_limit: u64) -> Result<CallOutcome, HostError> {
+    fn call_inner(
+        &mut self,
+        caller: Address,
+        contract: Address,
+        method: &str,
+        input: &[u8],
+        value: Amount,
+        gas_limit: u64,
+    ) -> Result<CallOutcome, HostError> {
         if self.stack.len() >= MAX_CALL_DEPTH {
             return Err(HostError::Refused(format!("call depth limit {MAX_CALL_DEPTH} reached")));
         }
@@ -201,7 +217,16 @@ impl<'a, R: StateReader> Executor<'a, R> {
     /// not (restart, eviction). The native stack is grown first so nested calls can never
     /// overflow the thread's stack, whatever thread runs the block.
     #[allow(clippy::too_many_arguments)]
-    fn run(&mut self, hash: &Hash, caller: Address, contract: Address, method: &str, input: &[u8], value: Amount, gas_limit: u64) -> CallOutcome {
+    fn run(
+        &mut self,
+        hash: &Hash,
+        caller: Address,
+        contract: Address,
+        method: &str,
+        input: &[u8],
+        value: Amount,
+        gas_limit: u64,
+    ) -> CallOutcome {
         for attempt in 0..2 {
             if !self.vm.is_compiled(hash) {
                 let Some(code) = self.state.code(hash) else {

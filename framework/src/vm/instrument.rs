@@ -18,9 +18,8 @@
 
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
 use wasm_encoder::{
-    BlockType, CodeSection, ConstExpr, DataCountSection, DataSection, ElementSection, ExportKind, ExportSection, Function,
-    FunctionSection, GlobalSection, GlobalType, ImportSection, Instruction, MemorySection, MemoryType, Module, TableSection,
-    TypeSection, ValType,
+    BlockType, CodeSection, ConstExpr, DataCountSection, DataSection, ElementSection, ExportKind, ExportSection, Function, FunctionSection,
+    GlobalSection, GlobalType, ImportSection, Instruction, MemorySection, MemoryType, Module, TableSection, TypeSection, ValType,
 };
 use wasmparser::{Operator, Parser, Payload};
 
@@ -266,7 +265,14 @@ fn rewrite_body(
     let mut run_start = true;
     for (i, op) in ops.iter().enumerate() {
         if run_start {
-            let cost: u64 = ops[i..].iter().position(ends_run).map(|end| &ops[i..=i + end]).unwrap_or(&ops[i..]).iter().map(gas::instruction_cost).sum();
+            let cost: u64 = ops[i..]
+                .iter()
+                .position(ends_run)
+                .map(|end| &ops[i..=i + end])
+                .unwrap_or(&ops[i..])
+                .iter()
+                .map(gas::instruction_cost)
+                .sum();
             charge(&mut f, ix, cost);
         }
         run_start = ends_run(op);

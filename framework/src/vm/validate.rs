@@ -25,8 +25,8 @@
 use std::collections::HashSet;
 
 use wasmparser::{
-    CompositeInnerType, ConstExpr, DataKind, ElementKind, ExternalKind, FuncValidatorAllocations, Operator, Parser, Payload,
-    RefType, TypeRef, ValType, Validator, WasmFeatures,
+    CompositeInnerType, ConstExpr, DataKind, ElementKind, ExternalKind, FuncValidatorAllocations, Operator, Parser, Payload, RefType,
+    TypeRef, ValType, Validator, WasmFeatures,
 };
 
 use super::abi;
@@ -169,12 +169,20 @@ pub fn validate(code: &[u8], limits: &Limits) -> Result<ModuleInfo, VmError> {
                     let Some(host) = abi::HostFn::by_name(import.module, import.name) else {
                         return Err(reject(
                             "imports",
-                            format!("import {}.{} is not a host function (the host functions are module \"env\": {})", import.module, import.name, abi::HostFn::names().join(", ")),
+                            format!(
+                                "import {}.{} is not a host function (the host functions are module \"env\": {})",
+                                import.module,
+                                import.name,
+                                abi::HostFn::names().join(", ")
+                            ),
                         ));
                     };
                     let ty = func_type_of(code, type_index)?;
                     if !host.signature_matches(&ty) {
-                        return Err(reject("imports", format!("import env.{} has type {ty:?}; the host function's type is {}", import.name, host.signature_text())));
+                        return Err(reject(
+                            "imports",
+                            format!("import env.{} has type {ty:?}; the host function's type is {}", import.name, host.signature_text()),
+                        ));
                     }
                     info.function_types.push(type_index);
                     func_params.push(*type_params.get(type_index as usize).unwrap_or(&0));
@@ -199,7 +207,10 @@ pub fn validate(code: &[u8], limits: &Limits) -> Result<ModuleInfo, VmError> {
                         return Err(reject("reference-types", format!("table {i}: only one funcref table is allowed")));
                     }
                     if ty.initial > limits.max_table_elements as u64 {
-                        return Err(reject("table-size", format!("table {i} has {} elements; the limit is {}", ty.initial, limits.max_table_elements)));
+                        return Err(reject(
+                            "table-size",
+                            format!("table {i} has {} elements; the limit is {}", ty.initial, limits.max_table_elements),
+                        ));
                     }
                     table_sizes.push(ty.initial);
                 }
@@ -220,7 +231,10 @@ pub fn validate(code: &[u8], limits: &Limits) -> Result<ModuleInfo, VmError> {
                         return Err(reject("proposal", "memory section: custom page size"));
                     }
                     if m.initial > limits.max_memory_pages as u64 {
-                        return Err(reject("memory-pages", format!("memory starts at {} pages; the limit is {}", m.initial, limits.max_memory_pages)));
+                        return Err(reject(
+                            "memory-pages",
+                            format!("memory starts at {} pages; the limit is {}", m.initial, limits.max_memory_pages),
+                        ));
                     }
                     memory_pages = m.initial;
                     info.has_memory = true;
@@ -242,7 +256,10 @@ pub fn validate(code: &[u8], limits: &Limits) -> Result<ModuleInfo, VmError> {
                 for export in reader.clone() {
                     let export = export.map_err(malformed)?;
                     if export.name.starts_with(super::instrument::RESERVED_PREFIX) {
-                        return Err(reject("reserved-export", format!("export {:?}: names starting with {:?} are reserved", export.name, super::instrument::RESERVED_PREFIX)));
+                        return Err(reject(
+                            "reserved-export",
+                            format!("export {:?}: names starting with {:?} are reserved", export.name, super::instrument::RESERVED_PREFIX),
+                        ));
                     }
                     if export.kind == ExternalKind::Func {
                         info.exported_functions.push(export.name.to_string());
@@ -251,7 +268,10 @@ pub fn validate(code: &[u8], limits: &Limits) -> Result<ModuleInfo, VmError> {
                 }
             }
             Payload::StartSection { func, .. } => {
-                return Err(reject("start", format!("start function {func}: contracts may not have one; export an `init` function instead")));
+                return Err(reject(
+                    "start",
+                    format!("start function {func}: contracts may not have one; export an `init` function instead"),
+                ));
             }
             Payload::ElementSection(reader) => {
                 for (i, element) in reader.clone().into_iter().enumerate() {
@@ -259,7 +279,8 @@ pub fn validate(code: &[u8], limits: &Limits) -> Result<ModuleInfo, VmError> {
                     let ElementKind::Active { table_index, offset_expr } = element.kind else {
                         return Err(reject("bulk-memory", format!("element segment {i}: only active segments are allowed")));
                     };
-                    let offset = const_offset(&offset_expr).ok_or_else(|| reject("segment-bounds", format!("element segment {i}: offset must be an i32.const")))?;
+                    let offset = const_offset(&offset_expr)
+                        .ok_or_else(|| reject("segment-bounds", format!("element segment {i}: offset must be an i32.const")))?;
                     let size = *table_sizes.get(table_index.unwrap_or(0) as usize).unwrap_or(&0);
                     let items = match &element.items {
                         wasmparser::ElementItems::Functions(r) => r.count(),
@@ -278,11 +299,18 @@ pub fn validate(code: &[u8], limits: &Limits) -> Result<ModuleInfo, VmError> {
                     };
                     data_bytes += data.data.len();
                     if data_bytes > limits.max_data_bytes {
-                        return Err(reject("data-size", format!("data segments reach {data_bytes} bytes at segment {i}; the limit is {}", limits.max_data_bytes)));
+                        return Err(reject(
+                            "data-size",
+                            format!("data segments reach {data_bytes} bytes at segment {i}; the limit is {}", limits.max_data_bytes),
+                        ));
                     }
-                    let offset = const_offset(&offset_expr).ok_or_else(|| reject("segment-bounds", format!("data segment {i}: offset must be an i32.const")))?;
+                    let offset = const_offset(&offset_expr)
+                        .ok_or_else(|| reject("segment-bounds", format!("data segment {i}: offset must be an i32.const")))?;
                     if offset as u64 + data.data.len() as u64 > memory_pages * 65536 {
-                        return Err(reject("segment-bounds", format!("data segment {i} ends past the initial memory of {memory_pages} pages")));
+                        return Err(reject(
+                            "segment-bounds",
+                            format!("data segment {i} ends past the initial memory of {memory_pages} pages"),
+                        ));
                     }
                 }
             }
@@ -317,7 +345,10 @@ pub fn validate(code: &[u8], limits: &Limits) -> Result<ModuleInfo, VmError> {
                     func.op(offset, &op).map_err(malformed)?;
                     max_height = max_height.max(func.operand_stack_height());
                     if func.control_stack_height() > limits.max_nesting + 1 {
-                        return Err(reject("nesting", format!("function {index} at byte {offset}: blocks nested deeper than {}", limits.max_nesting)));
+                        return Err(reject(
+                            "nesting",
+                            format!("function {index} at byte {offset}: blocks nested deeper than {}", limits.max_nesting),
+                        ));
                     }
                 }
                 let params = func_params.get(index as usize).copied().unwrap_or(0);
@@ -354,12 +385,21 @@ fn check_operator(op: &Operator<'_>, function: u32, offset: usize, limits: &Limi
     let at = || format!("function {function} at byte {offset}");
     match op {
         Operator::BrTable { targets } if targets.len() > limits.max_br_table_targets => {
-            return Err(reject("br-table", format!("{}: br_table with {} targets; the limit is {}", at(), targets.len(), limits.max_br_table_targets)));
+            return Err(reject(
+                "br-table",
+                format!("{}: br_table with {} targets; the limit is {}", at(), targets.len(), limits.max_br_table_targets),
+            ));
         }
-        Operator::MemoryInit { .. } | Operator::DataDrop { .. } | Operator::TableInit { .. } | Operator::TableCopy { .. } | Operator::ElemDrop { .. } => {
+        Operator::MemoryInit { .. }
+        | Operator::DataDrop { .. }
+        | Operator::TableInit { .. }
+        | Operator::TableCopy { .. }
+        | Operator::ElemDrop { .. } => {
             return Err(reject("bulk-memory", format!("{}: {op:?} (only memory.copy and memory.fill are allowed)", at())));
         }
-        Operator::MemoryCopy { .. } | Operator::MemoryFill { .. } | Operator::MemoryGrow { .. } | Operator::MemorySize { .. } => return Ok(()),
+        Operator::MemoryCopy { .. } | Operator::MemoryFill { .. } | Operator::MemoryGrow { .. } | Operator::MemorySize { .. } => {
+            return Ok(())
+        }
         _ => {}
     }
     // Classify by the operator's name: the enum has hundreds of variants across proposals, and
@@ -368,13 +408,23 @@ fn check_operator(op: &Operator<'_>, function: u32, offset: usize, limits: &Limi
     let name = format!("{op:?}");
     let rule = if name.starts_with("F32") || name.starts_with("F64") || name.contains("Trunc") && name.contains("Sat") {
         Some("floats")
-    } else if name.starts_with("V128") || name.starts_with("I8x16") || name.starts_with("I16x8") || name.starts_with("I32x4") || name.starts_with("I64x2") {
+    } else if name.starts_with("V128")
+        || name.starts_with("I8x16")
+        || name.starts_with("I16x8")
+        || name.starts_with("I32x4")
+        || name.starts_with("I64x2")
+    {
         Some("simd")
     } else if name.contains("Atomic") {
         Some("threads")
     } else if name.starts_with("Ref") || name.starts_with("Table") || name.starts_with("TypedSelect") {
         Some("reference-types")
-    } else if name.starts_with("ReturnCall") || name.starts_with("Throw") || name.starts_with("Try") || name.starts_with("Struct") || name.starts_with("Array") {
+    } else if name.starts_with("ReturnCall")
+        || name.starts_with("Throw")
+        || name.starts_with("Try")
+        || name.starts_with("Struct")
+        || name.starts_with("Array")
+    {
         Some("proposal")
     } else {
         None

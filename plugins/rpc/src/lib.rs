@@ -40,9 +40,9 @@ use jsonrpsee::server::{PendingSubscriptionSink, ServerConfig, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
 use tokio::sync::broadcast::error::RecvError;
 
-pub use dto::{AccountProofView, AccountView, BlockView, HeadView, HealthView, QueryView, StatusView, TransactionView};
 use aether_framework::vm::abi::{MAX_IO_BYTES, MAX_KEY_BYTES};
 use aether_framework::vm::gas;
+pub use dto::{AccountProofView, AccountView, BlockView, HeadView, HealthView, QueryView, StatusView, TransactionView};
 pub use metrics_endpoint::MetricsLayer;
 
 /// First error code of rejected submissions (`-32100 - SubmitError::code()`).

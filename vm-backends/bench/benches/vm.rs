@@ -56,7 +56,9 @@ fn instantiate(c: &mut Criterion) {
     for (name, vm) in backends() {
         let mut state = MemoryState::default();
         let contract = deploy(vm.as_ref(), &mut state, HOST_LOOP, &[]);
-        g.bench_function(name, |b| b.iter(|| Executor::new(vm.as_ref(), &mut state, BLOCK).call(ALICE, contract, "noop", &[], 0, 1_000_000)));
+        g.bench_function(name, |b| {
+            b.iter(|| Executor::new(vm.as_ref(), &mut state, BLOCK).call(ALICE, contract, "noop", &[], 0, 1_000_000))
+        });
     }
     g.finish();
 }

@@ -33,7 +33,6 @@ use wasmer::{
     RuntimeError, Store, Type, TypedFunction, Value,
 };
 
-
 struct StoreData {
     /// The frame of the running call; lives on the stack of [`WasmerBackend::call`], which
     /// outlives the store, and is only dereferenced from host functions during that call.
@@ -224,7 +223,10 @@ impl VmBackend for WasmerBackend {
             let (ExternType::Function(_), Some(func)) = (import.ty(), HostFn::by_name(import.module(), import.name())) else {
                 return Err(VmError::Engine(format!("unexpected import {}.{}", import.module(), import.name())));
             };
-            let ty = FunctionType::new(func.params().iter().map(wasm_type).collect::<Vec<_>>(), func.results().iter().map(wasm_type).collect::<Vec<_>>());
+            let ty = FunctionType::new(
+                func.params().iter().map(wasm_type).collect::<Vec<_>>(),
+                func.results().iter().map(wasm_type).collect::<Vec<_>>(),
+            );
             let f = Function::new_with_env(&mut store, &env, ty, move |env, params| host_call(func, env, params));
             imports.define(HostFn::MODULE, func.name(), f);
         }

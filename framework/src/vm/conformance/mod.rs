@@ -110,11 +110,12 @@ pub fn transcript(vm: &dyn VmBackend) -> Result<Vec<String>, ConformanceError> {
         }
         Ok((outcome, events, after))
     };
-    let step = |state: &mut MemoryState, lines: &mut Vec<String>, label: &str, to: Address, method: &str, input: &[u8], value: u128, gas: u64| {
-        let (outcome, events, after) = call(state, label, USER, to, method, input, value, gas)?;
-        lines.push(format!("{label}: {} events={} state={}", show(&outcome), digest(events), digest(after)));
-        Ok::<CallOutcome, ConformanceError>(outcome)
-    };
+    let step =
+        |state: &mut MemoryState, lines: &mut Vec<String>, label: &str, to: Address, method: &str, input: &[u8], value: u128, gas: u64| {
+            let (outcome, events, after) = call(state, label, USER, to, method, input, value, gas)?;
+            lines.push(format!("{label}: {} events={} state={}", show(&outcome), digest(events), digest(after)));
+            Ok::<CallOutcome, ConformanceError>(outcome)
+        };
 
     // Ordinary execution.
     step(&mut state, &mut lines, "sum 1000", adversary, "sum", &1000u32.to_le_bytes(), 0, GAS)?;
@@ -163,7 +164,9 @@ pub fn transcript(vm: &dyn VmBackend) -> Result<Vec<String>, ConformanceError> {
     for method in ["empty_at_0", "empty_at_8", "empty_write_at_8", "byte_at_0"] {
         step(&mut state, &mut lines, &format!("memoryless {method}"), memoryless, method, &[], 0, GAS)?;
     }
-    for trap in ["oob_store", "oob_after_grow", "unreachable", "div_zero", "overflow", "null_indirect", "indirect_out_of_range", "bad_signature"] {
+    for trap in
+        ["oob_store", "oob_after_grow", "unreachable", "div_zero", "overflow", "null_indirect", "indirect_out_of_range", "bad_signature"]
+    {
         step(&mut state, &mut lines, trap, adversary, trap, &[], 0, GAS)?;
     }
     for host in ["host_oob_key", "host_oob_value", "host_long_key", "host_huge_len", "host_oob_output"] {
@@ -183,7 +186,16 @@ pub fn transcript(vm: &dyn VmBackend) -> Result<Vec<String>, ConformanceError> {
     step(&mut state, &mut lines, "nested out of gas", proxies[0], "forward", &route(adversary, "spin", &[]), 0, GAS)?;
     step(&mut state, &mut lines, "nested trap", proxies[0], "forward", &route(adversary, "div_zero", &[]), 0, GAS)?;
     step(&mut state, &mut lines, "nested missing contract", proxies[0], "forward", &route(Address([0xee; 20]), "get", &[]), 0, GAS)?;
-    step(&mut state, &mut lines, "re-entrancy, self", proxies[0], "forward", &route(proxies[0], "forward", &route(store, "get", &[])), 0, GAS)?;
+    step(
+        &mut state,
+        &mut lines,
+        "re-entrancy, self",
+        proxies[0],
+        "forward",
+        &route(proxies[0], "forward", &route(store, "get", &[])),
+        0,
+        GAS,
+    )?;
     let back = route(proxies[1], "forward", &route(proxies[0], "forward", &route(store, "get", &[])));
     step(&mut state, &mut lines, "re-entrancy, via another", proxies[0], "forward", &back, 0, GAS)?;
     let mut chain = route(store, "get", &[]);
@@ -225,7 +237,8 @@ pub fn transcript(vm: &dyn VmBackend) -> Result<Vec<String>, ConformanceError> {
             other => return Err(broken(format!("{name}: expected rule `{rule}`, got {other:?}"))),
         }
     }
-    let (_, refused) = Executor::new(vm, &mut state, BLOCK).deploy(DEPLOYER, 1_000, &wat("(module (func (result f32) (f32.const 1)))"), &[], 0, GAS);
+    let (_, refused) =
+        Executor::new(vm, &mut state, BLOCK).deploy(DEPLOYER, 1_000, &wat("(module (func (result f32) (f32.const 1)))"), &[], 0, GAS);
     lines.push(format!("deploy refused: {}", show(&refused)));
     Ok(lines)
 }
