@@ -96,8 +96,11 @@ impl<'a, R: StateReader> Executor<'a, R> {
             return (address, failed(format!("{address} already holds a contract")));
         }
         let hash = super::code_hash(code);
-        let instrumented = match super::prepare(code, &self.limits) {
-            Ok(m) => m,
+        // Validation already lists the exports: whether there is an `init` to run comes from it.
+        let prepared = super::validate::validate(code, &self.limits)
+            .and_then(|info| Ok((super::instrument::instrument(code, &info, &self.limits)?, info)));
+        let (instrumented, info) = match prepared {
+            Ok(p) => p,
             Err(e) => return (address, failed(e.to_string())),
         };
         if !self.vm.is_compiled(&hash) {
@@ -115,12 +118,7 @@ impl<'a, R: StateReader> Executor<'a, R> {
         let mut account = self.state.account(&address);
         account.code_hash = Some(hash);
         self.state.set_account(address, account);
-        let exports_init = wasmparser::Parser::new(0).parse_all(code).any(|p| match p {
-            Ok(wasmparser::Payload::ExportSection(r)) => {
-                r.into_iter().any(|e| e.is_ok_and(|e| e.name == INIT_ENTRY && e.kind == wasmparser::ExternalKind::Func))
-            }
-            _ => false,
-        });
+        let exports_init = info.exported_functions.iter().any(|name| name == INIT_ENTRY);
         let mut outcome = CallOutcome { result: CallResult::Returned(Vec::new()), gas_used: cost };
         if exports_init {
             let events_before = self.events.len();
