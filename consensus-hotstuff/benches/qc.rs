@@ -4,7 +4,7 @@
 //! `cargo bench --workspace --bench qc`
 
 use aether_consensus_hotstuff::certificate::*;
-use aether_framework::types::Hash;
+use aether_primitives::types::Hash;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
 fn bench(c: &mut Criterion) {

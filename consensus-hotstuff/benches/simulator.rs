@@ -12,8 +12,8 @@
 use std::time::Instant;
 
 use aether_consensus_hotstuff::messages::CommitCertificate;
-use aether_consensus_hotstuff::simulated::HotStuffUnderTest;
-use aether_framework::sim::{LinkModel, SimConfig, Simulation};
+use aether_consensus_hotstuff::mocks::HotStuffUnderTest;
+use aether_testkit::sim::{LinkModel, SimConfig, Simulation};
 use borsh::BorshDeserialize;
 
 /// HotStuff with its default settings; every validator verifies for itself (no shared
@@ -22,7 +22,7 @@ fn hotstuff() -> HotStuffUnderTest {
     HotStuffUnderTest { independent: true, ..HotStuffUnderTest::default() }
 }
 
-fn run(n: usize, link: LinkModel, height: u64) -> (f64, aether_framework::sim::Report) {
+fn run(n: usize, link: LinkModel, height: u64) -> (f64, aether_testkit::sim::Report) {
     let config = SimConfig { validators: n, seed: 1, link, duration_ms: 10_000_000, stop_at_height: height, ..SimConfig::default() };
     let started = Instant::now();
     let report = Simulation::new(&hotstuff(), config).run();

@@ -15,8 +15,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aether_framework::consensus::{quorum_threshold, ValidatorIndex};
-use aether_framework::types::{Amount, Hash};
+use aether_api::consensus::{quorum_threshold, ValidatorIndex};
+use aether_primitives::types::{Amount, Hash};
 use blst::min_pk::{AggregatePublicKey, AggregateSignature, PublicKey, SecretKey, Signature};
 use blst::BLST_ERROR;
 use borsh::{BorshDeserialize, BorshSerialize};

@@ -28,15 +28,16 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
-use aether_framework::consensus::{
+use aether_api::consensus::{
     BlockRef, ConsensusEngine, ConsensusError, EngineContext, Evidence, Input, Output, TimerId, ValidatorIndex,
 };
-use aether_framework::types::{Amount, Certificate, Hash, Keypair, PublicKey, Signature, TimestampMs};
+use aether_primitives::types::{Amount, Certificate, Hash, Keypair, PublicKey, Signature, TimestampMs};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::certificate::{BlsPublicKey, BlsSecretKey, BlsSignature, Committee, QuorumCertificate, VoteCollector, VoteMessage};
+use crate::certificate::{BlsSecretKey, Committee, QuorumCertificate, VoteCollector, VoteMessage};
 use crate::evidence::Misbehaviour;
+use crate::keys::{self, decode_consensus_key, derive_keys};
 use crate::leader::{election_input, pick_by_stake, VrfPublicKey, VrfSecretKey, PROOF_LEN};
 use crate::messages::{CommitCertificate, Message, Proposal, ProposalHeader, Timeout, MAX_MESSAGE_BYTES};
 use crate::timeout::{TimeoutCertificate, TimeoutCollector, TimeoutMessage};
@@ -73,9 +74,6 @@ const FETCH_DEPTH: usize = 32;
 /// Uncommitted proposals kept in the safety state, at most.
 const MAX_PERSISTED_CHAIN: usize = 16;
 
-/// Length of a validator's consensus key in genesis: BLS key, its proof of possession, VRF key.
-pub const CONSENSUS_KEY_LEN: usize = 48 + 96 + 32;
-
 /// What survives a restart (written before any vote or timeout leaves).
 #[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 struct SafetyState {
@@ -107,29 +105,6 @@ struct Known {
     verified: bool,
     /// The proposer's verified VRF output (elects the leader of the next round).
     beta: [u8; 64],
-}
-
-/// Derives this validator's BLS and VRF keys from its identity key (domain-separated, so
-/// no key is used in two schemes).
-pub(crate) fn derive_keys(identity: &Keypair) -> (BlsSecretKey, VrfSecretKey) {
-    let seed = identity.seed();
-    (
-        BlsSecretKey::from_seed(Hash::digest(b"aether/hotstuff-bls-key", &seed).0),
-        VrfSecretKey::from_seed(Hash::digest(b"aether/hotstuff-vrf-key", &seed).0),
-    )
-}
-
-fn decode_consensus_key(bytes: &[u8]) -> Result<(BlsPublicKey, BlsSignature, VrfPublicKey), String> {
-    if bytes.len() != CONSENSUS_KEY_LEN {
-        return Err(format!(
-            "{} bytes; a HotStuff consensus key is {CONSENSUS_KEY_LEN} (BLS key 48, proof of possession 96, VRF key 32)",
-            bytes.len()
-        ));
-    }
-    let bls = BlsPublicKey::from_bytes(&bytes[..48]).map_err(|e| format!("BLS key: {e:?}"))?;
-    let pop = BlsSignature::from_bytes(&bytes[48..144]).map_err(|e| e.to_string())?;
-    let vrf = VrfPublicKey(bytes[144..].try_into().expect("32 bytes"));
-    Ok((bls, pop, vrf))
 }
 
 pub struct HotStuffEngine {
@@ -183,11 +158,7 @@ impl HotStuffEngine {
 
     /// The consensus key genesis lists for the validator with identity key `identity`.
     pub fn consensus_key(identity: &Keypair) -> Vec<u8> {
-        let (bls, vrf) = derive_keys(identity);
-        let mut key = bls.public().to_bytes().to_vec();
-        key.extend_from_slice(&bls.prove_possession().to_bytes());
-        key.extend_from_slice(&vrf.public().0);
-        key
+        keys::consensus_key(identity)
     }
 
     pub fn from_context(ctx: &EngineContext, settings: HotStuffSettings) -> Result<HotStuffEngine, ConsensusError> {
@@ -455,7 +426,7 @@ impl HotStuffEngine {
         out.push(Output::BuildPayload { parent, parent_certificate: Certificate(borsh::to_vec(&self.high_qc).expect("encode")) });
     }
 
-    fn on_built(&mut self, now: TimestampMs, payload: aether_framework::consensus::Payload, out: &mut Vec<Output>) {
+    fn on_built(&mut self, now: TimestampMs, payload: aether_api::consensus::Payload, out: &mut Vec<Output>) {
         let Some((round, parent)) = self.building else { return };
         if round != self.round || parent != self.high_qc.block {
             // Built on a QC that a newer one replaced meanwhile: build again on the newer one.
@@ -1058,7 +1029,7 @@ impl ConsensusEngine for HotStuffEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aether_framework::consensus::{LocalValidator, Validator, ValidatorSet};
+    use aether_api::consensus::{LocalValidator, Validator, ValidatorSet};
 
     fn identity(i: u8) -> Keypair {
         Keypair::from_seed([0x70 + i; 32])

@@ -1,23 +1,23 @@
 //! Proofs of misbehaviour that any node can check with the validator set alone: two proposals
 //! signed by one proposer for one round, and two votes signed by one validator for one round.
 //!
-//! The engine reports them as [`Output::Evidence`](aether_framework::consensus::Output); the
+//! The engine reports them as [`Output::Evidence`](aether_api::consensus::Output); the
 //! node gossips them and records them in blocks (slashing comes with staking). A block that
 //! carries evidence is only valid if every piece passes [`check`].
 //!
 //! ```
-//! use aether_consensus_hotstuff::evidence::{self, Misbehaviour};
-//! use aether_framework::types::{Hash, Keypair};
+//! use aether_consensus_hotstuff::{evidence::{self, Misbehaviour}, mocks};
+//! use aether_primitives::types::{Hash, Keypair};
 //!
-//! // A validator that signs votes for two blocks in round 9 (a test double of a faulty node).
+//! // A validator that signs votes for two blocks in round 9 (a named faulty node, `mocks`).
 //! let key = Keypair::from_seed([3; 32]);
-//! let e = evidence::double_vote(&key, 2, 9, Hash::digest(b"t", b"a"), Hash::digest(b"t", b"b"));
+//! let e = mocks::double_vote(&key, 2, 9, Hash::digest(b"t", b"a"), Hash::digest(b"t", b"b"));
 //! assert_eq!((e.offender, e.kind.as_str()), (2, evidence::DOUBLE_VOTE));
 //! assert!(matches!(Misbehaviour::decode(&e), Ok(Misbehaviour::DoubleVote { round: 9, .. })));
 //! ```
 
-use aether_framework::consensus::{Evidence, ValidatorIndex};
-use aether_framework::types::{Hash, Keypair, PublicKey, Signature};
+use aether_api::consensus::{Evidence, ValidatorIndex};
+use aether_primitives::types::{Hash, PublicKey, Signature};
 use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::certificate::{BlsSignature, Committee, VoteMessage};
@@ -103,12 +103,4 @@ pub fn check(evidence: &Evidence, identities: &[PublicKey], committee: &Committe
             Ok(())
         }
     }
-}
-
-/// Evidence that validator `index` (identity `identity`) voted for both `first` and `second`
-/// in `round`, signed with its real BLS key: a named faulty validator for tests and drills.
-pub fn double_vote(identity: &Keypair, index: ValidatorIndex, round: u64, first: Hash, second: Hash) -> Evidence {
-    let (bls, _) = crate::engine::derive_keys(identity);
-    let sign = |block| bls.sign_vote(&VoteMessage { round, block }).to_bytes().to_vec();
-    Misbehaviour::DoubleVote { round, first, first_signature: sign(first), second, second_signature: sign(second) }.into_evidence(index)
 }

@@ -7,7 +7,7 @@
 //! output is unknowable before that certificate exists; [`pick_by_stake`] then maps the output
 //! to a validator with probability proportional to stake.
 
-use aether_framework::types::{Amount, Hash};
+use aether_primitives::types::{Amount, Hash};
 use vrf_rfc9381::ec::edwards25519::tai::{EdVrfEdwards25519TaiPublicKey, EdVrfEdwards25519TaiSecretKey};
 use vrf_rfc9381::ec::edwards25519::EdVrfProof;
 use vrf_rfc9381::{Ciphersuite, Proof, Prover, Verifier};

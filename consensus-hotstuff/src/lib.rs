@@ -3,10 +3,10 @@
 //! Aether's default consensus engine: chained HotStuff with the two-chain commit rule
 //! (Jolteon / DiemBFT v4), a pacemaker with timeout certificates, BLS quorum certificates and
 //! ECVRF leader election, implementing the sans-I/O
-//! [`aether_framework::consensus::ConsensusEngine`].
+//! [`aether_api::consensus::ConsensusEngine`].
 //!
 //! Status: the engine ([`engine`]) runs in the deterministic simulator
-//! ([`aether_framework::sim`]) — honest runs, offline and crashing validators, lossy links,
+//! ([`aether_testkit::sim`]) — honest runs, offline and crashing validators, lossy links,
 //! partitions, Byzantine behaviours — see `tests/` — and is the default engine of the `aether`
 //! preset. Double proposals and double votes become [`evidence`] that nodes gossip and record in
 //! blocks. Not yet: sync of blocks older than the engine keeps (`KEEP_ROUNDS`) for a validator
@@ -18,10 +18,12 @@
 //! - [`messages`]: the wire format and the commit certificate.
 //! - [`evidence`]: checkable proofs of double proposals and double votes.
 //! - [`verified`]: memory of verified certificates (shared between simulated validators).
+//! - [`keys`]: BLS and VRF keys derived from the identity key; the genesis consensus key.
+//! - `mocks` (feature `mocks`): named faulty validators and the simulator harness.
 //!
 //! ```
 //! use aether_consensus_hotstuff::certificate::*;
-//! use aether_framework::types::Hash;
+//! use aether_primitives::types::Hash;
 //!
 //! // Four validators of equal stake; each proves possession of its key.
 //! let keys: Vec<BlsSecretKey> = (0..4u8).map(|i| BlsSecretKey::from_seed([i + 1; 32])).collect();
@@ -38,18 +40,20 @@
 pub mod certificate;
 pub mod engine;
 pub mod evidence;
+pub mod keys;
 pub mod leader;
 pub mod messages;
-pub mod simulated;
+#[cfg(feature = "mocks")]
+pub mod mocks;
 pub mod timeout;
 pub mod verified;
 
 pub use engine::{HotStuffEngine, HotStuffSettings};
 
 /// Registers the `hotstuff` engine (settings: `[consensus.hotstuff]`, see [`HotStuffSettings`]).
-pub fn register(registry: &mut aether_framework::registry::Registry) {
-    use aether_framework::consensus::ConsensusEngine;
-    use aether_framework::registry::PluginError;
+pub fn register(registry: &mut aether_api::registry::Registry) {
+    use aether_api::consensus::ConsensusEngine;
+    use aether_api::registry::PluginError;
     registry.register_consensus_key(HotStuffEngine::NAME, HotStuffEngine::consensus_key);
     registry.consensus.register(
         HotStuffEngine::NAME,

@@ -1,8 +1,8 @@
 //! What HotStuff validators say to each other, and the certificate a committed block carries.
 //! All borsh; every signed or hashed structure has a domain tag.
 
-use aether_framework::consensus::{BlockRef, ValidatorIndex};
-use aether_framework::types::Hash;
+use aether_api::consensus::{BlockRef, ValidatorIndex};
+use aether_primitives::types::Hash;
 use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::certificate::QuorumCertificate;

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aether_framework::consensus::ValidatorIndex;
-use aether_framework::types::{Amount, Hash};
+use aether_api::consensus::ValidatorIndex;
+use aether_primitives::types::{Amount, Hash};
 use blst::min_pk::{AggregateSignature, PublicKey, Signature};
 use borsh::{BorshDeserialize, BorshSerialize};
 

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use aether_framework::types::Hash;
+use aether_primitives::types::Hash;
 
 /// Entries kept before the cache forgets everything and starts again (bounded memory).
 const MAX_ENTRIES: usize = 4_096;

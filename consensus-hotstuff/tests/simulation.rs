@@ -5,11 +5,11 @@
 //! one seed: `AETHER_SIM_SEED=17 cargo test --workspace --test simulation`.
 
 use aether_consensus_hotstuff::messages::CommitCertificate;
-use aether_consensus_hotstuff::simulated::HotStuffUnderTest;
+use aether_consensus_hotstuff::mocks::HotStuffUnderTest;
 use aether_consensus_hotstuff::{HotStuffEngine, HotStuffSettings};
-use aether_framework::consensus::{ConsensusEngine, EngineContext, ValidatorSet};
-use aether_framework::sim::conformance::{consensus_conformance, Options};
-use aether_framework::sim::{validator_identity, Behaviour, LinkModel, SimConfig, Simulation};
+use aether_api::consensus::{ConsensusEngine, EngineContext, ValidatorSet};
+use aether_testkit::sim::conformance::{consensus_conformance, Options};
+use aether_testkit::sim::{validator_identity, Behaviour, LinkModel, SimConfig, Simulation};
 use borsh::BorshDeserialize;
 
 /// HotStuff with its default settings.
@@ -32,7 +32,7 @@ fn observer(n: usize) -> HotStuffEngine {
         (0..n)
             .map(|i| {
                 let k = validator_identity(i);
-                aether_framework::consensus::Validator {
+                aether_api::consensus::Validator {
                     name: format!("v{i}"),
                     identity: k.public(),
                     address: k.address(),
@@ -72,7 +72,7 @@ fn every_commit_carries_a_certificate_other_nodes_accept() {
 
 /// Runs `behaviour` as validator 3 of 4 for a few seeds; returns the evidence honest
 /// validators reported, after checking each piece with a key-less observer.
-fn evidence_against(behaviour: Behaviour) -> Vec<aether_framework::consensus::Evidence> {
+fn evidence_against(behaviour: Behaviour) -> Vec<aether_api::consensus::Evidence> {
     let observer = observer(4);
     let mut all = vec![];
     for seed in 1..=3 {
@@ -118,7 +118,7 @@ fn a_restarted_validator_keeps_its_safety_state_and_catches_up() {
         SimConfig {
             seed: 9,
             duration_ms: 40_000,
-            crashes: vec![aether_framework::sim::Crash { validator: 1, at_ms: 5_000, restart_at_ms: Some(15_000) }],
+            crashes: vec![aether_testkit::sim::Crash { validator: 1, at_ms: 5_000, restart_at_ms: Some(15_000) }],
             link: LinkModel::DEFAULT,
             ..SimConfig::default()
         },
@@ -138,7 +138,7 @@ fn a_restarted_validator_keeps_its_safety_state_and_catches_up() {
 fn replay_one_scenario() {
     let seed: u64 = std::env::var("AETHER_SIM_SEED").expect("set AETHER_SIM_SEED").parse().expect("a number");
     let name = std::env::var("AETHER_SIM_SCENARIO").expect("set AETHER_SIM_SCENARIO");
-    let sc = aether_framework::sim::conformance::scenarios(seed, false).into_iter().find(|s| s.name == name).expect("a scenario name");
+    let sc = aether_testkit::sim::conformance::scenarios(seed, false).into_iter().find(|s| s.name == name).expect("a scenario name");
     let report = Simulation::new(&hotstuff(), sc.config.clone()).run();
     for n in &report.nodes {
         eprintln!(

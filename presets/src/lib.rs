@@ -1,8 +1,8 @@
 //! # aether-presets
 //!
-//! Presets — named plugin sets with default settings — and everything the `aether` binary
-//! does: `init` a chain folder, `launch` a node with its RPC server, key files, the load
-//! generator behind `aether bench`.
+//! Presets — named plugin sets with default settings — and the operations on a chain that the
+//! `aether` binary (`presets/cli`) and tests share: `init` a chain folder, `launch` a node with
+//! its RPC server, run a `devnet`, key files, snapshot export and import.
 //!
 //! A chain builder assembles a preset in Rust the same way these do: a [`Preset`] whose
 //! `register` adds plugins to the registry and whose `defaults` are TOML.
@@ -19,8 +19,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod bench;
-pub mod bench_validators;
 pub mod devnet;
 pub mod init;
 pub mod keys;

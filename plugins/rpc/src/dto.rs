@@ -2,11 +2,11 @@
 //! their Rust names); hashes and bytes are `0x` hex; amounts are decimal strings (JSON numbers
 //! lose precision above 2^53).
 
-use aether_framework::ledger::CommittedTx;
-use aether_framework::node::{NewHead, NodeStatus};
-use aether_framework::types::serde_helpers;
-use aether_framework::types::{Account, Address, Amount, Block, Certificate, Event, Hash, Header, Receipt, SignedTransaction, TxLocation};
-use aether_framework::vm::{CallOutcome, CallResult};
+use aether_node::ledger::CommittedTx;
+use aether_node::node::{NewHead, NodeStatus};
+use aether_primitives::types::serde_helpers;
+use aether_primitives::types::{Account, Address, Amount, Block, Certificate, Event, Hash, Header, Receipt, SignedTransaction, TxLocation};
+use aether_vm::{CallOutcome, CallResult};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

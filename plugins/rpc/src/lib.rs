@@ -11,7 +11,7 @@
 //! code `-32100 - n`, where `n` is [`SubmitError::code`], and a message saying what was wrong.
 //!
 //! ```no_run
-//! # async fn demo(handle: aether_framework::node::NodeHandle) -> anyhow::Result<()> {
+//! # async fn demo(handle: aether_node::node::NodeHandle) -> anyhow::Result<()> {
 //! use aether_rpc::{AetherApiClient, RpcServer};
 //! let server = RpcServer::start(handle, &Default::default()).await?;
 //! let client = jsonrpsee::http_client::HttpClientBuilder::default().build(server.http_url())?;
@@ -27,12 +27,12 @@ mod metrics_endpoint;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use aether_framework::config::RpcConfig;
-use aether_framework::ledger::LedgerError;
-use aether_framework::mempool::SubmitError;
-use aether_framework::node::{NodeHandle, NodeMetrics, TxLookup};
-use aether_framework::state::StateError;
-use aether_framework::types::{Address, Hash};
+use aether_node::config::RpcConfig;
+use aether_node::ledger::LedgerError;
+use aether_node::mempool::SubmitError;
+use aether_node::node::{NodeHandle, NodeMetrics, TxLookup};
+use aether_node::state::StateError;
+use aether_primitives::types::{Address, Hash};
 use jsonrpsee::core::{async_trait, RpcResult, SubscriptionResult};
 use jsonrpsee::proc_macros::rpc;
 use jsonrpsee::server::middleware::http::ProxyGetRequestLayer;
@@ -40,8 +40,8 @@ use jsonrpsee::server::{PendingSubscriptionSink, ServerConfig, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
 use tokio::sync::broadcast::error::RecvError;
 
-use aether_framework::vm::abi::{MAX_IO_BYTES, MAX_KEY_BYTES};
-use aether_framework::vm::gas;
+use aether_vm::abi::{MAX_IO_BYTES, MAX_KEY_BYTES};
+use aether_vm::gas;
 pub use dto::{AccountProofView, AccountView, BlockView, HeadView, HealthView, QueryView, StatusView, TransactionView};
 pub use metrics_endpoint::MetricsLayer;
 
@@ -80,7 +80,7 @@ pub trait AetherApi {
 
     /// The account at `height` (default: the head) with a proof against the `state_root` of
     /// that height's header; `account` is null when the address held nothing then, and the
-    /// proof shows that. Check it with `aether_framework::state::verify_account_proof`.
+    /// proof shows that. Check it with `aether_node::state::verify_account_proof`.
     /// Heights outside the retained window fail with [`HISTORY_UNAVAILABLE`], naming the
     /// oldest height available.
     #[method(name = "getAccountProof")]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use aether_framework::node::NodeMetrics;
+use aether_node::node::NodeMetrics;
 use futures::future::{ready, Either, Ready};
 use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
 

@@ -1,11 +1,11 @@
-//! The shared state workloads (`aether_framework::benchkit`) on the in-memory store with 1M
+//! The shared state workloads (`aether_testkit::benchkit`) on the in-memory store with 1M
 //! accounts: the cost of the authenticated state itself, with no disk under it.
 //!
 //! `cargo bench --workspace --bench state -- memory` (`AETHER_BENCH_ACCOUNTS=N` for another size)
 
 use std::sync::Arc;
 
-use aether_framework::benchkit;
+use aether_testkit::benchkit;
 use aether_storage_memory::MemoryStore;
 use criterion::{criterion_group, criterion_main, Criterion};
 

@@ -7,7 +7,7 @@
 //! snapshot is taken (copy-on-write), so a snapshot is a set of `Arc` clones.
 //!
 //! ```
-//! use aether_framework::storage::{columns, Durability, KvRead, KvStore, WriteBatch};
+//! use aether_api::storage::{columns, Durability, KvRead, KvStore, WriteBatch};
 //! use aether_storage_memory::MemoryStore;
 //! let store = MemoryStore::new();
 //! let mut batch = WriteBatch::default();
@@ -21,8 +21,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
-use aether_framework::registry::Registry;
-use aether_framework::storage::{
+use aether_api::registry::Registry;
+use aether_api::storage::{
     check_batch, columns, Column, Durability, KvIter, KvRead, KvStore, Schema, StorageError, WriteBatch, WriteOp,
 };
 use parking_lot::RwLock;
@@ -149,7 +149,7 @@ impl KvStore for MemoryStore {
 mod tests {
     #[test]
     fn passes_the_storage_conformance_suite() {
-        aether_framework::testkit::storage_conformance(
+        aether_testkit::storage_conformance(
             || std::sync::Arc::new(super::MemoryStore::new()),
             None::<fn() -> std::sync::Arc<super::MemoryStore>>,
         );

@@ -1,11 +1,12 @@
-//! The shared state workloads (`aether_framework::benchkit`) on ParityDB with 1M accounts:
+//! The shared state workloads (`aether_testkit::benchkit`) on ParityDB with 1M accounts:
 //! authenticated block commits beside raw batches, proofs, point reads, bytes per account.
 //!
 //! `cargo bench --workspace --bench state -- paritydb` (`AETHER_BENCH_ACCOUNTS=N` for another size)
 
 use std::sync::Arc;
 
-use aether_framework::{benchkit, storage::columns};
+use aether_api::storage::columns;
+use aether_testkit::benchkit;
 use aether_storage_paritydb::{ParitySettings, ParityStore};
 use criterion::{criterion_group, criterion_main, Criterion};
 

@@ -4,7 +4,7 @@
 //! only point reads are needed and B-tree-indexed where the schema asks for ordered scans.
 //!
 //! ```no_run
-//! use aether_framework::storage::{columns, Durability, KvRead, KvStore, WriteBatch};
+//! use aether_api::storage::{columns, Durability, KvRead, KvStore, WriteBatch};
 //! use aether_storage_paritydb::{ParityStore, ParitySettings};
 //! let store = ParityStore::open("/tmp/aether-paritydb".as_ref(), columns::SCHEMA, &ParitySettings::default()).unwrap();
 //! let mut batch = WriteBatch::default();
@@ -40,8 +40,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use aether_framework::registry::{PluginError, Registry};
-use aether_framework::storage::{
+use aether_api::registry::{PluginError, Registry};
+use aether_api::storage::{
     check_batch, claim_directory, Column, Durability, KvIter, KvRead, KvStore, Schema, StorageError, WriteBatch, WriteOp,
 };
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -383,14 +383,14 @@ impl Drop for ParitySnapshot<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aether_framework::storage::columns;
+    use aether_api::storage::columns;
 
     #[test]
     fn passes_the_storage_conformance_suite_with_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let open = || Arc::new(ParityStore::open(&path, columns::SCHEMA, &ParitySettings::default()).unwrap());
-        aether_framework::testkit::storage_conformance(open, Some(open));
+        aether_testkit::storage_conformance(open, Some(open));
     }
 
     #[test]
@@ -443,7 +443,7 @@ mod tests {
     #[test]
     fn survives_being_killed_mid_commit() {
         // Re-runs this test binary as a writer and SIGKILLs it 20 times.
-        aether_framework::testkit::storage_crash_conformance(
+        aether_testkit::storage_crash_conformance(
             "tests::survives_being_killed_mid_commit",
             |p| ParityStore::open(p, columns::SCHEMA, &ParitySettings::default()).unwrap(),
             20,

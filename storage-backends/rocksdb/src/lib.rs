@@ -5,7 +5,7 @@
 //! default backend of the `aether` preset.
 //!
 //! ```no_run
-//! use aether_framework::storage::{columns, Durability, KvRead, KvStore, WriteBatch};
+//! use aether_api::storage::{columns, Durability, KvRead, KvStore, WriteBatch};
 //! use aether_storage_rocksdb::{RocksStore, RocksSettings};
 //! let store = RocksStore::open("/tmp/aether-db".as_ref(), columns::SCHEMA, &RocksSettings::default()).unwrap();
 //! let mut batch = WriteBatch::default();
@@ -19,8 +19,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use aether_framework::registry::{PluginError, Registry};
-use aether_framework::storage::{
+use aether_api::registry::{PluginError, Registry};
+use aether_api::storage::{
     check_batch, claim_directory, Column, Durability, KvIter, KvRead, KvStore, Schema, StorageError, WriteBatch, WriteOp,
 };
 use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteOptions, DB};
@@ -176,14 +176,14 @@ impl KvStore for RocksStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aether_framework::storage::columns;
+    use aether_api::storage::columns;
 
     #[test]
     fn passes_the_storage_conformance_suite_with_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let open = || Arc::new(RocksStore::open(&path, columns::SCHEMA, &RocksSettings::default()).unwrap());
-        aether_framework::testkit::storage_conformance(open, Some(open));
+        aether_testkit::storage_conformance(open, Some(open));
     }
 
     #[test]
@@ -197,7 +197,7 @@ mod tests {
     #[test]
     fn survives_being_killed_mid_commit() {
         // Re-runs this test binary as a writer and SIGKILLs it 20 times.
-        aether_framework::testkit::storage_crash_conformance(
+        aether_testkit::storage_crash_conformance(
             "tests::survives_being_killed_mid_commit",
             |p| RocksStore::open(p, columns::SCHEMA, &RocksSettings::default()).unwrap(),
             20,

@@ -9,11 +9,11 @@
 //! `compile_100kb` (validation + instrumentation, then the engine's compile), `metering`
 //! (a 100,000-iteration loop, instrumented vs plain, on each engine).
 
-use aether_framework::types::Address;
-use aether_framework::vm::executor::{BlockContext, Executor};
-use aether_framework::vm::state::MemoryState;
-use aether_framework::vm::validate::Limits;
-use aether_framework::vm::{code_hash, prepare, CallResult, VmBackend};
+use aether_primitives::types::Address;
+use aether_vm::executor::{BlockContext, Executor};
+use aether_vm::state::MemoryState;
+use aether_vm::validate::Limits;
+use aether_vm::{code_hash, prepare, CallResult, VmBackend};
 use aether_vm_bench::{big_module, HOST_LOOP, SPIN, TOKEN};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 

@@ -10,8 +10,8 @@
 //! framework's VM conformance suite checks it). What it is not: a general Wasmer embedding.
 //!
 //! ```
-//! use aether_framework::vm::{executor::{BlockContext, Executor}, state::MemoryState, CallResult};
-//! use aether_framework::types::Address;
+//! use aether_vm::{executor::{BlockContext, Executor}, state::MemoryState, CallResult};
+//! use aether_primitives::types::Address;
 //! let vm = aether_vm_wasmer::WasmerBackend::new();
 //! let mut state = MemoryState::default();
 //! let mut exec = Executor::new(&vm, &mut state, BlockContext { height: 1, time_ms: 0 });
@@ -22,11 +22,11 @@
 //! assert_eq!(called.result, CallResult::Returned(vec![]));
 //! ```
 
-use aether_framework::types::Hash;
-use aether_framework::vm::abi::{self, AbiType, CallFrame, EngineExit, EngineTrap, GuestMemory, HostFn};
-use aether_framework::vm::cache::{ArtifactDir, CacheSettings, ModuleCache, DEFAULT_CACHE_MODULES};
-use aether_framework::vm::instrument::{ABORT_GLOBAL, GAS_GLOBAL, MEMORY_EXPORT};
-use aether_framework::vm::{CallOutcome, Host, VmBackend, VmError};
+use aether_primitives::types::Hash;
+use aether_vm::abi::{self, AbiType, CallFrame, EngineExit, EngineTrap, GuestMemory, HostFn};
+use aether_vm::cache::{ArtifactDir, CacheSettings, ModuleCache, DEFAULT_CACHE_MODULES};
+use aether_vm::instrument::{ABORT_GLOBAL, GAS_GLOBAL, MEMORY_EXPORT};
+use aether_vm::{CallOutcome, Host, VmBackend, VmError};
 use wasmer::sys::{EngineBuilder, Singlepass};
 use wasmer::{
     Engine, ExternType, Function, FunctionEnv, FunctionEnvMut, FunctionType, Global, Imports, Instance, Memory, MemoryView, Module,
@@ -51,8 +51,8 @@ pub struct WasmerBackend {
 }
 
 /// Registers this backend as `[vm] backend = "wasmer"`; settings `[vm.wasmer]` are
-/// [`aether_framework::vm::cache::CacheSettings`].
-pub fn register(registry: &mut aether_framework::registry::Registry) {
+/// [`aether_vm::cache::CacheSettings`].
+pub fn register(registry: &mut aether_api::registry::Registry) {
     registry.vm.register(
         "wasmer",
         "Wasmer (Singlepass): WebAssembly contracts with framework-metered gas",
@@ -267,7 +267,7 @@ mod tests {
     fn passes_the_vm_conformance_suite_on_a_small_thread_stack() {
         let run = std::thread::Builder::new()
             .stack_size(512 * 1024)
-            .spawn(|| aether_framework::vm::conformance::check(&WasmerBackend::new()))
+            .spawn(|| aether_testkit::vm_conformance::check(&WasmerBackend::new()))
             .unwrap();
         if let Err(e) = run.join().expect("the suite does not panic") {
             panic!("{e}");
@@ -278,11 +278,11 @@ mod tests {
     fn a_restarted_backend_reloads_its_own_artifacts_and_recompiles_corrupt_ones() {
         let dir = tempfile::tempdir().unwrap();
         let make = || Box::new(WasmerBackend::new().with_artifact_dir(dir.path().to_path_buf())) as Box<dyn VmBackend>;
-        aether_framework::vm::conformance::check_artifact_reload(&make, dir.path()).unwrap();
+        aether_testkit::vm_conformance::check_artifact_reload(&make, dir.path()).unwrap();
     }
 
     #[test]
     fn an_evicted_module_is_compiled_again_with_the_same_results() {
-        aether_framework::vm::conformance::check_recompiles_after_eviction(&WasmerBackend::with_cache_capacity(1)).unwrap();
+        aether_testkit::vm_conformance::check_recompiles_after_eviction(&WasmerBackend::with_cache_capacity(1)).unwrap();
     }
 }

@@ -3,14 +3,14 @@
 //! Aether's VM backend on [Wasmtime](https://wasmtime.dev) with the Cranelift compiler.
 //! Registered as `[vm] backend = "wasmtime"` (the default preset's VM).
 //!
-//! It runs only what the framework validated and instrumented ([`aether_framework::vm`]): gas
+//! It runs only what the framework validated and instrumented ([`aether_vm`]): gas
 //! and call depth are metered by the module itself, host functions are the framework's
 //! [`abi::dispatch`], so this crate only moves values between Wasmtime and the framework.
 //! What it is not: a general Wasmtime embedding (no WASI, no fuel, no epochs).
 //!
 //! ```
-//! use aether_framework::vm::{executor::{BlockContext, Executor}, state::MemoryState, CallResult};
-//! use aether_framework::types::Address;
+//! use aether_vm::{executor::{BlockContext, Executor}, state::MemoryState, CallResult};
+//! use aether_primitives::types::Address;
 //! let vm = aether_vm_wasmtime::WasmtimeBackend::new();
 //! let mut state = MemoryState::default();
 //! let mut exec = Executor::new(&vm, &mut state, BlockContext { height: 1, time_ms: 0 });
@@ -21,11 +21,11 @@
 //! assert_eq!(called.result, CallResult::Returned(vec![]));
 //! ```
 
-use aether_framework::types::Hash;
-use aether_framework::vm::abi::{self, AbiType, CallFrame, EngineExit, EngineTrap, HostFn, SliceMemory};
-use aether_framework::vm::cache::{ArtifactDir, CacheSettings, ModuleCache, DEFAULT_CACHE_MODULES};
-use aether_framework::vm::instrument::{ABORT_GLOBAL, GAS_GLOBAL, MEMORY_EXPORT};
-use aether_framework::vm::{CallOutcome, Host, VmBackend, VmError};
+use aether_primitives::types::Hash;
+use aether_vm::abi::{self, AbiType, CallFrame, EngineExit, EngineTrap, HostFn, SliceMemory};
+use aether_vm::cache::{ArtifactDir, CacheSettings, ModuleCache, DEFAULT_CACHE_MODULES};
+use aether_vm::instrument::{ABORT_GLOBAL, GAS_GLOBAL, MEMORY_EXPORT};
+use aether_vm::{CallOutcome, Host, VmBackend, VmError};
 use wasmtime::{Caller, Config, Engine, FuncType, Global, InstancePre, Linker, Memory, Module, Store, Trap, Val, ValType};
 
 /// Instances alive at once (each call on a stack holds one, nested calls up to 8): the pool's
@@ -59,8 +59,8 @@ pub struct WasmtimeBackend {
 }
 
 /// Registers this backend as `[vm] backend = "wasmtime"`; settings `[vm.wasmtime]` are
-/// [`aether_framework::vm::cache::CacheSettings`].
-pub fn register(registry: &mut aether_framework::registry::Registry) {
+/// [`aether_vm::cache::CacheSettings`].
+pub fn register(registry: &mut aether_api::registry::Registry) {
     registry.vm.register(
         "wasmtime",
         "Wasmtime (Cranelift): WebAssembly contracts with framework-metered gas",
@@ -101,7 +101,7 @@ impl WasmtimeBackend {
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
         // Pooled instances: a call reuses a pre-reserved slot instead of mapping and unmapping
         // memory (which was ~2/3 of a call's time, nearly all of it in the kernel).
-        let limits = aether_framework::vm::validate::Limits::default();
+        let limits = aether_vm::validate::Limits::default();
         let mut pool = wasmtime::PoolingAllocationConfig::new();
         pool.total_core_instances(POOL_INSTANCES)
             .total_memories(POOL_INSTANCES)
@@ -275,7 +275,7 @@ mod tests {
     fn passes_the_vm_conformance_suite_on_a_small_thread_stack() {
         let run = std::thread::Builder::new()
             .stack_size(512 * 1024)
-            .spawn(|| aether_framework::vm::conformance::check(&WasmtimeBackend::new()))
+            .spawn(|| aether_testkit::vm_conformance::check(&WasmtimeBackend::new()))
             .unwrap();
         if let Err(e) = run.join().expect("the suite does not panic") {
             panic!("{e}");
@@ -286,11 +286,11 @@ mod tests {
     fn a_restarted_backend_reloads_its_own_artifacts_and_recompiles_corrupt_ones() {
         let dir = tempfile::tempdir().unwrap();
         let make = || Box::new(WasmtimeBackend::new().with_artifact_dir(dir.path().to_path_buf())) as Box<dyn VmBackend>;
-        aether_framework::vm::conformance::check_artifact_reload(&make, dir.path()).unwrap();
+        aether_testkit::vm_conformance::check_artifact_reload(&make, dir.path()).unwrap();
     }
 
     #[test]
     fn an_evicted_module_is_compiled_again_with_the_same_results() {
-        aether_framework::vm::conformance::check_recompiles_after_eviction(&WasmtimeBackend::with_cache_capacity(1)).unwrap();
+        aether_testkit::vm_conformance::check_recompiles_after_eviction(&WasmtimeBackend::with_cache_capacity(1)).unwrap();
     }
 }

@@ -1,0 +1,284 @@
+//! The consensus slot: a sans-I/O state machine.
+//!
+//! An engine never touches a socket, a clock, a disk or a thread. The node's driver
+//! ([`driver::Driver`]) feeds it [`Input`]s with the current time and performs the
+//! [`Output`]s it returns, **in order**. Because it is pure, the same engine runs in the node
+//! and in a deterministic simulator, and it can cross a dynamic-library boundary as bytes:
+//! messages are opaque byte strings that only the engine decodes.
+//!
+//! # Contract between engine and driver
+//! - The driver delivers inputs one at a time and performs every output of one `handle` call
+//!   before delivering the next input.
+//! - [`Output::Persist`] is durable (fsync) before any later output is performed; if it cannot
+//!   be made durable the driver stops the node. So a restarted validator, given the last
+//!   persisted state in [`Input::Start`], never signs two conflicting votes.
+//! - [`Output::BuildPayload`] and [`Output::VerifyPayload`] are answered by a later
+//!   [`Input::PayloadBuilt`]/[`Input::PayloadBuildFailed`] and [`Input::PayloadVerified`]. The
+//!   driver may answer after other inputs have arrived; engines must not assume it is immediate.
+//! - [`Output::Commit`] names a block the engine learned from `PayloadBuilt` or from a
+//!   `PayloadVerified { valid: true }`, and whose parent is the last committed block: commits
+//!   come in height order without gaps. The driver executes and stores the block with its
+//!   certificate atomically before performing later outputs.
+//! - Timers are absolute times in milliseconds on the driver's clock. Setting a timer with an
+//!   id that is already set replaces it. A timer fires at most once.
+//! - Messages from the network may be malformed or malicious: engines must reject bad bytes
+//!   without panicking (and may report [`Output::Evidence`]).
+//!
+//! # Example: an engine is a state machine the driver feeds
+//! ```
+//! use aether_api::consensus::{driver::{Driver, DriverError, DriverIo, PayloadCheck}, BlockRef, ConsensusEngine, ConsensusError, Input, Output, Payload};
+//! use aether_primitives::types::{Certificate, Evidence, Hash, TimestampMs};
+//!
+//! /// Wakes up every second; a real engine would ask for a block and vote on it.
+//! struct Metronome;
+//! impl ConsensusEngine for Metronome {
+//!     fn name(&self) -> &'static str { "metronome" }
+//!     fn handle(&mut self, now: TimestampMs, input: Input, out: &mut Vec<Output>) {
+//!         if matches!(input, Input::Start { .. } | Input::Timer { .. }) {
+//!             out.push(Output::SetTimer { id: 0, at_ms: now + 1_000 });
+//!         }
+//!     }
+//!     fn verify_certificate(&self, _: &BlockRef, _: &Certificate) -> Result<(), ConsensusError> { Ok(()) }
+//! }
+//!
+//! let mut out = Vec::new();
+//! let genesis = BlockRef { hash: Hash::ZERO, height: 0 };
+//! Metronome.handle(0, Input::Start { committed: genesis, certificate: Certificate::default(), safety_state: None }, &mut out);
+//! assert!(matches!(out[0], Output::SetTimer { at_ms: 1_000, .. }));
+//!
+//! // The driver keeps the engine's timers; `aether-testkit`'s simulator and the node drive it.
+//! let mut driver = Driver::new(Box::new(Metronome));
+//! # struct NoIo;
+//! # impl DriverIo for NoIo {
+//! #     fn broadcast(&mut self, _: Vec<u8>) {}
+//! #     fn send(&mut self, _: u32, _: Vec<u8>) {}
+//! #     fn persist(&mut self, _: &[u8]) -> Result<(), DriverError> { Ok(()) }
+//! #     fn build_payload(&mut self, _: &BlockRef, _: &Certificate, _: TimestampMs) -> Result<Payload, aether_api::consensus::driver::BuildError> { unreachable!() }
+//! #     fn verify_payload(&mut self, _: &[u8], _: &dyn ConsensusEngine) -> PayloadCheck { unreachable!() }
+//! #     fn commit(&mut self, _: &BlockRef, _: &Certificate) -> Result<(), DriverError> { Ok(()) }
+//! #     fn evidence(&mut self, _: Evidence) {}
+//! # }
+//! driver.handle(0, Input::Start { committed: genesis, certificate: Certificate::default(), safety_state: None }, &mut NoIo).unwrap();
+//! assert_eq!(driver.next_deadline(), Some(1_000));
+//! ```
+
+
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Address, Amount, Certificate, Hash, Height, Keypair, PublicKey, TimestampMs};
+
+pub mod driver;
+
+pub use crate::types::{Evidence, ValidatorIndex};
+/// Engine-chosen timer identity.
+pub type TimerId = u64;
+
+/// A block as consensus sees it: its hash and height.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct BlockRef {
+    pub hash: Hash,
+    pub height: Height,
+}
+
+/// A built block handed to the engine: its reference and its canonical encoding (which an
+/// engine may embed in a proposal, or leave to a data-availability plugin).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payload {
+    pub block: BlockRef,
+    pub parent: Hash,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// First input after construction. `committed` is the last committed block (genesis on a
+    /// new chain) with its certificate; `safety_state` is the last state the engine persisted
+    /// with [`Output::Persist`], if any.
+    Start { committed: BlockRef, certificate: Certificate, safety_state: Option<Vec<u8>> },
+    /// A message from validator `from`. Unauthenticated bytes: the engine checks signatures.
+    Message { from: ValidatorIndex, bytes: Vec<u8> },
+    /// A timer set with [`Output::SetTimer`] reached its time.
+    Timer { id: TimerId },
+    /// Answer to [`Output::BuildPayload`].
+    PayloadBuilt { payload: Payload },
+    /// [`Output::BuildPayload`] could not be answered (e.g. the parent is unknown).
+    PayloadBuildFailed { parent: Hash, reason: String },
+    /// Answer to [`Output::VerifyPayload`]: whether the block is valid on top of its parent.
+    /// `block` and `parent` (the block it extends, read from its header) are `None` when the
+    /// bytes did not even decode as a block. Engines must check `parent` is the block the
+    /// proposal claims to extend: a faulty proposer can send a valid block on another parent.
+    PayloadVerified { block: Option<BlockRef>, parent: Option<Hash>, valid: bool },
+    /// The mempool holds transactions ready for a block. Engines may propose early.
+    TransactionsWaiting,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    Broadcast {
+        bytes: Vec<u8>,
+    },
+    Send {
+        to: ValidatorIndex,
+        bytes: Vec<u8>,
+    },
+    /// Deliver [`Input::Timer`] at `at_ms` (driver clock). Replaces a timer with the same id.
+    SetTimer {
+        id: TimerId,
+        at_ms: TimestampMs,
+    },
+    CancelTimer {
+        id: TimerId,
+    },
+    /// Build a block on `parent`, carrying `parent_certificate` in its header.
+    BuildPayload {
+        parent: BlockRef,
+        parent_certificate: Certificate,
+    },
+    /// Check the encoded block `bytes`: it decodes, extends a known block, and executes to the
+    /// roots its header claims.
+    VerifyPayload {
+        bytes: Vec<u8>,
+    },
+    /// Make `state` durable before performing any later output.
+    Persist {
+        state: Vec<u8>,
+    },
+    /// `block` is decided; `certificate` proves it (see [`ConsensusEngine::verify_certificate`]).
+    Commit {
+        block: BlockRef,
+        certificate: Certificate,
+    },
+    /// A validator misbehaved provably.
+    Evidence(Evidence),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConsensusError {
+    #[error("certificate does not verify: {0}")]
+    BadCertificate(String),
+    #[error("engine cannot run with this validator set: {0}")]
+    Setup(String),
+    #[error("evidence does not prove misbehaviour: {0}")]
+    BadEvidence(String),
+}
+
+/// A consensus engine: one value per node, owned by the driver task, never behind a lock.
+pub trait ConsensusEngine: Send + 'static {
+    /// The engine's registered name.
+    fn name(&self) -> &'static str;
+
+    /// Handles one input at time `now_ms`, appending outputs to `out` (which the driver passes
+    /// empty). Must not panic on any input; must be deterministic given the inputs.
+    fn handle(&mut self, now_ms: TimestampMs, input: Input, out: &mut Vec<Output>);
+
+    /// Checks that `certificate` proves `block` was decided under this engine's rules and
+    /// validator set (light clients, sync, and block import use this).
+    fn verify_certificate(&self, block: &BlockRef, certificate: &Certificate) -> Result<(), ConsensusError>;
+
+    /// Checks that `evidence` (from this node's engine, a peer, or a proposed block) proves
+    /// what it claims, using only the validator set: `Ok` means the offender really signed
+    /// two conflicting statements. Nodes gossip and record in blocks only evidence that passes.
+    /// The default refuses everything: an engine that reports no evidence accepts none.
+    fn verify_evidence(&self, evidence: &Evidence) -> Result<(), ConsensusError> {
+        Err(ConsensusError::BadEvidence(format!("engine {} defines no evidence (kind {:?})", self.name(), evidence.kind)))
+    }
+}
+
+/// The smallest stake that is more than two thirds of `total`: `floor(2 * total / 3) + 1`,
+/// computed without overflowing for any `u128` total. Every BFT quorum in Aether uses this.
+pub fn quorum_threshold(total: Amount) -> Amount {
+    total / 3 * 2 + (total % 3) * 2 / 3 + 1
+}
+
+/// One member of the validator set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Validator {
+    pub name: String,
+    pub identity: PublicKey,
+    pub address: Address,
+    pub consensus_key: Vec<u8>,
+    pub stake: Amount,
+}
+
+/// The validators of an epoch, in a fixed order (their index is their position).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatorSet {
+    validators: Vec<Validator>,
+    total_stake: Amount,
+}
+
+impl ValidatorSet {
+    pub fn new(validators: Vec<Validator>) -> ValidatorSet {
+        let total_stake = validators.iter().map(|v| v.stake).fold(0u128, |a, b| a.saturating_add(b));
+        ValidatorSet { validators, total_stake }
+    }
+    pub fn from_genesis(genesis: &crate::types::Genesis) -> ValidatorSet {
+        ValidatorSet::new(
+            genesis
+                .validators
+                .iter()
+                .map(|v| Validator {
+                    name: v.name.clone(),
+                    identity: v.identity,
+                    address: v.identity.address(),
+                    consensus_key: v.consensus_key.clone(),
+                    stake: v.stake,
+                })
+                .collect(),
+        )
+    }
+    pub fn len(&self) -> usize {
+        self.validators.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.validators.is_empty()
+    }
+    pub fn get(&self, index: ValidatorIndex) -> Option<&Validator> {
+        self.validators.get(index as usize)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &Validator> {
+        self.validators.iter()
+    }
+    pub fn index_of(&self, identity: &PublicKey) -> Option<ValidatorIndex> {
+        self.validators.iter().position(|v| &v.identity == identity).map(|i| i as ValidatorIndex)
+    }
+    pub fn total_stake(&self) -> Amount {
+        self.total_stake
+    }
+    /// Smallest stake that is more than two thirds of the total (see [`quorum_threshold`]).
+    pub fn quorum_stake(&self) -> Amount {
+        quorum_threshold(self.total_stake)
+    }
+}
+
+/// What an engine factory gets: the chain, the validator set and, on a validator node, this
+/// node's own key and position.
+#[derive(Clone, Debug)]
+pub struct EngineContext {
+    pub chain_id: String,
+    pub validators: ValidatorSet,
+    pub local: Option<LocalValidator>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LocalValidator {
+    pub index: ValidatorIndex,
+    pub identity: Keypair,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quorum_is_more_than_two_thirds() {
+        for total in 1u128..200 {
+            let set = ValidatorSet { validators: vec![], total_stake: total };
+            let q = set.quorum_stake();
+            assert!(3 * q > 2 * total, "total {total} quorum {q}");
+            assert!(3 * (q - 1) <= 2 * total, "total {total} quorum {q} not minimal");
+        }
+    }
+}

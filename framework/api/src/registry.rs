@@ -1,0 +1,226 @@
+//! The plugin registry: for each slot, factories by name.
+//!
+//! A preset fills a [`Registry`]; config then names one plugin per slot
+//! (`[consensus] engine = "solo"`), and the node asks the registry for it. Registering a
+//! name twice replaces the earlier factory, so a chain builder can override one plugin of a
+//! preset without touching the rest.
+//!
+//! ```
+//! use aether_api::registry::{PluginSettings, Registry};
+//! use aether_api::mempool::OrderingPolicy;
+//! use aether_primitives::types::SignedTransaction;
+//! use std::sync::Arc;
+//!
+//! struct Lifo;
+//! impl OrderingPolicy for Lifo {
+//!     fn name(&self) -> &'static str { "lifo" }
+//!     fn priority(&self, _: &SignedTransaction, seq: u64) -> u128 { seq as u128 }
+//! }
+//! let mut registry = Registry::new();
+//! registry.mempool_policy.register("lifo", "newest first", Box::new(|_| Ok(Arc::new(Lifo) as Arc<dyn OrderingPolicy>)));
+//! let policy = (registry.mempool_policy.get("lifo").unwrap().factory)(&PluginSettings::empty("mempool")).unwrap();
+//! assert_eq!(policy.name(), "lifo");
+//! let err = registry.consensus.get("pbft").err().unwrap();
+//! assert_eq!(err.to_string(), r#"unknown consensus engine "pbft" (key `consensus.engine`); known: none in this build"#);
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::consensus::{ConsensusEngine, EngineContext};
+use crate::mempool::OrderingPolicy;
+pub use crate::storage::StorageContext;
+use crate::storage::KvStore;
+use crate::types::Keypair;
+pub use crate::vm::VmContext;
+use crate::vm::VmBackend;
+
+/// The kinds of plugin a node is assembled from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SlotKind {
+    Consensus,
+    Storage,
+    MempoolPolicy,
+    Vm,
+}
+
+impl SlotKind {
+    /// The config section that selects this slot's plugin.
+    pub fn section(self) -> &'static str {
+        match self {
+            SlotKind::Consensus => "consensus",
+            SlotKind::Storage => "storage",
+            SlotKind::MempoolPolicy => "mempool",
+            SlotKind::Vm => "vm",
+        }
+    }
+    /// The key in that section naming the plugin.
+    pub fn selector(self) -> &'static str {
+        match self {
+            SlotKind::Consensus => "engine",
+            SlotKind::Storage | SlotKind::Vm => "backend",
+            SlotKind::MempoolPolicy => "policy",
+        }
+    }
+    fn noun(self) -> &'static str {
+        match self {
+            SlotKind::Consensus => "consensus engine",
+            SlotKind::Storage => "storage backend",
+            SlotKind::MempoolPolicy => "mempool policy",
+            SlotKind::Vm => "VM backend",
+        }
+    }
+}
+
+impl fmt::Display for SlotKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.noun())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("unknown {slot} {name:?} (key `{}.{}`); known: {}", slot.section(), slot.selector(), if known.is_empty() { "none in this build".to_string() } else { known.join(", ") })]
+    UnknownPlugin { slot: SlotKind, name: String, known: Vec<String> },
+}
+
+/// Why a plugin could not be built from its settings.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("invalid settings for {plugin}: {reason}")]
+    Settings { plugin: String, reason: String },
+    #[error("{plugin} failed to start: {reason}")]
+    Start { plugin: String, reason: String },
+}
+
+/// A plugin's own config section (e.g. `[consensus.solo]`), as parsed from the layered config.
+#[derive(Debug, Clone)]
+pub struct PluginSettings {
+    /// Dotted path of the section, for error messages.
+    pub section: String,
+    /// The section's keys and values (a JSON object; the config loader converts its layers).
+    pub value: serde_json::Value,
+}
+
+impl PluginSettings {
+    pub fn empty(section: impl Into<String>) -> PluginSettings {
+        PluginSettings { section: section.into(), value: serde_json::Value::Object(serde_json::Map::new()) }
+    }
+
+    /// Deserializes the section. Plugins use `#[serde(deny_unknown_fields, default)]` types so
+    /// a misspelt key is an error that names it.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
+        T::deserialize(&self.value).map_err(|e| PluginError::Settings { plugin: format!("[{}]", self.section), reason: e.to_string() })
+    }
+}
+
+pub type ConsensusFactory = Box<dyn Fn(&EngineContext, &PluginSettings) -> Result<Box<dyn ConsensusEngine>, PluginError> + Send + Sync>;
+pub type StorageFactory = Box<dyn Fn(&StorageContext, &PluginSettings) -> Result<Arc<dyn KvStore>, PluginError> + Send + Sync>;
+pub type PolicyFactory = Box<dyn Fn(&PluginSettings) -> Result<Arc<dyn OrderingPolicy>, PluginError> + Send + Sync>;
+pub type VmFactory = Box<dyn Fn(&VmContext, &PluginSettings) -> Result<Arc<dyn VmBackend>, PluginError> + Send + Sync>;
+
+/// How an engine derives, from a validator's identity key, the consensus key genesis lists for
+/// it (`aether init` writes it). Engines that register none use the identity public key.
+pub type ConsensusKeyFn = fn(&Keypair) -> Vec<u8>;
+
+pub struct Entry<F> {
+    pub name: String,
+    pub description: String,
+    pub factory: F,
+}
+
+/// The plugins of one slot, by name.
+pub struct Slot<F> {
+    kind: SlotKind,
+    entries: BTreeMap<String, Entry<F>>,
+}
+
+impl<F> Slot<F> {
+    fn new(kind: SlotKind) -> Self {
+        Slot { kind, entries: BTreeMap::new() }
+    }
+
+    pub fn kind(&self) -> SlotKind {
+        self.kind
+    }
+
+    /// Registers (or replaces) `name`.
+    pub fn register(&mut self, name: &str, description: &str, factory: F) {
+        self.entries.insert(name.to_string(), Entry { name: name.to_string(), description: description.to_string(), factory });
+    }
+
+    pub fn get(&self, name: &str) -> Result<&Entry<F>, RegistryError> {
+        self.entries.get(name).ok_or_else(|| RegistryError::UnknownPlugin { slot: self.kind, name: name.to_string(), known: self.names() })
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.entries.keys().cloned().collect()
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &Entry<F>> {
+        self.entries.values()
+    }
+}
+
+pub struct Registry {
+    pub consensus: Slot<ConsensusFactory>,
+    pub storage: Slot<StorageFactory>,
+    pub mempool_policy: Slot<PolicyFactory>,
+    pub vm: Slot<VmFactory>,
+    consensus_keys: BTreeMap<String, ConsensusKeyFn>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Registry {
+        Registry {
+            consensus: Slot::new(SlotKind::Consensus),
+            storage: Slot::new(SlotKind::Storage),
+            mempool_policy: Slot::new(SlotKind::MempoolPolicy),
+            vm: Slot::new(SlotKind::Vm),
+            consensus_keys: BTreeMap::new(),
+        }
+    }
+
+    /// Registers how engine `name` derives a validator's consensus key (see [`ConsensusKeyFn`]).
+    pub fn register_consensus_key(&mut self, name: &str, derive: ConsensusKeyFn) {
+        self.consensus_keys.insert(name.to_string(), derive);
+    }
+
+    /// The consensus key genesis should list for `identity` under engine `name`.
+    pub fn consensus_key(&self, name: &str, identity: &Keypair) -> Vec<u8> {
+        match self.consensus_keys.get(name) {
+            Some(derive) => derive(identity),
+            None => identity.public().0.to_vec(),
+        }
+    }
+
+    /// Names of the registered plugins per slot, for listings and config validation.
+    pub fn known(&self, kind: SlotKind) -> Vec<String> {
+        match kind {
+            SlotKind::Consensus => self.consensus.names(),
+            SlotKind::Storage => self.storage.names(),
+            SlotKind::MempoolPolicy => self.mempool_policy.names(),
+            SlotKind::Vm => self.vm.names(),
+        }
+    }
+
+    /// `(slot, name, description)` for every registered plugin.
+    pub fn listing(&self) -> Vec<(SlotKind, String, String)> {
+        let mut out = Vec::new();
+        out.extend(self.consensus.entries().map(|e| (SlotKind::Consensus, e.name.clone(), e.description.clone())));
+        out.extend(self.storage.entries().map(|e| (SlotKind::Storage, e.name.clone(), e.description.clone())));
+        out.extend(self.mempool_policy.entries().map(|e| (SlotKind::MempoolPolicy, e.name.clone(), e.description.clone())));
+        out.extend(self.vm.entries().map(|e| (SlotKind::Vm, e.name.clone(), e.description.clone())));
+        out
+    }
+}

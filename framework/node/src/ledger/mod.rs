@@ -1,0 +1,678 @@
+//! The ledger: account state, transaction execution, and the chain store (blocks, receipts,
+//! certificates) — everything that turns a decided block into committed state.
+//!
+//! # Status
+//! Transfers with fees. Contract deploy/call and staking append `Action` variants later.
+//! The state root of each header is the root of the authenticated state tree
+//! ([`crate::state`], a Jellyfish Merkle tree versioned by height): only the changed accounts
+//! are rehashed per block, and any retained height can prove an account or its absence.
+//!
+//! # Execution rules (deterministic; the block header is the only source of time)
+//! A transaction is **invalid** (a block containing it is rejected) if its chain id differs,
+//! its signature fails strict verification, its nonce is not the sender's account nonce, or
+//! the sender cannot pay the fee. Otherwise the fee moves to the proposer and the nonce
+//! advances; then the action runs, and if it fails (e.g. the balance cannot cover the amount)
+//! its effects are undone and the receipt says why.
+
+mod execution;
+mod retention;
+
+pub use retention::{PruneProgress, Retention};
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::codec::{self, CodecError};
+use crate::consensus::{BlockRef, Evidence};
+use crate::state::{self, StateDelta, StateError, StateProof};
+use crate::storage::{columns, Durability, KvStore, StorageError, WriteBatch};
+use crate::types::{
+    domain, Account, Address, Block, Certificate, Genesis, Hash, Header, Height, Receipt, SignedTransaction, TimestampMs, TxLocation,
+};
+
+pub use execution::TxError;
+use execution::{ChainReader, ExecState};
+
+use crate::vm::executor::BlockContext;
+use crate::vm::state::Changes;
+use crate::vm::{CallOutcome, VmBackend};
+
+/// Upper bound on an encoded block accepted for verification.
+pub const MAX_BLOCK_BYTES: usize = 16 * 1024 * 1024;
+/// Version of the on-disk layout written by this code.
+/// 2: state in a Jellyfish Merkle tree (1 had a flat account table only).
+/// 3: blocks record evidence (headers gain `evidence_root`; an `evidence` column).
+/// 4: contracts (storage and code columns; receipts gain `output` and `contract_address`).
+pub const STORE_FORMAT_VERSION: u32 = 4;
+/// Most pieces of evidence one block records.
+pub const MAX_BLOCK_EVIDENCE: usize = 16;
+
+const META_GENESIS: &[u8] = b"genesis_hash";
+pub(crate) const META_HEAD: &[u8] = b"head";
+const META_FORMAT: &[u8] = b"format_version";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("the data directory holds chain {stored}, but the genesis given is chain {expected}; use a fresh data directory or the matching genesis")]
+    GenesisMismatch { stored: Hash, expected: Hash },
+    #[error("the data directory was written by a newer Aether (store format {found}; this build reads {supported})")]
+    FormatTooNew { found: u32, supported: u32 },
+    #[error("the data directory was written by an older Aether (store format {found}; this build reads {supported} and does not migrate it); start from a fresh data directory or a snapshot")]
+    FormatTooOld { found: u32, supported: u32 },
+    #[error("stored {what} is corrupt: {reason}")]
+    Corrupt { what: String, reason: String },
+    #[error("unknown parent block {0}")]
+    UnknownParent(Hash),
+    #[error("block {0} was not built or verified by this node")]
+    UnknownBlock(Hash),
+    #[error("block {block} does not extend the committed head {head}")]
+    NotOnHead { block: Hash, head: Hash },
+    #[error("invalid block: {0}")]
+    InvalidBlock(String),
+    #[error("invalid transaction {index} ({hash}) in block: {error}")]
+    InvalidTransaction { index: usize, hash: Hash, error: TxError },
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The VM failed (not a contract: e.g. no free instance slot); the block or query is not
+    /// used, so the failure can never become part of the state.
+    #[error("the VM failed, not the contract: {0}")]
+    Vm(crate::vm::VmError),
+    #[error("block at height {requested} was pruned; the oldest block available is at height {oldest}")]
+    BlockPruned { requested: Height, oldest: Height },
+}
+
+/// The last committed block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainHead {
+    pub block: BlockRef,
+    pub header: Header,
+    pub certificate: Certificate,
+}
+
+/// A block executed on top of its parent but not yet committed.
+#[derive(Debug)]
+pub struct ExecutedBlock {
+    pub block: Block,
+    pub hash: Hash,
+    pub receipts: Vec<Receipt>,
+    /// Accounts, contract storage and code changed by this block, with their new values.
+    pub changes: Changes,
+    /// The same changes applied to the authenticated state tree (its root is the header's).
+    pub state: Arc<StateDelta>,
+}
+
+impl ExecutedBlock {
+    pub fn block_ref(&self) -> BlockRef {
+        BlockRef { hash: self.hash, height: self.block.header.height }
+    }
+}
+
+/// What [`Ledger::build_block`] produced, and the candidates it found invalid.
+#[derive(Debug)]
+pub struct BuiltBlock {
+    pub executed: Arc<ExecutedBlock>,
+    pub rejected: Vec<(Hash, TxError)>,
+}
+
+/// A committed transaction with where it is and what it did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommittedTx {
+    pub transaction: SignedTransaction,
+    pub location: TxLocation,
+    pub receipt: Receipt,
+}
+
+pub struct Ledger {
+    store: Arc<dyn KvStore>,
+    chain_id: String,
+    genesis_hash: Hash,
+    head: RwLock<ChainHead>,
+    /// Executed, uncommitted blocks by hash.
+    pending: Mutex<HashMap<Hash, Arc<ExecutedBlock>>>,
+    /// Runs contract transactions; without one they are invalid here (see [`Ledger::with_vm`]).
+    vm: Option<Arc<dyn VmBackend>>,
+}
+
+impl crate::mempool::AccountReader for Ledger {
+    fn chain_id(&self) -> &str {
+        Ledger::chain_id(self)
+    }
+    fn account(&self, address: &Address) -> Result<Account, Box<dyn std::error::Error + Send + Sync>> {
+        Ledger::account(self, address).map_err(Into::into)
+    }
+}
+
+impl Ledger {
+    /// The genesis block of `genesis`. Its parent field is the hash of the whole genesis
+    /// description, so validators and settings are part of the chain's identity.
+    pub fn genesis_block(genesis: &Genesis) -> Block {
+        let entries = genesis_entries(genesis);
+        Block {
+            header: Header {
+                chain_id: genesis.chain_id.clone(),
+                parent: Hash::digest(domain::GENESIS, &codec::encode(genesis)),
+                height: 0,
+                time_ms: genesis.genesis_time_ms,
+                proposer: Address::default(),
+                tx_root: Hash::ZERO,
+                evidence_root: Hash::ZERO,
+                state_root: state::root_of(entries.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))),
+                parent_certificate: Certificate::default(),
+            },
+            transactions: vec![],
+            evidence: vec![],
+        }
+    }
+
+    /// Opens the ledger on `store`, writing genesis if the store is empty. Refuses a store
+    /// that holds another chain or a newer format, and checks that the stored state matches
+    /// the head's state root.
+    pub fn open(store: Arc<dyn KvStore>, genesis: &Genesis) -> Result<Ledger, LedgerError> {
+        let genesis_block = Self::genesis_block(genesis);
+        let genesis_hash = genesis_block.hash();
+        match store.get(columns::META, META_GENESIS)? {
+            None => Self::write_genesis(store.as_ref(), genesis, &genesis_block)?,
+            Some(bytes) => {
+                let stored: Hash = decode_stored("genesis hash", &bytes)?;
+                if stored != genesis_hash {
+                    return Err(LedgerError::GenesisMismatch { stored, expected: genesis_hash });
+                }
+                let format: u32 = match store.get(columns::META, META_FORMAT)? {
+                    Some(b) => decode_stored("format version", &b)?,
+                    None => return Err(corrupt("format version", "missing")),
+                };
+                if format > STORE_FORMAT_VERSION {
+                    return Err(LedgerError::FormatTooNew { found: format, supported: STORE_FORMAT_VERSION });
+                }
+                if format < STORE_FORMAT_VERSION {
+                    return Err(LedgerError::FormatTooOld { found: format, supported: STORE_FORMAT_VERSION });
+                }
+            }
+        }
+        let head_ref: BlockRef = decode_stored("head", &store.get(columns::META, META_HEAD)?.ok_or_else(|| corrupt("head", "missing"))?)?;
+        let head_block: Block = load_block(store.as_ref(), &head_ref.hash)?.ok_or_else(|| corrupt("head block", "missing"))?;
+        let certificate = load_certificate(store.as_ref(), &head_ref.hash)?;
+        let root = state::root_at(store.as_ref(), head_ref.height)?;
+        if root != head_block.header.state_root {
+            return Err(corrupt(
+                "state",
+                &format!(
+                    "the state tree's root at height {} is {root}, but the head says {}",
+                    head_ref.height, head_block.header.state_root
+                ),
+            ));
+        }
+        Ok(Ledger {
+            store,
+            chain_id: genesis.chain_id.clone(),
+            genesis_hash,
+            head: RwLock::new(ChainHead { block: head_ref, header: head_block.header, certificate }),
+            pending: Mutex::new(HashMap::new()),
+            vm: None,
+        })
+    }
+
+    /// Runs contracts on `vm`. A ledger without a VM treats deploy and call transactions as
+    /// invalid, so it refuses blocks that hold them rather than computing a different state:
+    /// every node of a chain with contracts needs a VM (any backend: they agree to the unit).
+    pub fn with_vm(mut self, vm: Arc<dyn VmBackend>) -> Self {
+        self.vm = Some(vm);
+        self
+    }
+
+    pub fn vm(&self) -> Option<&Arc<dyn VmBackend>> {
+        self.vm.as_ref()
+    }
+
+    /// A committed entry of a contract's storage.
+    pub fn contract_storage(&self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, LedgerError> {
+        use crate::vm::state::StateReader;
+        ChainReader { store: self.store.as_ref(), overlays: &[] }.storage(contract, key)
+    }
+
+    /// Runs `method` of `contract` on the committed head state as `caller` and discards every
+    /// write: a read-only query. The block context is the head's height and time.
+    pub fn query(
+        &self,
+        caller: Address,
+        contract: Address,
+        method: &str,
+        input: &[u8],
+        gas_limit: u64,
+    ) -> Result<(CallOutcome, Vec<crate::types::Event>), LedgerError> {
+        let vm = self.vm.as_ref().ok_or_else(|| LedgerError::InvalidBlock("this node has no VM backend".into()))?;
+        let head = self.head();
+        let block = BlockContext { height: head.block.height, time_ms: head.header.time_ms };
+        execution::query(
+            ChainReader { store: self.store.as_ref(), overlays: &[] },
+            vm.as_ref(),
+            block,
+            caller,
+            contract,
+            method,
+            input,
+            gas_limit,
+        )
+    }
+
+    fn write_genesis(store: &dyn KvStore, genesis: &Genesis, block: &Block) -> Result<(), LedgerError> {
+        if store.get(columns::META, META_HEAD)?.is_some() {
+            return Err(corrupt("metadata", "head present without genesis hash"));
+        }
+        let hash = block.hash();
+        let mut batch = WriteBatch::default();
+        for a in &genesis.accounts {
+            batch.put(columns::ACCOUNTS, a.address.0.to_vec(), codec::encode(&Account { balance: a.balance, ..Account::default() }));
+        }
+        let delta = state::compute_delta(store, &[], 0, genesis_entries(genesis).into_iter().map(|(k, v)| (k, Some(v))))?;
+        debug_assert_eq!(delta.root, block.header.state_root);
+        state::write_delta(store, &delta, &mut batch)?;
+        put_block(&mut batch, block, &hash, &Certificate::default());
+        batch.put(columns::META, META_GENESIS, codec::encode(&hash));
+        batch.put(columns::META, META_FORMAT, codec::encode(&STORE_FORMAT_VERSION));
+        batch.put(columns::META, META_HEAD, codec::encode(&BlockRef { hash, height: 0 }));
+        store.write(batch, Durability::Synced)?;
+        Ok(())
+    }
+
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+    pub fn genesis_hash(&self) -> Hash {
+        self.genesis_hash
+    }
+    pub fn store(&self) -> &Arc<dyn KvStore> {
+        &self.store
+    }
+    pub fn head(&self) -> ChainHead {
+        self.head.read().clone()
+    }
+
+    /// The committed account (default if it never received anything).
+    pub fn account(&self, address: &Address) -> Result<Account, LedgerError> {
+        Ok(match self.store.get(columns::ACCOUNTS, &address.0)? {
+            Some(b) => decode_stored("account", &b)?,
+            None => Account::default(),
+        })
+    }
+
+    pub fn block_hash_at(&self, height: Height) -> Result<Option<Hash>, LedgerError> {
+        match self.store.get(columns::BLOCK_INDEX, &height.to_be_bytes())? {
+            Some(b) => Ok(Some(decode_stored("block index", &b)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<(Block, Certificate)>, LedgerError> {
+        match load_block(self.store.as_ref(), hash)? {
+            Some(b) => Ok(Some((b, load_certificate(self.store.as_ref(), hash)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// The block at `height`; an error if it was pruned, `None` if not reached yet.
+    pub fn block_by_height(&self, height: Height) -> Result<Option<(Block, Certificate)>, LedgerError> {
+        let oldest = self.oldest_block()?;
+        if height < oldest {
+            return Err(LedgerError::BlockPruned { requested: height, oldest });
+        }
+        match self.block_hash_at(height)? {
+            Some(h) => self.block_by_hash(&h),
+            None => Ok(None),
+        }
+    }
+
+    pub fn transaction(&self, hash: &Hash) -> Result<Option<CommittedTx>, LedgerError> {
+        let Some(loc) = self.store.get(columns::TX_INDEX, &hash.0)? else { return Ok(None) };
+        let location: TxLocation = decode_stored("tx location", &loc)?;
+        let receipt: Receipt =
+            decode_stored("receipt", &self.store.get(columns::RECEIPTS, &hash.0)?.ok_or_else(|| corrupt("receipt", "missing"))?)?;
+        let (block, _) = self.block_by_hash(&location.block_hash)?.ok_or_else(|| corrupt("block of transaction", "missing"))?;
+        let transaction = block
+            .transactions
+            .get(location.index as usize)
+            .cloned()
+            .ok_or_else(|| corrupt("tx location", "index past the block's transactions"))?;
+        Ok(Some(CommittedTx { transaction, location, receipt }))
+    }
+
+    /// Recomputes the committed state root from scratch: reads every entry of the head
+    /// version of the tree, rebuilds a tree of them in memory, and checks that the flat
+    /// account table holds the same accounts. Slow (O(accounts)); for checks and tests.
+    pub fn recompute_state_root(&self) -> Result<Hash, LedgerError> {
+        let snapshot = self.store.snapshot()?;
+        let height =
+            decode_stored::<BlockRef>("head", &snapshot.get(columns::META, META_HEAD)?.ok_or_else(|| corrupt("head", "missing"))?)?.height;
+        let mut entries = Vec::new();
+        for item in state::entries_at(snapshot.as_ref(), height)? {
+            let (key, value) = item?;
+            if let Some((column, flat_key)) = state::flat_location(&key) {
+                let flat = snapshot.get(column, &flat_key)?;
+                if flat.as_deref() != Some(value.as_slice()) {
+                    return Err(corrupt(
+                        "state",
+                        &format!("entry 0x{} differs between the state tree and the {column} table", hex::encode(&key)),
+                    ));
+                }
+            }
+            entries.push((key, value));
+        }
+        Ok(state::root_of(entries.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))))
+    }
+
+    /// The account at `height` with a proof against that height's state root.
+    /// `None` when the address held nothing then (the proof shows absence).
+    pub fn account_with_proof(&self, address: &Address, height: Height) -> Result<(Option<Account>, StateProof, Header), LedgerError> {
+        let head = self.head();
+        state::check_retained(self.store.as_ref(), height, head.block.height)?;
+        let header = if height == head.block.height {
+            head.header
+        } else {
+            // Retained heights are at or below the head; a pruned block is an error above.
+            self.block_by_height(height)?
+                .map(|(b, _)| b.header)
+                .ok_or_else(|| corrupt("block index", &format!("no block at retained height {height}")))?
+        };
+        let (value, proof) = state::get_with_proof(self.store.as_ref(), &state::account_key(address), height)?;
+        let account = value.map(|v| decode_stored::<Account>("account", &v)).transpose()?;
+        Ok((account, proof, header))
+    }
+
+    /// The height of the committed block that recorded `evidence`, if one did.
+    pub fn evidence_recorded(&self, evidence: &Hash) -> Result<Option<Height>, LedgerError> {
+        match self.store.get(columns::EVIDENCE, &evidence.0)? {
+            Some(b) => Ok(Some(decode_stored("evidence index", &b)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Why `evidence` may not be recorded in a block on top of `overlays` (it already was, on
+    /// the committed chain or in an uncommitted ancestor), or `None` if it may.
+    fn evidence_already_recorded(&self, evidence: &Evidence, overlays: &[Arc<ExecutedBlock>]) -> Result<Option<String>, LedgerError> {
+        let hash = evidence.hash();
+        if let Some(height) = self.evidence_recorded(&hash)? {
+            return Ok(Some(format!("evidence {hash} was already recorded at height {height}")));
+        }
+        for b in overlays {
+            if b.block.evidence.iter().any(|e| e.hash() == hash) {
+                return Ok(Some(format!("evidence {hash} is already recorded by ancestor {}", b.hash)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Hashes of the transactions in the uncommitted blocks from `parent` back to the committed
+    /// head (what a block built on `parent` must not include again).
+    pub fn uncommitted_transactions(&self, parent: &Hash) -> Result<std::collections::HashSet<Hash>, LedgerError> {
+        let head = self.head();
+        Ok(self.overlay_chain(parent, &head.block.hash)?.iter().flat_map(|b| b.receipts.iter().map(|r| r.tx_hash)).collect())
+    }
+
+    /// Executed blocks from `parent` back to (excluding) the committed head, newest first.
+    fn overlay_chain(&self, parent: &Hash, head: &Hash) -> Result<Vec<Arc<ExecutedBlock>>, LedgerError> {
+        let pending = self.pending.lock();
+        let mut chain = Vec::new();
+        let mut cursor = *parent;
+        while cursor != *head {
+            let b = pending.get(&cursor).ok_or(LedgerError::UnknownParent(*parent))?;
+            cursor = b.block.header.parent;
+            chain.push(b.clone());
+        }
+        Ok(chain)
+    }
+
+    fn parent_header(&self, parent: &Hash, head: &ChainHead) -> Result<Header, LedgerError> {
+        if *parent == head.block.hash {
+            return Ok(head.header.clone());
+        }
+        self.pending.lock().get(parent).map(|b| b.block.header.clone()).ok_or(LedgerError::UnknownParent(*parent))
+    }
+
+    /// The tree version `height` on top of `overlays` (the uncommitted ancestors, newest first).
+    fn state_with(&self, overlays: &[Arc<ExecutedBlock>], height: Height, changes: &Changes) -> Result<StateDelta, LedgerError> {
+        let pending: Vec<Arc<StateDelta>> = overlays.iter().rev().map(|b| b.state.clone()).collect();
+        let updates = changes
+            .accounts
+            .iter()
+            .map(|(a, acc)| (state::account_key(a), Some(codec::encode(acc))))
+            .chain(changes.storage.iter().map(|((c, k), v)| (state::storage_key(c, k), v.clone())))
+            .chain(changes.code.iter().map(|(h, code)| (state::code_key(h), Some(code.to_vec()))));
+        Ok(state::compute_delta(self.store.as_ref(), &pending, height, updates)?)
+    }
+
+    /// Builds a block on `parent` from `candidates` in order, leaving out any that are invalid
+    /// at that point (stale nonce, fee unaffordable...) and stopping before the encoded block
+    /// would exceed [`MAX_BLOCK_BYTES`]. Candidates already in an uncommitted ancestor are
+    /// skipped without being reported as rejected. Signatures are not re-checked: callers pass
+    /// transactions the mempool verified. Of `evidence` (checked by the consensus engine), it
+    /// records up to [`MAX_BLOCK_EVIDENCE`] pieces that no ancestor recorded yet.
+    pub fn build_block(
+        &self,
+        parent: &Hash,
+        parent_certificate: Certificate,
+        candidates: Vec<SignedTransaction>,
+        evidence: Vec<Evidence>,
+        time_ms: TimestampMs,
+        proposer: Address,
+    ) -> Result<BuiltBlock, LedgerError> {
+        let head = self.head();
+        let parent_header = self.parent_header(parent, &head)?;
+        let overlays = self.overlay_chain(parent, &head.block.hash)?;
+        let mut recorded = Vec::new();
+        for e in evidence {
+            if recorded.len() >= MAX_BLOCK_EVIDENCE {
+                break;
+            }
+            if self.evidence_already_recorded(&e, &overlays)?.is_none() && !recorded.contains(&e) {
+                recorded.push(e);
+            }
+        }
+        let height = parent_header.height + 1;
+        let time_ms = time_ms.max(parent_header.time_ms);
+        let context = BlockContext { height, time_ms };
+        let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, proposer, context, self.vm.as_deref());
+        let mut included = Vec::with_capacity(candidates.len());
+        let mut receipts = Vec::with_capacity(candidates.len());
+        let mut rejected = Vec::new();
+        // A pipelined engine builds on uncommitted blocks, whose transactions are still in the
+        // mempool: skip those (they are neither new nor invalid).
+        let in_ancestors: std::collections::HashSet<Hash> = overlays.iter().flat_map(|b| b.receipts.iter().map(|r| r.tx_hash)).collect();
+        let candidates = candidates.into_iter().filter(|tx| in_ancestors.is_empty() || !in_ancestors.contains(&tx.hash()));
+        // Headroom for the header and the transactions vector's length prefix.
+        let mut budget = MAX_BLOCK_BYTES - 64 * 1024;
+        for tx in candidates {
+            let size = codec::encode(&tx).len();
+            if size > budget {
+                break;
+            }
+            match state.apply(&tx, false) {
+                Ok(r) => {
+                    budget -= size;
+                    receipts.push(r);
+                    included.push(tx);
+                }
+                // Not invalid, only too late for this block: leave it for the next.
+                Err(TxError::BlockGasFull { .. }) => continue,
+                Err(e) => {
+                    tracing::debug!(tx = %tx.hash(), error = %e, "left out of block");
+                    rejected.push((tx.hash(), e));
+                }
+            }
+        }
+        let changes = state.into_changes()?;
+        let delta = self.state_with(&overlays, height, &changes)?;
+        let header = Header {
+            chain_id: self.chain_id.clone(),
+            parent: *parent,
+            height,
+            time_ms,
+            proposer,
+            tx_root: Block::compute_tx_root(&included),
+            evidence_root: Block::compute_evidence_root(&recorded),
+            state_root: delta.root,
+            parent_certificate,
+        };
+        let block = Block { header, transactions: included, evidence: recorded };
+        Ok(BuiltBlock { executed: self.remember(block, receipts, changes, delta), rejected })
+    }
+
+    /// Verifies and executes a block proposed by someone else: it must extend a known block,
+    /// every transaction must be valid, and the roots must match its header. Its evidence must
+    /// be new to the chain, unique, and at most [`MAX_BLOCK_EVIDENCE`] pieces; whether each
+    /// piece proves misbehaviour is the consensus engine's check, done by the caller.
+    pub fn execute_block(&self, block: Block) -> Result<Arc<ExecutedBlock>, LedgerError> {
+        let h = &block.header;
+        if h.chain_id != self.chain_id {
+            return Err(LedgerError::InvalidBlock(format!("chain id {:?}, expected {:?}", h.chain_id, self.chain_id)));
+        }
+        let head = self.head();
+        let parent_header = self.parent_header(&h.parent, &head)?;
+        if h.height != parent_header.height + 1 {
+            return Err(LedgerError::InvalidBlock(format!("height {} on a parent at height {}", h.height, parent_header.height)));
+        }
+        if h.time_ms < parent_header.time_ms {
+            return Err(LedgerError::InvalidBlock(format!("time {} is before its parent's {}", h.time_ms, parent_header.time_ms)));
+        }
+        let tx_root = Block::compute_tx_root(&block.transactions);
+        if tx_root != h.tx_root {
+            return Err(LedgerError::InvalidBlock(format!("tx root {tx_root} does not match header {}", h.tx_root)));
+        }
+        let evidence_root = Block::compute_evidence_root(&block.evidence);
+        if evidence_root != h.evidence_root {
+            return Err(LedgerError::InvalidBlock(format!("evidence root {evidence_root} does not match header {}", h.evidence_root)));
+        }
+        if block.evidence.len() > MAX_BLOCK_EVIDENCE {
+            return Err(LedgerError::InvalidBlock(format!("{} pieces of evidence; at most {MAX_BLOCK_EVIDENCE}", block.evidence.len())));
+        }
+        let overlays = self.overlay_chain(&h.parent, &head.block.hash)?;
+        for (i, e) in block.evidence.iter().enumerate() {
+            if block.evidence[..i].contains(e) {
+                return Err(LedgerError::InvalidBlock(format!("evidence {} appears twice", e.hash())));
+            }
+            if let Some(why) = self.evidence_already_recorded(e, &overlays)? {
+                return Err(LedgerError::InvalidBlock(why));
+            }
+        }
+        let context = BlockContext { height: h.height, time_ms: h.time_ms };
+        let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, h.proposer, context, self.vm.as_deref());
+        let mut receipts = Vec::with_capacity(block.transactions.len());
+        for (index, tx) in block.transactions.iter().enumerate() {
+            receipts.push(state.apply(tx, true).map_err(|error| LedgerError::InvalidTransaction { index, hash: tx.hash(), error })?);
+        }
+        let changes = state.into_changes()?;
+        let delta = self.state_with(&overlays, h.height, &changes)?;
+        if delta.root != h.state_root {
+            return Err(LedgerError::InvalidBlock(format!("state root {} does not match header {}", delta.root, h.state_root)));
+        }
+        Ok(self.remember(block, receipts, changes, delta))
+    }
+
+    fn remember(&self, block: Block, receipts: Vec<Receipt>, changes: Changes, delta: StateDelta) -> Arc<ExecutedBlock> {
+        let hash = block.hash();
+        let executed = Arc::new(ExecutedBlock { block, hash, receipts, changes, state: Arc::new(delta) });
+        self.pending.lock().insert(hash, executed.clone());
+        executed
+    }
+
+    /// Commits an executed block with the certificate that decided it: its state changes,
+    /// the block, its receipts and the new head are written in one synced batch. The block's
+    /// parent must be the committed head.
+    pub fn commit(&self, hash: &Hash, certificate: &Certificate) -> Result<Arc<ExecutedBlock>, LedgerError> {
+        let executed = self.pending.lock().get(hash).cloned().ok_or(LedgerError::UnknownBlock(*hash))?;
+        // Only the driver commits, so the head cannot move between this check and the update
+        // below; readers are not blocked while the batch is fsynced.
+        let head_hash = self.head.read().block.hash;
+        if executed.block.header.parent != head_hash {
+            return Err(LedgerError::NotOnHead { block: *hash, head: head_hash });
+        }
+        let mut batch = WriteBatch::default();
+        let changes = &executed.changes;
+        for (address, account) in &changes.accounts {
+            batch.put(columns::ACCOUNTS, address.0.to_vec(), codec::encode(account));
+        }
+        for ((contract, key), value) in &changes.storage {
+            let mut flat = contract.0.to_vec();
+            flat.extend_from_slice(key);
+            match value {
+                Some(v) => batch.put(columns::CONTRACT_STORAGE, flat, v.clone()),
+                None => batch.delete(columns::CONTRACT_STORAGE, flat),
+            }
+        }
+        for (hash, code) in &changes.code {
+            batch.put(columns::CODE, hash.0.to_vec(), code.to_vec());
+        }
+        state::write_delta(self.store.as_ref(), &executed.state, &mut batch)?;
+        put_block(&mut batch, &executed.block, hash, certificate);
+        let height = executed.block.header.height;
+        for (index, (tx, receipt)) in executed.block.transactions.iter().zip(&executed.receipts).enumerate() {
+            let location = TxLocation { block_hash: *hash, height, index: index as u32 };
+            batch.put(columns::TX_INDEX, receipt.tx_hash.0.to_vec(), codec::encode(&location));
+            batch.put(columns::RECEIPTS, receipt.tx_hash.0.to_vec(), codec::encode(receipt));
+            debug_assert_eq!(tx.hash(), receipt.tx_hash);
+        }
+        for e in &executed.block.evidence {
+            batch.put(columns::EVIDENCE, e.hash().0.to_vec(), codec::encode(&height));
+        }
+        let block_ref = executed.block_ref();
+        batch.put(columns::META, META_HEAD, codec::encode(&block_ref));
+        self.store.write(batch, Durability::Synced)?;
+        *self.head.write() = ChainHead { block: block_ref, header: executed.block.header.clone(), certificate: certificate.clone() };
+        // Blocks at or below the new head can never be committed now.
+        self.pending.lock().retain(|_, b| b.block.header.height > height);
+        Ok(executed)
+    }
+}
+
+/// The chain metadata of a store restored from a snapshot at `block`: that block is the head
+/// and the oldest block kept.
+pub(crate) fn write_restored_head(batch: &mut WriteBatch, genesis_hash: Hash, block: &Block, certificate: &Certificate) {
+    let hash = block.hash();
+    put_block(batch, block, &hash, certificate);
+    batch.put(columns::META, META_GENESIS, codec::encode(&genesis_hash));
+    batch.put(columns::META, META_FORMAT, codec::encode(&STORE_FORMAT_VERSION));
+    batch.put(columns::META, META_HEAD, codec::encode(&BlockRef { hash, height: block.header.height }));
+    batch.put(columns::META, retention::META_BLOCKS_OLDEST, codec::encode(&block.header.height));
+}
+
+fn put_block(batch: &mut WriteBatch, block: &Block, hash: &Hash, certificate: &Certificate) {
+    batch.put(columns::BLOCKS, hash.0.to_vec(), codec::encode(block));
+    batch.put(columns::BLOCK_INDEX, block.header.height.to_be_bytes().to_vec(), codec::encode(hash));
+    batch.put(columns::CERTIFICATES, hash.0.to_vec(), codec::encode(certificate));
+}
+
+fn load_block(store: &dyn KvStore, hash: &Hash) -> Result<Option<Block>, LedgerError> {
+    match store.get(columns::BLOCKS, &hash.0)? {
+        Some(b) => Ok(Some(decode_stored("block", &b)?)),
+        None => Ok(None),
+    }
+}
+
+fn load_certificate(store: &dyn KvStore, hash: &Hash) -> Result<Certificate, LedgerError> {
+    match store.get(columns::CERTIFICATES, &hash.0)? {
+        Some(b) => decode_stored("certificate", &b),
+        None => Err(corrupt("certificate", &format!("missing for block {hash}"))),
+    }
+}
+
+fn decode_stored<T: borsh::BorshDeserialize>(what: &'static str, bytes: &[u8]) -> Result<T, LedgerError> {
+    codec::decode(what, bytes, usize::MAX).map_err(|e| corrupt(what, &e.to_string()))
+}
+
+fn corrupt(what: &str, reason: &str) -> LedgerError {
+    LedgerError::Corrupt { what: what.to_string(), reason: reason.to_string() }
+}
+
+/// The state entries genesis creates: one account per funded address.
+fn genesis_entries(genesis: &Genesis) -> Vec<(Vec<u8>, Vec<u8>)> {
+    genesis
+        .accounts
+        .iter()
+        .map(|a| (state::account_key(&a.address), codec::encode(&Account { balance: a.balance, ..Account::default() })))
+        .collect()
+}

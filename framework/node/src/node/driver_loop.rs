@@ -1,0 +1,83 @@
+//! The consensus driver's loop: one thread feeds the engine its timers, peers' messages,
+//! "transactions are waiting" and evidence, and performs its outputs through [`NodeIo`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch, Notify};
+
+use super::effects::NodeIo;
+use super::{Clock, MAX_EVIDENCE_BYTES};
+use crate::codec;
+use crate::consensus::driver::{Driver, DriverError};
+use crate::consensus::{Evidence, Input, ValidatorSet};
+use crate::network::InboundMessage;
+
+/// Everything the driver loop waits on besides its timers.
+pub(super) struct DriverInputs {
+    /// The mempool has transactions for a block.
+    pub(super) ready: Arc<Notify>,
+    pub(super) stop: watch::Receiver<bool>,
+    pub(super) consensus: Option<mpsc::Receiver<InboundMessage>>,
+    pub(super) evidence_gossip: Option<mpsc::Receiver<InboundMessage>>,
+    pub(super) evidence_local: mpsc::Receiver<Evidence>,
+}
+
+async fn recv_or_pending<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx.as_mut() {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+pub(super) async fn run_driver(
+    mut driver: Driver,
+    mut io: NodeIo,
+    start: Input,
+    clock: Arc<dyn Clock>,
+    inputs: DriverInputs,
+    validators: ValidatorSet,
+) -> Result<(), DriverError> {
+    let DriverInputs { ready, mut stop, consensus: mut inbound, mut evidence_gossip, mut evidence_local } = inputs;
+    let result = async {
+        driver.handle(clock.now_ms(), start, &mut io)?;
+        loop {
+            let sleep = async {
+                match driver.next_deadline() {
+                    Some(at) => tokio::time::sleep(Duration::from_millis(at.saturating_sub(clock.now_ms()))).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let message = recv_or_pending(&mut inbound);
+            tokio::select! {
+                biased;
+                _ = stop.changed() => return Ok(()),
+                _ = sleep => driver.fire_due_timers(clock.now_ms(), &mut io)?,
+                Some(m) = message => {
+                    // Messages from peers that are not validators are not consensus input.
+                    if let Some(from) = validators.index_of(&m.from) {
+                        driver.handle(clock.now_ms(), Input::Message { from, bytes: m.bytes }, &mut io)?;
+                    }
+                }
+                _ = ready.notified() => driver.handle(clock.now_ms(), Input::TransactionsWaiting, &mut io)?,
+                Some(m) = recv_or_pending(&mut evidence_gossip) => {
+                    match codec::decode::<Evidence>("evidence", &m.bytes, MAX_EVIDENCE_BYTES) {
+                        Ok(e) => io.evidence.offer(e, driver.engine(), "a peer"),
+                        Err(e) => tracing::debug!(from = %m.from, error = %e, "undecodable evidence from a peer"),
+                    }
+                }
+                Some(e) = evidence_local.recv() => io.evidence.offer(e, driver.engine(), "this node's API"),
+            }
+            // Transactions left over after a commit are waiting too.
+            if std::mem::take(&mut io.committed_since_check) && !io.mempool.is_empty() {
+                driver.handle(clock.now_ms(), Input::TransactionsWaiting, &mut io)?;
+            }
+        }
+    }
+    .await;
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "consensus driver stopped: the node cannot continue safely");
+    }
+    result
+}
+

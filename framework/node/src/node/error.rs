@@ -1,0 +1,41 @@
+//! Why a node could not start, or stopped.
+
+use crate::consensus::driver::DriverError;
+use crate::ledger::LedgerError;
+use crate::network::NetworkError;
+use crate::registry::{PluginError, RegistryError};
+use crate::types::{Address, GenesisError, PublicKey};
+
+/// Why [`super::Node::launch_with`] refused to start, or why a node stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("invalid genesis: {0}")]
+    Genesis(#[from] GenesisError),
+    #[error("validator key {identity} (address {address}) is not in the genesis validator set")]
+    NotAValidator { identity: PublicKey, address: Address },
+    #[error("genesis has {validators} validators, which needs a network; this build has no socket network plugin yet: run them in one process with `aether devnet --dir DIR`")]
+    NetworkRequired { validators: usize },
+    #[error("network: cannot subscribe to {topic}: {source}")]
+    Subscribe { topic: &'static str, source: NetworkError },
+    #[error("cannot start the {name} thread: {source}")]
+    Thread { name: &'static str, source: std::io::Error },
+    #[error("the consensus thread panicked")]
+    DriverPanicked,
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+}
+
+/// Why [`super::NodeHandle::submit_evidence`] could not hand evidence to the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EvidenceQueueError {
+    #[error("evidence not queued: the node's evidence queue is full")]
+    Full,
+    #[error("evidence not queued: the node has stopped")]
+    Stopped,
+}

@@ -1,0 +1,67 @@
+//! The evidence pool: verified proofs of misbehaviour waiting to be recorded in a block this
+//! node proposes. Each piece is gossiped once when it enters (evidence already pooled or
+//! recorded is ignored, so gossip dies out), and leaves when a committed block records it.
+
+use std::sync::Arc;
+
+use super::EVIDENCE_TOPIC;
+use crate::codec;
+use crate::consensus::{ConsensusEngine, Evidence};
+use crate::ledger::Ledger;
+use crate::network::Network;
+
+/// Verified evidence waiting to be recorded in a block, at most (the oldest is dropped).
+const MAX_POOLED_EVIDENCE: usize = 256;
+
+pub(super) struct EvidencePool {
+    ledger: Arc<Ledger>,
+    network: Option<Arc<dyn Network>>,
+    /// Verified evidence not yet recorded on chain, oldest first.
+    pending: Vec<Evidence>,
+}
+
+impl EvidencePool {
+    pub(super) fn new(ledger: Arc<Ledger>, network: Option<Arc<dyn Network>>) -> EvidencePool {
+        EvidencePool { ledger, network, pending: Vec::new() }
+    }
+
+    /// What the next block this node builds should record.
+    pub(super) fn pending(&self) -> &[Evidence] {
+        &self.pending
+    }
+
+    /// Forgets what `recorded` (a committed block's evidence) holds.
+    pub(super) fn remove_recorded(&mut self, recorded: &[Evidence]) {
+        self.pending.retain(|e| !recorded.contains(e));
+    }
+
+    /// Adds verified, new evidence to the pool and gossips it.
+    pub(super) fn add(&mut self, evidence: Evidence) {
+        if self.pending.contains(&evidence) {
+            return;
+        }
+        match self.ledger.evidence_recorded(&evidence.hash()) {
+            Ok(Some(_)) => return,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the evidence index; pooling the evidence anyway"),
+        }
+        tracing::warn!(offender = evidence.offender, kind = %evidence.kind, hash = %evidence.hash(), "misbehaviour proven; recording it in a block");
+        if self.pending.len() >= MAX_POOLED_EVIDENCE {
+            self.pending.remove(0);
+        }
+        if let Some(n) = &self.network {
+            if let Err(e) = n.broadcast(EVIDENCE_TOPIC, codec::encode(&evidence)) {
+                tracing::debug!(error = %e, "evidence not gossiped");
+            }
+        }
+        self.pending.push(evidence);
+    }
+
+    /// Evidence from outside the engine: pooled only if the engine says it proves misbehaviour.
+    pub(super) fn offer(&mut self, evidence: Evidence, engine: &dyn ConsensusEngine, source: &str) {
+        match engine.verify_evidence(&evidence) {
+            Ok(()) => self.add(evidence),
+            Err(e) => tracing::warn!(source, offender = evidence.offender, kind = %evidence.kind, error = %e, "evidence refused"),
+        }
+    }
+}

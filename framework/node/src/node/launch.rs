@@ -1,0 +1,234 @@
+//! Starting and stopping a node: builds the plugins config names, opens the store and the
+//! ledger, and starts the driver thread and the background services.
+
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::driver_loop::{run_driver, DriverInputs};
+use super::effects::NodeIo;
+use super::evidence_pool::EvidencePool;
+use super::services::{spawn_pruner, spawn_tx_gossip};
+use super::{Clock, NodeError, NodeHandle, NodeInfo, NodeMetrics, SystemClock, CONSENSUS_TOPIC, EVIDENCE_TOPIC, TX_TOPIC};
+use crate::config::NodeConfig;
+use crate::consensus::driver::{Driver, DriverError};
+use crate::consensus::{EngineContext, Input, LocalValidator, ValidatorSet};
+use crate::ledger::{Ledger, LedgerError};
+use crate::mempool::Mempool;
+use crate::network::{InboundMessage, Network};
+use crate::registry::{PluginSettings, Registry, StorageContext, VmContext};
+use crate::storage::{columns, KvStore};
+use crate::types::{Genesis, Keypair};
+
+/// A running node. Dropping it shuts it down.
+pub struct Node {
+    handle: NodeHandle,
+    stop: watch::Sender<bool>,
+    /// Becomes `true` when the driver thread has exited, for whatever reason.
+    exited: watch::Receiver<bool>,
+    driver: Option<std::thread::JoinHandle<Result<(), DriverError>>>,
+    pruner: Option<std::thread::JoinHandle<()>>,
+    tx_gossip: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Opens the configured storage backend on the node's data directory (`DATA_DIR/db`). The
+/// backend creates its folder only after it has accepted its settings.
+pub fn open_store(config: &NodeConfig, registry: &Registry) -> Result<Arc<dyn KvStore>, NodeError> {
+    let storage_factory = &registry.storage.get(&config.storage.name)?.factory;
+    Ok(storage_factory(&StorageContext { path: config.node.data_dir.join("db"), schema: columns::SCHEMA }, &config.storage.settings)?)
+}
+
+impl Node {
+    /// Assembles and starts a node. `validator_key` is this node's identity key if it is a
+    /// validator.
+    pub fn launch(config: &NodeConfig, registry: &Registry, genesis: &Genesis, validator_key: Option<Keypair>) -> Result<Node, NodeError> {
+        Self::launch_with(
+            config,
+            registry,
+            genesis,
+            validator_key,
+            Arc::new(SystemClock::default()),
+            Arc::new(NodeMetrics::default()),
+            None,
+        )
+    }
+
+    /// [`Node::launch`] with a chosen clock and metrics (the RPC plugin serves the same
+    /// metrics, so it can be bound before the node starts), and the network consensus
+    /// messages travel on (topic [`CONSENSUS_TOPIC`]; required with more than one validator).
+    pub fn launch_with(
+        config: &NodeConfig,
+        registry: &Registry,
+        genesis: &Genesis,
+        validator_key: Option<Keypair>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<NodeMetrics>,
+        network: Option<Arc<dyn Network>>,
+    ) -> Result<Node, NodeError> {
+        genesis.validate()?;
+        let validators = ValidatorSet::from_genesis(genesis);
+        let local = match validator_key {
+            Some(key) => {
+                let index = validators
+                    .index_of(&key.public())
+                    .ok_or_else(|| NodeError::NotAValidator { identity: key.public(), address: key.address() })?;
+                Some(LocalValidator { index, identity: key })
+            }
+            None => None,
+        };
+        let ctx = EngineContext { chain_id: genesis.chain_id.clone(), validators: validators.clone(), local: local.clone() };
+        let engine = (registry.consensus.get(&config.consensus.name)?.factory)(&ctx, &config.consensus.settings)?;
+        if validators.len() > 1 && network.is_none() {
+            return Err(NodeError::NetworkRequired { validators: validators.len() });
+        }
+        let inbound = match &network {
+            Some(n) => Some(subscribe(n.as_ref(), CONSENSUS_TOPIC)?),
+            None => None,
+        };
+        let policy = (registry.mempool_policy.get(&config.mempool.policy)?.factory)(&PluginSettings::empty("mempool"))?;
+        // Plugins are built before the store is opened, so a bad setting touches no data.
+        let vm = match &config.vm {
+            Some(vm) => {
+                let ctx = VmContext { artifact_dir: Some(config.node.data_dir.join("vm-artifacts")) };
+                Some((registry.vm.get(&vm.name)?.factory)(&ctx, &vm.settings)?)
+            }
+            None => None,
+        };
+        let store = open_store(config, registry)?;
+        let mut ledger = Ledger::open(store.clone(), genesis)?;
+        if let Some(vm) = vm {
+            ledger = ledger.with_vm(vm);
+        }
+        let ledger = Arc::new(ledger);
+        let mempool = Arc::new(Mempool::new(config.mempool.clone(), ledger.clone(), policy));
+        let (heads, _) = broadcast::channel(256);
+        let info = Arc::new(NodeInfo {
+            chain_id: genesis.chain_id.clone(),
+            genesis_hash: ledger.genesis_hash(),
+            engine: config.consensus.name.clone(),
+            storage: config.storage.name.clone(),
+            vm: config.vm.as_ref().map(|v| v.name.clone()),
+            mempool_policy: mempool.policy_name().to_string(),
+            validator: local.as_ref().map(|l| l.identity.address()),
+            data_dir: config.node.data_dir.clone(),
+        });
+        metrics.head(ledger.head().block.height);
+        let (evidence_tx, evidence_rx) = mpsc::channel(64);
+        let handle = NodeHandle {
+            ledger: ledger.clone(),
+            mempool: mempool.clone(),
+            metrics: metrics.clone(),
+            heads: heads.clone(),
+            info,
+            evidence: evidence_tx,
+            network: network.clone(),
+        };
+        let tx_inbound = match &network {
+            Some(n) => Some(subscribe(n.as_ref(), TX_TOPIC)?),
+            None => None,
+        };
+        let evidence_inbound = match &network {
+            Some(n) => Some(subscribe(n.as_ref(), EVIDENCE_TOPIC)?),
+            None => None,
+        };
+
+        let engine_name = engine.name();
+        let safety_state = store.get(columns::CONSENSUS, engine_name.as_bytes()).map_err(LedgerError::from)?;
+        let head = ledger.head();
+        let start = Input::Start { committed: head.block, certificate: head.certificate, safety_state };
+        let io = NodeIo {
+            evidence: EvidencePool::new(ledger.clone(), network.clone()),
+            ledger,
+            mempool: mempool.clone(),
+            store,
+            heads,
+            engine_name,
+            proposer: local.as_ref().map(|l| l.identity.address()).unwrap_or_default(),
+            max_block_txs: config.mempool.max_block_txs,
+            committed_since_check: false,
+            metrics,
+            network,
+            peers: validators.iter().map(|v| v.identity).collect(),
+        };
+        let (stop, stop_rx) = watch::channel(false);
+        let pruner = if config.retention.keep_recent > 0 || config.retention.keep_blocks > 0 {
+            Some(spawn_pruner(handle.ledger.clone(), config.retention, stop.subscribe())?)
+        } else {
+            None
+        };
+        let tx_gossip = match tx_inbound {
+            Some(rx) => Some(spawn_tx_gossip(mempool.clone(), handle.metrics.clone(), rx, stop.subscribe())?),
+            None => None,
+        };
+        let (exited_tx, exited) = watch::channel(false);
+        let ready = mempool.ready_signal();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|source| NodeError::Thread { name: "consensus", source })?;
+        let driver = std::thread::Builder::new()
+            .name("aether-consensus".into())
+            .spawn(move || {
+                let inputs = DriverInputs {
+                    ready,
+                    stop: stop_rx,
+                    consensus: inbound,
+                    evidence_gossip: evidence_inbound,
+                    evidence_local: evidence_rx,
+                };
+                let result = rt.block_on(run_driver(Driver::new(engine), io, start, clock, inputs, validators));
+                let _ = exited_tx.send(true);
+                result
+            })
+            .map_err(|source| NodeError::Thread { name: "consensus", source })?;
+        tracing::info!(chain = %handle.info.chain_id, engine = %handle.info.engine, storage = %handle.info.storage, height = handle.ledger.head().block.height, "node started");
+        Ok(Node { handle, stop, exited, driver: Some(driver), pruner, tx_gossip })
+    }
+
+    /// Resolves when the driver has stopped on its own (a fatal error such as a failed disk
+    /// write); [`Node::shutdown`] then returns that error.
+    pub async fn stopped(&self) {
+        let mut exited = self.exited.clone();
+        let _ = exited.wait_for(|e| *e).await;
+    }
+
+    pub fn handle(&self) -> NodeHandle {
+        self.handle.clone()
+    }
+
+    /// Stops the driver after its current step and waits for it. Returns the error that
+    /// stopped it, if it stopped on its own.
+    pub fn shutdown(mut self) -> Result<(), NodeError> {
+        self.stop_driver()
+    }
+
+    fn stop_driver(&mut self) -> Result<(), NodeError> {
+        let _ = self.stop.send(true);
+        if let Some(p) = self.pruner.take() {
+            let _ = p.join();
+        }
+        if let Some(g) = self.tx_gossip.take() {
+            let _ = g.join();
+        }
+        match self.driver.take() {
+            Some(t) => match t.join() {
+                Ok(r) => r.map_err(NodeError::from),
+                Err(_) => Err(NodeError::DriverPanicked),
+            },
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop_driver() {
+            tracing::error!(error = %e, "node stopped with an error");
+        }
+    }
+}
+
+
+fn subscribe(network: &dyn Network, topic: &'static str) -> Result<mpsc::Receiver<InboundMessage>, NodeError> {
+    network.subscribe(topic).map_err(|source| NodeError::Subscribe { topic, source })
+}

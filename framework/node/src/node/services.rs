@@ -1,0 +1,69 @@
+//! Background services beside the driver: admitting gossiped transactions, and pruning
+//! history beyond the retention settings. Each runs on its own thread until told to stop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::{NodeError, NodeMetrics};
+use crate::ledger::{Ledger, Retention};
+use crate::mempool::Mempool;
+use crate::network::InboundMessage;
+
+/// Admits transactions peers gossip (topic [`super::TX_TOPIC`]) until `stop`. They are not
+/// forwarded again; refusals (duplicates are common: several peers forward one transaction)
+/// are counted in the metrics like any other.
+pub(super) fn spawn_tx_gossip(
+    mempool: Arc<Mempool>,
+    metrics: Arc<NodeMetrics>,
+    mut inbound: mpsc::Receiver<InboundMessage>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<std::thread::JoinHandle<()>, NodeError> {
+    let rt = tokio::runtime::Builder::new_current_thread().build().map_err(|source| NodeError::Thread { name: "transaction gossip", source })?;
+    let thread = std::thread::Builder::new().name("aether-tx-gossip".into()).spawn(move || {
+        rt.block_on(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    m = inbound.recv() => match m {
+                        None => return,
+                        Some(m) => match mempool.submit(&m.bytes) {
+                            Ok(_) => metrics.mempool(mempool.len(), mempool.bytes()),
+                            Err(e) => metrics.rejected(&e),
+                        },
+                    },
+                }
+            }
+        })
+    });
+    thread.map_err(|source| NodeError::Thread { name: "transaction gossip", source })
+}
+
+/// Removes history beyond `retention` in the background, after each new head.
+pub(super) fn spawn_pruner(ledger: Arc<Ledger>, retention: Retention, stop: watch::Receiver<bool>) -> Result<std::thread::JoinHandle<()>, NodeError> {
+    let thread = std::thread::Builder::new().name("aether-pruner".into()).spawn(move || {
+        let mut pruned_at = None;
+        while !*stop.borrow() {
+            let head = ledger.head().block.height;
+            if pruned_at != Some(head) {
+                // Bounded steps, so a stop request is noticed within one step.
+                loop {
+                    match ledger.prune(&retention, 10_000) {
+                        Ok(p) if p.done => break,
+                        Ok(_) if *stop.borrow() => return,
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "pruning failed; retrying after the next block");
+                            break;
+                        }
+                    }
+                }
+                pruned_at = Some(head);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    thread.map_err(|source| NodeError::Thread { name: "pruning", source })
+}
+

@@ -1,0 +1,22 @@
+//! The `solo` engine through the consensus conformance suite (single-validator scenarios).
+
+use aether_node::solo::{SoloEngine, SoloSettings};
+use aether_api::consensus::{ConsensusEngine, EngineContext};
+use aether_testkit::sim::conformance::{consensus_conformance, Options};
+use aether_testkit::sim::EngineUnderTest;
+use aether_primitives::types::Keypair;
+
+struct Solo;
+impl EngineUnderTest for Solo {
+    fn consensus_key(&self, identity: &Keypair) -> Vec<u8> {
+        identity.public().0.to_vec()
+    }
+    fn build(&self, ctx: &EngineContext) -> Box<dyn ConsensusEngine> {
+        Box::new(SoloEngine::from_context(ctx, SoloSettings::default()).expect("solo engine"))
+    }
+}
+
+#[test]
+fn solo_passes_the_single_validator_scenarios() {
+    consensus_conformance(&Solo, &Options { single_validator: true, ..Options::default() });
+}

@@ -1,0 +1,74 @@
+//! Blocks, headers and certificates.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use super::serde_helpers;
+use super::{domain, Address, Hash, Height, SignedTransaction, TimestampMs};
+use crate::codec;
+use super::Evidence;
+
+/// Proof, in an engine-defined encoding, that consensus decided a block (an ed25519 signature
+/// for `solo`, an aggregate BLS signature and signer bitmap for HotStuff). Verified by the
+/// engine that produced it (`ConsensusEngine::verify_certificate` in `aether-api`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Certificate(#[serde(with = "serde_helpers::bytes")] pub Vec<u8>);
+
+/// A block header. Its hash is the block's identity.
+///
+/// A header cannot contain the certificate for itself (the certificate signs the header's
+/// hash), so it carries the certificate of its parent; the certificate deciding a block is
+/// stored beside it when it is committed and carried in its child.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Header {
+    pub chain_id: String,
+    pub parent: Hash,
+    pub height: Height,
+    /// Block time, chosen by the proposer from its clock and passed to execution as input.
+    pub time_ms: TimestampMs,
+    /// Address of the validator that proposed the block (receives fees).
+    pub proposer: Address,
+    /// Merkle root over the hashes of the block's transactions, in order.
+    pub tx_root: Hash,
+    /// Merkle root over the hashes of the evidence the block records, in order
+    /// ([`Hash::ZERO`] for none).
+    pub evidence_root: Hash,
+    /// Root of the authenticated state after executing this block.
+    pub state_root: Hash,
+    /// The certificate that decided the parent (empty for the child of genesis).
+    pub parent_certificate: Certificate,
+}
+
+impl Header {
+    pub fn hash(&self) -> Hash {
+        Hash::digest(domain::BLOCK_HEADER, &codec::encode(self))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Block {
+    pub header: Header,
+    pub transactions: Vec<SignedTransaction>,
+    /// Proofs of validator misbehaviour this block records (each checked by the consensus
+    /// engine before the block is accepted, and recorded at most once per chain).
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+}
+
+impl Block {
+    pub fn hash(&self) -> Hash {
+        self.header.hash()
+    }
+
+    /// The Merkle root over `evidence` hashes; [`Hash::ZERO`] for none.
+    pub fn compute_evidence_root(evidence: &[Evidence]) -> Hash {
+        let leaves: Vec<[u8; 32]> = evidence.iter().map(|e| e.hash().0).collect();
+        crate::merkle::root(&leaves)
+    }
+
+    /// The Merkle root over `txs`' hashes; [`Hash::ZERO`] for none.
+    pub fn compute_tx_root(txs: &[SignedTransaction]) -> Hash {
+        let leaves: Vec<[u8; 32]> = txs.iter().map(|t| t.hash().0).collect();
+        crate::merkle::root(&leaves)
+    }
+}

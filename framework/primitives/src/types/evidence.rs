@@ -1,0 +1,28 @@
+//! Evidence of misbehaviour: a data type blocks record, checked by the consensus engine that
+//! defines its `proof` encoding.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use super::{domain, Hash};
+
+/// A validator's position in the validator set (the order of genesis, or of an epoch's set).
+pub type ValidatorIndex = u32;
+
+/// Proof that a validator misbehaved (double vote, double proposal, ...), in an engine-defined
+/// encoding that other nodes' engines can check.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Evidence {
+    pub offender: ValidatorIndex,
+    pub kind: String,
+    #[serde(with = "super::serde_helpers::bytes")]
+    pub proof: Vec<u8>,
+}
+
+impl Evidence {
+    /// Identity of this piece of evidence (blocks record each at most once).
+    pub fn hash(&self) -> Hash {
+        Hash::digest(domain::EVIDENCE, &borsh::to_vec(self).expect("encoding to a Vec cannot fail"))
+    }
+}
+

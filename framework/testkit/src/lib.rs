@@ -1,0 +1,39 @@
+//! # aether-testkit
+//!
+//! What a plugin author runs against a plugin, and what Aether's own tests run: never compiled
+//! into a node (depend on it from `[dev-dependencies]`, or through `aether-framework`'s
+//! `testkit` feature).
+//!
+//! - [`sim`]: the deterministic consensus simulator (seeded, virtual time, link model,
+//!   partitions, crashes, Byzantine behaviours) and its [`sim::conformance`] suite.
+//! - [`storage_conformance`], [`storage_crash_conformance`]: the `KvStore` contract, and
+//!   atomicity and durability across a killed writer process.
+//! - [`vm_conformance`]: same results and the same gas as the reference on a corpus of
+//!   contracts, adversarial ones included.
+//! - `benchkit` (feature `bench`): the storage benchmark workloads every backend runs.
+//!
+//! What it is **not**: a mock of the node. The simulator runs an engine with the real driver;
+//! the suites run the real plugin.
+//!
+//! ## Example: a storage backend's whole contract test
+//! ```
+//! use std::sync::Arc;
+//! use aether_storage_memory::MemoryStore;
+//! // The memory store forgets everything on close, so "reopen" is skipped (None).
+//! aether_testkit::storage_conformance(|| Arc::new(MemoryStore::new()), None::<fn() -> Arc<MemoryStore>>);
+//! ```
+
+#[cfg(feature = "bench")]
+pub mod benchkit;
+pub mod sim;
+mod storage;
+pub mod vm_conformance;
+
+pub use storage::{storage_conformance, storage_crash_conformance};
+
+use aether_api::{consensus, storage as kv};
+use aether_primitives::types;
+#[cfg(feature = "bench")]
+use aether_primitives::codec;
+#[cfg(feature = "bench")]
+use aether_node::state;

@@ -1,0 +1,236 @@
+//! The consensus conformance suite: one call runs an engine through every scenario below in
+//! the simulator, over many seeds, and panics naming the scenario and seed of the first
+//! failure (rerun it with [`run_scenario`]).
+//!
+//! | scenario | what it checks |
+//! |---|---|
+//! | `all_online` | n = 4, default links: at least 1,000 blocks, agreement, validity |
+//! | `one_offline` | one of four never starts: the rest commit |
+//! | `slow_lossy` | 200 ± 150 ms links losing half the messages: commits continue |
+//! | `partition_heal` | 2 + 2 split for 15 s (no side has a quorum); commits resume within 25 s of healing |
+//! | `leader_crashes` | whoever builds a block crashes at once, restarts 2 s later |
+//! | `random_restarts` | unclean crashes and restarts at random times, one validator at a time |
+//! | `byzantine/<kind>/n<N>` | f of N validators silent, replaying, forging, equivocating (two proposals and two votes per round, heard by all), or twinned (split views), n = 4 and 7 |
+//! | `byzantine/<kind>/unequal` | the same with unequal stake (faulty stake just under a third) |
+//!
+//! Engines that run only one validator (like `solo`) run `all_online` with n = 1 only
+//! ([`Options::single_validator`]).
+//!
+//! ```no_run
+//! # use aether_testkit::sim::{conformance, EngineUnderTest};
+//! # fn demo(engine: &(dyn EngineUnderTest + Sync)) {
+//! conformance::consensus_conformance(engine, &conformance::Options::default());
+//! # }
+//! ```
+
+use super::{Behaviour, Crash, EngineUnderTest, LinkModel, Partition, Report, SimConfig, Simulation};
+use crate::types::Height;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Seeds per scenario (`AETHER_SIM_SEEDS` overrides it: thousands behind a flag).
+    pub seeds: u64,
+    /// First seed (`AETHER_SIM_SEED` runs just that one).
+    pub first_seed: u64,
+    pub single_validator: bool,
+    /// Run only scenarios whose name contains this (`AETHER_SIM_SCENARIO`).
+    pub only: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let one: Option<u64> = std::env::var("AETHER_SIM_SEED").ok().and_then(|s| s.parse().ok());
+        let seeds = std::env::var("AETHER_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(12);
+        let only = std::env::var("AETHER_SIM_SCENARIO").ok();
+        Options { seeds: if one.is_some() { 1 } else { seeds }, first_seed: one.unwrap_or(1), single_validator: false, only }
+    }
+}
+
+/// A scenario: its name, the run, and what must hold afterwards.
+pub struct Scenario {
+    pub name: String,
+    pub config: SimConfig,
+    pub min_height: Height,
+    /// (fault ends at, bound): commits must resume within `bound` ms of it.
+    pub resumes: Option<(u64, u64)>,
+}
+
+/// Every scenario for `seed`.
+pub fn scenarios(seed: u64, single_validator: bool) -> Vec<Scenario> {
+    let base = SimConfig { seed, ..SimConfig::default() };
+    if single_validator {
+        return vec![Scenario {
+            name: "all_online/n1".into(),
+            config: SimConfig { validators: 1, duration_ms: 2_000_000, stop_at_height: 1_000, ..base },
+            min_height: 1_000,
+            resumes: None,
+        }];
+    }
+    let mut list = vec![
+        Scenario {
+            name: "all_online".into(),
+            config: SimConfig { duration_ms: 1_000_000, stop_at_height: 1_000, ..base.clone() },
+            min_height: 1_000,
+            resumes: None,
+        },
+        Scenario {
+            name: "one_offline".into(),
+            config: SimConfig { duration_ms: 60_000, stop_at_height: 200, behaviours: vec![(3, Behaviour::Offline)], ..base.clone() },
+            min_height: 100,
+            resumes: None,
+        },
+        Scenario {
+            name: "slow_lossy".into(),
+            config: SimConfig { duration_ms: 120_000, stop_at_height: 40, link: LinkModel::SLOW_LOSSY, ..base.clone() },
+            min_height: 3,
+            resumes: None,
+        },
+        Scenario {
+            name: "partition_heal".into(),
+            config: SimConfig {
+                duration_ms: 45_000,
+                stop_at_height: 60,
+                partitions: vec![Partition { from_ms: 2_000, until_ms: 17_000, groups: vec![vec![0, 1], vec![2, 3]] }],
+                ..base.clone()
+            },
+            min_height: 5,
+            resumes: Some((17_000, 25_000)),
+        },
+        Scenario {
+            name: "leader_crashes".into(),
+            config: SimConfig { duration_ms: 40_000, stop_at_height: 40, crash_leaders: Some(2_000), ..base.clone() },
+            min_height: 3,
+            resumes: None,
+        },
+        Scenario {
+            name: "random_restarts".into(),
+            config: SimConfig { duration_ms: 40_000, stop_at_height: 250, crashes: random_crashes(seed, 4, 40_000), ..base.clone() },
+            min_height: 10,
+            resumes: None,
+        },
+    ];
+    for kind in [Behaviour::Silent, Behaviour::Replayer, Behaviour::Forger, Behaviour::Equivocator, Behaviour::Twin] {
+        for n in [4usize, 7] {
+            let f = (n - 1) / 3;
+            let behaviours = (0..f).map(|i| ((n - 1 - i) as u32, kind)).collect();
+            list.push(Scenario {
+                name: format!("byzantine/{kind:?}/n{n}"),
+                config: SimConfig { validators: n, duration_ms: 60_000, stop_at_height: 60, behaviours, ..base.clone() },
+                min_height: 20,
+                resumes: None,
+            });
+        }
+        // Stakes 1..=7 (total 28): validators 3 and 4 hold 9, just under a third.
+        list.push(Scenario {
+            name: format!("byzantine/{kind:?}/unequal"),
+            config: SimConfig {
+                validators: 7,
+                stakes: (1..=7).collect(),
+                duration_ms: 60_000,
+                stop_at_height: 60,
+                behaviours: vec![(3, kind), (4, kind)],
+                ..base.clone()
+            },
+            min_height: 20,
+            resumes: None,
+        });
+    }
+    list
+}
+
+/// Crashes at random times, one validator down at a time, each back within 5 s.
+fn random_crashes(seed: u64, n: usize, duration_ms: u64) -> Vec<Crash> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
+    let mut t = 1_000;
+    let mut crashes = vec![];
+    while t < duration_ms - 10_000 {
+        let down = rng.gen_range(100..5_000);
+        crashes.push(Crash { validator: rng.gen_range(0..n as u32), at_ms: t, restart_at_ms: Some(t + down) });
+        t += down + rng.gen_range(500..5_000);
+    }
+    crashes
+}
+
+/// Runs one scenario and checks it.
+pub fn run_scenario(engine: &dyn EngineUnderTest, scenario: &Scenario) -> Result<Report, String> {
+    let report = Simulation::new(engine, scenario.config.clone()).run();
+    let named = |e: String| format!("scenario {}: {e}", scenario.name);
+    report.check(scenario.min_height).map_err(named)?;
+    if let Some((healed, bound)) = scenario.resumes {
+        report.check_resumes(healed, bound).map_err(named)?;
+    }
+    Ok(report)
+}
+
+/// What [`consensus_conformance`] ran.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Scenario runs (one scenario at one seed).
+    pub runs: usize,
+    /// Blocks committed by the first honest validator, over all runs.
+    pub blocks: u64,
+}
+
+/// Runs every scenario for every seed, spread over the machine's cores (each run is still one
+/// deterministic thread). Panics with the scenario and seed of the first failure, and the
+/// command that replays it.
+pub fn consensus_conformance(engine: &(dyn EngineUnderTest + Sync), options: &Options) -> Summary {
+    let mut runs = Vec::new();
+    for seed in options.first_seed..options.first_seed + options.seeds {
+        for scenario in scenarios(seed, options.single_validator) {
+            // The long all-online run is one per suite; the rest run for every seed.
+            if scenario.name == "all_online" && seed != options.first_seed {
+                continue;
+            }
+            if options.only.as_ref().is_some_and(|only| !scenario.name.contains(only.as_str())) {
+                continue;
+            }
+            runs.push((seed, scenario));
+        }
+    }
+    // Longest first, so no thread is left with a long run at the end.
+    runs.sort_by_key(|(_, s)| std::cmp::Reverse(s.config.duration_ms.min(200_000) * s.config.validators as u64));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(runs.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Result<Summary, String>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Summary::default();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((seed, scenario)) = runs.get(i) else { return Ok(done) };
+                        match run_scenario(engine, scenario) {
+                            Ok(report) => {
+                                done.runs += 1;
+                                done.blocks += report.min_honest_height();
+                            }
+                            Err(e) => {
+                                // Stop the other workers early: the suite has failed.
+                                next.store(runs.len(), std::sync::atomic::Ordering::Relaxed);
+                                return Err(format!(
+                                    "{e}\nreplay: AETHER_SIM_SEED={seed} AETHER_SIM_SCENARIO={} cargo test --workspace --test simulation",
+                                    scenario.name
+                                ));
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err("a simulation thread panicked".into()))).collect()
+    });
+    let mut total = Summary::default();
+    for r in results {
+        match r {
+            Ok(s) => {
+                total.runs += s.runs;
+                total.blocks += s.blocks;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    total
+}

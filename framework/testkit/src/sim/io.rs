@@ -1,0 +1,137 @@
+//! One simulated node's side effects: the [`DriverIo`] the real driver performs outputs on.
+//!
+//! Blocks are small stand-ins ([`SimBlock`]) so that hundreds of runs fit in seconds; what the
+//! simulator checks is consensus (which block, in which order, with which certificate), not
+//! execution, which the ledger's own tests cover.
+
+use std::collections::HashMap;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+
+use crate::consensus::{BlockRef, Evidence, Payload, ValidatorIndex};
+use crate::consensus::driver::{BuildError, DriverError, DriverIo, PayloadCheck};
+use crate::types::{Certificate, Hash, Height, TimestampMs};
+
+/// The block a simulated node builds: enough to be unique and to name its parent.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct SimBlock {
+    pub parent: Hash,
+    pub height: Height,
+    pub builder: ValidatorIndex,
+    /// Distinguishes two blocks a builder makes on one parent (an equivocating twin does).
+    pub nonce: u64,
+}
+
+impl SimBlock {
+    pub fn hash_of(bytes: &[u8]) -> Hash {
+        Hash::digest(b"aether/sim-block", bytes)
+    }
+}
+
+/// What one node (one slot; twins are two slots with one key) did, read by the checkers.
+#[derive(Default)]
+pub struct NodeIo {
+    pub(crate) index: ValidatorIndex,
+    /// Messages to hand to the network: `None` is a broadcast.
+    pub(crate) outbox: Vec<(Option<ValidatorIndex>, Vec<u8>)>,
+    /// Survives a crash: what the engine persisted last.
+    pub persisted: Option<Vec<u8>>,
+    /// Survives a crash: committed blocks in order, with their certificates.
+    pub committed: Vec<(BlockRef, Certificate)>,
+    /// Virtual time of each commit (genesis at 0), parallel to `committed`.
+    pub commit_times: Vec<TimestampMs>,
+    /// The simulator's clock, set before each step.
+    pub(crate) now: TimestampMs,
+    /// Lost on a crash: blocks built or verified but not committed (hash -> block, parent).
+    pub(crate) known: HashMap<Hash, (BlockRef, Hash)>,
+    /// Every block this node built (the validity checker's "was proposed").
+    pub built: Vec<Hash>,
+    /// Virtual time each block in `built` was built at (for commit latency).
+    pub built_times: Vec<TimestampMs>,
+    pub evidence: Vec<Evidence>,
+    /// Contract violations by the engine (commits out of order, of unknown blocks, ...).
+    pub violations: Vec<String>,
+    pub(crate) nonce: u64,
+    pub persists: u64,
+}
+
+impl NodeIo {
+    pub(crate) fn new(index: ValidatorIndex, genesis: BlockRef) -> NodeIo {
+        NodeIo { index, committed: vec![(genesis, Certificate::default())], commit_times: vec![0], ..NodeIo::default() }
+    }
+
+    pub fn head(&self) -> BlockRef {
+        self.committed.last().expect("genesis is always committed").0
+    }
+
+    fn is_known(&self, hash: &Hash) -> Option<BlockRef> {
+        self.known.get(hash).map(|(b, _)| *b).or_else(|| self.committed.iter().rev().find(|(b, _)| &b.hash == hash).map(|(b, _)| *b))
+    }
+
+    /// A crash: everything not durable is gone.
+    pub(crate) fn crash(&mut self) {
+        self.outbox.clear();
+        self.known.clear();
+    }
+}
+
+impl DriverIo for NodeIo {
+    fn broadcast(&mut self, bytes: Vec<u8>) {
+        self.outbox.push((None, bytes));
+    }
+    fn send(&mut self, to: ValidatorIndex, bytes: Vec<u8>) {
+        self.outbox.push((Some(to), bytes));
+    }
+    fn persist(&mut self, state: &[u8]) -> Result<(), DriverError> {
+        self.persisted = Some(state.to_vec());
+        self.persists += 1;
+        Ok(())
+    }
+    fn build_payload(&mut self, parent: &BlockRef, _cert: &Certificate, _now: TimestampMs) -> Result<Payload, BuildError> {
+        if self.is_known(&parent.hash).is_none() {
+            return Err(BuildError::UnknownParent(parent.hash));
+        }
+        self.nonce += 1;
+        let block = SimBlock { parent: parent.hash, height: parent.height + 1, builder: self.index, nonce: self.nonce };
+        let bytes = borsh::to_vec(&block).expect("encoding to a Vec cannot fail");
+        let r = BlockRef { hash: SimBlock::hash_of(&bytes), height: block.height };
+        self.known.insert(r.hash, (r, parent.hash));
+        self.built.push(r.hash);
+        self.built_times.push(self.now);
+        Ok(Payload { block: r, parent: parent.hash, bytes })
+    }
+    fn verify_payload(&mut self, bytes: &[u8], _engine: &dyn crate::consensus::ConsensusEngine) -> PayloadCheck {
+        let Ok(block) = SimBlock::try_from_slice(bytes) else { return PayloadCheck::Undecodable };
+        let r = BlockRef { hash: SimBlock::hash_of(bytes), height: block.height };
+        match self.is_known(&block.parent) {
+            Some(parent) if parent.height + 1 == block.height => {
+                self.known.insert(r.hash, (r, block.parent));
+                PayloadCheck::Decoded { block: r, parent: block.parent, valid: true }
+            }
+            _ => PayloadCheck::Decoded { block: r, parent: block.parent, valid: false },
+        }
+    }
+    fn commit(&mut self, block: &BlockRef, certificate: &Certificate) -> Result<(), DriverError> {
+        let head = self.head();
+        match self.known.get(&block.hash) {
+            Some((known, parent)) if *parent == head.hash && known.height == head.height + 1 => {
+                self.committed.push((*block, certificate.clone()));
+                self.commit_times.push(self.now);
+                Ok(())
+            }
+            Some((_, parent)) => {
+                let reason = format!("committed {} (parent {parent}) but the head is {} at {}", block.hash, head.hash, head.height);
+                self.violations.push(reason.clone());
+                Err(DriverError::Commit { block: *block, reason })
+            }
+            None => {
+                let reason = format!("committed {} at height {}, a block it never built or verified", block.hash, block.height);
+                self.violations.push(reason.clone());
+                Err(DriverError::Commit { block: *block, reason })
+            }
+        }
+    }
+    fn evidence(&mut self, evidence: Evidence) {
+        self.evidence.push(evidence);
+    }
+}

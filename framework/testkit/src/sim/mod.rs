@@ -1,0 +1,603 @@
+//! The deterministic consensus simulator: N engines, each behind the real [`Driver`], on one
+//! thread, in virtual time, over a seeded link model.
+//!
+//! Status: links (latency, jitter, loss, duplication; reordering follows from jitter),
+//! partitions that form and heal, crash and restart with the persisted safety state, and the
+//! engine-agnostic Byzantine behaviours in [`Behaviour`]. Checkers: agreement, validity,
+//! liveness ([`Report`]). Equivocation and double votes are produced by running two honest
+//! engines with one key that build different blocks: [`Behaviour::Equivocator`] (both heard by
+//! everyone) and [`Behaviour::Twin`] (each heard by half the network). That is how real
+//! equivocation happens, and it needs no knowledge of the engine's messages.
+//!
+//! Same seed, same run: every random choice comes from one seeded generator, time is virtual,
+//! and events at one instant are ordered by a sequence number. A failing run prints its seed.
+//!
+//! ```
+//! use aether_node::solo::{SoloEngine, SoloSettings};
+//! use aether_api::consensus::{ConsensusEngine, EngineContext};
+//! use aether_testkit::sim::{EngineUnderTest, SimConfig, Simulation};
+//! use aether_primitives::types::Keypair;
+//!
+//! struct Solo;
+//! impl EngineUnderTest for Solo {
+//!     fn consensus_key(&self, identity: &Keypair) -> Vec<u8> { identity.public().0.to_vec() }
+//!     fn build(&self, ctx: &EngineContext) -> Box<dyn ConsensusEngine> {
+//!         Box::new(SoloEngine::from_context(ctx, SoloSettings::default()).unwrap())
+//!     }
+//! }
+//! let report = Simulation::new(&Solo, SimConfig { validators: 1, duration_ms: 10_000, ..SimConfig::default() }).run();
+//! report.check_agreement().unwrap();
+//! assert!(report.min_honest_height() >= 9, "a block a second: {}", report.min_honest_height());
+//! ```
+
+pub mod conformance;
+mod io;
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+pub use io::{NodeIo, SimBlock};
+
+use crate::consensus::{BlockRef, ConsensusEngine, EngineContext, Input, LocalValidator, Validator, ValidatorIndex, ValidatorSet};
+use crate::consensus::driver::Driver;
+use crate::types::{Amount, Certificate, Hash, Height, Keypair, TimestampMs};
+
+/// What the simulator needs from an engine: the key genesis lists for a validator, and an
+/// engine built from a context (as the node's registry would).
+pub trait EngineUnderTest {
+    fn consensus_key(&self, identity: &Keypair) -> Vec<u8>;
+    fn build(&self, ctx: &EngineContext) -> Box<dyn ConsensusEngine>;
+}
+
+/// How messages travel between two nodes. Each message is delayed independently by
+/// `latency_ms ± jitter_ms` (so messages overtake each other), dropped with probability
+/// `loss`, and delivered twice with probability `duplicate`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinkModel {
+    pub latency_ms: u64,
+    pub jitter_ms: u64,
+    pub loss: f64,
+    pub duplicate: f64,
+}
+
+impl LinkModel {
+    /// Instant, lossless delivery: pure protocol cost.
+    pub const IDEAL: LinkModel = LinkModel { latency_ms: 0, jitter_ms: 0, loss: 0.0, duplicate: 0.0 };
+    /// The default: a data-centre-to-data-centre link.
+    pub const DEFAULT: LinkModel = LinkModel { latency_ms: 50, jitter_ms: 20, loss: 0.01, duplicate: 0.01 };
+    /// Slow and lossy: 200 ± 150 ms, half the messages lost.
+    pub const SLOW_LOSSY: LinkModel = LinkModel { latency_ms: 200, jitter_ms: 150, loss: 0.5, duplicate: 0.05 };
+}
+
+/// Between `from_ms` and `until_ms`, messages between different groups are dropped.
+/// Validators in no group are cut off from everyone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Partition {
+    pub from_ms: TimestampMs,
+    pub until_ms: TimestampMs,
+    pub groups: Vec<Vec<ValidatorIndex>>,
+}
+
+/// Validator `validator` stops at `at_ms` (unclean: unpersisted state is lost) and, if
+/// `restart_at_ms` is set, starts again from what it persisted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Crash {
+    pub validator: ValidatorIndex,
+    pub at_ms: TimestampMs,
+    pub restart_at_ms: Option<TimestampMs>,
+}
+
+/// How a validator behaves. All but `Honest` count against the fault bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    Honest,
+    /// Never starts: its stake is missing from every quorum.
+    Offline,
+    /// Runs, but every message it sends is dropped.
+    Silent,
+    /// Sends what the engine says, and also replays old messages it sent, later, to everyone.
+    Replayer,
+    /// Sends what the engine says with signatures broken (bytes flipped in each message).
+    Forger,
+    /// Two engines with this validator's key, each seeing half of the other validators
+    /// (split views: each half is led to believe its copy is the only one).
+    Twin,
+    /// Two engines with this validator's key that build different blocks, both heard by
+    /// everyone: an equivocating leader (two proposals in each round it leads) and a double
+    /// voter (each copy votes for its own block, so two votes in those rounds).
+    Equivocator,
+}
+
+impl Behaviour {
+    /// Runs as two engines sharing one key.
+    pub fn is_duplicated(self) -> bool {
+        matches!(self, Behaviour::Twin | Behaviour::Equivocator)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub validators: usize,
+    /// Stake per validator; empty means 1 each.
+    pub stakes: Vec<Amount>,
+    pub seed: u64,
+    pub link: LinkModel,
+    pub duration_ms: TimestampMs,
+    pub partitions: Vec<Partition>,
+    pub crashes: Vec<Crash>,
+    pub behaviours: Vec<(ValidatorIndex, Behaviour)>,
+    /// Stop early once every honest node committed this height (0: run the whole duration).
+    pub stop_at_height: Height,
+    /// If set, a validator that has just built a block (the leader) crashes at once and
+    /// restarts this many ms later — unless another validator is already down.
+    pub crash_leaders: Option<TimestampMs>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            validators: 4,
+            stakes: vec![],
+            seed: 0,
+            link: LinkModel::DEFAULT,
+            duration_ms: 60_000,
+            partitions: vec![],
+            crashes: vec![],
+            behaviours: vec![],
+            stop_at_height: 0,
+            crash_leaders: None,
+        }
+    }
+}
+
+impl SimConfig {
+    pub fn behaviour(&self, v: ValidatorIndex) -> Behaviour {
+        self.behaviours.iter().find(|(i, _)| *i == v).map(|(_, b)| *b).unwrap_or(Behaviour::Honest)
+    }
+}
+
+/// One running engine. Twins are two slots with the same validator index.
+struct Slot {
+    index: ValidatorIndex,
+    behaviour: Behaviour,
+    /// For twins: which half of the other validators this copy talks to (0 or 1).
+    half: u8,
+    driver: Option<Driver>,
+    io: NodeIo,
+    sent: Vec<Vec<u8>>,
+    wakes: BTreeSet<TimestampMs>,
+    built_seen: usize,
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    Deliver { to: usize, from: ValidatorIndex, bytes: Vec<u8> },
+    Wake { slot: usize },
+    Crash { slot: usize },
+    Restart { slot: usize },
+}
+
+/// A configured run. [`Simulation::run`] consumes it and returns the [`Report`].
+pub struct Simulation<'a> {
+    engine: &'a dyn EngineUnderTest,
+    config: SimConfig,
+    validators: ValidatorSet,
+    identities: Vec<Keypair>,
+    slots: Vec<Slot>,
+    queue: BinaryHeap<Reverse<(TimestampMs, u64, Event)>>,
+    seq: u64,
+    now: TimestampMs,
+    rng: StdRng,
+    /// Messages delivered, dropped (loss or partition), duplicated.
+    stats: [u64; 3],
+    /// The honest validator that hears both copies of every twin.
+    witness: ValidatorIndex,
+    /// Set when virtual time stopped advancing (reported as a violation).
+    livelock: Option<String>,
+}
+
+/// Events one virtual instant may hold before the run is declared a livelock.
+const MAX_EVENTS_PER_INSTANT: u64 = 200_000;
+
+/// Identity of simulated validator `i`: fixed, so that runs are comparable across seeds.
+pub fn validator_identity(i: usize) -> Keypair {
+    Keypair::from_seed(Hash::digest(b"aether/sim-validator", &(i as u64).to_le_bytes()).0)
+}
+
+impl<'a> Simulation<'a> {
+    pub fn new(engine: &'a dyn EngineUnderTest, config: SimConfig) -> Simulation<'a> {
+        let identities: Vec<Keypair> = (0..config.validators).map(validator_identity).collect();
+        let validators = ValidatorSet::new(
+            identities
+                .iter()
+                .enumerate()
+                .map(|(i, k)| Validator {
+                    name: format!("v{i}"),
+                    identity: k.public(),
+                    address: k.address(),
+                    consensus_key: engine.consensus_key(k),
+                    stake: config.stakes.get(i).copied().unwrap_or(1),
+                })
+                .collect(),
+        );
+        let genesis = BlockRef { hash: Hash::digest(b"aether/sim-genesis", &config.seed.to_le_bytes()), height: 0 };
+        let rng = StdRng::seed_from_u64(config.seed);
+        let mut sim = Simulation {
+            engine,
+            config,
+            validators,
+            identities,
+            slots: vec![],
+            queue: BinaryHeap::new(),
+            seq: 0,
+            now: 0,
+            rng,
+            stats: [0; 3],
+            witness: 0,
+            livelock: None,
+        };
+        sim.witness = (0..sim.config.validators as ValidatorIndex).find(|v| sim.config.behaviour(*v) == Behaviour::Honest).unwrap_or(0);
+        for i in 0..sim.config.validators as ValidatorIndex {
+            let behaviour = sim.config.behaviour(i);
+            let copies = if behaviour.is_duplicated() { 2 } else { 1 };
+            for half in 0..copies {
+                let mut io = NodeIo::new(i, genesis);
+                // The second copy's blocks differ from the first's (same parent, another nonce).
+                io.nonce = u64::from(half) << 32;
+                sim.slots.push(Slot { index: i, behaviour, half, driver: None, io, sent: vec![], wakes: BTreeSet::new(), built_seen: 0 });
+            }
+        }
+        for s in 0..sim.slots.len() {
+            if sim.slots[s].behaviour != Behaviour::Offline {
+                sim.schedule(0, Event::Restart { slot: s });
+            }
+        }
+        for c in sim.config.crashes.clone() {
+            for s in 0..sim.slots.len() {
+                if sim.slots[s].index == c.validator {
+                    sim.schedule(c.at_ms, Event::Crash { slot: s });
+                    if let Some(at) = c.restart_at_ms {
+                        sim.schedule(at, Event::Restart { slot: s });
+                    }
+                }
+            }
+        }
+        sim
+    }
+
+    fn schedule(&mut self, at: TimestampMs, event: Event) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq, event)));
+    }
+
+    fn context(&self, index: ValidatorIndex) -> EngineContext {
+        EngineContext {
+            chain_id: "aether-sim".into(),
+            validators: self.validators.clone(),
+            local: Some(LocalValidator { index, identity: self.identities[index as usize].clone() }),
+        }
+    }
+
+    /// Runs to the configured end (or until every honest node reached `stop_at_height`).
+    pub fn run(mut self) -> Report {
+        let mut same_instant = 0u64;
+        while let Some(Reverse((at, _, event))) = self.queue.pop() {
+            if at > self.config.duration_ms {
+                break;
+            }
+            same_instant = if at == self.now { same_instant + 1 } else { 0 };
+            if same_instant > MAX_EVENTS_PER_INSTANT {
+                // Virtual time stopped advancing: an engine (or the simulator) loops on itself.
+                let what = format!("{event:?}");
+                self.livelock = Some(format!(
+                    "livelock: more than {MAX_EVENTS_PER_INSTANT} events at {at} ms without time advancing (last: {})",
+                    what.chars().take(200).collect::<String>()
+                ));
+                break;
+            }
+            self.now = at;
+            for s in &mut self.slots {
+                s.io.now = at;
+            }
+            match event {
+                Event::Restart { slot } => {
+                    if self.slots[slot].driver.is_none() {
+                        self.start(slot);
+                    }
+                }
+                Event::Crash { slot } => {
+                    let s = &mut self.slots[slot];
+                    s.driver = None;
+                    s.io.crash();
+                    s.wakes.clear();
+                }
+                Event::Wake { slot } => {
+                    self.slots[slot].wakes.remove(&at);
+                    let s = &mut self.slots[slot];
+                    if let Some(driver) = s.driver.as_mut() {
+                        let _ = driver.fire_due_timers(at, &mut s.io);
+                    }
+                    self.after_step(slot);
+                }
+                Event::Deliver { to, from, bytes } => {
+                    let s = &mut self.slots[to];
+                    if let Some(driver) = s.driver.as_mut() {
+                        self.stats[0] += 1;
+                        let _ = driver.handle(at, Input::Message { from, bytes }, &mut s.io);
+                        self.after_step(to);
+                    }
+                }
+            }
+            if self.config.stop_at_height > 0 && self.honest_slots().all(|s| s.io.head().height >= self.config.stop_at_height) {
+                break;
+            }
+        }
+        self.report()
+    }
+
+    fn honest_slots(&self) -> impl Iterator<Item = &Slot> {
+        self.slots.iter().filter(|s| s.behaviour == Behaviour::Honest)
+    }
+
+    fn start(&mut self, slot: usize) {
+        let ctx = self.context(self.slots[slot].index);
+        let mut driver = Driver::new(self.engine.build(&ctx));
+        let s = &mut self.slots[slot];
+        let (committed, certificate) = s.io.committed.last().cloned().expect("genesis");
+        let input = Input::Start { committed, certificate, safety_state: s.io.persisted.clone() };
+        let _ = driver.handle(self.now, input, &mut s.io);
+        s.driver = Some(driver);
+        self.after_step(slot);
+    }
+
+    /// Sends what the slot's engine emitted, and schedules its next timer.
+    fn after_step(&mut self, slot: usize) {
+        let outbox = std::mem::take(&mut self.slots[slot].io.outbox);
+        let (from, behaviour, half) = (self.slots[slot].index, self.slots[slot].behaviour, self.slots[slot].half);
+        for (to, mut bytes) in outbox {
+            match behaviour {
+                Behaviour::Silent | Behaviour::Offline => continue,
+                Behaviour::Forger => {
+                    // Keep the message's shape (so it decodes) but break what it proves.
+                    if let Some(b) = bytes.last_mut() {
+                        *b ^= 0x5a;
+                    }
+                }
+                Behaviour::Replayer => {
+                    // Replay something old alongside each new message.
+                    if !self.slots[slot].sent.is_empty() {
+                        let i = self.rng.gen_range(0..self.slots[slot].sent.len());
+                        let old = self.slots[slot].sent[i].clone();
+                        self.transmit(slot, from, None, half, behaviour, old);
+                    }
+                    self.slots[slot].sent.push(bytes.clone());
+                }
+                Behaviour::Honest | Behaviour::Twin | Behaviour::Equivocator => {}
+            }
+            self.transmit(slot, from, to, half, behaviour, bytes);
+        }
+        if let Some(downtime) = self.config.crash_leaders {
+            let built = self.slots[slot].io.built.len();
+            let anyone_down = self.slots.iter().any(|s| s.driver.is_none());
+            if built > self.slots[slot].built_seen && !anyone_down && self.slots[slot].behaviour == Behaviour::Honest {
+                self.slots[slot].built_seen = built;
+                self.schedule(self.now, Event::Crash { slot });
+                self.schedule(self.now + downtime, Event::Restart { slot });
+            }
+        }
+        let next = self.slots[slot].driver.as_ref().and_then(|d| d.next_deadline());
+        if let Some(at) = next {
+            let at = at.max(self.now);
+            if self.slots[slot].wakes.insert(at) {
+                self.schedule(at, Event::Wake { slot });
+            }
+        }
+    }
+
+    fn transmit(
+        &mut self,
+        from_slot: usize,
+        from: ValidatorIndex,
+        to: Option<ValidatorIndex>,
+        half: u8,
+        behaviour: Behaviour,
+        bytes: Vec<u8>,
+    ) {
+        for target in 0..self.slots.len() {
+            let t = &self.slots[target];
+            if target == from_slot || to.is_some_and(|to| to != t.index) {
+                continue;
+            }
+            // A twin talks to one half of the others (and both copies to a witness, who can
+            // then see the equivocation); its copies do not talk to each other.
+            let witness = self.witness;
+            if behaviour == Behaviour::Twin && (t.index == from || (t.index % 2 != u32::from(half) && t.index != witness)) {
+                continue;
+            }
+            if t.behaviour == Behaviour::Twin && from % 2 != u32::from(t.half) && from != witness {
+                continue;
+            }
+            // An equivocator's copies are heard by everyone but not by each other.
+            if behaviour == Behaviour::Equivocator && t.index == from {
+                continue;
+            }
+            if self.cut(from, t.index) || self.rng.gen_bool(self.config.link.loss) {
+                self.stats[1] += 1;
+                continue;
+            }
+            let copies = if self.rng.gen_bool(self.config.link.duplicate) { 2 } else { 1 };
+            self.stats[2] += copies - 1;
+            for _ in 0..copies {
+                let link = self.config.link;
+                let delay = link.latency_ms + self.rng.gen_range(0..=2 * link.jitter_ms) - link.jitter_ms.min(link.latency_ms);
+                self.schedule(self.now + delay, Event::Deliver { to: target, from, bytes: bytes.clone() });
+            }
+        }
+    }
+
+    fn cut(&self, a: ValidatorIndex, b: ValidatorIndex) -> bool {
+        self.config
+            .partitions
+            .iter()
+            .any(|p| p.from_ms <= self.now && self.now < p.until_ms && !p.groups.iter().any(|g| g.contains(&a) && g.contains(&b)))
+    }
+
+    fn report(mut self) -> Report {
+        if let Some(l) = self.livelock.take() {
+            for s in &mut self.slots {
+                s.io.violations.push(l.clone());
+            }
+        }
+        Report {
+            seed: self.config.seed,
+            end_ms: self.now,
+            nodes: self
+                .slots
+                .into_iter()
+                .map(|s| NodeReport {
+                    index: s.index,
+                    behaviour: s.behaviour,
+                    committed: s.io.committed,
+                    commit_times: s.io.commit_times,
+                    built: s.io.built,
+                    built_times: s.io.built_times,
+                    evidence: s.io.evidence,
+                    violations: s.io.violations,
+                    persists: s.io.persists,
+                })
+                .collect(),
+            delivered: self.stats[0],
+            dropped: self.stats[1],
+            duplicated: self.stats[2],
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct NodeReport {
+    pub index: ValidatorIndex,
+    pub behaviour: Behaviour,
+    pub committed: Vec<(BlockRef, Certificate)>,
+    pub commit_times: Vec<TimestampMs>,
+    pub built: Vec<Hash>,
+    /// Virtual time each block in `built` was built.
+    pub built_times: Vec<TimestampMs>,
+    /// Misbehaviour this node's engine reported.
+    pub evidence: Vec<crate::consensus::Evidence>,
+    pub violations: Vec<String>,
+    pub persists: u64,
+}
+
+/// What a run did, and the checkers over it. Every error message names the seed.
+#[derive(Debug)]
+pub struct Report {
+    pub seed: u64,
+    pub end_ms: TimestampMs,
+    pub nodes: Vec<NodeReport>,
+    pub delivered: u64,
+    pub dropped: u64,
+    pub duplicated: u64,
+}
+
+impl Report {
+    fn honest(&self) -> impl Iterator<Item = &NodeReport> {
+        self.nodes.iter().filter(|n| n.behaviour == Behaviour::Honest)
+    }
+
+    /// Agreement: no two honest nodes ever committed different blocks at one height, and no
+    /// node broke the driver contract.
+    pub fn check_agreement(&self) -> Result<(), String> {
+        for n in &self.nodes {
+            if let Some(v) = n.violations.first() {
+                return Err(format!("seed {}: validator {} broke the engine contract: {v}", self.seed, n.index));
+            }
+        }
+        let longest = self.honest().max_by_key(|n| n.committed.len()).map(|n| &n.committed);
+        let Some(longest) = longest else { return Ok(()) };
+        for n in self.honest() {
+            for (i, (b, _)) in n.committed.iter().enumerate() {
+                if longest[i].0 != *b {
+                    return Err(format!(
+                        "seed {}: agreement broken at height {}: validator {} committed {}, another honest validator {}",
+                        self.seed, b.height, n.index, b.hash, longest[i].0.hash
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Validity: every committed block was built by some node in the run.
+    pub fn check_validity(&self) -> Result<(), String> {
+        let built: BTreeSet<&Hash> = self.nodes.iter().flat_map(|n| n.built.iter()).collect();
+        for n in self.honest() {
+            for (b, _) in n.committed.iter().skip(1) {
+                if !built.contains(&b.hash) {
+                    return Err(format!("seed {}: validator {} committed {} which nobody built", self.seed, n.index, b.hash));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Virtual milliseconds from the building of each block to its commit at honest validator
+    /// `observer` (the first honest one if `None`), in height order: the commit latency.
+    pub fn commit_latencies(&self, observer: Option<ValidatorIndex>) -> Vec<TimestampMs> {
+        let built: std::collections::HashMap<&Hash, TimestampMs> =
+            self.nodes.iter().flat_map(|n| n.built.iter().zip(n.built_times.iter().copied())).collect();
+        let Some(node) = self.honest().find(|n| observer.is_none_or(|o| n.index == o)) else { return vec![] };
+        node.committed
+            .iter()
+            .zip(&node.commit_times)
+            .skip(1)
+            .filter_map(|((b, _), t)| built.get(&b.hash).map(|at| t.saturating_sub(*at)))
+            .collect()
+    }
+
+    /// The lowest committed height among honest nodes.
+    pub fn min_honest_height(&self) -> Height {
+        self.honest().map(|n| n.committed.last().map_or(0, |(b, _)| b.height)).min().unwrap_or(0)
+    }
+
+    pub fn max_height(&self) -> Height {
+        self.nodes.iter().map(|n| n.committed.last().map_or(0, |(b, _)| b.height)).max().unwrap_or(0)
+    }
+
+    /// Liveness after a fault ends: every honest node commits a new block within `bound_ms`
+    /// of `healed_ms`.
+    pub fn check_resumes(&self, healed_ms: TimestampMs, bound_ms: TimestampMs) -> Result<(), String> {
+        for n in self.honest() {
+            let first = n.commit_times.iter().find(|t| **t >= healed_ms);
+            match first {
+                Some(t) if *t <= healed_ms + bound_ms => {}
+                other => {
+                    return Err(format!(
+                        "seed {}: liveness: validator {} committed nothing within {bound_ms} ms of the fault ending at {healed_ms} ms (next commit: {other:?})",
+                        self.seed, n.index
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs agreement and validity, and checks every honest node reached `min_height`.
+    pub fn check(&self, min_height: Height) -> Result<(), String> {
+        self.check_agreement()?;
+        self.check_validity()?;
+        let h = self.min_honest_height();
+        if h < min_height {
+            return Err(format!(
+                "seed {}: liveness: an honest validator is at height {h}, below {min_height} (highest {}; {} delivered, {} dropped)",
+                self.seed,
+                self.max_height(),
+                self.delivered,
+                self.dropped
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,160 @@
+//! `aether run`, and the listings `aether presets` and `aether plugins`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use aether_framework::config::ConfigSource;
+use aether_framework::registry::Preset;
+use aether_presets::{init, PRESETS};
+use anyhow::{bail, Context};
+use clap::Args;
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// Chain folder made by `aether init` (reads DIR/aether.toml).
+    #[arg(long, conflicts_with = "config")]
+    pub(crate) dir: Option<PathBuf>,
+    /// Config file (default: ./aether.toml).
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
+    /// A throwaway single-validator chain with a funded dev account, in a new temporary folder.
+    #[arg(long, conflicts_with_all = ["dir", "config"])]
+    pub(crate) dev: bool,
+    /// Preset (default: the config file's `preset`, else "aether").
+    #[arg(long)]
+    pub(crate) preset: Option<String>,
+    /// Override any setting: --set consensus.solo.block_interval_ms=500 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub(crate) set: Vec<String>,
+    /// Shorthand for --set rpc.listen=ADDR.
+    #[arg(long)]
+    pub(crate) rpc_listen: Option<SocketAddr>,
+    /// Shorthand for --set node.data_dir=PATH.
+    #[arg(long)]
+    pub(crate) data_dir: Option<PathBuf>,
+}
+
+/// Which node a command acts on.
+#[derive(Args)]
+pub(crate) struct NodeArgs {
+    /// Chain folder made by `aether init` (reads DIR/aether.toml).
+    #[arg(long, conflicts_with = "config")]
+    pub(crate) dir: Option<PathBuf>,
+    /// Config file (default: ./aether.toml).
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
+}
+
+impl NodeArgs {
+    fn source(&self) -> anyhow::Result<(&'static Preset, ConfigSource)> {
+        let file = match (&self.dir, &self.config) {
+            (Some(d), _) => d.join("aether.toml"),
+            (None, Some(c)) => c.clone(),
+            (None, None) => PathBuf::from("aether.toml"),
+        };
+        if !file.is_file() {
+            bail!("config file {} does not exist", file.display());
+        }
+        let preset = aether_presets::find(&init::preset_of(&file)?.unwrap_or_else(|| "aether".into()))?;
+        Ok((preset, ConfigSource { file: Some(file), env: true, overrides: vec![], base_dir: None }))
+    }
+}
+
+pub(crate) async fn run(a: RunArgs) -> anyhow::Result<()> {
+    let config_file = if a.dev {
+        let dir = tempfile::Builder::new().prefix("aether-dev-").tempdir()?.keep();
+        let mut opts = init::InitOptions::new(&dir);
+        opts.chain_id = "aether-dev".into();
+        opts.fund_dev_account = true;
+        let out = init::init_chain(&opts)?;
+        let dev = keys::dev_account();
+        println!("dev chain in {} (delete it when done)", dir.display());
+        println!("dev account {} is funded; send from it with: aether tx transfer --dev --to ADDRESS --amount N", dev.address());
+        out.config
+    } else {
+        match (a.dir, a.config) {
+            (Some(d), _) => d.join("aether.toml"),
+            (None, Some(c)) => c,
+            (None, None) => PathBuf::from("aether.toml"),
+        }
+    };
+    if !config_file.is_file() {
+        bail!(
+            "config file {} does not exist; create a chain with `aether init --dir DIR` or use `aether run --dev`",
+            config_file.display()
+        );
+    }
+    let preset_name = match a.preset {
+        Some(p) => p,
+        None => init::preset_of(&config_file)?.unwrap_or_else(|| "aether".into()),
+    };
+    let preset = aether_presets::find(&preset_name)?;
+    let mut overrides = Vec::new();
+    for s in &a.set {
+        let (k, v) = s.split_once('=').with_context(|| format!("--set {s:?}: expected KEY=VALUE"))?;
+        overrides.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    if let Some(addr) = a.rpc_listen {
+        overrides.push(("rpc.listen".into(), format!("\"{addr}\"")));
+    }
+    if let Some(d) = a.data_dir {
+        overrides.push(("node.data_dir".into(), format!("{:?}", d.display().to_string())));
+    }
+    let source = ConfigSource { file: Some(config_file), env: true, overrides, base_dir: None };
+    let node = aether_presets::launch(preset, &source).await?;
+    if let Some(rpc) = &node.rpc {
+        println!("JSON-RPC on {} (HTTP and WebSocket), health at {}/health", rpc.http_url(), rpc.http_url());
+    }
+    tokio::select! {
+        _ = wait_for_shutdown_signal() => {
+            tracing::info!("shutting down");
+            node.shutdown().await?;
+            tracing::info!("stopped cleanly");
+            Ok(())
+        }
+        _ = node.node.stopped() => {
+            // The driver only stops by itself on a fatal error; report it and exit non-zero.
+            node.shutdown().await.context("the node stopped")?;
+            bail!("the node stopped unexpectedly")
+        }
+    }
+}
+
+pub(crate) async fn wait_for_shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+pub(crate) fn parse_overrides(set: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    set.iter()
+        .map(|s| {
+            let (k, v) = s.split_once('=').with_context(|| format!("--set {s:?}: expected KEY=VALUE"))?;
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// `aether presets`.
+pub(crate) fn list_presets() {
+    for p in PRESETS {
+        println!("{:<10} {}", p.name, p.description);
+    }
+}
+
+/// `aether plugins --preset NAME`.
+pub(crate) fn list_plugins(preset: &str) -> anyhow::Result<()> {
+    let registry = aether_presets::find(preset)?.registry();
+    for (slot, name, description) in registry.listing() {
+        println!("{:<20} {:<10} {}", format!("[{}] {}", slot.section(), slot.selector()), name, description);
+    }
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! `aether tx` (transfer, deploy, call: signed and submitted over RPC) and `aether query`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aether_framework::codec;
+use aether_framework::types::{Action, Address, Amount, Hash, Receipt, TxBody};
+use aether_presets::keys;
+use aether_rpc::AetherApiClient;
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use jsonrpsee::http_client::HttpClientBuilder;
+
+#[derive(Subcommand)]
+pub(crate) enum TxCommand {
+    /// Transfer tokens.
+    Transfer(TransferArgs),
+    /// Deploy a contract from a .wasm or .wat file; prints its address.
+    Deploy(DeployArgs),
+    /// Call a contract's method.
+    Call(CallArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct TransferArgs {
+    /// Recipient address (0x + 40 hex digits).
+    #[arg(long)]
+    pub(crate) to: Address,
+    #[arg(long)]
+    pub(crate) amount: Amount,
+    #[arg(long, default_value = "")]
+    pub(crate) memo: String,
+    #[command(flatten)]
+    pub(crate) signer: SignerArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct DeployArgs {
+    /// Contract code: WebAssembly binary (.wasm) or text (.wat).
+    #[arg(long)]
+    pub(crate) code: PathBuf,
+    /// Input for the contract's `init` export, 0x hex.
+    #[arg(long, default_value = "")]
+    pub(crate) input: String,
+    /// Value sent to the new contract.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) value: Amount,
+    #[arg(long, default_value_t = 5_000_000)]
+    pub(crate) gas: u64,
+    #[command(flatten)]
+    pub(crate) signer: SignerArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct CallArgs {
+    #[arg(long)]
+    pub(crate) contract: Address,
+    #[arg(long)]
+    pub(crate) method: String,
+    /// Call input, 0x hex.
+    #[arg(long, default_value = "")]
+    pub(crate) input: String,
+    /// Value sent with the call.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) value: Amount,
+    #[arg(long, default_value_t = 1_000_000)]
+    pub(crate) gas: u64,
+    #[command(flatten)]
+    pub(crate) signer: SignerArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct QueryArgs {
+    #[arg(long)]
+    pub(crate) contract: Address,
+    #[arg(long)]
+    pub(crate) method: String,
+    /// Call input, 0x hex.
+    #[arg(long, default_value = "")]
+    pub(crate) input: String,
+    /// Caller the contract sees (default: the zero address).
+    #[arg(long)]
+    pub(crate) caller: Option<Address>,
+    #[arg(long, default_value = "http://127.0.0.1:9944")]
+    pub(crate) rpc: String,
+}
+
+/// Who signs, which node receives it, and the fee.
+#[derive(Args)]
+pub(crate) struct SignerArgs {
+    /// Fee; for deploy and call the default is the least the gas limit needs.
+    #[arg(long)]
+    pub(crate) fee: Option<Amount>,
+    /// Signing key file.
+    #[arg(long, conflicts_with = "dev", required_unless_present = "dev")]
+    pub(crate) key: Option<PathBuf>,
+    /// Sign with the well-known development account.
+    #[arg(long)]
+    pub(crate) dev: bool,
+    #[arg(long, default_value = "http://127.0.0.1:9944")]
+    pub(crate) rpc: String,
+    /// Return after submitting instead of waiting for the commit.
+    #[arg(long)]
+    pub(crate) no_wait: bool,
+}
+
+/// `aether tx ...`.
+pub(crate) async fn run(command: TxCommand) -> anyhow::Result<()> {
+    match command {
+        TxCommand::Transfer(a) => {
+            let action = Action::Transfer { to: a.to, amount: a.amount, memo: a.memo.into_bytes() };
+            submit(&a.signer, action).await.map(|_| ())
+        }
+        TxCommand::Deploy(a) => deploy(a).await,
+        TxCommand::Call(a) => call(a).await,
+    }
+}
+
+fn parse_hex(what: &str, text: &str) -> anyhow::Result<Vec<u8>> {
+    hex::decode(text.strip_prefix("0x").unwrap_or(text)).with_context(|| format!("{what} is not hex"))
+}
+
+/// Signs `action` with the signer's key at its next nonce, submits it, and (unless --no-wait)
+/// waits for the commit and prints the receipt. Returns the receipt if it waited.
+async fn submit(signer: &SignerArgs, action: Action) -> anyhow::Result<Option<Receipt>> {
+    let key = match (&signer.key, signer.dev) {
+        (Some(path), _) => keys::read_key_file(path)?,
+        (None, true) => keys::dev_account(),
+        (None, false) => bail!("give --key FILE or --dev"),
+    };
+    let client = HttpClientBuilder::default().request_timeout(Duration::from_secs(10)).build(&signer.rpc)?;
+    let status = client.status().await.with_context(|| format!("cannot reach the node at {}", signer.rpc))?;
+    let account = client.account(key.address()).await?;
+    let fee = signer.fee.unwrap_or_else(|| aether_framework::vm::gas::min_fee(action.gas_limit()).max(1));
+    let tx = TxBody { chain_id: status.chain_id, sender: key.public(), nonce: account.next_nonce, fee, action }.sign(&key);
+    let hash: Hash = client.submit_transaction(format!("0x{}", hex::encode(codec::encode(&tx)))).await?;
+    println!("submitted {hash}");
+    if signer.no_wait {
+        return Ok(None);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let view = client.transaction(hash).await?;
+        if view.status == "committed" {
+            let receipt = view.receipt.context("committed transaction without receipt")?;
+            let loc = view.location.context("committed transaction without location")?;
+            println!("committed in block {} ({}): {:?}", loc.height, loc.block_hash, receipt.status);
+            if receipt.gas_used > 0 {
+                println!("gas used {}", receipt.gas_used);
+            }
+            if !receipt.output.is_empty() {
+                println!("output 0x{}", hex::encode(&receipt.output));
+            }
+            for e in &receipt.events {
+                println!("event {} topic {:?} data 0x{}", e.emitter, String::from_utf8_lossy(&e.topic), hex::encode(&e.data));
+            }
+            return Ok(Some(receipt));
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("not committed after 60 s (status {})", view.status);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn deploy(a: DeployArgs) -> anyhow::Result<()> {
+    let text = std::fs::read(&a.code).with_context(|| format!("reading {}", a.code.display()))?;
+    let code = wat::parse_bytes(&text).with_context(|| format!("{} is neither WebAssembly nor valid WAT", a.code.display()))?.into_owned();
+    // Refuse here what the chain would refuse, with the rule, before paying a fee for it.
+    aether_framework::vm::prepare(&code, &aether_framework::vm::validate::Limits::default())?;
+    let action = Action::Deploy { code, input: parse_hex("--input", &a.input)?, value: a.value, gas_limit: a.gas };
+    if let Some(receipt) = submit(&a.signer, action).await? {
+        if let Some(address) = receipt.contract_address {
+            println!("contract {address}");
+        }
+    }
+    Ok(())
+}
+
+async fn call(a: CallArgs) -> anyhow::Result<()> {
+    let action =
+        Action::Call { contract: a.contract, method: a.method, input: parse_hex("--input", &a.input)?, value: a.value, gas_limit: a.gas };
+    submit(&a.signer, action).await.map(|_| ())
+}
+
+pub(crate) async fn query(a: QueryArgs) -> anyhow::Result<()> {
+    let client = HttpClientBuilder::default().request_timeout(Duration::from_secs(10)).build(&a.rpc)?;
+    let input = format!("0x{}", hex::encode(parse_hex("--input", &a.input)?));
+    let view = client
+        .contract_query(a.contract, a.method, Some(input), a.caller, None)
+        .await
+        .with_context(|| format!("query through {}", a.rpc))?;
+    println!("{} at height {} (gas {})", view.status, view.height, view.gas_used);
+    if let Some(reason) = view.reason {
+        println!("reason {reason}");
+    }
+    println!("output 0x{}", hex::encode(&view.output));
+    Ok(())
+}

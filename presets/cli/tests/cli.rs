@@ -1,0 +1,212 @@
+//! The `aether` binary as a user runs it: `init`, `run` as a subprocess, a transfer with
+//! `aether tx transfer`, the balance over RPC, a contract deployed, called and queried from the
+//! command line, and a clean stop on SIGINT.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aether_framework::types::Address;
+use aether_rpc::AetherApiClient;
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+
+mod common;
+use common::ChildGuard;
+
+const BIN: &str = env!("CARGO_BIN_EXE_aether");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A client for the node on `port`, once its RPC answers (bounded wait).
+async fn connect(port: u16) -> (String, HttpClient) {
+    let url = format!("http://127.0.0.1:{port}");
+    let client = HttpClientBuilder::default().build(&url).unwrap();
+    let start = Instant::now();
+    while client.status().await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "node RPC on port {port} did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (url, client)
+}
+
+/// Starts the binary with `args`, its output (info logs included) to the file `log`: an unread
+/// pipe could fill up and block the node's logging.
+fn spawn_logged(args: &[&str], log: &std::path::Path) -> std::process::Child {
+    let file = std::fs::File::create(log).unwrap();
+    Command::new(BIN).args(args).env("AETHER_LOG", "info").stdout(file.try_clone().unwrap()).stderr(file).spawn().unwrap()
+}
+
+/// Sends SIGINT to `child` and waits for it to exit, at most `within`.
+fn interrupt_and_wait(mut child: std::process::Child, within: Duration) -> std::process::ExitStatus {
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("process did not stop within {within:?} of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_run_transfer_and_stop_on_sigint() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let out = Command::new(BIN)
+        .args(["init", "--dir", dir.path().to_str().unwrap(), "--rpc-listen", &format!("127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+    let faucet = dir.path().join("keys/faucet.json");
+
+    // Output goes to a file: an unread pipe could fill up and block the node's logging.
+    let log_path = dir.path().join("node.log");
+    let child =
+        spawn_logged(&["run", "--dir", dir.path().to_str().unwrap(), "--set", "consensus.hotstuff.min_block_interval_ms=50"], &log_path);
+    let mut guard = ChildGuard(Some(child));
+    let (url, client) = connect(port).await;
+
+    let to = Address([0x42; 20]);
+    let out = Command::new(BIN)
+        .args(["tx", "transfer", "--key", faucet.to_str().unwrap(), "--to", &to.to_string(), "--amount", "12345", "--rpc", &url])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "transfer failed: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("committed in block"), "{stdout}");
+    assert_eq!(client.account(to).await.unwrap().balance, 12345);
+
+    // A bad command line is a readable error with a failing exit code, not a panic.
+    let out = Command::new(BIN).args(["tx", "transfer", "--dev", "--to", "0x12", "--amount", "1", "--rpc", &url]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("address"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let exit = interrupt_and_wait(guard.0.take().unwrap(), Duration::from_secs(20));
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(exit.success(), "exit status {exit:?}; logs:\n{logs}");
+    assert!(logs.contains("stopped cleanly"), "logs:\n{logs}");
+
+    // The committed transfer is still there after a restart.
+    let mut guard = ChildGuard(Some(
+        Command::new(BIN).args(["run", "--dir", dir.path().to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
+    ));
+    let start = Instant::now();
+    let balance = loop {
+        if let Ok(a) = client.account(to).await {
+            break a.balance;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "restarted node RPC did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(balance, 12345);
+    drop(guard.0.take().map(|mut c| {
+        let _ = Command::new("kill").args(["-INT", &c.id().to_string()]).status();
+        c.wait()
+    }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_dev_starts_a_funded_throwaway_chain() {
+    let port = free_port();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_path = out_dir.path().join("stdout");
+    let child = Command::new(BIN)
+        .args(["run", "--dev", "--rpc-listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut guard = ChildGuard(Some(child));
+    let (url, client) = connect(port).await;
+    assert_eq!(client.status().await.unwrap().engine, "hotstuff", "the default preset runs HotStuff");
+    let out = Command::new(BIN)
+        .args(["tx", "transfer", "--dev", "--to", &Address([7; 20]).to_string(), "--amount", "5", "--rpc", &url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(client.account(Address([7; 20])).await.unwrap().balance, 5);
+
+    // Contracts on the default VM: deploy the example counter, call it, query it.
+    assert_eq!(client.status().await.unwrap().vm.as_deref(), Some("wasmtime"));
+    let aether = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).args(["--rpc", &url]).output().unwrap();
+        assert!(out.status.success(), "aether {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let counter_wat = concat!(env!("CARGO_MANIFEST_DIR"), "/../../vm-backends/contracts/counter.wat");
+    let deployed = aether(&["tx", "deploy", "--dev", "--code", counter_wat]);
+    let contract = deployed.lines().find_map(|l| l.strip_prefix("contract ")).unwrap_or_else(|| panic!("{deployed}")).to_string();
+    let called = aether(&["tx", "call", "--dev", "--contract", &contract, "--method", "increment"]);
+    assert!(called.contains("Success") && called.contains("output 0x0100000000000000"), "{called}");
+    let queried = aether(&["query", "--contract", &contract, "--method", "get"]);
+    assert!(queried.starts_with("returned") && queried.contains("output 0x0100000000000000"), "{queried}");
+
+    let mut child = guard.0.take().unwrap();
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(child.wait().unwrap().success());
+    let stdout = std::fs::read_to_string(&out_path).unwrap();
+    // The dev chain names its folder; remove it.
+    let dir = stdout.lines().find_map(|l| l.strip_prefix("dev chain in ")).and_then(|l| l.split(" (").next()).expect("dev folder printed");
+    assert!(std::path::Path::new(dir).join("data").is_dir(), "{stdout}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A base port with `n` consecutive free ports after it.
+fn free_ports(n: u16) -> u16 {
+    for _ in 0..100 {
+        let base = free_port();
+        if base.checked_add(n).is_some() && (1..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no {n} consecutive free ports");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_four_validators_and_run_them_as_a_devnet() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("four");
+    let out = Command::new(BIN).args(["init", "--dir", chain.to_str().unwrap(), "--validators", "4", "--dev-account"]).output().unwrap();
+    assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+    let genesis: serde_json::Value = serde_json::from_slice(&std::fs::read(chain.join("genesis.json")).unwrap()).unwrap();
+    assert_eq!(genesis["validators"].as_array().unwrap().len(), 4);
+    for i in 0..4 {
+        assert!(chain.join(format!("keys/validator-{i}.json")).is_file());
+    }
+
+    // One process cannot run a four-validator genesis without a network: a clear error.
+    let out = Command::new(BIN).args(["run", "--dir", chain.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("4 validators") && err.contains("aether devnet"), "{err}");
+
+    let base = free_ports(4);
+    let log_path = dir.path().join("devnet.log");
+    let child = spawn_logged(&["devnet", "--dir", chain.to_str().unwrap(), "--rpc-listen", &format!("127.0.0.1:{base}")], &log_path);
+    let mut guard = ChildGuard(Some(child));
+    let (_, first) = connect(base).await;
+    let (url_third, _) = connect(base + 2).await;
+    assert_eq!(first.status().await.unwrap().engine, "hotstuff");
+
+    // Submitted to validator 2; committed, and visible on validator 0.
+    let to = Address([0x24; 20]);
+    let out = Command::new(BIN)
+        .args(["tx", "transfer", "--dev", "--to", &to.to_string(), "--amount", "77", "--rpc", &url_third])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let start = Instant::now();
+    while first.account(to).await.unwrap().balance != 77 {
+        assert!(start.elapsed() < Duration::from_secs(30), "validator 0 never saw the transfer");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let exit = interrupt_and_wait(guard.0.take().unwrap(), Duration::from_secs(30));
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(exit.success() && logs.contains("stopped cleanly"), "exit {exit:?}; logs:\n{logs}");
+}
