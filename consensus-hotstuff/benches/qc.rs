@@ -3,6 +3,9 @@
 //!
 //! `cargo bench --workspace --bench qc`
 
+// Test and bench code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use aether_consensus_hotstuff::certificate::*;
 use aether_primitives::types::Hash;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};

@@ -9,6 +9,9 @@
 //! Set-up (key derivation, each engine checking every proof of possession) is excluded: each
 //! size runs to two heights and the difference is reported.
 
+// Test and bench code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Instant;
 
 use aether_consensus_hotstuff::messages::CommitCertificate;

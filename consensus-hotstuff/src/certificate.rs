@@ -63,6 +63,8 @@ pub struct BlsSignature(pub(crate) Signature);
 
 impl BlsSecretKey {
     /// Derives a key from 32 bytes of input keying material (IETF KeyGen).
+    // KeyGen fails only for fewer than 32 bytes of IKM; the type gives exactly 32.
+    #[allow(clippy::expect_used)]
     pub fn from_seed(ikm: [u8; 32]) -> BlsSecretKey {
         BlsSecretKey(SecretKey::key_gen(&ikm, &[]).expect("32 bytes of IKM is enough for KeyGen"))
     }
@@ -175,6 +177,7 @@ impl Committee {
     }
 
     /// Aggregate public key of `signers` (indices known valid).
+    #[allow(clippy::expect_used)]
     pub(crate) fn aggregate_key(&self, signers: &[usize]) -> PublicKey {
         let keys: Vec<&PublicKey> = signers.iter().map(|i| &self.keys[*i].0).collect();
         // Keys were validated on decoding; the list is non-empty because a quorum has stake.

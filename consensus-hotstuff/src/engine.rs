@@ -31,6 +31,7 @@ use std::sync::Arc;
 use aether_api::consensus::{
     BlockRef, ConsensusEngine, ConsensusError, EngineContext, Evidence, Input, Output, TimerId, ValidatorIndex,
 };
+use aether_primitives::codec;
 use aether_primitives::types::{Amount, Certificate, Hash, Keypair, PublicKey, Signature, TimestampMs};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
@@ -182,7 +183,7 @@ impl HotStuffEngine {
         let stakes: Vec<Amount> = ctx.validators.iter().map(|v| v.stake).collect();
         let committee_id = Hash::digest(
             b"aether/hotstuff-committee/v1",
-            &borsh::to_vec(&ctx.validators.iter().map(|v| (v.consensus_key.clone(), v.stake)).collect::<Vec<_>>()).expect("encode"),
+            &codec::encode(&ctx.validators.iter().map(|v| (v.consensus_key.clone(), v.stake)).collect::<Vec<_>>()),
         );
         let committee = Arc::new(Committee::new(committee_members).map_err(|e| ConsensusError::Setup(e.to_string()))?);
         let me = match &ctx.local {
@@ -249,7 +250,7 @@ impl HotStuffEngine {
         if qc.round == 0 {
             return Some(qc.block) == self.genesis_digest && qc.signers.is_empty();
         }
-        let key = VerifiedCache::key(b"qc", &self.committee_id, &borsh::to_vec(qc).expect("encode"));
+        let key = VerifiedCache::key(b"qc", &self.committee_id, &codec::encode(qc));
         if self.verified.contains(&key) {
             return true;
         }
@@ -261,7 +262,7 @@ impl HotStuffEngine {
     }
 
     fn verify_tc(&mut self, tc: &TimeoutCertificate) -> bool {
-        let key = VerifiedCache::key(b"tc", &self.committee_id, &borsh::to_vec(tc).expect("encode"));
+        let key = VerifiedCache::key(b"tc", &self.committee_id, &codec::encode(tc));
         if self.verified.contains(&key) {
             return true;
         }
@@ -311,7 +312,8 @@ impl HotStuffEngine {
             let n = self.members.len() as u64;
             return (0..n).map(|i| ((round + 1 + i) % n) as usize).find(|i| stakes[*i] > 0).map(|i| i as ValidatorIndex);
         }
-        beta.map(|beta| pick_by_stake(&beta, &stakes).expect("eligible validators have stake") as ValidatorIndex)
+        // No eligible stake elects nobody (the round then times out to a fallback leader).
+        beta.and_then(|beta| pick_by_stake(&beta, &stakes).ok()).map(|i| i as ValidatorIndex)
     }
 
     /// Stake per validator, zero for those not in the signer bitmap `signers` of the QC a
@@ -356,7 +358,7 @@ impl HotStuffEngine {
             out.push(Output::Send { to: *to, bytes: bytes.clone() });
         }
         if let Some(t) = &self.my_timeout {
-            out.push(Output::Broadcast { bytes: borsh::to_vec(&Message::Timeout(Box::new(t.clone()))).expect("encode") });
+            out.push(Output::Broadcast { bytes: codec::encode(&Message::Timeout(Box::new(t.clone()))) });
         }
         out.push(Output::SetTimer { id: RESEND_TIMER, at_ms: now.saturating_add(self.resend_interval()) });
     }
@@ -417,13 +419,13 @@ impl HotStuffEngine {
                 _ => {
                     // The certified block has not reached us (or was lost in a crash): ask for
                     // it; on_verified proposes once it is here.
-                    out.push(Output::Broadcast { bytes: borsh::to_vec(&Message::Fetch { digest: parent_digest }).expect("encode") });
+                    out.push(Output::Broadcast { bytes: codec::encode(&Message::Fetch { digest: parent_digest }) });
                     return;
                 }
             }
         };
         self.building = Some((self.round, parent_digest));
-        out.push(Output::BuildPayload { parent, parent_certificate: Certificate(borsh::to_vec(&self.high_qc).expect("encode")) });
+        out.push(Output::BuildPayload { parent, parent_certificate: Certificate(codec::encode(&self.high_qc)) });
     }
 
     fn on_built(&mut self, now: TimestampMs, payload: aether_api::consensus::Payload, out: &mut Vec<Output>) {
@@ -453,7 +455,7 @@ impl HotStuffEngine {
         let signature = me.identity.sign(&digest.0).0.to_vec();
         let proposal = Proposal { header, justify: self.high_qc.clone(), timeout, payload: payload.bytes, signature };
         self.last_proposed_ms = Some(now);
-        let bytes = borsh::to_vec(&Message::Proposal(Box::new(proposal.clone()))).expect("encode");
+        let bytes = codec::encode(&Message::Proposal(Box::new(proposal.clone())));
         out.push(Output::Broadcast { bytes: bytes.clone() });
         self.my_proposal = Some(bytes);
         self.proposals.insert(digest, Known { proposal, verified: true, beta });
@@ -464,11 +466,11 @@ impl HotStuffEngine {
         out.push(Output::SetTimer { id: ROUND_TIMER, at_ms: now.saturating_add(self.round_timeout()) });
         // Ask again for ancestors that never arrived.
         for digest in self.waiting.keys().take(16) {
-            out.push(Output::Broadcast { bytes: borsh::to_vec(&Message::Fetch { digest: *digest }).expect("encode") });
+            out.push(Output::Broadcast { bytes: codec::encode(&Message::Fetch { digest: *digest }) });
         }
         if let Some(t) = &self.my_timeout {
             // Still stuck in this round: say it again (links lose messages).
-            out.push(Output::Broadcast { bytes: borsh::to_vec(&Message::Timeout(Box::new(t.clone()))).expect("encode") });
+            out.push(Output::Broadcast { bytes: codec::encode(&Message::Timeout(Box::new(t.clone()))) });
             return;
         }
         self.time_out(now, out);
@@ -502,7 +504,7 @@ impl HotStuffEngine {
         self.persist_with(tip, out);
         self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
         self.my_timeout = Some(timeout.clone());
-        out.push(Output::Broadcast { bytes: borsh::to_vec(&Message::Timeout(Box::new(timeout.clone()))).expect("encode") });
+        out.push(Output::Broadcast { bytes: codec::encode(&Message::Timeout(Box::new(timeout.clone()))) });
         self.on_timeout(timeout, now, out);
     }
 
@@ -529,7 +531,7 @@ impl HotStuffEngine {
     fn persist(&mut self, out: &mut Vec<Output>) {
         self.safety.high_qc = Some(self.high_qc.clone());
         self.safety.last_tc = self.last_tc.clone();
-        out.push(Output::Persist { state: borsh::to_vec(&self.safety).expect("encode") });
+        out.push(Output::Persist { state: codec::encode(&self.safety) });
     }
 
     // ---- certificates arriving ----------------------------------------------------------
@@ -582,8 +584,8 @@ impl HotStuffEngine {
     fn try_pending_commit(&mut self, out: &mut Vec<Output>) {
         let Some((target, _)) = &self.pending_commit else { return };
         let mut chain = vec![*target];
+        let mut last = *target;
         loop {
-            let last = *chain.last().expect("non-empty");
             let Some(k) = self.proposals.get(&last) else { return };
             if !k.verified {
                 return;
@@ -596,18 +598,19 @@ impl HotStuffEngine {
                 return; // an ancestor is missing; it is being fetched
             }
             chain.push(parent);
+            last = parent;
         }
-        let (_, direct) = self.pending_commit.take().expect("checked above");
-        for digest in chain.iter().rev() {
+        let Some((_, direct)) = self.pending_commit.take() else { return };
+        for (position, digest) in chain.iter().enumerate().rev() {
             let header = self.proposals[digest].proposal.header.clone();
-            let cert = if digest == &chain[0] {
-                direct.clone()
-            } else {
-                // Its QC is the justify of the next block in the chain.
-                let child = chain.iter().position(|d| d == digest).expect("in chain") - 1;
-                CommitCertificate::Ancestor { header: header.clone(), qc: self.proposals[&chain[child]].proposal.justify.clone() }
+            let cert = match position.checked_sub(1) {
+                None => direct.clone(),
+                // Its QC is the justify of the next block in the chain (its child).
+                Some(child) => {
+                    CommitCertificate::Ancestor { header: header.clone(), qc: self.proposals[&chain[child]].proposal.justify.clone() }
+                }
             };
-            out.push(Output::Commit { block: header.block, certificate: Certificate(borsh::to_vec(&cert).expect("encode")) });
+            out.push(Output::Commit { block: header.block, certificate: Certificate(codec::encode(&cert)) });
             self.committed_beta = Some(self.proposals[digest].beta);
             self.committed_after_timeout = header.after_timeout;
             self.committed_signers = header.justify_signers.clone();
@@ -703,7 +706,7 @@ impl HotStuffEngine {
                         self.fetched.clear();
                     }
                     self.fetched.insert(parent, now);
-                    out.push(Output::Send { to: from, bytes: borsh::to_vec(&Message::Fetch { digest: parent }).expect("encode") });
+                    out.push(Output::Send { to: from, bytes: codec::encode(&Message::Fetch { digest: parent }) });
                 }
             }
             return;
@@ -808,7 +811,7 @@ impl HotStuffEngine {
         let index = me.index;
         self.safety.highest_vote_round = round;
         self.persist_with(digest, out);
-        let vote = borsh::to_vec(&Message::Vote { round, digest, voter: index, signature: signature.clone() }).expect("encode");
+        let vote = codec::encode(&Message::Vote { round, digest, voter: index, signature: signature.clone() });
         if next_leader == index {
             self.on_vote(round, digest, index, signature, now, out);
         } else {
@@ -857,7 +860,7 @@ impl HotStuffEngine {
             self.seen_votes.remove(&(round, forged));
         }
         if let Some(qc) = outcome.certificate {
-            self.verified.insert(VerifiedCache::key(b"qc", &self.committee_id, &borsh::to_vec(&qc).expect("encode")));
+            self.verified.insert(VerifiedCache::key(b"qc", &self.committee_id, &codec::encode(&qc)));
             self.observe_qc(qc, now, out);
         }
     }
@@ -976,7 +979,7 @@ impl ConsensusEngine for HotStuffEngine {
                             at = k.proposal.header.parent;
                         }
                         for p in chain.into_iter().rev() {
-                            let bytes = borsh::to_vec(&Message::Proposal(Box::new(p.clone()))).expect("encode");
+                            let bytes = codec::encode(&Message::Proposal(Box::new(p.clone())));
                             out.push(Output::Send { to: from, bytes });
                         }
                     }

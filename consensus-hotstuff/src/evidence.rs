@@ -17,6 +17,7 @@
 //! ```
 
 use aether_api::consensus::{Evidence, ValidatorIndex};
+use aether_primitives::codec;
 use aether_primitives::types::{Hash, PublicKey, Signature};
 use borsh::{BorshDeserialize, BorshSerialize};
 
@@ -50,7 +51,7 @@ impl Misbehaviour {
     /// The framework's evidence form: offender, kind, borsh proof.
     pub fn into_evidence(self, offender: ValidatorIndex) -> Evidence {
         let kind = self.kind().to_string();
-        Evidence { offender, kind, proof: borsh::to_vec(&self).expect("encoding to a Vec cannot fail") }
+        Evidence { offender, kind, proof: codec::encode(&self) }
     }
 
     /// Decodes the proof of `evidence`, checking that its kind names what it holds.

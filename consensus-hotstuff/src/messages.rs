@@ -2,6 +2,7 @@
 //! All borsh; every signed or hashed structure has a domain tag.
 
 use aether_api::consensus::{BlockRef, ValidatorIndex};
+use aether_primitives::codec;
 use aether_primitives::types::Hash;
 use borsh::{BorshDeserialize, BorshSerialize};
 
@@ -40,7 +41,7 @@ pub struct ProposalHeader {
 
 impl ProposalHeader {
     pub fn digest(&self) -> Hash {
-        Hash::digest(b"aether/hotstuff-proposal/v1", &borsh::to_vec(self).expect("encoding to a Vec cannot fail"))
+        Hash::digest(b"aether/hotstuff-proposal/v1", &codec::encode(self))
     }
 }
 

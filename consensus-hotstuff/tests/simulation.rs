@@ -4,6 +4,9 @@
 //! More seeds: `AETHER_SIM_SEEDS=500 cargo test --workspace --release --test simulation`;
 //! one seed: `AETHER_SIM_SEED=17 cargo test --workspace --test simulation`.
 
+// Test and bench code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use aether_consensus_hotstuff::messages::CommitCertificate;
 use aether_consensus_hotstuff::mocks::HotStuffUnderTest;
 use aether_consensus_hotstuff::{HotStuffEngine, HotStuffSettings};

@@ -1,6 +1,9 @@
 //! Helpers for Aether's cross-crate tests: a temporary chain folder with funded accounts and a
 //! validator key, launched through the real preset code with RPC on a free port.
 
+// Test and bench code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

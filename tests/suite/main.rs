@@ -1,5 +1,8 @@
 //! Cross-crate tests, one binary (each test binary links RocksDB; keeping one keeps CI fast).
 
+// Test and bench code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod bad_input;
 mod config_errors;
 mod contracts;

@@ -111,7 +111,7 @@ pub struct RpcConfig {
 
 impl Default for RpcConfig {
     fn default() -> Self {
-        RpcConfig { enabled: true, listen: "127.0.0.1:9944".parse().expect("valid"), max_connections: 256, max_request_bytes: 1 << 20 }
+        RpcConfig { enabled: true, listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9944)), max_connections: 256, max_request_bytes: 1 << 20 }
     }
 }
 

@@ -132,7 +132,7 @@ impl Snapshot {
         if bytes.len() < MAGIC.len() + 4 + 32 {
             return Err(SnapshotError::Checksum { path: p() });
         }
-        let format = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
+        let format = u32::from_le_bytes(bytes[16..20].try_into().map_err(|_| SnapshotError::Checksum { path: p() })?);
         if format > SNAPSHOT_FORMAT {
             return Err(SnapshotError::FormatTooNew { path: p(), found: format, supported: SNAPSHOT_FORMAT });
         }

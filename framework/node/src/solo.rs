@@ -60,7 +60,7 @@ impl SoloEngine {
         }
         let local =
             ctx.local.as_ref().ok_or_else(|| ConsensusError::Setup("solo needs this node's validator key (node.validator_key)".into()))?;
-        let expected = ctx.validators.get(0).expect("one validator").identity;
+        let expected = ctx.validators.get(0).ok_or_else(|| ConsensusError::Setup("genesis lists no validator".into()))?.identity;
         if local.identity.public() != expected {
             return Err(ConsensusError::Setup(format!(
                 "this node's key {} is not the genesis validator {}",

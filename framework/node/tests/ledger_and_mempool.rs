@@ -1,5 +1,8 @@
 //! Ledger execution and mempool policy, on the in-memory store.
 
+// Test and bench code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use aether_primitives::codec;

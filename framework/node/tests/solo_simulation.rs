@@ -1,5 +1,8 @@
 //! The `solo` engine through the consensus conformance suite (single-validator scenarios).
 
+// Test and bench code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use aether_node::solo::{SoloEngine, SoloSettings};
 use aether_api::consensus::{ConsensusEngine, EngineContext};
 use aether_testkit::sim::conformance::{consensus_conformance, Options};

@@ -23,6 +23,10 @@
 //! aether_testkit::storage_conformance(|| Arc::new(MemoryStore::new()), None::<fn() -> Arc<MemoryStore>>);
 //! ```
 
+// The suites fail by panicking with a message that names the broken rule: that is how a test
+// reports, so unwrap and expect are the right tools here (this crate is never in a node).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[cfg(feature = "bench")]
 pub mod benchkit;
 pub mod sim;
@@ -31,9 +35,8 @@ pub mod vm_conformance;
 
 pub use storage::{storage_conformance, storage_crash_conformance};
 
+// The lower crates under their usual names, so paths inside this crate read `crate::types`.
 use aether_api::{consensus, storage as kv};
-use aether_primitives::types;
-#[cfg(feature = "bench")]
-use aether_primitives::codec;
 #[cfg(feature = "bench")]
 use aether_node::state;
+use aether_primitives::{codec, types};

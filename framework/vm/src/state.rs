@@ -64,7 +64,9 @@ pub type MemoryState = Journal<EmptyState>;
 /// Changes layered over a reader, with nested checkpoints.
 pub struct Journal<R: StateReader> {
     base: R,
-    /// `layers[0]` holds everything kept so far; each checkpoint pushes one more.
+    /// Everything kept so far.
+    kept: Changes,
+    /// One layer per open checkpoint, innermost last.
     layers: Vec<Changes>,
     /// The first read error: execution continues on default values and the error is returned
     /// by [`Journal::into_changes`], so a failing disk can never pass for contract behaviour.
@@ -79,11 +81,11 @@ impl Default for Journal<EmptyState> {
 
 impl<R: StateReader> Journal<R> {
     pub fn new(base: R) -> Self {
-        Journal { base, layers: vec![Changes::default()], error: None }
+        Journal { base, kept: Changes::default(), layers: Vec::new(), error: None }
     }
 
     fn find<T: Clone>(&self, pick: impl Fn(&Changes) -> Option<&T>) -> Option<T> {
-        self.layers.iter().rev().find_map(|l| pick(l).cloned())
+        self.layers.iter().rev().chain(std::iter::once(&self.kept)).find_map(|l| pick(l).cloned())
     }
 
     fn remember<T: Default>(&mut self, r: Result<T, R::Error>) -> T {
@@ -94,7 +96,7 @@ impl<R: StateReader> Journal<R> {
     }
 
     fn top(&mut self) -> &mut Changes {
-        self.layers.last_mut().expect("the bottom layer is never popped")
+        self.layers.last_mut().unwrap_or(&mut self.kept)
     }
 
     pub fn account(&mut self, address: &Address) -> Account {
@@ -147,33 +149,34 @@ impl<R: StateReader> Journal<R> {
 
     /// Keeps the writes since the last checkpoint.
     pub fn commit_checkpoint(&mut self) {
-        assert!(self.layers.len() > 1, "commit_checkpoint without a checkpoint");
-        let top = self.layers.pop().expect("checked above");
-        self.top().merge(top);
+        let top = self.layers.pop();
+        assert!(top.is_some(), "commit_checkpoint without a checkpoint");
+        if let Some(top) = top {
+            self.top().merge(top);
+        }
     }
 
     /// Undoes the writes since the last checkpoint.
     pub fn revert_checkpoint(&mut self) {
-        assert!(self.layers.len() > 1, "revert_checkpoint without a checkpoint");
-        self.layers.pop();
+        assert!(self.layers.pop().is_some(), "revert_checkpoint without a checkpoint");
     }
 
     /// Checkpoints open now.
     pub fn depth(&self) -> usize {
-        self.layers.len() - 1
+        self.layers.len()
     }
 
     /// Everything kept, or the first read error.
     pub fn into_changes(mut self) -> Result<Changes, R::Error> {
-        assert_eq!(self.layers.len(), 1, "into_changes with open checkpoints");
+        assert!(self.layers.is_empty(), "into_changes with open checkpoints");
         match self.error.take() {
             Some(e) => Err(e),
-            None => Ok(self.layers.pop().expect("bottom layer")),
+            None => Ok(self.kept),
         }
     }
 
     /// The changes kept so far (the bottom layer), for inspection.
     pub fn kept(&self) -> &Changes {
-        &self.layers[0]
+        &self.kept
     }
 }

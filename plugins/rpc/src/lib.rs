@@ -305,6 +305,7 @@ impl RpcServer {
     pub async fn bind(config: &RpcConfig, metrics: Arc<NodeMetrics>) -> Result<BoundRpc, RpcError> {
         let server_config =
             ServerConfig::builder().max_connections(config.max_connections).max_request_body_size(config.max_request_bytes).build();
+        #[allow(clippy::expect_used)] // the path is a constant that starts with '/', the one requirement
         let health = ProxyGetRequestLayer::new([("/health", "aether_health")]).expect("static path starts with /");
         let server = jsonrpsee::server::Server::builder()
             .set_config(server_config)

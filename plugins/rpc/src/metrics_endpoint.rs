@@ -38,6 +38,7 @@ where
 
     fn call(&mut self, req: HttpRequest<B>) -> Self::Future {
         if req.method().as_str() == "GET" && req.uri().path() == "/metrics" {
+            #[allow(clippy::expect_used)] // status and header are constants that the builder accepts
             let response = HttpResponse::builder()
                 .status(200)
                 .header("content-type", "text/plain; version=0.0.4; charset=utf-8")

@@ -2,6 +2,9 @@
 //! `aether tx transfer`, the balance over RPC, a contract deployed, called and queried from the
 //! command line, and a clean stop on SIGINT.
 
+// Test and bench code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

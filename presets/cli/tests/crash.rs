@@ -5,6 +5,9 @@
 //!
 //! `AETHER_CRASH_ROUNDS=N` sets the number of kills (default 20); `AETHER_SEED=N` the seed.
 
+// Test and bench code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -148,10 +148,18 @@ impl ParityStore {
         let db = parity_db::Db::open_or_create(&options).map_err(|e| open_err(e.to_string()))?;
         let db = Arc::new(db);
         let workers = Arc::new(Workers { stop: AtomicBool::new(false), wake: Condvar::new(), pending: Mutex::new(false) });
-        let threads = vec![
-            spawn_worker("aether-paritydb-enact", db.clone(), workers.clone(), |db| db.enact_logs()),
-            spawn_worker("aether-paritydb-clean", db.clone(), workers.clone(), |db| db.clean_logs()),
-        ];
+        let thread_err = |e: std::io::Error| open_err(format!("cannot start a worker thread: {e}"));
+        let enact = spawn_worker("aether-paritydb-enact", db.clone(), workers.clone(), |db| db.enact_logs()).map_err(thread_err)?;
+        let clean = match spawn_worker("aether-paritydb-clean", db.clone(), workers.clone(), |db| db.clean_logs()) {
+            Ok(t) => t,
+            Err(e) => {
+                workers.stop.store(true, Ordering::Release);
+                workers.signal();
+                let _ = enact.join();
+                return Err(thread_err(e));
+            }
+        };
+        let threads = vec![enact, clean];
         Ok(ParityStore {
             db,
             schema,
@@ -209,7 +217,7 @@ fn spawn_worker(
     db: Arc<parity_db::Db>,
     workers: Arc<Workers>,
     step: impl Fn(&parity_db::Db) -> parity_db::Result<()> + Send + 'static,
-) -> JoinHandle<()> {
+) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(name.into())
         .spawn(move || loop {
@@ -226,7 +234,6 @@ fn spawn_worker(
             // for log files to be recycled.
             workers.wait(Duration::from_millis(5));
         })
-        .expect("spawn a ParityDB worker thread")
 }
 
 impl Drop for ParityStore {

@@ -3,6 +3,9 @@
 //!
 //! `cargo bench --workspace --bench state -- rocksdb` (`AETHER_BENCH_ACCOUNTS=N` for another size)
 
+// Test and bench code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use aether_api::storage::columns;

@@ -9,6 +9,9 @@
 //! `compile_100kb` (validation + instrumentation, then the engine's compile), `metering`
 //! (a 100,000-iteration loop, instrumented vs plain, on each engine).
 
+// Test and bench code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use aether_primitives::types::Address;
 use aether_vm::executor::{BlockContext, Executor};
 use aether_vm::state::MemoryState;

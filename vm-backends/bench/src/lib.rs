@@ -2,6 +2,9 @@
 //! contract, a host-call loop, a 100 KB module, and a plain loop run metered and unmetered.
 //! Not a library for anything else.
 
+// Benchmark fixtures: a failure is a broken benchmark, reported by its panic message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 /// The example token contract.
 pub const TOKEN: &str = include_str!("../../contracts/token.wat");
 

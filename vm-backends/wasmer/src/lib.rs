@@ -42,6 +42,7 @@ struct StoreData {
 }
 
 // SAFETY: the pointer is used only on the thread running the call, during the call.
+#[allow(unsafe_code)]
 unsafe impl Send for StoreData {}
 
 pub struct WasmerBackend {
@@ -98,7 +99,9 @@ impl WasmerBackend {
         // SAFETY: the file was written by `compile` on this node from a module it compiled
         // (never taken from the network) and matches its checksum; Wasmer also refuses
         // artifacts of another version.
-        match unsafe { Module::deserialize(&self.engine, bytes) } {
+        #[allow(unsafe_code)]
+        let module = unsafe { Module::deserialize(&self.engine, bytes) };
+        match module {
             Ok(module) => {
                 self.cache.insert(*code_hash, module);
                 true
@@ -156,9 +159,11 @@ fn host_call(func: HostFn, mut env: FunctionEnvMut<StoreData>, params: &[Value])
         };
     }
     let (data, mut store) = env.data_and_store_mut();
+    #[allow(clippy::expect_used)] // `call` sets the global before it runs any export
     let gas = data.gas.clone().expect("set before the entry runs");
     let left = gas.get(&mut store).i64().unwrap_or(0);
     // SAFETY: see `StoreData::frame`.
+    #[allow(unsafe_code)]
     let frame = unsafe { &mut *data.frame };
     frame.gas_left = u64::try_from(left).unwrap_or(0);
     let result = {

@@ -49,6 +49,7 @@ struct StoreData {
 }
 
 // SAFETY: the pointer is used only on the thread running the call, during the call.
+#[allow(unsafe_code)]
 unsafe impl Send for StoreData {}
 
 pub struct WasmtimeBackend {
@@ -112,10 +113,14 @@ impl WasmtimeBackend {
             .linear_memory_keep_resident(256 * 1024)
             .table_keep_resident(64 * 1024);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        // The configuration is fixed in this function, and the names are `HostFn`'s, which are
+        // unique: neither step can fail at run time (every test constructs a backend).
+        #[allow(clippy::expect_used)]
         let engine = Engine::new(&config).expect("static wasmtime configuration is valid");
         let mut linker = Linker::new(&engine);
         for &func in HostFn::ALL {
             let ty = FuncType::new(&engine, func.params().iter().map(val_type), func.results().iter().map(val_type));
+            #[allow(clippy::expect_used)]
             linker
                 .func_new(HostFn::MODULE, func.name(), ty, move |caller, params, results| host_call(func, caller, params, results))
                 .expect("host function names are unique");
@@ -137,6 +142,7 @@ impl WasmtimeBackend {
         // SAFETY: the file was written by `compile` on this node from a module it compiled
         // (never taken from the network) and matches its checksum; Wasmtime also refuses
         // artifacts of another version or configuration.
+        #[allow(unsafe_code)]
         let module = unsafe { Module::deserialize(&self.engine, &bytes) };
         match module.and_then(|m| self.linker.instantiate_pre(&m)) {
             Ok(pre) => {
@@ -176,6 +182,7 @@ fn host_call(func: HostFn, mut caller: Caller<'_, StoreData>, params: &[Val], re
             _ => 0,
         };
     }
+    #[allow(clippy::expect_used)] // `call` sets the global before it runs any export
     let gas = caller.data().gas.expect("set before the entry runs");
     let left = gas.get(&mut caller).i64().unwrap_or(0);
     let memory = caller.data().memory;
@@ -184,6 +191,7 @@ fn host_call(func: HostFn, mut caller: Caller<'_, StoreData>, params: &[Val], re
         None => (&mut [], caller.data_mut()),
     };
     // SAFETY: see `StoreData::frame`.
+    #[allow(unsafe_code)]
     let frame = unsafe { &mut *data.frame };
     frame.gas_left = u64::try_from(left).unwrap_or(0);
     let result = abi::dispatch(frame, func, &args[..params.len()], &mut SliceMemory(bytes));

@@ -208,8 +208,9 @@ impl Inner {
             if q.txs.is_empty() {
                 self.senders.remove(&t.sender);
             } else if was_tail {
-                let key = self.tail_of(&t.sender).expect("queue is not empty");
-                self.tails.insert(key);
+                if let Some(key) = self.tail_of(&t.sender) {
+                    self.tails.insert(key);
+                }
             }
         }
         Some(t)
@@ -429,7 +430,7 @@ impl Mempool {
                 if q.cost <= account.balance {
                     break;
                 }
-                let tail = *q.txs.values().next_back().expect("queues are never empty");
+                let Some(&tail) = q.txs.values().next_back() else { break };
                 tracing::warn!(%sender, tx = %tail, "pending transactions exceed the committed balance; dropping the last");
                 inner.remove(&tail);
             }
@@ -469,7 +470,7 @@ impl Mempool {
             if cost > account.balance {
                 return Err(format!("sender {sender}: pending cost {cost} exceeds balance {}", account.balance));
             }
-            tails.insert(inner.tail_of(sender).expect("non-empty"));
+            tails.insert(inner.tail_of(sender).ok_or(format!("sender {sender} has no tail"))?);
         }
         if count != inner.by_hash.len() {
             return Err(format!("{} transactions indexed, {count} queued", inner.by_hash.len()));

@@ -71,7 +71,10 @@ impl NodeMetrics {
     /// The current values in the Prometheus text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        // The encoder fails only when its writer does; a String never refuses text.
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::warn!(error = %e, "metrics could not be encoded");
+        }
         out
     }
 

@@ -171,9 +171,10 @@ pub(crate) fn put_set<R: jmt::storage::TreeReader>(
         // Inserts and updates only: jmt's batch insertion visits each tree node once for the
         // whole set instead of once per key (the gain is measured in docs/storage.md). The tree,
         // and so the root, is the same either way: a JMT's shape depends only on its entries.
-        let values = set.into_iter().map(|(kh, v)| (kh, v.expect("checked: no deletions"))).collect();
+        let values = set.into_iter().filter_map(|(kh, v)| v.map(|v| (kh, v))).collect();
         let (mut roots, batch) = tree.batch_put_value_sets(vec![values], None, version).map_err(tree_error)?;
-        Ok((roots.pop().expect("one value set, one root"), batch))
+        let root = roots.pop().ok_or_else(|| StateError::Corrupt("the tree returned no root for a value set".into()))?;
+        Ok((root, batch))
     } else {
         // jmt's batch insertion cannot delete, and an empty set must still make a version.
         tree.put_value_set(set, version).map_err(tree_error)

@@ -62,7 +62,7 @@ pub fn prune_state_step(store: &dyn KvStore, new_oldest: Version, max_deletes: u
         if k.len() < 9 {
             return Err(corrupt());
         }
-        let since = u64::from_be_bytes(k[..8].try_into().expect("8 bytes"));
+        let since = u64::from_be_bytes(k[..8].try_into().map_err(|_| corrupt())?);
         if since > oldest {
             break;
         }
@@ -73,8 +73,8 @@ pub fn prune_state_step(store: &dyn KvStore, new_oldest: Version, max_deletes: u
         match k[8] {
             NODE => batch.delete(columns::STATE_NODES, k[9..].to_vec()),
             VALUE if k.len() == 9 + 32 + 8 => {
-                let kh = KeyHash(k[9..41].try_into().expect("32 bytes"));
-                let previous = u64::from_be_bytes(k[41..].try_into().expect("8 bytes"));
+                let kh = KeyHash(k[9..41].try_into().map_err(|_| corrupt())?);
+                let previous = u64::from_be_bytes(k[41..].try_into().map_err(|_| corrupt())?);
                 batch.delete(columns::STATE_VALUES, value_key(&kh, previous));
             }
             _ => return Err(corrupt()),

@@ -118,6 +118,7 @@ impl MemoryTree {
     /// Applies one version (only version 0 is used: a single pass over a whole entry set).
     pub(crate) fn put(&mut self, version: Version, entries: impl IntoIterator<Item = (KeyHash, Option<OwnedValue>)>) -> Hash {
         let set: std::collections::BTreeMap<_, _> = entries.into_iter().collect();
+        #[allow(clippy::expect_used)] // reads of an in-memory tree cannot fail
         let (root, batch) = super::put_set(&*self, set, version).expect("an in-memory tree cannot fail to read");
         self.nodes.extend(batch.node_batch.nodes().iter().map(|(k, n)| (k.clone(), n.clone())));
         for ((_, kh), v) in batch.node_batch.values() {

@@ -22,7 +22,7 @@ pub struct Evidence {
 impl Evidence {
     /// Identity of this piece of evidence (blocks record each at most once).
     pub fn hash(&self) -> Hash {
-        Hash::digest(domain::EVIDENCE, &borsh::to_vec(self).expect("encoding to a Vec cannot fail"))
+        Hash::digest(domain::EVIDENCE, &crate::codec::encode(self))
     }
 }
 

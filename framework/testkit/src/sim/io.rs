@@ -93,7 +93,7 @@ impl DriverIo for NodeIo {
         }
         self.nonce += 1;
         let block = SimBlock { parent: parent.hash, height: parent.height + 1, builder: self.index, nonce: self.nonce };
-        let bytes = borsh::to_vec(&block).expect("encoding to a Vec cannot fail");
+        let bytes = crate::codec::encode(&block);
         let r = BlockRef { hash: SimBlock::hash_of(&bytes), height: block.height };
         self.known.insert(r.hash, (r, parent.hash));
         self.built.push(r.hash);

@@ -131,13 +131,13 @@ async fn run(
     let sender_index: HashMap<_, usize> = senders.iter().enumerate().map(|(i, k)| (k.public(), i)).collect();
     let encoded: Vec<(Hash, Vec<u8>, usize)> =
         txs.iter().map(|t| (t.hash(), codec::encode(t), sender_index.get(&t.body.sender).copied().unwrap_or(0) % validators)).collect();
-    let submitted = Arc::new(std::sync::Mutex::new(HashMap::with_capacity(txs.len())));
+    let submitted = Arc::new(parking_lot::Mutex::new(HashMap::with_capacity(txs.len())));
     let t0 = Instant::now();
     let submitter = {
         let (handles, submitted) = (handles.clone(), submitted.clone());
         std::thread::spawn(move || -> anyhow::Result<()> {
             for (hash, bytes, to) in &encoded {
-                submitted.lock().expect("lock").insert(*hash, Instant::now());
+                submitted.lock().insert(*hash, Instant::now());
                 handles[*to].submit(bytes).map_err(|e| anyhow::anyhow!("submit: {e}"))?;
             }
             Ok(())
@@ -159,7 +159,7 @@ async fn run(
         }
         blocks += 1;
         let (block, _) = handles[0].block_by_hash(&head.hash)?.context("committed block not found")?;
-        let sub = submitted.lock().expect("lock");
+        let sub = submitted.lock();
         for tx in &block.transactions {
             if let Some(t) = sub.get(&tx.hash()) {
                 latencies.push(now - *t);
