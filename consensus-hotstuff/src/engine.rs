@@ -36,7 +36,7 @@ use aether_primitives::types::{Amount, Certificate, Hash, Keypair, PublicKey, Si
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::certificate::{BlsSecretKey, Committee, QuorumCertificate, VoteCollector, VoteMessage};
+use crate::certificate::{BlsSecretKey, BlsSignature, Committee, QuorumCertificate, VoteCollector, VoteMessage};
 use crate::evidence::Misbehaviour;
 use crate::keys::{self, decode_consensus_key, derive_keys};
 use crate::leader::{election_input, pick_by_stake, VrfPublicKey, VrfSecretKey, PROOF_LEN};

@@ -17,6 +17,8 @@
 //! # Ok(()) }
 //! ```
 
+use std::path::PathBuf;
+
 /// A column name from the store's [`Schema`].
 pub type Column = &'static str;
 

@@ -292,7 +292,7 @@ mod tests {
         let c = load(DEFAULTS, &source, &registry()).unwrap();
         assert_eq!(c.mempool.min_fee, 7, "CLI override beats the file");
         assert_eq!(c.consensus.name, "solo");
-        assert_eq!(c.consensus.settings.parse::<crate::consensus::solo::SoloSettings>().unwrap().block_interval_ms, 250);
+        assert_eq!(c.consensus.settings.parse::<crate::solo::SoloSettings>().unwrap().block_interval_ms, 250);
         assert_eq!(c.chain.genesis, dir.path().join("genesis.json"));
     }
 
@@ -334,7 +334,7 @@ mod tests {
         let e = with_file("[rcp]\nenabled = true\n").unwrap_err().to_string();
         assert!(e.contains("rcp"), "{e}");
         let c = with_file("[consensus.solo]\nblock_interval = 5\n").unwrap();
-        let e = c.consensus.settings.parse::<crate::consensus::solo::SoloSettings>().unwrap_err().to_string();
+        let e = c.consensus.settings.parse::<crate::solo::SoloSettings>().unwrap_err().to_string();
         assert!(e.contains("[consensus.solo]") && e.contains("block_interval"), "{e}");
     }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use aether_framework::config::ConfigSource;
 use aether_framework::registry::Preset;
-use aether_presets::{init, PRESETS};
+use aether_presets::{init, keys, PRESETS};
 use anyhow::{bail, Context};
 use clap::Args;
 
@@ -46,7 +46,7 @@ pub(crate) struct NodeArgs {
 }
 
 impl NodeArgs {
-    fn source(&self) -> anyhow::Result<(&'static Preset, ConfigSource)> {
+    pub(crate) fn source(&self) -> anyhow::Result<(&'static Preset, ConfigSource)> {
         let file = match (&self.dir, &self.config) {
             (Some(d), _) => d.join("aether.toml"),
             (None, Some(c)) => c.clone(),
