@@ -28,9 +28,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
-use aether_api::consensus::{
-    BlockRef, ConsensusEngine, ConsensusError, EngineContext, Evidence, Input, Output, TimerId, ValidatorIndex,
-};
+use aether_api::consensus::{BlockRef, ConsensusEngine, ConsensusError, EngineContext, Evidence, Input, Output, TimerId, ValidatorIndex};
 use aether_primitives::codec;
 use aether_primitives::types::{Amount, Certificate, Hash, Keypair, PublicKey, Signature, TimestampMs};
 use borsh::{BorshDeserialize, BorshSerialize};

@@ -33,6 +33,8 @@ pub const MAX_PROOF_BYTES: usize = 4 * 1024;
 
 /// What a validator did wrong, with both signed statements.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+// Short-lived values (decoded, checked, dropped); boxing would only add indirection.
+#[allow(clippy::large_enum_variant)]
 pub enum Misbehaviour {
     /// Two different proposal headers for one round, both signed (ed25519) by their proposer.
     DoubleProposal { first: ProposalHeader, first_signature: Vec<u8>, second: ProposalHeader, second_signature: Vec<u8> },

@@ -87,6 +87,8 @@ pub enum Message {
 
 /// The certificate stored with a committed block.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+// Built once per commit and encoded at once; boxing would only add indirection.
+#[allow(clippy::large_enum_variant)]
 pub enum CommitCertificate {
     /// Decided by the two-chain rule: `qc` certifies `header`, and `child_qc` certifies a
     /// child proposed in the very next round.

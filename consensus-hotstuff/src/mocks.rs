@@ -10,9 +10,9 @@
 //! ```
 
 use aether_api::consensus::{ConsensusEngine, EngineContext};
-use aether_testkit::sim::EngineUnderTest;
 use aether_api::consensus::{Evidence, ValidatorIndex};
 use aether_primitives::types::{Hash, Keypair};
+use aether_testkit::sim::EngineUnderTest;
 
 use crate::verified::VerifiedCache;
 use crate::{HotStuffEngine, HotStuffSettings};
@@ -31,6 +31,9 @@ pub struct HotStuffUnderTest {
     pub independent: bool,
 }
 
+// A failure to build an engine for a simulated (well-formed) validator set is a bug in the
+// test, reported by the panic; the simulator's `build` has no error path.
+#[allow(clippy::expect_used)]
 impl EngineUnderTest for HotStuffUnderTest {
     fn consensus_key(&self, identity: &Keypair) -> Vec<u8> {
         HotStuffEngine::consensus_key(identity)
@@ -53,5 +56,6 @@ impl EngineUnderTest for HotStuffUnderTest {
 pub fn double_vote(identity: &Keypair, index: ValidatorIndex, round: u64, first: Hash, second: Hash) -> Evidence {
     let (bls, _) = crate::keys::derive_keys(identity);
     let sign = |block| bls.sign_vote(&crate::certificate::VoteMessage { round, block }).to_bytes().to_vec();
-    crate::evidence::Misbehaviour::DoubleVote { round, first, first_signature: sign(first), second, second_signature: sign(second) }.into_evidence(index)
+    crate::evidence::Misbehaviour::DoubleVote { round, first, first_signature: sign(first), second, second_signature: sign(second) }
+        .into_evidence(index)
 }

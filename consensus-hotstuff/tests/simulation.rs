@@ -7,10 +7,10 @@
 // Test and bench code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use aether_api::consensus::{ConsensusEngine, EngineContext, ValidatorSet};
 use aether_consensus_hotstuff::messages::CommitCertificate;
 use aether_consensus_hotstuff::mocks::HotStuffUnderTest;
 use aether_consensus_hotstuff::{HotStuffEngine, HotStuffSettings};
-use aether_api::consensus::{ConsensusEngine, EngineContext, ValidatorSet};
 use aether_testkit::sim::conformance::{consensus_conformance, Options};
 use aether_testkit::sim::{validator_identity, Behaviour, LinkModel, SimConfig, Simulation};
 use borsh::BorshDeserialize;

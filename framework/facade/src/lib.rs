@@ -67,15 +67,15 @@ pub mod registry {
 
 /// The VM slot's traits and shared machinery (`aether-vm`).
 pub mod vm {
-    pub use aether_vm::*;
     /// The VM conformance suite (`aether_testkit::vm_conformance`).
     #[cfg(feature = "testkit")]
     pub use aether_testkit::vm_conformance as conformance;
+    pub use aether_vm::*;
 }
 
+#[cfg(feature = "testkit")]
+pub use aether_testkit as testkit;
 #[cfg(feature = "bench")]
 pub use aether_testkit::benchkit;
 #[cfg(feature = "testkit")]
 pub use aether_testkit::sim;
-#[cfg(feature = "testkit")]
-pub use aether_testkit as testkit;

@@ -24,11 +24,16 @@ pub fn register(r: &mut Registry) {
         "one validator seals a block every interval, or early when transactions wait",
         Box::new(|ctx, settings| {
             let s: SoloSettings = settings.parse()?;
-            let engine = SoloEngine::from_context(ctx, s).map_err(|e| PluginError::Start { plugin: "solo".into(), reason: e.to_string() })?;
+            let engine =
+                SoloEngine::from_context(ctx, s).map_err(|e| PluginError::Start { plugin: "solo".into(), reason: e.to_string() })?;
             Ok(Box::new(engine) as Box<dyn ConsensusEngine>)
         }),
     );
-    r.mempool_policy.register("fee", "highest fee first, then arrival order", Box::new(|_| Ok(Arc::new(FeePriority) as Arc<dyn OrderingPolicy>)));
+    r.mempool_policy.register(
+        "fee",
+        "highest fee first, then arrival order",
+        Box::new(|_| Ok(Arc::new(FeePriority) as Arc<dyn OrderingPolicy>)),
+    );
     r.mempool_policy.register("fifo", "arrival order regardless of fee", Box::new(|_| Ok(Arc::new(Fifo) as Arc<dyn OrderingPolicy>)));
 }
 

@@ -111,7 +111,12 @@ pub struct RpcConfig {
 
 impl Default for RpcConfig {
     fn default() -> Self {
-        RpcConfig { enabled: true, listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9944)), max_connections: 256, max_request_bytes: 1 << 20 }
+        RpcConfig {
+            enabled: true,
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9944)),
+            max_connections: 256,
+            max_request_bytes: 1 << 20,
+        }
     }
 }
 
@@ -255,7 +260,8 @@ fn choose(kind: SlotKind, mut section: BTreeMap<String, Value>, known: &[String]
     let settings = match section.remove(&name) {
         Some(v @ Value::Dict(..)) => {
             // Plugins see plain JSON values, so the plugin API does not depend on figment.
-            let value = serde_json::to_value(&v).map_err(|e| ConfigError::InvalidValue { key: section_name.clone(), reason: e.to_string() })?;
+            let value =
+                serde_json::to_value(&v).map_err(|e| ConfigError::InvalidValue { key: section_name.clone(), reason: e.to_string() })?;
             PluginSettings { section: section_name, value }
         }
         Some(_) => return Err(ConfigError::InvalidValue { key: section_name, reason: "expected a table of settings".into() }),

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use aether_primitives::codec;
 use aether_node::ledger::{Ledger, LedgerError, TxError};
 use aether_node::mempool::{FeePriority, Fifo, Mempool, MempoolConfig, OrderingPolicy, SubmitError};
+use aether_primitives::codec;
 use aether_primitives::types::*;
 use aether_storage_memory::MemoryStore;
 

@@ -3,11 +3,11 @@
 // Test and bench code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use aether_node::solo::{SoloEngine, SoloSettings};
 use aether_api::consensus::{ConsensusEngine, EngineContext};
+use aether_node::solo::{SoloEngine, SoloSettings};
+use aether_primitives::types::Keypair;
 use aether_testkit::sim::conformance::{consensus_conformance, Options};
 use aether_testkit::sim::EngineUnderTest;
-use aether_primitives::types::Keypair;
 
 struct Solo;
 impl EngineUnderTest for Solo {

@@ -25,8 +25,8 @@ use rand::{Rng, SeedableRng};
 
 use crate::codec;
 use crate::state::{self, StateProof};
-use aether_api::storage::{columns, Durability, KvStore, WriteBatch};
 use crate::types::{Account, Address, Hash};
+use aether_api::storage::{columns, Durability, KvStore, WriteBatch};
 
 /// Accounts updated by one benchmarked block.
 pub const BLOCK_UPDATES: usize = 10_000;

@@ -232,15 +232,19 @@ fn bytes_cost(n: usize) -> u64 {
     gas::HOST_BYTE * n as u64
 }
 
+/// The contract's run must end now (out of gas, a bad argument, a revert...): the backend
+/// traps, and [`CallFrame::finish`] reports why, from what [`dispatch`] recorded in the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndRun;
+
 /// Runs host function `func` with `args` (each i32 zero-extended, i64 as is). Returns the
-/// result value, or `Err(())` when the call must end now: the backend then traps, and
-/// [`CallFrame::finish`] reports why.
-pub fn dispatch(frame: &mut CallFrame<'_>, func: HostFn, args: &[u64], mem: &mut dyn GuestMemory) -> Result<Option<u64>, ()> {
+/// result value, or [`EndRun`] when the call must end now.
+pub fn dispatch(frame: &mut CallFrame<'_>, func: HostFn, args: &[u64], mem: &mut dyn GuestMemory) -> Result<Option<u64>, EndRun> {
     match run(frame, func, args, mem) {
         Ok(v) => Ok(v),
         Err(abort) => {
             frame.abort = Some(abort);
-            Err(())
+            Err(EndRun)
         }
     }
 }

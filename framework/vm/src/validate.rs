@@ -29,8 +29,8 @@ use wasmparser::{
     TypeRef, ValType, Validator, WasmFeatures,
 };
 
-use crate::interface::{HostFn, RESERVED_PREFIX};
 use super::VmError;
+use crate::interface::{HostFn, RESERVED_PREFIX};
 
 /// Resource limits on contract code. The defaults are consensus rules: every node of a chain
 /// must use the same values.
@@ -203,7 +203,7 @@ pub fn validate(code: &[u8], limits: &Limits) -> Result<ModuleInfo, VmError> {
                 for (i, table) in reader.clone().into_iter().enumerate() {
                     let table = table.map_err(malformed)?;
                     let ty = table.ty;
-                    if ty.element_type != RefType::FUNCREF || table_sizes.len() > 0 || ty.table64 || ty.shared {
+                    if ty.element_type != RefType::FUNCREF || !table_sizes.is_empty() || ty.table64 || ty.shared {
                         return Err(reject("reference-types", format!("table {i}: only one funcref table is allowed")));
                     }
                     if ty.initial > limits.max_table_elements as u64 {

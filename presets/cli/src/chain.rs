@@ -108,4 +108,3 @@ pub(crate) async fn devnet(a: DevnetArgs) -> anyhow::Result<()> {
     tracing::info!("stopped cleanly");
     Ok(())
 }
-

@@ -33,4 +33,3 @@ pub(crate) fn run(k: KeysCommand) -> anyhow::Result<()> {
     }
     Ok(())
 }
-

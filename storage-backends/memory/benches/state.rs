@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
-use aether_testkit::benchkit;
 use aether_storage_memory::MemoryStore;
+use aether_testkit::benchkit;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn bench(c: &mut Criterion) {

@@ -22,9 +22,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use aether_api::registry::Registry;
-use aether_api::storage::{
-    check_batch, columns, Column, Durability, KvIter, KvRead, KvStore, Schema, StorageError, WriteBatch, WriteOp,
-};
+use aether_api::storage::{check_batch, columns, Column, Durability, KvIter, KvRead, KvStore, Schema, StorageError, WriteBatch, WriteOp};
 use parking_lot::RwLock;
 
 type Table = Arc<BTreeMap<Vec<u8>, Vec<u8>>>;

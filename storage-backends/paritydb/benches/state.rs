@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use aether_api::storage::columns;
-use aether_testkit::benchkit;
 use aether_storage_paritydb::{ParitySettings, ParityStore};
+use aether_testkit::benchkit;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn bench(c: &mut Criterion) {

@@ -52,22 +52,19 @@ const NAME: &str = "paritydb";
 const STORE_FORMAT: u32 = 1;
 
 /// `[storage.paritydb]` settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ParitySettings {
     /// Compress values of hash-indexed columns with LZ4 (B-tree columns stay uncompressed).
     pub compression: bool,
 }
 
-impl Default for ParitySettings {
-    fn default() -> Self {
-        ParitySettings { compression: false }
-    }
-}
-
 fn err(reason: impl ToString) -> StorageError {
     StorageError::Backend { backend: NAME, reason: reason.to_string() }
 }
+
+/// A key's value before the write with this sequence number (`None`: it had none).
+type PriorValue = (u64, Option<Vec<u8>>);
 
 /// Values overwritten while snapshots are alive, so each snapshot can read its own past.
 #[derive(Default)]
@@ -77,7 +74,7 @@ struct UndoLog {
     /// Live snapshots by the `seq` they were taken at, with a count.
     live: BTreeMap<u64, usize>,
     /// For each written key, in write order: (the write's seq, the value before it).
-    before: HashMap<(u8, Vec<u8>), Vec<(u64, Option<Vec<u8>>)>>,
+    before: HashMap<(u8, Vec<u8>), Vec<PriorValue>>,
 }
 
 impl UndoLog {
@@ -218,22 +215,20 @@ fn spawn_worker(
     workers: Arc<Workers>,
     step: impl Fn(&parity_db::Db) -> parity_db::Result<()> + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || loop {
-            let stopping = workers.stop.load(Ordering::Acquire);
-            if let Err(e) = step(&db) {
-                // The log stays on disk and is replayed at the next open; nothing committed
-                // is lost, but the tables stop catching up, so say so loudly.
-                tracing::error!(error = %e, "ParityDB background step failed");
-            }
-            if stopping {
-                return;
-            }
-            // Woken by each write; the timeout lets the cleaner release an enactor waiting
-            // for log files to be recycled.
-            workers.wait(Duration::from_millis(5));
-        })
+    std::thread::Builder::new().name(name.into()).spawn(move || loop {
+        let stopping = workers.stop.load(Ordering::Acquire);
+        if let Err(e) = step(&db) {
+            // The log stays on disk and is replayed at the next open; nothing committed
+            // is lost, but the tables stop catching up, so say so loudly.
+            tracing::error!(error = %e, "ParityDB background step failed");
+        }
+        if stopping {
+            return;
+        }
+        // Woken by each write; the timeout lets the cleaner release an enactor waiting
+        // for log files to be recycled.
+        workers.wait(Duration::from_millis(5));
+    })
 }
 
 impl Drop for ParityStore {

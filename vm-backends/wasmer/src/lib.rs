@@ -177,7 +177,7 @@ fn host_call(func: HostFn, mut env: FunctionEnvMut<StoreData>, params: &[Value])
             AbiType::I64 => Value::I64(v as i64),
         }]),
         Ok(None) => Ok(vec![]),
-        Err(()) => Err(RuntimeError::user(Box::new(HostAbort))),
+        Err(abi::EndRun) => Err(RuntimeError::user(Box::new(HostAbort))),
     }
 }
 

@@ -206,7 +206,7 @@ fn host_call(func: HostFn, mut caller: Caller<'_, StoreData>, params: &[Val], re
             Ok(())
         }
         Ok(None) => Ok(()),
-        Err(()) => Err(wasmtime::Error::new(HostAbort)),
+        Err(abi::EndRun) => Err(wasmtime::Error::new(HostAbort)),
     }
 }
 

@@ -62,8 +62,6 @@
 //! assert_eq!(driver.next_deadline(), Some(1_000));
 //! ```
 
-
-
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 

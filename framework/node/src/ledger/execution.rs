@@ -232,6 +232,7 @@ fn record(receipt: &mut Receipt, outcome: CallOutcome) {
 }
 
 /// Runs a call on the committed state without keeping anything (the `contract_query` RPC).
+#[allow(clippy::too_many_arguments)] // the call's own fields, as `Executor::call` takes them
 pub(super) fn query(
     reader: ChainReader<'_>,
     vm: &dyn VmBackend,

@@ -33,4 +33,3 @@ impl Clock for SystemClock {
         self.wall_at_start_ms + self.start.elapsed().as_millis() as u64
     }
 }
-

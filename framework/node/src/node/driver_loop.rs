@@ -80,4 +80,3 @@ pub(super) async fn run_driver(
     }
     result
 }
-

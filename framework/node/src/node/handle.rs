@@ -159,4 +159,3 @@ impl NodeHandle {
         self.heads.subscribe()
     }
 }
-

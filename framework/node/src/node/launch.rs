@@ -228,7 +228,6 @@ impl Drop for Node {
     }
 }
 
-
 fn subscribe(network: &dyn Network, topic: &'static str) -> Result<mpsc::Receiver<InboundMessage>, NodeError> {
     network.subscribe(topic).map_err(|source| NodeError::Subscribe { topic, source })
 }

@@ -20,7 +20,8 @@ pub(super) fn spawn_tx_gossip(
     mut inbound: mpsc::Receiver<InboundMessage>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<std::thread::JoinHandle<()>, NodeError> {
-    let rt = tokio::runtime::Builder::new_current_thread().build().map_err(|source| NodeError::Thread { name: "transaction gossip", source })?;
+    let rt =
+        tokio::runtime::Builder::new_current_thread().build().map_err(|source| NodeError::Thread { name: "transaction gossip", source })?;
     let thread = std::thread::Builder::new().name("aether-tx-gossip".into()).spawn(move || {
         rt.block_on(async move {
             loop {
@@ -41,7 +42,11 @@ pub(super) fn spawn_tx_gossip(
 }
 
 /// Removes history beyond `retention` in the background, after each new head.
-pub(super) fn spawn_pruner(ledger: Arc<Ledger>, retention: Retention, stop: watch::Receiver<bool>) -> Result<std::thread::JoinHandle<()>, NodeError> {
+pub(super) fn spawn_pruner(
+    ledger: Arc<Ledger>,
+    retention: Retention,
+    stop: watch::Receiver<bool>,
+) -> Result<std::thread::JoinHandle<()>, NodeError> {
     let thread = std::thread::Builder::new().name("aether-pruner".into()).spawn(move || {
         let mut pruned_at = None;
         while !*stop.borrow() {
@@ -66,4 +71,3 @@ pub(super) fn spawn_pruner(ledger: Arc<Ledger>, retention: Retention, stop: watc
     });
     thread.map_err(|source| NodeError::Thread { name: "pruning", source })
 }
-

@@ -248,12 +248,14 @@ pub fn get_with_proof(store: &dyn KvRead, key: &[u8], version: Version) -> Resul
     Ok((value, StateProof(proof)))
 }
 
+/// A state entry: `(key, value)`.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// Every `(key, value)` of committed version `version`, in key-hash order.
 /// Pre: `version` is retained.
-pub fn entries_at<'a>(
-    store: &'a dyn KvRead,
-    version: Version,
-) -> Result<impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StateError>> + 'a, StateError> {
+pub fn entries_at<'a>(store: &'a dyn KvRead, version: Version) -> Result<impl Iterator<Item = Result<Entry, StateError>> + 'a, StateError> {
+    // jmt's iterator takes its reader by `Arc`; this one never leaves the calling thread.
+    #[allow(clippy::arc_with_non_send_sync)]
     let reader = Arc::new(TreeStore::new(store, &[]));
     let iter = jmt::JellyfishMerkleIterator::new(reader, version, KeyHash([0; 32])).map_err(tree_error)?;
     Ok(iter.map(move |item| {

@@ -4,9 +4,9 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use super::serde_helpers;
+use super::Evidence;
 use super::{domain, Address, Hash, Height, SignedTransaction, TimestampMs};
 use crate::codec;
-use super::Evidence;
 
 /// Proof, in an engine-defined encoding, that consensus decided a block (an ed25519 signature
 /// for `solo`, an aggregate BLS signature and signer bitmap for HotStuff). Verified by the

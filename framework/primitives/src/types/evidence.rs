@@ -25,4 +25,3 @@ impl Evidence {
         Hash::digest(domain::EVIDENCE, &crate::codec::encode(self))
     }
 }
-

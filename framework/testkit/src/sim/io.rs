@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
-use crate::consensus::{BlockRef, Evidence, Payload, ValidatorIndex};
 use crate::consensus::driver::{BuildError, DriverError, DriverIo, PayloadCheck};
+use crate::consensus::{BlockRef, Evidence, Payload, ValidatorIndex};
 use crate::types::{Certificate, Hash, Height, TimestampMs};
 
 /// The block a simulated node builds: enough to be unique and to name its parent.

@@ -41,8 +41,8 @@ use rand::{Rng, SeedableRng};
 
 pub use io::{NodeIo, SimBlock};
 
-use crate::consensus::{BlockRef, ConsensusEngine, EngineContext, Input, LocalValidator, Validator, ValidatorIndex, ValidatorSet};
 use crate::consensus::driver::Driver;
+use crate::consensus::{BlockRef, ConsensusEngine, EngineContext, Input, LocalValidator, Validator, ValidatorIndex, ValidatorSet};
 use crate::types::{Amount, Certificate, Hash, Height, Keypair, TimestampMs};
 
 /// What the simulator needs from an engine: the key genesis lists for a validator, and an

@@ -24,10 +24,10 @@ pub mod corpus;
 
 use sha2::{Digest, Sha256};
 
+use crate::types::{Account, Address, Keypair};
 use aether_vm::executor::{BlockContext, Executor};
 use aether_vm::state::MemoryState;
 use aether_vm::{CallOutcome, CallResult, VmBackend};
-use crate::types::{Account, Address, Keypair};
 
 /// The reference transcript.
 pub const REFERENCE: &str = include_str!("reference.txt");

@@ -35,7 +35,13 @@ pub(crate) enum BenchCommand {
 pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Validators { txs, senders, validators: count, storage } => {
-            let opts = validators::ValidatorsBenchOptions { txs, senders, validators: count, storage, timeout: std::time::Duration::from_secs(600) };
+            let opts = validators::ValidatorsBenchOptions {
+                txs,
+                senders,
+                validators: count,
+                storage,
+                timeout: std::time::Duration::from_secs(600),
+            };
             let (baseline, hotstuff) = validators::run_validators_bench(&opts).await?;
             println!(
                 "transfers: {txs} from {senders} senders, each sender's to one validator (gossiped to the rest), storage {}",
