@@ -9,7 +9,7 @@
 //! | `aether-api` | the slot traits ([`consensus`], [`storage`], [`vm`], [`network`], [`da`], [`mempool::OrderingPolicy`]), the consensus driver, the [`registry`] | every plugin |
 //! | `aether-vm` | [`vm`] validation, gas instrumentation, host ABI, executor, module cache | VM backends, the node |
 //! | `aether-node` | [`ledger`], [`state`], [`mempool`], [`config`], [`snapshot`], the built-in `solo` engine, the running [`node`] | presets, RPC, applications |
-//! | `aether-testkit` | `sim`, conformance suites, `benchkit` (features `testkit`, `bench`) | tests and benches only |
+//! | `aether-testkit`, `aether-benchkit` | `sim` and the conformance suites; the storage bench workloads (features `testkit`, `bench`) | tests and benches only |
 //!
 //! What it is **not**: it holds no database, VM, network or RPC server of its own. Those are
 //! plugins (`storage-backends/`, `vm-backends/`, `plugins/`), assembled by presets (`presets/`).
@@ -73,9 +73,9 @@ pub mod vm {
     pub use aether_vm::*;
 }
 
+#[cfg(feature = "bench")]
+pub use aether_benchkit as benchkit;
 #[cfg(feature = "testkit")]
 pub use aether_testkit as testkit;
-#[cfg(feature = "bench")]
-pub use aether_testkit::benchkit;
 #[cfg(feature = "testkit")]
 pub use aether_testkit::sim;

@@ -10,7 +10,8 @@
 //!   atomicity and durability across a killed writer process.
 //! - [`vm_conformance`]: same results and the same gas as the reference on a corpus of
 //!   contracts, adversarial ones included.
-//! - `benchkit` (feature `bench`): the storage benchmark workloads every backend runs.
+//!
+//! The storage benchmark workloads are `aether-benchkit` (they run the node's state tree).
 //!
 //! What it is **not**: a mock of the node. The simulator runs an engine with the real driver;
 //! the suites run the real plugin.
@@ -27,8 +28,6 @@
 // reports, so unwrap and expect are the right tools here (this crate is never in a node).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[cfg(feature = "bench")]
-pub mod benchkit;
 pub mod sim;
 mod storage;
 pub mod vm_conformance;
@@ -37,6 +36,4 @@ pub use storage::{storage_conformance, storage_crash_conformance};
 
 // The lower crates under their usual names, so paths inside this crate read `crate::types`.
 use aether_api::{consensus, storage as kv};
-#[cfg(feature = "bench")]
-use aether_node::state;
 use aether_primitives::{codec, types};

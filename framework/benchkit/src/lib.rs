@@ -1,5 +1,9 @@
+//! # aether-benchkit
+//!
 //! Benchmark workloads that every storage backend runs with one call, so that backends are
-//! compared on exactly the same work (feature `bench`; used by `storage-backends/*/benches`).
+//! compared on exactly the same work (used by `storage-backends/*/benches`). Its own crate
+//! because it runs the node's authenticated state: plugins depend on it only from their
+//! benches, so a change in the node rebuilds no plugin's tests.
 //!
 //! [`state_benches`] fills a store with `AETHER_BENCH_ACCOUNTS` accounts (default 1,000,000)
 //! through the authenticated state, the way the ledger commits blocks, then measures:
@@ -13,6 +17,18 @@
 //!
 //! Not a test: nothing here asserts speed. The numbers and how to read them are in
 //! `docs/storage.md`.
+//!
+//! ```
+//! // A bench target (`benches/state.rs`, `harness = false`) of a backend is this, with its store:
+//! fn benches(c: &mut criterion::Criterion) {
+//!     let open = || std::sync::Arc::new(aether_storage_memory::MemoryStore::new());
+//!     aether_benchkit::state_benches(c, "memory", open, None);
+//! }
+//! # let _ = benches;
+//! ```
+
+// Fixture set-up failing is a broken benchmark, reported by its panic message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,10 +39,10 @@ use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 
-use crate::codec;
-use crate::state::{self, StateProof};
-use crate::types::{Account, Address, Hash};
 use aether_api::storage::{columns, Durability, KvStore, WriteBatch};
+use aether_node::state::{self, StateProof};
+use aether_primitives::codec;
+use aether_primitives::types::{Account, Address, Hash};
 
 /// Accounts updated by one benchmarked block.
 pub const BLOCK_UPDATES: usize = 10_000;
