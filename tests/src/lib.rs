@@ -1,5 +1,12 @@
-//! Helpers for Aether's cross-crate tests: a temporary chain folder with funded accounts and a
-//! validator key, launched through the real preset code with RPC on a free port.
+//! Helpers for Aether's cross-crate tests (`tests/suite`): a temporary chain folder with funded
+//! accounts and a validator key, launched through the real preset code with RPC on a free port.
+//!
+//! ```
+//! let chain = aether_tests::TestChain::new(2, "");
+//! assert!(chain.config_path().is_file());
+//! assert_eq!(chain.genesis.accounts.len(), 2);
+//! // `chain.launch().await` starts the `aether` preset on it (RocksDB, RPC on a free port).
+//! ```
 
 // Test and bench code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

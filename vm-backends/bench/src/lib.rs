@@ -1,6 +1,13 @@
 //! Workloads shared by the VM benchmarks (`cargo bench --workspace --bench vm`): the token
 //! contract, a host-call loop, a 100 KB module, and a plain loop run metered and unmetered.
 //! Not a library for anything else.
+//!
+//! ```
+//! // The compile benchmark's module: valid, deployable code of about the asked size.
+//! let module = aether_vm_bench::big_module(100_000);
+//! assert!(module.len() > 90_000);
+//! aether_vm::prepare(&module, &aether_vm::validate::Limits::default()).unwrap();
+//! ```
 
 // Benchmark fixtures: a failure is a broken benchmark, reported by its panic message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

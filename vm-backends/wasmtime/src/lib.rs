@@ -35,7 +35,7 @@ use wasmtime::{Caller, Config, Engine, FuncType, Global, InstancePre, Linker, Me
 /// (`LedgerError::Vm`).
 pub const POOL_INSTANCES: u32 = 256;
 /// Native stack the engine may use per contract call; the instrumentation's depth limit is
-/// reached long before (see `framework/src/vm/validate.rs`, `frame_cost`).
+/// reached long before (see `framework/vm/src/validate.rs`, `frame_cost`).
 pub const MAX_WASM_STACK: usize = 1024 * 1024;
 
 /// What a store holds during one call.
