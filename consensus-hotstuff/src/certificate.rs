@@ -44,6 +44,8 @@ pub enum CertError {
     NotAQuorum { stake: Amount, quorum: Amount },
     #[error("aggregate signature does not verify for the signers and message")]
     BadSignature,
+    #[error("a certificate names no signers")]
+    NoSigners,
 }
 
 pub(crate) fn blst_ok(e: BLST_ERROR) -> bool {
@@ -176,12 +178,11 @@ impl Committee {
         }
     }
 
-    /// Aggregate public key of `signers` (indices known valid).
-    #[allow(clippy::expect_used)]
-    pub(crate) fn aggregate_key(&self, signers: &[usize]) -> PublicKey {
+    /// Aggregate public key of `signers` (indices known valid; keys were validated when the
+    /// committee was built, so only an empty list fails).
+    pub(crate) fn aggregate_key(&self, signers: &[usize]) -> Result<PublicKey, CertError> {
         let keys: Vec<&PublicKey> = signers.iter().map(|i| &self.keys[*i].0).collect();
-        // Keys were validated on decoding; the list is non-empty because a quorum has stake.
-        AggregatePublicKey::aggregate(&keys, false).expect("non-empty list of valid keys").to_public_key()
+        AggregatePublicKey::aggregate(&keys, false).map(|k| k.to_public_key()).map_err(|_| CertError::NoSigners)
     }
 }
 
@@ -248,7 +249,7 @@ impl QuorumCertificate {
             return Err(CertError::NotAQuorum { stake, quorum: committee.quorum });
         }
         let signature = BlsSignature::from_bytes(&self.signature)?;
-        let key = committee.aggregate_key(&signers);
+        let key = committee.aggregate_key(&signers)?;
         if blst_ok(signature.0.fast_aggregate_verify_pre_aggregated(true, &self.vote().signing_bytes(), VOTE_DST, &key)) {
             Ok(())
         } else {
@@ -328,7 +329,7 @@ impl VoteCollector {
         // Group-check each signature while aggregating: a point outside G2 is a forgery.
         let aggregate = AggregateSignature::aggregate(&sigs, true).ok()?.to_signature();
         let signers: Vec<usize> = self.votes.keys().copied().collect();
-        let key = self.committee.aggregate_key(&signers);
+        let key = self.committee.aggregate_key(&signers).ok()?;
         if !blst_ok(aggregate.fast_aggregate_verify_pre_aggregated(false, &self.vote.signing_bytes(), VOTE_DST, &key)) {
             return None;
         }

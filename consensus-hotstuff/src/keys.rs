@@ -21,7 +21,7 @@ pub const CONSENSUS_KEY_LEN: usize = 48 + 96 + 32;
 
 /// Derives this validator's BLS and VRF keys from its identity key (domain-separated, so
 /// no key is used in two schemes).
-pub fn derive_keys(identity: &Keypair) -> (BlsSecretKey, VrfSecretKey) {
+pub(crate) fn derive_keys(identity: &Keypair) -> (BlsSecretKey, VrfSecretKey) {
     let seed = identity.seed();
     (
         BlsSecretKey::from_seed(Hash::digest(b"aether/hotstuff-bls-key", &seed).0),

@@ -6,7 +6,7 @@
 //! [`aether_api::consensus::ConsensusEngine`].
 //!
 //! Status: the engine ([`engine`]) runs in the deterministic simulator
-//! ([`aether_testkit::sim`]) — honest runs, offline and crashing validators, lossy links,
+//! (`aether_testkit::sim`) — honest runs, offline and crashing validators, lossy links,
 //! partitions, Byzantine behaviours — see `tests/` — and is the default engine of the `aether`
 //! preset. Double proposals and double votes become [`evidence`] that nodes gossip and record in
 //! blocks. Not yet: sync of blocks older than the engine keeps (`KEEP_ROUNDS`) for a validator

@@ -75,7 +75,7 @@ impl TimeoutCertificate {
                 stake = stake.saturating_add(committee.stakes[*i]);
             }
             messages.push(TimeoutMessage { round: self.round, high_qc_round: *high_qc_round }.signing_bytes());
-            keys.push(committee.aggregate_key(&signers));
+            keys.push(committee.aggregate_key(&signers)?);
         }
         if stake < committee.quorum() {
             return Err(CertError::NotAQuorum { stake, quorum: committee.quorum() });

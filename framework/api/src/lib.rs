@@ -1,9 +1,9 @@
 //! # aether-api
 //!
 //! The plugin API of Aether: one trait per slot a node is assembled from, the types those
-//! traits speak, and the [`registry`] that maps names in config to plugin factories. A plugin
-//! crate (a storage backend, a consensus engine, a VM backend, a network) depends on this crate
-//! and `aether-primitives` only.
+//! traits speak, and the [`registry`] that maps names in config to plugin factories. A storage
+//! backend, consensus engine or network plugin depends on this crate and `aether-primitives`
+//! only; a VM backend also on `aether-vm`, the machinery every WebAssembly engine shares.
 //!
 //! - [`consensus`]: sans-I/O engines ([`consensus::ConsensusEngine`], `Input`/`Output`), the
 //!   validator set, and the [`consensus::driver::Driver`] that enforces the engine contract.

@@ -1,7 +1,7 @@
 //! # aether-benchkit
 //!
 //! Benchmark workloads that every storage backend runs with one call, so that backends are
-//! compared on exactly the same work (used by `storage-backends/*/benches`). Its own crate
+//! compared on exactly the same work (used by `storage-backends/bench`). Its own crate
 //! because it runs the node's authenticated state: plugins depend on it only from their
 //! benches, so a change in the node rebuilds no plugin's tests.
 //!

@@ -7,8 +7,9 @@
 //! loop, side effects, evidence pool, background services and the [`node::NodeHandle`] API).
 //!
 //! What it is **not**: a plugin. It holds no database, VM, network or RPC server; those are
-//! registered by name (`aether-api`'s registry) and assembled by a preset. Plugin crates
-//! never depend on this crate.
+//! registered by name (`aether-api`'s registry) and assembled by a preset. Storage, consensus
+//! and VM plugins never depend on this crate; the RPC server does, because it serves the
+//! running node's API ([`node::NodeHandle`]).
 //!
 //! ## Example: a single-validator chain in memory
 //! ```

@@ -5,7 +5,7 @@
 //! run of instructions from an exported global before running it, and the host functions
 //! ([`super::abi`]) charge the costs below from the same counter. Both backends run the same
 //! rewritten bytes, so the gas used is equal to the unit by construction; the conformance
-//! suite ([`super::conformance`]) checks it, including for calls that trap or run out.
+//! suite (`aether_testkit::vm_conformance`) checks it, including for calls that trap or run out.
 //!
 //! Rules: a call that runs out of gas uses its whole limit; a call that traps uses what it
 //! was charged up to the trap (a straight-line run is charged whole on entry). Costs are

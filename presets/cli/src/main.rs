@@ -57,12 +57,15 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(anyhow::Error::from)
-        .and_then(|runtime| runtime.block_on(dispatch(cli.command)));
-    if let Err(e) = result {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    // Exits while the runtime is alive: a failed command does not wait for its tasks.
+    if let Err(e) = runtime.block_on(dispatch(cli.command)) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

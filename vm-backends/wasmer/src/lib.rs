@@ -159,8 +159,8 @@ fn host_call(func: HostFn, mut env: FunctionEnvMut<StoreData>, params: &[Value])
         };
     }
     let (data, mut store) = env.data_and_store_mut();
-    #[allow(clippy::expect_used)] // `call` sets the global before it runs any export
-    let gas = data.gas.clone().expect("set before the entry runs");
+    // `call` sets the global before it runs any export.
+    let Some(gas) = data.gas.clone() else { return Err(RuntimeError::new("host call before the gas global was set")) };
     let left = gas.get(&mut store).i64().unwrap_or(0);
     // SAFETY: see `StoreData::frame`.
     #[allow(unsafe_code)]

@@ -182,8 +182,8 @@ fn host_call(func: HostFn, mut caller: Caller<'_, StoreData>, params: &[Val], re
             _ => 0,
         };
     }
-    #[allow(clippy::expect_used)] // `call` sets the global before it runs any export
-    let gas = caller.data().gas.expect("set before the entry runs");
+    // `call` sets the global before it runs any export.
+    let Some(gas) = caller.data().gas else { return Err(wasmtime::Error::msg("host call before the gas global was set")) };
     let left = gas.get(&mut caller).i64().unwrap_or(0);
     let memory = caller.data().memory;
     let (bytes, data): (&mut [u8], &mut StoreData) = match memory {

@@ -159,8 +159,7 @@ impl<'a> ExecState<'a> {
         match &body.action {
             Action::Transfer { to, amount, .. } => receipt.status = self.transfer(&sender_address, to, *amount),
             Action::Deploy { code, input, value, gas_limit } => {
-                #[allow(clippy::expect_used)] // contract actions without a VM were refused above
-                let vm = self.vm.expect("checked above");
+                let Some(vm) = self.vm else { return Err(TxError::NoVm) };
                 let mut executor = Executor::new(vm, &mut self.journal, self.block);
                 let (address, outcome) = executor.deploy(sender_address, body.nonce, code, input, *value, *gas_limit);
                 let (events, failure) = executor.finish();
@@ -170,8 +169,7 @@ impl<'a> ExecState<'a> {
                 record(&mut receipt, outcome);
             }
             Action::Call { contract, method, input, value, gas_limit } => {
-                #[allow(clippy::expect_used)] // contract actions without a VM were refused above
-                let vm = self.vm.expect("checked above");
+                let Some(vm) = self.vm else { return Err(TxError::NoVm) };
                 let mut executor = Executor::new(vm, &mut self.journal, self.block);
                 let outcome = executor.call(sender_address, *contract, method, input, *value, *gas_limit);
                 let (events, failure) = executor.finish();

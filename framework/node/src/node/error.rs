@@ -15,7 +15,7 @@ pub enum NodeError {
     Plugin(#[from] PluginError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    #[error("invalid genesis: {0}")]
+    #[error(transparent)]
     Genesis(#[from] GenesisError),
     #[error("validator key {identity} (address {address}) is not in the genesis validator set")]
     NotAValidator { identity: PublicKey, address: Address },

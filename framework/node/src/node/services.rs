@@ -49,7 +49,9 @@ pub(super) fn spawn_pruner(
 ) -> Result<std::thread::JoinHandle<()>, NodeError> {
     let thread = std::thread::Builder::new().name("aether-pruner".into()).spawn(move || {
         let mut pruned_at = None;
-        while !*stop.borrow() {
+        // Stops when told to, or when the node's side of the channel is gone (a launch that
+        // failed after this thread started).
+        while !*stop.borrow() && stop.has_changed().is_ok() {
             let head = ledger.head().block.height;
             if pruned_at != Some(head) {
                 // Bounded steps, so a stop request is noticed within one step.

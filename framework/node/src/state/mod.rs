@@ -16,7 +16,7 @@
 //! let alice = Address([1; 20]);
 //! let account = Account { balance: 5, ..Account::default() };
 //! // A tree holding only alice; a node would return (root, proof) from aether_getAccountProof.
-//! let (root, proof) = state::prove_in_memory(&[(state::account_key(&alice), borsh::to_vec(&account).unwrap())], &state::account_key(&alice));
+//! let (root, proof) = state::prove_in_memory(&[(state::account_key(&alice), borsh::to_vec(&account).unwrap())], &state::account_key(&alice)).unwrap();
 //! state::verify_account_proof(&root, &alice, Some(&account), &proof).unwrap();
 //! let forged = Account { balance: 6, ..account.clone() };
 //! assert!(state::verify_account_proof(&root, &alice, Some(&forged), &proof).is_err(), "a proof fixes the value");

@@ -52,11 +52,9 @@ pub fn verify_account_proof(state_root: &Hash, address: &Address, account: Optio
 
 /// Builds a tree of `entries` in memory and proves `key` in it: for examples and tests of
 /// verifiers.
-// An in-memory tree's reads cannot fail; this helper builds fixtures for examples and tests.
-#[allow(clippy::expect_used)]
-pub fn prove_in_memory(entries: &[(Vec<u8>, Vec<u8>)], key: &[u8]) -> (Hash, StateProof) {
+pub fn prove_in_memory(entries: &[(Vec<u8>, Vec<u8>)], key: &[u8]) -> Result<(Hash, StateProof), ProofError> {
     let mut tree = MemoryTree::default();
     let root = tree.put(0, entries.iter().map(|(k, v)| (key_hash(k), Some(v.clone()))));
-    let (_, proof) = tree.tree().get_with_proof(key_hash(key), 0).expect("an in-memory tree cannot fail to read");
-    (root, StateProof(proof))
+    let (_, proof) = tree.tree().get_with_proof(key_hash(key), 0).map_err(|e| ProofError::Malformed(format!("{e:#}")))?;
+    Ok((root, StateProof(proof)))
 }
