@@ -6,10 +6,15 @@
 //! Consensus engines deal in block hashes and may leave block bodies to this slot: the
 //! proposer disseminates, replicas wait for availability before verifying.
 
-use futures::future::BoxFuture;
+use std::future::Future;
+use std::pin::Pin;
+
 use tokio::sync::mpsc;
 
 use crate::types::Hash;
+
+/// A boxed future that can move between threads (what `futures::future::BoxFuture` is).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaError {
