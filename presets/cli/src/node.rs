@@ -11,12 +11,8 @@ use clap::Args;
 
 #[derive(Args)]
 pub(crate) struct RunArgs {
-    /// Chain folder made by `aether init` (reads DIR/aether.toml).
-    #[arg(long, conflicts_with = "config")]
-    pub(crate) dir: Option<PathBuf>,
-    /// Config file (default: ./aether.toml).
-    #[arg(long)]
-    pub(crate) config: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) node: NodeArgs,
     /// A throwaway single-validator chain with a funded dev account, in a new temporary folder.
     #[arg(long, conflicts_with_all = ["dir", "config"])]
     pub(crate) dev: bool,
@@ -46,12 +42,17 @@ pub(crate) struct NodeArgs {
 }
 
 impl NodeArgs {
-    pub(crate) fn source(&self) -> anyhow::Result<(&'static Preset, ConfigSource)> {
-        let file = match (&self.dir, &self.config) {
+    /// `DIR/aether.toml`, the `--config` file, or `./aether.toml`.
+    fn config_file(&self) -> PathBuf {
+        match (&self.dir, &self.config) {
             (Some(d), _) => d.join("aether.toml"),
             (None, Some(c)) => c.clone(),
             (None, None) => PathBuf::from("aether.toml"),
-        };
+        }
+    }
+
+    pub(crate) fn source(&self) -> anyhow::Result<(&'static Preset, ConfigSource)> {
+        let file = self.config_file();
         if !file.is_file() {
             bail!("config file {} does not exist", file.display());
         }
@@ -72,11 +73,7 @@ pub(crate) async fn run(a: RunArgs) -> anyhow::Result<()> {
         println!("dev account {} is funded; send from it with: aether tx transfer --dev --to ADDRESS --amount N", dev.address());
         out.config
     } else {
-        match (a.dir, a.config) {
-            (Some(d), _) => d.join("aether.toml"),
-            (None, Some(c)) => c,
-            (None, None) => PathBuf::from("aether.toml"),
-        }
+        a.node.config_file()
     };
     if !config_file.is_file() {
         bail!(
@@ -89,11 +86,7 @@ pub(crate) async fn run(a: RunArgs) -> anyhow::Result<()> {
         None => init::preset_of(&config_file)?.unwrap_or_else(|| "aether".into()),
     };
     let preset = aether_presets::find(&preset_name)?;
-    let mut overrides = Vec::new();
-    for s in &a.set {
-        let (k, v) = s.split_once('=').with_context(|| format!("--set {s:?}: expected KEY=VALUE"))?;
-        overrides.push((k.trim().to_string(), v.trim().to_string()));
-    }
+    let mut overrides = parse_overrides(&a.set)?;
     if let Some(addr) = a.rpc_listen {
         overrides.push(("rpc.listen".into(), format!("\"{addr}\"")));
     }
