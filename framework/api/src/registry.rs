@@ -32,11 +32,9 @@ use serde::de::DeserializeOwned;
 
 use crate::consensus::{ConsensusEngine, EngineContext};
 use crate::mempool::OrderingPolicy;
-use crate::storage::KvStore;
-pub use crate::storage::StorageContext;
+use crate::storage::{KvStore, StorageContext};
 use crate::types::Keypair;
-use crate::vm::VmBackend;
-pub use crate::vm::VmContext;
+use crate::vm::{VmBackend, VmContext};
 
 /// The kinds of plugin a node is assembled from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

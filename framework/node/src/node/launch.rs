@@ -16,9 +16,10 @@ use crate::consensus::{EngineContext, Input, LocalValidator, ValidatorSet};
 use crate::ledger::{Ledger, LedgerError};
 use crate::mempool::Mempool;
 use crate::network::{InboundMessage, Network};
-use crate::registry::{PluginSettings, Registry, StorageContext, VmContext};
-use crate::storage::{columns, KvStore};
+use crate::registry::{PluginSettings, Registry};
+use crate::storage::{columns, KvStore, StorageContext};
 use crate::types::{Genesis, Keypair};
+use crate::vm::VmContext;
 
 /// A running node. Dropping it shuts it down.
 pub struct Node {
