@@ -619,6 +619,39 @@ impl HotStuffEngine {
         self.qcs.retain(|d, _| self.proposals.contains_key(d));
     }
 
+    /// Block sync committed up to `committed` (its certificate verified as final by the node):
+    /// jump the committed head there and rejoin consensus at the round after the highest QC
+    /// the certificate carries.
+    fn on_synced(&mut self, committed: BlockRef, certificate: &Certificate, now: TimestampMs, out: &mut Vec<Output>) {
+        if committed.height <= self.committed.1.height {
+            return;
+        }
+        let Ok(cert) = CommitCertificate::try_from_slice(&certificate.0) else { return };
+        let h = cert.header();
+        if h.block != committed {
+            return;
+        }
+        self.committed = (h.digest(), committed, h.round);
+        self.committed_beta =
+            self.members.get(h.proposer as usize).and_then(|m| m.vrf.verify(&election_input(h.round + 1, &h.parent), &h.election).ok());
+        self.committed_after_timeout = h.after_timeout;
+        self.committed_signers = h.justify_signers.clone();
+        let newest_qc = match &cert {
+            CommitCertificate::Direct { child_qc, .. } => child_qc,
+            CommitCertificate::Ancestor { qc, .. } => qc,
+        };
+        if newest_qc.round > self.high_qc.round {
+            self.high_qc = newest_qc.clone();
+        }
+        self.pending_commit = self.pending_commit.take().filter(|(_, c)| c.header().round > h.round);
+        let floor = h.round.saturating_sub(KEEP_ROUNDS);
+        self.proposals.retain(|_, k| k.proposal.header.round >= floor);
+        self.qcs.retain(|d, _| self.proposals.contains_key(d));
+        self.advance_to(self.high_qc.round + 1, now, out);
+        // Blocks above the new head this node already holds may now be committable.
+        self.try_pending_commit(out);
+    }
+
     // ---- proposals ----------------------------------------------------------------------
 
     fn on_proposal(&mut self, from: ValidatorIndex, p: Proposal, now: TimestampMs, out: &mut Vec<Output>) {
@@ -994,6 +1027,7 @@ impl ConsensusEngine for HotStuffEngine {
             Input::PayloadBuilt { payload } => self.on_built(now, payload, out),
             Input::PayloadBuildFailed { .. } => self.building = None,
             Input::PayloadVerified { block, parent, valid } => self.on_payload_verified(block, parent, valid, now, out),
+            Input::Synced { committed, certificate } => self.on_synced(committed, &certificate, now, out),
         }
     }
 
@@ -1013,16 +1047,20 @@ impl ConsensusEngine for HotStuffEngine {
         if cert.qc().block != header.digest() || cert.qc().round != header.round {
             return Err(bad("QC does not certify the block's proposal"));
         }
-        cert.qc().verify(&self.committee).map_err(|e| bad(&e.to_string()))?;
-        if let CommitCertificate::Direct { child, child_qc, .. } = &cert {
-            if child.parent != header.digest() || child.round != header.round + 1 {
-                return Err(bad("the child is not a direct successor in the next round"));
-            }
-            if child_qc.block != child.digest() || child_qc.round != child.round {
-                return Err(bad("the child QC does not certify the child"));
-            }
-            child_qc.verify(&self.committee).map_err(|e| bad(&e.to_string()))?;
+        let CommitCertificate::Direct { child, child_qc, .. } = &cert else {
+            // Certified, but decided only through a descendant: not a proof of finality alone.
+            return Err(bad(
+                "an ancestor certificate shows the block certified, not decided: prove it final with a directly decided descendant",
+            ));
+        };
+        if child.parent != header.digest() || child.round != header.round + 1 {
+            return Err(bad("the child is not a direct successor in the next round"));
         }
+        if child_qc.block != child.digest() || child_qc.round != child.round {
+            return Err(bad("the child QC does not certify the child"));
+        }
+        cert.qc().verify(&self.committee).map_err(|e| bad(&e.to_string()))?;
+        child_qc.verify(&self.committee).map_err(|e| bad(&e.to_string()))?;
         Ok(())
     }
 }

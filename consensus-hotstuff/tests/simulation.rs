@@ -11,6 +11,7 @@ use aether_api::consensus::{ConsensusEngine, EngineContext, ValidatorSet};
 use aether_consensus_hotstuff::messages::CommitCertificate;
 use aether_consensus_hotstuff::mocks::HotStuffUnderTest;
 use aether_consensus_hotstuff::{HotStuffEngine, HotStuffSettings};
+use aether_primitives::types::Certificate;
 use aether_testkit::sim::conformance::{consensus_conformance, Options};
 use aether_testkit::sim::{validator_identity, Behaviour, LinkModel, SimConfig, Simulation};
 use borsh::BorshDeserialize;
@@ -58,8 +59,18 @@ fn every_commit_carries_a_certificate_other_nodes_accept() {
     let node = &report.nodes[0];
     let mut direct = 0;
     for (block, cert) in node.committed.iter().skip(1) {
-        observer.verify_certificate(block, cert).unwrap_or_else(|e| panic!("height {}: {e}", block.height));
-        direct += matches!(CommitCertificate::try_from_slice(&cert.0).unwrap(), CommitCertificate::Direct { .. }) as usize;
+        // Only a directly decided block's certificate proves finality alone; an ancestor's shows
+        // it certified, and is refused (block sync proves it through the decided descendant).
+        match CommitCertificate::try_from_slice(&cert.0).unwrap() {
+            CommitCertificate::Direct { .. } => {
+                observer.verify_certificate(block, cert).unwrap_or_else(|e| panic!("height {}: {e}", block.height));
+                direct += 1;
+            }
+            CommitCertificate::Ancestor { .. } => {
+                let e = observer.verify_certificate(block, cert).expect_err("an ancestor certificate is not proof of finality");
+                assert!(e.to_string().contains("not decided"), "{e}");
+            }
+        }
         // The certificate of one block never proves another.
         let other = node.committed[1].0;
         if other != *block {
@@ -67,10 +78,20 @@ fn every_commit_carries_a_certificate_other_nodes_accept() {
         }
     }
     assert!(direct > 0, "the two-chain rule decided some blocks directly");
-    let mut forged = node.committed[2].1.clone();
+    let (decided, cert) = node
+        .committed
+        .iter()
+        .find(|(_, c)| matches!(CommitCertificate::try_from_slice(&c.0), Ok(CommitCertificate::Direct { .. })))
+        .unwrap();
+    let mut forged = cert.clone();
     let last = forged.0.len() - 1;
     forged.0[last] ^= 1;
-    assert!(observer.verify_certificate(&node.committed[2].0, &forged).is_err(), "a flipped bit breaks the certificate");
+    assert!(observer.verify_certificate(decided, &forged).is_err(), "a flipped bit breaks the certificate");
+    // A certified block that was never decided: its certificate without the decided child (the
+    // Ancestor form) does not prove finality, even where the QC itself is valid.
+    let CommitCertificate::Direct { header, qc, .. } = CommitCertificate::try_from_slice(&cert.0).unwrap() else { unreachable!() };
+    let only_certified = Certificate(borsh::to_vec(&CommitCertificate::Ancestor { header, qc }).unwrap());
+    assert!(observer.verify_certificate(decided, &only_certified).is_err(), "a certified-but-not-decided block is refused");
 }
 
 /// Runs `behaviour` as validator 3 of 4 for a few seeds; returns the evidence honest

@@ -6,6 +6,11 @@
 //! DIR/keys/validator.json    this node's validator key (one validator)
 //! DIR/keys/validator-I.json  validator I's key (`--validators N`, N > 1; aether.toml names 0)
 //! DIR/keys/faucet.json       the account holding the initial supply
+//! DIR/validator-I.toml       validator I as its own process (`--validators N`, N > 1):
+//!                            its key, DATA_DIR `data-I`, RPC on port base+I, the libp2p
+//!                            network on 127.0.0.1:(p2p base+I), every other node as bootstrap
+//! DIR/fullnode.toml          a non-validator node following the chain (`--validators N`, N > 1),
+//!                            identity DIR/keys/fullnode.json, RPC base+N, p2p base+N
 //! ```
 //!
 //! Each validator's consensus key in genesis is derived from its identity key by the preset's
@@ -31,6 +36,9 @@ pub struct InitOptions {
     pub rpc_listen: Option<SocketAddr>,
     /// Validators in genesis, equal stake (at least 1).
     pub validators: usize,
+    /// With more than one validator: validator I listens for peers on 127.0.0.1 at this port + I
+    /// (the full node at + N).
+    pub p2p_port_base: u16,
 }
 
 impl InitOptions {
@@ -43,6 +51,7 @@ impl InitOptions {
             fund_dev_account: false,
             rpc_listen: None,
             validators: 1,
+            p2p_port_base: 30400,
         }
     }
 }
@@ -57,6 +66,8 @@ pub struct InitOutput {
     pub validator_keys: Vec<(PathBuf, Address)>,
     pub faucet_key: PathBuf,
     pub faucet_address: Address,
+    /// With more than one validator: `validator-I.toml` for each validator, then `fullnode.toml`.
+    pub process_configs: Vec<PathBuf>,
 }
 
 /// Genesis validators of stake 1 each, named `{prefix}{index}`, with the consensus key
@@ -130,6 +141,7 @@ pub fn init_chain(opts: &InitOptions) -> anyhow::Result<InitOutput> {
         validator_keys.push((path, k.address()));
     }
     keys::write_key_file(&faucet_key, &faucet)?;
+    let process_configs = if opts.validators > 1 { write_process_configs(opts, &validators)? } else { Vec::new() };
     Ok(InitOutput {
         config: opts.dir.join("aether.toml"),
         genesis: opts.dir.join("genesis.json"),
@@ -138,7 +150,53 @@ pub fn init_chain(opts: &InitOptions) -> anyhow::Result<InitOutput> {
         validator_keys,
         faucet_key,
         faucet_address: faucet.address(),
+        process_configs,
     })
+}
+
+/// One config per validator process and one for a full node, on 127.0.0.1 with distinct
+/// ports, each node bootstrapping from all the others.
+fn write_process_configs(opts: &InitOptions, validators: &[Keypair]) -> anyhow::Result<Vec<PathBuf>> {
+    let n = validators.len();
+    let rpc_base = opts.rpc_listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9944)));
+    let port = |base: u16, i: usize| -> anyhow::Result<u16> {
+        u16::try_from(usize::from(base) + i).ok().filter(|p| *p != 0).with_context(|| format!("port {base} + {i} is out of range"))
+    };
+    let fullnode = Keypair::generate();
+    keys::write_key_file(&opts.dir.join("keys/fullnode.json"), &fullnode)?;
+    let mut identities: Vec<_> = validators.iter().map(Keypair::public).collect();
+    identities.push(fullnode.public());
+    let p2p: Vec<String> = (0..=n).map(|i| Ok(format!("127.0.0.1:{}", port(opts.p2p_port_base, i)?))).collect::<anyhow::Result<_>>()?;
+    let mut written = Vec::with_capacity(n + 1);
+    for i in 0..=n {
+        let bootstrap: Vec<String> = (0..=n).filter(|j| *j != i).map(|j| format!("\"{}@{}\"", identities[j], p2p[j])).collect();
+        let rpc = SocketAddr::new(rpc_base.ip(), port(rpc_base.port(), i)?);
+        let (name, node) = if i < n {
+            (format!("validator-{i}.toml"), format!("data_dir = \"data-{i}\"\nvalidator_key = \"{}\"", validator_key_path(i, n)))
+        } else {
+            ("fullnode.toml".to_string(), "data_dir = \"data-full\"\nnode_key = \"keys/fullnode.json\"".to_string())
+        };
+        let text = format!(
+            "# {what} of a {n}-validator chain, as its own process: aether run --config {name}\n\
+             preset = \"{preset}\"\n\n[chain]\ngenesis = \"genesis.json\"\n\n[node]\n{node}\n\n\
+             [rpc]\nlisten = \"{rpc}\"\n\n\
+             # Peers: every node of this folder. Validators admit the genesis validators and the\n\
+             # identities in allowed_peers (the full node); other keys are refused.\n\
+             [network]\nbackend = \"libp2p\"\nlisten = [\"{listen}\"]\nbootstrap = [{bootstrap}]\nallowed_peers = [\"{full}\"]\n",
+            what = if i < n { format!("Validator {i}") } else { "A full node".to_string() },
+            preset = opts.preset,
+            listen = p2p[i],
+            bootstrap = bootstrap.join(", "),
+            full = fullnode.public(),
+        );
+        let path = opts.dir.join(&name);
+        if path.exists() {
+            bail!("{} already exists; choose an empty folder", path.display());
+        }
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 /// Where [`write_chain_folder`] puts the validator key, relative to the folder.

@@ -63,3 +63,14 @@ pub fn read_key_file(path: &Path) -> anyhow::Result<Keypair> {
 pub fn dev_account() -> Keypair {
     Keypair::from_seed(Hash::digest(b"aether/dev-account", b"").0)
 }
+
+/// A full node's network identity: `[node] node_key`, or `DATA_DIR/node-key.json`, made on
+/// first start. (A validator's identity is its validator key.)
+pub fn node_key(config: &aether_framework::config::NodeConfig) -> anyhow::Result<Keypair> {
+    let path = config.node.node_key.clone().unwrap_or_else(|| config.node.data_dir.join("node-key.json"));
+    if !path.exists() {
+        write_key_file(&path, &Keypair::generate())?;
+        tracing::info!(path = %path.display(), "created the node's network identity key");
+    }
+    read_key_file(&path)
+}

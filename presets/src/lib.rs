@@ -64,6 +64,7 @@ fn register_all(r: &mut Registry) {
     aether_storage_paritydb::register(r);
     aether_vm_wasmtime::register(r);
     aether_vm_wasmer::register(r);
+    aether_net_libp2p::register(r);
 }
 
 pub const PRESETS: &[Preset] = &[AETHER, MEMORY];
@@ -141,7 +142,8 @@ pub async fn launch(preset: &Preset, source: &ConfigSource) -> anyhow::Result<La
     launch_on(preset, source, None).await
 }
 
-/// [`launch`] on a given network (required when genesis has more than one validator).
+/// [`launch`] on a given network instead of the one `[network]` configures (the in-process
+/// devnet passes its hub).
 pub async fn launch_on(
     preset: &Preset,
     source: &ConfigSource,
@@ -155,6 +157,17 @@ pub async fn launch_on(
     };
     let metrics = Arc::new(NodeMetrics::default());
     let bound = if config.rpc.enabled { Some(RpcServer::bind(&config.rpc, metrics.clone()).await?) } else { None };
+    let network = match network {
+        Some(n) => Some(n),
+        None if config.network.is_some() => {
+            let identity = match &key {
+                Some(k) => k.clone(),
+                None => keys::node_key(&config)?,
+            };
+            aether_framework::node::open_network(&config, &registry, &genesis, &identity)?
+        }
+        None => None,
+    };
     let node = Node::launch_with(&config, &registry, &genesis, key, Arc::new(SystemClock::default()), metrics, network)?;
     let rpc = bound.map(|b| b.serve(node.handle()));
     Ok(LaunchedNode { node, rpc, config })

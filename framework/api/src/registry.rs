@@ -32,6 +32,7 @@ use serde::de::DeserializeOwned;
 
 use crate::consensus::{ConsensusEngine, EngineContext};
 use crate::mempool::OrderingPolicy;
+use crate::network::{Network, NetworkContext};
 use crate::storage::{KvStore, StorageContext};
 use crate::types::Keypair;
 use crate::vm::{VmBackend, VmContext};
@@ -43,6 +44,7 @@ pub enum SlotKind {
     Storage,
     MempoolPolicy,
     Vm,
+    Network,
 }
 
 impl SlotKind {
@@ -53,13 +55,14 @@ impl SlotKind {
             SlotKind::Storage => "storage",
             SlotKind::MempoolPolicy => "mempool",
             SlotKind::Vm => "vm",
+            SlotKind::Network => "network",
         }
     }
     /// The key in that section naming the plugin.
     pub fn selector(self) -> &'static str {
         match self {
             SlotKind::Consensus => "engine",
-            SlotKind::Storage | SlotKind::Vm => "backend",
+            SlotKind::Storage | SlotKind::Vm | SlotKind::Network => "backend",
             SlotKind::MempoolPolicy => "policy",
         }
     }
@@ -69,6 +72,7 @@ impl SlotKind {
             SlotKind::Storage => "storage backend",
             SlotKind::MempoolPolicy => "mempool policy",
             SlotKind::Vm => "VM backend",
+            SlotKind::Network => "network backend",
         }
     }
 }
@@ -118,6 +122,9 @@ impl PluginSettings {
 pub type ConsensusFactory = Box<dyn Fn(&EngineContext, &PluginSettings) -> Result<Box<dyn ConsensusEngine>, PluginError> + Send + Sync>;
 pub type StorageFactory = Box<dyn Fn(&StorageContext, &PluginSettings) -> Result<Arc<dyn KvStore>, PluginError> + Send + Sync>;
 pub type PolicyFactory = Box<dyn Fn(&PluginSettings) -> Result<Arc<dyn OrderingPolicy>, PluginError> + Send + Sync>;
+/// Builds a network plugin; it binds its listen addresses before returning (a port in use is
+/// an error here, not later) and runs its own I/O threads until the last handle is dropped.
+pub type NetworkFactory = Box<dyn Fn(&NetworkContext, &PluginSettings) -> Result<Arc<dyn Network>, PluginError> + Send + Sync>;
 pub type VmFactory = Box<dyn Fn(&VmContext, &PluginSettings) -> Result<Arc<dyn VmBackend>, PluginError> + Send + Sync>;
 
 /// How an engine derives, from a validator's identity key, the consensus key genesis lists for
@@ -168,6 +175,7 @@ pub struct Registry {
     pub storage: Slot<StorageFactory>,
     pub mempool_policy: Slot<PolicyFactory>,
     pub vm: Slot<VmFactory>,
+    pub network: Slot<NetworkFactory>,
     consensus_keys: BTreeMap<String, ConsensusKeyFn>,
 }
 
@@ -185,6 +193,7 @@ impl Registry {
             storage: Slot::new(SlotKind::Storage),
             mempool_policy: Slot::new(SlotKind::MempoolPolicy),
             vm: Slot::new(SlotKind::Vm),
+            network: Slot::new(SlotKind::Network),
             consensus_keys: BTreeMap::new(),
         }
     }
@@ -209,6 +218,7 @@ impl Registry {
             SlotKind::Storage => self.storage.names(),
             SlotKind::MempoolPolicy => self.mempool_policy.names(),
             SlotKind::Vm => self.vm.names(),
+            SlotKind::Network => self.network.names(),
         }
     }
 
@@ -219,6 +229,7 @@ impl Registry {
         out.extend(self.storage.entries().map(|e| (SlotKind::Storage, e.name.clone(), e.description.clone())));
         out.extend(self.mempool_policy.entries().map(|e| (SlotKind::MempoolPolicy, e.name.clone(), e.description.clone())));
         out.extend(self.vm.entries().map(|e| (SlotKind::Vm, e.name.clone(), e.description.clone())));
+        out.extend(self.network.entries().map(|e| (SlotKind::Network, e.name.clone(), e.description.clone())));
         out
     }
 }

@@ -35,6 +35,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::mempool::MempoolConfig;
+use crate::network::{PeerAddress, PeerId};
 use crate::registry::{PluginSettings, Registry, RegistryError, SlotKind};
 
 /// Where configuration comes from, beyond the preset's defaults.
@@ -90,11 +91,14 @@ pub struct NodeSection {
     pub data_dir: PathBuf,
     /// This node's validator key file; absent on a non-validating node.
     pub validator_key: Option<PathBuf>,
+    /// A full node's network identity key file (default `DATA_DIR/node-key.json`, made on
+    /// first start). A validator's identity is its validator key.
+    pub node_key: Option<PathBuf>,
 }
 
 impl Default for NodeSection {
     fn default() -> Self {
-        NodeSection { data_dir: PathBuf::from("data"), validator_key: None }
+        NodeSection { data_dir: PathBuf::from("data"), validator_key: None, node_key: None }
     }
 }
 
@@ -137,11 +141,47 @@ pub struct NodeConfig {
     /// `[vm] backend`: the contract VM. `None` (no `[vm]` section): contract transactions are
     /// invalid on this node.
     pub vm: Option<SlotChoice>,
+    /// `[network]`: absent on a chain whose only validator talks to nobody.
+    pub network: Option<NetworkConfig>,
     /// `[storage] keep_recent` / `keep_blocks`: history kept, whatever the backend.
     pub retention: crate::ledger::Retention,
     pub mempool: MempoolConfig,
     pub rpc: RpcConfig,
 }
+
+/// `[network]`: the plugin (`backend`, settings in `[network.NAME]`) and what every network
+/// plugin is told (see [`crate::network::NetworkContext`]).
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    pub backend: SlotChoice,
+    /// Addresses to accept peers on, `IP:PORT`.
+    pub listen: Vec<SocketAddr>,
+    /// Peers to connect to, `IDENTITY@IP:PORT`.
+    pub bootstrap: Vec<PeerAddress>,
+    /// Peers besides the genesis validators allowed to connect (full nodes), by identity.
+    pub allowed_peers: Vec<PeerId>,
+    pub max_peers: usize,
+}
+
+/// The keys of `[network]` every backend shares.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkShared {
+    #[serde(default)]
+    listen: Vec<SocketAddr>,
+    #[serde(default)]
+    bootstrap: Vec<PeerAddress>,
+    #[serde(default)]
+    allowed_peers: Vec<PeerId>,
+    #[serde(default = "default_max_peers")]
+    max_peers: usize,
+}
+
+fn default_max_peers() -> usize {
+    50
+}
+
+const NETWORK_SHARED_KEYS: [&str; 4] = ["listen", "bootstrap", "allowed_peers", "max_peers"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -158,6 +198,8 @@ struct RawConfig {
     storage: BTreeMap<String, Value>,
     #[serde(default)]
     vm: Option<BTreeMap<String, Value>>,
+    #[serde(default)]
+    network: Option<BTreeMap<String, Value>>,
     #[serde(default)]
     mempool: MempoolConfig,
     #[serde(default)]
@@ -226,10 +268,15 @@ pub fn load(preset_defaults: &str, source: &ConfigSource, registry: &Registry) -
     }
     Ok(NodeConfig {
         chain: ChainConfig { genesis: resolve(&raw.chain.genesis) },
-        node: NodeSection { data_dir: resolve(&raw.node.data_dir), validator_key: raw.node.validator_key.as_deref().map(resolve) },
+        node: NodeSection {
+            data_dir: resolve(&raw.node.data_dir),
+            validator_key: raw.node.validator_key.as_deref().map(resolve),
+            node_key: raw.node.node_key.as_deref().map(resolve),
+        },
         consensus: choose(SlotKind::Consensus, raw.consensus, &registry.known(SlotKind::Consensus))?,
         storage: choose(SlotKind::Storage, storage, &registry.known(SlotKind::Storage))?,
         vm: raw.vm.map(|section| choose(SlotKind::Vm, section, &registry.known(SlotKind::Vm))).transpose()?,
+        network: raw.network.map(|section| network_config(section, registry)).transpose()?,
         retention,
         mempool: raw.mempool,
         rpc: raw.rpc,
@@ -238,6 +285,33 @@ pub fn load(preset_defaults: &str, source: &ConfigSource, registry: &Registry) -
 
 /// Reads a slot section: the selector names a registered plugin; every other key must be the
 /// name of a registered plugin of the slot (its settings table).
+fn network_config(mut section: BTreeMap<String, Value>, registry: &Registry) -> Result<NetworkConfig, ConfigError> {
+    let mut shared = figment::value::Dict::new();
+    for key in NETWORK_SHARED_KEYS {
+        if let Some(v) = section.remove(key) {
+            shared.insert(key.to_string(), v);
+        }
+    }
+    let shared: NetworkShared =
+        Value::from(shared).deserialize().map_err(|e| ConfigError::InvalidValue { key: "network".into(), reason: e.to_string() })?;
+    if shared.max_peers == 0 {
+        return Err(ConfigError::InvalidValue { key: "network.max_peers".into(), reason: "must be at least 1".into() });
+    }
+    let backend = choose(SlotKind::Network, section, &registry.known(SlotKind::Network)).map_err(|e| match e {
+        ConfigError::UnknownKey { key, accepted } => {
+            ConfigError::UnknownKey { key, accepted: format!("{}, {accepted}", NETWORK_SHARED_KEYS.join(", ")) }
+        }
+        other => other,
+    })?;
+    Ok(NetworkConfig {
+        backend,
+        listen: shared.listen,
+        bootstrap: shared.bootstrap,
+        allowed_peers: shared.allowed_peers,
+        max_peers: shared.max_peers,
+    })
+}
+
 fn choose(kind: SlotKind, mut section: BTreeMap<String, Value>, known: &[String]) -> Result<SlotChoice, ConfigError> {
     let (sec, sel) = (kind.section(), kind.selector());
     let key = format!("{sec}.{sel}");

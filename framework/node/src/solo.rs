@@ -136,6 +136,8 @@ impl ConsensusEngine for SoloEngine {
                 self.building = false;
                 self.arm_interval(now, out);
             }
+            // A full node of a solo chain syncs; its engine never seals (no key), but keeps the tip.
+            Input::Synced { committed, certificate } => self.tip = Some((committed, certificate)),
             // Solo has no peers: messages, verification answers and other timers are ignored.
             Input::Message { .. } | Input::PayloadVerified { .. } | Input::Timer { .. } | Input::TransactionsWaiting => {}
         }

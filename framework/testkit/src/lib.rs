@@ -8,6 +8,8 @@
 //!   partitions, crashes, Byzantine behaviours) and its [`sim::conformance`] suite.
 //! - [`storage_conformance`], [`storage_crash_conformance`]: the `KvStore` contract, and
 //!   atomicity and durability across a killed writer process.
+//! - [`network_conformance`]: the `Network` contract on three running nodes of any network
+//!   plugin (the in-process hub and libp2p both pass it).
 //! - [`vm_conformance`]: same results and the same gas as the reference on a corpus of
 //!   contracts, adversarial ones included.
 //!
@@ -28,10 +30,12 @@
 // reports, so unwrap and expect are the right tools here (this crate is never in a node).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod network;
 pub mod sim;
 mod storage;
 pub mod vm_conformance;
 
+pub use network::{network_conformance, NetworkHarness};
 pub use storage::{storage_conformance, storage_crash_conformance};
 
 // The lower crates under their usual names, so paths inside this crate read `crate::types`.

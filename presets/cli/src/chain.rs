@@ -24,9 +24,14 @@ pub(crate) struct InitArgs {
     /// RPC listen address to write into aether.toml.
     #[arg(long)]
     pub(crate) rpc_listen: Option<SocketAddr>,
-    /// Validators in genesis (equal stake); keys go to keys/validator-I.json when more than one.
+    /// Validators in genesis (equal stake). With more than one, keys go to
+    /// keys/validator-I.json and each validator gets its own config, validator-I.toml.
     #[arg(long, default_value_t = 1)]
     pub(crate) validators: usize,
+    /// With more than one validator: validator I listens for peers on 127.0.0.1 at this port + I
+    /// (the full node, fullnode.toml, at + N).
+    #[arg(long, default_value_t = 30400)]
+    pub(crate) p2p_port: u16,
 }
 
 #[derive(Args)]
@@ -52,6 +57,7 @@ pub(crate) fn init(a: InitArgs) -> anyhow::Result<()> {
     opts.fund_dev_account = a.dev_account;
     opts.rpc_listen = a.rpc_listen;
     opts.validators = a.validators;
+    opts.p2p_port_base = a.p2p_port;
     let out = init::init_chain(&opts)?;
     println!("initialised chain {:?} in {}", opts.chain_id, a.dir.display());
     println!("  config         {}", out.config.display());
@@ -63,7 +69,12 @@ pub(crate) fn init(a: InitArgs) -> anyhow::Result<()> {
     if a.validators == 1 {
         println!("run it with: aether run --dir {}", a.dir.display());
     } else {
-        println!("run all {} validators in one process with: aether devnet --dir {}", a.validators, a.dir.display());
+        for c in &out.process_configs {
+            println!("  process config {}", c.display());
+        }
+        println!("run validator I as its own process with: aether run --dir {} --validator I", a.dir.display());
+        println!("the full node with:                      aether run --config {}", a.dir.join("fullnode.toml").display());
+        println!("all validators in one process with:      aether devnet --in-process --dir {}", a.dir.display());
     }
     Ok(())
 }

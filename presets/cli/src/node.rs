@@ -16,6 +16,10 @@ pub(crate) struct RunArgs {
     /// A throwaway single-validator chain with a funded dev account, in a new temporary folder.
     #[arg(long, conflicts_with_all = ["dir", "config"])]
     pub(crate) dev: bool,
+    /// Run validator I of a chain folder made by `aether init --validators N` as this process
+    /// (reads DIR/validator-I.toml).
+    #[arg(long, requires = "dir", value_name = "I")]
+    pub(crate) validator: Option<usize>,
     /// Preset (default: the config file's `preset`, else "aether").
     #[arg(long)]
     pub(crate) preset: Option<String>,
@@ -72,6 +76,16 @@ pub(crate) async fn run(a: RunArgs) -> anyhow::Result<()> {
         println!("dev chain in {} (delete it when done)", dir.display());
         println!("dev account {} is funded; send from it with: aether tx transfer --dev --to ADDRESS --amount N", dev.address());
         out.config
+    } else if let (Some(i), Some(dir)) = (a.validator, &a.node.dir) {
+        let file = dir.join(format!("validator-{i}.toml"));
+        if !file.is_file() {
+            bail!(
+                "{} does not exist; `aether init --dir {} --validators N` writes one config per validator",
+                file.display(),
+                dir.display()
+            );
+        }
+        file
     } else {
         a.node.config_file()
     };

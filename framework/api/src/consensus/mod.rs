@@ -110,6 +110,12 @@ pub enum Input {
     PayloadVerified { block: Option<BlockRef>, parent: Option<Hash>, valid: bool },
     /// The mempool holds transactions ready for a block. Engines may propose early.
     TransactionsWaiting,
+    /// Block sync committed blocks fetched from peers, up to `committed`, whose `certificate`
+    /// passed [`ConsensusEngine::verify_certificate`] (proof that it is final). Sent only after
+    /// `Start`, and only with a height above every commit the engine has output. The engine
+    /// takes `committed` as its committed head, forgets what it held at or below it, and
+    /// continues consensus from there (it must not output a commit at or below it again).
+    Synced { committed: BlockRef, certificate: Certificate },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,8 +177,12 @@ pub trait ConsensusEngine: Send + 'static {
     /// empty). Must not panic on any input; must be deterministic given the inputs.
     fn handle(&mut self, now_ms: TimestampMs, input: Input, out: &mut Vec<Output>);
 
-    /// Checks that `certificate` proves `block` was decided under this engine's rules and
-    /// validator set (light clients, sync, and block import use this).
+    /// Checks that `certificate` alone proves `block` final under this engine's rules and
+    /// validator set: light clients, block sync and state sync trust a block on this answer.
+    /// A certificate that only shows the block was certified (not decided) must be refused;
+    /// engines whose commit outputs carry such certificates for some blocks (HotStuff's
+    /// ancestors of a directly decided block) prove those blocks final through a descendant:
+    /// its certificate verifies here, and parent hashes link it back.
     fn verify_certificate(&self, block: &BlockRef, certificate: &Certificate) -> Result<(), ConsensusError>;
 
     /// Checks that `evidence` (from this node's engine, a peer, or a proposed block) proves

@@ -89,6 +89,10 @@ impl Network for MemoryNetwork {
         self.me
     }
 
+    fn max_message_bytes(&self) -> usize {
+        MAX_MESSAGE_BYTES
+    }
+
     fn peers(&self) -> Vec<PeerId> {
         self.hub.members.lock().iter().filter(|p| **p != self.me).copied().collect()
     }

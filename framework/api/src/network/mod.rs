@@ -1,17 +1,22 @@
 //! The networking slot: peers, topic broadcast, direct sends, and inbound message streams.
 //!
-//! Status: the trait, and [`memory`], an in-process hub for running several nodes in one
-//! process (tests). The socket transport (`plugins/net-gossip`, libp2p) comes in a later issue;
-//! a single-validator chain (`solo`) runs without a network.
+//! Status: the trait, the [`topics`] nodes speak, [`NetworkContext`] (what a network plugin is
+//! built from), and [`memory`], an in-process hub for running several nodes in one process
+//! (tests, `aether devnet --in-process`). The socket transport is the `libp2p` plugin
+//! (`plugins/net-libp2p`); a single-validator chain runs without a network.
 //!
 //! Peers are identified by [`PeerId`], derived by the plugin from the node's ed25519 identity
 //! key, so the node maps validator identities (from genesis) to peers without a directory.
 
 pub mod memory;
+pub mod topics;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 use tokio::sync::mpsc;
 
-use crate::types::PublicKey;
+use crate::types::{Keypair, PublicKey};
 
 /// A peer's identity: its ed25519 identity key.
 pub type PeerId = PublicKey;
@@ -39,6 +44,81 @@ pub enum NetworkError {
     Transport(String),
 }
 
+/// What a network plugin is built from (besides its own settings).
+#[derive(Clone, Debug)]
+pub struct NetworkContext {
+    /// The node's identity key: its [`PeerId`] is this key's public half. A validator uses its
+    /// genesis identity, so its peer id follows from genesis.
+    pub identity: Keypair,
+    /// Names this chain on the wire (chain id and genesis hash): nodes of another chain, or of
+    /// another genesis with the same id, do not speak the same protocol.
+    pub chain: String,
+    /// Addresses to accept connections on (`[network] listen`).
+    pub listen: Vec<SocketAddr>,
+    /// Peers to connect to and keep connected to (`[network] bootstrap`).
+    pub bootstrap: Vec<PeerAddress>,
+    /// The only peers allowed to connect: the genesis validators and `[network] allowed_peers`.
+    /// Connections from other keys are refused when the transport handshake completes.
+    pub allowed: Vec<PeerId>,
+    /// Most peers connected at once.
+    pub max_peers: usize,
+}
+
+/// A peer's identity and where it listens: `IDENTITY@IP:PORT` in config, with the identity
+/// key in hex (as in genesis).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PeerAddress {
+    pub peer: PeerId,
+    pub addr: SocketAddr,
+}
+
+impl std::str::FromStr for PeerAddress {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (peer, addr) = s.split_once('@').ok_or_else(|| format!("peer address {s:?}: expected IDENTITY@IP:PORT"))?;
+        let peer = peer.parse::<PublicKey>().map_err(|e| format!("peer address {s:?}: identity: {e}"))?;
+        let addr =
+            addr.parse::<SocketAddr>().map_err(|e| format!("peer address {s:?}: {e} (expected IP:PORT; host names are not resolved)"))?;
+        Ok(PeerAddress { peer, addr })
+    }
+}
+
+impl TryFrom<String> for PeerAddress {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<PeerAddress> for String {
+    fn from(p: PeerAddress) -> String {
+        p.to_string()
+    }
+}
+
+impl std::fmt::Display for PeerAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.peer, self.addr)
+    }
+}
+
+/// What a network plugin counts, for metrics, `aether peers` and RPC. Plugins fill what they
+/// track; the in-process hub tracks little.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NetworkStats {
+    /// Connected peers.
+    pub peers: usize,
+    /// Bytes sent and received per topic (payload bytes).
+    pub bytes_out: BTreeMap<String, u64>,
+    pub bytes_in: BTreeMap<String, u64>,
+    /// Messages dropped, by reason (`inbox_full`, `rate_limited`, `oversize`, `malformed`,
+    /// `unknown_topic`, `send_queue_full`).
+    pub dropped: BTreeMap<String, u64>,
+    /// Peers blocked for misbehaviour right now.
+    pub blocked: Vec<PeerId>,
+}
+
 /// A network plugin.
 ///
 /// Guarantees expected of implementations: sends never block (they enqueue into a bounded
@@ -49,10 +129,21 @@ pub enum NetworkError {
 pub trait Network: Send + Sync + 'static {
     fn local_peer(&self) -> PeerId;
 
+    /// Largest message `broadcast` and `send` accept (larger ones fail with
+    /// [`NetworkError::TooLarge`]).
+    fn max_message_bytes(&self) -> usize;
+
+    /// Counters for metrics and operators.
+    fn stats(&self) -> NetworkStats {
+        NetworkStats { peers: self.peers().len(), ..NetworkStats::default() }
+    }
+
     /// Currently connected peers.
     fn peers(&self) -> Vec<PeerId>;
 
-    /// Sends `bytes` to every connected peer subscribed to `topic`.
+    /// Sends `bytes` to every connected peer subscribed to `topic`. Fails with
+    /// [`NetworkError::Backpressure`] only when no peer's queue had room (peers with a full
+    /// queue are skipped and counted).
     fn broadcast(&self, topic: &str, bytes: Vec<u8>) -> Result<(), NetworkError>;
 
     /// Sends `bytes` to one peer.

@@ -19,7 +19,7 @@ pub enum NodeError {
     Genesis(#[from] GenesisError),
     #[error("validator key {identity} (address {address}) is not in the genesis validator set")]
     NotAValidator { identity: PublicKey, address: Address },
-    #[error("genesis has {validators} validators, which needs a network; this build has no socket network plugin yet: run them in one process with `aether devnet --dir DIR`")]
+    #[error("genesis has {validators} validators, which needs a network: add a [network] section (`aether init --validators N` writes one per validator), or run them in one process with `aether devnet --in-process --dir DIR`")]
     NetworkRequired { validators: usize },
     #[error("network: cannot subscribe to {topic}: {source}")]
     Subscribe { topic: &'static str, source: NetworkError },

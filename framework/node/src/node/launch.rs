@@ -15,7 +15,7 @@ use crate::consensus::driver::{Driver, DriverError};
 use crate::consensus::{EngineContext, Input, LocalValidator, ValidatorSet};
 use crate::ledger::{Ledger, LedgerError};
 use crate::mempool::Mempool;
-use crate::network::{InboundMessage, Network};
+use crate::network::{InboundMessage, Network, NetworkContext};
 use crate::registry::{PluginSettings, Registry};
 use crate::storage::{columns, KvStore, StorageContext};
 use crate::types::{Genesis, Keypair};
@@ -37,6 +37,32 @@ pub struct Node {
 pub fn open_store(config: &NodeConfig, registry: &Registry) -> Result<Arc<dyn KvStore>, NodeError> {
     let storage_factory = &registry.storage.get(&config.storage.name)?.factory;
     Ok(storage_factory(&StorageContext { path: config.node.data_dir.join("db"), schema: columns::SCHEMA }, &config.storage.settings)?)
+}
+
+/// Builds the network plugin `[network]` names, with `identity` as the node's peer identity
+/// (a validator's genesis identity key; a full node's own node key). `None` when config has no
+/// `[network]` section. The plugin binds its listen addresses before this returns.
+pub fn open_network(
+    config: &NodeConfig,
+    registry: &Registry,
+    genesis: &Genesis,
+    identity: &Keypair,
+) -> Result<Option<Arc<dyn Network>>, NodeError> {
+    let Some(net) = &config.network else { return Ok(None) };
+    let mut allowed: Vec<_> = genesis.validators.iter().map(|v| v.identity).collect();
+    allowed.extend(net.allowed_peers.iter().copied());
+    allowed.sort();
+    allowed.dedup();
+    let ctx = NetworkContext {
+        identity: identity.clone(),
+        chain: format!("{}/{}", genesis.chain_id, Ledger::genesis_block(genesis).hash()),
+        listen: net.listen.clone(),
+        bootstrap: net.bootstrap.clone(),
+        allowed,
+        max_peers: net.max_peers,
+    };
+    let network = (registry.network.get(&net.backend.name)?.factory)(&ctx, &net.backend.settings)?;
+    Ok(Some(network))
 }
 
 impl Node {

@@ -16,7 +16,7 @@
 //! - `effects`: what the engine's outputs do (send, persist, build, verify, commit);
 //! - `evidence_pool`: verified misbehaviour waiting to be recorded in a block;
 //! - `services`: transaction gossip and pruning threads;
-//! - [`Clock`], the topics, [`NodeError`], [`NodeMetrics`].
+//! - [`Clock`], [`NodeError`], [`NodeMetrics`]; the topics are the network API's.
 
 mod clock;
 mod driver_loop;
@@ -27,11 +27,10 @@ mod handle;
 mod launch;
 pub mod metrics;
 mod services;
-mod topics;
 
+pub use crate::network::topics::{CONSENSUS_TOPIC, EVIDENCE_TOPIC, MAX_EVIDENCE_BYTES, SYNC_TOPIC, TX_TOPIC};
 pub use clock::{Clock, SystemClock};
 pub use error::{EvidenceQueueError, NodeError};
 pub use handle::{NewHead, NodeHandle, NodeInfo, NodeStatus, TxLookup};
-pub use launch::{open_store, Node};
+pub use launch::{open_network, open_store, Node};
 pub use metrics::NodeMetrics;
-pub use topics::{CONSENSUS_TOPIC, EVIDENCE_TOPIC, MAX_EVIDENCE_BYTES, TX_TOPIC};

@@ -1,4 +1,6 @@
-//! The network topics a node uses, and the limits of what arrives on them.
+//! The network topics a node uses, and the limits of what arrives on them. They are part of
+//! the wire contract between nodes, so network plugins can give each its own quota and
+//! priority (consensus first).
 
 /// The network topic consensus messages travel on.
 pub const CONSENSUS_TOPIC: &str = "aether/consensus/1";
@@ -11,3 +13,5 @@ pub const TX_TOPIC: &str = "aether/tx/1";
 pub const EVIDENCE_TOPIC: &str = "aether/evidence/1";
 /// Largest encoded piece of evidence accepted from a peer.
 pub const MAX_EVIDENCE_BYTES: usize = 64 * 1024;
+/// The network topic block sync requests and responses travel on (direct sends only).
+pub const SYNC_TOPIC: &str = "aether/sync/1";

@@ -1,0 +1,367 @@
+//! The swarm thread: owns the libp2p swarm, keeps bootstrap peers connected (redial with
+//! backoff), gives each connected peer one outbound stream fed from its queues, reads every
+//! inbound stream, and carries out blocks.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aether_api::network::{NetworkContext, PeerId};
+use futures::{AsyncWriteExt, StreamExt};
+use libp2p::core::multiaddr::Protocol;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{ListenError, NetworkBehaviour, SwarmEvent};
+use libp2p::{allow_block_list, connection_limits, identify, noise, tcp, yamux, Multiaddr, StreamProtocol, Swarm};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::identity;
+use crate::peers::{Command, Drop, Link, Shared};
+use crate::wire::{self, FrameError};
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    limits: connection_limits::Behaviour,
+    identify: identify::Behaviour,
+    streams: libp2p_stream::Behaviour,
+}
+
+/// A bootstrap peer and when to dial it next.
+struct Dial {
+    peer: libp2p::PeerId,
+    addr: Multiaddr,
+    next: Instant,
+    backoff: Duration,
+}
+
+const FIRST_REDIAL: Duration = Duration::from_millis(250);
+const TICK: Duration = Duration::from_millis(250);
+const OPEN_STREAM_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) struct Service {
+    swarm: Swarm<Behaviour>,
+    shared: Arc<Shared>,
+    control: libp2p_stream::Control,
+    protocol: StreamProtocol,
+    dials: Vec<Dial>,
+    /// Every peer allowed to connect, by libp2p id (blocks take peers out of the swarm's list).
+    allowed: HashMap<libp2p::PeerId, PeerId>,
+    connected: HashSet<libp2p::PeerId>,
+    next_link: u64,
+    max_redial: Duration,
+}
+
+/// A short tag of the chain's name (chain id and genesis hash) for protocol names.
+pub(crate) fn chain_tag(chain: &str) -> String {
+    aether_primitives::types::Hash::digest(b"aether/network", chain.as_bytes()).to_string()[2..18].to_string()
+}
+
+pub(crate) fn multiaddr(addr: &SocketAddr) -> Multiaddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) => Protocol::Ip4(ip),
+        IpAddr::V6(ip) => Protocol::Ip6(ip),
+    };
+    Multiaddr::empty().with(ip).with(Protocol::Tcp(addr.port()))
+}
+
+fn socket_addr(addr: &Multiaddr) -> Option<SocketAddr> {
+    let mut ip = None;
+    let mut port = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::Ip4(a) => ip = Some(IpAddr::V4(a)),
+            Protocol::Ip6(a) => ip = Some(IpAddr::V6(a)),
+            Protocol::Tcp(p) => port = Some(p),
+            _ => {}
+        }
+    }
+    Some(SocketAddr::new(ip?, port?))
+}
+
+impl Service {
+    /// Builds the swarm and binds every listen address. Must run inside the thread's runtime.
+    pub(crate) async fn start(ctx: &NetworkContext, shared: Arc<Shared>) -> Result<(Service, Vec<SocketAddr>), String> {
+        let key = identity::keypair(&ctx.identity)?;
+        let chain_tag = chain_tag(&ctx.chain);
+        let protocol = crate::protocol_for_chain(&ctx.chain);
+        let mut allowed = HashMap::new();
+        for peer in &ctx.allowed {
+            allowed.insert(identity::libp2p_peer(peer)?, *peer);
+        }
+        let mut allow = allow_block_list::Behaviour::<allow_block_list::AllowedPeers>::default();
+        for peer in allowed.keys() {
+            allow.allow_peer(*peer);
+        }
+        let max_peers = u32::try_from(ctx.max_peers).unwrap_or(u32::MAX);
+        // Two per peer: when both sides dial at once, each keeps the connection it accepted.
+        let limits = connection_limits::ConnectionLimits::default()
+            .with_max_established_per_peer(Some(2))
+            .with_max_established(Some(max_peers.saturating_mul(2)))
+            .with_max_pending_incoming(Some(max_peers));
+        let idle = shared.settings.idle_timeout();
+        let identify_config = identify::Config::new(format!("/aether/{chain_tag}/id/1"), key.public())
+            .with_agent_version(format!("aether/{}", env!("CARGO_PKG_VERSION")));
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+            .map_err(|e| format!("transport: {e}"))?
+            .with_behaviour(|_| Behaviour {
+                allow,
+                limits: connection_limits::Behaviour::new(limits),
+                identify: identify::Behaviour::new(identify_config.with_interval(Duration::from_secs(300))),
+                streams: libp2p_stream::Behaviour::new(),
+            })
+            .map_err(|e| format!("behaviour: {e}"))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+            .build();
+        let mut listeners = HashSet::new();
+        for addr in &ctx.listen {
+            let id = swarm.listen_on(multiaddr(addr)).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            listeners.insert(id);
+        }
+        // Wait for each listener's bound address, so port 0 resolves and a failure is reported now.
+        let mut bound = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !listeners.is_empty() {
+            let event =
+                tokio::time::timeout_at(deadline, swarm.select_next_some()).await.map_err(|_| "timed out binding listen addresses")?;
+            match event {
+                SwarmEvent::NewListenAddr { listener_id, address } => {
+                    if listeners.remove(&listener_id) {
+                        bound.extend(socket_addr(&address));
+                    }
+                }
+                SwarmEvent::ListenerClosed { listener_id, reason: Err(e), .. } if listeners.contains(&listener_id) => {
+                    return Err(format!("listener failed: {e}"));
+                }
+                SwarmEvent::ListenerError { listener_id, error } if listeners.contains(&listener_id) => {
+                    return Err(format!("listener failed: {error}"));
+                }
+                _ => {}
+            }
+        }
+        let mut dials = Vec::new();
+        for b in &ctx.bootstrap {
+            if b.peer == ctx.identity.public() {
+                continue;
+            }
+            dials.push(Dial {
+                peer: identity::libp2p_peer(&b.peer)?,
+                addr: multiaddr(&b.addr),
+                next: Instant::now(),
+                backoff: FIRST_REDIAL,
+            });
+        }
+        let control = swarm.behaviour().streams.new_control();
+        let max_redial = Duration::from_secs(shared.settings.max_redial_secs.max(1));
+        Ok((Service { swarm, shared, control, protocol, dials, allowed, connected: HashSet::new(), next_link: 0, max_redial }, bound))
+    }
+
+    /// Runs until `stop` fires (or its sender is dropped).
+    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut stop: oneshot::Receiver<()>) {
+        let incoming = match self.control.accept(self.protocol.clone()) {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot accept streams");
+                return;
+            }
+        };
+        let reader_shared = self.shared.clone();
+        tokio::spawn(accept_streams(incoming, reader_shared));
+        let mut tick = tokio::time::interval(TICK);
+        let mut last_tick = Instant::now();
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                event = self.swarm.select_next_some() => self.on_event(event),
+                Some(command) = commands.recv() => self.on_command(command),
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    if now.duration_since(last_tick) >= Duration::from_secs(1) {
+                        self.expire_blocks(now.duration_since(last_tick));
+                        last_tick = now;
+                    }
+                    self.link_connected_peers();
+                    self.redial(now);
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+                tracing::debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
+                self.connected.insert(peer_id);
+                if let Some(d) = self.dials.iter_mut().find(|d| d.peer == peer_id) {
+                    d.backoff = FIRST_REDIAL;
+                }
+                self.link(peer_id);
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, cause, .. } => {
+                tracing::debug!(peer = %peer_id, cause = ?cause, "disconnected");
+                self.connected.remove(&peer_id);
+                if let Some(peer) = self.allowed.get(&peer_id) {
+                    self.shared.remove_link(peer, None);
+                }
+            }
+            SwarmEvent::IncomingConnectionError { error: ListenError::Denied { cause }, send_back_addr, .. } => {
+                tracing::debug!(from = %send_back_addr, %cause, "connection refused");
+                self.shared.count_drop(Drop::RefusedConnection);
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::trace!(peer = ?peer_id, %error, "dial failed");
+            }
+            _ => {}
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Block(peer) => {
+                if let Ok(id) = identity::libp2p_peer(&peer) {
+                    // Closes its connections and refuses new ones until the block expires.
+                    self.swarm.behaviour_mut().allow.disallow_peer(id);
+                    let _ = self.swarm.disconnect_peer_id(id);
+                }
+            }
+        }
+    }
+
+    fn expire_blocks(&mut self, elapsed: Duration) {
+        for peer in self.shared.expire(elapsed) {
+            tracing::info!(%peer, "block expired");
+            if let Ok(id) = identity::libp2p_peer(&peer) {
+                if self.allowed.contains_key(&id) {
+                    self.swarm.behaviour_mut().allow.allow_peer(id);
+                }
+            }
+        }
+    }
+
+    /// Gives every connected peer without a writer one (after a failed stream open, too).
+    fn link_connected_peers(&mut self) {
+        let peers: Vec<_> = self.connected.iter().copied().collect();
+        for p in peers {
+            self.link(p);
+        }
+    }
+
+    fn link(&mut self, peer_id: libp2p::PeerId) {
+        let Some(peer) = self.allowed.get(&peer_id).copied() else { return };
+        if self.shared.has_link(&peer) || self.shared.is_blocked(&peer) {
+            return;
+        }
+        self.next_link += 1;
+        let n = self.shared.settings.max_queued_messages_per_peer;
+        let (high, high_rx) = mpsc::channel(n);
+        let (low, low_rx) = mpsc::channel(n);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let link = Link { id: self.next_link, high, low, queued_bytes: queued_bytes.clone() };
+        self.shared.add_link(peer, link);
+        let writer = Writer {
+            control: self.control.clone(),
+            shared: self.shared.clone(),
+            protocol: self.protocol.clone(),
+            peer,
+            peer_id,
+            id: self.next_link,
+            queued_bytes,
+        };
+        tokio::spawn(writer.run(high_rx, low_rx));
+    }
+
+    fn redial(&mut self, now: Instant) {
+        for d in &mut self.dials {
+            if self.connected.contains(&d.peer) || d.next > now {
+                continue;
+            }
+            if self.allowed.get(&d.peer).is_some_and(|p| self.shared.is_blocked(p)) {
+                continue;
+            }
+            let opts =
+                DialOpts::peer_id(d.peer).addresses(vec![d.addr.clone()]).condition(PeerCondition::DisconnectedAndNotDialing).build();
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::trace!(peer = %d.peer, error = %e, "dial not started");
+            }
+            d.next = now + d.backoff;
+            d.backoff = (d.backoff * 2).min(self.max_redial);
+        }
+    }
+}
+
+/// One peer's outbound stream: consensus frames first, then the rest, in queue order.
+struct Writer {
+    control: libp2p_stream::Control,
+    shared: Arc<Shared>,
+    protocol: StreamProtocol,
+    peer: PeerId,
+    peer_id: libp2p::PeerId,
+    id: u64,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+impl Writer {
+    async fn run(mut self, mut high: mpsc::Receiver<Vec<u8>>, mut low: mpsc::Receiver<Vec<u8>>) {
+        let result: Result<(), String> = async {
+            let mut stream = tokio::time::timeout(OPEN_STREAM_TIMEOUT, self.control.open_stream(self.peer_id, self.protocol.clone()))
+                .await
+                .map_err(|_| "timed out opening a stream".to_string())?
+                .map_err(|e| e.to_string())?;
+            loop {
+                let frame = tokio::select! {
+                    biased;
+                    f = high.recv() => f,
+                    f = low.recv() => f,
+                };
+                let Some(frame) = frame else { break };
+                self.queued_bytes.fetch_sub(frame.len(), std::sync::atomic::Ordering::Relaxed);
+                stream.write_all(&frame).await.map_err(|e| e.to_string())?;
+                if high.is_empty() && low.is_empty() {
+                    stream.flush().await.map_err(|e| e.to_string())?;
+                }
+            }
+            let _ = stream.close().await;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::debug!(peer = %self.peer, error = %e, "outbound stream ended");
+        }
+        self.shared.remove_link(&self.peer, Some(self.id));
+    }
+}
+
+async fn accept_streams(mut incoming: libp2p_stream::IncomingStreams, shared: Arc<Shared>) {
+    while let Some((peer_id, stream)) = incoming.next().await {
+        // Only allowed peers connect, and allowed peers are ed25519 identities.
+        let Some(peer) = identity::aether_peer(&peer_id) else { continue };
+        tokio::spawn(read_stream(shared.clone(), peer, stream));
+    }
+}
+
+async fn read_stream(shared: Arc<Shared>, peer: PeerId, mut stream: libp2p::Stream) {
+    let max = shared.settings.max_message_bytes;
+    loop {
+        if shared.is_blocked(&peer) {
+            break;
+        }
+        let frame = wire::read(&mut stream, max, |topic| shared.settings.quota(topic).max_bytes).await;
+        match frame {
+            Ok(Some((topic, payload))) => shared.deliver(peer, topic, payload),
+            Ok(None) | Err(FrameError::Io(_)) => break,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "bad frame");
+                let reason = match e {
+                    FrameError::Oversize { .. } | FrameError::TopicOversize { .. } => Drop::Oversize,
+                    _ => Drop::Malformed,
+                };
+                // The stream cannot be resynchronised after a bad frame: score it in full.
+                shared.penalize(peer, shared.settings.block_score, reason);
+                break;
+            }
+        }
+    }
+}

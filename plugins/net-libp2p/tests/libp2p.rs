@@ -1,0 +1,184 @@
+//! The libp2p plugin on real sockets (127.0.0.1): the network conformance suite, the allow
+//! list, and blocking of a peer that misbehaves.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aether_api::network::{Network, NetworkContext, NetworkError, PeerAddress};
+use aether_net_libp2p::{Libp2pNetwork, Libp2pSettings, Quota};
+use aether_primitives::types::Keypair;
+use aether_testkit::{network_conformance, NetworkHarness};
+
+fn key(i: usize) -> Keypair {
+    Keypair::from_seed([i as u8 + 1; 32])
+}
+
+fn context(me: usize, allowed: &[usize], bootstrap: Vec<PeerAddress>, listen: SocketAddr) -> NetworkContext {
+    NetworkContext {
+        identity: key(me),
+        chain: "test-chain/0xabc".into(),
+        listen: vec![listen],
+        bootstrap,
+        allowed: allowed.iter().map(|i| key(*i).public()).collect(),
+        max_peers: 16,
+    }
+}
+
+fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+fn wait_until(within: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !cond() {
+        assert!(Instant::now() < deadline, "within {within:?}: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Three nodes that know each other; a restarted node binds its old port again.
+struct Harness {
+    addrs: Vec<Option<SocketAddr>>,
+    settings: Libp2pSettings,
+}
+
+impl NetworkHarness for Harness {
+    fn start(&mut self, i: usize) -> Arc<dyn Network> {
+        let bootstrap =
+            (0..3).filter(|j| *j != i).filter_map(|j| self.addrs[j].map(|addr| PeerAddress { peer: key(j).public(), addr })).collect();
+        let listen = self.addrs[i].unwrap_or_else(any_port);
+        let net = Libp2pNetwork::start(&context(i, &[0, 1, 2], bootstrap, listen), self.settings.clone()).unwrap();
+        self.addrs[i] = Some(net.listen_addrs()[0]);
+        Arc::new(net)
+    }
+    fn stop(&mut self, _i: usize) {}
+}
+
+#[test]
+fn libp2p_passes_the_network_conformance_suite() {
+    // The suite floods one topic on purpose: lift the rate quota so the flood is not
+    // (correctly) punished as misbehaviour.
+    let mut settings = Libp2pSettings::default();
+    settings.default_quota = Quota { per_second: 1_000_000, burst: 1_000_000, max_bytes: 1 << 20 };
+    network_conformance(&mut Harness { addrs: vec![None; 3], settings });
+}
+
+#[test]
+fn a_key_outside_the_allowed_set_is_refused() {
+    let a = Libp2pNetwork::start(&context(0, &[0, 1], vec![], any_port()), Libp2pSettings::default()).unwrap();
+    let a_addr = PeerAddress { peer: key(0).public(), addr: a.listen_addrs()[0] };
+    let mut inbox = a.subscribe("t/1").unwrap();
+    // Node 2 is not in A's allowed set (though A is in node 2's): A refuses it at the handshake.
+    let stranger = Libp2pNetwork::start(&context(2, &[0, 2], vec![a_addr], any_port()), Libp2pSettings::default()).unwrap();
+    // Node 1 is allowed, and connects in the same time.
+    let friend = Libp2pNetwork::start(&context(1, &[0, 1], vec![a_addr], any_port()), Libp2pSettings::default()).unwrap();
+    wait_until(Duration::from_secs(20), "the allowed peer connects", || a.peers().contains(&key(1).public()));
+    wait_until(Duration::from_secs(20), "A counts the refused connection", || {
+        a.stats().dropped.get("refused_connection").copied().unwrap_or(0) > 0
+    });
+    assert!(!a.peers().contains(&key(2).public()), "A never lists the stranger as a peer");
+    assert!(
+        matches!(stranger.send(&key(0).public(), "t/1", b"let me in".to_vec()), Err(NetworkError::UnknownPeer(_))),
+        "the stranger has no connection to send on"
+    );
+    friend.send(&key(0).public(), "t/1", b"hello".to_vec()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let m = loop {
+        if let Ok(m) = inbox.try_recv() {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "A receives the allowed peer's message");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(m.from, key(1).public());
+}
+
+#[test]
+fn a_flooding_peer_is_blocked_and_the_others_keep_talking() {
+    let mut settings = Libp2pSettings::default();
+    settings.default_quota = Quota { per_second: 50, burst: 50, max_bytes: 1024 };
+    settings.block_score = 20;
+    let a = Libp2pNetwork::start(&context(0, &[0, 1, 2], vec![], any_port()), settings.clone()).unwrap();
+    let a_addr = PeerAddress { peer: key(0).public(), addr: a.listen_addrs()[0] };
+    let mut inbox = a.subscribe("t/1").unwrap();
+    let flooder = Libp2pNetwork::start(&context(1, &[0, 1, 2], vec![a_addr], any_port()), Libp2pSettings::default()).unwrap();
+    let honest = Libp2pNetwork::start(&context(2, &[0, 1, 2], vec![a_addr], any_port()), Libp2pSettings::default()).unwrap();
+    wait_until(Duration::from_secs(20), "both peers connect", || a.peers().len() == 2);
+    // 50 at once is within the burst; 500 more are far over the rate.
+    for i in 0..550u32 {
+        let _ = flooder.send(&key(0).public(), "t/1", i.to_be_bytes().to_vec());
+    }
+    wait_until(Duration::from_secs(20), "A blocks the flooder", || a.stats().blocked.contains(&key(1).public()));
+    let stats = a.stats();
+    assert!(stats.dropped.get("rate_limited").copied().unwrap_or(0) >= 20, "messages over the rate are dropped and counted: {stats:?}");
+    wait_until(Duration::from_secs(20), "the flooder's connection is closed", || !a.peers().contains(&key(1).public()));
+    let delivered = std::iter::from_fn(|| inbox.try_recv().ok()).filter(|m| m.from == key(1).public()).count();
+    assert!((50..=100).contains(&delivered), "about the burst of the flood is delivered, not all of it: {delivered}");
+    // The flooder keeps redialling and is refused while blocked.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!a.peers().contains(&key(1).public()), "a blocked peer cannot reconnect");
+    honest.send(&key(0).public(), "t/1", b"still here".to_vec()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(m) = inbox.try_recv() {
+            if m.from == key(2).public() {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the honest peer is still heard");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn an_oversize_frame_blocks_its_sender() {
+    use futures::AsyncWriteExt;
+    // A peer speaking the wire protocol by hand: a raw libp2p swarm with the same identity
+    // scheme, which writes a frame over A's limit for its topic.
+    let mut settings = Libp2pSettings::default();
+    settings.default_quota = Quota { per_second: 1000, burst: 1000, max_bytes: 64 };
+    let a = Libp2pNetwork::start(&context(0, &[0, 1], vec![], any_port()), settings).unwrap();
+    let a_addr = PeerAddress { peer: key(0).public(), addr: a.listen_addrs()[0] };
+    let _inbox = a.subscribe("t/1").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use futures::StreamExt;
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(libp2p::identity::Keypair::ed25519_from_bytes(key(1).seed()).unwrap())
+            .with_tokio()
+            .with_tcp(libp2p::tcp::Config::default(), libp2p::noise::Config::new, libp2p::yamux::Config::default)
+            .unwrap()
+            .with_behaviour(|_| libp2p_stream::Behaviour::new())
+            .unwrap()
+            .build();
+        let mut control = swarm.behaviour().new_control();
+        let a_peer = aether_net_libp2p::libp2p_peer(&key(0).public()).unwrap();
+        swarm.dial(format!("/ip4/127.0.0.1/tcp/{}/p2p/{a_peer}", a_addr.addr.port()).parse::<libp2p::Multiaddr>().unwrap()).unwrap();
+        let driver = tokio::spawn(async move {
+            loop {
+                swarm.select_next_some().await;
+            }
+        });
+        let protocol = aether_net_libp2p::protocol_for_chain("test-chain/0xabc");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut stream = loop {
+            match control.open_stream(a_peer, protocol.clone()).await {
+                Ok(s) => break s,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("cannot open a stream to A: {e}"),
+            }
+        };
+        stream.write_all(&aether_net_libp2p::wire::encode("t/1", &[0; 65])).await.unwrap();
+        stream.flush().await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !a.stats().blocked.contains(&key(1).public()) {
+            assert!(Instant::now() < deadline, "a frame over the topic's limit blocks its sender");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        driver.abort();
+    });
+    assert_eq!(a.stats().dropped.get("oversize"), Some(&1));
+}
