@@ -180,6 +180,11 @@ impl Network for Libp2pNetwork {
         self.shared.linked_peers()
     }
 
+    fn report(&self, peer: &PeerId, reason: &str) {
+        tracing::warn!(%peer, reason, "peer reported by the node");
+        self.shared.penalize(*peer, self.shared.settings.block_score, peers::Drop::Reported);
+    }
+
     fn broadcast(&self, topic: &str, bytes: Vec<u8>) -> Result<(), NetworkError> {
         self.shared.broadcast(topic, &bytes)
     }

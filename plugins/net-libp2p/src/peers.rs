@@ -24,6 +24,7 @@ pub(crate) enum Drop {
     UnknownTopic,
     SendQueueFull,
     RefusedConnection,
+    Reported,
 }
 
 impl Drop {
@@ -36,6 +37,7 @@ impl Drop {
             Drop::UnknownTopic => "unknown_topic",
             Drop::SendQueueFull => "send_queue_full",
             Drop::RefusedConnection => "refused_connection",
+            Drop::Reported => "reported_invalid",
         }
     }
 }

@@ -46,6 +46,13 @@ impl From<NodeStatus> for StatusView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeersView {
+    /// Connected peers' identities.
+    pub peers: Vec<aether_primitives::types::PublicKey>,
+    pub stats: aether_api::network::NetworkStats,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthView {
     pub ok: bool,
     pub height: u64,

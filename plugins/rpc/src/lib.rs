@@ -30,7 +30,7 @@ use std::sync::Arc;
 use aether_node::config::RpcConfig;
 use aether_node::ledger::LedgerError;
 use aether_node::mempool::SubmitError;
-use aether_node::node::{NodeHandle, NodeMetrics, TxLookup};
+use aether_node::node::{NodeHandle, NodeMetrics, SyncStatus, TxLookup};
 use aether_node::state::StateError;
 use aether_primitives::types::{Address, Hash};
 use jsonrpsee::core::{async_trait, RpcResult, SubscriptionResult};
@@ -42,7 +42,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use aether_vm::abi::{MAX_IO_BYTES, MAX_KEY_BYTES};
 use aether_vm::gas;
-pub use dto::{AccountProofView, AccountView, BlockView, HeadView, HealthView, QueryView, StatusView, TransactionView};
+pub use dto::{AccountProofView, AccountView, BlockView, HeadView, HealthView, PeersView, QueryView, StatusView, TransactionView};
 pub use metrics_endpoint::MetricsLayer;
 
 /// First error code of rejected submissions (`-32100 - SubmitError::code()`).
@@ -63,6 +63,15 @@ pub trait AetherApi {
     /// Liveness: answered also on `GET /health`.
     #[method(name = "health")]
     fn health(&self) -> RpcResult<HealthView>;
+
+    /// Block sync: this node's head, the best head a peer announced, whether it is catching up.
+    #[method(name = "syncStatus")]
+    fn sync_status(&self) -> RpcResult<SyncStatus>;
+
+    /// Connected peers and the network's counters (bytes per topic, drops by reason, blocked
+    /// peers); `null` on a node without a network.
+    #[method(name = "peers")]
+    fn peers(&self) -> RpcResult<Option<PeersView>>;
 
     #[method(name = "getBlockByHeight")]
     fn block_by_height(&self, height: u64) -> RpcResult<Option<BlockView>>;
@@ -162,6 +171,14 @@ impl AetherApiServer for Api {
     fn health(&self) -> RpcResult<HealthView> {
         let s = self.node.status();
         Ok(HealthView { ok: true, height: s.head.height })
+    }
+
+    fn sync_status(&self) -> RpcResult<SyncStatus> {
+        Ok(self.node.sync_status())
+    }
+
+    fn peers(&self) -> RpcResult<Option<PeersView>> {
+        Ok(self.node.network().map(|(peers, stats)| PeersView { peers, stats }))
     }
 
     fn block_by_height(&self, height: u64) -> RpcResult<Option<BlockView>> {

@@ -1,4 +1,6 @@
-//! `GET /metrics`: the node's Prometheus metrics, served beside JSON-RPC on the same port.
+//! `GET /metrics`: the node's Prometheus metrics, and `GET /ready`: 200 once the node has
+//! caught up with its peers, 503 while it syncs (for load balancers and orchestration), both
+//! served beside JSON-RPC on the same port.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -43,6 +45,17 @@ where
                 .status(200)
                 .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
                 .body(HttpBody::from(self.metrics.encode()))
+                .expect("a static status and header make a valid response");
+            Either::Left(ready(Ok(response)))
+        } else if req.method().as_str() == "GET" && req.uri().path() == "/ready" {
+            let ready_now = self.metrics.is_ready();
+            let (status, body) =
+                if ready_now { (200, "{\"ready\":true}") } else { (503, "{\"ready\":false,\"reason\":\"catching up with peers\"}") };
+            #[allow(clippy::expect_used)] // status and header are constants that the builder accepts
+            let response = HttpResponse::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(HttpBody::from(body))
                 .expect("a static status and header make a valid response");
             Either::Left(ready(Ok(response)))
         } else {

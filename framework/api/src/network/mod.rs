@@ -105,7 +105,7 @@ impl std::fmt::Display for PeerAddress {
 
 /// What a network plugin counts, for metrics, `aether peers` and RPC. Plugins fill what they
 /// track; the in-process hub tracks little.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NetworkStats {
     /// Connected peers.
     pub peers: usize,
@@ -136,6 +136,13 @@ pub trait Network: Send + Sync + 'static {
     /// Counters for metrics and operators.
     fn stats(&self) -> NetworkStats {
         NetworkStats { peers: self.peers().len(), ..NetworkStats::default() }
+    }
+
+    /// The node found a message from `peer` invalid in a way no honest peer sends (a forged
+    /// block during sync, a batch that breaks its own hash chain). Plugins that can, block the
+    /// peer; the default does nothing.
+    fn report(&self, peer: &PeerId, reason: &str) {
+        let _ = (peer, reason);
     }
 
     /// Currently connected peers.

@@ -7,10 +7,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::effects::NodeIo;
+use super::sync::SyncBatch;
 use super::{Clock, MAX_EVIDENCE_BYTES};
 use crate::codec;
-use crate::consensus::driver::{Driver, DriverError};
-use crate::consensus::{Evidence, Input, ValidatorSet};
+use crate::consensus::driver::{Driver, DriverError, DriverIo};
+use crate::consensus::{BlockRef, Evidence, Input, ValidatorSet};
 use crate::network::InboundMessage;
 
 /// Everything the driver loop waits on besides its timers.
@@ -21,6 +22,8 @@ pub(super) struct DriverInputs {
     pub(super) consensus: Option<mpsc::Receiver<InboundMessage>>,
     pub(super) evidence_gossip: Option<mpsc::Receiver<InboundMessage>>,
     pub(super) evidence_local: mpsc::Receiver<Evidence>,
+    /// Final blocks fetched by block sync.
+    pub(super) synced: Option<mpsc::Receiver<SyncBatch>>,
 }
 
 async fn recv_or_pending<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
@@ -28,6 +31,38 @@ async fn recv_or_pending<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
+}
+
+/// Executes and commits final blocks from block sync in order, then tells the engine its new
+/// committed head. Blocks consensus committed meanwhile are skipped; a block that does not
+/// extend the head or does not execute ends the batch (sync asks again).
+fn commit_synced(driver: &mut Driver, io: &mut NodeIo, batch: SyncBatch, now_ms: u64) -> Result<(), DriverError> {
+    let mut last = None;
+    let mut count = 0;
+    for (block, certificate) in batch.blocks {
+        let head = io.ledger.head().block;
+        if block.header.height <= head.height {
+            continue;
+        }
+        let block_ref = BlockRef { hash: block.hash(), height: block.header.height };
+        if block.header.parent != head.hash {
+            tracing::warn!(height = block_ref.height, "synced block does not extend the committed head");
+            break;
+        }
+        if let Err(e) = io.ledger.execute_block(block) {
+            tracing::error!(height = block_ref.height, error = %e, "a block proven final does not execute here: this node's state differs from the chain's");
+            break;
+        }
+        io.commit(&block_ref, &certificate)?;
+        count += 1;
+        last = Some((block_ref, certificate));
+    }
+    if let Some((committed, certificate)) = last {
+        io.metrics.synced(count);
+        tracing::info!(height = committed.height, blocks = count, "block sync committed");
+        driver.handle(now_ms, Input::Synced { committed, certificate }, io)?;
+    }
+    Ok(())
 }
 
 pub(super) async fn run_driver(
@@ -38,7 +73,7 @@ pub(super) async fn run_driver(
     inputs: DriverInputs,
     validators: ValidatorSet,
 ) -> Result<(), DriverError> {
-    let DriverInputs { ready, mut stop, consensus: mut inbound, mut evidence_gossip, mut evidence_local } = inputs;
+    let DriverInputs { ready, mut stop, consensus: mut inbound, mut evidence_gossip, mut evidence_local, mut synced } = inputs;
     let result = async {
         driver.handle(clock.now_ms(), start, &mut io)?;
         loop {
@@ -67,6 +102,7 @@ pub(super) async fn run_driver(
                     }
                 }
                 Some(e) = evidence_local.recv() => io.evidence.offer(e, driver.engine(), "this node's API"),
+                Some(batch) = recv_or_pending(&mut synced) => commit_synced(&mut driver, &mut io, batch, clock.now_ms())?,
             }
             // Transactions left over after a commit are waiting too.
             if std::mem::take(&mut io.committed_since_check) && !io.mempool.is_empty() {

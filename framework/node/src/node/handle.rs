@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc};
 
+use super::sync::SyncStatus;
 use super::{EvidenceQueueError, NodeMetrics, TX_TOPIC};
 use crate::consensus::{BlockRef, Evidence};
 use crate::ledger::{CommittedTx, Ledger, LedgerError};
@@ -61,6 +62,7 @@ pub struct NodeHandle {
     pub(super) info: Arc<NodeInfo>,
     pub(super) evidence: mpsc::Sender<Evidence>,
     pub(super) network: Option<Arc<dyn Network>>,
+    pub(super) sync: Arc<parking_lot::Mutex<SyncStatus>>,
 }
 
 impl NodeHandle {
@@ -73,6 +75,16 @@ impl NodeHandle {
             mpsc::error::TrySendError::Full(_) => EvidenceQueueError::Full,
             mpsc::error::TrySendError::Closed(_) => EvidenceQueueError::Stopped,
         })
+    }
+
+    /// Where block sync stands.
+    pub fn sync_status(&self) -> SyncStatus {
+        self.sync.lock().clone()
+    }
+
+    /// The connected peers and the network's counters; `None` without a network.
+    pub fn network(&self) -> Option<(Vec<crate::network::PeerId>, crate::network::NetworkStats)> {
+        self.network.as_ref().map(|n| (n.peers(), n.stats()))
     }
 
     pub fn info(&self) -> &NodeInfo {

@@ -9,7 +9,8 @@ use super::driver_loop::{run_driver, DriverInputs};
 use super::effects::NodeIo;
 use super::evidence_pool::EvidencePool;
 use super::services::{spawn_pruner, spawn_tx_gossip};
-use super::{Clock, NodeError, NodeHandle, NodeInfo, NodeMetrics, SystemClock, CONSENSUS_TOPIC, EVIDENCE_TOPIC, TX_TOPIC};
+use super::sync::{SyncService, SyncStatus};
+use super::{Clock, NodeError, NodeHandle, NodeInfo, NodeMetrics, SystemClock, CONSENSUS_TOPIC, EVIDENCE_TOPIC, SYNC_TOPIC, TX_TOPIC};
 use crate::config::NodeConfig;
 use crate::consensus::driver::{Driver, DriverError};
 use crate::consensus::{EngineContext, Input, LocalValidator, ValidatorSet};
@@ -30,6 +31,7 @@ pub struct Node {
     driver: Option<std::thread::JoinHandle<Result<(), DriverError>>>,
     pruner: Option<std::thread::JoinHandle<()>>,
     tx_gossip: Option<std::thread::JoinHandle<()>>,
+    sync: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Opens the configured storage backend on the node's data directory (`DATA_DIR/db`). The
@@ -104,7 +106,19 @@ impl Node {
             None => None,
         };
         let ctx = EngineContext { chain_id: genesis.chain_id.clone(), validators: validators.clone(), local: local.clone() };
-        let engine = (registry.consensus.get(&config.consensus.name)?.factory)(&ctx, &config.consensus.settings)?;
+        let engine_factory = &registry.consensus.get(&config.consensus.name)?.factory;
+        let engine = engine_factory(&ctx, &config.consensus.settings)?;
+        // Block sync checks certificates with a key-less instance of the same engine.
+        let verifier = match &network {
+            Some(_) => match engine_factory(&EngineContext { local: None, ..ctx.clone() }, &config.consensus.settings) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    tracing::warn!(engine = %config.consensus.name, error = %e, "block sync is off: the engine cannot verify certificates without a key");
+                    None
+                }
+            },
+            None => None,
+        };
         if validators.len() > 1 && network.is_none() {
             return Err(NodeError::NetworkRequired { validators: validators.len() });
         }
@@ -141,7 +155,9 @@ impl Node {
         });
         metrics.head(ledger.head().block.height);
         let (evidence_tx, evidence_rx) = mpsc::channel(64);
+        let sync_status = Arc::new(parking_lot::Mutex::new(SyncStatus { head: ledger.head().block.height, ..SyncStatus::default() }));
         let handle = NodeHandle {
+            sync: sync_status.clone(),
             ledger: ledger.clone(),
             mempool: mempool.clone(),
             metrics: metrics.clone(),
@@ -174,7 +190,7 @@ impl Node {
             max_block_txs: config.mempool.max_block_txs,
             committed_since_check: false,
             metrics,
-            network,
+            network: network.clone(),
             peers: validators.iter().map(|v| v.identity).collect(),
         };
         let (stop, stop_rx) = watch::channel(false);
@@ -183,6 +199,27 @@ impl Node {
         } else {
             None
         };
+        let (synced_tx, synced_rx) = mpsc::channel(2);
+        let sync = match (&network, verifier) {
+            (Some(network), Some(verifier)) => {
+                let service = SyncService {
+                    ledger: handle.ledger.clone(),
+                    network: network.clone(),
+                    inbox: subscribe(network.as_ref(), SYNC_TOPIC)?,
+                    verifier,
+                    to_driver: synced_tx,
+                    status: sync_status,
+                    metrics: handle.metrics.clone(),
+                };
+                Some(service.spawn(stop.subscribe()).map_err(|source| NodeError::Thread { name: "sync", source })?)
+            }
+            _ => None,
+        };
+        let synced = sync.as_ref().map(|_| synced_rx);
+        if sync.is_none() {
+            // Nobody to catch up with.
+            handle.metrics.set_ready(true);
+        }
         let tx_gossip = match tx_inbound {
             Some(rx) => Some(spawn_tx_gossip(mempool.clone(), handle.metrics.clone(), rx, stop.subscribe())?),
             None => None,
@@ -202,6 +239,7 @@ impl Node {
                     consensus: inbound,
                     evidence_gossip: evidence_inbound,
                     evidence_local: evidence_rx,
+                    synced,
                 };
                 let result = rt.block_on(run_driver(Driver::new(engine), io, start, clock, inputs, validators));
                 let _ = exited_tx.send(true);
@@ -209,7 +247,7 @@ impl Node {
             })
             .map_err(|source| NodeError::Thread { name: "consensus", source })?;
         tracing::info!(chain = %handle.info.chain_id, engine = %handle.info.engine, storage = %handle.info.storage, height = handle.ledger.head().block.height, "node started");
-        Ok(Node { handle, stop, exited, driver: Some(driver), pruner, tx_gossip })
+        Ok(Node { handle, stop, exited, driver: Some(driver), pruner, tx_gossip, sync })
     }
 
     /// Resolves when the driver has stopped on its own (a fatal error such as a failed disk
@@ -236,6 +274,9 @@ impl Node {
         }
         if let Some(g) = self.tx_gossip.take() {
             let _ = g.join();
+        }
+        if let Some(s) = self.sync.take() {
+            let _ = s.join();
         }
         match self.driver.take() {
             Some(t) => match t.join() {

@@ -38,6 +38,12 @@ pub struct NodeMetrics {
     mempool_bytes: Gauge,
     build_seconds: Histogram,
     commit_seconds: Histogram,
+    sync_best_peer_height: Gauge,
+    syncing: Gauge,
+    synced_blocks: Counter,
+    network_peers: Gauge,
+    /// Caught up with the peers (or has none to catch up with): `/ready` answers 200.
+    ready: std::sync::atomic::AtomicBool,
 }
 
 impl Default for NodeMetrics {
@@ -53,6 +59,11 @@ impl Default for NodeMetrics {
             // 0.25 ms .. ~8 s
             build_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 16)),
             commit_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 16)),
+            sync_best_peer_height: Gauge::default(),
+            syncing: Gauge::default(),
+            synced_blocks: Counter::default(),
+            network_peers: Gauge::default(),
+            ready: std::sync::atomic::AtomicBool::new(false),
             registry: Registry::default(),
         };
         registry.register("blocks_committed", "Blocks committed since start", m.blocks.clone());
@@ -63,6 +74,10 @@ impl Default for NodeMetrics {
         registry.register("mempool_bytes", "Encoded bytes held by the mempool", m.mempool_bytes.clone());
         registry.register("block_build_seconds", "Time to select and execute a block's transactions", m.build_seconds.clone());
         registry.register("block_commit_seconds", "Time to write a block durably", m.commit_seconds.clone());
+        registry.register("sync_best_peer_height", "Highest committed height a peer announced", m.sync_best_peer_height.clone());
+        registry.register("syncing", "1 while block sync is catching up, else 0", m.syncing.clone());
+        registry.register("synced_blocks", "Blocks committed through block sync", m.synced_blocks.clone());
+        registry.register("network_peers", "Connected peers", m.network_peers.clone());
         NodeMetrics { registry, ..m }
     }
 }
@@ -96,6 +111,25 @@ impl NodeMetrics {
     pub(crate) fn mempool(&self, transactions: usize, bytes: usize) {
         self.mempool_transactions.set(transactions as i64);
         self.mempool_bytes.set(bytes as i64);
+    }
+
+    pub(crate) fn sync(&self, best_peer_height: u64, syncing: bool, peers: usize) {
+        self.sync_best_peer_height.set(best_peer_height as i64);
+        self.syncing.set(i64::from(syncing));
+        self.network_peers.set(peers as i64);
+    }
+
+    /// Whether the node has caught up with its peers (see [`NodeMetrics::set_ready`]).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn synced(&self, blocks: usize) {
+        self.synced_blocks.inc_by(blocks as u64);
     }
 
     pub(crate) fn head(&self, height: u64) {

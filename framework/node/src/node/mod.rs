@@ -16,6 +16,7 @@
 //! - `effects`: what the engine's outputs do (send, persist, build, verify, commit);
 //! - `evidence_pool`: verified misbehaviour waiting to be recorded in a block;
 //! - `services`: transaction gossip and pruning threads;
+//! - [`sync`]: block sync, beside consensus;
 //! - [`Clock`], [`NodeError`], [`NodeMetrics`]; the topics are the network API's.
 
 mod clock;
@@ -27,6 +28,7 @@ mod handle;
 mod launch;
 pub mod metrics;
 mod services;
+pub mod sync;
 
 pub use crate::network::topics::{CONSENSUS_TOPIC, EVIDENCE_TOPIC, MAX_EVIDENCE_BYTES, SYNC_TOPIC, TX_TOPIC};
 pub use clock::{Clock, SystemClock};
@@ -34,3 +36,4 @@ pub use error::{EvidenceQueueError, NodeError};
 pub use handle::{NewHead, NodeHandle, NodeInfo, NodeStatus, TxLookup};
 pub use launch::{open_network, open_store, Node};
 pub use metrics::NodeMetrics;
+pub use sync::SyncStatus;

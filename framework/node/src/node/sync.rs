@@ -1,0 +1,362 @@
+//! Block sync: a node that is behind (restarted, partitioned, new) fetches committed blocks
+//! from its peers and commits them, beside consensus rather than instead of it.
+//!
+//! Protocol on [`SYNC_TOPIC`] (borsh [`SyncMessage`], direct sends): every node announces
+//! `Status { base, head }` to its peers each second; a node whose best peer is more than
+//! [`SYNC_LAG`] blocks ahead asks `GetBlocks { from, count }` of up to [`PARALLEL_REQUESTS`]
+//! peers at once (different ranges, each peer at most one request), and peers answer
+//! `Blocks { from, blocks }` from their ledger, at most [`MAX_BATCH_BLOCKS`] blocks and
+//! [`MAX_BATCH_BYTES`] bytes (always at least one block).
+//!
+//! Trust: each answer must prove itself. Its blocks must be the heights asked for and link by
+//! parent hash; then, from the last block backwards, the first whose certificate passes the
+//! engine's `verify_certificate` (proof of finality) makes it and every block before it in the
+//! answer final: the hash chain ties them to it. Blocks after it are dropped and asked for
+//! again. An answer that breaks its own hash chain or starts off this node's chain is a lie:
+//! the peer is reported to the network (which blocks it) and never asked again. Only final
+//! blocks reach the driver, which executes and commits them in order and then tells the engine
+//! its new committed head ([`Input::Synced`](crate::consensus::Input::Synced)).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, watch};
+
+use super::{NodeMetrics, SYNC_TOPIC};
+use crate::codec;
+use crate::consensus::{BlockRef, ConsensusEngine};
+use crate::ledger::{Ledger, MAX_BLOCK_BYTES};
+use crate::network::{InboundMessage, Network, PeerId};
+use crate::types::{Block, Certificate, Height};
+
+/// Blocks behind the best peer before sync starts fetching (consensus catches up on less).
+pub const SYNC_LAG: u64 = 4;
+/// Most blocks in one answer.
+pub const MAX_BATCH_BLOCKS: u32 = 64;
+/// Most bytes of blocks in one answer (a single larger block is still sent alone).
+pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Requests in flight at once, each to a different peer.
+pub const PARALLEL_REQUESTS: usize = 4;
+/// Heights fetched ahead of the committed head (bounds the memory of waiting blocks).
+const WINDOW: u64 = 4 * MAX_BATCH_BLOCKS as u64;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+const TICK: Duration = Duration::from_millis(100);
+/// Largest sync message accepted: one maximal block plus its certificate and framing.
+const MAX_SYNC_MESSAGE_BYTES: usize = MAX_BLOCK_BYTES + 1024 * 1024;
+
+/// The sync protocol's messages.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum SyncMessage {
+    /// The lowest height this node serves blocks from, and its committed head.
+    Status {
+        base: Height,
+        head: Height,
+    },
+    GetBlocks {
+        from: Height,
+        count: u32,
+    },
+    /// Committed blocks `from`, `from + 1`, ... with their certificates.
+    Blocks {
+        from: Height,
+        blocks: Vec<(Block, Certificate)>,
+    },
+}
+
+/// Where sync stands (RPC `aether_syncStatus`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SyncStatus {
+    /// More than [`SYNC_LAG`] blocks behind the best peer.
+    pub syncing: bool,
+    /// This node's committed head.
+    pub head: Height,
+    /// The highest head a peer announced.
+    pub best_peer_head: Height,
+    /// Peers that announced a status.
+    pub peers: usize,
+    /// Blocks committed through sync since start.
+    pub synced_blocks: u64,
+    /// Peers reported for serving blocks that do not prove themselves.
+    pub bad_peers: usize,
+}
+
+/// Final blocks for the driver to commit, in order.
+pub(super) struct SyncBatch {
+    pub(super) blocks: Vec<(Block, Certificate)>,
+}
+
+struct Request {
+    peer: PeerId,
+    count: u32,
+    deadline: Instant,
+}
+
+pub(super) struct SyncService {
+    pub(super) ledger: Arc<Ledger>,
+    pub(super) network: Arc<dyn Network>,
+    pub(super) inbox: mpsc::Receiver<InboundMessage>,
+    /// A key-less instance of the chain's engine, for `verify_certificate`.
+    pub(super) verifier: Box<dyn ConsensusEngine>,
+    pub(super) to_driver: mpsc::Sender<SyncBatch>,
+    pub(super) status: Arc<Mutex<SyncStatus>>,
+    pub(super) metrics: Arc<NodeMetrics>,
+}
+
+struct State {
+    peer_heads: HashMap<PeerId, Height>,
+    in_flight: BTreeMap<Height, Request>,
+    /// Final blocks waiting to be handed to the driver, by height.
+    ready: BTreeMap<Height, (Block, Certificate)>,
+    /// Everything below this height has been handed to the driver.
+    handed_up_to: Height,
+    handed_at: Instant,
+    bad: HashSet<PeerId>,
+    next_peer: usize,
+}
+
+impl SyncService {
+    pub(super) fn spawn(self, stop: watch::Receiver<bool>) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+        std::thread::Builder::new().name("aether-sync".into()).spawn(move || rt.block_on(self.run(stop)))
+    }
+
+    async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut state = State {
+            peer_heads: HashMap::new(),
+            in_flight: BTreeMap::new(),
+            ready: BTreeMap::new(),
+            handed_up_to: 0,
+            handed_at: Instant::now(),
+            bad: HashSet::new(),
+            next_peer: 0,
+        };
+        let mut tick = tokio::time::interval(TICK);
+        let mut last_status = Instant::now() - STATUS_EVERY;
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                m = self.inbox.recv() => match m {
+                    Some(m) => self.on_message(&mut state, m),
+                    None => return,
+                },
+                _ = tick.tick() => {
+                    if last_status.elapsed() >= STATUS_EVERY {
+                        self.announce();
+                        last_status = Instant::now();
+                    }
+                    self.expire(&mut state);
+                    self.request(&mut state);
+                }
+            }
+            if !self.hand_over(&mut state).await {
+                return;
+            }
+            self.publish(&state);
+        }
+    }
+
+    fn announce(&self) {
+        let head = self.ledger.head().block.height;
+        let base = self.ledger.oldest_block().unwrap_or(0);
+        let _ = self.network.broadcast(SYNC_TOPIC, codec::encode(&SyncMessage::Status { base, head }));
+    }
+
+    fn on_message(&self, state: &mut State, m: InboundMessage) {
+        if state.bad.contains(&m.from) {
+            return;
+        }
+        let message = match codec::decode::<SyncMessage>("sync message", &m.bytes, MAX_SYNC_MESSAGE_BYTES) {
+            Ok(message) => message,
+            Err(e) => {
+                self.report(state, m.from, &format!("undecodable sync message: {e}"));
+                return;
+            }
+        };
+        match message {
+            SyncMessage::Status { head, .. } => {
+                state.peer_heads.insert(m.from, head);
+            }
+            SyncMessage::GetBlocks { from, count } => self.serve(m.from, from, count),
+            SyncMessage::Blocks { from, blocks } => self.on_blocks(state, m.from, from, blocks),
+        }
+    }
+
+    /// Answers a peer's request from the committed chain.
+    fn serve(&self, peer: PeerId, from: Height, count: u32) {
+        let head = self.ledger.head().block.height;
+        let mut blocks = Vec::new();
+        let mut bytes = 0;
+        let end = from.saturating_add(u64::from(count.clamp(1, MAX_BATCH_BLOCKS)));
+        for height in from.max(1)..end.min(head + 1) {
+            let Ok(Some((block, certificate))) = self.ledger.block_by_height(height) else { break };
+            let size = codec::encode(&block).len() + certificate.0.len();
+            if !blocks.is_empty() && bytes + size > MAX_BATCH_BYTES {
+                break;
+            }
+            bytes += size;
+            blocks.push((block, certificate));
+        }
+        let _ = self.network.send(&peer, SYNC_TOPIC, codec::encode(&SyncMessage::Blocks { from, blocks }));
+    }
+
+    fn on_blocks(&self, state: &mut State, peer: PeerId, from: Height, blocks: Vec<(Block, Certificate)>) {
+        let Some(request) = state.in_flight.get(&from) else { return };
+        if request.peer != peer {
+            return; // not asked of this peer: ignored, not trusted
+        }
+        let count = request.count;
+        state.in_flight.remove(&from);
+        if blocks.len() > count as usize {
+            self.report(state, peer, "answered with more blocks than asked for");
+            return;
+        }
+        for (i, (block, _)) in blocks.iter().enumerate() {
+            if block.header.height != from + i as u64 {
+                self.report(state, peer, "answered with blocks at heights not asked for");
+                return;
+            }
+            if i > 0 && block.header.parent != blocks[i - 1].0.hash() {
+                self.report(state, peer, "answered with blocks that do not link by parent hash");
+                return;
+            }
+        }
+        let head = self.ledger.head().block;
+        if from == head.height + 1 && blocks.first().is_some_and(|(b, _)| b.header.parent != head.hash) {
+            self.report(state, peer, "answered with a block that does not extend the committed chain");
+            return;
+        }
+        // The last block whose certificate proves finality makes it and its ancestors final.
+        let last_final = blocks.iter().rposition(|(block, certificate)| {
+            self.verifier.verify_certificate(&BlockRef { hash: block.hash(), height: block.header.height }, certificate).is_ok()
+        });
+        let Some(last_final) = last_final else {
+            tracing::debug!(%peer, from, count = blocks.len(), "no block in the answer is proven final; asking again");
+            return;
+        };
+        for (block, certificate) in blocks.into_iter().take(last_final + 1) {
+            if block.header.height > head.height {
+                state.ready.insert(block.header.height, (block, certificate));
+            }
+        }
+    }
+
+    fn report(&self, state: &mut State, peer: PeerId, reason: &str) {
+        tracing::warn!(%peer, reason, "sync: peer served invalid data; blocking it");
+        state.bad.insert(peer);
+        state.peer_heads.remove(&peer);
+        state.in_flight.retain(|_, r| r.peer != peer);
+        self.network.report(&peer, reason);
+    }
+
+    fn expire(&self, state: &mut State) {
+        let now = Instant::now();
+        let head = self.ledger.head().block.height;
+        state.in_flight.retain(|from, r| {
+            if r.deadline <= now {
+                tracing::debug!(peer = %r.peer, from, "sync request timed out");
+            }
+            r.deadline > now && from + u64::from(r.count) > head + 1
+        });
+        state.ready = state.ready.split_off(&(head + 1));
+        // Blocks handed over but not committed (the driver refused one): fetch them again.
+        if state.handed_up_to > head + 1 && state.handed_at.elapsed() > REQUEST_TIMEOUT {
+            state.handed_up_to = 0;
+        }
+    }
+
+    fn best_peer_head(&self, state: &State) -> Height {
+        state.peer_heads.values().copied().max().unwrap_or(0)
+    }
+
+    /// Asks peers for the next ranges above what is committed, waiting or in flight.
+    fn request(&self, state: &mut State) {
+        let head = self.ledger.head().block.height;
+        let best = self.best_peer_head(state);
+        if best <= head + SYNC_LAG && state.ready.is_empty() && state.in_flight.is_empty() {
+            return;
+        }
+        let connected: HashSet<PeerId> = self.network.peers().into_iter().collect();
+        while state.in_flight.len() < PARALLEL_REQUESTS {
+            let next = [
+                head + 1,
+                state.handed_up_to,
+                state.ready.keys().next_back().map_or(0, |h| h + 1),
+                state.in_flight.iter().next_back().map_or(0, |(from, r)| from + u64::from(r.count)),
+            ]
+            .into_iter()
+            .max()
+            .unwrap_or(head + 1);
+            if next > best || next > head + WINDOW {
+                return;
+            }
+            let busy: HashSet<PeerId> = state.in_flight.values().map(|r| r.peer).collect();
+            let mut candidates: Vec<PeerId> = state
+                .peer_heads
+                .iter()
+                .filter(|(p, h)| **h >= next && !busy.contains(p) && connected.contains(p) && !state.bad.contains(p))
+                .map(|(p, _)| *p)
+                .collect();
+            if candidates.is_empty() {
+                return;
+            }
+            candidates.sort();
+            let peer = candidates[state.next_peer % candidates.len()];
+            state.next_peer = state.next_peer.wrapping_add(1);
+            let count = MAX_BATCH_BLOCKS.min(u32::try_from(best - next + 1).unwrap_or(MAX_BATCH_BLOCKS));
+            if self.network.send(&peer, SYNC_TOPIC, codec::encode(&SyncMessage::GetBlocks { from: next, count })).is_err() {
+                return;
+            }
+            state.in_flight.insert(next, Request { peer, count, deadline: Instant::now() + REQUEST_TIMEOUT });
+        }
+    }
+
+    /// Hands the final blocks that extend the committed head to the driver. `false` when the
+    /// driver has stopped.
+    async fn hand_over(&self, state: &mut State) -> bool {
+        let head = self.ledger.head().block.height;
+        let start = (head + 1).max(state.handed_up_to);
+        let mut blocks = Vec::new();
+        let mut next = start;
+        while let Some(entry) = state.ready.remove(&next) {
+            blocks.push(entry);
+            next += 1;
+        }
+        if blocks.is_empty() {
+            return true;
+        }
+        state.handed_up_to = next;
+        state.handed_at = Instant::now();
+        self.status.lock().synced_blocks += blocks.len() as u64;
+        self.to_driver.send(SyncBatch { blocks }).await.is_ok()
+    }
+
+    fn publish(&self, state: &State) {
+        let head = self.ledger.head().block.height;
+        let best = self.best_peer_head(state);
+        let mut status = self.status.lock();
+        status.head = head;
+        status.best_peer_head = best;
+        status.syncing = best > head + SYNC_LAG;
+        status.peers = state.peer_heads.len();
+        status.bad_peers = state.bad.len();
+        self.metrics.sync(best, status.syncing, self.network.peers().len());
+        // Ready once a peer has told us its head and we are within the lag of the best one.
+        self.metrics.set_ready(!status.syncing && status.peers > 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_messages_have_a_stable_encoding() {
+        let m = SyncMessage::GetBlocks { from: 7, count: 64 };
+        assert_eq!(hex::encode(codec::encode(&m)), "01070000000000000040000000");
+        assert_eq!(codec::decode::<SyncMessage>("sync", &codec::encode(&m), 1024).unwrap(), m);
+    }
+}
