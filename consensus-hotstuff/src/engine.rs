@@ -722,6 +722,7 @@ impl HotStuffEngine {
         let parent = h.parent;
         let parent_known = parent == self.committed.0 || self.proposals.get(&parent).is_some_and(|k| k.verified);
         if !parent_known {
+            let round = h.round;
             if self.waiting.len() < MAX_WAITING {
                 let entry = self.waiting.entry(parent).or_default();
                 if entry.len() < 8 && !entry.contains(&p) {
@@ -732,7 +733,10 @@ impl HotStuffEngine {
                 // may be missing too, so unthrottled fetches grow into a storm (the simulator's
                 // random-restart scenario found one).
                 let recently = self.fetched.get(&parent).is_some_and(|t| now < t.saturating_add(self.resend_interval()));
-                if !self.proposals.contains_key(&parent) && !recently {
+                // Peers keep proposals only KEEP_ROUNDS back: a gap wider than that cannot be
+                // fetched, and trying floods the network. The node's block sync closes it.
+                let bridgeable = round <= self.committed.2.saturating_add(KEEP_ROUNDS);
+                if !self.proposals.contains_key(&parent) && !recently && bridgeable {
                     if self.fetched.len() >= MAX_WAITING {
                         self.fetched.clear();
                     }

@@ -197,6 +197,7 @@ impl Shared {
         }
         *self.counters.lock().bytes_in.entry(topic.clone()).or_default() += bytes.len() as u64;
         if !self.take_token(from, &topic) {
+            tracing::debug!(peer = %from, %topic, "message over the rate limit dropped");
             self.penalize(from, 1, Drop::RateLimited);
             return;
         }
@@ -241,7 +242,8 @@ impl Shared {
             *s
         };
         if total >= self.settings.block_score && !self.is_blocked(&peer) {
-            tracing::warn!(%peer, reason = reason.key(), score = total, secs = self.settings.block_secs, "blocking misbehaving peer");
+            let dropped = self.counters.lock().dropped.clone();
+            tracing::warn!(%peer, reason = reason.key(), score = total, secs = self.settings.block_secs, ?dropped, "blocking misbehaving peer");
             self.blocked.lock().insert(peer, Instant::now() + Duration::from_secs(self.settings.block_secs));
             self.remove_link(&peer, None);
             if self.commands.try_send(Command::Block(peer)).is_err() {

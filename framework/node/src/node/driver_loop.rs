@@ -87,6 +87,9 @@ pub(super) async fn run_driver(
             tokio::select! {
                 biased;
                 _ = stop.changed() => return Ok(()),
+                // Before peers' messages: under steady consensus traffic a later branch would
+                // starve, and a node that is behind gains most from committing what sync found.
+                Some(batch) = recv_or_pending(&mut synced) => commit_synced(&mut driver, &mut io, batch, clock.now_ms())?,
                 _ = sleep => driver.fire_due_timers(clock.now_ms(), &mut io)?,
                 Some(m) = message => {
                     // Messages from peers that are not validators are not consensus input.
@@ -102,7 +105,6 @@ pub(super) async fn run_driver(
                     }
                 }
                 Some(e) = evidence_local.recv() => io.evidence.offer(e, driver.engine(), "this node's API"),
-                Some(batch) = recv_or_pending(&mut synced) => commit_synced(&mut driver, &mut io, batch, clock.now_ms())?,
             }
             // Transactions left over after a commit are waiting too.
             if std::mem::take(&mut io.committed_since_check) && !io.mempool.is_empty() {

@@ -152,7 +152,7 @@ impl SyncService {
                     self.request(&mut state);
                 }
             }
-            if !self.hand_over(&mut state).await {
+            if !self.hand_over(&mut state) {
                 return;
             }
             self.publish(&state);
@@ -314,9 +314,15 @@ impl SyncService {
         }
     }
 
-    /// Hands the final blocks that extend the committed head to the driver. `false` when the
-    /// driver has stopped.
-    async fn hand_over(&self, state: &mut State) -> bool {
+    /// Hands the final blocks that extend the committed head to the driver, when its queue
+    /// has room (never waits: this loop also serves peers). `false` when the driver stopped.
+    fn hand_over(&self, state: &mut State) -> bool {
+        if self.to_driver.is_closed() {
+            return false;
+        }
+        if self.to_driver.capacity() == 0 {
+            return true;
+        }
         let head = self.ledger.head().block.height;
         let start = (head + 1).max(state.handed_up_to);
         let mut blocks = Vec::new();
@@ -331,7 +337,7 @@ impl SyncService {
         state.handed_up_to = next;
         state.handed_at = Instant::now();
         self.status.lock().synced_blocks += blocks.len() as u64;
-        self.to_driver.send(SyncBatch { blocks }).await.is_ok()
+        self.to_driver.try_send(SyncBatch { blocks }).is_ok()
     }
 
     fn publish(&self, state: &State) {
