@@ -71,6 +71,11 @@ impl SoloEngine {
         Ok(SoloEngine::new(local.identity.clone(), settings))
     }
 
+    /// This validator's certificate for `block` (what a sealed block carries).
+    pub fn certify(&self, block: &BlockRef) -> Certificate {
+        Certificate(self.key.sign(&Self::certificate_message(block).0).0.to_vec())
+    }
+
     fn certificate_message(block: &BlockRef) -> Hash {
         Hash::digest_parts(domain::SOLO_CERT, &[&block.hash.0, &block.height.to_be_bytes()])
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aether_api::network::{NetworkContext, PeerId};
-use futures::{AsyncWriteExt, StreamExt};
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::core::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ListenError, NetworkBehaviour, SwarmEvent};
@@ -39,6 +39,7 @@ struct Dial {
 const FIRST_REDIAL: Duration = Duration::from_millis(250);
 const TICK: Duration = Duration::from_millis(250);
 const OPEN_STREAM_TIMEOUT: Duration = Duration::from_secs(10);
+const OPEN_ATTEMPTS: u32 = 6;
 
 pub(crate) struct Service {
     swarm: Swarm<Behaviour>,
@@ -128,10 +129,8 @@ impl Service {
             let event =
                 tokio::time::timeout_at(deadline, swarm.select_next_some()).await.map_err(|_| "timed out binding listen addresses")?;
             match event {
-                SwarmEvent::NewListenAddr { listener_id, address } => {
-                    if listeners.remove(&listener_id) {
-                        bound.extend(socket_addr(&address));
-                    }
+                SwarmEvent::NewListenAddr { listener_id, address } if listeners.remove(&listener_id) => {
+                    bound.extend(socket_addr(&address));
                 }
                 SwarmEvent::ListenerClosed { listener_id, reason: Err(e), .. } if listeners.contains(&listener_id) => {
                     return Err(format!("listener failed: {e}"));
@@ -304,12 +303,40 @@ struct Writer {
 }
 
 impl Writer {
+    /// Opens the peer's stream, retrying a few times: right after a connection is established
+    /// the remote may not be accepting yet, and queued messages must not be lost to that.
+    async fn open(&mut self) -> Result<libp2p::Stream, String> {
+        let mut last = String::new();
+        for attempt in 0..OPEN_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(100 << attempt.min(4))).await;
+            }
+            match tokio::time::timeout(OPEN_STREAM_TIMEOUT, self.control.open_stream(self.peer_id, self.protocol.clone())).await {
+                Ok(Ok(mut stream)) => {
+                    // The remote may drop a stream it has no room to accept (libp2p-stream's
+                    // accept queue holds one): only its acknowledgement makes the stream usable.
+                    let mut ack = [0u8; 1];
+                    match tokio::time::timeout(OPEN_STREAM_TIMEOUT, stream.read_exact(&mut ack)).await {
+                        Ok(Ok(())) if ack[0] == wire::ACCEPTED => return Ok(stream),
+                        Ok(Ok(())) => last = "the peer answered the stream with an unknown acknowledgement".into(),
+                        Ok(Err(e)) => last = format!("stream not accepted: {e}"),
+                        Err(_) => last = "timed out waiting for the peer to accept the stream".into(),
+                    }
+                }
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => last = "timed out opening a stream".into(),
+            }
+            tracing::debug!(peer = %self.peer, attempt, error = %last, "cannot open a stream yet");
+            if !self.shared.has_link(&self.peer) {
+                break;
+            }
+        }
+        Err(last)
+    }
+
     async fn run(mut self, mut high: mpsc::Receiver<Vec<u8>>, mut low: mpsc::Receiver<Vec<u8>>) {
         let result: Result<(), String> = async {
-            let mut stream = tokio::time::timeout(OPEN_STREAM_TIMEOUT, self.control.open_stream(self.peer_id, self.protocol.clone()))
-                .await
-                .map_err(|_| "timed out opening a stream".to_string())?
-                .map_err(|e| e.to_string())?;
+            let mut stream = self.open().await?;
             loop {
                 let frame = tokio::select! {
                     biased;
@@ -343,6 +370,9 @@ async fn accept_streams(mut incoming: libp2p_stream::IncomingStreams, shared: Ar
 }
 
 async fn read_stream(shared: Arc<Shared>, peer: PeerId, mut stream: libp2p::Stream) {
+    if stream.write_all(&[wire::ACCEPTED]).await.is_err() || stream.flush().await.is_err() {
+        return;
+    }
     let max = shared.settings.max_message_bytes;
     loop {
         if shared.is_blocked(&peer) {

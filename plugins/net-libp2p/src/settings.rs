@@ -29,7 +29,9 @@ pub struct Libp2pSettings {
     /// this much at once; each message over the rate limit scores 1; the score decays by 1 per
     /// second).
     pub block_score: u32,
-    /// Per-topic limits; topics not listed get `default_quota`.
+    /// Per-topic limits; topics not listed get `default_quota`. Entries given in config
+    /// replace the built-in entry of their topic and leave the others.
+    #[serde(deserialize_with = "quotas_over_defaults")]
     pub quotas: BTreeMap<String, Quota>,
     pub default_quota: Quota,
 }
@@ -76,6 +78,12 @@ impl Default for Libp2pSettings {
     }
 }
 
+fn quotas_over_defaults<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Quota>, D::Error> {
+    let mut quotas = Libp2pSettings::default().quotas;
+    quotas.extend(BTreeMap::<String, Quota>::deserialize(d)?);
+    Ok(quotas)
+}
+
 impl Libp2pSettings {
     pub fn check(&self) -> Result<(), String> {
         if self.max_message_bytes == 0 || self.max_queued_bytes_per_peer < self.max_message_bytes {
@@ -98,5 +106,21 @@ impl Libp2pSettings {
 
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quota_in_config_replaces_only_its_topic() {
+        let settings: Libp2pSettings =
+            serde_json::from_value(serde_json::json!({ "quotas": { "aether/tx/1": { "per_second": 5, "burst": 5, "max_bytes": 100 } } }))
+                .unwrap();
+        assert_eq!(settings.quota(TX_TOPIC), Quota { per_second: 5, burst: 5, max_bytes: 100 });
+        assert_eq!(settings.quota(CONSENSUS_TOPIC), Libp2pSettings::default().quota(CONSENSUS_TOPIC), "the others keep their defaults");
+        let e = serde_json::from_value::<Libp2pSettings>(serde_json::json!({ "quota": {} })).unwrap_err().to_string();
+        assert!(e.contains("quota"), "{e}");
     }
 }

@@ -1,12 +1,17 @@
 //! The frames on a peer stream: `len: u32 BE | topic_len: u8 | topic | payload`, where `len`
 //! counts everything after itself. One stream per direction per peer carries every topic, so a
-//! peer's messages arrive in the order it sent them.
+//! peer's messages arrive in the order it sent them. The accepting side first writes one byte,
+//! [`ACCEPTED`]; the opening side sends nothing before it reads that byte, so no message goes
+//! into a stream the remote dropped unaccepted.
 //!
 //! Reading is bounded before anything is allocated: a frame longer than the largest message
 //! plus the largest topic, or with a payload over its topic's limit, is an error naming what
 //! was wrong, and the reader never allocates more than the limit.
 
 use futures::{AsyncRead, AsyncReadExt};
+
+/// The byte a node writes on a stream it accepted.
+pub const ACCEPTED: u8 = 0xA5;
 
 /// Longest topic name on the wire.
 pub const MAX_TOPIC_BYTES: usize = 64;

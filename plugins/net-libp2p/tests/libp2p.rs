@@ -1,11 +1,13 @@
 //! The libp2p plugin on real sockets (127.0.0.1): the network conformance suite, the allow
 //! list, and blocking of a peer that misbehaves.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aether_api::network::{Network, NetworkContext, NetworkError, PeerAddress};
+use aether_api::network::{Network, NetworkContext, PeerAddress};
 use aether_net_libp2p::{Libp2pNetwork, Libp2pSettings, Quota};
 use aether_primitives::types::Keypair;
 use aether_testkit::{network_conformance, NetworkHarness};
@@ -57,10 +59,13 @@ impl NetworkHarness for Harness {
 
 #[test]
 fn libp2p_passes_the_network_conformance_suite() {
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
     // The suite floods one topic on purpose: lift the rate quota so the flood is not
     // (correctly) punished as misbehaviour.
-    let mut settings = Libp2pSettings::default();
-    settings.default_quota = Quota { per_second: 1_000_000, burst: 1_000_000, max_bytes: 1 << 20 };
+    let settings = Libp2pSettings {
+        default_quota: Quota { per_second: 1_000_000, burst: 1_000_000, max_bytes: 1 << 20 },
+        ..Libp2pSettings::default()
+    };
     network_conformance(&mut Harness { addrs: vec![None; 3], settings });
 }
 
@@ -78,10 +83,12 @@ fn a_key_outside_the_allowed_set_is_refused() {
         a.stats().dropped.get("refused_connection").copied().unwrap_or(0) > 0
     });
     assert!(!a.peers().contains(&key(2).public()), "A never lists the stranger as a peer");
-    assert!(
-        matches!(stranger.send(&key(0).public(), "t/1", b"let me in".to_vec()), Err(NetworkError::UnknownPeer(_))),
-        "the stranger has no connection to send on"
-    );
+    // The stranger may see its side of a connection for a moment before A closes it; whatever
+    // it sends never reaches A's node.
+    for _ in 0..20 {
+        let _ = stranger.send(&key(0).public(), "t/1", b"let me in".to_vec());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     friend.send(&key(0).public(), "t/1", b"hello".to_vec()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let m = loop {
@@ -91,20 +98,26 @@ fn a_key_outside_the_allowed_set_is_refused() {
         assert!(Instant::now() < deadline, "A receives the allowed peer's message");
         std::thread::sleep(Duration::from_millis(5));
     };
-    assert_eq!(m.from, key(1).public());
+    assert_eq!(m.from, key(1).public(), "only the allowed peer's message arrives");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(inbox.try_recv().is_err(), "nothing from the stranger ever arrives");
 }
 
 #[test]
 fn a_flooding_peer_is_blocked_and_the_others_keep_talking() {
-    let mut settings = Libp2pSettings::default();
-    settings.default_quota = Quota { per_second: 50, burst: 50, max_bytes: 1024 };
-    settings.block_score = 20;
+    let settings = Libp2pSettings {
+        default_quota: Quota { per_second: 50, burst: 50, max_bytes: 1024 },
+        block_score: 20,
+        ..Libp2pSettings::default()
+    };
     let a = Libp2pNetwork::start(&context(0, &[0, 1, 2], vec![], any_port()), settings.clone()).unwrap();
     let a_addr = PeerAddress { peer: key(0).public(), addr: a.listen_addrs()[0] };
     let mut inbox = a.subscribe("t/1").unwrap();
     let flooder = Libp2pNetwork::start(&context(1, &[0, 1, 2], vec![a_addr], any_port()), Libp2pSettings::default()).unwrap();
     let honest = Libp2pNetwork::start(&context(2, &[0, 1, 2], vec![a_addr], any_port()), Libp2pSettings::default()).unwrap();
-    wait_until(Duration::from_secs(20), "both peers connect", || a.peers().len() == 2);
+    wait_until(Duration::from_secs(20), "both peers connect", || {
+        a.peers().len() == 2 && flooder.peers().contains(&key(0).public()) && honest.peers().contains(&key(0).public())
+    });
     // 50 at once is within the burst; 500 more are far over the rate.
     for i in 0..550u32 {
         let _ = flooder.send(&key(0).public(), "t/1", i.to_be_bytes().to_vec());
@@ -136,8 +149,7 @@ fn an_oversize_frame_blocks_its_sender() {
     use futures::AsyncWriteExt;
     // A peer speaking the wire protocol by hand: a raw libp2p swarm with the same identity
     // scheme, which writes a frame over A's limit for its topic.
-    let mut settings = Libp2pSettings::default();
-    settings.default_quota = Quota { per_second: 1000, burst: 1000, max_bytes: 64 };
+    let settings = Libp2pSettings { default_quota: Quota { per_second: 1000, burst: 1000, max_bytes: 64 }, ..Libp2pSettings::default() };
     let a = Libp2pNetwork::start(&context(0, &[0, 1], vec![], any_port()), settings).unwrap();
     let a_addr = PeerAddress { peer: key(0).public(), addr: a.listen_addrs()[0] };
     let _inbox = a.subscribe("t/1").unwrap();

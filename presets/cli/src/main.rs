@@ -3,6 +3,7 @@
 
 mod bench;
 mod chain;
+mod devnet;
 mod keys;
 mod node;
 mod snapshot;
@@ -23,9 +24,12 @@ enum Command {
     Init(chain::InitArgs),
     /// Run a node.
     Run(node::RunArgs),
-    /// Run every validator of a chain in this process over the in-process network (a local
-    /// multi-validator HotStuff chain; without --dir, a throwaway one with a funded dev account).
-    Devnet(chain::DevnetArgs),
+    /// Run every validator of a chain as its own process on 127.0.0.1, with a live table until
+    /// Ctrl-C (or all in this process with --in-process); without --dir, a throwaway chain with
+    /// a funded dev account.
+    Devnet(devnet::DevnetArgs),
+    /// A node's connected peers and network counters (over its RPC).
+    Peers(devnet::PeersArgs),
     /// Generate or inspect key files.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -74,7 +78,8 @@ fn main() {
 async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Init(a) => chain::init(a),
-        Command::Devnet(a) => chain::devnet(a).await,
+        Command::Devnet(a) => devnet::devnet(a).await,
+        Command::Peers(a) => devnet::peers(a).await,
         Command::Run(a) => node::run(a).await,
         Command::Keys(k) => keys::run(k),
         Command::Tx(t) => tx::run(t).await,

@@ -113,6 +113,11 @@ pub(crate) async fn run(a: RunArgs) -> anyhow::Result<()> {
         println!("JSON-RPC on {} (HTTP and WebSocket), health at {}/health", rpc.http_url(), rpc.http_url());
     }
     tokio::select! {
+        _ = parent_gone() => {
+            tracing::warn!("the devnet that started this node is gone; shutting down");
+            node.shutdown().await?;
+            Ok(())
+        }
         _ = wait_for_shutdown_signal() => {
             tracing::info!("shutting down");
             node.shutdown().await?;
@@ -125,6 +130,24 @@ pub(crate) async fn run(a: RunArgs) -> anyhow::Result<()> {
             bail!("the node stopped unexpectedly")
         }
     }
+}
+
+/// Set by `aether devnet` on the validator processes it starts: the parent's process id.
+pub(crate) const PARENT_PID_ENV: &str = "AETHER_DEVNET_PARENT_PID";
+
+/// Resolves when the process named by [`PARENT_PID_ENV`] is no longer this process's parent
+/// (it died and this process was re-parented); never without the variable.
+async fn parent_gone() {
+    #[cfg(unix)]
+    if let Some(parent) = std::env::var(PARENT_PID_ENV).ok().and_then(|p| p.parse::<u32>().ok()) {
+        loop {
+            if std::os::unix::process::parent_id() != parent {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+    std::future::pending::<()>().await
 }
 
 pub(crate) async fn wait_for_shutdown_signal() {

@@ -190,7 +190,10 @@ async fn init_four_validators_and_run_them_as_a_devnet() {
 
     let base = free_ports(4);
     let log_path = dir.path().join("devnet.log");
-    let child = spawn_logged(&["devnet", "--dir", chain.to_str().unwrap(), "--rpc-listen", &format!("127.0.0.1:{base}")], &log_path);
+    let child = spawn_logged(
+        &["devnet", "--in-process", "--dir", chain.to_str().unwrap(), "--rpc-listen", &format!("127.0.0.1:{base}")],
+        &log_path,
+    );
     let mut guard = ChildGuard(Some(child));
     let (_, first) = connect(base).await;
     let (url_third, _) = connect(base + 2).await;
@@ -212,4 +215,41 @@ async fn init_four_validators_and_run_them_as_a_devnet() {
     let exit = interrupt_and_wait(guard.0.take().unwrap(), Duration::from_secs(30));
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(exit.success() && logs.contains("stopped cleanly"), "exit {exit:?}; logs:\n{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devnet_runs_each_validator_as_a_process_and_stops_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("four");
+    let rpc = free_ports(10);
+    let p2p = rpc + 5;
+    let out = Command::new(BIN)
+        .args(["init", "--dir", chain.to_str().unwrap(), "--validators", "4", "--dev-account"])
+        .args(["--rpc-listen", &format!("127.0.0.1:{rpc}"), "--p2p-port", &p2p.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+    let log_path = dir.path().join("devnet.log");
+    let guard = ChildGuard(Some(spawn_logged(&["devnet", "--dir", chain.to_str().unwrap()], &log_path)));
+    let (_, first) = connect(rpc).await;
+    let (_, last) = connect(rpc + 3).await;
+    let start = Instant::now();
+    while last.status().await.map(|s| s.height).unwrap_or(0) < 3 || first.status().await.map(|s| s.height).unwrap_or(0) < 3 {
+        assert!(start.elapsed() < Duration::from_secs(60), "the validator processes commit blocks");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log_path).unwrap().contains("last commit") {
+        assert!(Instant::now() < deadline, "devnet prints its table");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut guard = guard;
+    let exit = interrupt_and_wait(guard.0.take().unwrap(), Duration::from_secs(30));
+    assert!(exit.success(), "devnet exits cleanly on SIGINT: {exit:?}");
+    // Every validator process is gone: nothing answers on their RPC ports.
+    for i in 0..4 {
+        assert!(std::net::TcpStream::connect(("127.0.0.1", rpc + i)).is_err(), "validator {i} stopped with the devnet");
+    }
+    let logs = std::fs::read_to_string(chain.join("validator-3.log")).unwrap();
+    assert!(logs.contains("stopped cleanly"), "validator 3 stopped cleanly on SIGTERM:\n{logs}");
 }

@@ -358,6 +358,169 @@ impl SyncService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::network::memory::MemoryHub;
+    use crate::network::{NetworkError, NetworkStats};
+    use crate::solo::{SoloEngine, SoloSettings};
+    use crate::types::{Genesis, GenesisAccount, GenesisValidator, Keypair};
+    use aether_storage_memory::MemoryStore;
+
+    /// The hub, recording which peers the node reported.
+    struct Recording {
+        inner: Arc<dyn Network>,
+        reported: Mutex<Vec<PeerId>>,
+    }
+
+    impl Network for Recording {
+        fn local_peer(&self) -> PeerId {
+            self.inner.local_peer()
+        }
+        fn max_message_bytes(&self) -> usize {
+            self.inner.max_message_bytes()
+        }
+        fn stats(&self) -> NetworkStats {
+            self.inner.stats()
+        }
+        fn report(&self, peer: &PeerId, _reason: &str) {
+            self.reported.lock().push(*peer);
+        }
+        fn peers(&self) -> Vec<PeerId> {
+            self.inner.peers()
+        }
+        fn broadcast(&self, topic: &str, bytes: Vec<u8>) -> Result<(), NetworkError> {
+            self.inner.broadcast(topic, bytes)
+        }
+        fn send(&self, to: &PeerId, topic: &str, bytes: Vec<u8>) -> Result<(), NetworkError> {
+            self.inner.send(to, topic, bytes)
+        }
+        fn subscribe(&self, topic: &str) -> Result<mpsc::Receiver<InboundMessage>, NetworkError> {
+            self.inner.subscribe(topic)
+        }
+    }
+
+    /// A solo chain of `blocks` committed blocks, a fresh ledger of the same chain, and the
+    /// sealing engine (also the certificate verifier).
+    fn chains(blocks: u64) -> (Arc<Ledger>, Arc<Ledger>, SoloEngine) {
+        let validator = Keypair::from_seed([1; 32]);
+        let genesis = Genesis {
+            chain_id: "sync-test".into(),
+            genesis_time_ms: 0,
+            accounts: vec![GenesisAccount { address: validator.address(), balance: 1_000 }],
+            validators: vec![GenesisValidator {
+                name: "v0".into(),
+                identity: validator.public(),
+                consensus_key: validator.public().0.to_vec(),
+                stake: 1,
+            }],
+        };
+        let engine = SoloEngine::new(validator.clone(), SoloSettings::default());
+        let honest = Arc::new(Ledger::open(Arc::new(MemoryStore::new()), &genesis).unwrap());
+        for i in 1..=blocks {
+            let head = honest.head();
+            let built = honest.build_block(&head.block.hash, head.certificate, vec![], vec![], i * 1_000, validator.address()).unwrap();
+            let block_ref = built.executed.block_ref();
+            honest.commit(&block_ref.hash, &engine.certify(&block_ref)).unwrap();
+        }
+        let fresh = Arc::new(Ledger::open(Arc::new(MemoryStore::new()), &genesis).unwrap());
+        (honest, fresh, engine)
+    }
+
+    fn service(ledger: Arc<Ledger>, verifier: SoloEngine, network: Arc<dyn Network>) -> (SyncService, mpsc::Receiver<SyncBatch>) {
+        let (to_driver, from_sync) = mpsc::channel(2);
+        let inbox = network.subscribe(SYNC_TOPIC).unwrap();
+        let service = SyncService {
+            ledger,
+            network,
+            inbox,
+            verifier: Box::new(verifier),
+            to_driver,
+            status: Arc::default(),
+            metrics: Arc::default(),
+        };
+        (service, from_sync)
+    }
+
+    fn new_state() -> State {
+        State {
+            peer_heads: HashMap::new(),
+            in_flight: BTreeMap::new(),
+            ready: BTreeMap::new(),
+            handed_up_to: 0,
+            handed_at: Instant::now(),
+            bad: HashSet::new(),
+            next_peer: 0,
+        }
+    }
+
+    /// The node hears `peer` announce `head`, asks it for blocks, and gets `blocks` back.
+    fn answer(service: &SyncService, state: &mut State, peer: PeerId, head: Height, blocks: Vec<(Block, Certificate)>) {
+        let msg = |m: SyncMessage| InboundMessage { from: peer, topic: SYNC_TOPIC.into(), bytes: codec::encode(&m) };
+        service.on_message(state, msg(SyncMessage::Status { base: 1, head }));
+        service.request(state);
+        assert!(state.in_flight.contains_key(&1), "the node asks the peer for blocks from height 1");
+        service.on_message(state, msg(SyncMessage::Blocks { from: 1, blocks }));
+    }
+
+    fn served(ledger: &Ledger, heights: std::ops::RangeInclusive<u64>) -> Vec<(Block, Certificate)> {
+        heights.map(|h| ledger.block_by_height(h).unwrap().unwrap()).collect()
+    }
+
+    #[test]
+    fn an_honest_answer_is_handed_to_the_driver_in_order() {
+        let (honest, fresh, engine) = chains(10);
+        let hub = MemoryHub::new();
+        let (me, peer) = (Keypair::from_seed([8; 32]).public(), Keypair::from_seed([9; 32]).public());
+        let _peer_net = hub.join(peer);
+        let (service, mut from_sync) = service(fresh, engine, hub.join(me));
+        let mut state = new_state();
+        answer(&service, &mut state, peer, 10, served(&honest, 1..=10));
+        assert!(service.hand_over(&mut state));
+        let batch = from_sync.try_recv().expect("final blocks reach the driver");
+        let heights: Vec<u64> = batch.blocks.iter().map(|(b, _)| b.header.height).collect();
+        assert_eq!(heights, (1..=10).collect::<Vec<_>>());
+        assert!(state.bad.is_empty());
+    }
+
+    #[test]
+    fn a_peer_serving_a_forged_block_is_reported_and_nothing_is_committed() {
+        let (honest, fresh, engine) = chains(10);
+        let hub = MemoryHub::new();
+        let (me, liar) = (Keypair::from_seed([8; 32]).public(), Keypair::from_seed([9; 32]).public());
+        let _liar_net = hub.join(liar);
+        let recording = Arc::new(Recording { inner: hub.join(me), reported: Mutex::default() });
+        let (service, mut from_sync) = service(fresh.clone(), engine, recording.clone());
+        let mut state = new_state();
+        // Block 3's contents changed (its timestamp), its certificate and the rest genuine.
+        let mut blocks = served(&honest, 1..=10);
+        blocks[2].0.header.time_ms += 1;
+        answer(&service, &mut state, liar, 10, blocks);
+        assert_eq!(*recording.reported.lock(), vec![liar], "the liar is reported to the network");
+        assert!(state.bad.contains(&liar) && state.ready.is_empty());
+        assert!(service.hand_over(&mut state));
+        assert!(from_sync.try_recv().is_err(), "no block of the lie reaches the driver");
+        assert_eq!(fresh.head().block.height, 0);
+    }
+
+    #[test]
+    fn blocks_without_proof_of_finality_are_not_committed() {
+        let (honest, fresh, engine) = chains(5);
+        let hub = MemoryHub::new();
+        let (me, peer) = (Keypair::from_seed([8; 32]).public(), Keypair::from_seed([9; 32]).public());
+        let _peer_net = hub.join(peer);
+        let (service, mut from_sync) = service(fresh, engine, hub.join(me));
+        let mut state = new_state();
+        // The real blocks, each with a certificate that proves nothing.
+        let blocks = served(&honest, 1..=5).into_iter().map(|(b, _)| (b, Certificate(vec![0; 64]))).collect();
+        answer(&service, &mut state, peer, 5, blocks);
+        assert!(state.ready.is_empty(), "unproven blocks wait for proof");
+        assert!(service.hand_over(&mut state));
+        assert!(from_sync.try_recv().is_err(), "unproven blocks never reach the driver");
+        // A forged certificate on the last block alone also proves nothing.
+        let mut blocks = served(&honest, 1..=5);
+        blocks[4].1 .0[0] ^= 1;
+        answer(&service, &mut state, peer, 5, blocks);
+        let ready: Vec<u64> = state.ready.keys().copied().collect();
+        assert_eq!(ready, vec![1, 2, 3, 4], "only blocks up to the last verified certificate are kept");
+    }
 
     #[test]
     fn sync_messages_have_a_stable_encoding() {
