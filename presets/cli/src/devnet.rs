@@ -90,10 +90,10 @@ async fn in_process(dir: &Path, rpc_listen: SocketAddr, set: &[String]) -> anyho
 }
 
 /// The validator processes; each is stopped (SIGTERM, then SIGKILL after 15 s) when dropped.
-struct Processes(Vec<Child>);
+pub(crate) struct Processes(pub(crate) Vec<Child>);
 
 impl Processes {
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         for c in &self.0 {
             let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
         }

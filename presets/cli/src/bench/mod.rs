@@ -1,6 +1,7 @@
 //! `aether bench`: load generators that measure committed throughput and latency, each
 //! beside a baseline measured in the same run.
 
+pub mod sync;
 pub mod transfers;
 pub mod validators;
 
@@ -16,6 +17,14 @@ pub(crate) enum BenchCommand {
         senders: usize,
         #[arg(long, default_value = "rocksdb")]
         storage: String,
+    },
+    /// Four validator processes build a chain; a full-node process catches up by block sync:
+    /// blocks/s and MB/s beside checking the same certificates alone, and bytes per block.
+    Sync {
+        #[arg(long, default_value_t = 1000)]
+        blocks: u64,
+        #[arg(long, default_value_t = 5000)]
+        txs: u64,
     },
     /// HotStuff validators in one process (in-process network) beside one solo validator, on
     /// the same pre-signed transfers: committed tx/s and commit latency.
@@ -51,6 +60,7 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
             println!("{hotstuff}");
             println!("  ratio hotstuff / solo committed tx/s: {:.3}", hotstuff.committed_per_sec / baseline.committed_per_sec);
         }
+        BenchCommand::Sync { blocks, txs } => sync::run_sync_bench(&sync::SyncBenchOptions { blocks, txs }).await?,
         BenchCommand::Transfers { txs, senders, storage } => {
             let report = transfers::run_transfer_bench(&transfers::BenchOptions { txs, senders, storage, ..Default::default() }).await?;
             println!("{report}");
