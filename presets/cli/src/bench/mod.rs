@@ -1,6 +1,7 @@
 //! `aether bench`: load generators that measure committed throughput and latency, each
 //! beside a baseline measured in the same run.
 
+pub mod processes;
 pub mod sync;
 pub mod transfers;
 pub mod validators;
@@ -37,21 +38,36 @@ pub(crate) enum BenchCommand {
         validators: usize,
         #[arg(long, default_value = "rocksdb")]
         storage: String,
+        /// Also run the validators as separate processes over libp2p on 127.0.0.1.
+        #[arg(long)]
+        processes: bool,
     },
+}
+
+/// A base port with `count` free consecutive ports above it, on 127.0.0.1.
+pub(crate) fn free_port_range(count: u16) -> anyhow::Result<u16> {
+    for _ in 0..100 {
+        let base = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        if base.checked_add(count).is_some() && (1..count).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return Ok(base);
+        }
+    }
+    anyhow::bail!("no {count} consecutive free ports on 127.0.0.1")
 }
 
 /// `aether bench ...`.
 pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
-        BenchCommand::Validators { txs, senders, validators: count, storage } => {
+        BenchCommand::Validators { txs, senders, validators: count, storage, processes } => {
             let opts = validators::ValidatorsBenchOptions {
                 txs,
                 senders,
                 validators: count,
                 storage,
                 timeout: std::time::Duration::from_secs(600),
+                processes,
             };
-            let (baseline, hotstuff) = validators::run_validators_bench(&opts).await?;
+            let (baseline, hotstuff, separate) = validators::run_validators_bench(&opts).await?;
             println!(
                 "transfers: {txs} from {senders} senders, each sender's to one validator (gossiped to the rest), storage {}",
                 opts.storage
@@ -59,6 +75,10 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
             println!("{baseline}  (baseline)");
             println!("{hotstuff}");
             println!("  ratio hotstuff / solo committed tx/s: {:.3}", hotstuff.committed_per_sec / baseline.committed_per_sec);
+            if let Some(p) = separate {
+                println!("{p}  (separate processes, libp2p on 127.0.0.1, RPC submission)");
+                println!("  ratio processes / one process committed tx/s: {:.3}", p.committed_per_sec / hotstuff.committed_per_sec);
+            }
         }
         BenchCommand::Sync { blocks, txs } => sync::run_sync_bench(&sync::SyncBenchOptions { blocks, txs }).await?,
         BenchCommand::Transfers { txs, senders, storage } => {

@@ -16,6 +16,7 @@ use aether_rpc::AetherApiClient;
 use anyhow::{bail, Context};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 
+use super::free_port_range;
 use crate::devnet::Processes;
 
 pub struct SyncBenchOptions {
@@ -23,16 +24,6 @@ pub struct SyncBenchOptions {
     pub blocks: u64,
     /// Transfers submitted while the chain grows.
     pub txs: u64,
-}
-
-fn free_port_range(count: u16) -> anyhow::Result<u16> {
-    for _ in 0..100 {
-        let base = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        if base.checked_add(count).is_some() && (1..count).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return Ok(base);
-        }
-    }
-    bail!("no {count} consecutive free ports on 127.0.0.1")
 }
 
 fn spawn(exe: &Path, config: &Path, log: &Path) -> anyhow::Result<std::process::Child> {

@@ -27,6 +27,8 @@ pub struct ValidatorsBenchOptions {
     pub validators: usize,
     pub storage: String,
     pub timeout: Duration,
+    /// Also run the validators as separate `aether run` processes (libp2p on 127.0.0.1).
+    pub processes: bool,
 }
 
 /// One configuration's result.
@@ -57,9 +59,9 @@ impl std::fmt::Display for RunReport {
     }
 }
 
-const CHAIN: &str = "aether-bench-validators";
+pub(crate) const CHAIN: &str = "aether-bench-validators";
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted.get(((sorted.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or_default()
 }
 
@@ -184,9 +186,9 @@ async fn run(
     })
 }
 
-/// Runs the baseline (one `solo` validator) and then `validators` HotStuff validators on the
-/// same pre-signed transfers.
-pub async fn run_validators_bench(opts: &ValidatorsBenchOptions) -> anyhow::Result<(RunReport, RunReport)> {
+/// Runs the baseline (one `solo` validator), then `validators` HotStuff validators in one
+/// process, then (with `processes`) as separate processes, on the same pre-signed transfers.
+pub async fn run_validators_bench(opts: &ValidatorsBenchOptions) -> anyhow::Result<(RunReport, RunReport, Option<RunReport>)> {
     if opts.senders == 0 || opts.txs < opts.senders || opts.validators < 2 {
         bail!("need at least one sender, at least as many txs as senders, and at least 2 validators");
     }
@@ -209,5 +211,6 @@ pub async fn run_validators_bench(opts: &ValidatorsBenchOptions) -> anyhow::Resu
     }
     let baseline = run(opts, 1, &txs, &senders).await?;
     let hotstuff = run(opts, opts.validators, &txs, &senders).await?;
-    Ok((baseline, hotstuff))
+    let processes = if opts.processes { Some(super::processes::run_processes(opts, &txs, &senders).await?) } else { None };
+    Ok((baseline, hotstuff, processes))
 }
