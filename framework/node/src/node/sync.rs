@@ -268,8 +268,12 @@ impl SyncService {
         }
     }
 
+    /// The highest head at least two peers announced (the only one's, with one peer): a
+    /// single peer claiming a far head cannot keep this node "syncing" (and `/ready` at 503).
     fn best_peer_head(&self, state: &State) -> Height {
-        state.peer_heads.values().copied().max().unwrap_or(0)
+        let mut heads: Vec<Height> = state.peer_heads.values().copied().collect();
+        heads.sort_unstable_by(|a, b| b.cmp(a));
+        heads.get(1).or(heads.first()).copied().unwrap_or(0)
     }
 
     /// Asks peers for the next ranges above what is committed, waiting or in flight.
@@ -520,6 +524,20 @@ mod tests {
         answer(&service, &mut state, peer, 5, blocks);
         let ready: Vec<u64> = state.ready.keys().copied().collect();
         assert_eq!(ready, vec![1, 2, 3, 4], "only blocks up to the last verified certificate are kept");
+    }
+
+    #[test]
+    fn one_peer_cannot_claim_the_best_head_alone() {
+        let (_, fresh, engine) = chains(0);
+        let hub = MemoryHub::new();
+        let (service, _) = service(fresh, engine, hub.join(Keypair::from_seed([8; 32]).public()));
+        let mut state = new_state();
+        let peer = |i: u8| Keypair::from_seed([i; 32]).public();
+        state.peer_heads.insert(peer(1), 1_000_000);
+        assert_eq!(service.best_peer_head(&state), 1_000_000, "with one peer, its head");
+        state.peer_heads.insert(peer(2), 10);
+        state.peer_heads.insert(peer(3), 12);
+        assert_eq!(service.best_peer_head(&state), 12, "a lone far claim is outvoted");
     }
 
     #[test]
