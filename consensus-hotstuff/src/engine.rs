@@ -619,6 +619,17 @@ impl HotStuffEngine {
         self.qcs.retain(|d, _| self.proposals.contains_key(d));
     }
 
+    /// Takes `committed`, decided with proposal header `h`, as the committed head: what the
+    /// next leader election reads from it (its VRF output, whether it followed a timeout, the
+    /// signers of its QC). Used at start and after block sync, where the proposal itself is gone.
+    fn adopt_committed(&mut self, committed: BlockRef, h: &ProposalHeader) {
+        self.committed = (h.digest(), committed, h.round);
+        self.committed_beta =
+            self.members.get(h.proposer as usize).and_then(|m| m.vrf.verify(&election_input(h.round + 1, &h.parent), &h.election).ok());
+        self.committed_after_timeout = h.after_timeout;
+        self.committed_signers = h.justify_signers.clone();
+    }
+
     /// Block sync committed up to `committed` (its certificate verified as final by the node):
     /// jump the committed head there and rejoin consensus at the round after the highest QC
     /// the certificate carries.
@@ -631,11 +642,7 @@ impl HotStuffEngine {
         if h.block != committed {
             return;
         }
-        self.committed = (h.digest(), committed, h.round);
-        self.committed_beta =
-            self.members.get(h.proposer as usize).and_then(|m| m.vrf.verify(&election_input(h.round + 1, &h.parent), &h.election).ok());
-        self.committed_after_timeout = h.after_timeout;
-        self.committed_signers = h.justify_signers.clone();
+        self.adopt_committed(committed, h);
         let newest_qc = match &cert {
             CommitCertificate::Direct { child_qc, .. } => child_qc,
             CommitCertificate::Ancestor { qc, .. } => qc,
@@ -948,14 +955,7 @@ impl ConsensusEngine for HotStuffEngine {
                     self.committed = (g, committed, 0);
                     self.high_qc = QuorumCertificate { round: 0, block: g, signers: vec![], signature: vec![] };
                 } else if let Ok(cert) = CommitCertificate::try_from_slice(&certificate.0) {
-                    let h = cert.header();
-                    self.committed = (h.digest(), committed, h.round);
-                    self.committed_beta = self
-                        .members
-                        .get(h.proposer as usize)
-                        .and_then(|m| m.vrf.verify(&election_input(h.round + 1, &h.parent), &h.election).ok());
-                    self.committed_after_timeout = h.after_timeout;
-                    self.committed_signers = h.justify_signers.clone();
+                    self.adopt_committed(committed, cert.header());
                     self.high_qc = cert.qc().clone();
                 }
                 let restarted = safety_state.is_some();

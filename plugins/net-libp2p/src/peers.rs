@@ -71,12 +71,23 @@ struct Counters {
     dropped: BTreeMap<String, u64>,
 }
 
+/// Adds `n` to `map[key]`, allocating the key only the first time it is seen.
+fn add(map: &mut BTreeMap<String, u64>, key: &str, n: usize) {
+    match map.get_mut(key) {
+        Some(v) => *v += n as u64,
+        None => {
+            map.insert(key.to_string(), n as u64);
+        }
+    }
+}
+
 pub(crate) struct Shared {
     pub(crate) local: PeerId,
     pub(crate) settings: Libp2pSettings,
     links: Mutex<HashMap<PeerId, Link>>,
     subscribers: Mutex<HashMap<String, mpsc::Sender<InboundMessage>>>,
-    buckets: Mutex<HashMap<(PeerId, String), Bucket>>,
+    /// Per peer, per topic: topics are looked up by `&str`, so a message allocates nothing here.
+    buckets: Mutex<HashMap<PeerId, HashMap<String, Bucket>>>,
     scores: Mutex<HashMap<PeerId, u32>>,
     blocked: Mutex<HashMap<PeerId, Instant>>,
     counters: Mutex<Counters>,
@@ -144,7 +155,7 @@ impl Shared {
         match queue.try_send(frame) {
             Ok(()) => {
                 link.queued_bytes.fetch_add(len, Ordering::Relaxed);
-                *self.counters.lock().bytes_out.entry(topic.to_string()).or_default() += len as u64;
+                add(&mut self.counters.lock().bytes_out, topic, len);
                 Ok(())
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -195,7 +206,7 @@ impl Shared {
         if self.is_blocked(&from) {
             return;
         }
-        *self.counters.lock().bytes_in.entry(topic.clone()).or_default() += bytes.len() as u64;
+        add(&mut self.counters.lock().bytes_in, &topic, bytes.len());
         if !self.take_token(from, &topic) {
             tracing::debug!(peer = %from, %topic, "message over the rate limit dropped");
             self.penalize(from, 1, Drop::RateLimited);
@@ -217,7 +228,11 @@ impl Shared {
         let Quota { per_second, burst, .. } = self.settings.quota(topic);
         let now = Instant::now();
         let mut buckets = self.buckets.lock();
-        let bucket = buckets.entry((peer, topic.to_string())).or_insert(Bucket { tokens: f64::from(burst), at: now });
+        let topics = buckets.entry(peer).or_default();
+        if !topics.contains_key(topic) {
+            topics.insert(topic.to_string(), Bucket { tokens: f64::from(burst), at: now });
+        }
+        let Some(bucket) = topics.get_mut(topic) else { return false };
         let refill = now.duration_since(bucket.at).as_secs_f64() * f64::from(per_second);
         bucket.tokens = (bucket.tokens + refill).min(f64::from(burst));
         bucket.at = now;
@@ -274,7 +289,7 @@ impl Shared {
     }
 
     pub(crate) fn count_drop(&self, reason: Drop) {
-        *self.counters.lock().dropped.entry(reason.key().to_string()).or_default() += 1;
+        add(&mut self.counters.lock().dropped, reason.key(), 1);
     }
 
     pub(crate) fn stats(&self) -> NetworkStats {

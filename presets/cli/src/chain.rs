@@ -18,7 +18,8 @@ pub(crate) struct InitArgs {
     /// Also fund the well-known development account (never on a real chain).
     #[arg(long)]
     pub(crate) dev_account: bool,
-    /// RPC listen address to write into aether.toml.
+    /// RPC listen address to write into aether.toml (with several validators, validator I's
+    /// config gets this port + I, the full node's + N).
     #[arg(long)]
     pub(crate) rpc_listen: Option<SocketAddr>,
     /// Validators in genesis (equal stake). With more than one, keys go to

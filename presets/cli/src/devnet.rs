@@ -115,6 +115,19 @@ impl Drop for Processes {
     }
 }
 
+/// Starts `exe run --config CONFIG --set S...` with its output to `log`. The node stops itself
+/// if this process dies without stopping it (see `node::PARENT_PID_ENV`).
+pub(crate) fn spawn_node(exe: &Path, config: &Path, set: &[String], log: &Path) -> anyhow::Result<Child> {
+    let log = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["run", "--config"]).arg(config).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    cmd.env(crate::node::PARENT_PID_ENV, std::process::id().to_string());
+    for s in set {
+        cmd.args(["--set", s]);
+    }
+    cmd.spawn().with_context(|| format!("starting a node with {}", config.display()))
+}
+
 /// The RPC address a process config file names.
 fn rpc_of(config: &Path) -> anyhow::Result<SocketAddr> {
     let text = std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
@@ -136,15 +149,7 @@ async fn processes(dir: &Path, set: &[String]) -> anyhow::Result<()> {
     let mut clients = Vec::new();
     for (i, config) in configs.iter().enumerate() {
         let log_path = dir.join(format!("validator-{i}.log"));
-        let log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-        let mut cmd = Command::new(&exe);
-        cmd.args(["run", "--config"]).arg(config).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
-        // If this process dies without stopping them (SIGKILL), the validators stop themselves.
-        cmd.env(crate::node::PARENT_PID_ENV, std::process::id().to_string());
-        for s in set {
-            cmd.args(["--set", s]);
-        }
-        children.0.push(cmd.spawn().with_context(|| format!("starting validator {i}"))?);
+        children.0.push(spawn_node(&exe, config, set, &log_path).with_context(|| format!("starting validator {i}"))?);
         let rpc = rpc_of(config)?;
         clients.push((rpc, HttpClientBuilder::default().request_timeout(Duration::from_secs(2)).build(format!("http://{rpc}"))?));
         println!("validator {i}: JSON-RPC on http://{rpc}, log {}", log_path.display());

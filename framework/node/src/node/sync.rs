@@ -118,14 +118,9 @@ struct State {
     next_peer: usize,
 }
 
-impl SyncService {
-    pub(super) fn spawn(self, stop: watch::Receiver<bool>) -> std::io::Result<std::thread::JoinHandle<()>> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
-        std::thread::Builder::new().name("aether-sync".into()).spawn(move || rt.block_on(self.run(stop)))
-    }
-
-    async fn run(mut self, mut stop: watch::Receiver<bool>) {
-        let mut state = State {
+impl State {
+    fn new() -> State {
+        State {
             peer_heads: HashMap::new(),
             in_flight: BTreeMap::new(),
             ready: BTreeMap::new(),
@@ -133,7 +128,18 @@ impl SyncService {
             handed_at: Instant::now(),
             bad: HashSet::new(),
             next_peer: 0,
-        };
+        }
+    }
+}
+
+impl SyncService {
+    pub(super) fn spawn(self, stop: watch::Receiver<bool>) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+        std::thread::Builder::new().name("aether-sync".into()).spawn(move || rt.block_on(self.run(stop)))
+    }
+
+    async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut state = State::new();
         let mut tick = tokio::time::interval(TICK);
         let mut last_status = Instant::now() - STATUS_EVERY;
         loop {
@@ -150,12 +156,12 @@ impl SyncService {
                     }
                     self.expire(&mut state);
                     self.request(&mut state);
+                    self.publish(&state);
                 }
             }
             if !self.hand_over(&mut state) {
                 return;
             }
-            self.publish(&state);
         }
     }
 
@@ -193,7 +199,7 @@ impl SyncService {
         let end = from.saturating_add(u64::from(count.clamp(1, MAX_BATCH_BLOCKS)));
         for height in from.max(1)..end.min(head + 1) {
             let Ok(Some((block, certificate))) = self.ledger.block_by_height(height) else { break };
-            let size = codec::encode(&block).len() + certificate.0.len();
+            let size = borsh::object_length(&block).unwrap_or(MAX_BATCH_BYTES) + certificate.0.len();
             if !blocks.is_empty() && bytes + size > MAX_BATCH_BYTES {
                 break;
             }
@@ -371,7 +377,7 @@ mod tests {
     /// The hub, recording which peers the node reported.
     struct Recording {
         inner: Arc<dyn Network>,
-        reported: Mutex<Vec<PeerId>>,
+        reported: Arc<Mutex<Vec<PeerId>>>,
     }
 
     impl Network for Recording {
@@ -443,18 +449,6 @@ mod tests {
         (service, from_sync)
     }
 
-    fn new_state() -> State {
-        State {
-            peer_heads: HashMap::new(),
-            in_flight: BTreeMap::new(),
-            ready: BTreeMap::new(),
-            handed_up_to: 0,
-            handed_at: Instant::now(),
-            bad: HashSet::new(),
-            next_peer: 0,
-        }
-    }
-
     /// The node hears `peer` announce `head`, asks it for blocks, and gets `blocks` back.
     fn answer(service: &SyncService, state: &mut State, peer: PeerId, head: Height, blocks: Vec<(Block, Certificate)>) {
         let msg = |m: SyncMessage| InboundMessage { from: peer, topic: SYNC_TOPIC.into(), bytes: codec::encode(&m) };
@@ -464,21 +458,37 @@ mod tests {
         service.on_message(state, msg(SyncMessage::Blocks { from: 1, blocks }));
     }
 
+    /// A solo chain of `blocks` blocks, and a fresh node syncing it over `network` (the hub,
+    /// joined as `me`) from a peer joined as `peer`.
+    struct Fixture {
+        honest: Arc<Ledger>,
+        fresh: Arc<Ledger>,
+        service: SyncService,
+        from_sync: mpsc::Receiver<SyncBatch>,
+        peer: PeerId,
+        _peer_net: Arc<dyn Network>,
+    }
+
+    fn fixture(blocks: u64, wrap: impl FnOnce(Arc<dyn Network>) -> Arc<dyn Network>) -> Fixture {
+        let (honest, fresh, engine) = chains(blocks);
+        let hub = MemoryHub::new();
+        let (me, peer) = (Keypair::from_seed([8; 32]).public(), Keypair::from_seed([9; 32]).public());
+        let peer_net: Arc<dyn Network> = hub.join(peer);
+        let (service, from_sync) = service(fresh.clone(), engine, wrap(hub.join(me)));
+        Fixture { honest, fresh, service, from_sync, peer, _peer_net: peer_net }
+    }
+
     fn served(ledger: &Ledger, heights: std::ops::RangeInclusive<u64>) -> Vec<(Block, Certificate)> {
         heights.map(|h| ledger.block_by_height(h).unwrap().unwrap()).collect()
     }
 
     #[test]
     fn an_honest_answer_is_handed_to_the_driver_in_order() {
-        let (honest, fresh, engine) = chains(10);
-        let hub = MemoryHub::new();
-        let (me, peer) = (Keypair::from_seed([8; 32]).public(), Keypair::from_seed([9; 32]).public());
-        let _peer_net = hub.join(peer);
-        let (service, mut from_sync) = service(fresh, engine, hub.join(me));
-        let mut state = new_state();
-        answer(&service, &mut state, peer, 10, served(&honest, 1..=10));
-        assert!(service.hand_over(&mut state));
-        let batch = from_sync.try_recv().expect("final blocks reach the driver");
+        let mut f = fixture(10, |n| n);
+        let mut state = State::new();
+        answer(&f.service, &mut state, f.peer, 10, served(&f.honest, 1..=10));
+        assert!(f.service.hand_over(&mut state));
+        let batch = f.from_sync.try_recv().expect("final blocks reach the driver");
         let heights: Vec<u64> = batch.blocks.iter().map(|(b, _)| b.header.height).collect();
         assert_eq!(heights, (1..=10).collect::<Vec<_>>());
         assert!(state.bad.is_empty());
@@ -486,52 +496,45 @@ mod tests {
 
     #[test]
     fn a_peer_serving_a_forged_block_is_reported_and_nothing_is_committed() {
-        let (honest, fresh, engine) = chains(10);
-        let hub = MemoryHub::new();
-        let (me, liar) = (Keypair::from_seed([8; 32]).public(), Keypair::from_seed([9; 32]).public());
-        let _liar_net = hub.join(liar);
-        let recording = Arc::new(Recording { inner: hub.join(me), reported: Mutex::default() });
-        let (service, mut from_sync) = service(fresh.clone(), engine, recording.clone());
-        let mut state = new_state();
+        let reported = Arc::new(Mutex::new(Vec::new()));
+        let record = reported.clone();
+        let mut f = fixture(10, move |inner| Arc::new(Recording { inner, reported: record }));
+        let liar = f.peer;
+        let mut state = State::new();
         // Block 3's contents changed (its timestamp), its certificate and the rest genuine.
-        let mut blocks = served(&honest, 1..=10);
+        let mut blocks = served(&f.honest, 1..=10);
         blocks[2].0.header.time_ms += 1;
-        answer(&service, &mut state, liar, 10, blocks);
-        assert_eq!(*recording.reported.lock(), vec![liar], "the liar is reported to the network");
+        answer(&f.service, &mut state, liar, 10, blocks);
+        assert_eq!(*reported.lock(), vec![liar], "the liar is reported to the network");
         assert!(state.bad.contains(&liar) && state.ready.is_empty());
-        assert!(service.hand_over(&mut state));
-        assert!(from_sync.try_recv().is_err(), "no block of the lie reaches the driver");
-        assert_eq!(fresh.head().block.height, 0);
+        assert!(f.service.hand_over(&mut state));
+        assert!(f.from_sync.try_recv().is_err(), "no block of the lie reaches the driver");
+        assert_eq!(f.fresh.head().block.height, 0);
     }
 
     #[test]
     fn blocks_without_proof_of_finality_are_not_committed() {
-        let (honest, fresh, engine) = chains(5);
-        let hub = MemoryHub::new();
-        let (me, peer) = (Keypair::from_seed([8; 32]).public(), Keypair::from_seed([9; 32]).public());
-        let _peer_net = hub.join(peer);
-        let (service, mut from_sync) = service(fresh, engine, hub.join(me));
-        let mut state = new_state();
+        let mut f = fixture(5, |n| n);
+        let mut state = State::new();
         // The real blocks, each with a certificate that proves nothing.
-        let blocks = served(&honest, 1..=5).into_iter().map(|(b, _)| (b, Certificate(vec![0; 64]))).collect();
-        answer(&service, &mut state, peer, 5, blocks);
+        let blocks = served(&f.honest, 1..=5).into_iter().map(|(b, _)| (b, Certificate(vec![0; 64]))).collect();
+        answer(&f.service, &mut state, f.peer, 5, blocks);
         assert!(state.ready.is_empty(), "unproven blocks wait for proof");
-        assert!(service.hand_over(&mut state));
-        assert!(from_sync.try_recv().is_err(), "unproven blocks never reach the driver");
+        assert!(f.service.hand_over(&mut state));
+        assert!(f.from_sync.try_recv().is_err(), "unproven blocks never reach the driver");
         // A forged certificate on the last block alone also proves nothing.
-        let mut blocks = served(&honest, 1..=5);
+        let mut blocks = served(&f.honest, 1..=5);
         blocks[4].1 .0[0] ^= 1;
-        answer(&service, &mut state, peer, 5, blocks);
+        answer(&f.service, &mut state, f.peer, 5, blocks);
         let ready: Vec<u64> = state.ready.keys().copied().collect();
         assert_eq!(ready, vec![1, 2, 3, 4], "only blocks up to the last verified certificate are kept");
     }
 
     #[test]
     fn one_peer_cannot_claim_the_best_head_alone() {
-        let (_, fresh, engine) = chains(0);
-        let hub = MemoryHub::new();
-        let (service, _) = service(fresh, engine, hub.join(Keypair::from_seed([8; 32]).public()));
-        let mut state = new_state();
+        let f = fixture(0, |n| n);
+        let service = f.service;
+        let mut state = State::new();
         let peer = |i: u8| Keypair::from_seed([i; 32]).public();
         state.peer_heads.insert(peer(1), 1_000_000);
         assert_eq!(service.best_peer_head(&state), 1_000_000, "with one peer, its head");

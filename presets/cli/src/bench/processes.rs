@@ -16,7 +16,7 @@ use jsonrpsee::ws_client::WsClientBuilder;
 
 use super::free_port_range;
 use super::validators::{percentile, RunReport, ValidatorsBenchOptions, CHAIN};
-use crate::devnet::Processes;
+use crate::devnet::{spawn_node, Processes};
 
 pub async fn run_processes(opts: &ValidatorsBenchOptions, txs: &[SignedTransaction], senders: &[Keypair]) -> anyhow::Result<RunReport> {
     let n = opts.validators;
@@ -43,17 +43,8 @@ pub async fn run_processes(opts: &ValidatorsBenchOptions, txs: &[SignedTransacti
         "mempool.max_block_txs=10000".to_string(),
     ];
     for i in 0..n {
-        let log = std::fs::File::create(dir.path().join(format!("validator-{i}.log")))?;
-        let mut cmd = std::process::Command::new(&exe);
-        cmd.args(["run", "--dir"]).arg(dir.path()).args(["--validator", &i.to_string()]);
-        for s in &sets {
-            cmd.args(["--set", s]);
-        }
-        cmd.env(crate::node::PARENT_PID_ENV, std::process::id().to_string())
-            .stdin(std::process::Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        nodes.0.push(cmd.spawn().context("starting a validator")?);
+        let (config, log) = (dir.path().join(format!("validator-{i}.toml")), dir.path().join(format!("validator-{i}.log")));
+        nodes.0.push(spawn_node(&exe, &config, &sets, &log)?);
     }
     let clients: Vec<_> = (0..n)
         .map(|i| {

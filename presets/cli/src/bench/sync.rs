@@ -4,8 +4,6 @@
 //! blocks: checking their certificates alone (a key-less HotStuff engine, one core, no
 //! execution or storage); and what one validator sent per committed block, per topic.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aether_framework::codec;
@@ -17,26 +15,13 @@ use anyhow::{bail, Context};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 
 use super::free_port_range;
-use crate::devnet::Processes;
+use crate::devnet::{spawn_node, Processes};
 
 pub struct SyncBenchOptions {
     /// Height the validators reach before the full node starts.
     pub blocks: u64,
     /// Transfers submitted while the chain grows.
     pub txs: u64,
-}
-
-fn spawn(exe: &Path, config: &Path, log: &Path) -> anyhow::Result<std::process::Child> {
-    let log = std::fs::File::create(log)?;
-    Command::new(exe)
-        .args(["run", "--config"])
-        .arg(config)
-        .env(crate::node::PARENT_PID_ENV, std::process::id().to_string())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("starting {}", config.display()))
 }
 
 async fn height(c: &HttpClient) -> u64 {
@@ -54,7 +39,8 @@ pub async fn run_sync_bench(opts: &SyncBenchOptions) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     let mut nodes = Processes(Vec::new());
     for i in 0..4 {
-        nodes.0.push(spawn(&exe, &dir.path().join(format!("validator-{i}.toml")), &dir.path().join(format!("validator-{i}.log")))?);
+        let (config, log) = (dir.path().join(format!("validator-{i}.toml")), dir.path().join(format!("validator-{i}.log")));
+        nodes.0.push(spawn_node(&exe, &config, &[], &log)?);
     }
     let client =
         |port: u16| HttpClientBuilder::default().request_timeout(Duration::from_secs(10)).build(format!("http://127.0.0.1:{port}"));
@@ -92,7 +78,7 @@ pub async fn run_sync_bench(opts: &SyncBenchOptions) -> anyhow::Result<()> {
 
     // The full node joins and catches up.
     let started = Instant::now();
-    nodes.0.push(spawn(&exe, &dir.path().join("fullnode.toml"), &dir.path().join("fullnode.log"))?);
+    nodes.0.push(spawn_node(&exe, &dir.path().join("fullnode.toml"), &[], &dir.path().join("fullnode.log"))?);
     while height(&full).await < target {
         if Instant::now() > deadline {
             bail!("the full node did not catch up; logs in {}", dir.path().display());
