@@ -102,6 +102,24 @@ impl Default for NodeSection {
     }
 }
 
+/// `[sync]`: how a node that is behind catches up (block sync is always on with a network).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// Start an empty data directory from a peer's state at a final height instead of
+    /// replaying the chain from genesis (`aether run --state-sync`). Ignored once the data
+    /// directory holds a chain.
+    pub state_sync: bool,
+    /// How long state sync may take, finding peers included, before the node gives up.
+    pub state_sync_timeout_secs: u64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig { state_sync: false, state_sync_timeout_secs: 600 }
+    }
+}
+
 /// `[rpc]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -147,6 +165,7 @@ pub struct NodeConfig {
     pub retention: crate::ledger::Retention,
     pub mempool: MempoolConfig,
     pub rpc: RpcConfig,
+    pub sync: SyncConfig,
 }
 
 /// `[network]`: the plugin (`backend`, settings in `[network.NAME]`) and what every network
@@ -204,6 +223,8 @@ struct RawConfig {
     mempool: MempoolConfig,
     #[serde(default)]
     rpc: RpcConfig,
+    #[serde(default)]
+    sync: SyncConfig,
 }
 
 /// The figment for `preset_defaults` and `source`, before extraction.
@@ -280,6 +301,7 @@ pub fn load(preset_defaults: &str, source: &ConfigSource, registry: &Registry) -
         retention,
         mempool: raw.mempool,
         rpc: raw.rpc,
+        sync: raw.sync,
     })
 }
 

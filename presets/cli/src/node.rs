@@ -32,6 +32,10 @@ pub(crate) struct RunArgs {
     /// Shorthand for --set node.data_dir=PATH.
     #[arg(long)]
     pub(crate) data_dir: Option<PathBuf>,
+    /// Start an empty data directory from a peer's state at a final height instead of
+    /// replaying the chain (shorthand for --set sync.state_sync=true).
+    #[arg(long)]
+    pub(crate) state_sync: bool,
 }
 
 /// Which node a command acts on.
@@ -106,6 +110,9 @@ pub(crate) async fn run(a: RunArgs) -> anyhow::Result<()> {
     }
     if let Some(d) = a.data_dir {
         overrides.push(("node.data_dir".into(), format!("{:?}", d.display().to_string())));
+    }
+    if a.state_sync {
+        overrides.push(("sync.state_sync".into(), "true".into()));
     }
     let source = ConfigSource { file: Some(config_file), env: true, overrides, base_dir: None };
     let node = aether_presets::launch(preset, &source).await?;

@@ -52,6 +52,8 @@ pub const MAX_BLOCK_EVIDENCE: usize = 16;
 const META_GENESIS: &[u8] = b"genesis_hash";
 pub(crate) const META_HEAD: &[u8] = b"head";
 const META_FORMAT: &[u8] = b"format_version";
+/// The block a state sync into this store is rebuilding the state of, until it finishes.
+const META_STATE_SYNC_TARGET: &[u8] = b"state_sync_target";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -85,6 +87,8 @@ pub enum LedgerError {
     Vm(crate::vm::VmError),
     #[error("block at height {requested} was pruned; the oldest block available is at height {oldest}")]
     BlockPruned { requested: Height, oldest: Height },
+    #[error("the data directory holds an unfinished state sync (to height {height}); run the node with state sync on to finish it (`aether run --state-sync`), or delete the data directory's db folder")]
+    UnfinishedStateSync { height: Height },
 }
 
 /// The last committed block.
@@ -177,7 +181,12 @@ impl Ledger {
         let genesis_block = Self::genesis_block(genesis);
         let genesis_hash = genesis_block.hash();
         match store.get(columns::META, META_GENESIS)? {
-            None => Self::write_genesis(store.as_ref(), genesis, &genesis_block)?,
+            None => {
+                if let Some((block, _)) = state_sync_target(store.as_ref())? {
+                    return Err(LedgerError::UnfinishedStateSync { height: block.header.height });
+                }
+                Self::write_genesis(store.as_ref(), genesis, &genesis_block)?
+            }
             Some(bytes) => {
                 let stored: Hash = decode_stored("genesis hash", &bytes)?;
                 if stored != genesis_hash {
@@ -638,6 +647,35 @@ pub(crate) fn write_restored_head(batch: &mut WriteBatch, genesis_hash: Hash, bl
     batch.put(columns::META, META_FORMAT, codec::encode(&STORE_FORMAT_VERSION));
     batch.put(columns::META, META_HEAD, codec::encode(&BlockRef { hash, height: block.header.height }));
     batch.put(columns::META, retention::META_BLOCKS_OLDEST, codec::encode(&block.header.height));
+}
+
+/// Whether `store` holds a chain (a committed head).
+pub fn has_chain(store: &dyn KvStore) -> Result<bool, LedgerError> {
+    Ok(store.get(columns::META, META_HEAD)?.is_some())
+}
+
+/// The block an unfinished state sync into `store` targets, with its certificate.
+pub fn state_sync_target(store: &dyn KvStore) -> Result<Option<(Block, Certificate)>, LedgerError> {
+    match store.get(columns::META, META_STATE_SYNC_TARGET)? {
+        Some(b) => Ok(Some(decode_stored("state sync target", &b)?)),
+        None => Ok(None),
+    }
+}
+
+/// Records, durably, that a state sync into `store` (which holds no chain) rebuilds the state
+/// of `block`: [`Ledger::open`] refuses the store until [`finish_state_sync`] has run.
+pub fn begin_state_sync(store: &dyn KvStore, block: &Block, certificate: &Certificate) -> Result<(), LedgerError> {
+    let mut batch = WriteBatch::default();
+    batch.put(columns::META, META_STATE_SYNC_TARGET, codec::encode(&(block.clone(), certificate.clone())));
+    store.write(batch, Durability::Synced)?;
+    Ok(())
+}
+
+/// The chain metadata that ends a state sync whose state is written: `block` becomes the head
+/// (as after a snapshot import) and the target is cleared, in the caller's batch.
+pub fn finish_state_sync(batch: &mut WriteBatch, genesis_hash: Hash, block: &Block, certificate: &Certificate) {
+    write_restored_head(batch, genesis_hash, block, certificate);
+    batch.delete(columns::META, META_STATE_SYNC_TARGET);
 }
 
 fn put_block(batch: &mut WriteBatch, block: &Block, hash: &Hash, certificate: &Certificate) {

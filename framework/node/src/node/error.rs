@@ -29,6 +29,8 @@ pub enum NodeError {
     DriverPanicked,
     #[error(transparent)]
     Driver(#[from] DriverError),
+    #[error("state sync: {0}")]
+    StateSync(#[from] super::state_sync::StateSyncError),
 }
 
 /// Why [`super::NodeHandle::submit_evidence`] could not hand evidence to the node.

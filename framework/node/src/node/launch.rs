@@ -9,11 +9,12 @@ use super::driver_loop::{run_driver, DriverInputs};
 use super::effects::NodeIo;
 use super::evidence_pool::EvidencePool;
 use super::services::{spawn_pruner, spawn_tx_gossip};
+use super::state_sync::{StateSync, StateSyncError, StateSyncReport};
 use super::sync::{SyncService, SyncStatus};
 use super::{Clock, NodeError, NodeHandle, NodeInfo, NodeMetrics, SystemClock, CONSENSUS_TOPIC, EVIDENCE_TOPIC, SYNC_TOPIC, TX_TOPIC};
 use crate::config::NodeConfig;
 use crate::consensus::driver::{Driver, DriverError};
-use crate::consensus::{EngineContext, Input, LocalValidator, ValidatorSet};
+use crate::consensus::{ConsensusEngine, EngineContext, Input, LocalValidator, ValidatorSet};
 use crate::ledger::{Ledger, LedgerError};
 use crate::mempool::Mempool;
 use crate::network::{InboundMessage, Network, NetworkContext};
@@ -136,6 +137,15 @@ impl Node {
             None => None,
         };
         let store = open_store(config, registry)?;
+        let mut sync_inbox = match &network {
+            Some(n) => Some(subscribe(n.as_ref(), SYNC_TOPIC)?),
+            None => None,
+        };
+        let (verifier, state_synced) = if config.sync.state_sync {
+            state_sync_if_empty(config, genesis, store.as_ref(), network.as_deref(), verifier, sync_inbox.as_mut())?
+        } else {
+            (verifier, None)
+        };
         let mut ledger = Ledger::open(store.clone(), genesis)?;
         if let Some(vm) = vm {
             ledger = ledger.with_vm(vm);
@@ -155,7 +165,11 @@ impl Node {
         });
         metrics.head(ledger.head().block.height);
         let (evidence_tx, evidence_rx) = mpsc::channel(64);
-        let sync_status = Arc::new(parking_lot::Mutex::new(SyncStatus { head: ledger.head().block.height, ..SyncStatus::default() }));
+        let sync_status = Arc::new(parking_lot::Mutex::new(SyncStatus {
+            head: ledger.head().block.height,
+            state_sync: state_synced,
+            ..SyncStatus::default()
+        }));
         let handle = NodeHandle {
             sync: sync_status.clone(),
             ledger: ledger.clone(),
@@ -200,12 +214,12 @@ impl Node {
             None
         };
         let (synced_tx, synced_rx) = mpsc::channel(2);
-        let sync = match (&network, verifier) {
-            (Some(network), Some(verifier)) => {
+        let sync = match (&network, verifier, sync_inbox) {
+            (Some(network), Some(verifier), Some(inbox)) => {
                 let service = SyncService {
                     ledger: handle.ledger.clone(),
                     network: network.clone(),
-                    inbox: subscribe(network.as_ref(), SYNC_TOPIC)?,
+                    inbox,
                     verifier,
                     to_driver: synced_tx,
                     status: sync_status,
@@ -293,6 +307,45 @@ impl Drop for Node {
         if let Err(e) = self.stop_driver() {
             tracing::error!(error = %e, "node stopped with an error");
         }
+    }
+}
+
+/// Runs state sync when `store` holds no chain yet (or an unfinished state sync), on its own
+/// thread and runtime (this may be called from inside another runtime). Hands the verifier
+/// back for block sync.
+fn state_sync_if_empty(
+    config: &NodeConfig,
+    genesis: &Genesis,
+    store: &dyn KvStore,
+    network: Option<&dyn Network>,
+    verifier: Option<Box<dyn ConsensusEngine>>,
+    inbox: Option<&mut mpsc::Receiver<InboundMessage>>,
+) -> Result<(Option<Box<dyn ConsensusEngine>>, Option<StateSyncReport>), NodeError> {
+    if crate::ledger::has_chain(store)? {
+        tracing::info!("state sync skipped: the data directory already holds a chain");
+        return Ok((verifier, None));
+    }
+    let (Some(network), Some(verifier), Some(inbox)) = (network, verifier, inbox) else {
+        return Err(StateSyncError::Unavailable.into());
+    };
+    let genesis_hash = Ledger::genesis_block(genesis).hash();
+    let timeout = std::time::Duration::from_secs(config.sync.state_sync_timeout_secs);
+    let joined = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("aether-state-sync".into())
+            .spawn_scoped(scope, move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+                let job =
+                    StateSync { network, inbox, verifier: verifier.as_ref(), store, chain_id: &genesis.chain_id, genesis_hash, timeout };
+                let result = rt.block_on(job.run());
+                Ok::<_, std::io::Error>((result, verifier))
+            })
+            .map(|t| t.join())
+    });
+    match joined {
+        Err(source) | Ok(Ok(Err(source))) => Err(NodeError::Thread { name: "state sync", source }),
+        Ok(Err(_)) => Err(StateSyncError::Panicked.into()),
+        Ok(Ok(Ok((result, verifier)))) => Ok((Some(verifier), Some(result?))),
     }
 }
 

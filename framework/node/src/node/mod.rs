@@ -17,6 +17,7 @@
 //! - `evidence_pool`: verified misbehaviour waiting to be recorded in a block;
 //! - `services`: transaction gossip and pruning threads;
 //! - [`sync`]: block sync, beside consensus;
+//! - [`state_sync`]: an empty node's start from a peer's state at a final height;
 //! - [`Clock`], [`NodeError`], [`NodeMetrics`]; the topics are the network API's.
 
 mod clock;
@@ -28,7 +29,10 @@ mod handle;
 mod launch;
 pub mod metrics;
 mod services;
+pub mod state_sync;
 pub mod sync;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use crate::network::topics::{CONSENSUS_TOPIC, EVIDENCE_TOPIC, MAX_EVIDENCE_BYTES, SYNC_TOPIC, TX_TOPIC};
 pub use clock::{Clock, SystemClock};
@@ -36,4 +40,5 @@ pub use error::{EvidenceQueueError, NodeError};
 pub use handle::{NewHead, NodeHandle, NodeInfo, NodeStatus, TxLookup};
 pub use launch::{open_network, open_store, Node};
 pub use metrics::NodeMetrics;
+pub use state_sync::{StateSyncError, StateSyncReport};
 pub use sync::SyncStatus;

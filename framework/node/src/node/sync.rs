@@ -30,6 +30,7 @@ use crate::codec;
 use crate::consensus::{BlockRef, ConsensusEngine};
 use crate::ledger::{Ledger, MAX_BLOCK_BYTES};
 use crate::network::{InboundMessage, Network, PeerId};
+use crate::state::chunks::{MAX_CHUNK_BYTES, MAX_CHUNK_ENTRIES};
 use crate::types::{Block, Certificate, Height};
 
 /// Blocks behind the best peer before sync starts fetching (consensus catches up on less).
@@ -46,7 +47,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 const TICK: Duration = Duration::from_millis(100);
 /// Largest sync message accepted: one maximal block plus its certificate and framing.
-const MAX_SYNC_MESSAGE_BYTES: usize = MAX_BLOCK_BYTES + 1024 * 1024;
+pub(super) const MAX_SYNC_MESSAGE_BYTES: usize = MAX_BLOCK_BYTES + 1024 * 1024;
+/// How far below its head a node looks for a block to offer for state sync.
+const SNAPSHOT_SEARCH: u64 = 64;
 
 /// The sync protocol's messages.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -65,6 +68,28 @@ pub enum SyncMessage {
         from: Height,
         blocks: Vec<(Block, Certificate)>,
     },
+    /// State sync: asks for the newest state the peer serves.
+    GetSnapshot,
+    /// The newest height whose state this node serves: its block, and a certificate that
+    /// proves the block final.
+    Snapshot {
+        block: Block,
+        certificate: Certificate,
+    },
+    /// State sync: asks for the state at `height` from the entry after key hash `after`.
+    GetStateChunk {
+        height: Height,
+        after: Option<[u8; 32]>,
+    },
+    /// Entries of the state at `height` after key hash `after`, in key-hash order, with the
+    /// range proof of the last one ([`crate::state::chunks`]).
+    StateChunk {
+        height: Height,
+        after: Option<[u8; 32]>,
+        entries: Vec<(Vec<u8>, Vec<u8>)>,
+        proof: Vec<u8>,
+        last: bool,
+    },
 }
 
 /// Where sync stands (RPC `aether_syncStatus`).
@@ -82,6 +107,8 @@ pub struct SyncStatus {
     pub synced_blocks: u64,
     /// Peers reported for serving blocks that do not prove themselves.
     pub bad_peers: usize,
+    /// How this node started from a peer's state, if it did (in this run).
+    pub state_sync: Option<super::StateSyncReport>,
 }
 
 /// Final blocks for the driver to commit, in order.
@@ -188,6 +215,41 @@ impl SyncService {
             }
             SyncMessage::GetBlocks { from, count } => self.serve(m.from, from, count),
             SyncMessage::Blocks { from, blocks } => self.on_blocks(state, m.from, from, blocks),
+            SyncMessage::GetSnapshot => self.serve_snapshot(m.from),
+            SyncMessage::GetStateChunk { height, after } => self.serve_chunk(m.from, height, after),
+            // Answers to a state sync; this node is past it.
+            SyncMessage::Snapshot { .. } | SyncMessage::StateChunk { .. } => {}
+        }
+    }
+
+    /// Offers the newest committed block whose certificate proves it final (HotStuff's
+    /// directly committed blocks; an ancestor-committed head is skipped) and whose state is
+    /// retained.
+    fn serve_snapshot(&self, peer: PeerId) {
+        let head = self.ledger.head().block.height;
+        let oldest = self.ledger.store().snapshot().ok().and_then(|s| crate::state::oldest_version(s.as_ref()).ok()).unwrap_or(head);
+        for height in (head.saturating_sub(SNAPSHOT_SEARCH).max(oldest).max(1)..=head).rev() {
+            let Ok(Some((block, certificate))) = self.ledger.block_by_height(height) else { continue };
+            if self.verifier.verify_certificate(&BlockRef { hash: block.hash(), height }, &certificate).is_ok() {
+                let _ = self.network.send(&peer, SYNC_TOPIC, codec::encode(&SyncMessage::Snapshot { block, certificate }));
+                return;
+            }
+        }
+    }
+
+    /// Answers with one chunk of the state at `height`, if that height is retained here.
+    fn serve_chunk(&self, peer: PeerId, height: Height, after: Option<[u8; 32]>) {
+        let head = self.ledger.head().block.height;
+        let chunk = self.ledger.store().snapshot().map_err(crate::state::StateError::from).and_then(|store| {
+            crate::state::check_retained(store.as_ref(), height, head)?;
+            crate::state::chunks::read_chunk(store.as_ref(), height, after, MAX_CHUNK_ENTRIES, MAX_CHUNK_BYTES)
+        });
+        match chunk {
+            Ok(c) => {
+                let message = SyncMessage::StateChunk { height, after, entries: c.entries, proof: c.proof, last: c.last };
+                let _ = self.network.send(&peer, SYNC_TOPIC, codec::encode(&message));
+            }
+            Err(e) => tracing::debug!(%peer, height, error = %e, "cannot serve a state chunk"),
         }
     }
 
@@ -369,43 +431,10 @@ impl SyncService {
 mod tests {
     use super::*;
     use crate::network::memory::MemoryHub;
-    use crate::network::{NetworkError, NetworkStats};
+    use crate::node::testing::Recording;
     use crate::solo::{SoloEngine, SoloSettings};
     use crate::types::{Genesis, GenesisAccount, GenesisValidator, Keypair};
     use aether_storage_memory::MemoryStore;
-
-    /// The hub, recording which peers the node reported.
-    struct Recording {
-        inner: Arc<dyn Network>,
-        reported: Arc<Mutex<Vec<PeerId>>>,
-    }
-
-    impl Network for Recording {
-        fn local_peer(&self) -> PeerId {
-            self.inner.local_peer()
-        }
-        fn max_message_bytes(&self) -> usize {
-            self.inner.max_message_bytes()
-        }
-        fn stats(&self) -> NetworkStats {
-            self.inner.stats()
-        }
-        fn report(&self, peer: &PeerId, _reason: &str) {
-            self.reported.lock().push(*peer);
-        }
-        fn peers(&self) -> Vec<PeerId> {
-            self.inner.peers()
-        }
-        fn broadcast(&self, topic: &str, bytes: Vec<u8>) -> Result<(), NetworkError> {
-            self.inner.broadcast(topic, bytes)
-        }
-        fn send(&self, to: &PeerId, topic: &str, bytes: Vec<u8>) -> Result<(), NetworkError> {
-            self.inner.send(to, topic, bytes)
-        }
-        fn subscribe(&self, topic: &str) -> Result<mpsc::Receiver<InboundMessage>, NetworkError> {
-            self.inner.subscribe(topic)
-        }
-    }
 
     /// A solo chain of `blocks` committed blocks, a fresh ledger of the same chain, and the
     /// sealing engine (also the certificate verifier).

@@ -32,6 +32,7 @@
 //! - `state_preimages`: key hash -> key.
 //! - `meta/state_oldest`: the oldest version still retained (pruning moves it up).
 
+pub mod chunks;
 mod proof;
 mod prune;
 mod tree_store;
