@@ -2,7 +2,8 @@
 //! default preset (HotStuff, RocksDB): transfers commit on all four; one validator is killed
 //! with SIGKILL under load and the other three keep committing; it stays down until it is more
 //! than the engine's fetch window (256 rounds) behind, is restarted, catches up by block sync
-//! and rejoins consensus; a full node joins late and catches up; finally every node's committed
+//! and rejoins consensus; a full node joins late, starts from a validator's state by state
+//! sync and follows the chain; finally every node's committed
 //! block hash and state root agree at every height, read over RPC.
 //!
 //! Every child is killed when the test ends, also when it fails (`ChildGuard`); every wait is
@@ -155,8 +156,8 @@ async fn four_validator_processes_survive_a_kill_sync_a_restart_and_agree() {
     let log = std::fs::read_to_string(path.join("validator-3-restarted.log")).unwrap();
     assert!(log.contains("block sync committed"), "the restarted validator logs its sync");
 
-    // A full node joins late and follows the chain.
-    let _full = spawn(path, &["run", "--config", path.join("fullnode.toml").to_str().unwrap()], "fullnode.log");
+    // A full node joins late, starts from a validator's state by state sync, and follows the chain.
+    let _full = spawn(path, &["run", "--config", path.join("fullnode.toml").to_str().unwrap(), "--state-sync"], "fullnode.log");
     let target = height(&clients[0]).await.unwrap();
     wait_heights(&[&clients[VALIDATORS]], Duration::from_secs(120), "the full node reaches the head", |h| h[0] >= target).await;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -164,6 +165,13 @@ async fn four_validator_processes_survive_a_kill_sync_a_restart_and_agree() {
         assert!(Instant::now() < deadline, "a caught-up full node answers /ready with 200");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let full_sync = clients[VALIDATORS].sync_status().await.unwrap();
+    let report = full_sync.state_sync.clone().unwrap_or_else(|| panic!("the full node started by state sync: {full_sync:?}"));
+    assert!(report.height > FETCH_WINDOW && report.entries >= 40, "state synced at a late height with the whole state: {report:?}");
+    assert!(
+        clients[VALIDATORS].block_by_height(1).await.map(|b| b.is_none()).unwrap_or(true),
+        "the full node never replayed the chain from genesis"
+    );
 
     // Every node's committed chain agrees at every height.
     let mut top = u64::MAX;
@@ -173,6 +181,9 @@ async fn four_validator_processes_survive_a_kill_sync_a_restart_and_agree() {
     for h in 1..=top {
         let reference = clients[0].block_by_height(h).await.unwrap().unwrap();
         for (i, c) in clients.iter().enumerate().skip(1) {
+            if i == VALIDATORS && h < report.height {
+                continue; // the full node's chain starts at its state sync
+            }
             let b = c.block_by_height(h).await.unwrap().unwrap_or_else(|| panic!("node {i} has no block at {h}"));
             assert_eq!(b.hash, reference.hash, "node {i} agrees on the block at height {h}");
             assert_eq!(b.header.state_root, reference.header.state_root, "node {i} agrees on the state root at height {h}");
