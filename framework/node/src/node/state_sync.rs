@@ -163,6 +163,7 @@ impl StateSync<'_> {
     /// ones, and returns the highest.
     async fn find_target(&mut self, deadline: Instant, bad: &mut HashSet<PeerId>) -> Result<(Block, Certificate), StateSyncError> {
         let mut best: Option<(Block, Certificate)> = None;
+        let mut answered = HashSet::new();
         let mut stop_at = deadline;
         let mut ask_at = Instant::now();
         loop {
@@ -179,6 +180,7 @@ impl StateSync<'_> {
             if bad.contains(&peer) {
                 continue;
             }
+            answered.insert(peer);
             let block_ref = BlockRef { hash: block.hash(), height: block.header.height };
             if block.header.chain_id != self.chain_id || block.header.height == 0 {
                 self.report_peer(bad, peer, "offered a state sync block of another chain");
@@ -194,6 +196,9 @@ impl StateSync<'_> {
                 }
                 tracing::info!(%peer, height = block.header.height, "state sync: offer");
                 best = Some((block, certificate));
+            }
+            if best.is_some() && self.network.peers().iter().all(|p| answered.contains(p) || bad.contains(p)) {
+                break; // every connected peer has answered
             }
         }
         best.ok_or(StateSyncError::NoOffer { secs: self.timeout.as_secs(), peers: self.network.peers().len() })

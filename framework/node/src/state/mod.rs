@@ -50,7 +50,9 @@ use crate::types::{Address, Hash};
 
 pub use proof::{prove_in_memory, verify_account_proof, verify_proof, ProofError, StateProof};
 pub use prune::{prune_state_step, PruneReport};
-use tree_store::{value_key, MemoryTree, TreeStore};
+#[cfg(test)]
+use tree_store::MemoryTree;
+use tree_store::{value_key, TreeStore};
 
 /// A state version: the height of the block that produced it (genesis is 0).
 pub type Version = u64;
@@ -270,9 +272,9 @@ pub fn entries_at<'a>(store: &'a dyn KvRead, version: Version) -> Result<impl It
 
 /// The root of a tree holding exactly `entries`, computed in memory (genesis, snapshot
 /// checks, recomputation from scratch).
+/// Memory: the entries' key hashes and values, plus one batch of tree nodes (never the tree).
 pub fn root_of<'a>(entries: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Hash {
-    let mut tree = MemoryTree::default();
-    tree.put(0, entries.into_iter().map(|(k, v)| (key_hash(k), Some(v.to_vec()))))
+    tree_store::streamed_root(entries.into_iter().map(|(k, v)| (key_hash(k), v.to_vec())))
 }
 
 /// Writes `entries` as version `version` of an empty tree, for a store restored from a
@@ -303,6 +305,19 @@ pub fn restore_at(
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    /// The streamed root (sorted batches, old versions dropped) is the one-pass root.
+    #[test]
+    fn the_streamed_root_is_the_one_pass_root() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for n in [0usize, 1, 2, 4_095, 4_096, 4_097, 20_000] {
+            let entries: Vec<(Vec<u8>, Vec<u8>)> =
+                (0..n).map(|_| (rng.gen::<[u8; 12]>().to_vec(), rng.gen::<[u8; 9]>().to_vec())).collect();
+            let mut tree = MemoryTree::default();
+            let one_pass = tree.put(0, entries.iter().map(|(k, v)| (key_hash(k), Some(v.clone()))));
+            assert_eq!(root_of(entries.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))), one_pass, "{n} entries");
+        }
+    }
 
     /// The batch insertion `put_set` uses for update-only blocks must give exactly the tree the
     /// one-key-at-a-time insertion gives: the same root at every version.

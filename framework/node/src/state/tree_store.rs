@@ -95,6 +95,34 @@ impl TreeReader for TreeStore<'_> {
     }
 }
 
+/// The root of the tree holding `entries` (any order), in bounded memory: entries are sorted by
+/// key hash and inserted in batches as consecutive versions. Each batch's keys follow every key
+/// already in, so inserting it reads only the path to the rightmost leaf, which the previous
+/// batch rewrote: every node older than the newest version can be dropped. The root is the
+/// one-pass root (a JMT's shape and hashes depend only on its entries, not on versions).
+pub(crate) fn streamed_root(entries: impl IntoIterator<Item = (KeyHash, OwnedValue)>) -> Hash {
+    const BATCH: usize = 4_096;
+    let mut sorted: Vec<(KeyHash, OwnedValue)> = entries.into_iter().collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    sorted.dedup_by(|later, earlier| later.0 == earlier.0);
+    if sorted.is_empty() {
+        return MemoryTree::default().put(0, std::iter::empty());
+    }
+    let mut tree = MemoryTree::default();
+    let mut root = Hash::default();
+    for (version, batch) in sorted.chunks(BATCH).enumerate() {
+        let version = version as Version;
+        let set: std::collections::BTreeMap<_, _> = batch.iter().map(|(k, v)| (*k, Some(v.clone()))).collect();
+        #[allow(clippy::expect_used)] // reads of an in-memory tree cannot fail
+        let (r, update) = super::put_set(&tree, set, version).expect("an in-memory tree cannot fail to read");
+        // Only this version's nodes are read by the next batch, and they are all in `update`.
+        tree.nodes.clear();
+        tree.nodes.extend(update.node_batch.nodes().iter().map(|(k, n)| (k.clone(), n.clone())));
+        root = Hash(r.0);
+    }
+    root
+}
+
 /// A tree held entirely in memory: for roots and proofs of a given set of entries.
 #[derive(Default)]
 pub(crate) struct MemoryTree {

@@ -2,6 +2,7 @@
 //! beside a baseline measured in the same run.
 
 pub mod processes;
+pub mod state_sync;
 pub mod sync;
 pub mod transfers;
 pub mod validators;
@@ -26,6 +27,13 @@ pub(crate) enum BenchCommand {
         blocks: u64,
         #[arg(long, default_value_t = 5000)]
         txs: u64,
+    },
+    /// Four validator processes run a chain with ACCOUNTS extra genesis accounts; a full-node
+    /// process starts by state sync: its time and peak memory, beside exporting and importing
+    /// the same state as a snapshot file.
+    StateSync {
+        #[arg(long, default_value_t = 100_000)]
+        accounts: u64,
     },
     /// HotStuff validators in one process (in-process network) beside one solo validator, on
     /// the same pre-signed transfers: committed tx/s and commit latency.
@@ -79,6 +87,9 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 println!("{p}  (separate processes, libp2p on 127.0.0.1, RPC submission)");
                 println!("  ratio processes / one process committed tx/s: {:.3}", p.committed_per_sec / hotstuff.committed_per_sec);
             }
+        }
+        BenchCommand::StateSync { accounts } => {
+            state_sync::run_state_sync_bench(&state_sync::StateSyncBenchOptions { accounts }).await?
         }
         BenchCommand::Sync { blocks, txs } => sync::run_sync_bench(&sync::SyncBenchOptions { blocks, txs }).await?,
         BenchCommand::Transfers { txs, senders, storage } => {
