@@ -58,7 +58,7 @@ pub mod wire;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use aether_api::network::{InboundMessage, Network, NetworkContext, NetworkError, NetworkStats, PeerId};
+use aether_api::network::{InboundMessage, Network, NetworkContext, NetworkError, NetworkStats, PeerId, Verdict};
 use aether_api::registry::{PluginError, Registry};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
@@ -187,6 +187,18 @@ impl Network for Libp2pNetwork {
 
     fn broadcast(&self, topic: &str, bytes: Vec<u8>) -> Result<(), NetworkError> {
         self.shared.broadcast(topic, &bytes)
+    }
+
+    fn publish(&self, topic: &str, bytes: Vec<u8>) -> Result<(), NetworkError> {
+        if self.shared.settings.is_gossip(topic) {
+            self.shared.publish(topic, bytes)
+        } else {
+            self.shared.broadcast(topic, &bytes)
+        }
+    }
+
+    fn validated(&self, message: &InboundMessage, verdict: Verdict) {
+        self.shared.validated(message, verdict)
     }
 
     fn send(&self, to: &PeerId, topic: &str, bytes: Vec<u8>) -> Result<(), NetworkError> {

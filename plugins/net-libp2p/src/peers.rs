@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aether_api::network::topics::CONSENSUS_TOPIC;
-use aether_api::network::{InboundMessage, NetworkError, NetworkStats, PeerId};
+use aether_api::network::{GossipId, InboundMessage, NetworkError, NetworkStats, PeerId, Verdict};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
@@ -25,6 +25,10 @@ pub(crate) enum Drop {
     SendQueueFull,
     RefusedConnection,
     Reported,
+    /// A gossiped message the node judged invalid (a relay no honest peer makes).
+    GossipRejected,
+    /// A gossip publish with no subscribed peer to send it to yet.
+    NoGossipPeers,
 }
 
 impl Drop {
@@ -38,6 +42,8 @@ impl Drop {
             Drop::SendQueueFull => "send_queue_full",
             Drop::RefusedConnection => "refused_connection",
             Drop::Reported => "reported_invalid",
+            Drop::GossipRejected => "gossip_rejected",
+            Drop::NoGossipPeers => "no_gossip_peers",
         }
     }
 }
@@ -56,6 +62,10 @@ pub(crate) struct Link {
 pub(crate) enum Command {
     /// Close the peer's connections and refuse it until its block expires.
     Block(PeerId),
+    /// Publish on a gossip topic.
+    Publish { topic: String, bytes: Vec<u8> },
+    /// The node's verdict on a gossiped message `source` relayed.
+    Validated { id: GossipId, source: PeerId, verdict: Verdict },
 }
 
 /// A token bucket: `per_second` sustained, `burst` at once.
@@ -201,27 +211,54 @@ impl Shared {
         Ok(rx)
     }
 
-    /// Hands a message from `from` to the topic's subscriber, after the peer's quota.
-    pub(crate) fn deliver(&self, from: PeerId, topic: String, bytes: Vec<u8>) {
+    /// Hands a message from `from` to the topic's subscriber, after the peer's quota. `false`
+    /// when it was dropped (a gossiped one is then neither relayed nor judged).
+    pub(crate) fn deliver(&self, from: PeerId, topic: String, bytes: Vec<u8>, gossip: Option<GossipId>) -> bool {
         if self.is_blocked(&from) {
-            return;
+            return false;
         }
         add(&mut self.counters.lock().bytes_in, &topic, bytes.len());
         if !self.take_token(from, &topic) {
             tracing::debug!(peer = %from, %topic, "message over the rate limit dropped");
             self.penalize(from, 1, Drop::RateLimited);
-            return;
+            return false;
         }
         let subscriber = self.subscribers.lock().get(&topic).cloned();
         let Some(subscriber) = subscriber else {
             self.count_drop(Drop::UnknownTopic);
-            return;
+            return false;
         };
-        match subscriber.try_send(InboundMessage { from, topic, bytes }) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => self.count_drop(Drop::InboxFull),
-            Err(mpsc::error::TrySendError::Closed(_)) => self.count_drop(Drop::UnknownTopic),
+        match subscriber.try_send(InboundMessage { from, topic, bytes, gossip }) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.count_drop(Drop::InboxFull);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.count_drop(Drop::UnknownTopic);
+                false
+            }
         }
+    }
+
+    // ---- gossip ----
+
+    /// Hands a publish to the swarm thread (which owns gossipsub).
+    pub(crate) fn publish(&self, topic: &str, bytes: Vec<u8>) -> Result<(), NetworkError> {
+        self.check_outbound(topic, &bytes)?;
+        add(&mut self.counters.lock().bytes_out, topic, bytes.len());
+        self.commands.try_send(Command::Publish { topic: topic.to_string(), bytes }).map_err(|_| NetworkError::Backpressure)
+    }
+
+    /// The node's verdict on gossip `message`: relay, drop, or drop and score its relay.
+    pub(crate) fn validated(&self, message: &InboundMessage, verdict: Verdict) {
+        let Some(id) = &message.gossip else { return };
+        if verdict == Verdict::Reject {
+            tracing::debug!(peer = %message.from, topic = %message.topic, "gossip rejected by the node");
+            self.penalize(message.from, self.settings.gossip_reject_score, Drop::GossipRejected);
+        }
+        // If the thread is too busy to hear it, gossipsub forgets the message after a few heartbeats.
+        let _ = self.commands.try_send(Command::Validated { id: id.clone(), source: message.from, verdict });
     }
 
     fn take_token(&self, peer: PeerId, topic: &str) -> bool {

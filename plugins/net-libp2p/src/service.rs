@@ -8,16 +8,17 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aether_api::network::{NetworkContext, PeerId};
+use aether_api::network::{GossipId, NetworkContext, PeerId, Verdict};
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::core::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ListenError, NetworkBehaviour, SwarmEvent};
-use libp2p::{allow_block_list, connection_limits, identify, noise, tcp, yamux, Multiaddr, StreamProtocol, Swarm};
+use libp2p::{allow_block_list, connection_limits, gossipsub, identify, noise, tcp, yamux, Multiaddr, StreamProtocol, Swarm};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::identity;
 use crate::peers::{Command, Drop, Link, Shared};
+use crate::settings::Libp2pSettings;
 use crate::wire::{self, FrameError};
 
 #[derive(NetworkBehaviour)]
@@ -25,6 +26,7 @@ struct Behaviour {
     allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
     limits: connection_limits::Behaviour,
     identify: identify::Behaviour,
+    gossip: gossipsub::Behaviour,
     streams: libp2p_stream::Behaviour,
 }
 
@@ -104,6 +106,7 @@ impl Service {
         let idle = shared.settings.idle_timeout();
         let identify_config = identify::Config::new(format!("/aether/{chain_tag}/id/1"), key.public())
             .with_agent_version(format!("aether/{}", env!("CARGO_PKG_VERSION")));
+        let gossip = gossip_behaviour(&chain_tag, &shared.settings)?;
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
             .with_tokio()
             .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
@@ -112,6 +115,7 @@ impl Service {
                 allow,
                 limits: connection_limits::Behaviour::new(limits),
                 identify: identify::Behaviour::new(identify_config.with_interval(Duration::from_secs(300))),
+                gossip,
                 streams: libp2p_stream::Behaviour::new(),
             })
             .map_err(|e| format!("behaviour: {e}"))?
@@ -152,6 +156,14 @@ impl Service {
                 next: Instant::now(),
                 backoff: FIRST_REDIAL,
             });
+        }
+        for topic in &shared.settings.gossip_topics {
+            swarm.behaviour_mut().gossip.subscribe(&gossipsub::IdentTopic::new(topic)).map_err(|e| format!("gossip topic {topic}: {e}"))?;
+        }
+        // Bootstrap peers (with `aether init`'s configs: the validators) get every gossiped
+        // message directly, outside the mesh.
+        for d in &dials {
+            swarm.behaviour_mut().gossip.add_explicit_peer(&d.peer);
         }
         let control = swarm.behaviour().streams.new_control();
         let max_redial = Duration::from_secs(shared.settings.max_redial_secs.max(1));
@@ -213,7 +225,34 @@ impl Service {
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::trace!(peer = ?peer_id, %error, "dial failed");
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message { propagation_source, message_id, message })) => {
+                self.on_gossip(propagation_source, message_id, message);
+            }
             _ => {}
+        }
+    }
+
+    /// A gossiped message: checked against its topic's limit and the relay's quota, then
+    /// handed to the node, whose verdict decides whether it is relayed.
+    fn on_gossip(&mut self, source: libp2p::PeerId, id: gossipsub::MessageId, message: gossipsub::Message) {
+        let gossip = &mut self.swarm.behaviour_mut().gossip;
+        let Some(peer) = self.allowed.get(&source).copied() else {
+            gossip.report_message_validation_result(&id, &source, gossipsub::MessageAcceptance::Ignore);
+            return;
+        };
+        let topic = message.topic.as_str().to_string();
+        if !self.shared.settings.is_gossip(&topic) {
+            gossip.report_message_validation_result(&id, &source, gossipsub::MessageAcceptance::Reject);
+            self.shared.penalize(peer, self.shared.settings.block_score, Drop::Malformed);
+            return;
+        }
+        if message.data.len() > self.shared.settings.quota(&topic).max_bytes {
+            gossip.report_message_validation_result(&id, &source, gossipsub::MessageAcceptance::Reject);
+            self.shared.penalize(peer, self.shared.settings.block_score, Drop::Oversize);
+            return;
+        }
+        if !self.shared.deliver(peer, topic, message.data, Some(GossipId(id.0.clone()))) {
+            self.swarm.behaviour_mut().gossip.report_message_validation_result(&id, &source, gossipsub::MessageAcceptance::Ignore);
         }
     }
 
@@ -225,6 +264,23 @@ impl Service {
                     self.swarm.behaviour_mut().allow.disallow_peer(id);
                     let _ = self.swarm.disconnect_peer_id(id);
                 }
+            }
+            Command::Publish { topic, bytes } => {
+                match self.swarm.behaviour_mut().gossip.publish(gossipsub::IdentTopic::new(&topic), bytes) {
+                    Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
+                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => self.shared.count_drop(Drop::NoGossipPeers),
+                    Err(gossipsub::PublishError::AllQueuesFull(_)) => self.shared.count_drop(Drop::SendQueueFull),
+                    Err(e) => tracing::debug!(%topic, error = %e, "gossip publish failed"),
+                }
+            }
+            Command::Validated { id, source, verdict } => {
+                let Ok(source) = identity::libp2p_peer(&source) else { return };
+                let acceptance = match verdict {
+                    Verdict::Accept => gossipsub::MessageAcceptance::Accept,
+                    Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,
+                    Verdict::Reject => gossipsub::MessageAcceptance::Reject,
+                };
+                self.swarm.behaviour_mut().gossip.report_message_validation_result(&gossipsub::MessageId(id.0), &source, acceptance);
             }
         }
     }
@@ -289,6 +345,32 @@ impl Service {
             d.backoff = (d.backoff * 2).min(self.max_redial);
         }
     }
+}
+
+/// Gossipsub for the gossip topics: content-addressed ids (so a transaction relayed by several
+/// peers is one message), anonymous messages (the node checks the contents; authorship of a
+/// relayed message means nothing), every message validated by the node before it is relayed,
+/// no flood publishing, and per-topic size limits from the quotas.
+fn gossip_behaviour(chain_tag: &str, settings: &Libp2pSettings) -> Result<gossipsub::Behaviour, String> {
+    let mut config = gossipsub::ConfigBuilder::default();
+    let largest = settings.gossip_topics.iter().map(|t| settings.quota(t).max_bytes).max().unwrap_or(0);
+    config
+        .protocol_id_prefix(format!("/aether/{chain_tag}/meshsub"))
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .validate_messages()
+        .message_id_fn(|m: &gossipsub::Message| {
+            gossipsub::MessageId::from(aether_primitives::types::Hash::digest(b"aether/gossip", &m.data).0.to_vec())
+        })
+        .flood_publish(false)
+        .heartbeat_initial_delay(Duration::from_millis(100))
+        .heartbeat_interval(Duration::from_millis(700))
+        // Room for the largest message plus its protobuf framing.
+        .max_transmit_size(largest + 4096);
+    for topic in &settings.gossip_topics {
+        config.max_transmit_size_for_topic(settings.quota(topic).max_bytes + 4096, gossipsub::IdentTopic::new(topic).hash());
+    }
+    let config = config.build().map_err(|e| format!("gossipsub config: {e}"))?;
+    gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config).map_err(|e| format!("gossipsub: {e}"))
 }
 
 /// One peer's outbound stream: consensus frames first, then the rest, in queue order.
@@ -380,7 +462,9 @@ async fn read_stream(shared: Arc<Shared>, peer: PeerId, mut stream: libp2p::Stre
         }
         let frame = wire::read(&mut stream, max, |topic| shared.settings.quota(topic).max_bytes).await;
         match frame {
-            Ok(Some((topic, payload))) => shared.deliver(peer, topic, payload),
+            Ok(Some((topic, payload))) => {
+                shared.deliver(peer, topic, payload, None);
+            }
             Ok(None) | Err(FrameError::Io(_)) => break,
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "bad frame");

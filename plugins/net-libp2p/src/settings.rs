@@ -34,6 +34,12 @@ pub struct Libp2pSettings {
     #[serde(deserialize_with = "quotas_over_defaults")]
     pub quotas: BTreeMap<String, Quota>,
     pub default_quota: Quota,
+    /// Topics published through gossipsub (relayed by peers after their node validated each
+    /// message); other topics go straight to connected peers only.
+    pub gossip_topics: Vec<String>,
+    /// Score a peer takes for relaying a gossiped message its node rejected (a relay no honest
+    /// node makes).
+    pub gossip_reject_score: u32,
 }
 
 /// What one peer may send on one topic.
@@ -74,6 +80,8 @@ impl Default for Libp2pSettings {
             block_score: 100,
             quotas,
             default_quota: Quota { per_second: 1_000, burst: 2_000, max_bytes: MIB },
+            gossip_topics: vec![TX_TOPIC.to_string(), EVIDENCE_TOPIC.to_string()],
+            gossip_reject_score: 25,
         }
     }
 }
@@ -92,12 +100,21 @@ impl Libp2pSettings {
         if self.max_queued_messages_per_peer == 0 || self.inbox == 0 || self.block_score == 0 {
             return Err("max_queued_messages_per_peer, inbox and block_score must be positive".into());
         }
+        if self.gossip_topics.iter().any(|t| t == CONSENSUS_TOPIC || t == SYNC_TOPIC) {
+            return Err(format!(
+                "gossip_topics: {CONSENSUS_TOPIC} and {SYNC_TOPIC} need authenticated senders and per-sender order, which relaying breaks"
+            ));
+        }
         for (topic, q) in self.quotas.iter().chain([(&"default_quota".to_string(), &self.default_quota)]) {
             if q.per_second == 0 || q.burst == 0 || q.max_bytes == 0 {
                 return Err(format!("quota for {topic}: per_second, burst and max_bytes must be positive"));
             }
         }
         Ok(())
+    }
+
+    pub fn is_gossip(&self, topic: &str) -> bool {
+        self.gossip_topics.iter().any(|t| t == topic)
     }
 
     pub fn quota(&self, topic: &str) -> Quota {

@@ -194,3 +194,66 @@ fn an_oversize_frame_blocks_its_sender() {
     });
     assert_eq!(a.stats().dropped.get("oversize"), Some(&1));
 }
+
+/// A — B — C in a line (A and C never connect): a transaction A publishes reaches C only
+/// through B, and only after B's node accepted it; one B rejects goes no further and counts
+/// against A.
+#[test]
+fn gossip_is_relayed_only_after_the_relay_accepts_it() {
+    use aether_api::network::topics::TX_TOPIC;
+    use aether_api::network::Verdict;
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+    let all = [0, 1, 2];
+    let b = Libp2pNetwork::start(&context(1, &all, vec![], any_port()), Libp2pSettings::default()).unwrap();
+    let b_addr = PeerAddress { peer: key(1).public(), addr: b.listen_addrs()[0] };
+    let a = Libp2pNetwork::start(&context(0, &all, vec![b_addr], any_port()), Libp2pSettings::default()).unwrap();
+    let c = Libp2pNetwork::start(&context(2, &all, vec![b_addr], any_port()), Libp2pSettings::default()).unwrap();
+    let (mut a_in, mut b_in, mut c_in) = (a.subscribe(TX_TOPIC).unwrap(), b.subscribe(TX_TOPIC).unwrap(), c.subscribe(TX_TOPIC).unwrap());
+    wait_until(Duration::from_secs(10), "B links to A and C", || b.peers().len() == 2);
+    assert!(!a.peers().contains(&key(2).public()) && !c.peers().contains(&key(0).public()), "A and C are not connected");
+
+    // Until the gossip subscriptions are exchanged a publish finds no peer: publish distinct
+    // transactions until one reaches B.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let accepted = loop {
+        assert!(Instant::now() < deadline, "a published transaction reaches B");
+        a.publish(TX_TOPIC, format!("tx {:?}", Instant::now()).into_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        if let Ok(m) = b_in.try_recv() {
+            break m;
+        }
+    };
+    assert_eq!(accepted.from, key(0).public(), "B hears it from A");
+    assert!(accepted.gossip.is_some(), "a relayed message carries its gossip id");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(c_in.try_recv().is_err(), "B has not accepted it yet: C has nothing");
+    b.validated(&accepted, Verdict::Accept);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let relayed = loop {
+        assert!(Instant::now() < deadline, "after B accepts, the transaction reaches C");
+        match c_in.try_recv() {
+            Ok(m) => break m,
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    assert_eq!((relayed.from, &relayed.bytes), (key(1).public(), &accepted.bytes), "C hears A's transaction from B");
+    while b_in.try_recv().is_ok() {} // the other attempts B never judged
+
+    // One B rejects: never relayed, and A is scored for it.
+    a.publish(TX_TOPIC, b"forged".to_vec()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let forged = loop {
+        assert!(Instant::now() < deadline, "the forged transaction reaches B");
+        match b_in.try_recv() {
+            Ok(m) if m.bytes == b"forged" => break m,
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    b.validated(&forged, Verdict::Reject);
+    std::thread::sleep(Duration::from_secs(3));
+    while let Ok(m) = c_in.try_recv() {
+        assert_ne!(m.bytes, b"forged", "a rejected transaction is not relayed");
+    }
+    assert_eq!(b.stats().dropped.get("gossip_rejected"), Some(&1), "the rejection is counted against the relay");
+    assert!(a_in.try_recv().is_err(), "a node never receives its own publications");
+}

@@ -100,7 +100,7 @@ impl Network for MemoryNetwork {
     fn broadcast(&self, topic: &str, bytes: Vec<u8>) -> Result<(), NetworkError> {
         self.check(&bytes)?;
         for peer in self.peers() {
-            self.hub.deliver(&peer, InboundMessage { from: self.me, topic: topic.to_string(), bytes: bytes.clone() });
+            self.hub.deliver(&peer, InboundMessage::direct(self.me, topic, bytes.clone()));
         }
         Ok(())
     }
@@ -110,7 +110,7 @@ impl Network for MemoryNetwork {
         if !self.hub.members.lock().contains(to) {
             return Err(NetworkError::UnknownPeer(*to));
         }
-        self.hub.deliver(to, InboundMessage { from: self.me, topic: topic.to_string(), bytes });
+        self.hub.deliver(to, InboundMessage::direct(self.me, topic, bytes));
         Ok(())
     }
 

@@ -25,9 +25,37 @@ pub type PeerId = PublicKey;
 /// consumer (consensus engine, mempool, DA) validates them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InboundMessage {
+    /// The peer that sent it (on a gossip topic: the peer that relayed it, not its author).
     pub from: PeerId,
     pub topic: String,
     pub bytes: Vec<u8>,
+    /// Set on messages that arrived by relaying gossip ([`Network::publish`]): the plugin's id
+    /// of the message, which the node hands back with its [`Verdict`] ([`Network::validated`]).
+    pub gossip: Option<GossipId>,
+}
+
+impl InboundMessage {
+    /// A message sent directly by `from` (not relayed gossip).
+    pub fn direct(from: PeerId, topic: impl Into<String>, bytes: Vec<u8>) -> InboundMessage {
+        InboundMessage { from, topic: topic.into(), bytes, gossip: None }
+    }
+}
+
+/// A network plugin's id of a gossiped message (for libp2p gossipsub: the content hash).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GossipId(pub Vec<u8>);
+
+/// What the node made of a gossiped message ([`Network::validated`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid and new to this node: relay it to the node's gossip peers.
+    Accept,
+    /// Not worth relaying, but no sign of a dishonest peer (a duplicate, a fee below this node's
+    /// minimum, a full mempool, a nonce already used).
+    Ignore,
+    /// Invalid in a way no honest node relays (a bad signature, malformed bytes, another
+    /// chain): drop it and count it against the peer that relayed it.
+    Reject,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +183,22 @@ pub trait Network: Send + Sync + 'static {
 
     /// Sends `bytes` to one peer.
     fn send(&self, to: &PeerId, topic: &str, bytes: Vec<u8>) -> Result<(), NetworkError>;
+
+    /// Publishes `bytes` on gossip topic `topic` (transactions, evidence): it reaches the
+    /// network's nodes through relays, each relaying it only after its node accepted it
+    /// ([`Network::validated`]). Plugins without relaying send it to the directly connected
+    /// peers, as [`Network::broadcast`] does (the default).
+    fn publish(&self, topic: &str, bytes: Vec<u8>) -> Result<(), NetworkError> {
+        self.broadcast(topic, bytes)
+    }
+
+    /// The node's verdict on a gossiped message it received (one with
+    /// [`InboundMessage::gossip`] set): `Accept` relays it, `Ignore` drops it, `Reject` drops
+    /// it and counts against the peer that relayed it. Plugins without relaying ignore it (the
+    /// default).
+    fn validated(&self, message: &InboundMessage, verdict: Verdict) {
+        let _ = (message, verdict);
+    }
 
     /// The stream of inbound messages on `topic`. One subscriber per topic; the channel is
     /// bounded and the plugin drops (and counts) messages when the consumer falls behind.

@@ -12,7 +12,7 @@ use super::{Clock, MAX_EVIDENCE_BYTES};
 use crate::codec;
 use crate::consensus::driver::{Driver, DriverError, DriverIo};
 use crate::consensus::{BlockRef, Evidence, Input, ValidatorSet};
-use crate::network::InboundMessage;
+use crate::network::{InboundMessage, Verdict};
 
 /// Everything the driver loop waits on besides its timers.
 pub(super) struct DriverInputs {
@@ -99,12 +99,20 @@ pub(super) async fn run_driver(
                 }
                 _ = ready.notified() => driver.handle(clock.now_ms(), Input::TransactionsWaiting, &mut io)?,
                 Some(m) = recv_or_pending(&mut evidence_gossip) => {
-                    match codec::decode::<Evidence>("evidence", &m.bytes, MAX_EVIDENCE_BYTES) {
+                    let verdict = match codec::decode::<Evidence>("evidence", &m.bytes, MAX_EVIDENCE_BYTES) {
                         Ok(e) => io.evidence.offer(e, driver.engine(), "a peer"),
-                        Err(e) => tracing::debug!(from = %m.from, error = %e, "undecodable evidence from a peer"),
+                        Err(e) => {
+                            tracing::debug!(from = %m.from, error = %e, "undecodable evidence from a peer");
+                            Verdict::Reject
+                        }
+                    };
+                    if let Some(n) = &io.network {
+                        n.validated(&m, verdict);
                     }
                 }
-                Some(e) = evidence_local.recv() => io.evidence.offer(e, driver.engine(), "this node's API"),
+                Some(e) = evidence_local.recv() => {
+                    io.evidence.offer(e, driver.engine(), "this node's API");
+                }
             }
             // Transactions left over after a commit are waiting too.
             if std::mem::take(&mut io.committed_since_check) && !io.mempool.is_empty() {

@@ -1,6 +1,7 @@
 //! The evidence pool: verified proofs of misbehaviour waiting to be recorded in a block this
-//! node proposes. Each piece is gossiped once when it enters (evidence already pooled or
-//! recorded is ignored, so gossip dies out), and leaves when a committed block records it.
+//! node proposes. Each piece is published on the gossip topic once when it enters (evidence
+//! already pooled or recorded is ignored and not relayed, so gossip dies out), and leaves when
+//! a committed block records it.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use super::EVIDENCE_TOPIC;
 use crate::codec;
 use crate::consensus::{ConsensusEngine, Evidence};
 use crate::ledger::Ledger;
-use crate::network::Network;
+use crate::network::{Network, Verdict};
 
 /// Verified evidence waiting to be recorded in a block, at most (the oldest is dropped).
 const MAX_POOLED_EVIDENCE: usize = 256;
@@ -35,13 +36,13 @@ impl EvidencePool {
         self.pending.retain(|e| !recorded.contains(e));
     }
 
-    /// Adds verified, new evidence to the pool and gossips it.
-    pub(super) fn add(&mut self, evidence: Evidence) {
+    /// Adds verified, new evidence to the pool and gossips it. `false` when it was known.
+    pub(super) fn add(&mut self, evidence: Evidence) -> bool {
         if self.pending.contains(&evidence) {
-            return;
+            return false;
         }
         match self.ledger.evidence_recorded(&evidence.hash()) {
-            Ok(Some(_)) => return,
+            Ok(Some(_)) => return false,
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "cannot read the evidence index; pooling the evidence anyway"),
         }
@@ -50,18 +51,28 @@ impl EvidencePool {
             self.pending.remove(0);
         }
         if let Some(n) = &self.network {
-            if let Err(e) = n.broadcast(EVIDENCE_TOPIC, codec::encode(&evidence)) {
+            // Relayed evidence is already known to a relaying network, which refuses it here.
+            if let Err(e) = n.publish(EVIDENCE_TOPIC, codec::encode(&evidence)) {
                 tracing::debug!(error = %e, "evidence not gossiped");
             }
         }
         self.pending.push(evidence);
+        true
     }
 
     /// Evidence from outside the engine: pooled only if the engine says it proves misbehaviour.
-    pub(super) fn offer(&mut self, evidence: Evidence, engine: &dyn ConsensusEngine, source: &str) {
+    /// The verdict for gossip: new and proven is relayed, known is not, unproven counts
+    /// against the peer that relayed it.
+    pub(super) fn offer(&mut self, evidence: Evidence, engine: &dyn ConsensusEngine, source: &str) -> Verdict {
         match engine.verify_evidence(&evidence) {
-            Ok(()) => self.add(evidence),
-            Err(e) => tracing::warn!(source, offender = evidence.offender, kind = %evidence.kind, error = %e, "evidence refused"),
+            Ok(()) => match self.add(evidence) {
+                true => Verdict::Accept,
+                false => Verdict::Ignore,
+            },
+            Err(e) => {
+                tracing::warn!(source, offender = evidence.offender, kind = %evidence.kind, error = %e, "evidence refused");
+                Verdict::Reject
+            }
         }
     }
 }

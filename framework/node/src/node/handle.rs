@@ -111,15 +111,15 @@ impl NodeHandle {
         self.mempool.config().max_tx_bytes
     }
 
-    /// Admits an encoded transaction to the mempool and, if admitted, forwards it to the
-    /// node's peers (topic [`TX_TOPIC`]) so whichever validator leads next can include it.
+    /// Admits an encoded transaction to the mempool and, if admitted, publishes it on the
+    /// gossip topic [`TX_TOPIC`] so whichever validator leads next can include it.
     pub fn submit(&self, bytes: &[u8]) -> Result<Hash, SubmitError> {
         let result = self.mempool.submit(bytes);
         match &result {
             Ok(_) => {
                 self.metrics.mempool(self.mempool.len(), self.mempool.bytes());
                 if let Some(n) = &self.network {
-                    if let Err(e) = n.broadcast(TX_TOPIC, bytes.to_vec()) {
+                    if let Err(e) = n.publish(TX_TOPIC, bytes.to_vec()) {
                         tracing::debug!(error = %e, "transaction not gossiped");
                     }
                 }

@@ -234,9 +234,9 @@ impl Node {
             // Nobody to catch up with.
             handle.metrics.set_ready(true);
         }
-        let tx_gossip = match tx_inbound {
-            Some(rx) => Some(spawn_tx_gossip(mempool.clone(), handle.metrics.clone(), rx, stop.subscribe())?),
-            None => None,
+        let tx_gossip = match (tx_inbound, &network) {
+            (Some(rx), Some(n)) => Some(spawn_tx_gossip(mempool.clone(), handle.metrics.clone(), n.clone(), rx, stop.subscribe())?),
+            _ => None,
         };
         let (exited_tx, exited) = watch::channel(false);
         let ready = mempool.ready_signal();

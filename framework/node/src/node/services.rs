@@ -8,15 +8,17 @@ use tokio::sync::{mpsc, watch};
 
 use super::{NodeError, NodeMetrics};
 use crate::ledger::{Ledger, Retention};
-use crate::mempool::Mempool;
-use crate::network::InboundMessage;
+use crate::mempool::{Mempool, SubmitError};
+use crate::network::{InboundMessage, Network, Verdict};
 
-/// Admits transactions peers gossip (topic [`super::TX_TOPIC`]) until `stop`. They are not
-/// forwarded again; refusals (duplicates are common: several peers forward one transaction)
-/// are counted in the metrics like any other.
+/// Admits transactions peers gossip (topic [`super::TX_TOPIC`]) until `stop`, and tells the
+/// network which to relay ([`gossip_verdict`]): only those the mempool admitted. Refusals
+/// (duplicates are common: several peers relay one transaction) are counted in the metrics
+/// like any other.
 pub(super) fn spawn_tx_gossip(
     mempool: Arc<Mempool>,
     metrics: Arc<NodeMetrics>,
+    network: Arc<dyn Network>,
     mut inbound: mpsc::Receiver<InboundMessage>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<std::thread::JoinHandle<()>, NodeError> {
@@ -29,16 +31,46 @@ pub(super) fn spawn_tx_gossip(
                     _ = stop.changed() => return,
                     m = inbound.recv() => match m {
                         None => return,
-                        Some(m) => match mempool.submit(&m.bytes) {
-                            Ok(_) => metrics.mempool(mempool.len(), mempool.bytes()),
-                            Err(e) => metrics.rejected(&e),
-                        },
+                        Some(m) => {
+                            let verdict = match mempool.submit(&m.bytes) {
+                                Ok(_) => {
+                                    metrics.mempool(mempool.len(), mempool.bytes());
+                                    Verdict::Accept
+                                }
+                                Err(e) => {
+                                    metrics.rejected(&e);
+                                    gossip_verdict(&e)
+                                }
+                            };
+                            network.validated(&m, verdict);
+                        }
                     },
                 }
             }
         })
     });
     thread.map_err(|source| NodeError::Thread { name: "transaction gossip", source })
+}
+
+/// Whether a relayed transaction the mempool refused shows a dishonest relay: only what no
+/// honest node admits (and so never relays) does; the rest depends on this node's view (its
+/// minimum fee, its pool, nonces already used).
+pub(super) fn gossip_verdict(error: &SubmitError) -> Verdict {
+    match error {
+        SubmitError::Oversize { .. }
+        | SubmitError::Undecodable(_)
+        | SubmitError::WrongChain { .. }
+        | SubmitError::BadSignature(_)
+        | SubmitError::GasLimitTooHigh { .. } => Verdict::Reject,
+        SubmitError::FeeTooLow { .. }
+        | SubmitError::Duplicate(_)
+        | SubmitError::StaleNonce { .. }
+        | SubmitError::FutureNonce { .. }
+        | SubmitError::NonceInPool(_)
+        | SubmitError::InsufficientBalance { .. }
+        | SubmitError::PoolFull { .. }
+        | SubmitError::State(_) => Verdict::Ignore,
+    }
 }
 
 /// Removes history beyond `retention` in the background, after each new head.

@@ -480,7 +480,7 @@ mod tests {
 
     /// The node hears `peer` announce `head`, asks it for blocks, and gets `blocks` back.
     fn answer(service: &SyncService, state: &mut State, peer: PeerId, head: Height, blocks: Vec<(Block, Certificate)>) {
-        let msg = |m: SyncMessage| InboundMessage { from: peer, topic: SYNC_TOPIC.into(), bytes: codec::encode(&m) };
+        let msg = |m: SyncMessage| InboundMessage::direct(peer, SYNC_TOPIC, codec::encode(&m));
         service.on_message(state, msg(SyncMessage::Status { base: 1, head }));
         service.request(state);
         assert!(state.in_flight.contains_key(&1), "the node asks the peer for blocks from height 1");

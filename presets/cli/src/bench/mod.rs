@@ -88,9 +88,7 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 println!("  ratio processes / one process committed tx/s: {:.3}", p.committed_per_sec / hotstuff.committed_per_sec);
             }
         }
-        BenchCommand::StateSync { accounts } => {
-            state_sync::run_state_sync_bench(&state_sync::StateSyncBenchOptions { accounts }).await?
-        }
+        BenchCommand::StateSync { accounts } => state_sync::run_state_sync_bench(&state_sync::StateSyncBenchOptions { accounts }).await?,
         BenchCommand::Sync { blocks, txs } => sync::run_sync_bench(&sync::SyncBenchOptions { blocks, txs }).await?,
         BenchCommand::Transfers { txs, senders, storage } => {
             let report = transfers::run_transfer_bench(&transfers::BenchOptions { txs, senders, storage, ..Default::default() }).await?;
