@@ -30,7 +30,14 @@ pub enum NodeError {
     #[error(transparent)]
     Driver(#[from] DriverError),
     #[error("state sync: {0}")]
-    StateSync(#[from] super::state_sync::StateSyncError),
+    StateSync(Box<super::state_sync::StateSyncError>),
+}
+
+impl From<super::state_sync::StateSyncError> for NodeError {
+    fn from(e: super::state_sync::StateSyncError) -> Self {
+        // Boxed: the sync error carries a ledger error, and NodeError travels in every Result.
+        NodeError::StateSync(Box::new(e))
+    }
 }
 
 /// Why [`super::NodeHandle::submit_evidence`] could not hand evidence to the node.

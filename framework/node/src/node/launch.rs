@@ -310,6 +310,9 @@ impl Drop for Node {
     }
 }
 
+/// A key-less instance of the chain's engine, for `verify_certificate`.
+type Verifier = Box<dyn ConsensusEngine>;
+
 /// Runs state sync when `store` holds no chain yet (or an unfinished state sync), on its own
 /// thread and runtime (this may be called from inside another runtime). Hands the verifier
 /// back for block sync.
@@ -318,9 +321,9 @@ fn state_sync_if_empty(
     genesis: &Genesis,
     store: &dyn KvStore,
     network: Option<&dyn Network>,
-    verifier: Option<Box<dyn ConsensusEngine>>,
+    verifier: Option<Verifier>,
     inbox: Option<&mut mpsc::Receiver<InboundMessage>>,
-) -> Result<(Option<Box<dyn ConsensusEngine>>, Option<StateSyncReport>), NodeError> {
+) -> Result<(Option<Verifier>, Option<StateSyncReport>), NodeError> {
     if crate::ledger::has_chain(store)? {
         tracing::info!("state sync skipped: the data directory already holds a chain");
         return Ok((verifier, None));

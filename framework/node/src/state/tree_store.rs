@@ -103,7 +103,7 @@ impl TreeReader for TreeStore<'_> {
 pub(crate) fn streamed_root(entries: impl IntoIterator<Item = (KeyHash, OwnedValue)>) -> Hash {
     const BATCH: usize = 4_096;
     let mut sorted: Vec<(KeyHash, OwnedValue)> = entries.into_iter().collect();
-    sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    sorted.sort_unstable_by_key(|a| a.0);
     sorted.dedup_by(|later, earlier| later.0 == earlier.0);
     if sorted.is_empty() {
         return MemoryTree::default().put(0, std::iter::empty());
