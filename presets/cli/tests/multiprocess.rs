@@ -173,6 +173,14 @@ async fn four_validator_processes_survive_a_kill_sync_a_restart_and_agree() {
         "the full node never replayed the chain from genesis"
     );
 
+    // A transfer submitted to the full node is gossiped to the validators and commits.
+    let from_full = clients[VALIDATORS].submit_transaction(submit(40)).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !clients[0].transaction(from_full).await.map(|t| t.status == "committed").unwrap_or(false) {
+        assert!(Instant::now() < deadline, "a transfer submitted to the full node commits on validator 0");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // Every node's committed chain agrees at every height.
     let mut top = u64::MAX;
     for c in &clients {

@@ -105,3 +105,38 @@ pub(super) fn spawn_pruner(
     });
     thread.map_err(|source| NodeError::Thread { name: "pruning", source })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Hash;
+
+    /// Only refusals no honest relay causes count against the relay; the rest depend on this
+    /// node's view and must not get honest peers blocked.
+    #[test]
+    fn only_what_no_honest_node_admits_counts_against_the_relay() {
+        let reject = [
+            SubmitError::Oversize { len: 2, max: 1 },
+            SubmitError::Undecodable("x".into()),
+            SubmitError::WrongChain { expected: "a".into(), got: "b".into() },
+            SubmitError::BadSignature("x".into()),
+            SubmitError::GasLimitTooHigh { got: 2, max: 1 },
+        ];
+        let ignore = [
+            SubmitError::FeeTooLow { fee: 1, min: 2 },
+            SubmitError::Duplicate(Hash::ZERO),
+            SubmitError::StaleNonce { expected: 2, got: 1 },
+            SubmitError::FutureNonce { expected: 1, got: 9 },
+            SubmitError::NonceInPool(1),
+            SubmitError::InsufficientBalance { available: 1, needed: 2 },
+            SubmitError::PoolFull { min_priority: 1 },
+            SubmitError::State("x".into()),
+        ];
+        for e in &reject {
+            assert_eq!(gossip_verdict(e), Verdict::Reject, "{e}");
+        }
+        for e in &ignore {
+            assert_eq!(gossip_verdict(e), Verdict::Ignore, "{e}");
+        }
+    }
+}
