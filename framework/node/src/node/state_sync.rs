@@ -6,7 +6,8 @@
 //! certificate proves finality. The node keeps the highest offer whose certificate passes the
 //! engine's `verify_certificate` (a peer offering a block of another chain or an unproven one
 //! is reported), records it as its target, then fetches the state at that height chunk by chunk
-//! (`GetStateChunk` → `StateChunk`, one request in flight, any peer that retains the height),
+//! (`GetStateChunk` → `StateChunk`, from any peer that retains the height, round robin; the
+//! next chunk is asked for as soon as one arrives, so peers read while this node writes),
 //! checking every chunk's range proof against the target header's state root before writing it
 //! ([`crate::state::chunks`]). When the last chunk is in, the rebuilt root must equal the
 //! header's; then the block becomes the head in one synced batch, exactly as after a snapshot
@@ -204,7 +205,23 @@ impl StateSync<'_> {
         best.ok_or(StateSyncError::NoOffer { secs: self.timeout.as_secs(), peers: self.network.peers().len() })
     }
 
+    /// The next peer to ask, round robin over connected peers not reported.
+    fn pick(&self, bad: &HashSet<PeerId>, turn: &mut usize) -> Option<PeerId> {
+        let mut peers: Vec<PeerId> = self.network.peers().into_iter().filter(|p| !bad.contains(p)).collect();
+        peers.sort();
+        let peer = peers.get(*turn % peers.len().max(1)).copied();
+        *turn = turn.wrapping_add(1);
+        peer
+    }
+
+    /// Asks `peer` for the chunk after `after`; `false` if it could not be sent.
+    fn ask(&self, peer: PeerId, height: Height, after: Option<[u8; 32]>) -> bool {
+        self.network.send(&peer, SYNC_TOPIC, codec::encode(&SyncMessage::GetStateChunk { height, after })).is_ok()
+    }
+
     /// Fetches and writes every chunk of the state at `block`'s height, then checks the root.
+    /// The next chunk is asked for (of the next peer) as soon as a chunk arrives, so peers read
+    /// while this node checks and writes.
     async fn restore(
         &mut self,
         block: &Block,
@@ -217,23 +234,26 @@ impl StateSync<'_> {
         let mut restore = ChunkedRestore::new(height, root);
         let mut after: Option<[u8; 32]> = None;
         let mut turn = 0usize;
+        // The chunk asked for ahead (its peer and start) when the previous one arrived.
+        let mut asked: Option<(PeerId, Option<[u8; 32]>)> = None;
         loop {
             if Instant::now() >= deadline {
                 return Err(Restore::OutOfTime);
             }
-            let mut peers: Vec<PeerId> = self.network.peers().into_iter().filter(|p| !bad.contains(p)).collect();
-            peers.sort();
-            if peers.is_empty() {
-                // Wait for a connection rather than spin.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-            let peer = peers[turn % peers.len()];
-            turn = turn.wrapping_add(1);
-            let ask = SyncMessage::GetStateChunk { height, after };
-            if self.network.send(&peer, SYNC_TOPIC, codec::encode(&ask)).is_err() {
-                continue;
-            }
+            let peer = match asked {
+                Some((peer, a)) if a == after => peer,
+                _ => {
+                    let Some(peer) = self.pick(bad, &mut turn) else {
+                        // Wait for a connection rather than spin.
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    };
+                    if !self.ask(peer, height, after) {
+                        continue;
+                    }
+                    peer
+                }
+            };
             let until = (Instant::now() + CHUNK_TIMEOUT).min(deadline);
             let answer = loop {
                 match self.next(until).await.map_err(Restore::Fatal)? {
@@ -248,13 +268,24 @@ impl StateSync<'_> {
             };
             let Some((entries, proof, last)) = answer else {
                 tracing::debug!(%peer, height, "state chunk request timed out; asking another peer");
+                asked = None;
                 continue;
             };
             let size: usize = entries.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() + proof.len();
             if entries.is_empty() && (after.is_none() || !last) {
                 // Every chain's state has entries (genesis accounts), and only the end is empty.
                 self.report_peer(bad, peer, "served an empty state chunk that is not the end");
+                asked = None;
                 continue;
+            }
+            asked = None;
+            if let (false, Some((key, _))) = (last, entries.last()) {
+                let next = Some(crate::state::key_hash(key).0);
+                if let Some(next_peer) = self.pick(bad, &mut turn) {
+                    if self.ask(next_peer, height, next) {
+                        asked = Some((next_peer, next));
+                    }
+                }
             }
             let mut batch = WriteBatch::default();
             if !entries.is_empty() {

@@ -48,6 +48,10 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 const TICK: Duration = Duration::from_millis(100);
 /// Largest sync message accepted: one maximal block plus its certificate and framing.
 pub(super) const MAX_SYNC_MESSAGE_BYTES: usize = MAX_BLOCK_BYTES + 1024 * 1024;
+/// State chunks one peer is served per second (a state sync asks for one at a time).
+const MAX_CHUNKS_PER_PEER_PER_SEC: u32 = 20;
+/// Answers in a row without a block proven final after which a peer is reported.
+const MAX_UNPROVEN_ANSWERS: u32 = 3;
 /// How far below its head a node looks for a block to offer for state sync.
 const SNAPSHOT_SEARCH: u64 = 64;
 
@@ -142,6 +146,10 @@ struct State {
     handed_up_to: Height,
     handed_at: Instant,
     bad: HashSet<PeerId>,
+    /// Answers in a row, per peer, in which no block was proven final.
+    unproven: HashMap<PeerId, u32>,
+    /// State chunks served per peer in the current second, and when that second began.
+    chunks_served: HashMap<PeerId, (Instant, u32)>,
     next_peer: usize,
 }
 
@@ -154,6 +162,8 @@ impl State {
             handed_up_to: 0,
             handed_at: Instant::now(),
             bad: HashSet::new(),
+            unproven: HashMap::new(),
+            chunks_served: HashMap::new(),
             next_peer: 0,
         }
     }
@@ -216,7 +226,17 @@ impl SyncService {
             SyncMessage::GetBlocks { from, count } => self.serve(m.from, from, count),
             SyncMessage::Blocks { from, blocks } => self.on_blocks(state, m.from, from, blocks),
             SyncMessage::GetSnapshot => self.serve_snapshot(m.from),
-            SyncMessage::GetStateChunk { height, after } => self.serve_chunk(m.from, height, after),
+            SyncMessage::GetStateChunk { height, after } => {
+                // Each chunk costs this thread a tree walk: a peer gets a few per second.
+                let (since, served) = state.chunks_served.entry(m.from).or_insert((Instant::now(), 0));
+                if since.elapsed() >= Duration::from_secs(1) {
+                    (*since, *served) = (Instant::now(), 0);
+                }
+                if *served < MAX_CHUNKS_PER_PEER_PER_SEC {
+                    *served += 1;
+                    self.serve_chunk(m.from, height, after);
+                }
+            }
             // Answers to a state sync; this node is past it.
             SyncMessage::Snapshot { .. } | SyncMessage::StateChunk { .. } => {}
         }
@@ -302,9 +322,19 @@ impl SyncService {
             self.verifier.verify_certificate(&BlockRef { hash: block.hash(), height: block.header.height }, certificate).is_ok()
         });
         let Some(last_final) = last_final else {
-            tracing::debug!(%peer, from, count = blocks.len(), "no block in the answer is proven final; asking again");
+            // An honest peer's committed chain proves itself within a few blocks (its head is
+            // always directly committed); answer after answer without proof is a peer lying
+            // about certificates or stalling sync.
+            let strikes = state.unproven.entry(peer).or_default();
+            *strikes += 1;
+            if *strikes >= MAX_UNPROVEN_ANSWERS {
+                self.report(state, peer, "answered again and again with blocks none of which is proven final");
+            } else {
+                tracing::debug!(%peer, from, count = blocks.len(), "no block in the answer is proven final; asking again");
+            }
             return;
         };
+        state.unproven.remove(&peer);
         for (block, certificate) in blocks.into_iter().take(last_final + 1) {
             if block.header.height > head.height {
                 state.ready.insert(block.header.height, (block, certificate));
@@ -546,8 +576,8 @@ mod tests {
         let mut f = fixture(5, |n| n);
         let mut state = State::new();
         // The real blocks, each with a certificate that proves nothing.
-        let blocks = served(&f.honest, 1..=5).into_iter().map(|(b, _)| (b, Certificate(vec![0; 64]))).collect();
-        answer(&f.service, &mut state, f.peer, 5, blocks);
+        let unproven = || served(&f.honest, 1..=5).into_iter().map(|(b, _)| (b, Certificate(vec![0; 64]))).collect::<Vec<_>>();
+        answer(&f.service, &mut state, f.peer, 5, unproven());
         assert!(state.ready.is_empty(), "unproven blocks wait for proof");
         assert!(f.service.hand_over(&mut state));
         assert!(f.from_sync.try_recv().is_err(), "unproven blocks never reach the driver");
@@ -557,6 +587,25 @@ mod tests {
         answer(&f.service, &mut state, f.peer, 5, blocks);
         let ready: Vec<u64> = state.ready.keys().copied().collect();
         assert_eq!(ready, vec![1, 2, 3, 4], "only blocks up to the last verified certificate are kept");
+        assert!(state.unproven.is_empty(), "a proven answer clears the peer's strikes");
+    }
+
+    #[test]
+    fn a_peer_that_never_proves_its_blocks_is_reported() {
+        let reported = Arc::new(Mutex::new(Vec::new()));
+        let record = reported.clone();
+        let mut f = fixture(5, move |inner| Arc::new(Recording { inner, reported: record }));
+        let mut state = State::new();
+        let unproven = || served(&f.honest, 1..=5).into_iter().map(|(b, _)| (b, Certificate(vec![0; 64]))).collect::<Vec<_>>();
+        for _ in 1..MAX_UNPROVEN_ANSWERS {
+            answer(&f.service, &mut state, f.peer, 5, unproven());
+        }
+        assert!(reported.lock().is_empty(), "a few unproven answers are tolerated (a range may end before a proof)");
+        answer(&f.service, &mut state, f.peer, 5, unproven());
+        assert_eq!(*reported.lock(), vec![f.peer], "answer after answer without proof gets the peer reported");
+        assert!(state.bad.contains(&f.peer));
+        assert!(f.service.hand_over(&mut state));
+        assert!(f.from_sync.try_recv().is_err(), "nothing it served reaches the driver");
     }
 
     #[test]

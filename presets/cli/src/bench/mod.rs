@@ -83,9 +83,14 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
             println!("{baseline}  (baseline)");
             println!("{hotstuff}");
             println!("  ratio hotstuff / solo committed tx/s: {:.3}", hotstuff.committed_per_sec / baseline.committed_per_sec);
-            if let Some(p) = separate {
-                println!("{p}  (separate processes, libp2p on 127.0.0.1, RPC submission)");
-                println!("  ratio processes / one process committed tx/s: {:.3}", p.committed_per_sec / hotstuff.committed_per_sec);
+            if let Some((gossip, direct)) = separate {
+                println!("{gossip}  (separate processes, libp2p on 127.0.0.1, RPC submission, transactions by gossipsub)");
+                println!("{direct}  (the same, transactions by direct sends: gossip_topics = [])");
+                println!(
+                    "  ratio processes / one process committed tx/s: {:.3} (gossipsub), {:.3} (direct sends)",
+                    gossip.committed_per_sec / hotstuff.committed_per_sec,
+                    direct.committed_per_sec / hotstuff.committed_per_sec
+                );
             }
         }
         BenchCommand::StateSync { accounts } => state_sync::run_state_sync_bench(&state_sync::StateSyncBenchOptions { accounts }).await?,

@@ -18,7 +18,14 @@ use super::free_port_range;
 use super::validators::{percentile, RunReport, ValidatorsBenchOptions, CHAIN};
 use crate::devnet::{spawn_node, Processes};
 
-pub async fn run_processes(opts: &ValidatorsBenchOptions, txs: &[SignedTransaction], senders: &[Keypair]) -> anyhow::Result<RunReport> {
+/// `gossip`: transactions travel by gossipsub (the default); otherwise by direct sends to the
+/// connected peers (`[network.libp2p] gossip_topics = []`).
+pub async fn run_processes(
+    opts: &ValidatorsBenchOptions,
+    txs: &[SignedTransaction],
+    senders: &[Keypair],
+    gossip: bool,
+) -> anyhow::Result<RunReport> {
     let n = opts.validators;
     let dir = tempfile::Builder::new().prefix("aether-bench-processes-").tempdir()?;
     let ports = free_port_range(2 * n as u16 + 2)?;
@@ -36,12 +43,15 @@ pub async fn run_processes(opts: &ValidatorsBenchOptions, txs: &[SignedTransacti
 
     let exe = std::env::current_exe()?;
     let mut nodes = Processes(Vec::new());
-    let sets = [
+    let mut sets = vec![
         "consensus.hotstuff.min_block_interval_ms=50".to_string(),
         format!("storage.backend=\"{}\"", opts.storage),
         format!("mempool.max_txs={}", txs.len().max(1000) * 2),
         "mempool.max_block_txs=10000".to_string(),
     ];
+    if !gossip {
+        sets.push("network.libp2p.gossip_topics=[]".to_string());
+    }
     for i in 0..n {
         let (config, log) = (dir.path().join(format!("validator-{i}.toml")), dir.path().join(format!("validator-{i}.log")));
         nodes.0.push(spawn_node(&exe, &config, &sets, &log)?);
@@ -109,12 +119,18 @@ pub async fn run_processes(opts: &ValidatorsBenchOptions, txs: &[SignedTransacti
     }
     let elapsed = t0.elapsed();
     println!(
-        "  (processes: the last RPC submission returned within {:.2} s of the first; all committed at {:.2} s)",
+        "  (processes, {}: the last RPC submission returned within {:.2} s of the first; all committed at {:.2} s)",
+        if gossip { "gossipsub" } else { "direct sends" },
         all_submitted.unwrap_or(elapsed).as_secs_f64(),
         elapsed.as_secs_f64()
     );
     for s in submitters {
         s.await??;
+    }
+    for (i, c) in clients.iter().enumerate() {
+        if let Ok(Some(peers)) = c.peers().await {
+            println!("  (validator {i}: network drops {:?})", peers.stats.dropped);
+        }
     }
     nodes.stop();
     latencies.sort_unstable();

@@ -188,7 +188,9 @@ async fn run(
 
 /// Runs the baseline (one `solo` validator), then `validators` HotStuff validators in one
 /// process, then (with `processes`) as separate processes, on the same pre-signed transfers.
-pub async fn run_validators_bench(opts: &ValidatorsBenchOptions) -> anyhow::Result<(RunReport, RunReport, Option<RunReport>)> {
+/// The solo baseline, HotStuff in one process, and (with `processes`) HotStuff as processes with
+/// transactions gossiped by gossipsub and by direct sends.
+pub async fn run_validators_bench(opts: &ValidatorsBenchOptions) -> anyhow::Result<(RunReport, RunReport, Option<(RunReport, RunReport)>)> {
     if opts.senders == 0 || opts.txs < opts.senders || opts.validators < 2 {
         bail!("need at least one sender, at least as many txs as senders, and at least 2 validators");
     }
@@ -211,6 +213,12 @@ pub async fn run_validators_bench(opts: &ValidatorsBenchOptions) -> anyhow::Resu
     }
     let baseline = run(opts, 1, &txs, &senders).await?;
     let hotstuff = run(opts, opts.validators, &txs, &senders).await?;
-    let processes = if opts.processes { Some(super::processes::run_processes(opts, &txs, &senders).await?) } else { None };
+    let processes = if opts.processes {
+        let gossip = super::processes::run_processes(opts, &txs, &senders, true).await?;
+        let direct = super::processes::run_processes(opts, &txs, &senders, false).await?;
+        Some((gossip, direct))
+    } else {
+        None
+    };
     Ok((baseline, hotstuff, processes))
 }
