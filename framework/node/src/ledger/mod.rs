@@ -155,12 +155,27 @@ impl crate::mempool::AccountReader for Ledger {
 impl Ledger {
     /// The genesis block of `genesis`. Its parent field is the hash of the whole genesis
     /// description, so validators and settings are part of the chain's identity.
+    ///
+    /// The state root of a large genesis takes seconds to compute and a node start asks for
+    /// this block several times (network name, state sync, ledger), so the last one computed
+    /// is kept: its parent field, a hash of the whole genesis, says whether it is this one.
     pub fn genesis_block(genesis: &Genesis) -> Block {
+        static LAST: parking_lot::Mutex<Option<Block>> = parking_lot::Mutex::new(None);
+        let parent = Hash::digest(domain::GENESIS, &codec::encode(genesis));
+        if let Some(block) = LAST.lock().as_ref().filter(|b| b.header.parent == parent) {
+            return block.clone();
+        }
+        let block = Self::compute_genesis_block(genesis, parent);
+        *LAST.lock() = Some(block.clone());
+        block
+    }
+
+    fn compute_genesis_block(genesis: &Genesis, parent: Hash) -> Block {
         let entries = genesis_entries(genesis);
         Block {
             header: Header {
                 chain_id: genesis.chain_id.clone(),
-                parent: Hash::digest(domain::GENESIS, &codec::encode(genesis)),
+                parent,
                 height: 0,
                 time_ms: genesis.genesis_time_ms,
                 proposer: Address::default(),

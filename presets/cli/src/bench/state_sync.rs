@@ -93,6 +93,10 @@ pub async fn run_state_sync_bench(opts: &StateSyncBenchOptions) -> anyhow::Resul
         |port: u16| HttpClientBuilder::default().request_timeout(Duration::from_secs(10)).build(format!("http://127.0.0.1:{port}"));
     let v0 = client(base)?;
     let full = client(base + 4)?;
+    // The full node's RPC port accepts connections before the node answers (state sync runs
+    // first): poll with a short timeout so the log is watched as it is written.
+    let full_poll =
+        HttpClientBuilder::default().request_timeout(Duration::from_millis(200)).build(format!("http://127.0.0.1:{}", base + 4))?;
     let deadline = Instant::now() + Duration::from_secs(900);
     while height(&v0).await < 5 {
         if Instant::now() > deadline {
@@ -113,13 +117,13 @@ pub async fn run_state_sync_bench(opts: &StateSyncBenchOptions) -> anyhow::Resul
         if before_fetch.is_none() && std::fs::read_to_string(&log).is_ok_and(|l| l.contains("state sync: fetching")) {
             before_fetch = Some((started.elapsed(), peak_rss(full_pid).unwrap_or(0)));
         }
-        if let Ok(Some(report)) = full.sync_status().await.map(|s| s.state_sync) {
+        if let Ok(Some(report)) = full_poll.sync_status().await.map(|s| s.state_sync) {
             break report;
         }
         if Instant::now() > deadline {
             bail!("the full node did not finish state sync; logs in {}", path.display());
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let to_rpc = started.elapsed();
     let full_peak = peak_rss(full_pid).context("reading the full node's peak memory")?;
