@@ -40,11 +40,14 @@ pub struct RocksSettings {
     pub bloom_bits_per_key: u32,
     /// Background compaction and flush threads.
     pub background_jobs: i32,
+    /// Memtable size per column family, in MiB, before it is flushed to disk: the bound on
+    /// the memory written data takes before it is on disk (times the columns being written).
+    pub write_buffer_mb: usize,
 }
 
 impl Default for RocksSettings {
     fn default() -> Self {
-        RocksSettings { block_cache_mb: 128, bloom_bits_per_key: 10, background_jobs: 2 }
+        RocksSettings { block_cache_mb: 128, bloom_bits_per_key: 10, background_jobs: 2, write_buffer_mb: 64 }
     }
 }
 
@@ -77,6 +80,12 @@ impl RocksStore {
         let mut cf_opts = Options::default();
         cf_opts.set_block_based_table_factory(&table);
         cf_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let write_buffer = settings
+            .write_buffer_mb
+            .max(1)
+            .checked_mul(1024 * 1024)
+            .ok_or_else(|| open_err(format!("write_buffer_mb = {} is too large", settings.write_buffer_mb)))?;
+        cf_opts.set_write_buffer_size(write_buffer);
 
         let mut opts = Options::default();
         opts.create_if_missing(true);

@@ -504,6 +504,32 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupted_state_sync_resumes_at_its_recorded_height() {
+        let genesis = genesis();
+        let honest = honest_chain(&genesis);
+        let hub = MemoryHub::new();
+        let (stop, stop_rx) = watch::channel(false);
+        let server = serve(honest.clone(), hub.join(Keypair::from_seed([9; 32]).public()), stop_rx);
+        // A sync that recorded height 2 and wrote part of its state, then stopped.
+        let fresh = MemoryStore::new();
+        let (block, certificate) = honest.block_by_height(2).unwrap().unwrap();
+        ledger::begin_state_sync(&fresh, &block, &certificate).unwrap();
+        let chunk = read_chunk(honest.store().as_ref(), 2, None, 100, MAX_CHUNK_BYTES).unwrap();
+        let mut partial = crate::state::chunks::ChunkedRestore::new(2, block.header.state_root);
+        let mut batch = WriteBatch::default();
+        partial.add_chunk(chunk.entries, &chunk.proof, &mut batch).unwrap();
+        fresh.write(batch, Durability::Synced).unwrap();
+        // Started again: the same height, though the peer's head is 3.
+        let report = state_sync(hub.join(Keypair::from_seed([8; 32]).public()), &fresh, &genesis).unwrap();
+        assert_eq!(report.height, 2, "resumed at the recorded height, not the newest offer");
+        let synced = Ledger::open(Arc::new(fresh), &genesis).unwrap();
+        assert_eq!(synced.head().block.height, 2);
+        assert_eq!(synced.head().header.state_root, block.header.state_root);
+        stop.send(true).unwrap();
+        server.join().unwrap();
+    }
+
+    #[test]
     fn an_unfinished_state_sync_is_refused_by_the_ledger_until_finished() {
         let genesis = genesis();
         let honest = honest_chain(&genesis);
