@@ -7,6 +7,7 @@ mod bad_input;
 mod config_errors;
 mod contracts;
 mod end_to_end;
+mod hostile_peer;
 mod snapshot;
 mod state;
 mod validators;
