@@ -2,7 +2,8 @@
 //!
 //! One call, [`network_conformance`], with a [`NetworkHarness`] that starts and stops the
 //! plugin's nodes. It checks what consensus and the mempool rely on: peers connect; a
-//! broadcast reaches every other node and never the sender; one peer's messages on a topic
+//! broadcast reaches every other node and never the sender; so does a gossip publication
+//! (directly or relayed after a node's verdict); one peer's messages on a topic
 //! arrive in order, across two interleaved topics; `from` is the sender's identity; sends too
 //! large for the plugin are refused; a send to an unknown peer is refused; sends never block,
 //! even into a peer that reads nothing; a second subscriber to a topic is refused; and a peer
@@ -30,7 +31,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aether_api::network::{InboundMessage, Network, NetworkError, PeerId};
+use aether_api::network::topics::TX_TOPIC;
+use aether_api::network::{InboundMessage, Network, NetworkError, PeerId, Verdict};
 use tokio::sync::mpsc;
 
 use crate::types::Keypair;
@@ -67,6 +69,7 @@ pub fn network_conformance(harness: &mut impl NetworkHarness) {
     assert!(matches!(nets[0].subscribe(TOPIC), Err(NetworkError::AlreadySubscribed(_))), "a second subscriber to a topic is refused");
 
     broadcast_reaches_others_not_self(&nets, &ids, &mut inboxes);
+    publications_reach_others_not_self(&nets);
     order_holds_per_sender_and_topic(&nets, &ids, &mut inboxes, &mut other);
     limits_are_enforced(&nets);
     sends_never_block(&nets, &ids, &mut inboxes);
@@ -93,6 +96,32 @@ pub fn network_conformance(harness: &mut impl NetworkHarness) {
     assert!(reached.bytes.starts_with(b"again "), "the message after a restart is intact");
     drop(restarted);
     drop(nets);
+}
+
+/// A publication on a gossip topic (transactions) reaches every other node, directly or relayed
+/// after a node accepted it, and never the publisher; verdicts are taken.
+fn publications_reach_others_not_self(nets: &[Arc<dyn Network>]) {
+    let mut inboxes: Vec<_> = nets.iter().map(|n| n.subscribe(TX_TOPIC).expect("subscribe to the transaction topic")).collect();
+    // A relaying plugin may need a moment to learn who gossips what: publish distinct
+    // messages until each other node has one.
+    let deadline = Instant::now() + DELIVER;
+    let mut got = [false; 3];
+    let mut seq = 0u32;
+    while !(got[1] && got[2]) {
+        assert!(Instant::now() < deadline, "a publication from node 0 reaches nodes 1 and 2 within {DELIVER:?} (got {got:?})");
+        seq += 1;
+        nets[0].publish(TX_TOPIC, format!("published {seq}").into_bytes()).expect("publish");
+        for i in [1, 2] {
+            while let Some(m) = recv_within(&mut inboxes[i], Duration::from_millis(if got[i] { 1 } else { 100 })) {
+                assert!(m.bytes.starts_with(b"published "), "node {i} receives the publication intact");
+                assert_eq!(m.topic, TX_TOPIC);
+                nets[i].validated(&m, Verdict::Accept);
+                got[i] = true;
+            }
+        }
+    }
+    std::thread::sleep(QUIET);
+    assert!(inboxes[0].try_recv().is_err(), "a node never receives its own publication");
 }
 
 fn broadcast_reaches_others_not_self(nets: &[Arc<dyn Network>], ids: &[PeerId], inboxes: &mut [mpsc::Receiver<InboundMessage>]) {
