@@ -27,6 +27,7 @@ fn network(me: &Keypair, allowed: &[Keypair], bootstrap: &[(Keypair, SocketAddr)
         listen: vec!["127.0.0.1:0".parse().unwrap()],
         bootstrap: bootstrap.iter().map(|(k, addr)| PeerAddress { peer: k.public(), addr: *addr }).collect(),
         allowed: allowed.iter().map(Keypair::public).collect(),
+        validators: allowed.iter().take(4).map(Keypair::public).collect(),
         max_peers: 16,
     };
     Libp2pNetwork::start(&ctx, Libp2pSettings::default()).expect("network starts")

@@ -15,6 +15,7 @@
 //!     listen: vec!["127.0.0.1:0".parse().unwrap()],
 //!     bootstrap: vec![],
 //!     allowed: vec![a.public(), b.public()],
+//!     validators: vec![a.public(), b.public()],
 //!     max_peers: 8,
 //! };
 //! let net_a = Libp2pNetwork::start(&ctx(&a), Libp2pSettings::default()).unwrap();

@@ -246,8 +246,12 @@ impl Shared {
     /// Hands a publish to the swarm thread (which owns gossipsub).
     pub(crate) fn publish(&self, topic: &str, bytes: Vec<u8>) -> Result<(), NetworkError> {
         self.check_outbound(topic, &bytes)?;
-        add(&mut self.counters.lock().bytes_out, topic, bytes.len());
         self.commands.try_send(Command::Publish { topic: topic.to_string(), bytes }).map_err(|_| NetworkError::Backpressure)
+    }
+
+    /// Counts `bytes` sent on `topic` by gossipsub (publications and relays).
+    pub(crate) fn count_out(&self, topic: &str, bytes: u64) {
+        add(&mut self.counters.lock().bytes_out, topic, bytes as usize);
     }
 
     /// The node's verdict on gossip `message`: relay, drop, or drop and score its relay.

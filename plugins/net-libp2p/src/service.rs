@@ -54,7 +54,15 @@ pub(crate) struct Service {
     connected: HashSet<libp2p::PeerId>,
     next_link: u64,
     max_redial: Duration,
+    /// Gossipsub's explicit peers (the other validators).
+    explicit: HashSet<libp2p::PeerId>,
+    /// Gossiped messages handed to the node and not yet judged: topic and size, to count the
+    /// bytes a relay sends on.
+    judging: HashMap<Vec<u8>, (String, usize)>,
 }
+
+/// Gossiped messages awaiting the node's verdict that are remembered for byte counting.
+const MAX_JUDGING: usize = 65_536;
 
 /// A short tag of the chain's name (chain id and genesis hash) for protocol names.
 pub(crate) fn chain_tag(chain: &str) -> String {
@@ -160,14 +168,31 @@ impl Service {
         for topic in &shared.settings.gossip_topics {
             swarm.behaviour_mut().gossip.subscribe(&gossipsub::IdentTopic::new(topic)).map_err(|e| format!("gossip topic {topic}: {e}"))?;
         }
-        // Bootstrap peers (with `aether init`'s configs: the validators) get every gossiped
-        // message directly, outside the mesh.
-        for d in &dials {
-            swarm.behaviour_mut().gossip.add_explicit_peer(&d.peer);
+        // Validators get every gossiped message directly, outside the mesh.
+        let mut explicit = HashSet::new();
+        for v in ctx.validators.iter().filter(|v| **v != ctx.identity.public()) {
+            let peer = identity::libp2p_peer(v)?;
+            swarm.behaviour_mut().gossip.add_explicit_peer(&peer);
+            explicit.insert(peer);
         }
         let control = swarm.behaviour().streams.new_control();
         let max_redial = Duration::from_secs(shared.settings.max_redial_secs.max(1));
-        Ok((Service { swarm, shared, control, protocol, dials, allowed, connected: HashSet::new(), next_link: 0, max_redial }, bound))
+        Ok((
+            Service {
+                swarm,
+                shared,
+                control,
+                protocol,
+                dials,
+                allowed,
+                connected: HashSet::new(),
+                next_link: 0,
+                max_redial,
+                explicit,
+                judging: HashMap::new(),
+            },
+            bound,
+        ))
     }
 
     /// Runs until `stop` fires (or its sender is dropped).
@@ -251,9 +276,25 @@ impl Service {
             self.shared.penalize(peer, self.shared.settings.block_score, Drop::Oversize);
             return;
         }
-        if !self.shared.deliver(peer, topic, message.data, Some(GossipId(id.0.clone()))) {
+        let len = message.data.len();
+        if self.shared.deliver(peer, topic.clone(), message.data, Some(GossipId(id.0.clone()))) {
+            if self.judging.len() >= MAX_JUDGING {
+                self.judging.clear(); // verdicts lost by a busy node; only byte counts suffer
+            }
+            self.judging.insert(id.0, (topic, len));
+        } else {
             self.swarm.behaviour_mut().gossip.report_message_validation_result(&id, &source, gossipsub::MessageAcceptance::Ignore);
         }
+    }
+
+    /// The peers gossipsub sends a message on `topic` to, leaving out `except` (the relay it
+    /// came from): its mesh for the topic and the explicit peers subscribed to it. An estimate
+    /// for byte counts: peers that sent the same message meanwhile are skipped by gossipsub.
+    fn gossip_recipients(&self, topic: &gossipsub::TopicHash, except: Option<&libp2p::PeerId>) -> u64 {
+        let gossip = &self.swarm.behaviour().gossip;
+        let mut peers: HashSet<&libp2p::PeerId> = gossip.mesh_peers(topic).collect();
+        peers.extend(gossip.all_peers().filter(|(p, topics)| self.explicit.contains(p) && topics.contains(&topic)).map(|(p, _)| p));
+        peers.iter().filter(|p| except != Some(**p)).count() as u64
     }
 
     fn on_command(&mut self, command: Command) {
@@ -266,8 +307,11 @@ impl Service {
                 }
             }
             Command::Publish { topic, bytes } => {
-                match self.swarm.behaviour_mut().gossip.publish(gossipsub::IdentTopic::new(&topic), bytes) {
-                    Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
+                let hash = gossipsub::IdentTopic::new(&topic).hash();
+                let len = bytes.len() as u64;
+                match self.swarm.behaviour_mut().gossip.publish(hash.clone(), bytes) {
+                    Ok(_) => self.shared.count_out(&topic, len * self.gossip_recipients(&hash, None)),
+                    Err(gossipsub::PublishError::Duplicate) => {}
                     Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => self.shared.count_drop(Drop::NoGossipPeers),
                     Err(gossipsub::PublishError::AllQueuesFull(_)) => self.shared.count_drop(Drop::SendQueueFull),
                     Err(e) => tracing::debug!(%topic, error = %e, "gossip publish failed"),
@@ -275,6 +319,12 @@ impl Service {
             }
             Command::Validated { id, source, verdict } => {
                 let Ok(source) = identity::libp2p_peer(&source) else { return };
+                if let Some((topic, len)) = self.judging.remove(&id.0) {
+                    if verdict == Verdict::Accept {
+                        let hash = gossipsub::IdentTopic::new(&topic).hash();
+                        self.shared.count_out(&topic, len as u64 * self.gossip_recipients(&hash, Some(&source)));
+                    }
+                }
                 let acceptance = match verdict {
                     Verdict::Accept => gossipsub::MessageAcceptance::Accept,
                     Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,

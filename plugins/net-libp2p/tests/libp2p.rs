@@ -23,6 +23,7 @@ fn context(me: usize, allowed: &[usize], bootstrap: Vec<PeerAddress>, listen: So
         listen: vec![listen],
         bootstrap,
         allowed: allowed.iter().map(|i| key(*i).public()).collect(),
+        validators: allowed.iter().map(|i| key(*i).public()).collect(),
         max_peers: 16,
     }
 }

@@ -88,6 +88,9 @@ pub struct NetworkContext {
     /// The only peers allowed to connect: the genesis validators and `[network] allowed_peers`.
     /// Connections from other keys are refused when the transport handshake completes.
     pub allowed: Vec<PeerId>,
+    /// The genesis validators (all in `allowed`). Plugins may treat them apart (libp2p makes
+    /// them gossipsub's explicit peers, which get every gossiped message directly).
+    pub validators: Vec<PeerId>,
     /// Most peers connected at once.
     pub max_peers: usize,
 }

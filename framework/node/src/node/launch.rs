@@ -62,6 +62,7 @@ pub fn open_network(
         listen: net.listen.clone(),
         bootstrap: net.bootstrap.clone(),
         allowed,
+        validators: genesis.validators.iter().map(|v| v.identity).collect(),
         max_peers: net.max_peers,
     };
     let network = (registry.network.get(&net.backend.name)?.factory)(&ctx, &net.backend.settings)?;
