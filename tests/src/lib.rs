@@ -122,3 +122,37 @@ pub async fn wait_for_tx(node: &NodeHandle, hash: Hash, timeout: Duration) {
         }
     }
 }
+
+/// Launches a HotStuff validator of `genesis` with `key` on `network`, in `dir` (RocksDB, 50 ms
+/// minimum block interval, 1 s base timeout): for multi-validator tests in one process.
+pub fn launch_hotstuff_validator(
+    dir: &std::path::Path,
+    genesis: &Genesis,
+    key: &Keypair,
+    network: std::sync::Arc<dyn aether_framework::network::Network>,
+) -> aether_framework::node::Node {
+    let preset = aether_presets::find("aether").unwrap();
+    let registry = preset.registry();
+    let source = ConfigSource {
+        base_dir: Some(dir.to_path_buf()),
+        overrides: vec![
+            ("consensus.engine".into(), "\"hotstuff\"".into()),
+            ("consensus.hotstuff.min_block_interval_ms".into(), "50".into()),
+            ("consensus.hotstuff.base_timeout_ms".into(), "1000".into()),
+            ("storage.backend".into(), "\"rocksdb\"".into()),
+            ("node.data_dir".into(), format!("\"{}\"", dir.join("data").display())),
+        ],
+        ..Default::default()
+    };
+    let config = aether_framework::config::load(preset.defaults, &source, &registry).expect("config");
+    aether_framework::node::Node::launch_with(
+        &config,
+        &registry,
+        genesis,
+        Some(key.clone()),
+        std::sync::Arc::new(aether_framework::node::SystemClock::default()),
+        std::sync::Arc::new(aether_framework::node::NodeMetrics::default()),
+        Some(network),
+    )
+    .expect("validator launches")
+}

@@ -4,16 +4,14 @@
 //! and a transfer gossiped during the flood commits on all of them.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aether_consensus_hotstuff::HotStuffEngine;
 use aether_framework::codec;
-use aether_framework::config::{self, ConfigSource};
 use aether_framework::network::topics::EVIDENCE_TOPIC;
 use aether_framework::network::{Network, NetworkContext, PeerAddress};
-use aether_framework::node::{Node, NodeMetrics, SystemClock};
+use aether_framework::node::Node;
 use aether_framework::types::{Action, Address, Genesis, GenesisAccount, Keypair, TxBody};
 use aether_net_libp2p::{Libp2pNetwork, Libp2pSettings};
 use aether_tests::{wait_for_height, wait_for_tx};
@@ -31,33 +29,6 @@ fn network(me: &Keypair, allowed: &[Keypair], bootstrap: &[(Keypair, SocketAddr)
         max_peers: 16,
     };
     Libp2pNetwork::start(&ctx, Libp2pSettings::default()).expect("network starts")
-}
-
-fn launch(dir: &Path, genesis: &Genesis, key: &Keypair, network: Arc<dyn Network>) -> Node {
-    let preset = aether_presets::find("aether").unwrap();
-    let registry = preset.registry();
-    let source = ConfigSource {
-        base_dir: Some(dir.to_path_buf()),
-        overrides: vec![
-            ("consensus.engine".into(), "\"hotstuff\"".into()),
-            ("consensus.hotstuff.min_block_interval_ms".into(), "50".into()),
-            ("consensus.hotstuff.base_timeout_ms".into(), "1000".into()),
-            ("storage.backend".into(), "\"rocksdb\"".into()),
-            ("node.data_dir".into(), format!("\"{}\"", dir.join("data").display())),
-        ],
-        ..Default::default()
-    };
-    let config = config::load(preset.defaults, &source, &registry).expect("config");
-    Node::launch_with(
-        &config,
-        &registry,
-        genesis,
-        Some(key.clone()),
-        Arc::new(SystemClock::default()),
-        Arc::new(NodeMetrics::default()),
-        Some(network),
-    )
-    .expect("validator launches")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,8 +54,9 @@ async fn a_flooding_peer_is_blocked_while_the_validators_keep_committing() {
         started.push((key.clone(), net.listen_addrs()[0]));
         networks.push(Arc::new(net));
     }
-    let nodes: Vec<Node> =
-        (0..4).map(|i| launch(&dir.path().join(format!("v{i}")), &genesis, &keys[i], networks[i].clone() as Arc<dyn Network>)).collect();
+    let nodes: Vec<Node> = (0..4)
+        .map(|i| aether_tests::launch_hotstuff_validator(&dir.path().join(format!("v{i}")), &genesis, &keys[i], networks[i].clone()))
+        .collect();
     let handles: Vec<_> = nodes.iter().map(Node::handle).collect();
     for h in &handles {
         wait_for_height(h, 3, Duration::from_secs(60)).await;

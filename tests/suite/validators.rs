@@ -9,10 +9,8 @@ use std::time::Duration;
 
 use aether_consensus_hotstuff::HotStuffEngine;
 use aether_framework::codec;
-use aether_framework::config::{self, ConfigSource};
 use aether_framework::network::memory::MemoryHub;
-use aether_framework::network::Network;
-use aether_framework::node::{Node, NodeHandle, NodeMetrics, SystemClock};
+use aether_framework::node::{Node, NodeHandle};
 use aether_framework::types::{Action, Address, Genesis, GenesisAccount, Hash, Keypair, SignedTransaction, TxBody};
 use aether_tests::wait_for_height;
 
@@ -28,31 +26,7 @@ fn genesis(validators: &[Keypair], accounts: &[Keypair]) -> Genesis {
 }
 
 fn launch(dir: &Path, genesis: &Genesis, key: &Keypair, hub: &Arc<MemoryHub>) -> Node {
-    let preset = aether_presets::find("aether").unwrap();
-    let registry = preset.registry();
-    let source = ConfigSource {
-        base_dir: Some(dir.to_path_buf()),
-        overrides: vec![
-            ("consensus.engine".into(), "\"hotstuff\"".into()),
-            ("consensus.hotstuff.min_block_interval_ms".into(), "50".into()),
-            ("consensus.hotstuff.base_timeout_ms".into(), "1000".into()),
-            ("storage.backend".into(), "\"rocksdb\"".into()),
-            ("node.data_dir".into(), format!("\"{}\"", dir.join("data").display())),
-        ],
-        ..Default::default()
-    };
-    let config = config::load(preset.defaults, &source, &registry).expect("config");
-    let network: Arc<dyn Network> = hub.join(key.public());
-    Node::launch_with(
-        &config,
-        &registry,
-        genesis,
-        Some(key.clone()),
-        Arc::new(SystemClock::default()),
-        Arc::new(NodeMetrics::default()),
-        Some(network),
-    )
-    .expect("validator launches")
+    aether_tests::launch_hotstuff_validator(dir, genesis, key, hub.join(key.public()))
 }
 
 fn transfer(from: &Keypair, nonce: u64) -> SignedTransaction {
