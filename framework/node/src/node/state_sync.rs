@@ -454,6 +454,41 @@ mod tests {
         rt.block_on(job.run())
     }
 
+    /// A solo chain served over the hub by an honest peer (and any others added); the servers
+    /// stop when this is dropped.
+    struct Served {
+        genesis: Genesis,
+        honest: Arc<Ledger>,
+        hub: Arc<MemoryHub>,
+        stop: watch::Sender<bool>,
+        servers: Vec<std::thread::JoinHandle<()>>,
+    }
+
+    fn served() -> Served {
+        let genesis = genesis();
+        let honest = honest_chain(&genesis);
+        let hub = MemoryHub::new();
+        let (stop, stop_rx) = watch::channel(false);
+        let server = serve(honest.clone(), hub.join(Keypair::from_seed([9; 32]).public()), stop_rx);
+        Served { genesis, honest, hub, stop, servers: vec![server] }
+    }
+
+    impl Served {
+        /// The syncing node's place on the hub.
+        fn me(&self) -> Arc<dyn Network> {
+            self.hub.join(Keypair::from_seed([8; 32]).public())
+        }
+    }
+
+    impl Drop for Served {
+        fn drop(&mut self) {
+            let _ = self.stop.send(true);
+            for s in self.servers.drain(..) {
+                let _ = s.join();
+            }
+        }
+    }
+
     fn check_same_state(honest: &Ledger, fresh: MemoryStore, genesis: &Genesis) {
         let synced = Ledger::open(Arc::new(fresh), genesis).expect("a state-synced store opens as a ledger");
         assert_eq!(synced.head().block, honest.head().block, "the head is the offered block");
@@ -468,48 +503,32 @@ mod tests {
 
     #[test]
     fn an_empty_node_starts_from_a_peers_state() {
-        let genesis = genesis();
-        let honest = honest_chain(&genesis);
-        let hub = MemoryHub::new();
-        let (stop, stop_rx) = watch::channel(false);
-        let server = serve(honest.clone(), hub.join(Keypair::from_seed([9; 32]).public()), stop_rx);
+        let s = served();
         let fresh = MemoryStore::new();
-        let report = state_sync(hub.join(Keypair::from_seed([8; 32]).public()), &fresh, &genesis).unwrap();
+        let report = state_sync(s.me(), &fresh, &s.genesis).unwrap();
         assert_eq!((report.height, report.chunks, report.restarts), (3, 2, 0));
         assert_eq!(report.entries, u64::from(ACCOUNTS) + 1);
-        check_same_state(&honest, fresh, &genesis);
-        stop.send(true).unwrap();
-        server.join().unwrap();
+        check_same_state(&s.honest, fresh, &s.genesis);
     }
 
     #[test]
     fn a_peer_serving_altered_state_is_reported_and_the_state_comes_from_another() {
-        let genesis = genesis();
-        let honest = honest_chain(&genesis);
-        let hub = MemoryHub::new();
-        let (stop, stop_rx) = watch::channel(false);
-        let (good, liar) = (Keypair::from_seed([9; 32]).public(), Keypair::from_seed([7; 32]).public());
-        let server = serve(honest.clone(), hub.join(good), stop_rx.clone());
-        let lies = serve_lies(honest.clone(), hub.join(liar), stop_rx);
+        let mut s = served();
+        let liar = Keypair::from_seed([7; 32]).public();
+        s.servers.push(serve_lies(s.honest.clone(), s.hub.join(liar), s.stop.subscribe()));
         let reported = Arc::new(Mutex::new(Vec::new()));
-        let me = Arc::new(Recording { inner: hub.join(Keypair::from_seed([8; 32]).public()), reported: reported.clone() });
+        let me = Arc::new(Recording { inner: s.me(), reported: reported.clone() });
         let fresh = MemoryStore::new();
-        let report = state_sync(me, &fresh, &genesis).unwrap();
+        let report = state_sync(me, &fresh, &s.genesis).unwrap();
         assert_eq!(*reported.lock(), vec![liar], "the liar is reported, the honest peer is not");
         assert_eq!(report.restarts, 1, "the restore starts again once, without the liar");
-        check_same_state(&honest, fresh, &genesis);
-        stop.send(true).unwrap();
-        server.join().unwrap();
-        lies.join().unwrap();
+        check_same_state(&s.honest, fresh, &s.genesis);
     }
 
     #[test]
     fn an_interrupted_state_sync_resumes_at_its_recorded_height() {
-        let genesis = genesis();
-        let honest = honest_chain(&genesis);
-        let hub = MemoryHub::new();
-        let (stop, stop_rx) = watch::channel(false);
-        let server = serve(honest.clone(), hub.join(Keypair::from_seed([9; 32]).public()), stop_rx);
+        let s = served();
+        let (genesis, honest) = (&s.genesis, &s.honest);
         // A sync that recorded height 2 and wrote part of its state, then stopped.
         let fresh = MemoryStore::new();
         let (block, certificate) = honest.block_by_height(2).unwrap().unwrap();
@@ -520,13 +539,11 @@ mod tests {
         partial.add_chunk(chunk.entries, &chunk.proof, &mut batch).unwrap();
         fresh.write(batch, Durability::Synced).unwrap();
         // Started again: the same height, though the peer's head is 3.
-        let report = state_sync(hub.join(Keypair::from_seed([8; 32]).public()), &fresh, &genesis).unwrap();
+        let report = state_sync(s.me(), &fresh, genesis).unwrap();
         assert_eq!(report.height, 2, "resumed at the recorded height, not the newest offer");
-        let synced = Ledger::open(Arc::new(fresh), &genesis).unwrap();
+        let synced = Ledger::open(Arc::new(fresh), genesis).unwrap();
         assert_eq!(synced.head().block.height, 2);
         assert_eq!(synced.head().header.state_root, block.header.state_root);
-        stop.send(true).unwrap();
-        server.join().unwrap();
     }
 
     #[test]
