@@ -48,6 +48,8 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 const TICK: Duration = Duration::from_millis(100);
 /// Largest sync message accepted: one maximal block plus its certificate and framing.
 pub(super) const MAX_SYNC_MESSAGE_BYTES: usize = MAX_BLOCK_BYTES + 1024 * 1024;
+/// How often one peer is offered a snapshot (a state sync asks once a second until it has one).
+const SNAPSHOT_OFFER_EVERY: Duration = Duration::from_millis(500);
 /// State chunks one peer is served per second (a state sync asks for one at a time).
 const MAX_CHUNKS_PER_PEER_PER_SEC: u32 = 20;
 /// Answers in a row without a block proven final after which a peer is reported.
@@ -150,6 +152,8 @@ struct State {
     unproven: HashMap<PeerId, u32>,
     /// State chunks served per peer in the current second, and when that second began.
     chunks_served: HashMap<PeerId, (Instant, u32)>,
+    /// When each peer was last offered a snapshot.
+    snapshots_served: HashMap<PeerId, Instant>,
     next_peer: usize,
 }
 
@@ -164,6 +168,7 @@ impl State {
             bad: HashSet::new(),
             unproven: HashMap::new(),
             chunks_served: HashMap::new(),
+            snapshots_served: HashMap::new(),
             next_peer: 0,
         }
     }
@@ -225,7 +230,14 @@ impl SyncService {
             }
             SyncMessage::GetBlocks { from, count } => self.serve(m.from, from, count),
             SyncMessage::Blocks { from, blocks } => self.on_blocks(state, m.from, from, blocks),
-            SyncMessage::GetSnapshot => self.serve_snapshot(m.from),
+            SyncMessage::GetSnapshot => {
+                // Each offer costs certificate checks: one per peer per interval.
+                let last = state.snapshots_served.get(&m.from);
+                if last.is_none_or(|at| at.elapsed() >= SNAPSHOT_OFFER_EVERY) {
+                    state.snapshots_served.insert(m.from, Instant::now());
+                    self.serve_snapshot(m.from);
+                }
+            }
             SyncMessage::GetStateChunk { height, after } => {
                 // Each chunk costs this thread a tree walk: a peer gets a few per second.
                 let (since, served) = state.chunks_served.entry(m.from).or_insert((Instant::now(), 0));
