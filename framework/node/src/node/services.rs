@@ -57,12 +57,14 @@ pub(super) fn spawn_tx_gossip(
 /// minimum fee, its pool, nonces already used).
 pub(super) fn gossip_verdict(error: &SubmitError) -> Verdict {
     match error {
-        SubmitError::Oversize { .. }
-        | SubmitError::Undecodable(_)
+        SubmitError::Undecodable(_)
         | SubmitError::WrongChain { .. }
         | SubmitError::BadSignature(_)
         | SubmitError::GasLimitTooHigh { .. } => Verdict::Reject,
-        SubmitError::FeeTooLow { .. }
+        // The mempool's size limit is this node's setting; the network already refuses what
+        // is over the topic's limit.
+        SubmitError::Oversize { .. }
+        | SubmitError::FeeTooLow { .. }
         | SubmitError::Duplicate(_)
         | SubmitError::StaleNonce { .. }
         | SubmitError::FutureNonce { .. }
@@ -116,13 +118,13 @@ mod tests {
     #[test]
     fn only_what_no_honest_node_admits_counts_against_the_relay() {
         let reject = [
-            SubmitError::Oversize { len: 2, max: 1 },
             SubmitError::Undecodable("x".into()),
             SubmitError::WrongChain { expected: "a".into(), got: "b".into() },
             SubmitError::BadSignature("x".into()),
             SubmitError::GasLimitTooHigh { got: 2, max: 1 },
         ];
         let ignore = [
+            SubmitError::Oversize { len: 2, max: 1 },
             SubmitError::FeeTooLow { fee: 1, min: 2 },
             SubmitError::Duplicate(Hash::ZERO),
             SubmitError::StaleNonce { expected: 2, got: 1 },

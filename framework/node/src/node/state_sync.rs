@@ -98,6 +98,7 @@ impl StateSync<'_> {
         let started = Instant::now();
         let deadline = started + self.timeout;
         let mut bad = HashSet::new();
+        let resumed = ledger::state_sync_target(self.store)?.is_some();
         let (block, certificate) = match ledger::state_sync_target(self.store)? {
             Some(target) => {
                 tracing::info!(height = target.0.header.height, "resuming an unfinished state sync");
@@ -126,7 +127,13 @@ impl StateSync<'_> {
                 }
                 Err(Restore::Fatal(e)) => return Err(e),
                 Err(Restore::OutOfTime) => {
-                    let reason = if last_refusal.is_empty() { "no peer answered in time".to_string() } else { last_refusal };
+                    let reason = match (last_refusal.is_empty(), resumed) {
+                        (false, _) => last_refusal,
+                        (true, true) => format!(
+                            "no peer served the state at height {height}, where the interrupted sync started; if peers have pruned it, delete the data directory's db folder and start again"
+                        ),
+                        (true, false) => "no peer answered in time".to_string(),
+                    };
                     return Err(StateSyncError::TimedOut { secs: self.timeout.as_secs(), reason });
                 }
             }
@@ -205,9 +212,13 @@ impl StateSync<'_> {
         best.ok_or(StateSyncError::NoOffer { secs: self.timeout.as_secs(), peers: self.network.peers().len() })
     }
 
-    /// The next peer to ask, round robin over connected peers not reported.
-    fn pick(&self, bad: &HashSet<PeerId>, turn: &mut usize) -> Option<PeerId> {
+    /// The next peer to ask, round robin over connected peers not reported, preferring those
+    /// that have not let a request time out (all of them, once every peer has).
+    fn pick(&self, bad: &HashSet<PeerId>, silent: &HashSet<PeerId>, turn: &mut usize) -> Option<PeerId> {
         let mut peers: Vec<PeerId> = self.network.peers().into_iter().filter(|p| !bad.contains(p)).collect();
+        if peers.iter().any(|p| !silent.contains(p)) {
+            peers.retain(|p| !silent.contains(p));
+        }
         peers.sort();
         let peer = peers.get(*turn % peers.len().max(1)).copied();
         *turn = turn.wrapping_add(1);
@@ -234,6 +245,7 @@ impl StateSync<'_> {
         let mut restore = ChunkedRestore::new(height, root);
         let mut after: Option<[u8; 32]> = None;
         let mut turn = 0usize;
+        let mut silent = HashSet::new();
         // The chunk asked for ahead (its peer and start) when the previous one arrived.
         let mut asked: Option<(PeerId, Option<[u8; 32]>)> = None;
         loop {
@@ -243,7 +255,7 @@ impl StateSync<'_> {
             let peer = match asked {
                 Some((peer, a)) if a == after => peer,
                 _ => {
-                    let Some(peer) = self.pick(bad, &mut turn) else {
+                    let Some(peer) = self.pick(bad, &silent, &mut turn) else {
                         // Wait for a connection rather than spin.
                         tokio::time::sleep(Duration::from_millis(200)).await;
                         continue;
@@ -268,6 +280,7 @@ impl StateSync<'_> {
             };
             let Some((entries, proof, last)) = answer else {
                 tracing::debug!(%peer, height, "state chunk request timed out; asking another peer");
+                silent.insert(peer);
                 asked = None;
                 continue;
             };
@@ -281,7 +294,7 @@ impl StateSync<'_> {
             asked = None;
             if let (false, Some((key, _))) = (last, entries.last()) {
                 let next = Some(crate::state::key_hash(key).0);
-                if let Some(next_peer) = self.pick(bad, &mut turn) {
+                if let Some(next_peer) = self.pick(bad, &silent, &mut turn) {
                     if self.ask(next_peer, height, next) {
                         asked = Some((next_peer, next));
                     }

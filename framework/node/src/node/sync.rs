@@ -141,6 +141,8 @@ pub(super) struct SyncService {
 
 struct State {
     peer_heads: HashMap<PeerId, Height>,
+    /// The lowest height each peer serves blocks from (below it, it pruned them).
+    peer_bases: HashMap<PeerId, Height>,
     in_flight: BTreeMap<Height, Request>,
     /// Final blocks waiting to be handed to the driver, by height.
     ready: BTreeMap<Height, (Block, Certificate)>,
@@ -161,6 +163,7 @@ impl State {
     fn new() -> State {
         State {
             peer_heads: HashMap::new(),
+            peer_bases: HashMap::new(),
             in_flight: BTreeMap::new(),
             ready: BTreeMap::new(),
             handed_up_to: 0,
@@ -225,8 +228,9 @@ impl SyncService {
             }
         };
         match message {
-            SyncMessage::Status { head, .. } => {
+            SyncMessage::Status { base, head } => {
                 state.peer_heads.insert(m.from, head);
+                state.peer_bases.insert(m.from, base);
             }
             SyncMessage::GetBlocks { from, count } => self.serve(m.from, from, count),
             SyncMessage::Blocks { from, blocks } => self.on_blocks(state, m.from, from, blocks),
@@ -335,8 +339,13 @@ impl SyncService {
         });
         let Some(last_final) = last_final else {
             // An honest peer's committed chain proves itself within a few blocks (its head is
-            // always directly committed); answer after answer without proof is a peer lying
-            // about certificates or stalling sync.
+            // always directly committed): full answers, again and again, with no proof are a
+            // peer lying about certificates or stalling sync. Short answers (a byte limit, a
+            // pruned or short chain) are not held against it.
+            if blocks.len() < count as usize || blocks.is_empty() {
+                tracing::debug!(%peer, from, count = blocks.len(), "a short answer proves no block; asking again");
+                return;
+            }
             let strikes = state.unproven.entry(peer).or_default();
             *strikes += 1;
             if *strikes >= MAX_UNPROVEN_ANSWERS {
@@ -411,7 +420,13 @@ impl SyncService {
             let mut candidates: Vec<PeerId> = state
                 .peer_heads
                 .iter()
-                .filter(|(p, h)| **h >= next && !busy.contains(p) && connected.contains(p) && !state.bad.contains(p))
+                .filter(|(p, h)| {
+                    **h >= next
+                        && state.peer_bases.get(p).is_none_or(|base| *base <= next)
+                        && !busy.contains(p)
+                        && connected.contains(p)
+                        && !state.bad.contains(p)
+                })
                 .map(|(p, _)| *p)
                 .collect();
             if candidates.is_empty() {
@@ -609,6 +624,12 @@ mod tests {
         let mut f = fixture(5, move |inner| Arc::new(Recording { inner, reported: record }));
         let mut state = State::new();
         let unproven = || served(&f.honest, 1..=5).into_iter().map(|(b, _)| (b, Certificate(vec![0; 64]))).collect::<Vec<_>>();
+        for _ in 0..MAX_UNPROVEN_ANSWERS {
+            let mut short = unproven();
+            short.truncate(2);
+            answer(&f.service, &mut state, f.peer, 5, short);
+        }
+        assert!(state.unproven.is_empty(), "short answers (a byte limit, a pruned chain) are not held against a peer");
         for _ in 1..MAX_UNPROVEN_ANSWERS {
             answer(&f.service, &mut state, f.peer, 5, unproven());
         }

@@ -273,6 +273,7 @@ pub fn entries_at<'a>(store: &'a dyn KvRead, version: Version) -> Result<impl It
 /// The root of a tree holding exactly `entries`, computed in memory (genesis, snapshot
 /// checks, recomputation from scratch).
 /// Memory: the entries' key hashes and values, plus one batch of tree nodes (never the tree).
+/// A key given twice takes its last value.
 pub fn root_of<'a>(entries: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Hash {
     tree_store::streamed_root(entries.into_iter().map(|(k, v)| (key_hash(k), v.to_vec())))
 }

@@ -95,16 +95,15 @@ impl TreeReader for TreeStore<'_> {
     }
 }
 
-/// The root of the tree holding `entries` (any order), in bounded memory: entries are sorted by
-/// key hash and inserted in batches as consecutive versions. Each batch's keys follow every key
+/// The root of the tree holding `entries` (any order), holding the entries but never the whole
+/// tree: entries are sorted by key hash and inserted in batches as consecutive versions. Each batch's keys follow every key
 /// already in, so inserting it reads only the path to the rightmost leaf, which the previous
 /// batch rewrote: every node older than the newest version can be dropped. The root is the
 /// one-pass root (a JMT's shape and hashes depend only on its entries, not on versions).
 pub(crate) fn streamed_root(entries: impl IntoIterator<Item = (KeyHash, OwnedValue)>) -> Hash {
     const BATCH: usize = 4_096;
-    let mut sorted: Vec<(KeyHash, OwnedValue)> = entries.into_iter().collect();
-    sorted.sort_unstable_by_key(|a| a.0);
-    sorted.dedup_by(|later, earlier| later.0 == earlier.0);
+    // Sorted by key hash, one value per key (the last given, as `compute_delta` keeps).
+    let sorted: Vec<(KeyHash, OwnedValue)> = entries.into_iter().collect::<std::collections::BTreeMap<_, _>>().into_iter().collect();
     if sorted.is_empty() {
         return MemoryTree::default().put(0, std::iter::empty());
     }
