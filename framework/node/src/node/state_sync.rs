@@ -31,7 +31,7 @@ use crate::codec;
 use crate::consensus::{BlockRef, ConsensusEngine};
 use crate::ledger;
 use crate::network::{InboundMessage, Network, PeerId};
-use crate::state::chunks::ChunkedRestore;
+use crate::state::chunks::{ChunkError, ChunkedRestore};
 use crate::storage::{Durability, KvStore, WriteBatch};
 use crate::types::{Block, Certificate, Hash, Height};
 
@@ -74,6 +74,8 @@ pub enum StateSyncError {
     NetworkClosed,
     #[error("the state sync thread panicked")]
     Panicked,
+    #[error("cannot read back the restored state: {0}")]
+    Store(String),
     #[error(transparent)]
     Ledger(#[from] ledger::LedgerError),
     #[error(transparent)]
@@ -98,8 +100,9 @@ impl StateSync<'_> {
         let started = Instant::now();
         let deadline = started + self.timeout;
         let mut bad = HashSet::new();
-        let resumed = ledger::state_sync_target(self.store)?.is_some();
-        let (block, certificate) = match ledger::state_sync_target(self.store)? {
+        let recorded = ledger::state_sync_target(self.store)?;
+        let resumed = recorded.is_some();
+        let (block, certificate) = match recorded {
             Some(target) => {
                 tracing::info!(height = target.0.header.height, "resuming an unfinished state sync");
                 target
@@ -183,7 +186,9 @@ impl StateSync<'_> {
                 let _ = self.network.broadcast(SYNC_TOPIC, codec::encode(&SyncMessage::GetSnapshot));
                 ask_at = now + OFFER_EVERY;
             }
-            let Some((peer, message)) = self.next(ask_at.min(stop_at)).await? else { continue };
+            // Asking again only until there is an offer; then just listening until `stop_at`.
+            let until = if best.is_none() { ask_at.min(stop_at) } else { stop_at };
+            let Some((peer, message)) = self.next(until).await? else { continue };
             let SyncMessage::Snapshot { block, certificate } = message else { continue };
             if bad.contains(&peer) {
                 continue;
@@ -327,10 +332,15 @@ impl StateSync<'_> {
                     return Err(Restore::Refused(reason));
                 }
                 self.store.write(batch, Durability::Synced).map_err(|e| Restore::Fatal(e.into()))?;
-                if let Err(e) = ChunkedRestore::check_root(self.store, height, root) {
-                    let reason = format!("ended the state early: {e}");
-                    self.report_peer(bad, peer, &reason);
-                    return Err(Restore::Refused(reason));
+                match ChunkedRestore::check_root(self.store, height, root) {
+                    Ok(()) => {}
+                    Err(e @ ChunkError::RootMismatch { .. }) => {
+                        let reason = format!("ended the state early: {e}");
+                        self.report_peer(bad, peer, &reason);
+                        return Err(Restore::Refused(reason));
+                    }
+                    // Reading back what this node wrote failed: its own store, not the peer.
+                    Err(e) => return Err(Restore::Fatal(StateSyncError::Store(e.to_string()))),
                 }
                 return Ok(());
             }

@@ -48,10 +48,23 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 const TICK: Duration = Duration::from_millis(100);
 /// Largest sync message accepted: one maximal block plus its certificate and framing.
 pub(super) const MAX_SYNC_MESSAGE_BYTES: usize = MAX_BLOCK_BYTES + 1024 * 1024;
-/// How often one peer is offered a snapshot (a state sync asks once a second until it has one).
-const SNAPSHOT_OFFER_EVERY: Duration = Duration::from_millis(500);
-/// State chunks one peer is served per second (a state sync asks for one at a time).
-const MAX_CHUNKS_PER_PEER_PER_SEC: u32 = 20;
+/// What serving a state sync costs, and how much of it one peer gets per second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Serving {
+    /// A snapshot offer (a state sync asks once a second until it has one).
+    Offer,
+    /// A state chunk (a state sync has at most two asked at once).
+    Chunk,
+}
+
+impl Serving {
+    fn per_second(self) -> u32 {
+        match self {
+            Serving::Offer => 2,
+            Serving::Chunk => 20,
+        }
+    }
+}
 /// Answers in a row without a block proven final after which a peer is reported.
 const MAX_UNPROVEN_ANSWERS: u32 = 3;
 /// How far below its head a node looks for a block to offer for state sync.
@@ -152,10 +165,8 @@ struct State {
     bad: HashSet<PeerId>,
     /// Answers in a row, per peer, in which no block was proven final.
     unproven: HashMap<PeerId, u32>,
-    /// State chunks served per peer in the current second, and when that second began.
-    chunks_served: HashMap<PeerId, (Instant, u32)>,
-    /// When each peer was last offered a snapshot.
-    snapshots_served: HashMap<PeerId, Instant>,
+    /// State served per peer and kind in the current second, and when that second began.
+    served: HashMap<(PeerId, Serving), (Instant, u32)>,
     next_peer: usize,
 }
 
@@ -170,10 +181,22 @@ impl State {
             handed_at: Instant::now(),
             bad: HashSet::new(),
             unproven: HashMap::new(),
-            chunks_served: HashMap::new(),
-            snapshots_served: HashMap::new(),
+            served: HashMap::new(),
             next_peer: 0,
         }
+    }
+
+    /// Whether `peer` may be served one more `kind` this second (and counts it).
+    fn within_budget(&mut self, peer: PeerId, kind: Serving) -> bool {
+        let (since, served) = self.served.entry((peer, kind)).or_insert((Instant::now(), 0));
+        if since.elapsed() >= Duration::from_secs(1) {
+            (*since, *served) = (Instant::now(), 0);
+        }
+        if *served >= kind.per_second() {
+            return false;
+        }
+        *served += 1;
+        true
     }
 }
 
@@ -234,22 +257,15 @@ impl SyncService {
             }
             SyncMessage::GetBlocks { from, count } => self.serve(m.from, from, count),
             SyncMessage::Blocks { from, blocks } => self.on_blocks(state, m.from, from, blocks),
+            // Serving state costs this thread certificate checks (an offer) or a tree walk (a
+            // chunk): a peer gets a few of each per second.
             SyncMessage::GetSnapshot => {
-                // Each offer costs certificate checks: one per peer per interval.
-                let last = state.snapshots_served.get(&m.from);
-                if last.is_none_or(|at| at.elapsed() >= SNAPSHOT_OFFER_EVERY) {
-                    state.snapshots_served.insert(m.from, Instant::now());
+                if state.within_budget(m.from, Serving::Offer) {
                     self.serve_snapshot(m.from);
                 }
             }
             SyncMessage::GetStateChunk { height, after } => {
-                // Each chunk costs this thread a tree walk: a peer gets a few per second.
-                let (since, served) = state.chunks_served.entry(m.from).or_insert((Instant::now(), 0));
-                if since.elapsed() >= Duration::from_secs(1) {
-                    (*since, *served) = (Instant::now(), 0);
-                }
-                if *served < MAX_CHUNKS_PER_PEER_PER_SEC {
-                    *served += 1;
+                if state.within_budget(m.from, Serving::Chunk) {
                     self.serve_chunk(m.from, height, after);
                 }
             }
@@ -342,7 +358,7 @@ impl SyncService {
             // always directly committed): full answers, again and again, with no proof are a
             // peer lying about certificates or stalling sync. Short answers (a byte limit, a
             // pruned or short chain) are not held against it.
-            if blocks.len() < count as usize || blocks.is_empty() {
+            if blocks.len() < count as usize {
                 tracing::debug!(%peer, from, count = blocks.len(), "a short answer proves no block; asking again");
                 return;
             }
@@ -652,6 +668,16 @@ mod tests {
         state.peer_heads.insert(peer(2), 10);
         state.peer_heads.insert(peer(3), 12);
         assert_eq!(service.best_peer_head(&state), 12, "a lone far claim is outvoted");
+    }
+
+    #[test]
+    fn a_peer_is_served_a_bounded_amount_of_state_per_second() {
+        let mut state = State::new();
+        let (a, b) = (Keypair::from_seed([1; 32]).public(), Keypair::from_seed([2; 32]).public());
+        let chunks = (0..100).filter(|_| state.within_budget(a, Serving::Chunk)).count();
+        let offers = (0..100).filter(|_| state.within_budget(a, Serving::Offer)).count();
+        assert_eq!((chunks, offers), (20, 2), "per kind, per second");
+        assert!(state.within_budget(b, Serving::Chunk), "another peer has its own budget");
     }
 
     #[test]

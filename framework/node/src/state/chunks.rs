@@ -44,7 +44,7 @@ use jmt::{KeyHash, RootHash};
 use parking_lot::Mutex;
 use sha2::Sha256;
 
-use super::tree_store::{value_key, TreeStore};
+use super::tree_store::TreeStore;
 use super::{flat_location, key_hash, tree_error, Entry, StateError, Tree, Version, META_STATE_OLDEST};
 use crate::codec;
 use crate::storage::{columns, KvRead, WriteBatch};
@@ -166,12 +166,7 @@ impl TreeWriter for NodeSink {
 impl NodeSink {
     fn drain_into(&self, batch: &mut WriteBatch) {
         for nodes in self.0.lock().drain(..) {
-            for (key, node) in nodes.nodes() {
-                batch.put(columns::STATE_NODES, codec::encode(key), codec::encode(node));
-            }
-            for ((version, kh), value) in nodes.values() {
-                batch.put(columns::STATE_VALUES, value_key(kh, *version), codec::encode(value));
-            }
+            super::put_node_batch(&nodes, batch);
         }
     }
 }
@@ -182,7 +177,7 @@ pub struct ChunkedRestore {
     restore: Option<JellyfishMerkleRestore<Sha256>>,
     sink: Arc<NodeSink>,
     version: Version,
-    root: Hash,
+    /// The key hash of the last entry added: the next chunk starts after it.
     last_key: Option<[u8; 32]>,
     entries: u64,
 }
@@ -191,17 +186,12 @@ impl ChunkedRestore {
     pub fn new(version: Version, root: Hash) -> ChunkedRestore {
         let sink = Arc::new(NodeSink::default());
         let restore = JellyfishMerkleRestore::new_overwrite(sink.clone(), version, RootHash(root.0)).ok();
-        ChunkedRestore { restore, sink, version, root, last_key: None, entries: 0 }
+        ChunkedRestore { restore, sink, version, last_key: None, entries: 0 }
     }
 
     /// Entries added so far.
     pub fn entries(&self) -> u64 {
         self.entries
-    }
-
-    /// The key hash of the last entry added: the next chunk starts after it.
-    pub fn last_key(&self) -> Option<[u8; 32]> {
-        self.last_key
     }
 
     /// Checks `entries` (the next chunk) and its range `proof` against the root, then adds
@@ -220,17 +210,14 @@ impl ChunkedRestore {
             return Err(ChunkError::MalformedProof(format!("{} bytes, more than any range proof needs", proof.len())));
         }
         let proof: SparseMerkleRangeProof<Sha256> = borsh::from_slice(proof).map_err(|e| ChunkError::MalformedProof(e.to_string()))?;
-        let mut hashed = Vec::with_capacity(entries.len());
-        let mut previous = self.last_key;
-        for (key, value) in &entries {
-            let kh = key_hash(key);
-            if previous.is_some_and(|p| kh.0 <= p) {
-                self.restore = None;
-                return Err(ChunkError::OutOfOrder);
-            }
-            previous = Some(kh.0);
-            hashed.push((kh, value.clone()));
+        let hashes: Vec<KeyHash> = entries.iter().map(|(key, _)| key_hash(key)).collect();
+        let in_order = hashes.first().is_some_and(|first| self.last_key.is_none_or(|last| first.0 > last))
+            && hashes.windows(2).all(|pair| pair[0] < pair[1]);
+        if !in_order {
+            self.restore = None;
+            return Err(ChunkError::OutOfOrder);
         }
+        let hashed: Vec<(KeyHash, Vec<u8>)> = hashes.iter().zip(&entries).map(|(kh, (_, value))| (*kh, value.clone())).collect();
         let Some(restore) = self.restore.as_mut() else {
             return Err(ChunkError::Mismatch("an earlier chunk failed; this restore must start again".into()));
         };
@@ -248,15 +235,15 @@ impl ChunkedRestore {
             }
         }
         self.sink.drain_into(batch);
-        for (key, value) in entries {
+        self.last_key = hashes.last().map(|kh| kh.0);
+        for (kh, (key, value)) in hashes.into_iter().zip(entries) {
             if let Some((column, flat_key)) = flat_location(&key) {
-                batch.put(column, flat_key, value.clone());
+                batch.put(column, flat_key, value);
             }
-            batch.put(columns::STATE_PREIMAGES, key_hash(&key).0.to_vec(), key);
+            batch.put(columns::STATE_PREIMAGES, kh.0.to_vec(), key);
             self.entries += 1;
         }
-        self.last_key = previous;
-        Ok(previous)
+        Ok(self.last_key)
     }
 
     /// Writes the last tree nodes (up to the root) into `batch`, with the state's oldest
@@ -273,15 +260,11 @@ impl ChunkedRestore {
 
     /// After [`ChunkedRestore::finish`]'s batch is written: the rebuilt root is the expected one.
     pub fn check_root(store: &dyn KvRead, version: Version, expected: Hash) -> Result<(), ChunkError> {
-        let computed = super::root_at(store, version).unwrap_or_default();
+        let computed = super::root_at(store, version)?;
         if computed != expected {
             return Err(ChunkError::RootMismatch { computed, expected });
         }
         Ok(())
-    }
-
-    pub fn root(&self) -> Hash {
-        self.root
     }
 }
 

@@ -205,14 +205,19 @@ pub fn write_delta(store: &dyn KvRead, delta: &StateDelta, batch: &mut WriteBatc
 
 /// The delta's nodes, values and key preimages (everything but the stale index).
 fn put_tree_entries(delta: &StateDelta, batch: &mut WriteBatch) {
-    for (key, node) in delta.batch.node_batch.nodes() {
-        batch.put(columns::STATE_NODES, codec::encode(key), codec::encode(node));
-    }
-    for ((version, kh), value) in delta.batch.node_batch.values() {
-        batch.put(columns::STATE_VALUES, value_key(kh, *version), codec::encode(value));
-    }
+    put_node_batch(&delta.batch.node_batch, batch);
     for (kh, key) in &delta.preimages {
         batch.put(columns::STATE_PREIMAGES, kh.0.to_vec(), key.clone());
+    }
+}
+
+/// A jmt node batch's tree nodes and values, in their columns.
+fn put_node_batch(nodes: &jmt::storage::NodeBatch, batch: &mut WriteBatch) {
+    for (key, node) in nodes.nodes() {
+        batch.put(columns::STATE_NODES, codec::encode(key), codec::encode(node));
+    }
+    for ((version, kh), value) in nodes.values() {
+        batch.put(columns::STATE_VALUES, value_key(kh, *version), codec::encode(value));
     }
 }
 
