@@ -56,9 +56,17 @@ pub(crate) struct Service {
     max_redial: Duration,
     /// Gossipsub's explicit peers (the other validators).
     explicit: HashSet<libp2p::PeerId>,
-    /// Gossiped messages handed to the node and not yet judged: topic and size, to count the
-    /// bytes a relay sends on.
-    judging: HashMap<Vec<u8>, (String, usize)>,
+    /// The explicit peers subscribed to each gossip topic (from gossipsub's events).
+    explicit_subscribed: HashMap<gossipsub::TopicHash, HashSet<libp2p::PeerId>>,
+    /// Gossiped messages handed to the node and not yet judged: the relay, topic and size, to
+    /// report the verdict and count the bytes relayed on.
+    judging: HashMap<Vec<u8>, Judging>,
+}
+
+struct Judging {
+    source: libp2p::PeerId,
+    topic: String,
+    len: usize,
 }
 
 /// Gossiped messages awaiting the node's verdict that are remembered for byte counting.
@@ -189,6 +197,7 @@ impl Service {
                 next_link: 0,
                 max_redial,
                 explicit,
+                explicit_subscribed: HashMap::new(),
                 judging: HashMap::new(),
             },
             bound,
@@ -253,6 +262,16 @@ impl Service {
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message { propagation_source, message_id, message })) => {
                 self.on_gossip(propagation_source, message_id, message);
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Subscribed { peer_id, topic }))
+                if self.explicit.contains(&peer_id) =>
+            {
+                self.explicit_subscribed.entry(topic).or_default().insert(peer_id);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Unsubscribed { peer_id, topic })) => {
+                if let Some(peers) = self.explicit_subscribed.get_mut(&topic) {
+                    peers.remove(&peer_id);
+                }
+            }
             _ => {}
         }
     }
@@ -281,7 +300,7 @@ impl Service {
             if self.judging.len() >= MAX_JUDGING {
                 self.judging.clear(); // verdicts lost by a busy node; only byte counts suffer
             }
-            self.judging.insert(id.0, (topic, len));
+            self.judging.insert(id.0, Judging { source, topic, len });
         } else {
             self.swarm.behaviour_mut().gossip.report_message_validation_result(&id, &source, gossipsub::MessageAcceptance::Ignore);
         }
@@ -291,9 +310,11 @@ impl Service {
     /// came from): its mesh for the topic and the explicit peers subscribed to it. An estimate
     /// for byte counts: peers that sent the same message meanwhile are skipped by gossipsub.
     fn gossip_recipients(&self, topic: &gossipsub::TopicHash, except: Option<&libp2p::PeerId>) -> u64 {
-        let gossip = &self.swarm.behaviour().gossip;
-        let mut peers: HashSet<&libp2p::PeerId> = gossip.mesh_peers(topic).collect();
-        peers.extend(gossip.all_peers().filter(|(p, topics)| self.explicit.contains(p) && topics.contains(&topic)).map(|(p, _)| p));
+        let mut peers: HashSet<&libp2p::PeerId> = self.swarm.behaviour().gossip.mesh_peers(topic).collect();
+        if let Some(explicit) = self.explicit_subscribed.get(topic) {
+            // Subscriptions of a peer that disconnected are not withdrawn by an event.
+            peers.extend(explicit.iter().filter(|p| self.connected.contains(p)));
+        }
         peers.iter().filter(|p| except != Some(**p)).count() as u64
     }
 
@@ -318,13 +339,20 @@ impl Service {
                 }
             }
             Command::Validated { id, source, verdict } => {
-                let Ok(source) = identity::libp2p_peer(&source) else { return };
-                if let Some((topic, len)) = self.judging.remove(&id.0) {
-                    if verdict == Verdict::Accept {
-                        let hash = gossipsub::IdentTopic::new(&topic).hash();
-                        self.shared.count_out(&topic, len as u64 * self.gossip_recipients(&hash, Some(&source)));
+                let source = match self.judging.remove(&id.0) {
+                    Some(Judging { source, topic, len }) => {
+                        if verdict == Verdict::Accept {
+                            let hash = gossipsub::IdentTopic::new(&topic).hash();
+                            self.shared.count_out(&topic, len as u64 * self.gossip_recipients(&hash, Some(&source)));
+                        }
+                        source
                     }
-                }
+                    // Forgotten by a busy node: the relay's id from its key.
+                    None => match identity::libp2p_peer(&source) {
+                        Ok(source) => source,
+                        Err(_) => return,
+                    },
+                };
                 let acceptance = match verdict {
                     Verdict::Accept => gossipsub::MessageAcceptance::Accept,
                     Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,
