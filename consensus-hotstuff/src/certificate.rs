@@ -120,17 +120,27 @@ impl BlsSignature {
     }
 }
 
-/// What a vote signs.
+/// What a vote signs: the chain's [`Committee::domain`] (so a vote, and a QC, is valid on one
+/// chain and epoch only, even where validators reuse keys elsewhere), the round and the
+/// proposal's digest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct VoteMessage {
+    pub domain: Hash,
     pub round: u64,
     pub block: Hash,
 }
 
 impl VoteMessage {
     pub fn signing_bytes(&self) -> [u8; 32] {
-        Hash::digest_parts(b"aether/hotstuff-vote/v1", &[&self.round.to_be_bytes(), &self.block.0]).0
+        Hash::digest_parts(b"aether/hotstuff-vote/v2", &[&self.domain.0, &self.round.to_be_bytes(), &self.block.0]).0
     }
+}
+
+/// The signing domain of a chain's committee: every signed HotStuff statement (vote, timeout,
+/// proposal) covers it. It names the chain twice over (its id and its genesis block, so a
+/// respin under the same id is another domain) and the epoch (0 until validator sets change).
+pub fn signing_domain(chain_id: &str, genesis: &Hash, epoch: u64) -> Hash {
+    Hash::digest_parts(b"aether/hotstuff-domain/v1", &[chain_id.as_bytes(), &genesis.0, &epoch.to_be_bytes()])
 }
 
 /// The validators of an epoch with their BLS keys and stake, in index order.
@@ -139,12 +149,14 @@ pub struct Committee {
     pub(crate) keys: Vec<BlsPublicKey>,
     pub(crate) stakes: Vec<Amount>,
     quorum: Amount,
+    domain: Hash,
 }
 
 impl Committee {
     /// Builds a committee from `(key, stake, proof of possession)` in validator-index order,
-    /// refusing any member whose proof does not verify.
-    pub fn new(members: Vec<(BlsPublicKey, Amount, BlsSignature)>) -> Result<Committee, CertError> {
+    /// refusing any member whose proof does not verify. `domain` ([`signing_domain`]) is what
+    /// every certificate of this committee is bound to.
+    pub fn new(members: Vec<(BlsPublicKey, Amount, BlsSignature)>, domain: Hash) -> Result<Committee, CertError> {
         let total = members.iter().fold(0u128, |t, (_, s, _)| t.saturating_add(*s));
         if members.is_empty() || total == 0 {
             return Err(CertError::EmptyCommittee);
@@ -156,7 +168,12 @@ impl Committee {
         }
         let (keys, stakes) = members.into_iter().map(|(k, s, _)| (k, s)).unzip();
         let quorum = quorum_threshold(total);
-        Ok(Committee { keys, stakes, quorum })
+        Ok(Committee { keys, stakes, quorum, domain })
+    }
+
+    /// The signing domain every vote and timeout of this committee covers.
+    pub fn domain(&self) -> Hash {
+        self.domain
     }
 
     pub fn len(&self) -> usize {
@@ -231,8 +248,9 @@ pub struct QuorumCertificate {
 }
 
 impl QuorumCertificate {
-    pub fn vote(&self) -> VoteMessage {
-        VoteMessage { round: self.round, block: self.block }
+    /// What each signer signed, in `committee`'s domain.
+    pub fn vote(&self, committee: &Committee) -> VoteMessage {
+        VoteMessage { domain: committee.domain, round: self.round, block: self.block }
     }
 
     /// The validators whose bits are set.
@@ -250,7 +268,7 @@ impl QuorumCertificate {
         }
         let signature = BlsSignature::from_bytes(&self.signature)?;
         let key = committee.aggregate_key(&signers)?;
-        if blst_ok(signature.0.fast_aggregate_verify_pre_aggregated(true, &self.vote().signing_bytes(), VOTE_DST, &key)) {
+        if blst_ok(signature.0.fast_aggregate_verify_pre_aggregated(true, &self.vote(committee).signing_bytes(), VOTE_DST, &key)) {
             Ok(())
         } else {
             Err(CertError::BadSignature)
@@ -349,12 +367,15 @@ mod tests {
 
     fn setup(stakes: &[Amount]) -> (Vec<BlsSecretKey>, Arc<Committee>) {
         let keys: Vec<BlsSecretKey> = (0..stakes.len()).map(|i| BlsSecretKey::from_seed([i as u8 + 1; 32])).collect();
-        let committee = Committee::new(keys.iter().zip(stakes).map(|(k, s)| (k.public(), *s, k.prove_possession())).collect()).unwrap();
+        let committee =
+            Committee::new(keys.iter().zip(stakes).map(|(k, s)| (k.public(), *s, k.prove_possession())).collect(), DOMAIN).unwrap();
         (keys, Arc::new(committee))
     }
 
+    const DOMAIN: Hash = Hash([7; 32]);
+
     fn vote() -> VoteMessage {
-        VoteMessage { round: 3, block: Hash::digest(b"test", b"block") }
+        VoteMessage { domain: DOMAIN, round: 3, block: Hash::digest(b"test", b"block") }
     }
 
     fn certify(keys: &[BlsSecretKey], committee: &Arc<Committee>, who: &[usize]) -> QuorumCertificate {
@@ -413,7 +434,7 @@ mod tests {
         let mut c = VoteCollector::new(&committee, vote());
         assert!(c.add(0, keys[0].sign_vote(&vote())).unwrap().certificate.is_none());
         // Validator 1 sends a vote for another block (or any signature not over this vote).
-        let wrong = VoteMessage { round: 3, block: Hash::ZERO };
+        let wrong = VoteMessage { round: 3, block: Hash::ZERO, ..vote() };
         assert!(c.add(1, keys[1].sign_vote(&wrong)).unwrap().certificate.is_none());
         let out = c.add(2, keys[2].sign_vote(&vote())).unwrap();
         assert!(out.certificate.is_none(), "2 honest of 3 collected is not a quorum");
@@ -464,7 +485,7 @@ mod tests {
         let b = BlsSecretKey::from_seed([2; 32]);
         // b's proof presented for a's key.
         let members = vec![(a.public(), 1, b.prove_possession()), (b.public(), 1, b.prove_possession())];
-        assert_eq!(Committee::new(members).unwrap_err(), CertError::BadPossession(0));
+        assert_eq!(Committee::new(members, DOMAIN).unwrap_err(), CertError::BadPossession(0));
         // A vote signature is not a proof of possession (different domain tag).
         let vote_sig = a.sign_vote(&vote());
         assert!(!a.public().verify_possession(&vote_sig));

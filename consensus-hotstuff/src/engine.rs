@@ -13,17 +13,26 @@
 //! - **Commit** block `B` when a QC certifies a child `B'` of `B` with `round(B') = round(B) + 1`.
 //!   The rounds must be consecutive: a QC for a child in a later round proves nothing about `B`
 //!   (rounds in between may have certified a conflicting block under a TC).
-//! - Votes and timeouts are persisted (as [`Output::Persist`]) before they are sent.
+//! - Votes, timeouts and proposals are persisted (as [`Output::Persist`]) before they are
+//!   sent; a restarted leader never signs a second proposal for a round it proposed in.
 //! - The pacemaker enters round `r + 1` on a QC or TC for `r`; a round's timer starts at
 //!   `base_timeout_ms` and grows 1.5x with each consecutive round that ended in a timeout (capped),
 //!   and resets when a QC forms. A validator that sees timeouts from more than a third of the
 //!   stake for its round times out too (so a TC forms once any honest validator gives up).
 //! - **Leaders**: see [`crate::leader`]. A proposal for round `r` carries its proposer's VRF
-//!   proof over `(r + 1, parent proposal digest)`; once the proposal is certified, that output elects the
-//!   leader of `r + 1`. Nobody knows that leader before the proposal exists, and everyone can
-//!   check it. A round entered by a timeout has a fallback leader taken in turn (`round mod n`),
-//!   so a faulty elected leader cannot stall the chain and an honest fallback leader comes
-//!   within f + 1 timed-out rounds.
+//!   proof over `(r + 1, the parent's election seed)`; once the proposal is certified, that
+//!   output elects the leader of `r + 1` among all validators by stake, and its hash is the
+//!   seed handed on. Nobody knows that leader before the proposal exists, everyone can check
+//!   it, and no single validator can choose it (not by picking a QC's signers, not by varying
+//!   its block, not by re-encoding its proof). A round entered by a timeout has a fallback
+//!   leader taken in turn (`round mod n`), so a faulty elected leader cannot stall the chain
+//!   and an honest fallback leader comes within f + 1 timed-out rounds.
+//! - **Signing domain**: every vote, timeout and proposal covers the chain id, the genesis
+//!   block and the epoch ([`crate::certificate::signing_domain`]), so nothing signed for one
+//!   chain is valid on another that reuses the keys.
+//! - **Bounded memory**: votes and timeouts are collected at most `MAX_FUTURE_ROUNDS` ahead,
+//!   fetch answers are capped per peer per second, and proposals waiting for a parent are
+//!   forgotten once the chain commits past them.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -37,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use crate::certificate::{BlsSecretKey, BlsSignature, Committee, QuorumCertificate, VoteCollector, VoteMessage};
 use crate::evidence::Misbehaviour;
 use crate::keys::{self, decode_consensus_key, derive_keys};
-use crate::leader::{election_input, pick_by_stake, VrfPublicKey, VrfSecretKey, PROOF_LEN};
+use crate::leader::{election_input, election_seed, pick_by_stake, VrfPublicKey, VrfSecretKey, PROOF_LEN};
 use crate::messages::{CommitCertificate, Message, Proposal, ProposalHeader, Timeout, MAX_MESSAGE_BYTES};
 use crate::timeout::{TimeoutCertificate, TimeoutCollector, TimeoutMessage};
 use crate::verified::VerifiedCache;
@@ -72,6 +81,15 @@ const MAX_WAITING: usize = 1_024;
 const FETCH_DEPTH: usize = 32;
 /// Uncommitted proposals kept in the safety state, at most.
 const MAX_PERSISTED_CHAIN: usize = 16;
+/// Votes and timeouts are collected for at most this many rounds ahead of the current one:
+/// room for a validator that is a little behind, and a bound on the collectors one faulty
+/// validator can make this node hold (it costs it no signature: votes are checked lazily).
+const MAX_FUTURE_ROUNDS: u64 = 64;
+/// Proposal bytes sent to one peer in answer to its fetches, per second of (input) time: a
+/// 40-byte fetch can ask for FETCH_DEPTH proposals of up to MAX_MESSAGE_BYTES each.
+const FETCH_ANSWER_BYTES_PER_SECOND: usize = 32 * 1024 * 1024;
+/// Missing proposals asked for again at each round timer, at most.
+const REFETCH_PER_TIMER: usize = 16;
 
 /// What survives a restart (written before any vote or timeout leaves).
 #[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -84,6 +102,17 @@ struct SafetyState {
     /// every validator crashed, a certified block would otherwise exist nowhere and no leader
     /// could extend its QC (the chain would stall for good).
     chain: Vec<Proposal>,
+    /// The highest round this validator proposed in: written before the proposal leaves, so a
+    /// leader that crashes and restarts never signs a second proposal for that round.
+    highest_proposed_round: u64,
+}
+
+/// A vote signed (and the safety state raised) but not yet sent.
+struct SignedVote {
+    round: u64,
+    digest: Hash,
+    next_leader: ValidatorIndex,
+    signature: Vec<u8>,
 }
 
 struct Member {
@@ -127,14 +156,17 @@ pub struct HotStuffEngine {
     committed: (Hash, BlockRef, u64),
     committed_beta: Option<[u8; 64]>,
     committed_after_timeout: bool,
-    committed_signers: Vec<u8>,
     genesis_digest: Option<Hash>,
 
     proposals: HashMap<Hash, Known>,
     qcs: HashMap<Hash, QuorumCertificate>,
-    waiting: HashMap<Hash, Vec<Proposal>>,
+    /// Proposals whose parent has not arrived, by that parent (ordered: the re-fetch walks it,
+    /// and the order must not depend on the process's hash seed).
+    waiting: BTreeMap<Hash, Vec<Proposal>>,
     /// When each missing proposal was last asked for (fetches are throttled).
     fetched: HashMap<Hash, TimestampMs>,
+    /// Per peer: start of its current one-second window and the fetch-answer bytes sent in it.
+    fetch_served: Vec<(TimestampMs, usize)>,
     verifying: VecDeque<Hash>,
     pending_commit: Option<(Hash, CommitCertificate)>,
     votes: HashMap<(u64, Hash), VoteCollector>,
@@ -150,6 +182,11 @@ pub struct HotStuffEngine {
     /// After a restart, the round entered from persisted state: this validator does not lead
     /// it (the network has most likely moved on; proposing there only wastes a block).
     restart_round: u64,
+    /// Test-only attacker mode (feature `mocks`): the grinding leader, and its rebuilds so far.
+    #[cfg(feature = "mocks")]
+    grinding: bool,
+    #[cfg(feature = "mocks")]
+    grind_tries: u32,
 }
 
 impl HotStuffEngine {
@@ -183,7 +220,8 @@ impl HotStuffEngine {
             b"aether/hotstuff-committee/v1",
             &codec::encode(&ctx.validators.iter().map(|v| (v.consensus_key.clone(), v.stake)).collect::<Vec<_>>()),
         );
-        let committee = Arc::new(Committee::new(committee_members).map_err(|e| ConsensusError::Setup(e.to_string()))?);
+        let domain = crate::certificate::signing_domain(&ctx.chain_id, &ctx.genesis, 0);
+        let committee = Arc::new(Committee::new(committee_members, domain).map_err(|e| ConsensusError::Setup(e.to_string()))?);
         let me = match &ctx.local {
             None => None,
             Some(local) => {
@@ -217,12 +255,12 @@ impl HotStuffEngine {
             committed: (Hash::ZERO, BlockRef { hash: Hash::ZERO, height: 0 }, 0),
             committed_beta: None,
             committed_after_timeout: false,
-            committed_signers: Vec::new(),
             genesis_digest: None,
             proposals: HashMap::new(),
             qcs: HashMap::new(),
-            waiting: HashMap::new(),
+            waiting: BTreeMap::new(),
             fetched: HashMap::new(),
+            fetch_served: vec![(0, 0); ctx.validators.len()],
             verifying: VecDeque::new(),
             pending_commit: None,
             votes: HashMap::new(),
@@ -234,6 +272,10 @@ impl HotStuffEngine {
             building: None,
             last_proposed_ms: None,
             restart_round: 0,
+            #[cfg(feature = "mocks")]
+            grinding: false,
+            #[cfg(feature = "mocks")]
+            grind_tries: 0,
         })
     }
 
@@ -282,60 +324,60 @@ impl HotStuffEngine {
 
     /// Leader of the round after the certified proposal `digest` (the round it was
     /// proposed in, plus one), when that round is entered by its QC: elected by the proposal's
-    /// VRF output — or taken in turn if the proposal's own round was entered by a timeout.
-    /// Why the exception: with VRF leaders after a timeout, each retry fails again with the
-    /// probability that the draw lands on a faulty validator, while the round timer grows
-    /// 1.5x per failure; one offline validator of four stalled a simulated chain for 35 s.
-    /// In turn, rounds `r` and `r + 1` after a timeout have consecutive leaders, and among
-    /// any f + 2 consecutive validators two adjacent ones are honest.
+    /// VRF output among all validators by stake — or taken in turn if the proposal's own round
+    /// was entered by a timeout. Why the exception: with VRF leaders after a timeout, each
+    /// retry fails again with the probability that the draw lands on a faulty validator, while
+    /// the round timer grows 1.5x per failure; one offline validator of four stalled a
+    /// simulated chain for 35 s. In turn, rounds `r` and `r + 1` after a timeout have
+    /// consecutive leaders, and among any f + 2 consecutive validators two adjacent ones are
+    /// honest.
     ///
-    /// Only validators shown alive are eligible: those who signed the QC the proposal extends
-    /// (its `justify`). An offline or silent validator never signs, so it is never made the
-    /// collector of a round's votes (which would cost that round its timeout). The set is read
-    /// from the proposal itself, so every node holding it computes the same leader.
+    /// Nothing a single validator chooses enters the election: the draw is over every
+    /// validator (not over the signers of a QC, which its collector picks), and the VRF input
+    /// is the previous proposal's election seed (see [`election_seed`]), not anything in the
+    /// block, so a leader cannot grind its block's contents for a draw it likes. The price: an
+    /// offline validator is still elected for its share of rounds, and each such round ends in
+    /// a timeout.
     fn elected_after(&self, digest: &Hash) -> Option<ValidatorIndex> {
         if Some(*digest) == self.genesis_digest {
             return Some(self.fallback_leader(1));
         }
-        let (round, after_timeout, beta, stakes) = if let Some(k) = self.proposals.get(digest) {
-            let p = &k.proposal;
-            (p.header.round, p.header.after_timeout, Some(k.beta), self.eligible_stakes(&p.header.justify_signers))
+        let (round, after_timeout, beta) = if let Some(k) = self.proposals.get(digest) {
+            (k.proposal.header.round, k.proposal.header.after_timeout, Some(k.beta))
         } else if *digest == self.committed.0 {
-            (self.committed.2, self.committed_after_timeout, self.committed_beta, self.eligible_stakes(&self.committed_signers))
+            (self.committed.2, self.committed_after_timeout, self.committed_beta)
         } else {
             return None;
         };
         if after_timeout {
-            // In turn from round + 1, skipping validators not shown alive.
+            // In turn from round + 1, skipping validators without stake.
             let n = self.members.len() as u64;
-            return (0..n).map(|i| ((round + 1 + i) % n) as usize).find(|i| stakes[*i] > 0).map(|i| i as ValidatorIndex);
+            return (0..n)
+                .map(|i| (round.saturating_add(1).saturating_add(i) % n) as usize)
+                .find(|i| self.stakes[*i] > 0)
+                .map(|i| i as ValidatorIndex);
         }
-        // No eligible stake elects nobody (the round then times out to a fallback leader).
-        beta.and_then(|beta| pick_by_stake(&beta, &stakes).ok()).map(|i| i as ValidatorIndex)
+        beta.and_then(|beta| pick_by_stake(&beta, &self.stakes).ok()).map(|i| i as ValidatorIndex)
     }
 
-    /// Stake per validator, zero for those not in the signer bitmap `signers` of the QC a
-    /// proposal extends (all count for the genesis QC, which has no signers).
-    fn eligible_stakes(&self, signers: &[u8]) -> Vec<Amount> {
-        match crate::certificate::bitmap_indices(self.committee.len(), signers) {
-            Ok(signers) if !signers.is_empty() => {
-                let mut stakes = vec![0; self.stakes.len()];
-                for i in signers {
-                    stakes[i] = self.stakes[i];
-                }
-                if stakes.iter().any(|s| *s > 0) {
-                    stakes
-                } else {
-                    self.stakes.clone()
-                }
-            }
-            _ => self.stakes.clone(),
+    /// The election seed the proposal `digest` hands to its child (the input of the child
+    /// proposer's VRF): derived from its own VRF output, or the genesis digest.
+    fn seed_of(&self, digest: &Hash) -> Option<Hash> {
+        if Some(*digest) == self.genesis_digest {
+            return Some(*digest);
         }
+        if let Some(k) = self.proposals.get(digest) {
+            return Some(election_seed(&k.beta));
+        }
+        if *digest == self.committed.0 {
+            return self.committed_beta.map(|beta| election_seed(&beta));
+        }
+        None
     }
 
     /// Leader of `round` as entered now: by the QC of `round - 1`, or by a TC.
     fn leader_of_current(&self) -> Option<ValidatorIndex> {
-        if self.high_qc.round + 1 == self.round {
+        if self.high_qc.round.saturating_add(1) == self.round {
             self.elected_after(&self.high_qc.block)
         } else {
             Some(self.fallback_leader(self.round))
@@ -405,7 +447,7 @@ impl HotStuffEngine {
     }
 
     fn propose(&mut self, out: &mut Vec<Output>) {
-        if self.building.is_some() || self.round <= self.restart_round {
+        if self.building.is_some() || self.round <= self.restart_round || self.round <= self.safety.highest_proposed_round {
             return;
         }
         let parent_digest = self.high_qc.block;
@@ -428,6 +470,9 @@ impl HotStuffEngine {
 
     fn on_built(&mut self, now: TimestampMs, payload: aether_api::consensus::Payload, out: &mut Vec<Output>) {
         let Some((round, parent)) = self.building else { return };
+        if round <= self.safety.highest_proposed_round {
+            return;
+        }
         if round != self.round || parent != self.high_qc.block {
             // Built on a QC that a newer one replaced meanwhile: build again on the newer one.
             self.building = None;
@@ -436,35 +481,119 @@ impl HotStuffEngine {
             }
             return;
         }
+        let Some(parent_seed) = self.seed_of(&parent) else { return };
         let Some(me) = &self.me else { return };
-        let (election, beta) = me.vrf.prove(&election_input(round + 1, &parent));
-        let timeout = if self.high_qc.round + 1 == round { None } else { self.last_tc.clone() };
+        let (election, beta) = me.vrf.prove(&election_input(round.saturating_add(1), &parent_seed));
+        let timeout = if self.high_qc.round.saturating_add(1) == round { None } else { self.last_tc.clone() };
         let header = ProposalHeader {
+            domain: self.committee.domain(),
             round,
             block: payload.block,
             parent_block: payload.parent,
             parent,
             proposer: me.index,
             election: election.to_vec(),
+            parent_seed,
             after_timeout: timeout.is_some(),
-            justify_signers: self.high_qc.signers.clone(),
         };
+        #[cfg(feature = "mocks")]
+        if self.regrind(&header, &beta, &payload, out) {
+            return;
+        }
+        let Some(me) = &self.me else { return };
         let digest = header.digest();
         let signature = me.identity.sign(&digest.0).0.to_vec();
         let proposal = Proposal { header, justify: self.high_qc.clone(), timeout, payload: payload.bytes, signature };
         self.last_proposed_ms = Some(now);
         let bytes = codec::encode(&Message::Proposal(Box::new(proposal.clone())));
+        self.proposals.insert(digest, Known { proposal, verified: true, beta });
+        // One write before anything leaves: that this round is proposed in (a restart must
+        // never sign another proposal for it), the proposal itself, and the leader's own vote.
+        self.safety.highest_proposed_round = round;
+        let vote = self.sign_vote_if_safe(digest);
+        self.persist_with(digest, out);
         out.push(Output::Broadcast { bytes: bytes.clone() });
         self.my_proposal = Some(bytes);
-        self.proposals.insert(digest, Known { proposal, verified: true, beta });
-        self.on_verified(digest, now, out);
+        if let Some(vote) = vote {
+            self.deliver_vote(vote, now, out);
+        }
+        self.after_verified(digest, now, out);
+    }
+
+    /// Makes this engine the grinding leader of [`crate::mocks`] (never in a node).
+    #[cfg(feature = "mocks")]
+    pub(crate) fn grind_for_leadership(&mut self) {
+        self.grinding = true;
+    }
+
+    /// The grinding attack, run by a faulty leader: when the proposal it is about to send would
+    /// make it the next round's leader too, it rebuilds its block (another block, another
+    /// digest) up to 64 times until its own election of the round after that picks it again —
+    /// so that, under a grindable election, one leadership becomes all the following ones. It
+    /// asks the engine's own rules (`elected_after`, `seed_of`) who would lead, so it attacks
+    /// whatever the election is. Returns whether it asked for a rebuild instead of proposing.
+    #[cfg(feature = "mocks")]
+    fn regrind(&mut self, header: &ProposalHeader, beta: &[u8; 64], payload: &aether_api::consensus::Payload, out: &mut Vec<Output>) -> bool {
+        const GRIND_TRIES: u32 = 64;
+        let Some(me) = self.me.as_ref().map(|m| m.index) else { return false };
+        if !self.grinding || self.grind_tries >= GRIND_TRIES {
+            self.grind_tries = 0;
+            return false;
+        }
+        let justify = self.high_qc.clone();
+        let hypothetical = |header: ProposalHeader, beta: [u8; 64]| Known {
+            proposal: Proposal { header, justify: justify.clone(), timeout: None, payload: vec![], signature: vec![] },
+            verified: true,
+            beta,
+        };
+        let digest = header.digest();
+        self.proposals.insert(digest, hypothetical(header.clone(), *beta));
+        let (next, seed) = (self.elected_after(&digest), self.seed_of(&digest));
+        let mut keeps_leading = true;
+        if let (Some(next), Some(seed), Some(vrf)) = (next, seed, self.me.as_ref().map(|m| &m.vrf)) {
+            if next == me {
+                let round = header.round.saturating_add(1);
+                let (election, child_beta) = vrf.prove(&election_input(round.saturating_add(1), &seed));
+                let child = ProposalHeader {
+                    round,
+                    parent: digest,
+                    election: election.to_vec(),
+                    parent_seed: seed,
+                    after_timeout: false,
+                    ..header.clone()
+                };
+                let child_digest = child.digest();
+                let child = hypothetical(child, child_beta);
+                self.proposals.insert(child_digest, child);
+                keeps_leading = self.elected_after(&child_digest) == Some(me);
+                self.proposals.remove(&child_digest);
+            }
+        }
+        self.proposals.remove(&digest);
+        if keeps_leading {
+            self.grind_tries = 0;
+            return false;
+        }
+        self.grind_tries += 1;
+        let parent = BlockRef { hash: payload.parent, height: payload.block.height.saturating_sub(1) };
+        out.push(Output::BuildPayload { parent, parent_certificate: Certificate(codec::encode(&self.high_qc)) });
+        true
     }
 
     fn on_round_timer(&mut self, now: TimestampMs, out: &mut Vec<Output>) {
         out.push(Output::SetTimer { id: ROUND_TIMER, at_ms: now.saturating_add(self.round_timeout()) });
-        // Ask again for ancestors that never arrived.
-        for digest in self.waiting.keys().take(16) {
-            out.push(Output::Broadcast { bytes: codec::encode(&Message::Fetch { digest: *digest }) });
+        // Ask again for ancestors that never arrived (unless asked for just now).
+        let interval = self.resend_interval();
+        let due: Vec<Hash> = self
+            .waiting
+            .keys()
+            .filter(|d| self.fetched.get(*d).is_none_or(|t| now >= t.saturating_add(interval)))
+            .take(REFETCH_PER_TIMER)
+            .copied()
+            .collect();
+        for digest in due {
+            self.fetched.insert(digest, now);
+            out.push(Output::Broadcast { bytes: codec::encode(&Message::Fetch { digest }) });
         }
         if let Some(t) = &self.my_timeout {
             // Still stuck in this round: say it again (links lose messages).
@@ -480,7 +609,7 @@ impl HotStuffEngine {
         let qc_round = self.high_qc.round;
         // safe_to_timeout (DiemBFT v4): the high QC is the highest seen, the round is not one
         // this validator already gave up, and the round follows its QC or a TC directly.
-        let follows = qc_round + 1 == round || self.last_tc.as_ref().is_some_and(|tc| tc.round + 1 == round);
+        let follows = qc_round.saturating_add(1) == round || self.last_tc.as_ref().is_some_and(|tc| tc.round.saturating_add(1) == round);
         if self.my_timeout.is_some()
             || qc_round < self.safety.highest_qc_round
             || round < self.safety.highest_vote_round
@@ -490,7 +619,7 @@ impl HotStuffEngine {
             return;
         }
         self.safety.highest_vote_round = self.safety.highest_vote_round.max(round);
-        let message = TimeoutMessage { round, high_qc_round: qc_round };
+        let message = TimeoutMessage { domain: self.committee.domain(), round, high_qc_round: qc_round };
         let timeout = Timeout {
             round,
             high_qc: self.high_qc.clone(),
@@ -545,7 +674,7 @@ impl HotStuffEngine {
         self.qcs.entry(digest).or_insert(qc);
         self.check_commit(digest);
         self.try_pending_commit(out);
-        self.advance_to(round + 1, now, out);
+        self.advance_to(round.saturating_add(1), now, out);
     }
 
     fn observe_tc(&mut self, tc: TimeoutCertificate, now: TimestampMs, out: &mut Vec<Output>) {
@@ -553,7 +682,7 @@ impl HotStuffEngine {
         if self.last_tc.as_ref().is_none_or(|t| t.round < tc.round) {
             self.last_tc = Some(tc);
         }
-        self.advance_to(round + 1, now, out);
+        self.advance_to(round.saturating_add(1), now, out);
     }
 
     /// The two-chain rule: if `child` is certified and extends a proposal of the round just
@@ -562,7 +691,7 @@ impl HotStuffEngine {
         let (Some(child_qc), Some(c)) = (self.qcs.get(&child), self.proposals.get(&child)) else { return };
         let parent = c.proposal.header.parent;
         let Some(p) = self.proposals.get(&parent) else { return };
-        if p.proposal.header.round + 1 != c.proposal.header.round || p.proposal.header.round <= self.committed.2 {
+        if p.proposal.header.round.saturating_add(1) != c.proposal.header.round || p.proposal.header.round <= self.committed.2 {
             return;
         }
         if self.pending_commit.as_ref().is_some_and(|(_, cert)| cert.header().round >= p.proposal.header.round) {
@@ -611,12 +740,23 @@ impl HotStuffEngine {
             out.push(Output::Commit { block: header.block, certificate: Certificate(codec::encode(&cert)) });
             self.committed_beta = Some(self.proposals[digest].beta);
             self.committed_after_timeout = header.after_timeout;
-            self.committed_signers = header.justify_signers.clone();
             self.committed = (*digest, header.block, header.round);
         }
         let floor = self.committed.2.saturating_sub(KEEP_ROUNDS);
         self.proposals.retain(|_, k| k.proposal.header.round >= floor);
         self.qcs.retain(|d, _| self.proposals.contains_key(d));
+        self.prune_waiting();
+    }
+
+    /// Forgets proposals waiting for a parent that can no longer matter: those at or below the
+    /// committed round (their parent never arrived, and they were not committed).
+    fn prune_waiting(&mut self) {
+        let committed_round = self.committed.2;
+        self.waiting.retain(|_, children| {
+            children.retain(|c| c.header.round > committed_round);
+            !children.is_empty()
+        });
+        self.fetched.retain(|d, _| self.waiting.contains_key(d));
     }
 
     /// Takes `committed`, decided with proposal header `h`, as the committed head: what the
@@ -624,10 +764,13 @@ impl HotStuffEngine {
     /// signers of its QC). Used at start and after block sync, where the proposal itself is gone.
     fn adopt_committed(&mut self, committed: BlockRef, h: &ProposalHeader) {
         self.committed = (h.digest(), committed, h.round);
-        self.committed_beta =
-            self.members.get(h.proposer as usize).and_then(|m| m.vrf.verify(&election_input(h.round + 1, &h.parent), &h.election).ok());
+        // The header is certified, so a quorum checked its seed against its parent when they
+        // voted; here the parent is gone, and the seed is taken from the header.
+        self.committed_beta = self
+            .members
+            .get(h.proposer as usize)
+            .and_then(|m| m.vrf.verify(&election_input(h.round.saturating_add(1), &h.parent_seed), &h.election).ok());
         self.committed_after_timeout = h.after_timeout;
-        self.committed_signers = h.justify_signers.clone();
     }
 
     /// Block sync committed up to `committed` (its certificate verified as final by the node):
@@ -654,7 +797,8 @@ impl HotStuffEngine {
         let floor = h.round.saturating_sub(KEEP_ROUNDS);
         self.proposals.retain(|_, k| k.proposal.header.round >= floor);
         self.qcs.retain(|d, _| self.proposals.contains_key(d));
-        self.advance_to(self.high_qc.round + 1, now, out);
+        self.prune_waiting();
+        self.advance_to(self.high_qc.round.saturating_add(1), now, out);
         // Blocks above the new head this node already holds may now be committable.
         self.try_pending_commit(out);
     }
@@ -664,14 +808,17 @@ impl HotStuffEngine {
     fn on_proposal(&mut self, from: ValidatorIndex, p: Proposal, now: TimestampMs, out: &mut Vec<Output>) {
         let h = &p.header;
         let digest = h.digest();
-        if self.proposals.contains_key(&digest) || h.round <= self.committed.2 || h.proposer as usize >= self.members.len() {
+        if self.proposals.contains_key(&digest)
+            || h.round <= self.committed.2
+            || h.proposer as usize >= self.members.len()
+            || h.domain != self.committee.domain()
+        {
             return;
         }
         if h.parent != p.justify.block
             || h.election.len() != PROOF_LEN
             || h.block.height == 0
             || h.after_timeout != p.timeout.is_some()
-            || h.justify_signers != p.justify.signers
         {
             return;
         }
@@ -687,8 +834,8 @@ impl HotStuffEngine {
         // Justification: the previous round's QC, or a TC for the previous round and a QC at
         // least as high as any its signers reported.
         match &p.timeout {
-            None if p.justify.round + 1 == h.round => {}
-            Some(tc) if tc.round + 1 == h.round && p.justify.round >= tc.max_high_qc_round() && p.justify.round < tc.round => {}
+            None if p.justify.round.checked_add(1) == Some(h.round) => {}
+            Some(tc) if tc.round.checked_add(1) == Some(h.round) && p.justify.round >= tc.max_high_qc_round() && p.justify.round < tc.round => {}
             _ => return,
         }
         if !self.verify_qc(&p.justify) || p.timeout.as_ref().is_some_and(|tc| !self.verify_tc(&tc.clone())) {
@@ -757,8 +904,11 @@ impl HotStuffEngine {
         if expected != Some(h.proposer) {
             return;
         }
+        if self.seed_of(&parent) != Some(h.parent_seed) {
+            return;
+        }
         let vrf = self.members[h.proposer as usize].vrf;
-        let alpha = election_input(h.round + 1, &h.parent);
+        let alpha = election_input(h.round.saturating_add(1), &h.parent_seed);
         let vrf_key = VerifiedCache::key(b"vrf", &Hash(vrf.0), &[alpha.as_slice(), &h.election].concat());
         let beta = match self.verified.output(&vrf_key).and_then(|b| <[u8; 64]>::try_from(b.as_slice()).ok()) {
             Some(beta) => beta,
@@ -807,11 +957,16 @@ impl HotStuffEngine {
         } else {
             self.proposals.get(&h.parent).map(|k| k.proposal.header.block)
         };
-        parent_block.is_some_and(|b| b.hash == h.parent_block && b.height + 1 == h.block.height)
+        parent_block.is_some_and(|b| b.hash == h.parent_block && b.height.checked_add(1) == Some(h.block.height))
     }
 
     fn on_verified(&mut self, digest: Hash, now: TimestampMs, out: &mut Vec<Output>) {
         self.try_vote(digest, now, out);
+        self.after_verified(digest, now, out);
+    }
+
+    /// What a verified proposal unlocks besides a vote: commits, waiting children, a proposal.
+    fn after_verified(&mut self, digest: Hash, now: TimestampMs, out: &mut Vec<Output>) {
         self.check_commit(digest);
         // A QC for this proposal may have arrived before it did (catching up).
         if self.qcs.contains_key(&digest) {
@@ -833,37 +988,57 @@ impl HotStuffEngine {
     }
 
     fn try_vote(&mut self, digest: Hash, now: TimestampMs, out: &mut Vec<Output>) {
-        let Some(me) = &self.me else { return };
-        let Some(k) = self.proposals.get(&digest) else { return };
+        if let Some(vote) = self.sign_vote_if_safe(digest) {
+            self.persist_with(digest, out);
+            self.deliver_vote(vote, now, out);
+        }
+    }
+
+    /// Signs a vote for the verified proposal `digest` if the voting rule allows it, and raises
+    /// the highest voted round. The caller persists before the vote leaves.
+    fn sign_vote_if_safe(&mut self, digest: Hash) -> Option<SignedVote> {
+        let me = self.me.as_ref()?;
+        let k = self.proposals.get(&digest)?;
         let (round, qc_round) = (k.proposal.header.round, k.proposal.justify.round);
         if round != self.round || !k.verified || self.my_timeout.is_some() {
-            return;
+            return None;
         }
         // safe_to_vote (DiemBFT v4 / Jolteon).
         if round <= self.safety.highest_vote_round.max(qc_round) {
-            return;
+            return None;
         }
-        let consecutive = qc_round + 1 == round;
-        let extends_tc = k.proposal.timeout.as_ref().is_some_and(|tc| tc.round + 1 == round && qc_round >= tc.max_high_qc_round());
+        let consecutive = qc_round.checked_add(1) == Some(round);
+        let extends_tc = k
+            .proposal
+            .timeout
+            .as_ref()
+            .is_some_and(|tc| tc.round.checked_add(1) == Some(round) && qc_round >= tc.max_high_qc_round());
         if !consecutive && !extends_tc {
-            return;
+            return None;
         }
-        let Some(next_leader) = self.elected_after(&digest) else { return };
-        let signature = me.bls.sign_vote(&VoteMessage { round, block: digest }).to_bytes().to_vec();
-        let index = me.index;
+        let next_leader = self.elected_after(&digest)?;
+        let signature = me.bls.sign_vote(&VoteMessage { domain: self.committee.domain(), round, block: digest }).to_bytes().to_vec();
         self.safety.highest_vote_round = round;
-        self.persist_with(digest, out);
-        let vote = codec::encode(&Message::Vote { round, digest, voter: index, signature: signature.clone() });
+        Some(SignedVote { round, digest, next_leader, signature })
+    }
+
+    /// Sends a persisted vote to the next leader (or counts it, if that is this validator).
+    fn deliver_vote(&mut self, vote: SignedVote, now: TimestampMs, out: &mut Vec<Output>) {
+        let Some(index) = self.me.as_ref().map(|m| m.index) else { return };
+        let SignedVote { round, digest, next_leader, signature } = vote;
         if next_leader == index {
             self.on_vote(round, digest, index, signature, now, out);
         } else {
-            out.push(Output::Send { to: next_leader, bytes: vote.clone() });
-            self.my_vote = Some((next_leader, vote));
+            let bytes = codec::encode(&Message::Vote { round, digest, voter: index, signature });
+            out.push(Output::Send { to: next_leader, bytes: bytes.clone() });
+            self.my_vote = Some((next_leader, bytes));
         }
     }
 
     fn on_vote(&mut self, round: u64, digest: Hash, voter: ValidatorIndex, signature: Vec<u8>, now: TimestampMs, out: &mut Vec<Output>) {
-        if round + 1 < self.round || voter as usize >= self.members.len() || round <= self.committed.2 {
+        if round.saturating_add(1) < self.round
+            || round > self.round.saturating_add(MAX_FUTURE_ROUNDS)
+            || voter as usize >= self.members.len() || round <= self.committed.2 {
             return;
         }
         let Ok(sig) = BlsSignature::from_bytes(&signature) else { return };
@@ -872,8 +1047,10 @@ impl HotStuffEngine {
                 // Two votes for one round: evidence only if both verify (otherwise anyone could
                 // frame a validator). A first vote that does not verify is replaced.
                 let key = &self.committee.keys[voter as usize];
-                let first = BlsSignature::from_bytes(other_sig).is_ok_and(|s| s.verify_vote(&VoteMessage { round, block: *other }, key));
-                let second = sig.verify_vote(&VoteMessage { round, block: digest }, key);
+                let domain = self.committee.domain();
+                let first =
+                    BlsSignature::from_bytes(other_sig).is_ok_and(|s| s.verify_vote(&VoteMessage { domain, round, block: *other }, key));
+                let second = sig.verify_vote(&VoteMessage { domain, round, block: digest }, key);
                 if first && second {
                     let m = Misbehaviour::DoubleVote {
                         round,
@@ -896,7 +1073,7 @@ impl HotStuffEngine {
         }
         let committee = self.committee.clone();
         let collector =
-            self.votes.entry((round, digest)).or_insert_with(|| VoteCollector::new(&committee, VoteMessage { round, block: digest }));
+            self.votes.entry((round, digest)).or_insert_with(|| VoteCollector::new(&committee, VoteMessage { domain: committee.domain(), round, block: digest }));
         let Ok(outcome) = collector.add(voter, sig) else { return };
         for forged in outcome.forged {
             self.seen_votes.remove(&(round, forged));
@@ -908,7 +1085,7 @@ impl HotStuffEngine {
     }
 
     fn on_timeout(&mut self, t: Timeout, now: TimestampMs, out: &mut Vec<Output>) {
-        if t.signer as usize >= self.members.len() || t.round + 1 < self.round || t.high_qc.round >= t.round {
+        if t.signer as usize >= self.members.len() || t.round.saturating_add(1) < self.round || t.high_qc.round >= t.round {
             return;
         }
         if t.high_qc.round > self.high_qc.round {
@@ -922,6 +1099,9 @@ impl HotStuffEngine {
                 self.observe_tc(tc.clone(), now, out);
             }
         }
+        if t.round > self.round.saturating_add(MAX_FUTURE_ROUNDS) {
+            return;
+        }
         let Ok(sig) = BlsSignature::from_bytes(&t.signature) else { return };
         let committee = self.committee.clone();
         let collector = self.timeouts.entry(t.round).or_insert_with(|| TimeoutCollector::new(&committee, t.round));
@@ -933,6 +1113,34 @@ impl HotStuffEngine {
             self.observe_tc(tc, now, out);
         } else if amplify {
             self.time_out(now, out);
+        }
+    }
+
+    /// Answers a fetch with the proposal and its ancestors, oldest first, so a node that fell
+    /// behind catches up in one round trip per FETCH_DEPTH blocks — within the asking peer's
+    /// byte budget for the current second.
+    fn on_fetch(&mut self, from: ValidatorIndex, digest: Hash, now: TimestampMs, out: &mut Vec<Output>) {
+        let Some(served) = self.fetch_served.get_mut(from as usize) else { return };
+        if now >= served.0.saturating_add(1_000) {
+            *served = (now, 0);
+        }
+        let mut chain = Vec::new();
+        let mut at = digest;
+        while let Some(k) = self.proposals.get(&at) {
+            if chain.len() >= FETCH_DEPTH {
+                break;
+            }
+            chain.push(&k.proposal);
+            at = k.proposal.header.parent;
+        }
+        // The newest FETCH_DEPTH are found; the oldest are sent first, as far as the budget goes.
+        for p in chain.into_iter().rev() {
+            let bytes = codec::encode(&Message::Proposal(Box::new(p.clone())));
+            if served.1.saturating_add(bytes.len()) > FETCH_ANSWER_BYTES_PER_SECOND {
+                break;
+            }
+            served.1 += bytes.len();
+            out.push(Output::Send { to: from, bytes });
         }
     }
 
@@ -973,7 +1181,7 @@ impl ConsensusEngine for HotStuffEngine {
                     self.last_tc = state.last_tc.clone();
                     self.safety = state;
                 }
-                let entry = self.high_qc.round.max(self.last_tc.as_ref().map_or(0, |t| t.round)) + 1;
+                let entry = self.high_qc.round.max(self.last_tc.as_ref().map_or(0, |t| t.round)).saturating_add(1);
                 if restarted {
                     self.restart_round = entry;
                 }
@@ -1001,23 +1209,7 @@ impl ConsensusEngine for HotStuffEngine {
                     }
                     Message::Timeout(t) if t.signer == from => self.on_timeout(*t, now, out),
                     Message::Vote { .. } | Message::Timeout(_) => {}
-                    Message::Fetch { digest } => {
-                        // Answer with the proposal and its ancestors, oldest first, so a node
-                        // that fell behind catches up in one round trip per FETCH_DEPTH blocks.
-                        let mut chain = Vec::new();
-                        let mut at = digest;
-                        while let Some(k) = self.proposals.get(&at) {
-                            if chain.len() >= FETCH_DEPTH {
-                                break;
-                            }
-                            chain.push(&k.proposal);
-                            at = k.proposal.header.parent;
-                        }
-                        for p in chain.into_iter().rev() {
-                            let bytes = codec::encode(&Message::Proposal(Box::new(p.clone())));
-                            out.push(Output::Send { to: from, bytes });
-                        }
-                    }
+                    Message::Fetch { digest } => self.on_fetch(from, digest, now, out),
                 }
             }
             Input::Timer { id: ROUND_TIMER } => self.on_round_timer(now, out),
@@ -1048,6 +1240,9 @@ impl ConsensusEngine for HotStuffEngine {
         if header.block != *block {
             return Err(bad("certifies another block"));
         }
+        if header.domain != self.committee.domain() {
+            return Err(bad("signed for another chain or epoch"));
+        }
         if cert.qc().block != header.digest() || cert.qc().round != header.round {
             return Err(bad("QC does not certify the block's proposal"));
         }
@@ -1057,7 +1252,7 @@ impl ConsensusEngine for HotStuffEngine {
                 "an ancestor certificate shows the block certified, not decided: prove it final with a directly decided descendant",
             ));
         };
-        if child.parent != header.digest() || child.round != header.round + 1 {
+        if child.parent != header.digest() || Some(child.round) != header.round.checked_add(1) || child.domain != header.domain {
             return Err(bad("the child is not a direct successor in the next round"));
         }
         if child_qc.block != child.digest() || child_qc.round != child.round {
@@ -1079,6 +1274,10 @@ mod tests {
     }
 
     fn engine(me: u8) -> HotStuffEngine {
+        engine_on("t", me)
+    }
+
+    fn engine_on(chain: &str, me: u8) -> HotStuffEngine {
         let validators = ValidatorSet::new(
             (0..4)
                 .map(|i| {
@@ -1093,18 +1292,27 @@ mod tests {
                 })
                 .collect(),
         );
-        let ctx =
-            EngineContext { chain_id: "t".into(), validators, local: Some(LocalValidator { index: me as u32, identity: identity(me) }) };
+        let ctx = EngineContext {
+            chain_id: chain.into(),
+            genesis: Hash::digest(b"t", b"genesis"),
+            validators,
+            local: Some(LocalValidator { index: me as u32, identity: identity(me) }),
+        };
         HotStuffEngine::from_context(&ctx, HotStuffSettings::default()).unwrap()
     }
 
     /// A well-formed round-1 proposal by its leader (validator 1: the fallback leader of
     /// round 1) on genesis.
     fn round_one_proposal(genesis: &BlockRef, block: BlockRef) -> Vec<u8> {
+        round_one_proposal_on("t", genesis, block)
+    }
+
+    fn round_one_proposal_on(chain: &str, genesis: &BlockRef, block: BlockRef) -> Vec<u8> {
         let g = Hash::digest(b"aether/hotstuff-genesis/v1", &genesis.hash.0);
         let (_, vrf) = derive_keys(&identity(1));
         let (election, _) = vrf.prove(&election_input(2, &g));
         let header = ProposalHeader {
+            domain: crate::certificate::signing_domain(chain, &genesis.hash, 0),
             round: 1,
             block,
             parent_block: genesis.hash,
@@ -1112,7 +1320,7 @@ mod tests {
             proposer: 1,
             election: election.to_vec(),
             after_timeout: false,
-            justify_signers: vec![],
+            parent_seed: g,
         };
         let signature = identity(1).sign(&header.digest().0).0.to_vec();
         let justify = QuorumCertificate { round: 0, block: g, signers: vec![], signature: vec![] };
@@ -1184,5 +1392,213 @@ mod tests {
         out.clear();
         e.handle(5_000, Input::Timer { id: ROUND_TIMER }, &mut out);
         assert!(!out.iter().any(|o| matches!(o, Output::Persist { .. })), "no timeout is signed either: {out:?}");
+    }
+
+    fn signed_proposal(header: ProposalHeader, justify: QuorumCertificate, timeout: Option<TimeoutCertificate>) -> Vec<u8> {
+        let signature = identity(header.proposer as u8).sign(&header.digest().0).0.to_vec();
+        borsh::to_vec(&Message::Proposal(Box::new(Proposal { header, justify, timeout, payload: vec![1], signature }))).unwrap()
+    }
+
+    #[test]
+    fn rounds_near_u64_max_from_the_wire_never_panic() {
+        let (mut e, genesis) = started(0);
+        let g = Hash::digest(b"aether/hotstuff-genesis/v1", &genesis.hash.0);
+        let (bls, _) = derive_keys(&identity(1));
+        let mut out = vec![];
+        for round in [u64::MAX, u64::MAX - 1] {
+            let digest = Hash::digest(b"t", b"any");
+            let signature = bls.sign_vote(&VoteMessage { domain: e.committee.domain(), round, block: digest }).to_bytes().to_vec();
+            e.handle(1, Input::Message { from: 1, bytes: borsh::to_vec(&Message::Vote { round, digest, voter: 1, signature }).unwrap() }, &mut out);
+            let high_qc = QuorumCertificate { round: round - 1, block: digest, signers: vec![0b111], signature: vec![0; 96] };
+            let timeout = Timeout { round, high_qc, last_tc: None, signer: 1, signature: vec![0; 96] };
+            e.handle(2, Input::Message { from: 1, bytes: borsh::to_vec(&Message::Timeout(Box::new(timeout))).unwrap() }, &mut out);
+            // A proposal whose proposer signature is valid, justified by a QC of round u64::MAX.
+            let header = ProposalHeader {
+                domain: e.committee.domain(),
+                round,
+                block: BlockRef { hash: digest, height: 1 },
+                parent_block: genesis.hash,
+                parent: g,
+                proposer: 1,
+                election: vec![0; PROOF_LEN],
+                after_timeout: false,
+                parent_seed: g,
+            };
+            let justify = QuorumCertificate { round: u64::MAX, block: g, signers: vec![0b111], signature: vec![0; 96] };
+            e.handle(3, Input::Message { from: 1, bytes: signed_proposal(header.clone(), justify.clone(), None) }, &mut out);
+            let tc = TimeoutCertificate { round: u64::MAX, groups: vec![(0, vec![0b111])], signature: vec![0; 96] };
+            let header = ProposalHeader { after_timeout: true, ..header };
+            e.handle(4, Input::Message { from: 1, bytes: signed_proposal(header, justify, Some(tc)) }, &mut out);
+        }
+        assert!(!out.iter().any(|o| matches!(o, Output::VerifyPayload { .. } | Output::Persist { .. })), "{out:?}");
+        assert_eq!(e.round(), 1, "nothing from the wire moved the round");
+    }
+
+    #[test]
+    fn signatures_are_bound_to_the_chain() {
+        // Two chains with the same validator keys (a respin, a testnet): nothing signed on one
+        // is valid on the other.
+        let (a, b) = (engine_on("chain-a", 0), engine_on("chain-b", 0));
+        let keys: Vec<BlsSecretKey> = (0..4).map(|i| derive_keys(&identity(i)).0).collect();
+        let mut timeouts = TimeoutCollector::new(&a.committee, 5);
+        let mut tc = None;
+        for (i, key) in keys.iter().enumerate().take(3) {
+            let signature = TimeoutMessage { domain: a.committee.domain(), round: 5, high_qc_round: 2 }.sign(key);
+            tc = timeouts.add(i as u32, 2, signature).unwrap().0;
+        }
+        let tc = tc.expect("a quorum of chain A's timeouts");
+        assert!(tc.verify(&a.committee).is_ok());
+        assert!(tc.verify(&b.committee).is_err(), "a timeout certificate of chain A is refused on chain B");
+        let vote = VoteMessage { domain: a.committee.domain(), round: 5, block: Hash::digest(b"t", b"block") };
+        let mut votes = VoteCollector::new(&a.committee, vote);
+        let mut qc = None;
+        for (i, key) in keys.iter().enumerate().take(3) {
+            qc = votes.add(i as u32, key.sign_vote(&vote)).unwrap().certificate;
+        }
+        let qc = qc.expect("a quorum of chain A's votes");
+        assert!(qc.verify(&a.committee).is_ok());
+        assert!(qc.verify(&b.committee).is_err(), "a quorum certificate of chain A is refused on chain B");
+
+        // A proposal signed on chain A, on the same genesis block, is refused on chain B.
+        let block = BlockRef { hash: Hash::digest(b"t", b"block 1"), height: 1 };
+        let genesis = BlockRef { hash: Hash::digest(b"t", b"genesis"), height: 0 };
+        for (mut e, accepted) in [(engine_on("chain-a", 0), true), (engine_on("chain-b", 0), false)] {
+            let mut out = vec![];
+            e.handle(0, Input::Start { committed: genesis, certificate: Certificate::default(), safety_state: None }, &mut out);
+            out.clear();
+            let proposal = round_one_proposal_on("chain-a", &genesis, block);
+            e.handle(10, Input::Message { from: 1, bytes: proposal }, &mut out);
+            let verifies = out.iter().any(|o| matches!(o, Output::VerifyPayload { .. }));
+            assert_eq!(verifies, accepted, "{out:?}");
+        }
+    }
+
+    #[test]
+    fn a_leader_persists_its_proposal_before_sending_it_and_never_proposes_twice_in_a_round() {
+        // Validator 1 leads round 1.
+        let (mut e, genesis) = started(1);
+        let mut out = vec![];
+        e.handle(0, Input::Timer { id: PROPOSE_TIMER }, &mut out);
+        let block = BlockRef { hash: Hash::digest(b"t", b"block 1"), height: 1 };
+        out.clear();
+        e.handle(1, Input::PayloadBuilt { payload: aether_api::consensus::Payload { block, parent: genesis.hash, bytes: vec![7] } }, &mut out);
+        let is_proposal =
+            |o: &Output| matches!(o, Output::Broadcast { bytes } if matches!(Message::try_from_slice(bytes), Ok(Message::Proposal(_))));
+        let sent = out.iter().position(is_proposal).expect("the leader proposes");
+        let persisted = out.iter().position(|o| matches!(o, Output::Persist { .. }));
+        assert!(persisted.is_some_and(|p| p < sent), "persisted before the proposal leaves: {out:?}");
+        let Some(Output::Persist { state }) = persisted.map(|p| out[p].clone()) else { unreachable!() };
+
+        // A crash right after the persist: restarted in round 1, it never builds another block
+        // for the round it proposed in.
+        let mut restarted = engine(1);
+        out.clear();
+        restarted.handle(5, Input::Start { committed: genesis, certificate: Certificate::default(), safety_state: Some(state) }, &mut out);
+        restarted.handle(6, Input::Timer { id: PROPOSE_TIMER }, &mut out);
+        assert_eq!(restarted.round(), 1);
+        assert!(!out.iter().any(|o| matches!(o, Output::BuildPayload { .. })), "{out:?}");
+        let other = BlockRef { hash: Hash::digest(b"t", b"another block 1"), height: 1 };
+        restarted.handle(7, Input::PayloadBuilt { payload: aether_api::consensus::Payload { block: other, parent: genesis.hash, bytes: vec![8] } }, &mut out);
+        assert!(!out.iter().any(is_proposal), "no second proposal in round 1: {out:?}");
+    }
+
+    #[test]
+    fn far_future_votes_and_timeouts_hold_bounded_memory() {
+        let (mut e, genesis) = started(0);
+        let g = Hash::digest(b"aether/hotstuff-genesis/v1", &genesis.hash.0);
+        // One real signature's bytes reused: it decodes, and votes are checked only at a quorum.
+        let (bls, _) = derive_keys(&identity(1));
+        let signature = bls.sign_vote(&VoteMessage { domain: e.committee.domain(), round: 2, block: g }).to_bytes().to_vec();
+        let mut out = vec![];
+        for round in 2..5_000u64 {
+            let digest = Hash::digest(b"t", &round.to_be_bytes());
+            let vote = Message::Vote { round, digest, voter: 1, signature: signature.clone() };
+            e.handle(1, Input::Message { from: 1, bytes: borsh::to_vec(&vote).unwrap() }, &mut out);
+            let high_qc = QuorumCertificate { round: 0, block: g, signers: vec![], signature: vec![] };
+            let timeout = Timeout { round, high_qc, last_tc: None, signer: 1, signature: signature.clone() };
+            e.handle(2, Input::Message { from: 1, bytes: borsh::to_vec(&Message::Timeout(Box::new(timeout))).unwrap() }, &mut out);
+        }
+        let bound = MAX_FUTURE_ROUNDS as usize + 2;
+        assert!(e.votes.len() <= bound && e.seen_votes.len() <= bound, "{} vote collectors", e.votes.len());
+        assert!(e.timeouts.len() <= bound, "{} timeout collectors", e.timeouts.len());
+        assert!(!e.votes.is_empty() && !e.timeouts.is_empty(), "votes and timeouts near the round are still collected");
+    }
+
+    #[test]
+    fn fetch_answers_are_bounded_per_peer_per_second() {
+        let (mut e, genesis) = started(0);
+        let g = Hash::digest(b"aether/hotstuff-genesis/v1", &genesis.hash.0);
+        // 40 chained proposals of 4 MiB each (built by hand: only the fetch path reads them).
+        let mut parent = g;
+        for round in 1..=40u64 {
+            let header = ProposalHeader {
+                domain: e.committee.domain(),
+                round,
+                block: BlockRef { hash: Hash::digest(b"t", &round.to_be_bytes()), height: round },
+                parent_block: Hash::ZERO,
+                parent,
+                proposer: 1,
+                election: vec![0; PROOF_LEN],
+                after_timeout: false,
+                parent_seed: Hash::ZERO,
+            };
+            parent = header.digest();
+            let justify = QuorumCertificate { round: round - 1, block: header.parent, signers: vec![], signature: vec![] };
+            let proposal = Proposal { header, justify, timeout: None, payload: vec![0; 4 << 20], signature: vec![] };
+            e.proposals.insert(parent, Known { proposal, verified: true, beta: [0; 64] });
+        }
+        let fetch = borsh::to_vec(&Message::Fetch { digest: parent }).unwrap();
+        let sent = |out: &[Output]| out.iter().map(|o| if let Output::Send { bytes, .. } = o { bytes.len() } else { 0 }).sum::<usize>();
+        let mut out = vec![];
+        for _ in 0..100 {
+            e.handle(10_000, Input::Message { from: 2, bytes: fetch.clone() }, &mut out);
+        }
+        let first_second = sent(&out);
+        assert!(first_second > 0 && first_second <= FETCH_ANSWER_BYTES_PER_SECOND, "{first_second} bytes in one second");
+        // Another peer has its own budget; the same peer gets more a second later.
+        out.clear();
+        e.handle(10_000, Input::Message { from: 3, bytes: fetch.clone() }, &mut out);
+        assert!(sent(&out) > 0);
+        out.clear();
+        e.handle(11_000, Input::Message { from: 2, bytes: fetch }, &mut out);
+        assert!(sent(&out) > 0);
+    }
+
+    #[test]
+    fn proposals_waiting_for_a_parent_are_forgotten_once_committed_past() {
+        let (mut e, genesis) = started(0);
+        let waiting = |round: u64| Proposal {
+            header: ProposalHeader {
+                domain: e.committee.domain(),
+                round,
+                block: BlockRef { hash: Hash::digest(b"w", &round.to_be_bytes()), height: round },
+                parent_block: Hash::ZERO,
+                parent: Hash::digest(b"missing", &round.to_be_bytes()),
+                proposer: 1,
+                election: vec![],
+                after_timeout: false,
+                parent_seed: Hash::ZERO,
+            },
+            justify: QuorumCertificate { round: round - 1, block: Hash::ZERO, signers: vec![], signature: vec![] },
+            timeout: None,
+            payload: vec![],
+            signature: vec![],
+        };
+        for round in [5u64, 50, 500] {
+            let p = waiting(round);
+            e.waiting.insert(p.header.parent, vec![p]);
+            e.fetched.insert(Hash::digest(b"missing", &round.to_be_bytes()), 0);
+        }
+        // Block sync commits up to a block of round 100.
+        let mut header = waiting(100).header;
+        header.parent = genesis.hash;
+        let block = header.block;
+        let qc = QuorumCertificate { round: 100, block: header.digest(), signers: vec![], signature: vec![] };
+        let certificate = Certificate(borsh::to_vec(&CommitCertificate::Ancestor { header, qc }).unwrap());
+        let mut out = vec![];
+        e.handle(5, Input::Synced { committed: block, certificate }, &mut out);
+        let rounds: Vec<u64> = e.waiting.values().flatten().map(|p| p.header.round).collect();
+        assert_eq!(rounds, vec![500], "only the proposal above the committed round still waits");
+        assert_eq!(e.fetched.len(), 1);
     }
 }

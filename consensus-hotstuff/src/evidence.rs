@@ -11,7 +11,8 @@
 //!
 //! // A validator that signs votes for two blocks in round 9 (a named faulty node, `mocks`).
 //! let key = Keypair::from_seed([3; 32]);
-//! let e = mocks::double_vote(&key, 2, 9, Hash::digest(b"t", b"a"), Hash::digest(b"t", b"b"));
+//! let domain = aether_consensus_hotstuff::certificate::signing_domain("my-chain", &Hash::digest(b"t", b"genesis"), 0);
+//! let e = mocks::double_vote(&key, domain, 2, 9, Hash::digest(b"t", b"a"), Hash::digest(b"t", b"b"));
 //! assert_eq!((e.offender, e.kind.as_str()), (2, evidence::DOUBLE_VOTE));
 //! assert!(matches!(Misbehaviour::decode(&e), Ok(Misbehaviour::DoubleVote { round: 9, .. })));
 //! ```
@@ -82,6 +83,9 @@ pub fn check(evidence: &Evidence, identities: &[PublicKey], committee: &Committe
             if first.proposer != evidence.offender || second.proposer != evidence.offender {
                 return Err("a proposal names another proposer than the offender".into());
             }
+            if first.domain != committee.domain() || second.domain != committee.domain() {
+                return Err("a proposal was signed for another chain or epoch".into());
+            }
             let (a, b) = (first.digest(), second.digest());
             if a == b {
                 return Err("the two proposals are the same".into());
@@ -99,7 +103,7 @@ pub fn check(evidence: &Evidence, identities: &[PublicKey], committee: &Committe
             let key = committee.keys.get(offender).ok_or_else(|| format!("offender {offender} has no BLS key"))?;
             for (block, sig) in [(first, &first_signature), (second, &second_signature)] {
                 let sig = BlsSignature::from_bytes(sig).map_err(|e| format!("a vote signature: {e}"))?;
-                if !sig.verify_vote(&VoteMessage { round, block }, key) {
+                if !sig.verify_vote(&VoteMessage { domain: committee.domain(), round, block }, key) {
                     return Err("a vote signature does not verify".into());
                 }
             }

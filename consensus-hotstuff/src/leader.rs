@@ -66,6 +66,12 @@ impl VrfPublicKey {
     pub fn verify(&self, alpha: &[u8], pi: &[u8]) -> Result<[u8; 64], LeaderError> {
         let key = EdVrfEdwards25519TaiPublicKey::from_slice(&self.0).map_err(|_| LeaderError::BadKey)?;
         let proof = EdVrfProof::decode_pi(pi).map_err(|_| LeaderError::BadProof)?;
+        // One proof, one encoding: the decoder reduces the scalar `s` modulo the group order
+        // (and a point can have two encodings), so a proposer could otherwise send the same
+        // proof under several byte strings, each giving its proposal another digest.
+        if proof.encode_to_pi().as_slice() != pi {
+            return Err(LeaderError::BadProof);
+        }
         key.verify(alpha, proof).map(Into::into).map_err(|_| LeaderError::BadProof)
     }
 }
@@ -77,6 +83,14 @@ pub fn election_input(round: u64, previous_certificate: &Hash) -> Vec<u8> {
     alpha.extend_from_slice(&previous_certificate.0);
     alpha.extend_from_slice(&round.to_be_bytes());
     alpha
+}
+
+/// The seed a proposal hands to the election after it: a hash of its VRF output `beta`.
+/// The VRF output is unique for the proposer's key and input, so the proposer cannot choose
+/// the seed, and it does not depend on the block's contents (a leader that could re-roll it
+/// by changing a transaction could grind its way to leading again).
+pub fn election_seed(beta: &[u8; 64]) -> Hash {
+    Hash::digest(b"aether/hotstuff-election-seed/v1", beta)
 }
 
 /// Maps a VRF output to a validator index with probability proportional to `stakes`: the
@@ -161,6 +175,22 @@ mod tests {
         assert_eq!(public.verify(&alpha, &pi[..79]), Err(LeaderError::BadProof));
         let other = VrfPublicKey(h(RFC9381_B3[1].1).try_into().unwrap());
         assert_eq!(other.verify(&alpha, &pi), Err(LeaderError::BadProof));
+        // The same proof with `s` + the group order (a non-canonical scalar the decoder would
+        // reduce back to `s`) is refused.
+        const ORDER: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut malleated = pi.clone();
+        let mut carry = 0u16;
+        for (i, byte) in ORDER.iter().enumerate() {
+            let sum = u16::from(malleated[48 + i]) + u16::from(*byte) + carry;
+            malleated[48 + i] = sum as u8;
+            carry = sum >> 8;
+        }
+        assert_eq!(carry, 0);
+        assert_ne!(malleated, pi);
+        assert_eq!(public.verify(&alpha, &malleated), Err(LeaderError::BadProof), "a non-canonical proof is refused");
         let mut identity = [0u8; 32];
         identity[0] = 1; // the identity point: small order, refused
         assert!(VrfPublicKey(identity).verify(&alpha, &pi).is_err());

@@ -27,9 +27,11 @@
 //!
 //! // Four validators of equal stake; each proves possession of its key.
 //! let keys: Vec<BlsSecretKey> = (0..4u8).map(|i| BlsSecretKey::from_seed([i + 1; 32])).collect();
-//! let committee = std::sync::Arc::new(Committee::new(keys.iter().map(|k| (k.public(), 1, k.prove_possession())).collect()).unwrap());
+//! let domain = signing_domain("example-chain", &Hash::digest(b"example", b"genesis"), 0);
+//! let members = keys.iter().map(|k| (k.public(), 1, k.prove_possession())).collect();
+//! let committee = std::sync::Arc::new(Committee::new(members, domain).unwrap());
 //!
-//! let vote = VoteMessage { round: 7, block: Hash::digest(b"example", b"block") };
+//! let vote = VoteMessage { domain, round: 7, block: Hash::digest(b"example", b"block") };
 //! let mut collector = VoteCollector::new(&committee, vote);
 //! assert!(collector.add(0, keys[0].sign_vote(&vote)).unwrap().certificate.is_none());
 //! assert!(collector.add(1, keys[1].sign_vote(&vote)).unwrap().certificate.is_none());

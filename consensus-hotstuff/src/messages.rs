@@ -17,6 +17,9 @@ pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 /// elects the next leader.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct ProposalHeader {
+    /// The committee's signing domain (chain, genesis, epoch): a proposal signed for one
+    /// chain is no proposal on another.
+    pub domain: Hash,
     pub round: u64,
     pub block: BlockRef,
     /// The block this one extends (the payload's parent).
@@ -24,24 +27,25 @@ pub struct ProposalHeader {
     /// Digest of the proposal this one extends (what `justify` certifies).
     pub parent: Hash,
     pub proposer: ValidatorIndex,
-    /// The proposer's ECVRF proof over `election_input(round + 1, parent)`: its output elects
-    /// the leader of the next round if this proposal is certified. The input is fixed by the
-    /// certified parent before the proposer builds anything, so it cannot grind the election
-    /// by varying its block.
+    /// The proposer's ECVRF proof over `election_input(round + 1, parent_seed)`: its output
+    /// elects the leader of the next round if this proposal is certified, and its hash is the
+    /// seed this proposal hands to its child. The input is fixed by the parent before the
+    /// proposer builds anything and the VRF output is unique, so the proposer cannot grind the
+    /// election by varying its block.
     pub election: Vec<u8>,
+    /// The parent's election seed ([`crate::leader::election_seed`] of its VRF output; the
+    /// genesis digest for the first proposal). Checked against the parent on receipt; in the
+    /// header so that the election can be recomputed from a commit certificate alone.
+    pub parent_seed: Hash,
     /// The round was entered by a timeout certificate (the proposal carries it). Then the next
     /// round's leader is taken in turn rather than by the VRF, so that after a failure two
     /// consecutive rounds have predictable leaders and a two-chain can form within f + 2 rounds.
     pub after_timeout: bool,
-    /// Signer bitmap of the QC this proposal extends (`Proposal::justify`): the validators
-    /// shown alive, among whom the next leader is elected. In the header so that the election
-    /// can be recomputed from a commit certificate alone (after a restart).
-    pub justify_signers: Vec<u8>,
 }
 
 impl ProposalHeader {
     pub fn digest(&self) -> Hash {
-        Hash::digest(b"aether/hotstuff-proposal/v1", &codec::encode(self))
+        Hash::digest(b"aether/hotstuff-proposal/v2", &codec::encode(self))
     }
 }
 

@@ -29,6 +29,11 @@ pub struct HotStuffUnderTest {
     pub settings: HotStuffSettings,
     pub verified: VerifiedCache,
     pub independent: bool,
+    /// Validators that run the grinding leader: when a proposal would make it lead the next
+    /// round too, it rebuilds its block until its election of the round after picks it again
+    /// (see `HotStuffEngine::regrind`). The simulator counts them as honest (they break no
+    /// rule a node can check); tests measure their share of leadership.
+    pub grinders: Vec<ValidatorIndex>,
 }
 
 // A failure to build an engine for a simulated (well-formed) validator set is a bug in the
@@ -40,22 +45,25 @@ impl EngineUnderTest for HotStuffUnderTest {
     }
     fn build(&self, ctx: &EngineContext) -> Box<dyn ConsensusEngine> {
         // The simulator's validator sets are well formed; a failure here is a bug in the test.
-        Box::new(
-            HotStuffEngine::with_cache(
-                ctx,
-                self.settings.clone(),
-                if self.independent { VerifiedCache::new() } else { self.verified.clone() },
-            )
-            .expect("a simulated validator set is valid"),
+        let mut engine = HotStuffEngine::with_cache(
+            ctx,
+            self.settings.clone(),
+            if self.independent { VerifiedCache::new() } else { self.verified.clone() },
         )
+        .expect("a simulated validator set is valid");
+        if ctx.local.as_ref().is_some_and(|l| self.grinders.contains(&l.index)) {
+            engine.grind_for_leadership();
+        }
+        Box::new(engine)
     }
 }
 
 /// Evidence that validator `index` (identity `identity`) voted for both `first` and `second`
-/// in `round`, signed with its real BLS key: a named faulty validator for tests and drills.
-pub fn double_vote(identity: &Keypair, index: ValidatorIndex, round: u64, first: Hash, second: Hash) -> Evidence {
+/// in `round` on the chain of signing `domain` ([`crate::certificate::signing_domain`]),
+/// signed with its real BLS key: a named faulty validator for tests and drills.
+pub fn double_vote(identity: &Keypair, domain: Hash, index: ValidatorIndex, round: u64, first: Hash, second: Hash) -> Evidence {
     let (bls, _) = crate::keys::derive_keys(identity);
-    let sign = |block| bls.sign_vote(&crate::certificate::VoteMessage { round, block }).to_bytes().to_vec();
+    let sign = |block| bls.sign_vote(&crate::certificate::VoteMessage { domain, round, block }).to_bytes().to_vec();
     crate::evidence::Misbehaviour::DoubleVote { round, first, first_signature: sign(first), second, second_signature: sign(second) }
         .into_evidence(index)
 }

@@ -20,16 +20,22 @@ use crate::certificate::{bitmap_indices, bitmap_of, blst_ok, BlsSecretKey, BlsSi
 /// replayed as a vote or the other way round).
 pub const TIMEOUT_DST: &[u8] = b"AETHER_HOTSTUFF_TIMEOUT_BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_";
 
-/// What a timeout signs.
+/// What a timeout signs: the committee's signing domain (chain, genesis, epoch: see
+/// [`crate::certificate::signing_domain`]), the round and the signer's high-QC round.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, BorshSerialize, BorshDeserialize)]
 pub struct TimeoutMessage {
+    pub domain: Hash,
     pub round: u64,
     pub high_qc_round: u64,
 }
 
 impl TimeoutMessage {
     pub fn signing_bytes(&self) -> [u8; 32] {
-        Hash::digest_parts(b"aether/hotstuff-timeout/v1", &[&self.round.to_be_bytes(), &self.high_qc_round.to_be_bytes()]).0
+        Hash::digest_parts(
+            b"aether/hotstuff-timeout/v2",
+            &[&self.domain.0, &self.round.to_be_bytes(), &self.high_qc_round.to_be_bytes()],
+        )
+        .0
     }
     pub fn sign(&self, key: &BlsSecretKey) -> BlsSignature {
         key.sign(&self.signing_bytes(), TIMEOUT_DST)
@@ -74,7 +80,7 @@ impl TimeoutCertificate {
                 }
                 stake = stake.saturating_add(committee.stakes[*i]);
             }
-            messages.push(TimeoutMessage { round: self.round, high_qc_round: *high_qc_round }.signing_bytes());
+            messages.push(TimeoutMessage { domain: committee.domain(), round: self.round, high_qc_round: *high_qc_round }.signing_bytes());
             keys.push(committee.aggregate_key(&signers)?);
         }
         if stake < committee.quorum() {
@@ -134,12 +140,13 @@ impl TimeoutCollector {
             self.done = true;
             return Ok((Some(tc), vec![]));
         }
-        let round = self.round;
+        let (round, domain) = (self.round, self.committee.domain());
         let bad: Vec<usize> = self
             .timeouts
             .iter()
             .filter(|(i, (hqc, sig))| {
-                !sig.verify(&TimeoutMessage { round, high_qc_round: *hqc }.signing_bytes(), TIMEOUT_DST, &self.committee.keys[**i])
+                let message = TimeoutMessage { domain, round, high_qc_round: *hqc };
+                !sig.verify(&message.signing_bytes(), TIMEOUT_DST, &self.committee.keys[**i])
             })
             .map(|(i, _)| *i)
             .collect();
@@ -174,9 +181,11 @@ impl TimeoutCollector {
 mod tests {
     use super::*;
 
+    const D: Hash = Hash([9; 32]);
+
     fn setup(n: usize) -> (Vec<BlsSecretKey>, Arc<Committee>) {
         let keys: Vec<BlsSecretKey> = (0..n).map(|i| BlsSecretKey::from_seed([i as u8 + 40; 32])).collect();
-        let committee = Committee::new(keys.iter().map(|k| (k.public(), 1, k.prove_possession())).collect()).unwrap();
+        let committee = Committee::new(keys.iter().map(|k| (k.public(), 1, k.prove_possession())).collect(), D).unwrap();
         (keys, Arc::new(committee))
     }
 
@@ -187,7 +196,7 @@ mod tests {
         let hqc = [3u64, 7, 7, 5];
         let mut tc = None;
         for i in 0..3 {
-            let (formed, forged) = c.add(i as u32, hqc[i], TimeoutMessage { round: 9, high_qc_round: hqc[i] }.sign(&keys[i])).unwrap();
+            let (formed, forged) = c.add(i as u32, hqc[i], TimeoutMessage { domain: D, round: 9, high_qc_round: hqc[i] }.sign(&keys[i])).unwrap();
             assert!(forged.is_empty());
             tc = formed;
         }
@@ -207,13 +216,13 @@ mod tests {
     fn forged_timeouts_are_found_and_the_tc_waits_for_honest_ones() {
         let (keys, committee) = setup(4);
         let mut c = TimeoutCollector::new(&committee, 4);
-        c.add(0, 1, TimeoutMessage { round: 4, high_qc_round: 1 }.sign(&keys[0])).unwrap();
-        c.add(1, 1, TimeoutMessage { round: 4, high_qc_round: 1 }.sign(&keys[1])).unwrap();
+        c.add(0, 1, TimeoutMessage { domain: D, round: 4, high_qc_round: 1 }.sign(&keys[0])).unwrap();
+        c.add(1, 1, TimeoutMessage { domain: D, round: 4, high_qc_round: 1 }.sign(&keys[1])).unwrap();
         // Validator 2 signs another round's timeout and passes it off as this one.
-        let (tc, forged) = c.add(2, 1, TimeoutMessage { round: 5, high_qc_round: 1 }.sign(&keys[2])).unwrap();
+        let (tc, forged) = c.add(2, 1, TimeoutMessage { domain: D, round: 5, high_qc_round: 1 }.sign(&keys[2])).unwrap();
         assert!(tc.is_none());
         assert_eq!(forged, vec![2]);
-        let (tc, _) = c.add(3, 2, TimeoutMessage { round: 4, high_qc_round: 2 }.sign(&keys[3])).unwrap();
+        let (tc, _) = c.add(3, 2, TimeoutMessage { domain: D, round: 4, high_qc_round: 2 }.sign(&keys[3])).unwrap();
         tc.expect("the honest quorum forms").verify(&committee).unwrap();
     }
 }

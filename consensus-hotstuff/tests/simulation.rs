@@ -13,7 +13,7 @@ use aether_consensus_hotstuff::mocks::HotStuffUnderTest;
 use aether_consensus_hotstuff::{HotStuffEngine, HotStuffSettings};
 use aether_primitives::types::Certificate;
 use aether_testkit::sim::conformance::{consensus_conformance, Options};
-use aether_testkit::sim::{validator_identity, Behaviour, LinkModel, SimConfig, Simulation};
+use aether_testkit::sim::{sim_genesis, validator_identity, Behaviour, LinkModel, SimConfig, Simulation, SIM_CHAIN_ID};
 use borsh::BorshDeserialize;
 
 /// HotStuff with its default settings.
@@ -29,9 +29,9 @@ fn passes_the_consensus_conformance_suite() {
     assert!(summary.runs > 0);
 }
 
-/// An engine for validator set of the simulator's `n` validators that holds no key: what a
-/// full node (or a light client) checks certificates and evidence with.
-fn observer(n: usize) -> HotStuffEngine {
+/// An engine for the validator set of the simulator's `n` validators on the chain of `seed`
+/// that holds no key: what a full node (or a light client) checks certificates and evidence with.
+fn observer(n: usize, seed: u64) -> HotStuffEngine {
     let validators = ValidatorSet::new(
         (0..n)
             .map(|i| {
@@ -46,8 +46,8 @@ fn observer(n: usize) -> HotStuffEngine {
             })
             .collect(),
     );
-    HotStuffEngine::from_context(&EngineContext { chain_id: "aether-sim".into(), validators, local: None }, HotStuffSettings::default())
-        .unwrap()
+    let ctx = EngineContext { chain_id: SIM_CHAIN_ID.into(), genesis: sim_genesis(seed).hash, validators, local: None };
+    HotStuffEngine::from_context(&ctx, HotStuffSettings::default()).unwrap()
 }
 
 #[test]
@@ -55,7 +55,7 @@ fn every_commit_carries_a_certificate_other_nodes_accept() {
     let report = Simulation::new(&hotstuff(), SimConfig { seed: 3, duration_ms: 10_000, ..SimConfig::default() }).run();
     report.check(20).unwrap();
     // A validator-less engine (a full node) checks the certificates.
-    let observer = observer(4);
+    let observer = observer(4, 3);
     let node = &report.nodes[0];
     let mut direct = 0;
     for (block, cert) in node.committed.iter().skip(1) {
@@ -97,9 +97,9 @@ fn every_commit_carries_a_certificate_other_nodes_accept() {
 /// Runs `behaviour` as validator 3 of 4 for a few seeds; returns the evidence honest
 /// validators reported, after checking each piece with a key-less observer.
 fn evidence_against(behaviour: Behaviour) -> Vec<aether_api::consensus::Evidence> {
-    let observer = observer(4);
     let mut all = vec![];
     for seed in 1..=3 {
+        let observer = observer(4, seed);
         let report =
             Simulation::new(&hotstuff(), SimConfig { seed, duration_ms: 20_000, behaviours: vec![(3, behaviour)], ..SimConfig::default() })
                 .run();
@@ -152,6 +152,48 @@ fn a_restarted_validator_keeps_its_safety_state_and_catches_up() {
     let restarted = report.nodes.iter().find(|n| n.index == 1).unwrap();
     assert!(restarted.persists > 0);
     assert!(restarted.committed.last().unwrap().0.height + 5 >= report.max_height(), "it caught up");
+}
+
+/// The proposers of the blocks honest validator `node` committed.
+fn committed_proposers(report: &aether_testkit::sim::Report, node: usize) -> Vec<u32> {
+    report.nodes[node].committed.iter().skip(1).map(|(_, c)| CommitCertificate::try_from_slice(&c.0).unwrap().header().proposer).collect()
+}
+
+#[test]
+fn a_grinding_leader_keeps_only_its_share_of_leadership() {
+    // Validator 3 of 4 (equal stake) grinds: whenever its proposal would make it lead the next
+    // round too, it rebuilds its block until its election of the round after picks it again.
+    let engine = HotStuffUnderTest { grinders: vec![3], ..HotStuffUnderTest::default() };
+    let config = SimConfig { seed: 11, duration_ms: 400_000, stop_at_height: 1_000, ..SimConfig::default() };
+    let report = Simulation::new(&engine, config).run();
+    report.check(1_000).unwrap();
+    let proposers = committed_proposers(&report, 0);
+    let led = proposers.iter().filter(|p| **p == 3).count();
+    let share = led as f64 / proposers.len() as f64;
+    let rebuilt = report.nodes[3].built.len();
+    eprintln!("grinder: {led} of {} committed blocks ({:.1}%), {rebuilt} blocks built", proposers.len(), share * 100.0);
+    assert!(rebuilt > 2 * led, "the grinder did rebuild its blocks ({rebuilt} built, {led} committed)");
+    assert!((0.19..=0.31).contains(&share), "a grinding validator with 25% of the stake led {:.1}% of the blocks", share * 100.0);
+}
+
+#[test]
+fn one_seed_gives_one_run() {
+    // The scenarios that exercise the most engine paths (fetches after restarts and losses,
+    // equivocation): each run twice from one seed, compared event by event.
+    for name in ["random_restarts", "slow_lossy", "byzantine/Twin/n4", "leader_crashes"] {
+        for seed in [2, 5] {
+            let scenario =
+                aether_testkit::sim::conformance::scenarios(seed, false).into_iter().find(|s| s.name == name).expect("a scenario");
+            let config = SimConfig { record_trace: true, ..scenario.config };
+            let first = Simulation::new(&hotstuff(), config.clone()).run();
+            let second = Simulation::new(&hotstuff(), config).run();
+            assert!(first.trace.len() > 1_000, "{name}: a real run ({} events)", first.trace.len());
+            if let Some(i) = first.trace.iter().zip(&second.trace).position(|(a, b)| a != b) {
+                panic!("{name} seed {seed}: the runs part at event {i}: {:?} then {:?}", first.trace[i], second.trace[i]);
+            }
+            assert_eq!(first.trace.len(), second.trace.len(), "{name} seed {seed}");
+        }
+    }
 }
 
 /// Prints what every validator did in one scenario (height, blocks built, persists, commit

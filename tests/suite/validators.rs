@@ -111,8 +111,10 @@ async fn four_validators_agree_tolerate_one_stopped_and_the_stopped_one_catches_
     // gossiped, recorded in one block that every validator accepts. A forgery (pinned on
     // validator 2, who signed nothing) is refused and never recorded.
     let (a, b) = (Hash::digest(b"t", b"proposal a"), Hash::digest(b"t", b"proposal b"));
-    let evidence = aether_consensus_hotstuff::mocks::double_vote(&keys[3], 3, 5, a, b);
-    let mut forged = aether_consensus_hotstuff::mocks::double_vote(&keys[3], 3, 6, a, b);
+    let genesis_block = aether_framework::ledger::Ledger::genesis_block(&genesis).hash();
+    let domain = aether_consensus_hotstuff::certificate::signing_domain(CHAIN, &genesis_block, 0);
+    let evidence = aether_consensus_hotstuff::mocks::double_vote(&keys[3], domain, 3, 5, a, b);
+    let mut forged = aether_consensus_hotstuff::mocks::double_vote(&keys[3], domain, 3, 6, a, b);
     forged.offender = 2;
     all[1].submit_evidence(forged.clone()).unwrap();
     all[1].submit_evidence(evidence.clone()).unwrap();

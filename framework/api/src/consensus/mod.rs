@@ -266,6 +266,10 @@ impl ValidatorSet {
 #[derive(Clone, Debug)]
 pub struct EngineContext {
     pub chain_id: String,
+    /// Hash of the chain's genesis block. With `chain_id`, what an engine binds every signed
+    /// message to, so that nothing signed for one chain is valid on another that reuses keys
+    /// (a respin keeps the id but not the genesis block).
+    pub genesis: Hash,
     pub validators: ValidatorSet,
     pub local: Option<LocalValidator>,
 }

@@ -107,7 +107,12 @@ impl Node {
             }
             None => None,
         };
-        let ctx = EngineContext { chain_id: genesis.chain_id.clone(), validators: validators.clone(), local: local.clone() };
+        let ctx = EngineContext {
+            chain_id: genesis.chain_id.clone(),
+            genesis: Ledger::genesis_block(genesis).hash(),
+            validators: validators.clone(),
+            local: local.clone(),
+        };
         let engine_factory = &registry.consensus.get(&config.consensus.name)?.factory;
         let engine = engine_factory(&ctx, &config.consensus.settings)?;
         // Block sync checks certificates with a key-less instance of the same engine.

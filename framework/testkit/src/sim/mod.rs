@@ -134,6 +134,8 @@ pub struct SimConfig {
     /// If set, a validator that has just built a block (the leader) crashes at once and
     /// restarts this many ms later — unless another validator is already down.
     pub crash_leaders: Option<TimestampMs>,
+    /// Keep every event of the run in [`Report::trace`] (to compare two runs of one seed).
+    pub record_trace: bool,
 }
 
 impl Default for SimConfig {
@@ -149,6 +151,7 @@ impl Default for SimConfig {
             behaviours: vec![],
             stop_at_height: 0,
             crash_leaders: None,
+            record_trace: false,
         }
     }
 }
@@ -180,11 +183,22 @@ enum Event {
     Restart { slot: usize },
 }
 
+/// One event of a run as [`Report::trace`] keeps it: virtual time, the slot it happened to,
+/// and what: a delivery (sender and the message's hash), a timer wake-up, a crash or a restart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TraceEvent {
+    Deliver { at: TimestampMs, slot: usize, from: ValidatorIndex, message: Hash },
+    Wake { at: TimestampMs, slot: usize },
+    Crash { at: TimestampMs, slot: usize },
+    Restart { at: TimestampMs, slot: usize },
+}
+
 /// A configured run. [`Simulation::run`] consumes it and returns the [`Report`].
 pub struct Simulation<'a> {
     engine: &'a dyn EngineUnderTest,
     config: SimConfig,
     validators: ValidatorSet,
+    genesis: BlockRef,
     identities: Vec<Keypair>,
     slots: Vec<Slot>,
     queue: BinaryHeap<Reverse<(TimestampMs, u64, Event)>>,
@@ -197,10 +211,19 @@ pub struct Simulation<'a> {
     witness: ValidatorIndex,
     /// Set when virtual time stopped advancing (reported as a violation).
     livelock: Option<String>,
+    trace: Vec<TraceEvent>,
 }
 
 /// Events one virtual instant may hold before the run is declared a livelock.
 const MAX_EVENTS_PER_INSTANT: u64 = 200_000;
+
+/// The chain id of every simulated chain.
+pub const SIM_CHAIN_ID: &str = "aether-sim";
+
+/// The genesis block of the simulated chain of `seed` (each seed is its own chain).
+pub fn sim_genesis(seed: u64) -> BlockRef {
+    BlockRef { hash: Hash::digest(b"aether/sim-genesis", &seed.to_le_bytes()), height: 0 }
+}
 
 /// Identity of simulated validator `i`: fixed, so that runs are comparable across seeds.
 pub fn validator_identity(i: usize) -> Keypair {
@@ -223,12 +246,13 @@ impl<'a> Simulation<'a> {
                 })
                 .collect(),
         );
-        let genesis = BlockRef { hash: Hash::digest(b"aether/sim-genesis", &config.seed.to_le_bytes()), height: 0 };
+        let genesis = sim_genesis(config.seed);
         let rng = StdRng::seed_from_u64(config.seed);
         let mut sim = Simulation {
             engine,
             config,
             validators,
+            genesis,
             identities,
             slots: vec![],
             queue: BinaryHeap::new(),
@@ -238,6 +262,7 @@ impl<'a> Simulation<'a> {
             stats: [0; 3],
             witness: 0,
             livelock: None,
+            trace: vec![],
         };
         sim.witness = (0..sim.config.validators as ValidatorIndex).find(|v| sim.config.behaviour(*v) == Behaviour::Honest).unwrap_or(0);
         for i in 0..sim.config.validators as ValidatorIndex {
@@ -275,7 +300,8 @@ impl<'a> Simulation<'a> {
 
     fn context(&self, index: ValidatorIndex) -> EngineContext {
         EngineContext {
-            chain_id: "aether-sim".into(),
+            chain_id: SIM_CHAIN_ID.into(),
+            genesis: self.genesis.hash,
             validators: self.validators.clone(),
             local: Some(LocalValidator { index, identity: self.identities[index as usize].clone() }),
         }
@@ -301,6 +327,16 @@ impl<'a> Simulation<'a> {
             self.now = at;
             for s in &mut self.slots {
                 s.io.now = at;
+            }
+            if self.config.record_trace {
+                self.trace.push(match &event {
+                    Event::Deliver { to, from, bytes } => {
+                        TraceEvent::Deliver { at, slot: *to, from: *from, message: Hash::digest(b"aether/sim-trace", bytes) }
+                    }
+                    Event::Wake { slot } => TraceEvent::Wake { at, slot: *slot },
+                    Event::Crash { slot } => TraceEvent::Crash { at, slot: *slot },
+                    Event::Restart { slot } => TraceEvent::Restart { at, slot: *slot },
+                });
             }
             match event {
                 Event::Restart { slot } => {
@@ -472,6 +508,7 @@ impl<'a> Simulation<'a> {
             delivered: self.stats[0],
             dropped: self.stats[1],
             duplicated: self.stats[2],
+            trace: self.trace,
         }
     }
 }
@@ -500,6 +537,8 @@ pub struct Report {
     pub delivered: u64,
     pub dropped: u64,
     pub duplicated: u64,
+    /// Every event in order, when [`SimConfig::record_trace`] was set.
+    pub trace: Vec<TraceEvent>,
 }
 
 impl Report {

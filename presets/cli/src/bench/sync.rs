@@ -98,7 +98,12 @@ pub async fn run_sync_bench(opts: &SyncBenchOptions) -> anyhow::Result<()> {
     }
     let genesis = Genesis::load(&dir.path().join("genesis.json"))?;
     let registry = aether_presets::find("aether")?.registry();
-    let ctx = EngineContext { chain_id: genesis.chain_id.clone(), validators: ValidatorSet::from_genesis(&genesis), local: None };
+    let ctx = EngineContext {
+        chain_id: genesis.chain_id.clone(),
+        genesis: aether_framework::ledger::Ledger::genesis_block(&genesis).hash(),
+        validators: ValidatorSet::from_genesis(&genesis),
+        local: None,
+    };
     let verifier = (registry.consensus.get("hotstuff")?.factory)(&ctx, &PluginSettings::empty("consensus.hotstuff"))?;
     let t0 = Instant::now();
     let proofs = blocks.iter().filter(|(b, c)| verifier.verify_certificate(b, c).is_ok()).count();
