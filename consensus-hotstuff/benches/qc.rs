@@ -20,7 +20,8 @@ fn bench(c: &mut Criterion) {
     group.bench_function("single_vote_verify", |b| b.iter(|| assert!(sig.verify_vote(&vote, &pk))));
     for n in [4usize, 100, 1000] {
         let keys: Vec<BlsSecretKey> = (0..n).map(|i| BlsSecretKey::from_seed(Hash::digest(b"k", &(i as u64).to_le_bytes()).0)).collect();
-        let committee = std::sync::Arc::new(Committee::new(keys.iter().map(|k| (k.public(), 1, k.prove_possession())).collect(), domain).unwrap());
+        let committee =
+            std::sync::Arc::new(Committee::new(keys.iter().map(|k| (k.public(), 1, k.prove_possession())).collect(), domain).unwrap());
         let mut collector = VoteCollector::new(&committee, vote);
         let mut qc = None;
         for (i, k) in keys.iter().enumerate() {

@@ -88,6 +88,9 @@ const MAX_FUTURE_ROUNDS: u64 = 64;
 /// Proposal bytes sent to one peer in answer to its fetches, per second of (input) time: a
 /// 40-byte fetch can ask for FETCH_DEPTH proposals of up to MAX_MESSAGE_BYTES each.
 const FETCH_ANSWER_BYTES_PER_SECOND: usize = 32 * 1024 * 1024;
+/// A validator is elected only if it signed one of the QCs of the last this-many certified
+/// proposals of the chain (see `eligible_stakes`).
+const ELIGIBILITY_WINDOW: usize = 10;
 /// Missing proposals asked for again at each round timer, at most.
 const REFETCH_PER_TIMER: usize = 16;
 
@@ -156,6 +159,7 @@ pub struct HotStuffEngine {
     committed: (Hash, BlockRef, u64),
     committed_beta: Option<[u8; 64]>,
     committed_after_timeout: bool,
+    committed_recent_signers: Vec<Vec<u8>>,
     genesis_digest: Option<Hash>,
 
     proposals: HashMap<Hash, Known>,
@@ -255,6 +259,7 @@ impl HotStuffEngine {
             committed: (Hash::ZERO, BlockRef { hash: Hash::ZERO, height: 0 }, 0),
             committed_beta: None,
             committed_after_timeout: false,
+            committed_recent_signers: Vec::new(),
             genesis_digest: None,
             proposals: HashMap::new(),
             qcs: HashMap::new(),
@@ -332,32 +337,74 @@ impl HotStuffEngine {
     /// consecutive leaders, and among any f + 2 consecutive validators two adjacent ones are
     /// honest.
     ///
-    /// Nothing a single validator chooses enters the election: the draw is over every
-    /// validator (not over the signers of a QC, which its collector picks), and the VRF input
-    /// is the previous proposal's election seed (see [`election_seed`]), not anything in the
-    /// block, so a leader cannot grind its block's contents for a draw it likes. The price: an
-    /// offline validator is still elected for its share of rounds, and each such round ends in
-    /// a timeout.
+    /// Nothing a single validator chooses enters the election: the VRF input is the previous
+    /// proposal's election seed (see [`election_seed`]), not anything in the block, so a leader
+    /// cannot grind its block's contents for a draw it likes; and the draw is over every
+    /// validator that signed any of the last QCs of the chain ([`ProposalHeader::recent_signers`],
+    /// see `eligible_stakes`) — not over the signers of the one QC its collector picked. An
+    /// offline validator thus drops out of the election instead of costing a timeout in its
+    /// whole share of rounds.
     fn elected_after(&self, digest: &Hash) -> Option<ValidatorIndex> {
         if Some(*digest) == self.genesis_digest {
             return Some(self.fallback_leader(1));
         }
-        let (round, after_timeout, beta) = if let Some(k) = self.proposals.get(digest) {
-            (k.proposal.header.round, k.proposal.header.after_timeout, Some(k.beta))
+        let (round, after_timeout, beta, stakes) = if let Some(k) = self.proposals.get(digest) {
+            let h = &k.proposal.header;
+            (h.round, h.after_timeout, Some(k.beta), self.eligible_stakes(&h.recent_signers))
         } else if *digest == self.committed.0 {
-            (self.committed.2, self.committed_after_timeout, self.committed_beta)
+            (self.committed.2, self.committed_after_timeout, self.committed_beta, self.eligible_stakes(&self.committed_recent_signers))
         } else {
             return None;
         };
         if after_timeout {
-            // In turn from round + 1, skipping validators without stake.
+            // In turn from round + 1, skipping validators not eligible.
             let n = self.members.len() as u64;
             return (0..n)
                 .map(|i| (round.saturating_add(1).saturating_add(i) % n) as usize)
-                .find(|i| self.stakes[*i] > 0)
+                .find(|i| stakes[*i] > 0)
                 .map(|i| i as ValidatorIndex);
         }
-        beta.and_then(|beta| pick_by_stake(&beta, &self.stakes).ok()).map(|i| i as ValidatorIndex)
+        beta.and_then(|beta| pick_by_stake(&beta, &stakes).ok()).map(|i| i as ValidatorIndex)
+    }
+
+    /// Stake per validator for an election after a proposal whose header carries `window`
+    /// (its `recent_signers`): zero for validators that signed none of those QCs. A collector
+    /// picks the signers of the one QC it forms, but leaving an online validator out of the
+    /// election would take all `ELIGIBILITY_WINDOW` collectors in a row; an offline or silent
+    /// validator signs nothing and drops out after that many certified rounds. Before the chain
+    /// has that much history, and if the window names nobody, everyone is eligible.
+    fn eligible_stakes(&self, window: &[Vec<u8>]) -> Vec<Amount> {
+        if window.len() < ELIGIBILITY_WINDOW {
+            return self.stakes.clone();
+        }
+        let mut stakes = vec![0; self.stakes.len()];
+        for bitmap in window {
+            for i in crate::certificate::bitmap_indices(self.committee.len(), bitmap).unwrap_or_default() {
+                stakes[i] = self.stakes[i];
+            }
+        }
+        if stakes.iter().all(|s| *s == 0) {
+            return self.stakes.clone();
+        }
+        stakes
+    }
+
+    /// The `recent_signers` a proposal extending `parent` with a QC signed by `justify_signers`
+    /// must carry: that bitmap, then the parent's, newest first, `ELIGIBILITY_WINDOW` at most.
+    fn recent_signers_after(&self, parent: &Hash, justify_signers: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let inherited = if Some(*parent) == self.genesis_digest {
+            &[][..]
+        } else if let Some(k) = self.proposals.get(parent) {
+            k.proposal.header.recent_signers.as_slice()
+        } else if *parent == self.committed.0 {
+            self.committed_recent_signers.as_slice()
+        } else {
+            return None;
+        };
+        let mut window = Vec::with_capacity(ELIGIBILITY_WINDOW);
+        window.push(justify_signers.to_vec());
+        window.extend(inherited.iter().take(ELIGIBILITY_WINDOW - 1).cloned());
+        Some(window)
     }
 
     /// The election seed the proposal `digest` hands to its child (the input of the child
@@ -494,6 +541,7 @@ impl HotStuffEngine {
             proposer: me.index,
             election: election.to_vec(),
             parent_seed,
+            recent_signers: self.recent_signers_after(&parent, &self.high_qc.signers).unwrap_or_default(),
             after_timeout: timeout.is_some(),
         };
         #[cfg(feature = "mocks")]
@@ -533,7 +581,13 @@ impl HotStuffEngine {
     /// asks the engine's own rules (`elected_after`, `seed_of`) who would lead, so it attacks
     /// whatever the election is. Returns whether it asked for a rebuild instead of proposing.
     #[cfg(feature = "mocks")]
-    fn regrind(&mut self, header: &ProposalHeader, beta: &[u8; 64], payload: &aether_api::consensus::Payload, out: &mut Vec<Output>) -> bool {
+    fn regrind(
+        &mut self,
+        header: &ProposalHeader,
+        beta: &[u8; 64],
+        payload: &aether_api::consensus::Payload,
+        out: &mut Vec<Output>,
+    ) -> bool {
         const GRIND_TRIES: u32 = 64;
         let Some(me) = self.me.as_ref().map(|m| m.index) else { return false };
         if !self.grinding || self.grind_tries >= GRIND_TRIES {
@@ -559,6 +613,7 @@ impl HotStuffEngine {
                     parent: digest,
                     election: election.to_vec(),
                     parent_seed: seed,
+                    recent_signers: self.recent_signers_after(&digest, &justify.signers).unwrap_or_default(),
                     after_timeout: false,
                     ..header.clone()
                 };
@@ -740,6 +795,7 @@ impl HotStuffEngine {
             out.push(Output::Commit { block: header.block, certificate: Certificate(codec::encode(&cert)) });
             self.committed_beta = Some(self.proposals[digest].beta);
             self.committed_after_timeout = header.after_timeout;
+            self.committed_recent_signers = header.recent_signers.clone();
             self.committed = (*digest, header.block, header.round);
         }
         let floor = self.committed.2.saturating_sub(KEEP_ROUNDS);
@@ -771,6 +827,7 @@ impl HotStuffEngine {
             .get(h.proposer as usize)
             .and_then(|m| m.vrf.verify(&election_input(h.round.saturating_add(1), &h.parent_seed), &h.election).ok());
         self.committed_after_timeout = h.after_timeout;
+        self.committed_recent_signers = h.recent_signers.clone();
     }
 
     /// Block sync committed up to `committed` (its certificate verified as final by the node):
@@ -815,11 +872,7 @@ impl HotStuffEngine {
         {
             return;
         }
-        if h.parent != p.justify.block
-            || h.election.len() != PROOF_LEN
-            || h.block.height == 0
-            || h.after_timeout != p.timeout.is_some()
-        {
+        if h.parent != p.justify.block || h.election.len() != PROOF_LEN || h.block.height == 0 || h.after_timeout != p.timeout.is_some() {
             return;
         }
         let Ok(sig) = <[u8; 64]>::try_from(p.signature.as_slice()) else { return };
@@ -835,7 +888,8 @@ impl HotStuffEngine {
         // least as high as any its signers reported.
         match &p.timeout {
             None if p.justify.round.checked_add(1) == Some(h.round) => {}
-            Some(tc) if tc.round.checked_add(1) == Some(h.round) && p.justify.round >= tc.max_high_qc_round() && p.justify.round < tc.round => {}
+            Some(tc)
+                if tc.round.checked_add(1) == Some(h.round) && p.justify.round >= tc.max_high_qc_round() && p.justify.round < tc.round => {}
             _ => return,
         }
         if !self.verify_qc(&p.justify) || p.timeout.as_ref().is_some_and(|tc| !self.verify_tc(&tc.clone())) {
@@ -904,7 +958,9 @@ impl HotStuffEngine {
         if expected != Some(h.proposer) {
             return;
         }
-        if self.seed_of(&parent) != Some(h.parent_seed) {
+        if self.seed_of(&parent) != Some(h.parent_seed)
+            || self.recent_signers_after(&parent, &p.justify.signers).as_ref() != Some(&h.recent_signers)
+        {
             return;
         }
         let vrf = self.members[h.proposer as usize].vrf;
@@ -1008,11 +1064,8 @@ impl HotStuffEngine {
             return None;
         }
         let consecutive = qc_round.checked_add(1) == Some(round);
-        let extends_tc = k
-            .proposal
-            .timeout
-            .as_ref()
-            .is_some_and(|tc| tc.round.checked_add(1) == Some(round) && qc_round >= tc.max_high_qc_round());
+        let extends_tc =
+            k.proposal.timeout.as_ref().is_some_and(|tc| tc.round.checked_add(1) == Some(round) && qc_round >= tc.max_high_qc_round());
         if !consecutive && !extends_tc {
             return None;
         }
@@ -1038,7 +1091,9 @@ impl HotStuffEngine {
     fn on_vote(&mut self, round: u64, digest: Hash, voter: ValidatorIndex, signature: Vec<u8>, now: TimestampMs, out: &mut Vec<Output>) {
         if round.saturating_add(1) < self.round
             || round > self.round.saturating_add(MAX_FUTURE_ROUNDS)
-            || voter as usize >= self.members.len() || round <= self.committed.2 {
+            || voter as usize >= self.members.len()
+            || round <= self.committed.2
+        {
             return;
         }
         let Ok(sig) = BlsSignature::from_bytes(&signature) else { return };
@@ -1072,8 +1127,10 @@ impl HotStuffEngine {
             }
         }
         let committee = self.committee.clone();
-        let collector =
-            self.votes.entry((round, digest)).or_insert_with(|| VoteCollector::new(&committee, VoteMessage { domain: committee.domain(), round, block: digest }));
+        let collector = self
+            .votes
+            .entry((round, digest))
+            .or_insert_with(|| VoteCollector::new(&committee, VoteMessage { domain: committee.domain(), round, block: digest }));
         let Ok(outcome) = collector.add(voter, sig) else { return };
         for forged in outcome.forged {
             self.seen_votes.remove(&(round, forged));
@@ -1321,6 +1378,8 @@ mod tests {
             election: election.to_vec(),
             after_timeout: false,
             parent_seed: g,
+            // The genesis QC's (empty) signer bitmap: the window of a first proposal.
+            recent_signers: vec![vec![]],
         };
         let signature = identity(1).sign(&header.digest().0).0.to_vec();
         let justify = QuorumCertificate { round: 0, block: g, signers: vec![], signature: vec![] };
@@ -1408,7 +1467,11 @@ mod tests {
         for round in [u64::MAX, u64::MAX - 1] {
             let digest = Hash::digest(b"t", b"any");
             let signature = bls.sign_vote(&VoteMessage { domain: e.committee.domain(), round, block: digest }).to_bytes().to_vec();
-            e.handle(1, Input::Message { from: 1, bytes: borsh::to_vec(&Message::Vote { round, digest, voter: 1, signature }).unwrap() }, &mut out);
+            e.handle(
+                1,
+                Input::Message { from: 1, bytes: borsh::to_vec(&Message::Vote { round, digest, voter: 1, signature }).unwrap() },
+                &mut out,
+            );
             let high_qc = QuorumCertificate { round: round - 1, block: digest, signers: vec![0b111], signature: vec![0; 96] };
             let timeout = Timeout { round, high_qc, last_tc: None, signer: 1, signature: vec![0; 96] };
             e.handle(2, Input::Message { from: 1, bytes: borsh::to_vec(&Message::Timeout(Box::new(timeout))).unwrap() }, &mut out);
@@ -1423,6 +1486,7 @@ mod tests {
                 election: vec![0; PROOF_LEN],
                 after_timeout: false,
                 parent_seed: g,
+                recent_signers: vec![],
             };
             let justify = QuorumCertificate { round: u64::MAX, block: g, signers: vec![0b111], signature: vec![0; 96] };
             e.handle(3, Input::Message { from: 1, bytes: signed_proposal(header.clone(), justify.clone(), None) }, &mut out);
@@ -1481,7 +1545,11 @@ mod tests {
         e.handle(0, Input::Timer { id: PROPOSE_TIMER }, &mut out);
         let block = BlockRef { hash: Hash::digest(b"t", b"block 1"), height: 1 };
         out.clear();
-        e.handle(1, Input::PayloadBuilt { payload: aether_api::consensus::Payload { block, parent: genesis.hash, bytes: vec![7] } }, &mut out);
+        e.handle(
+            1,
+            Input::PayloadBuilt { payload: aether_api::consensus::Payload { block, parent: genesis.hash, bytes: vec![7] } },
+            &mut out,
+        );
         let is_proposal =
             |o: &Output| matches!(o, Output::Broadcast { bytes } if matches!(Message::try_from_slice(bytes), Ok(Message::Proposal(_))));
         let sent = out.iter().position(is_proposal).expect("the leader proposes");
@@ -1498,7 +1566,11 @@ mod tests {
         assert_eq!(restarted.round(), 1);
         assert!(!out.iter().any(|o| matches!(o, Output::BuildPayload { .. })), "{out:?}");
         let other = BlockRef { hash: Hash::digest(b"t", b"another block 1"), height: 1 };
-        restarted.handle(7, Input::PayloadBuilt { payload: aether_api::consensus::Payload { block: other, parent: genesis.hash, bytes: vec![8] } }, &mut out);
+        restarted.handle(
+            7,
+            Input::PayloadBuilt { payload: aether_api::consensus::Payload { block: other, parent: genesis.hash, bytes: vec![8] } },
+            &mut out,
+        );
         assert!(!out.iter().any(is_proposal), "no second proposal in round 1: {out:?}");
     }
 
@@ -1541,6 +1613,7 @@ mod tests {
                 election: vec![0; PROOF_LEN],
                 after_timeout: false,
                 parent_seed: Hash::ZERO,
+                recent_signers: vec![],
             };
             parent = header.digest();
             let justify = QuorumCertificate { round: round - 1, block: header.parent, signers: vec![], signature: vec![] };
@@ -1578,6 +1651,7 @@ mod tests {
                 election: vec![],
                 after_timeout: false,
                 parent_seed: Hash::ZERO,
+                recent_signers: vec![],
             },
             justify: QuorumCertificate { round: round - 1, block: Hash::ZERO, signers: vec![], signature: vec![] },
             timeout: None,

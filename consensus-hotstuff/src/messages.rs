@@ -37,6 +37,12 @@ pub struct ProposalHeader {
     /// genesis digest for the first proposal). Checked against the parent on receipt; in the
     /// header so that the election can be recomputed from a commit certificate alone.
     pub parent_seed: Hash,
+    /// Signer bitmaps of the QC this proposal extends (`justify`) and of its nearest
+    /// ancestors' QCs, newest first, at most `ELIGIBILITY_WINDOW` (10): the validators shown
+    /// alive, among whom the next leader is elected. A deterministic function of the parent and
+    /// the justify (checked on receipt), in the header so the election can be recomputed from a
+    /// commit certificate alone.
+    pub recent_signers: Vec<Vec<u8>>,
     /// The round was entered by a timeout certificate (the proposal carries it). Then the next
     /// round's leader is taken in turn rather than by the VRF, so that after a failure two
     /// consecutive rounds have predictable leaders and a two-chain can form within f + 2 rounds.

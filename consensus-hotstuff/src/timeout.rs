@@ -31,11 +31,7 @@ pub struct TimeoutMessage {
 
 impl TimeoutMessage {
     pub fn signing_bytes(&self) -> [u8; 32] {
-        Hash::digest_parts(
-            b"aether/hotstuff-timeout/v2",
-            &[&self.domain.0, &self.round.to_be_bytes(), &self.high_qc_round.to_be_bytes()],
-        )
-        .0
+        Hash::digest_parts(b"aether/hotstuff-timeout/v2", &[&self.domain.0, &self.round.to_be_bytes(), &self.high_qc_round.to_be_bytes()]).0
     }
     pub fn sign(&self, key: &BlsSecretKey) -> BlsSignature {
         key.sign(&self.signing_bytes(), TIMEOUT_DST)
@@ -196,7 +192,8 @@ mod tests {
         let hqc = [3u64, 7, 7, 5];
         let mut tc = None;
         for i in 0..3 {
-            let (formed, forged) = c.add(i as u32, hqc[i], TimeoutMessage { domain: D, round: 9, high_qc_round: hqc[i] }.sign(&keys[i])).unwrap();
+            let (formed, forged) =
+                c.add(i as u32, hqc[i], TimeoutMessage { domain: D, round: 9, high_qc_round: hqc[i] }.sign(&keys[i])).unwrap();
             assert!(forged.is_empty());
             tc = formed;
         }
