@@ -1284,6 +1284,10 @@ impl ConsensusEngine for HotStuffEngine {
         }
     }
 
+    fn keeps_safety_state(&self) -> bool {
+        true
+    }
+
     fn verify_evidence(&self, evidence: &Evidence) -> Result<(), ConsensusError> {
         let identities: Vec<PublicKey> = self.members.iter().map(|m| m.identity).collect();
         crate::evidence::check(evidence, &identities, &self.committee).map_err(ConsensusError::BadEvidence)

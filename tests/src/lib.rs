@@ -131,20 +131,39 @@ pub fn launch_hotstuff_validator(
     key: &Keypair,
     network: std::sync::Arc<dyn aether_framework::network::Network>,
 ) -> aether_framework::node::Node {
+    launch_hotstuff_validator_with(dir, genesis, key, network, &[])
+}
+
+/// The config [`launch_hotstuff_validator`] runs with (data in `dir/data`, RocksDB), plus
+/// `extra` overrides; and the `aether` preset's registry.
+pub fn hotstuff_validator_config(
+    dir: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> (aether_framework::config::NodeConfig, aether_framework::registry::Registry) {
     let preset = aether_presets::find("aether").unwrap();
     let registry = preset.registry();
-    let source = ConfigSource {
-        base_dir: Some(dir.to_path_buf()),
-        overrides: vec![
-            ("consensus.engine".into(), "\"hotstuff\"".into()),
-            ("consensus.hotstuff.min_block_interval_ms".into(), "50".into()),
-            ("consensus.hotstuff.base_timeout_ms".into(), "1000".into()),
-            ("storage.backend".into(), "\"rocksdb\"".into()),
-            ("node.data_dir".into(), format!("\"{}\"", dir.join("data").display())),
-        ],
-        ..Default::default()
-    };
+    let mut overrides: Vec<(String, String)> = vec![
+        ("consensus.engine".into(), "\"hotstuff\"".into()),
+        ("consensus.hotstuff.min_block_interval_ms".into(), "50".into()),
+        ("consensus.hotstuff.base_timeout_ms".into(), "1000".into()),
+        ("storage.backend".into(), "\"rocksdb\"".into()),
+        ("node.data_dir".into(), format!("\"{}\"", dir.join("data").display())),
+    ];
+    overrides.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let source = ConfigSource { base_dir: Some(dir.to_path_buf()), overrides, ..Default::default() };
     let config = aether_framework::config::load(preset.defaults, &source, &registry).expect("config");
+    (config, registry)
+}
+
+/// [`launch_hotstuff_validator`] with `extra` config overrides.
+pub fn launch_hotstuff_validator_with(
+    dir: &std::path::Path,
+    genesis: &Genesis,
+    key: &Keypair,
+    network: std::sync::Arc<dyn aether_framework::network::Network>,
+    extra: &[(&str, &str)],
+) -> aether_framework::node::Node {
+    let (config, registry) = hotstuff_validator_config(dir, extra);
     aether_framework::node::Node::launch_with(
         &config,
         &registry,

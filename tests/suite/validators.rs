@@ -162,3 +162,42 @@ async fn four_validators_agree_tolerate_one_stopped_and_the_stopped_one_catches_
         n.shutdown().unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_with_commits_but_no_safety_state_signs_nothing_until_its_operator_confirms() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Keypair::from_seed([0xd0; 32]);
+    let genesis = genesis(std::slice::from_ref(&key), &[]);
+    let hub = MemoryHub::new();
+    let node = launch(dir.path(), &genesis, &key, &hub);
+    wait_for_height(&node.handle(), 3, Duration::from_secs(30)).await;
+    assert!(node.handle().status().info.signing);
+    drop(node);
+
+    // The consensus column is lost (say, restored from a backup of the chain only).
+    let (config, registry) = aether_tests::hotstuff_validator_config(dir.path(), &[]);
+    {
+        let store = aether_framework::node::open_store(&config, &registry).unwrap();
+        let mut batch = aether_framework::storage::WriteBatch::default();
+        batch.delete(aether_framework::storage::columns::CONSENSUS, HotStuffEngine::NAME.as_bytes().to_vec());
+        store.write(batch, aether_framework::storage::Durability::Synced).unwrap();
+    }
+    let node = launch(dir.path(), &genesis, &key, &hub);
+    let stuck = node.handle().status().head.height;
+    assert!(!node.handle().status().info.signing, "it follows without signing");
+    // Its only validator signs nothing, so the chain stands still (it made ~20 blocks a second).
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(node.handle().status().head.height, stuck);
+    drop(node);
+
+    // The operator confirms this key never signed elsewhere: it signs again.
+    let node = aether_tests::launch_hotstuff_validator_with(
+        dir.path(),
+        &genesis,
+        &key,
+        hub.join(key.public()),
+        &[("node.fresh_safety_state", "true")],
+    );
+    assert!(node.handle().status().info.signing);
+    wait_for_height(&node.handle(), stuck + 3, Duration::from_secs(30)).await;
+}

@@ -94,11 +94,18 @@ pub struct NodeSection {
     /// A full node's network identity key file (default `DATA_DIR/node-key.json`, made on
     /// first start). A validator's identity is its validator key.
     pub node_key: Option<PathBuf>,
+    /// The operator confirms that this validator key has never signed on this chain although
+    /// the data directory holds commits and no consensus safety state (a new validator started
+    /// by state sync, or a directory whose consensus column was lost and whose key never
+    /// signed since). Without it such a validator follows the chain and signs nothing. Set it
+    /// for one start with `aether run --fresh-safety-state`, never in a config file: left on,
+    /// it would let a moved or restored validator sign twice in one round.
+    pub fresh_safety_state: bool,
 }
 
 impl Default for NodeSection {
     fn default() -> Self {
-        NodeSection { data_dir: PathBuf::from("data"), validator_key: None, node_key: None }
+        NodeSection { data_dir: PathBuf::from("data"), validator_key: None, node_key: None, fresh_safety_state: false }
     }
 }
 
@@ -293,6 +300,7 @@ pub fn load(preset_defaults: &str, source: &ConfigSource, registry: &Registry) -
             data_dir: resolve(&raw.node.data_dir),
             validator_key: raw.node.validator_key.as_deref().map(resolve),
             node_key: raw.node.node_key.as_deref().map(resolve),
+            fresh_safety_state: raw.node.fresh_safety_state,
         },
         consensus: choose(SlotKind::Consensus, raw.consensus, &registry.known(SlotKind::Consensus))?,
         storage: choose(SlotKind::Storage, storage, &registry.known(SlotKind::Storage))?,

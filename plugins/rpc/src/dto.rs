@@ -24,6 +24,9 @@ pub struct StatusView {
     pub mempool_policy: String,
     pub mempool_size: usize,
     pub validator: Option<Address>,
+    /// `false` on a validator that follows the chain without signing (its consensus safety
+    /// state is missing; its log says what to do).
+    pub signing: bool,
 }
 
 impl From<NodeStatus> for StatusView {
@@ -41,6 +44,7 @@ impl From<NodeStatus> for StatusView {
             mempool_policy: s.info.mempool_policy,
             mempool_size: s.mempool_size,
             validator: s.info.validator,
+            signing: s.info.signing,
         }
     }
 }

@@ -36,6 +36,11 @@ pub(crate) struct RunArgs {
     /// replaying the chain (shorthand for --set sync.state_sync=true).
     #[arg(long)]
     pub(crate) state_sync: bool,
+    /// This validator key has never signed on this chain: start signing although the data
+    /// directory has commits and no consensus safety state (a new validator started with
+    /// --state-sync). Never use it for a validator that signed before: it could sign twice.
+    #[arg(long)]
+    pub(crate) fresh_safety_state: bool,
 }
 
 /// Which node a command acts on.
@@ -113,6 +118,9 @@ pub(crate) async fn run(a: RunArgs) -> anyhow::Result<()> {
     }
     if a.state_sync {
         overrides.push(("sync.state_sync".into(), "true".into()));
+    }
+    if a.fresh_safety_state {
+        overrides.push(("node.fresh_safety_state".into(), "true".into()));
     }
     let source = ConfigSource { file: Some(config_file), env: true, overrides, base_dir: None };
     let node = aether_presets::launch(preset, &source).await?;

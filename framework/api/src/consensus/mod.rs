@@ -185,6 +185,16 @@ pub trait ConsensusEngine: Send + 'static {
     /// its certificate verifies here, and parent hashes link it back.
     fn verify_certificate(&self, block: &BlockRef, certificate: &Certificate) -> Result<(), ConsensusError>;
 
+    /// Whether this engine, as a validator, needs the state it persisted ([`Output::Persist`])
+    /// to sign safely: without it, it could sign something conflicting with what it signed
+    /// before a crash (a second vote in a round). A node whose chain has commits but whose
+    /// store holds no safety state for such an engine does not start it as a signer until its
+    /// operator confirms the key never signed on this chain (`aether run --fresh-safety-state`).
+    /// Engines that sign nothing they could later contradict (solo) keep the default `false`.
+    fn keeps_safety_state(&self) -> bool {
+        false
+    }
+
     /// Checks that `evidence` (from this node's engine, a peer, or a proposed block) proves
     /// what it claims, using only the validator set: `Ok` means the offender really signed
     /// two conflicting statements. Nodes gossip and record in blocks only evidence that passes.

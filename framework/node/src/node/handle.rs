@@ -32,6 +32,10 @@ pub struct NodeInfo {
     pub vm: Option<String>,
     pub mempool_policy: String,
     pub validator: Option<Address>,
+    /// Whether this validator signs. `false` on a validator whose chain has commits but whose
+    /// consensus safety state is missing: it follows the chain without signing until started
+    /// with `--fresh-safety-state` (see [`crate::consensus::ConsensusEngine::keeps_safety_state`]).
+    pub signing: bool,
     pub data_dir: PathBuf,
 }
 

@@ -114,7 +114,7 @@ impl Node {
             local: local.clone(),
         };
         let engine_factory = &registry.consensus.get(&config.consensus.name)?.factory;
-        let engine = engine_factory(&ctx, &config.consensus.settings)?;
+        let mut engine = engine_factory(&ctx, &config.consensus.settings)?;
         // Block sync checks certificates with a key-less instance of the same engine.
         let verifier = match &network {
             Some(_) => match engine_factory(&EngineContext { local: None, ..ctx.clone() }, &config.consensus.settings) {
@@ -159,6 +159,32 @@ impl Node {
         let ledger = Arc::new(ledger);
         let mempool = Arc::new(Mempool::new(config.mempool.clone(), ledger.clone(), policy));
         let (heads, _) = broadcast::channel(256);
+        let engine_name = engine.name();
+        let safety_state = store.get(columns::CONSENSUS, engine_name.as_bytes()).map_err(LedgerError::from)?;
+        let head = ledger.head();
+        // A validator with commits but no safety state may have signed in rounds it no longer
+        // remembers (its consensus column lost, or its key moved here from another machine):
+        // it must not sign again until its operator says the key never signed on this chain.
+        let signing = match &local {
+            Some(l) if engine.keeps_safety_state() && head.block.height > 0 && safety_state.is_none() => {
+                if config.node.fresh_safety_state {
+                    tracing::warn!(validator = %l.identity.address(), height = head.block.height, "starting with a fresh consensus safety state, as the operator confirmed (--fresh-safety-state)");
+                    true
+                } else {
+                    tracing::error!(
+                        validator = %l.identity.address(),
+                        height = head.block.height,
+                        "this validator's chain has commits but its consensus safety state is missing: it follows the chain and signs nothing. \
+                         If this key has never signed on this chain (a new validator started by state sync), restart once with --fresh-safety-state; \
+                         if it has signed, find the data directory it signed from"
+                    );
+                    engine = engine_factory(&EngineContext { local: None, ..ctx.clone() }, &config.consensus.settings)?;
+                    false
+                }
+            }
+            Some(_) => true,
+            None => false,
+        };
         let info = Arc::new(NodeInfo {
             chain_id: genesis.chain_id.clone(),
             genesis_hash: ledger.genesis_hash(),
@@ -167,6 +193,7 @@ impl Node {
             vm: config.vm.as_ref().map(|v| v.name.clone()),
             mempool_policy: mempool.policy_name().to_string(),
             validator: local.as_ref().map(|l| l.identity.address()),
+            signing,
             data_dir: config.node.data_dir.clone(),
         });
         metrics.head(ledger.head().block.height);
@@ -195,9 +222,6 @@ impl Node {
             None => None,
         };
 
-        let engine_name = engine.name();
-        let safety_state = store.get(columns::CONSENSUS, engine_name.as_bytes()).map_err(LedgerError::from)?;
-        let head = ledger.head();
         let start = Input::Start { committed: head.block, certificate: head.certificate, safety_state };
         let io = NodeIo {
             evidence: EvidencePool::new(ledger.clone(), network.clone()),
