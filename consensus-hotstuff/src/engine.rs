@@ -61,11 +61,17 @@ pub struct HotStuffSettings {
     pub max_timeout_ms: u64,
     /// A leader waits at least this long after its previous proposal.
     pub min_block_interval_ms: u64,
+    /// An idle chain (no transactions waiting, none in an uncommitted block) gets at most one
+    /// block per heartbeat: its leader waits this long after entering its round, unless
+    /// transactions arrive meanwhile (and validators wait this much longer before timing out
+    /// an idle round). A block that carries transactions is still followed at once, so its
+    /// two-chain completes without waiting. 0: propose every `min_block_interval_ms`.
+    pub heartbeat_ms: u64,
 }
 
 impl Default for HotStuffSettings {
     fn default() -> Self {
-        HotStuffSettings { base_timeout_ms: 1_000, max_timeout_ms: 30_000, min_block_interval_ms: 100 }
+        HotStuffSettings { base_timeout_ms: 1_000, max_timeout_ms: 30_000, min_block_interval_ms: 100, heartbeat_ms: 1_000 }
     }
 }
 
@@ -136,6 +142,8 @@ struct Known {
     verified: bool,
     /// The proposer's verified VRF output (elects the leader of the next round).
     beta: [u8; 64],
+    /// The block carries no transactions and no evidence (known once verified).
+    empty: bool,
 }
 
 pub struct HotStuffEngine {
@@ -179,10 +187,18 @@ pub struct HotStuffEngine {
     seen_proposals: HashMap<(u64, ValidatorIndex), (ProposalHeader, Vec<u8>)>,
     /// Certificates already verified (possibly shared with other engines, see [`VerifiedCache`]).
     verified: VerifiedCache,
+    /// QCs this engine aggregated itself: known valid here, but kept out of `verified` so that
+    /// an engine sharing that memory (the simulator's) checks them for itself — a collector
+    /// that formed a bad QC must not be vouched for by the cache.
+    formed_here: VerifiedCache,
     /// Fingerprint of the committee (keys and stakes): part of every cache key.
     committee_id: Hash,
     building: Option<(u64, Hash)>,
     last_proposed_ms: Option<TimestampMs>,
+    /// The node said transactions wait in its mempool (cleared when a block is built).
+    transactions_waiting: bool,
+    /// When this validator entered its current round (an idle leader waits a heartbeat from it).
+    round_entered_ms: TimestampMs,
     /// After a restart, the round entered from persisted state: this validator does not lead
     /// it (the network has most likely moved on; proposing there only wastes a block).
     restart_round: u64,
@@ -273,9 +289,12 @@ impl HotStuffEngine {
             seen_votes: HashMap::new(),
             seen_proposals: HashMap::new(),
             verified,
+            formed_here: VerifiedCache::new(),
             committee_id,
             building: None,
             last_proposed_ms: None,
+            transactions_waiting: false,
+            round_entered_ms: 0,
             restart_round: 0,
             #[cfg(feature = "mocks")]
             grinding: false,
@@ -296,7 +315,7 @@ impl HotStuffEngine {
             return Some(qc.block) == self.genesis_digest && qc.signers.is_empty();
         }
         let key = VerifiedCache::key(b"qc", &self.committee_id, &codec::encode(qc));
-        if self.verified.contains(&key) {
+        if self.verified.contains(&key) || self.formed_here.contains(&key) {
             return true;
         }
         let ok = qc.verify(&self.committee).is_ok();
@@ -463,11 +482,14 @@ impl HotStuffEngine {
             return;
         }
         self.round = round;
+        self.round_entered_ms = now;
         self.my_timeout = None;
         self.my_proposal = None;
         self.my_vote = None;
         self.building = None;
-        out.push(Output::SetTimer { id: ROUND_TIMER, at_ms: now.saturating_add(self.round_timeout()) });
+        // An idle round's leader waits a heartbeat before proposing: give it that long.
+        let idle_wait = if self.settings.heartbeat_ms > 0 && !self.has_work() { self.settings.heartbeat_ms } else { 0 };
+        out.push(Output::SetTimer { id: ROUND_TIMER, at_ms: now.saturating_add(self.round_timeout()).saturating_add(idle_wait) });
         out.push(Output::SetTimer { id: RESEND_TIMER, at_ms: now.saturating_add(self.resend_interval()) });
         self.timeouts = self.timeouts.split_off(&round.saturating_sub(1));
         let min = round.saturating_sub(2);
@@ -481,11 +503,34 @@ impl HotStuffEngine {
         }
     }
 
+    /// Whether a block is wanted soon: transactions wait, or an uncommitted block on the high
+    /// QC's chain carries some (it commits only once the chain grows two more rounds). An
+    /// unknown or unverified ancestor counts as work (propose rather than stall).
+    fn has_work(&self) -> bool {
+        if self.transactions_waiting {
+            return true;
+        }
+        let mut at = self.high_qc.block;
+        for _ in 0..MAX_PERSISTED_CHAIN {
+            if at == self.committed.0 {
+                return false;
+            }
+            match self.proposals.get(&at) {
+                Some(k) if k.verified && k.empty => at = k.proposal.header.parent,
+                _ => return true,
+            }
+        }
+        true
+    }
+
     fn schedule_proposal(&mut self, now: TimestampMs, out: &mut Vec<Output>) {
         if self.round <= self.restart_round {
             return;
         }
-        let earliest = self.last_proposed_ms.map_or(now, |t| t.saturating_add(self.settings.min_block_interval_ms));
+        let mut earliest = self.last_proposed_ms.map_or(now, |t| t.saturating_add(self.settings.min_block_interval_ms));
+        if self.settings.heartbeat_ms > 0 && !self.has_work() {
+            earliest = earliest.max(self.round_entered_ms.saturating_add(self.settings.heartbeat_ms));
+        }
         if now >= earliest {
             self.propose(out);
         } else {
@@ -512,6 +557,7 @@ impl HotStuffEngine {
             }
         };
         self.building = Some((self.round, parent_digest));
+        self.transactions_waiting = false;
         out.push(Output::BuildPayload { parent, parent_certificate: Certificate(codec::encode(&self.high_qc)) });
     }
 
@@ -554,7 +600,7 @@ impl HotStuffEngine {
         let proposal = Proposal { header, justify: self.high_qc.clone(), timeout, payload: payload.bytes, signature };
         self.last_proposed_ms = Some(now);
         let bytes = codec::encode(&Message::Proposal(Box::new(proposal.clone())));
-        self.proposals.insert(digest, Known { proposal, verified: true, beta });
+        self.proposals.insert(digest, Known { proposal, verified: true, beta, empty: payload.empty });
         // One write before anything leaves: that this round is proposed in (a restart must
         // never sign another proposal for it), the proposal itself, and the leader's own vote.
         self.safety.highest_proposed_round = round;
@@ -599,6 +645,7 @@ impl HotStuffEngine {
             proposal: Proposal { header, justify: justify.clone(), timeout: None, payload: vec![], signature: vec![] },
             verified: true,
             beta,
+            empty: false,
         };
         let digest = header.digest();
         self.proposals.insert(digest, hypothetical(header.clone(), *beta));
@@ -977,11 +1024,19 @@ impl HotStuffEngine {
         let digest = h.digest();
         out.push(Output::VerifyPayload { bytes: p.payload.clone() });
         self.verifying.push_back(digest);
-        self.proposals.insert(digest, Known { proposal: p, verified: false, beta });
+        self.proposals.insert(digest, Known { proposal: p, verified: false, beta, empty: false });
         let _ = now;
     }
 
-    fn on_payload_verified(&mut self, block: Option<BlockRef>, parent: Option<Hash>, valid: bool, now: TimestampMs, out: &mut Vec<Output>) {
+    fn on_payload_verified(
+        &mut self,
+        block: Option<BlockRef>,
+        parent: Option<Hash>,
+        valid: bool,
+        empty: bool,
+        now: TimestampMs,
+        out: &mut Vec<Output>,
+    ) {
         // Answers come in request order; match by block to be safe.
         let position =
             block.and_then(|b| self.verifying.iter().position(|d| self.proposals.get(d).is_some_and(|k| k.proposal.header.block == b)));
@@ -1001,6 +1056,7 @@ impl HotStuffEngine {
         }
         if let Some(k) = self.proposals.get_mut(&digest) {
             k.verified = true;
+            k.empty = empty;
         }
         self.on_verified(digest, now, out);
     }
@@ -1136,7 +1192,7 @@ impl HotStuffEngine {
             self.seen_votes.remove(&(round, forged));
         }
         if let Some(qc) = outcome.certificate {
-            self.verified.insert(VerifiedCache::key(b"qc", &self.committee_id, &codec::encode(&qc)));
+            self.formed_here.insert(VerifiedCache::key(b"qc", &self.committee_id, &codec::encode(&qc)));
             self.observe_qc(qc, now, out);
         }
     }
@@ -1276,10 +1332,18 @@ impl ConsensusEngine for HotStuffEngine {
                     self.propose(out);
                 }
             }
-            Input::Timer { .. } | Input::TransactionsWaiting => {}
+            Input::TransactionsWaiting => {
+                self.transactions_waiting = true;
+                // A leader waiting for the heartbeat proposes now (after the minimum interval).
+                let leading = self.me.as_ref().map(|m| m.index) == self.leader_of_current();
+                if leading && self.building.is_none() && self.my_timeout.is_none() && self.round > self.safety.highest_proposed_round {
+                    self.schedule_proposal(now, out);
+                }
+            }
+            Input::Timer { .. } => {}
             Input::PayloadBuilt { payload } => self.on_built(now, payload, out),
             Input::PayloadBuildFailed { .. } => self.building = None,
-            Input::PayloadVerified { block, parent, valid } => self.on_payload_verified(block, parent, valid, now, out),
+            Input::PayloadVerified { block, parent, valid, empty } => self.on_payload_verified(block, parent, valid, empty, now, out),
             Input::Synced { committed, certificate } => self.on_synced(committed, &certificate, now, out),
         }
     }
@@ -1408,7 +1472,7 @@ mod tests {
             assert!(out.iter().any(|o| matches!(o, Output::VerifyPayload { bytes } if bytes == &vec![1, 2, 3])), "{out:?}");
             out.clear();
             let parent = parent_reported.unwrap_or(genesis.hash);
-            e.handle(11, Input::PayloadVerified { block: Some(block), parent: Some(parent), valid: true }, &mut out);
+            e.handle(11, Input::PayloadVerified { block: Some(block), parent: Some(parent), valid: true, empty: false }, &mut out);
             let persisted = out.iter().position(|o| matches!(o, Output::Persist { .. }));
             let voted = out.iter().position(|o| matches!(o, Output::Send { .. }));
             if votes {
@@ -1450,7 +1514,7 @@ mod tests {
         out.clear();
         e.handle(10, Input::Message { from: 1, bytes: round_one_proposal(&genesis, block) }, &mut out);
         out.clear();
-        e.handle(11, Input::PayloadVerified { block: Some(block), parent: Some(genesis.hash), valid: true }, &mut out);
+        e.handle(11, Input::PayloadVerified { block: Some(block), parent: Some(genesis.hash), valid: true, empty: false }, &mut out);
         assert!(!out.iter().any(|o| matches!(o, Output::Send { .. } | Output::Persist { .. })), "{out:?}");
         out.clear();
         e.handle(5_000, Input::Timer { id: ROUND_TIMER }, &mut out);
@@ -1551,7 +1615,7 @@ mod tests {
         out.clear();
         e.handle(
             1,
-            Input::PayloadBuilt { payload: aether_api::consensus::Payload { block, parent: genesis.hash, bytes: vec![7] } },
+            Input::PayloadBuilt { payload: aether_api::consensus::Payload { block, parent: genesis.hash, bytes: vec![7], empty: false } },
             &mut out,
         );
         let is_proposal =
@@ -1572,7 +1636,9 @@ mod tests {
         let other = BlockRef { hash: Hash::digest(b"t", b"another block 1"), height: 1 };
         restarted.handle(
             7,
-            Input::PayloadBuilt { payload: aether_api::consensus::Payload { block: other, parent: genesis.hash, bytes: vec![8] } },
+            Input::PayloadBuilt {
+                payload: aether_api::consensus::Payload { block: other, parent: genesis.hash, bytes: vec![8], empty: false },
+            },
             &mut out,
         );
         assert!(!out.iter().any(is_proposal), "no second proposal in round 1: {out:?}");
@@ -1622,7 +1688,7 @@ mod tests {
             parent = header.digest();
             let justify = QuorumCertificate { round: round - 1, block: header.parent, signers: vec![], signature: vec![] };
             let proposal = Proposal { header, justify, timeout: None, payload: vec![0; 4 << 20], signature: vec![] };
-            e.proposals.insert(parent, Known { proposal, verified: true, beta: [0; 64] });
+            e.proposals.insert(parent, Known { proposal, verified: true, beta: [0; 64], empty: false });
         }
         let fetch = borsh::to_vec(&Message::Fetch { digest: parent }).unwrap();
         let sent = |out: &[Output]| out.iter().map(|o| if let Output::Send { bytes, .. } = o { bytes.len() } else { 0 }).sum::<usize>();
@@ -1678,5 +1744,25 @@ mod tests {
         let rounds: Vec<u64> = e.waiting.values().flatten().map(|p| p.header.round).collect();
         assert_eq!(rounds, vec![500], "only the proposal above the committed round still waits");
         assert_eq!(e.fetched.len(), 1);
+    }
+
+    #[test]
+    fn an_idle_leader_waits_a_heartbeat_and_transactions_cut_the_wait() {
+        // Validator 1 leads round 1 of an idle chain: it waits a heartbeat after entering.
+        let settings = HotStuffSettings::default();
+        let mut e = engine(1);
+        let genesis = BlockRef { hash: Hash::digest(b"t", b"genesis"), height: 0 };
+        let mut out = vec![];
+        e.handle(0, Input::Start { committed: genesis, certificate: Certificate::default(), safety_state: None }, &mut out);
+        assert!(out.contains(&Output::SetTimer { id: PROPOSE_TIMER, at_ms: settings.heartbeat_ms }), "{out:?}");
+        assert!(!out.iter().any(|o| matches!(o, Output::BuildPayload { .. })), "no block before the heartbeat: {out:?}");
+        assert!(
+            out.contains(&Output::SetTimer { id: ROUND_TIMER, at_ms: settings.heartbeat_ms + settings.base_timeout_ms }),
+            "an idle round is given the heartbeat before anyone times out: {out:?}"
+        );
+        // Transactions arrive: it builds at once.
+        out.clear();
+        e.handle(20, Input::TransactionsWaiting, &mut out);
+        assert!(out.iter().any(|o| matches!(o, Output::BuildPayload { .. })), "transactions cut the wait: {out:?}");
     }
 }

@@ -11,7 +11,9 @@
 //! memory is: verification is a pure function of (bytes, committee). The node gives each
 //! engine its own cache; the simulator may hand one cache to all the validators it runs, which
 //! then verify each certificate once instead of once each (the run's cost is then closer to
-//! one validator's, which is what lets hundreds of runs fit in CI).
+//! one validator's, which is what lets hundreds of runs fit in CI). Only certificates an engine
+//! verified go in: a QC it aggregated itself stays in its own memory (`formed_here`), so the
+//! others check it rather than trust its collector.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

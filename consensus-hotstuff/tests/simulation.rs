@@ -177,6 +177,31 @@ fn a_grinding_leader_keeps_only_its_share_of_leadership() {
 }
 
 #[test]
+fn an_idle_chain_commits_a_block_per_heartbeat_and_a_transaction_without_waiting_for_one() {
+    let heartbeat = HotStuffSettings::default().heartbeat_ms;
+    // No load; transactions reach every validator once, at 30 s.
+    let config = SimConfig { seed: 7, duration_ms: 60_000, idle: true, transactions_at: vec![30_000], ..SimConfig::default() };
+    let report = Simulation::new(&hotstuff(), config).run();
+    report.check(20).unwrap();
+    let blocks = report.min_honest_height();
+    assert!((30..=65).contains(&blocks), "{blocks} blocks in 60 s of an idle chain (a heartbeat is {heartbeat} ms)");
+    let built: std::collections::HashMap<_, _> =
+        report.nodes.iter().flat_map(|n| n.built.iter().copied().zip(n.built_times.iter().copied())).collect();
+    let carrying: std::collections::HashSet<_> = report.nodes.iter().flat_map(|n| n.carrying.iter().copied()).collect();
+    let node = &report.nodes[0];
+    let latencies: Vec<u64> = node
+        .committed
+        .iter()
+        .zip(&node.commit_times)
+        .filter(|((b, _), _)| carrying.contains(&b.hash))
+        .map(|((b, _), t)| t - built[&b.hash])
+        .collect();
+    eprintln!("idle: {blocks} blocks in 60 s; the block with transactions committed {latencies:?} ms after it was built");
+    assert_eq!(latencies.len(), 1, "the transactions are committed once");
+    assert!(latencies[0] < heartbeat / 2, "its two-chain completed without waiting for a heartbeat: {} ms", latencies[0]);
+}
+
+#[test]
 fn one_seed_gives_one_run() {
     // The scenarios that exercise the most engine paths (fetches after restarts and losses,
     // equivocation): each run twice from one seed, compared event by event.

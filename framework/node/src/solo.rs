@@ -178,7 +178,7 @@ mod tests {
         e.handle(1001, Input::Timer { id: INTERVAL_TIMER }, &mut out);
         assert!(out.is_empty());
         let b1 = BlockRef { hash: Hash::digest(b"t", b"b1"), height: 1 };
-        e.handle(1002, Input::PayloadBuilt { payload: Payload { block: b1, parent: g.hash, bytes: vec![] } }, &mut out);
+        e.handle(1002, Input::PayloadBuilt { payload: Payload { block: b1, parent: g.hash, bytes: vec![], empty: true } }, &mut out);
         let Output::Commit { block, certificate } = &out[0] else { panic!("expected commit, got {out:?}") };
         assert_eq!(*block, b1);
         assert!(e.verify_certificate(&b1, certificate).is_ok());
@@ -199,7 +199,9 @@ mod tests {
         out.clear();
         e.handle(
             150,
-            Input::PayloadBuilt { payload: Payload { block: BlockRef { hash: Hash::ZERO, height: 1 }, parent: g.hash, bytes: vec![] } },
+            Input::PayloadBuilt {
+                payload: Payload { block: BlockRef { hash: Hash::ZERO, height: 1 }, parent: g.hash, bytes: vec![], empty: true },
+            },
             &mut out,
         );
         out.clear();
@@ -215,13 +217,16 @@ mod tests {
         e.handle(1000, Input::Timer { id: INTERVAL_TIMER }, &mut out);
         assert!(matches!(out[..], [Output::BuildPayload { parent, .. }] if parent == g));
         out.clear();
-        let elsewhere = Payload { block: BlockRef { hash: Hash::ZERO, height: 1 }, parent: Hash::digest(b"t", b"other"), bytes: vec![] };
+        let elsewhere =
+            Payload { block: BlockRef { hash: Hash::ZERO, height: 1 }, parent: Hash::digest(b"t", b"other"), bytes: vec![], empty: true };
         e.handle(1001, Input::PayloadBuilt { payload: elsewhere }, &mut out);
         assert!(out.is_empty(), "a block on the wrong parent is never committed: {out:?}");
         e.handle(5, Input::Message { from: 3, bytes: vec![0xff; 10] }, &mut out);
         e.handle(
             6,
-            Input::PayloadBuilt { payload: Payload { block: BlockRef { hash: Hash::ZERO, height: 9 }, parent: Hash::ZERO, bytes: vec![] } },
+            Input::PayloadBuilt {
+                payload: Payload { block: BlockRef { hash: Hash::ZERO, height: 9 }, parent: Hash::ZERO, bytes: vec![], empty: true },
+            },
             &mut out,
         );
         assert!(out.is_empty());

@@ -38,16 +38,19 @@ pub enum PayloadCheck {
     /// The bytes are not a block: the engine learns nothing about which block was proposed.
     Undecodable,
     /// The bytes are `block`, extending `parent`; `valid` tells whether it executes correctly
-    /// on that parent (and records only evidence the engine accepts).
-    Decoded { block: BlockRef, parent: Hash, valid: bool },
+    /// on that parent (and records only evidence the engine accepts); `empty` whether it
+    /// carries no transactions and no evidence.
+    Decoded { block: BlockRef, parent: Hash, valid: bool, empty: bool },
 }
 
 impl PayloadCheck {
     /// The input that answers [`Output::VerifyPayload`] with this result.
     pub fn into_input(self) -> Input {
         match self {
-            PayloadCheck::Undecodable => Input::PayloadVerified { block: None, parent: None, valid: false },
-            PayloadCheck::Decoded { block, parent, valid } => Input::PayloadVerified { block: Some(block), parent: Some(parent), valid },
+            PayloadCheck::Undecodable => Input::PayloadVerified { block: None, parent: None, valid: false, empty: true },
+            PayloadCheck::Decoded { block, parent, valid, empty } => {
+                Input::PayloadVerified { block: Some(block), parent: Some(parent), valid, empty }
+            }
         }
     }
 }
@@ -201,7 +204,7 @@ mod tests {
         }
         fn build_payload(&mut self, p: &BlockRef, _: &Certificate, _: TimestampMs) -> Result<Payload, BuildError> {
             self.0.push("build".into());
-            Ok(Payload { block: BlockRef { hash: Hash::ZERO, height: p.height + 1 }, parent: p.hash, bytes: vec![] })
+            Ok(Payload { block: BlockRef { hash: Hash::ZERO, height: p.height + 1 }, parent: p.hash, bytes: vec![], empty: true })
         }
         fn verify_payload(&mut self, _: &[u8], _: &dyn ConsensusEngine) -> PayloadCheck {
             PayloadCheck::Undecodable

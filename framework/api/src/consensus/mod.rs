@@ -87,6 +87,9 @@ pub struct Payload {
     pub block: BlockRef,
     pub parent: Hash,
     pub bytes: Vec<u8>,
+    /// The block carries no transactions and no evidence (engines may pace such blocks
+    /// slower: an idle chain need not grow quickly).
+    pub empty: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,7 +110,8 @@ pub enum Input {
     /// `block` and `parent` (the block it extends, read from its header) are `None` when the
     /// bytes did not even decode as a block. Engines must check `parent` is the block the
     /// proposal claims to extend: a faulty proposer can send a valid block on another parent.
-    PayloadVerified { block: Option<BlockRef>, parent: Option<Hash>, valid: bool },
+    /// `empty`: the block carries no transactions and no evidence.
+    PayloadVerified { block: Option<BlockRef>, parent: Option<Hash>, valid: bool, empty: bool },
     /// The mempool holds transactions ready for a block. Engines may propose early.
     TransactionsWaiting,
     /// Block sync committed blocks fetched from peers, up to `committed`, whose `certificate`

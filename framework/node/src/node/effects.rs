@@ -83,7 +83,8 @@ impl DriverIo for NodeIo {
         }
         let executed = built.executed;
         self.metrics.built(started.elapsed().as_secs_f64());
-        Ok(Payload { block: executed.block_ref(), parent: parent.hash, bytes: codec::encode(&executed.block) })
+        let empty = executed.block.transactions.is_empty() && executed.block.evidence.is_empty();
+        Ok(Payload { block: executed.block_ref(), parent: parent.hash, bytes: codec::encode(&executed.block), empty })
     }
 
     fn verify_payload(&mut self, bytes: &[u8], engine: &dyn ConsensusEngine) -> PayloadCheck {
@@ -96,17 +97,18 @@ impl DriverIo for NodeIo {
         };
         let block_ref = BlockRef { hash: block.hash(), height: block.header.height };
         let parent = block.header.parent;
+        let empty = block.transactions.is_empty() && block.evidence.is_empty();
         for e in &block.evidence {
             if let Err(error) = engine.verify_evidence(e) {
                 tracing::warn!(block = %block_ref.hash, %error, "proposed block records evidence that does not verify");
-                return PayloadCheck::Decoded { block: block_ref, parent, valid: false };
+                return PayloadCheck::Decoded { block: block_ref, parent, valid: false, empty };
             }
         }
         match self.ledger.execute_block(block) {
-            Ok(_) => PayloadCheck::Decoded { block: block_ref, parent, valid: true },
+            Ok(_) => PayloadCheck::Decoded { block: block_ref, parent, valid: true, empty },
             Err(e) => {
                 tracing::warn!(block = %block_ref.hash, error = %e, "proposed block is invalid");
-                PayloadCheck::Decoded { block: block_ref, parent, valid: false }
+                PayloadCheck::Decoded { block: block_ref, parent, valid: false, empty }
             }
         }
     }
@@ -125,7 +127,12 @@ impl DriverIo for NodeIo {
         let tx_count = executed.block.transactions.len();
         self.metrics.committed(block.height, tx_count, commit_seconds);
         self.metrics.mempool(self.mempool.len(), self.mempool.bytes());
-        tracing::info!(height = block.height, hash = %block.hash, txs = tx_count, "committed");
+        // An idle chain still commits (a heartbeat); its empty blocks are not news.
+        if tx_count == 0 && executed.block.evidence.is_empty() {
+            tracing::debug!(height = block.height, hash = %block.hash, "committed an empty block");
+        } else {
+            tracing::info!(height = block.height, hash = %block.hash, txs = tx_count, "committed");
+        }
         let _ = self.heads.send(Arc::new(NewHead { hash: block.hash, header: executed.block.header.clone(), tx_count }));
         Ok(())
     }

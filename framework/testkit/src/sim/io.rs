@@ -20,6 +20,8 @@ pub struct SimBlock {
     pub builder: ValidatorIndex,
     /// Distinguishes two blocks a builder makes on one parent (an equivocating twin does).
     pub nonce: u64,
+    /// Stand-in transactions the block carries (0: an empty block).
+    pub transactions: u32,
 }
 
 impl SimBlock {
@@ -53,6 +55,17 @@ pub struct NodeIo {
     pub violations: Vec<String>,
     pub(crate) nonce: u64,
     pub persists: u64,
+    /// Every block is built with transactions (a loaded chain); otherwise only while
+    /// `pending` (transactions arrived and are not yet in a block).
+    pub(crate) loaded: bool,
+    pub(crate) pending: bool,
+    /// A commit happened since the simulator last looked (it then tells a loaded node's
+    /// engine that transactions wait, as the node does when its mempool still holds some).
+    pub(crate) committed_since_check: bool,
+    /// Blocks this node built with transactions.
+    pub carrying: Vec<Hash>,
+    /// Lost on a crash: known blocks that carry transactions.
+    pub(crate) known_carrying: std::collections::HashSet<Hash>,
 }
 
 impl NodeIo {
@@ -68,10 +81,25 @@ impl NodeIo {
         self.known.get(hash).map(|(b, _)| *b).or_else(|| self.committed.iter().rev().find(|(b, _)| &b.hash == hash).map(|(b, _)| *b))
     }
 
+    /// Whether a block between `tip` (included) and the committed head carries transactions.
+    fn uncommitted_ancestor_carries(&self, tip: Hash) -> bool {
+        let head = self.head().hash;
+        let mut at = tip;
+        while at != head {
+            let Some((_, parent)) = self.known.get(&at) else { return false };
+            if self.known_carrying.contains(&at) {
+                return true;
+            }
+            at = *parent;
+        }
+        false
+    }
+
     /// A crash: everything not durable is gone.
     pub(crate) fn crash(&mut self) {
         self.outbox.clear();
         self.known.clear();
+        self.known_carrying.clear();
     }
 }
 
@@ -92,13 +120,20 @@ impl DriverIo for NodeIo {
             return Err(BuildError::UnknownParent(parent.hash));
         }
         self.nonce += 1;
-        let block = SimBlock { parent: parent.hash, height: parent.height + 1, builder: self.index, nonce: self.nonce };
+        // As the node's builder does, pending transactions already in an uncommitted ancestor
+        // are not carried again.
+        let transactions = u32::from(self.loaded || (self.pending && !self.uncommitted_ancestor_carries(parent.hash)));
+        let block = SimBlock { parent: parent.hash, height: parent.height + 1, builder: self.index, nonce: self.nonce, transactions };
         let bytes = crate::codec::encode(&block);
         let r = BlockRef { hash: SimBlock::hash_of(&bytes), height: block.height };
         self.known.insert(r.hash, (r, parent.hash));
         self.built.push(r.hash);
         self.built_times.push(self.now);
-        Ok(Payload { block: r, parent: parent.hash, bytes })
+        if transactions > 0 {
+            self.carrying.push(r.hash);
+            self.known_carrying.insert(r.hash);
+        }
+        Ok(Payload { block: r, parent: parent.hash, bytes, empty: transactions == 0 })
     }
     fn verify_payload(&mut self, bytes: &[u8], _engine: &dyn crate::consensus::ConsensusEngine) -> PayloadCheck {
         let Ok(block) = SimBlock::try_from_slice(bytes) else { return PayloadCheck::Undecodable };
@@ -106,9 +141,12 @@ impl DriverIo for NodeIo {
         match self.is_known(&block.parent) {
             Some(parent) if parent.height + 1 == block.height => {
                 self.known.insert(r.hash, (r, block.parent));
-                PayloadCheck::Decoded { block: r, parent: block.parent, valid: true }
+                if block.transactions > 0 {
+                    self.known_carrying.insert(r.hash);
+                }
+                PayloadCheck::Decoded { block: r, parent: block.parent, valid: true, empty: block.transactions == 0 }
             }
-            _ => PayloadCheck::Decoded { block: r, parent: block.parent, valid: false },
+            _ => PayloadCheck::Decoded { block: r, parent: block.parent, valid: false, empty: block.transactions == 0 },
         }
     }
     fn commit(&mut self, block: &BlockRef, certificate: &Certificate) -> Result<(), DriverError> {
@@ -117,6 +155,11 @@ impl DriverIo for NodeIo {
             Some((known, parent)) if *parent == head.hash && known.height == head.height + 1 => {
                 self.committed.push((*block, certificate.clone()));
                 self.commit_times.push(self.now);
+                self.committed_since_check = true;
+                // The transactions this node held are in the chain now.
+                if self.known_carrying.contains(&block.hash) {
+                    self.pending = false;
+                }
                 Ok(())
             }
             Some((_, parent)) => {

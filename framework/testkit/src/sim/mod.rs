@@ -136,6 +136,13 @@ pub struct SimConfig {
     pub crash_leaders: Option<TimestampMs>,
     /// Keep every event of the run in [`Report::trace`] (to compare two runs of one seed).
     pub record_trace: bool,
+    /// No load: blocks carry transactions only when some arrived (`transactions_at`). By
+    /// default every block carries transactions, as on a busy chain, and engines are told
+    /// transactions wait after start and after every commit (as a node with a full mempool is).
+    pub idle: bool,
+    /// Virtual times at which transactions reach every validator's mempool (each is then
+    /// carried by the next block its holder builds, and engines are told they wait).
+    pub transactions_at: Vec<TimestampMs>,
 }
 
 impl Default for SimConfig {
@@ -152,6 +159,8 @@ impl Default for SimConfig {
             stop_at_height: 0,
             crash_leaders: None,
             record_trace: false,
+            idle: false,
+            transactions_at: vec![],
         }
     }
 }
@@ -181,6 +190,7 @@ enum Event {
     Wake { slot: usize },
     Crash { slot: usize },
     Restart { slot: usize },
+    Transactions,
 }
 
 /// One event of a run as [`Report::trace`] keeps it: virtual time, the slot it happened to,
@@ -191,6 +201,7 @@ pub enum TraceEvent {
     Wake { at: TimestampMs, slot: usize },
     Crash { at: TimestampMs, slot: usize },
     Restart { at: TimestampMs, slot: usize },
+    Transactions { at: TimestampMs },
 }
 
 /// A configured run. [`Simulation::run`] consumes it and returns the [`Report`].
@@ -270,6 +281,7 @@ impl<'a> Simulation<'a> {
             let copies = if behaviour.is_duplicated() { 2 } else { 1 };
             for half in 0..copies {
                 let mut io = NodeIo::new(i, genesis);
+                io.loaded = !sim.config.idle;
                 // The second copy's blocks differ from the first's (same parent, another nonce).
                 io.nonce = u64::from(half) << 32;
                 sim.slots.push(Slot { index: i, behaviour, half, driver: None, io, sent: vec![], wakes: BTreeSet::new(), built_seen: 0 });
@@ -279,6 +291,9 @@ impl<'a> Simulation<'a> {
             if sim.slots[s].behaviour != Behaviour::Offline {
                 sim.schedule(0, Event::Restart { slot: s });
             }
+        }
+        for at in sim.config.transactions_at.clone() {
+            sim.schedule(at, Event::Transactions);
         }
         for c in sim.config.crashes.clone() {
             for s in 0..sim.slots.len() {
@@ -336,6 +351,7 @@ impl<'a> Simulation<'a> {
                     Event::Wake { slot } => TraceEvent::Wake { at, slot: *slot },
                     Event::Crash { slot } => TraceEvent::Crash { at, slot: *slot },
                     Event::Restart { slot } => TraceEvent::Restart { at, slot: *slot },
+                    Event::Transactions => TraceEvent::Transactions { at },
                 });
             }
             match event {
@@ -357,6 +373,22 @@ impl<'a> Simulation<'a> {
                         let _ = driver.fire_due_timers(at, &mut s.io);
                     }
                     self.after_step(slot);
+                }
+                Event::Transactions => {
+                    for slot in 0..self.slots.len() {
+                        let s = &mut self.slots[slot];
+                        s.io.pending = true;
+                        let running = match s.driver.as_mut() {
+                            Some(driver) => {
+                                let _ = driver.handle(at, Input::TransactionsWaiting, &mut s.io);
+                                true
+                            }
+                            None => false,
+                        };
+                        if running {
+                            self.after_step(slot);
+                        }
+                    }
                 }
                 Event::Deliver { to, from, bytes } => {
                     let s = &mut self.slots[to];
@@ -385,12 +417,22 @@ impl<'a> Simulation<'a> {
         let (committed, certificate) = s.io.committed.last().cloned().expect("genesis");
         let input = Input::Start { committed, certificate, safety_state: s.io.persisted.clone() };
         let _ = driver.handle(self.now, input, &mut s.io);
+        if s.io.loaded || s.io.pending {
+            let _ = driver.handle(self.now, Input::TransactionsWaiting, &mut s.io);
+        }
         s.driver = Some(driver);
         self.after_step(slot);
     }
 
     /// Sends what the slot's engine emitted, and schedules its next timer.
     fn after_step(&mut self, slot: usize) {
+        // A loaded node's mempool still holds transactions after a commit: tell its engine.
+        let s = &mut self.slots[slot];
+        if std::mem::take(&mut s.io.committed_since_check) && (s.io.loaded || s.io.pending) {
+            if let Some(driver) = s.driver.as_mut() {
+                let _ = driver.handle(self.now, Input::TransactionsWaiting, &mut s.io);
+            }
+        }
         let outbox = std::mem::take(&mut self.slots[slot].io.outbox);
         let (from, behaviour, half) = (self.slots[slot].index, self.slots[slot].behaviour, self.slots[slot].half);
         for (to, mut bytes) in outbox {
@@ -500,6 +542,7 @@ impl<'a> Simulation<'a> {
                     commit_times: s.io.commit_times,
                     built: s.io.built,
                     built_times: s.io.built_times,
+                    carrying: s.io.carrying,
                     evidence: s.io.evidence,
                     violations: s.io.violations,
                     persists: s.io.persists,
@@ -522,6 +565,8 @@ pub struct NodeReport {
     pub built: Vec<Hash>,
     /// Virtual time each block in `built` was built.
     pub built_times: Vec<TimestampMs>,
+    /// The blocks in `built` that carry transactions.
+    pub carrying: Vec<Hash>,
     /// Misbehaviour this node's engine reported.
     pub evidence: Vec<crate::consensus::Evidence>,
     pub violations: Vec<String>,
