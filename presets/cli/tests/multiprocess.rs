@@ -54,7 +54,10 @@ fn spawn(dir: &Path, args: &[&str], log: &str) -> ChildGuard {
 }
 
 fn spawn_validator(dir: &Path, i: usize, log: &str) -> ChildGuard {
-    spawn(dir, &["run", "--dir", dir.to_str().unwrap(), "--validator", &i.to_string()], log)
+    // No idle pacing: the chain must outgrow the engine's fetch window quickly, load or not
+    // (pacing is tested in the simulator).
+    let i = i.to_string();
+    spawn(dir, &["run", "--dir", dir.to_str().unwrap(), "--validator", &i, "--set", "consensus.hotstuff.heartbeat_ms=0"], log)
 }
 
 fn client(port: u16) -> HttpClient {

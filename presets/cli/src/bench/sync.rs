@@ -40,7 +40,8 @@ pub async fn run_sync_bench(opts: &SyncBenchOptions) -> anyhow::Result<()> {
     let mut nodes = Processes(Vec::new());
     for i in 0..4 {
         let (config, log) = (dir.path().join(format!("validator-{i}.toml")), dir.path().join(format!("validator-{i}.log")));
-        nodes.0.push(spawn_node(&exe, &config, &[], &log)?);
+        // No idle pacing: the chain grows to the target height whether or not blocks fill.
+        nodes.0.push(spawn_node(&exe, &config, &["consensus.hotstuff.heartbeat_ms=0".into()], &log)?);
     }
     let client =
         |port: u16| HttpClientBuilder::default().request_timeout(Duration::from_secs(10)).build(format!("http://127.0.0.1:{port}"));
