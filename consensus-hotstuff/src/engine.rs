@@ -207,6 +207,12 @@ pub struct HotStuffEngine {
     grinding: bool,
     #[cfg(feature = "mocks")]
     grind_tries: u32,
+    /// Test-only (feature `mocks`): round `r` is led by `scripted_leaders[r - 1]` (a twins plan).
+    #[cfg(feature = "mocks")]
+    pub(crate) scripted_leaders: Vec<ValidatorIndex>,
+    /// Test-only (feature `mocks`): the attacks this validator runs (see [`crate::mocks::Attack`]).
+    #[cfg(feature = "mocks")]
+    pub(crate) attacks: Vec<crate::mocks::Attack>,
 }
 
 impl HotStuffEngine {
@@ -300,6 +306,10 @@ impl HotStuffEngine {
             grinding: false,
             #[cfg(feature = "mocks")]
             grind_tries: 0,
+            #[cfg(feature = "mocks")]
+            scripted_leaders: vec![],
+            #[cfg(feature = "mocks")]
+            attacks: vec![],
         })
     }
 
@@ -343,6 +353,10 @@ impl HotStuffEngine {
     /// after consecutive timeouts an honest leader comes within f + 1 rounds — a random draw
     /// can pick faulty leaders many times in a row, and each costs a (growing) timeout.
     fn fallback_leader(&self, round: u64) -> ValidatorIndex {
+        #[cfg(feature = "mocks")]
+        if let Some(leader) = self.scripted_leader(round) {
+            return leader;
+        }
         (round % self.members.len() as u64) as ValidatorIndex
     }
 
@@ -375,6 +389,10 @@ impl HotStuffEngine {
         } else {
             return None;
         };
+        #[cfg(feature = "mocks")]
+        if let Some(leader) = self.scripted_leader(round.saturating_add(1)) {
+            return Some(leader);
+        }
         if after_timeout {
             // In turn from round + 1, skipping validators not eligible.
             let n = self.members.len() as u64;
@@ -542,7 +560,12 @@ impl HotStuffEngine {
         if self.building.is_some() || self.round <= self.restart_round || self.round <= self.safety.highest_proposed_round {
             return;
         }
-        let parent_digest = self.high_qc.block;
+        #[cfg(feature = "mocks")]
+        if self.attacking(crate::mocks::Attack::NeverPropose) {
+            return;
+        }
+        let base = self.proposal_base();
+        let parent_digest = base.block;
         let parent = if parent_digest == self.committed.0 {
             self.committed.1
         } else {
@@ -558,7 +581,17 @@ impl HotStuffEngine {
         };
         self.building = Some((self.round, parent_digest));
         self.transactions_waiting = false;
-        out.push(Output::BuildPayload { parent, parent_certificate: Certificate(codec::encode(&self.high_qc)) });
+        out.push(Output::BuildPayload { parent, parent_certificate: Certificate(codec::encode(&base)) });
+    }
+
+    /// The QC a proposal of this round extends: the high QC (an attacker of [`crate::mocks`]
+    /// may pick another).
+    fn proposal_base(&self) -> QuorumCertificate {
+        #[cfg(feature = "mocks")]
+        if self.attacking(crate::mocks::Attack::StaleProposal) && self.high_qc.round.saturating_add(1) != self.round {
+            return self.oldest_extendable_qc();
+        }
+        self.high_qc.clone()
     }
 
     fn on_built(&mut self, now: TimestampMs, payload: aether_api::consensus::Payload, out: &mut Vec<Output>) {
@@ -566,7 +599,8 @@ impl HotStuffEngine {
         if round <= self.safety.highest_proposed_round {
             return;
         }
-        if round != self.round || parent != self.high_qc.block {
+        let base = self.proposal_base();
+        if round != self.round || parent != base.block {
             // Built on a QC that a newer one replaced meanwhile: build again on the newer one.
             self.building = None;
             if round == self.round {
@@ -577,7 +611,7 @@ impl HotStuffEngine {
         let Some(parent_seed) = self.seed_of(&parent) else { return };
         let Some(me) = &self.me else { return };
         let (election, beta) = me.vrf.prove(&election_input(round.saturating_add(1), &parent_seed));
-        let timeout = if self.high_qc.round.saturating_add(1) == round { None } else { self.last_tc.clone() };
+        let timeout = if base.round.saturating_add(1) == round { None } else { self.last_tc.clone() };
         let header = ProposalHeader {
             domain: self.committee.domain(),
             round,
@@ -587,17 +621,19 @@ impl HotStuffEngine {
             proposer: me.index,
             election: election.to_vec(),
             parent_seed,
-            recent_signers: self.recent_signers_after(&parent, &self.high_qc.signers).unwrap_or_default(),
+            recent_signers: self.recent_signers_after(&parent, &base.signers).unwrap_or_default(),
             after_timeout: timeout.is_some(),
         };
         #[cfg(feature = "mocks")]
         if self.regrind(&header, &beta, &payload, out) {
             return;
         }
+        #[cfg(feature = "mocks")]
+        let (base, timeout) = self.forge_certificates(base, timeout);
         let Some(me) = &self.me else { return };
         let digest = header.digest();
         let signature = me.identity.sign(&digest.0).0.to_vec();
-        let proposal = Proposal { header, justify: self.high_qc.clone(), timeout, payload: payload.bytes, signature };
+        let proposal = Proposal { header, justify: base, timeout, payload: payload.bytes, signature };
         self.last_proposed_ms = Some(now);
         let bytes = codec::encode(&Message::Proposal(Box::new(proposal.clone())));
         self.proposals.insert(digest, Known { proposal, verified: true, beta, empty: payload.empty });
@@ -606,6 +642,13 @@ impl HotStuffEngine {
         self.safety.highest_proposed_round = round;
         let vote = self.sign_vote_if_safe(digest);
         self.persist_with(digest, out);
+        #[cfg(feature = "mocks")]
+        if let Some(to) = self.withheld_from_all_but() {
+            // Withholding: the proposal (and the QC it carries) reaches one validator only.
+            out.push(Output::Send { to, bytes });
+            self.after_verified(digest, now, out);
+            return;
+        }
         out.push(Output::Broadcast { bytes: bytes.clone() });
         self.my_proposal = Some(bytes);
         if let Some(vote) = vote {
@@ -618,6 +661,79 @@ impl HotStuffEngine {
     #[cfg(feature = "mocks")]
     pub(crate) fn grind_for_leadership(&mut self) {
         self.grinding = true;
+    }
+
+    #[cfg(feature = "mocks")]
+    fn attacking(&self, attack: crate::mocks::Attack) -> bool {
+        self.attacks.contains(&attack)
+    }
+
+    /// The stale-QC attacker's choice: the lowest QC it holds among the last few rounds (at
+    /// most `STALE_ROUNDS` below its committed block, whose proposals every node still keeps),
+    /// so that what it proposes or reports forks below what some validators committed. The
+    /// high QC if it holds no other.
+    #[cfg(feature = "mocks")]
+    fn oldest_extendable_qc(&self) -> QuorumCertificate {
+        const STALE_ROUNDS: u64 = 3;
+        let tc_round = self.last_tc.as_ref().map_or(u64::MAX, |tc| tc.round);
+        self.qcs
+            .values()
+            .filter(|qc| qc.round.saturating_add(STALE_ROUNDS) >= self.committed.2 && qc.round < tc_round && qc.round < self.round)
+            .filter(|qc| qc.block == self.committed.0 || self.proposals.get(&qc.block).is_some_and(|k| k.verified))
+            .min_by_key(|qc| (qc.round, qc.block))
+            .cloned()
+            .unwrap_or_else(|| self.high_qc.clone())
+    }
+
+    /// The certificate forger's rewrite of what its proposal carries: the QC and the TC keep
+    /// their signer bitmaps (they claim a quorum) but their aggregate signature holds only the
+    /// forger's own signature. The proposal itself is then signed properly, so only checking
+    /// the embedded certificates can refuse it.
+    #[cfg(feature = "mocks")]
+    fn forge_certificates(&self, qc: QuorumCertificate, tc: Option<TimeoutCertificate>) -> (QuorumCertificate, Option<TimeoutCertificate>) {
+        let Some(me) = self.me.as_ref().filter(|_| self.attacking(crate::mocks::Attack::ForgedCertificates)) else { return (qc, tc) };
+        let domain = self.committee.domain();
+        let qc = if qc.round == 0 {
+            qc
+        } else {
+            let signature = me.bls.sign_vote(&VoteMessage { domain, round: qc.round, block: qc.block }).to_bytes().to_vec();
+            QuorumCertificate { signature, ..qc }
+        };
+        let tc = tc.map(|tc| {
+            let high = tc.max_high_qc_round();
+            let signature = TimeoutMessage { domain, round: tc.round, high_qc_round: high }.sign(&me.bls).to_bytes().to_vec();
+            TimeoutCertificate { signature, ..tc }
+        });
+        (qc, tc)
+    }
+
+    /// The withholder's one recipient of its proposals (the next validator by index), if this
+    /// validator withholds.
+    #[cfg(feature = "mocks")]
+    fn withheld_from_all_but(&self) -> Option<ValidatorIndex> {
+        let me = self.me.as_ref()?.index;
+        self.attacking(crate::mocks::Attack::Withhold).then(|| (me + 1) % self.members.len() as ValidatorIndex)
+    }
+
+    /// Whether the safety state `persisted` (as this engine wrote it) covers `message`, sent
+    /// by validator `sender`: a vote or timeout of a round at or below its highest voted round,
+    /// its own proposal of a round at or below its highest proposed round. The simulator asks
+    /// at every send (see `aether_testkit::sim::EngineUnderTest::persist_check`).
+    #[cfg(feature = "mocks")]
+    pub(crate) fn persisted_covers(sender: ValidatorIndex, persisted: Option<&[u8]>, message: &[u8]) -> bool {
+        let Ok(message) = Message::try_from_slice(message) else { return true };
+        let state = || persisted.and_then(|s| SafetyState::try_from_slice(s).ok()).unwrap_or_default();
+        match message {
+            Message::Vote { round, .. } => state().highest_vote_round >= round,
+            Message::Timeout(t) if t.signer == sender => state().highest_vote_round >= t.round,
+            Message::Proposal(p) if p.header.proposer == sender => state().highest_proposed_round >= p.header.round,
+            _ => true,
+        }
+    }
+
+    #[cfg(feature = "mocks")]
+    fn scripted_leader(&self, round: u64) -> Option<ValidatorIndex> {
+        round.checked_sub(1).and_then(|i| self.scripted_leaders.get(usize::try_from(i).ok()?)).copied()
     }
 
     /// The grinding attack, run by a faulty leader: when the proposal it is about to send would
@@ -706,8 +822,12 @@ impl HotStuffEngine {
     }
 
     fn time_out(&mut self, now: TimestampMs, out: &mut Vec<Output>) {
-        let Some(me) = &self.me else { return };
         let round = self.round;
+        #[cfg(feature = "mocks")]
+        let reported = if self.attacking(crate::mocks::Attack::LowTimeout) { self.oldest_extendable_qc() } else { self.high_qc.clone() };
+        #[cfg(not(feature = "mocks"))]
+        let reported = self.high_qc.clone();
+        let Some(me) = &self.me else { return };
         let qc_round = self.high_qc.round;
         // safe_to_timeout (DiemBFT v4): the high QC is the highest seen, the round is not one
         // this validator already gave up, and the round follows its QC or a TC directly.
@@ -721,10 +841,10 @@ impl HotStuffEngine {
             return;
         }
         self.safety.highest_vote_round = self.safety.highest_vote_round.max(round);
-        let message = TimeoutMessage { domain: self.committee.domain(), round, high_qc_round: qc_round };
+        let message = TimeoutMessage { domain: self.committee.domain(), round, high_qc_round: reported.round };
         let timeout = Timeout {
             round,
-            high_qc: self.high_qc.clone(),
+            high_qc: reported,
             last_tc: self.last_tc.clone(),
             signer: me.index,
             signature: message.sign(&me.bls).to_bytes().to_vec(),
@@ -931,12 +1051,13 @@ impl HotStuffEngine {
             }
             self.verified.insert(sig_key);
         }
-        // Justification: the previous round's QC, or a TC for the previous round and a QC at
-        // least as high as any its signers reported.
+        // Shape of the justification: the previous round's QC, or a TC for the previous round
+        // and an older QC. Whether a TC-justified proposal extends a QC high enough to vote for
+        // is the vote rule's question alone (`sign_vote_if_safe`): one rule in one place, so
+        // that breaking it is visible (a proposal on a stale QC is kept, never voted for).
         match &p.timeout {
             None if p.justify.round.checked_add(1) == Some(h.round) => {}
-            Some(tc)
-                if tc.round.checked_add(1) == Some(h.round) && p.justify.round >= tc.max_high_qc_round() && p.justify.round < tc.round => {}
+            Some(tc) if tc.round.checked_add(1) == Some(h.round) && p.justify.round < tc.round => {}
             _ => return,
         }
         if !self.verify_qc(&p.justify) || p.timeout.as_ref().is_some_and(|tc| !self.verify_tc(&tc.clone())) {

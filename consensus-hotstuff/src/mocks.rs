@@ -1,7 +1,11 @@
 //! Named faulty validators and test harnesses for HotStuff (feature `mocks`; never in a node).
 //!
 //! - [`double_vote`]: evidence a validator really signed, voting for two blocks in one round.
-//! - [`HotStuffUnderTest`]: HotStuff as the simulator and conformance suite run it.
+//! - [`Attack`]: faulty validators that run attacking code against the safety rules
+//!   (stale proposals, lying timeouts, forged embedded certificates, withholding, grinding,
+//!   never proposing), each run by [`HotStuffUnderTest::attackers`].
+//! - [`HotStuffUnderTest`]: HotStuff as the simulator and conformance suite run it, with
+//!   scripted leaders for twins plans and a key-less observer that checks every commit.
 //!
 //! ```no_run
 //! use aether_consensus_hotstuff::mocks::HotStuffUnderTest;
@@ -14,8 +18,35 @@ use aether_api::consensus::{Evidence, ValidatorIndex};
 use aether_primitives::types::{Hash, Keypair};
 use aether_testkit::sim::EngineUnderTest;
 
+use crate::messages::Message;
 use crate::verified::VerifiedCache;
 use crate::{HotStuffEngine, HotStuffSettings};
+
+/// What a faulty validator of [`HotStuffUnderTest::attackers`] does. Each breaks the protocol
+/// in a way one of the engine's rules must defend against; the rule is named with each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attack {
+    /// Leads on a stale QC: after a timeout certificate it proposes on the lowest QC it holds
+    /// instead of its high QC. Defended by the vote rule (a TC-justified proposal must extend
+    /// a QC at least as high as every high QC the TC reports).
+    StaleProposal,
+    /// Lies about its high QC in its timeouts (reports, and signs, the lowest QC it holds), to
+    /// pull a TC's high-QC round down. Defended by quorum intersection: an honest signer of
+    /// any TC reports the QC it locked.
+    LowTimeout,
+    /// Proposes with a QC and a TC whose signer bitmaps claim a quorum but whose aggregate
+    /// holds only its own signature (the proposal's own signature is valid). Defended by
+    /// verifying every embedded certificate.
+    ForgedCertificates,
+    /// Sends each of its proposals (and the QC it carries) to one validator only, so one
+    /// honest node learns a QC the others do not — until it is released in a timeout.
+    Withhold,
+    /// Votes and times out, never proposes: every round it leads ends in a timeout.
+    NeverPropose,
+    /// Grinds its block for the next election (see `HotStuffEngine::regrind`). The simulator
+    /// counts grinders as honest (they break no rule a node can check).
+    Grind,
+}
 
 /// Builds HotStuff engines with `settings` for simulated validators. All the engines it
 /// builds share one [`VerifiedCache`], so a certificate is verified once per run rather than
@@ -29,11 +60,28 @@ pub struct HotStuffUnderTest {
     pub settings: HotStuffSettings,
     pub verified: VerifiedCache,
     pub independent: bool,
-    /// Validators that run the grinding leader: when a proposal would make it lead the next
-    /// round too, it rebuilds its block until its election of the round after picks it again
-    /// (see `HotStuffEngine::regrind`). The simulator counts them as honest (they break no
-    /// rule a node can check); tests measure their share of leadership.
-    pub grinders: Vec<ValidatorIndex>,
+    /// Validators that run attacking code (the simulator should count them as faulty: give
+    /// them a non-honest behaviour such as [`aether_testkit::sim::Behaviour::Attacker`]).
+    pub attackers: Vec<(ValidatorIndex, Attack)>,
+}
+
+impl HotStuffUnderTest {
+    fn engine(&self, ctx: &EngineContext) -> HotStuffEngine {
+        // The simulator's validator sets are well formed; a failure here is a bug in the test.
+        let mut engine = HotStuffEngine::with_cache(
+            ctx,
+            self.settings.clone(),
+            if self.independent { VerifiedCache::new() } else { self.verified.clone() },
+        )
+        .expect("a simulated validator set is valid");
+        if let Some(me) = ctx.local.as_ref().map(|l| l.index) {
+            if self.attackers.contains(&(me, Attack::Grind)) {
+                engine.grind_for_leadership();
+            }
+            engine.attacks = self.attackers.iter().filter(|(v, _)| *v == me).map(|(_, a)| *a).collect();
+        }
+        engine
+    }
 }
 
 // A failure to build an engine for a simulated (well-formed) validator set is a bug in the
@@ -44,17 +92,28 @@ impl EngineUnderTest for HotStuffUnderTest {
         HotStuffEngine::consensus_key(identity)
     }
     fn build(&self, ctx: &EngineContext) -> Box<dyn ConsensusEngine> {
-        // The simulator's validator sets are well formed; a failure here is a bug in the test.
-        let mut engine = HotStuffEngine::with_cache(
-            ctx,
-            self.settings.clone(),
-            if self.independent { VerifiedCache::new() } else { self.verified.clone() },
-        )
-        .expect("a simulated validator set is valid");
-        if ctx.local.as_ref().is_some_and(|l| self.grinders.contains(&l.index)) {
-            engine.grind_for_leadership();
+        Box::new(self.engine(ctx))
+    }
+    fn build_with_leaders(&self, ctx: &EngineContext, leaders: &[ValidatorIndex]) -> Option<Box<dyn ConsensusEngine>> {
+        let mut engine = self.engine(ctx);
+        engine.scripted_leaders = leaders.to_vec();
+        Some(Box::new(engine))
+    }
+    fn round_of(&self, message: &[u8]) -> Option<u64> {
+        use borsh::BorshDeserialize;
+        match Message::try_from_slice(message).ok()? {
+            Message::Proposal(p) => Some(p.header.round),
+            Message::Vote { round, .. } => Some(round),
+            Message::Timeout(t) => Some(t.round),
+            Message::Fetch { .. } => None,
         }
-        Box::new(engine)
+    }
+    fn persist_check(&self) -> Option<aether_testkit::sim::PersistCheck> {
+        Some(HotStuffEngine::persisted_covers)
+    }
+    fn build_observer(&self, ctx: &EngineContext) -> Option<Box<dyn ConsensusEngine>> {
+        // Its own memory: the observer trusts no certificate another engine verified.
+        Some(Box::new(HotStuffEngine::with_cache(ctx, self.settings.clone(), VerifiedCache::new()).ok()?))
     }
 }
 

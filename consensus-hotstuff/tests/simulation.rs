@@ -9,11 +9,11 @@
 
 use aether_api::consensus::{ConsensusEngine, EngineContext, ValidatorSet};
 use aether_consensus_hotstuff::messages::CommitCertificate;
-use aether_consensus_hotstuff::mocks::HotStuffUnderTest;
+use aether_consensus_hotstuff::mocks::{Attack, HotStuffUnderTest};
 use aether_consensus_hotstuff::{HotStuffEngine, HotStuffSettings};
 use aether_primitives::types::Certificate;
 use aether_testkit::sim::conformance::{consensus_conformance, Options};
-use aether_testkit::sim::{sim_genesis, validator_identity, Behaviour, LinkModel, SimConfig, Simulation, SIM_CHAIN_ID};
+use aether_testkit::sim::{sim_genesis, validator_identity, Behaviour, Crash, LinkModel, SimConfig, Simulation, SIM_CHAIN_ID};
 use borsh::BorshDeserialize;
 
 /// HotStuff with its default settings.
@@ -163,7 +163,7 @@ fn committed_proposers(report: &aether_testkit::sim::Report, node: usize) -> Vec
 fn a_grinding_leader_keeps_only_its_share_of_leadership() {
     // Validator 3 of 4 (equal stake) grinds: whenever its proposal would make it lead the next
     // round too, it rebuilds its block until its election of the round after picks it again.
-    let engine = HotStuffUnderTest { grinders: vec![3], ..HotStuffUnderTest::default() };
+    let engine = HotStuffUnderTest { attackers: vec![(3, Attack::Grind)], ..HotStuffUnderTest::default() };
     let config = SimConfig { seed: 11, duration_ms: 400_000, stop_at_height: 1_000, ..SimConfig::default() };
     let report = Simulation::new(&engine, config).run();
     report.check(1_000).unwrap();
@@ -174,6 +174,70 @@ fn a_grinding_leader_keeps_only_its_share_of_leadership() {
     eprintln!("grinder: {led} of {} committed blocks ({:.1}%), {rebuilt} blocks built", proposers.len(), share * 100.0);
     assert!(rebuilt > 2 * led, "the grinder did rebuild its blocks ({rebuilt} built, {led} committed)");
     assert!((0.19..=0.31).contains(&share), "a grinding validator with 25% of the stake led {:.1}% of the blocks", share * 100.0);
+}
+
+/// Seeds per attack scenario (`AETHER_SIM_SEEDS` runs more).
+fn attack_seeds() -> u64 {
+    std::env::var("AETHER_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3)
+}
+
+/// The attacks, alone and combined: the forker withholds its proposals from all but one
+/// validator (so one honest node learns a QC the others do not), lies low in its timeouts,
+/// and leads on stale QCs after the timeouts that follow.
+fn attack_sets() -> Vec<(&'static str, Vec<Attack>)> {
+    vec![
+        ("stale-proposal", vec![Attack::StaleProposal]),
+        ("low-timeout", vec![Attack::LowTimeout]),
+        ("forged-certificates", vec![Attack::ForgedCertificates]),
+        ("withhold", vec![Attack::Withhold]),
+        ("never-propose", vec![Attack::NeverPropose]),
+        ("forker", vec![Attack::Withhold, Attack::StaleProposal, Attack::LowTimeout]),
+    ]
+}
+
+#[test]
+fn attackers_never_break_agreement_and_every_commit_stays_proven() {
+    // f attackers of n (n = 4 and 7), on default links, and with lossy links and honest
+    // validators crashing mid-step: agreement, validity, a key-less observer's check of every
+    // committed block, persist-before-send at every send, and progress.
+    let mut runs = 0;
+    for (name, attacks) in attack_sets() {
+        for seed in 1..=attack_seeds() {
+            for (n, link, crashes) in
+                [(4usize, LinkModel::DEFAULT, false), (7, LinkModel { latency_ms: 80, jitter_ms: 60, loss: 0.1, duplicate: 0.02 }, true)]
+            {
+                let f = (n - 1) / 3;
+                let faulty: Vec<u32> = (0..f).map(|i| (n - 1 - i) as u32).collect();
+                let engine = HotStuffUnderTest {
+                    attackers: faulty.iter().flat_map(|v| attacks.iter().map(move |a| (*v, *a))).collect(),
+                    ..HotStuffUnderTest::default()
+                };
+                let crashes = if crashes {
+                    // Honest validators 0 and 1 crash mid-step in turn, each back within 3 s.
+                    (0..6u64)
+                        .map(|i| Crash { validator: (i % 2) as u32, at_ms: 4_000 + i * 7_000, restart_at_ms: Some(6_500 + i * 7_000) })
+                        .collect()
+                } else {
+                    vec![]
+                };
+                let config = SimConfig {
+                    seed,
+                    validators: n,
+                    link,
+                    duration_ms: 60_000,
+                    stop_at_height: 60,
+                    behaviours: faulty.iter().map(|v| (*v, Behaviour::Attacker)).collect(),
+                    crashes,
+                    crash_mid_step: true,
+                    ..SimConfig::default()
+                };
+                let report = Simulation::new(&engine, config).run();
+                report.check(10).unwrap_or_else(|e| panic!("attack {name}, n = {n}: {e}"));
+                runs += 1;
+            }
+        }
+    }
+    eprintln!("attackers: {runs} runs");
 }
 
 #[test]

@@ -66,6 +66,12 @@ pub struct NodeIo {
     pub carrying: Vec<Hash>,
     /// Lost on a crash: known blocks that carry transactions.
     pub(crate) known_carrying: std::collections::HashSet<Hash>,
+    /// A crash is due right after the next effect (a message, a persist or a commit).
+    pub(crate) crash_armed: bool,
+    /// The process died mid-step: later effects of the step are not performed.
+    pub(crate) crashed: bool,
+    /// The engine's persist-before-send rule, checked at every send.
+    pub(crate) persist_check: Option<super::PersistCheck>,
 }
 
 impl NodeIo {
@@ -95,8 +101,31 @@ impl NodeIo {
         false
     }
 
+    /// Whether the next effect happens: not once the process died mid-step; and the effect a
+    /// mid-step crash was armed for is the last one.
+    fn performs(&mut self) -> bool {
+        if self.crashed {
+            return false;
+        }
+        self.crashed = std::mem::take(&mut self.crash_armed);
+        true
+    }
+
+    fn check_persisted(&mut self, message: &[u8]) {
+        if let Some(covers) = self.persist_check {
+            if !covers(self.index, self.persisted.as_deref(), message) {
+                self.violations.push(format!(
+                    "sent a message its persisted safety state does not cover (a crash now would let it sign against it) at {} ms",
+                    self.now
+                ));
+            }
+        }
+    }
+
     /// A crash: everything not durable is gone.
     pub(crate) fn crash(&mut self) {
+        self.crash_armed = false;
+        self.crashed = false;
         self.outbox.clear();
         self.known.clear();
         self.known_carrying.clear();
@@ -105,12 +134,21 @@ impl NodeIo {
 
 impl DriverIo for NodeIo {
     fn broadcast(&mut self, bytes: Vec<u8>) {
-        self.outbox.push((None, bytes));
+        if self.performs() {
+            self.check_persisted(&bytes);
+            self.outbox.push((None, bytes));
+        }
     }
     fn send(&mut self, to: ValidatorIndex, bytes: Vec<u8>) {
-        self.outbox.push((Some(to), bytes));
+        if self.performs() {
+            self.check_persisted(&bytes);
+            self.outbox.push((Some(to), bytes));
+        }
     }
     fn persist(&mut self, state: &[u8]) -> Result<(), DriverError> {
+        if !self.performs() {
+            return Ok(());
+        }
         self.persisted = Some(state.to_vec());
         self.persists += 1;
         Ok(())
@@ -150,6 +188,9 @@ impl DriverIo for NodeIo {
         }
     }
     fn commit(&mut self, block: &BlockRef, certificate: &Certificate) -> Result<(), DriverError> {
+        if !self.performs() {
+            return Ok(());
+        }
         let head = self.head();
         match self.known.get(&block.hash) {
             Some((known, parent)) if *parent == head.hash && known.height == head.height + 1 => {

@@ -50,6 +50,45 @@ use crate::types::{Amount, Certificate, Hash, Height, Keypair, TimestampMs};
 pub trait EngineUnderTest {
     fn consensus_key(&self, identity: &Keypair) -> Vec<u8>;
     fn build(&self, ctx: &EngineContext) -> Box<dyn ConsensusEngine>;
+    /// An engine whose leader of round `r` is `leaders[r - 1]` for the rounds `leaders` covers
+    /// (the engine's own rule after that): what a [`SimConfig::twins`] plan scripts. `None`
+    /// (the default): the engine cannot script its leaders, and plans run with its own.
+    fn build_with_leaders(&self, _ctx: &EngineContext, _leaders: &[ValidatorIndex]) -> Option<Box<dyn ConsensusEngine>> {
+        None
+    }
+    /// The round a wire message of this engine belongs to, if it names one: a twins plan
+    /// partitions the network round by round.
+    fn round_of(&self, _message: &[u8]) -> Option<u64> {
+        None
+    }
+    /// An engine for `ctx` (whose `local` is `None`) that holds no key: what a full node or a
+    /// light client checks commit certificates with. With one, every run checks that each
+    /// block an honest validator committed is proven final by a certificate this observer
+    /// accepts ([`Report::check_certificates`]). `None` (the default): no such check.
+    fn build_observer(&self, _ctx: &EngineContext) -> Option<Box<dyn ConsensusEngine>> {
+        None
+    }
+    /// The engine's persist-before-send rule, as a predicate the simulator applies to every
+    /// message a validator sends: whether the safety state it persisted last covers that
+    /// message. A message sent uncovered is a contract violation (a crash right after the
+    /// send would let the restarted validator sign against it). `None` (the default): no check.
+    fn persist_check(&self) -> Option<PersistCheck> {
+        None
+    }
+}
+
+/// See [`EngineUnderTest::persist_check`]: `(sender, last persisted state, message) -> covered`.
+pub type PersistCheck = fn(ValidatorIndex, Option<&[u8]>, &[u8]) -> bool;
+
+/// One round of a [`SimConfig::twins`] plan: who leads it, and which nodes can talk. Nodes
+/// are the simulator's slots, numbered validator by validator, a twinned validator taking two
+/// consecutive numbers (n = 4 with validator 3 twinned: 0, 1, 2, 3 and 4 for the twins).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoundPlan {
+    pub leader: ValidatorIndex,
+    /// Nodes in different groups do not hear each other; a node in no group hears nobody.
+    /// Messages that name no round ([`EngineUnderTest::round_of`]) are not held back.
+    pub groups: Vec<Vec<usize>>,
 }
 
 /// How messages travel between two nodes. Each message is delayed independently by
@@ -109,6 +148,9 @@ pub enum Behaviour {
     /// everyone: an equivocating leader (two proposals in each round it leads) and a double
     /// voter (each copy votes for its own block, so two votes in those rounds).
     Equivocator,
+    /// Runs an engine-specific attacker (built by the [`EngineUnderTest`], e.g. HotStuff's
+    /// `mocks::Attack`); the network carries what it sends as it is.
+    Attacker,
 }
 
 impl Behaviour {
@@ -143,6 +185,21 @@ pub struct SimConfig {
     /// Virtual times at which transactions reach every validator's mempool (each is then
     /// carried by the next block its holder builds, and engines are told they wait).
     pub transactions_at: Vec<TimestampMs>,
+    /// A Twins plan (Bano et al., "Twins: BFT Systems Made Robust", OPODIS 2021): round `r`
+    /// is led by `twins[r - 1].leader` and its messages travel within its groups; later
+    /// rounds are led by the engine's own rule, with everyone connected. Validators with
+    /// [`Behaviour::Twin`] then follow the plan instead of the half-and-half split.
+    pub twins: Vec<RoundPlan>,
+    /// The twins plan's partitions apply until then (the network heals: a plan can leave no
+    /// round able to end, since validators move through rounds at different times).
+    pub twins_until_ms: TimestampMs,
+    /// Crash mid-step: each crash of [`SimConfig::crashes`] (and of `crash_leaders`) happens
+    /// inside the validator's next step that performs two or more effects, after its first
+    /// (a persist then a message: the message is lost; a message then a persist: the persist
+    /// is lost), rather than between steps.
+    pub crash_mid_step: bool,
+    /// Keep every message each node sent (to check per-validator signing invariants).
+    pub record_sent: bool,
 }
 
 impl Default for SimConfig {
@@ -161,6 +218,10 @@ impl Default for SimConfig {
             record_trace: false,
             idle: false,
             transactions_at: vec![],
+            twins: vec![],
+            twins_until_ms: TimestampMs::MAX,
+            crash_mid_step: false,
+            record_sent: false,
         }
     }
 }
@@ -182,14 +243,37 @@ struct Slot {
     sent: Vec<Vec<u8>>,
     wakes: BTreeSet<TimestampMs>,
     built_seen: usize,
+    /// The highest round of a message this slot sent (a twins plan routes by it).
+    round: u64,
+    /// Every message this slot sent, with when (if `record_sent`).
+    sent_log: Vec<(TimestampMs, Vec<u8>)>,
+    /// A mid-step crash is armed: down this long once it happens (`None`: for good).
+    restart_after: Option<Option<TimestampMs>>,
+    /// When mid-step crashes struck (one may cut a run of commits short).
+    crashed_mid_step: Vec<TimestampMs>,
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
-    Deliver { to: usize, from: ValidatorIndex, bytes: Vec<u8> },
-    Wake { slot: usize },
-    Crash { slot: usize },
-    Restart { slot: usize },
+    Deliver {
+        to: usize,
+        from: ValidatorIndex,
+        bytes: Vec<u8>,
+    },
+    Wake {
+        slot: usize,
+    },
+    Crash {
+        slot: usize,
+    },
+    /// The slot's next effect is its last before a crash; it restarts `down` ms later.
+    ArmCrash {
+        slot: usize,
+        down: Option<TimestampMs>,
+    },
+    Restart {
+        slot: usize,
+    },
     Transactions,
 }
 
@@ -281,10 +365,26 @@ impl<'a> Simulation<'a> {
             let copies = if behaviour.is_duplicated() { 2 } else { 1 };
             for half in 0..copies {
                 let mut io = NodeIo::new(i, genesis);
+                // Copies of one key (twins, equivocators) hold each other's messages: the rule
+                // is one validator's, checked on honest ones.
+                io.persist_check = if behaviour == Behaviour::Honest { engine.persist_check() } else { None };
                 io.loaded = !sim.config.idle;
                 // The second copy's blocks differ from the first's (same parent, another nonce).
                 io.nonce = u64::from(half) << 32;
-                sim.slots.push(Slot { index: i, behaviour, half, driver: None, io, sent: vec![], wakes: BTreeSet::new(), built_seen: 0 });
+                sim.slots.push(Slot {
+                    index: i,
+                    behaviour,
+                    half,
+                    driver: None,
+                    io,
+                    sent: vec![],
+                    wakes: BTreeSet::new(),
+                    built_seen: 0,
+                    round: 0,
+                    sent_log: vec![],
+                    restart_after: None,
+                    crashed_mid_step: vec![],
+                });
             }
         }
         for s in 0..sim.slots.len() {
@@ -298,14 +398,24 @@ impl<'a> Simulation<'a> {
         for c in sim.config.crashes.clone() {
             for s in 0..sim.slots.len() {
                 if sim.slots[s].index == c.validator {
-                    sim.schedule(c.at_ms, Event::Crash { slot: s });
-                    if let Some(at) = c.restart_at_ms {
-                        sim.schedule(at, Event::Restart { slot: s });
-                    }
+                    let down = c.restart_at_ms.map(|at| at.saturating_sub(c.at_ms));
+                    sim.crash_at(c.at_ms, s, down);
                 }
             }
         }
         sim
+    }
+
+    /// Crashes `slot` at `at` (mid-step if so configured), restarting it `down` ms later.
+    fn crash_at(&mut self, at: TimestampMs, slot: usize, down: Option<TimestampMs>) {
+        if self.config.crash_mid_step {
+            self.schedule(at, Event::ArmCrash { slot, down });
+            return;
+        }
+        self.schedule(at, Event::Crash { slot });
+        if let Some(down) = down {
+            self.schedule(at + down, Event::Restart { slot });
+        }
     }
 
     fn schedule(&mut self, at: TimestampMs, event: Event) {
@@ -349,7 +459,7 @@ impl<'a> Simulation<'a> {
                         TraceEvent::Deliver { at, slot: *to, from: *from, message: Hash::digest(b"aether/sim-trace", bytes) }
                     }
                     Event::Wake { slot } => TraceEvent::Wake { at, slot: *slot },
-                    Event::Crash { slot } => TraceEvent::Crash { at, slot: *slot },
+                    Event::Crash { slot } | Event::ArmCrash { slot, .. } => TraceEvent::Crash { at, slot: *slot },
                     Event::Restart { slot } => TraceEvent::Restart { at, slot: *slot },
                     Event::Transactions => TraceEvent::Transactions { at },
                 });
@@ -365,6 +475,13 @@ impl<'a> Simulation<'a> {
                     s.driver = None;
                     s.io.crash();
                     s.wakes.clear();
+                }
+                Event::ArmCrash { slot, down } => {
+                    let s = &mut self.slots[slot];
+                    if s.driver.is_some() && s.restart_after.is_none() {
+                        s.io.crash_armed = true;
+                        s.restart_after = Some(down);
+                    }
                 }
                 Event::Wake { slot } => {
                     self.slots[slot].wakes.remove(&at);
@@ -412,7 +529,9 @@ impl<'a> Simulation<'a> {
 
     fn start(&mut self, slot: usize) {
         let ctx = self.context(self.slots[slot].index);
-        let mut driver = Driver::new(self.engine.build(&ctx));
+        let leaders: Vec<ValidatorIndex> = self.config.twins.iter().map(|r| r.leader).collect();
+        let engine = if leaders.is_empty() { None } else { self.engine.build_with_leaders(&ctx, &leaders) };
+        let mut driver = Driver::new(engine.unwrap_or_else(|| self.engine.build(&ctx)));
         let s = &mut self.slots[slot];
         let (committed, certificate) = s.io.committed.last().cloned().expect("genesis");
         let input = Input::Start { committed, certificate, safety_state: s.io.persisted.clone() };
@@ -436,6 +555,14 @@ impl<'a> Simulation<'a> {
         let outbox = std::mem::take(&mut self.slots[slot].io.outbox);
         let (from, behaviour, half) = (self.slots[slot].index, self.slots[slot].behaviour, self.slots[slot].half);
         for (to, mut bytes) in outbox {
+            if self.config.record_sent {
+                self.slots[slot].sent_log.push((self.now, bytes.clone()));
+            }
+            if !self.config.twins.is_empty() {
+                let round = self.engine.round_of(&bytes).unwrap_or(0);
+                let s = &mut self.slots[slot];
+                s.round = s.round.max(round);
+            }
             match behaviour {
                 Behaviour::Silent | Behaviour::Offline => continue,
                 Behaviour::Forger => {
@@ -453,17 +580,28 @@ impl<'a> Simulation<'a> {
                     }
                     self.slots[slot].sent.push(bytes.clone());
                 }
-                Behaviour::Honest | Behaviour::Twin | Behaviour::Equivocator => {}
+                Behaviour::Honest | Behaviour::Twin | Behaviour::Equivocator | Behaviour::Attacker => {}
             }
             self.transmit(slot, from, to, half, behaviour, bytes);
         }
+        if std::mem::take(&mut self.slots[slot].io.crashed) {
+            // The process died inside this step: what it sent before dying is on its way.
+            let s = &mut self.slots[slot];
+            s.driver = None;
+            s.io.crash();
+            s.wakes.clear();
+            s.crashed_mid_step.push(self.now);
+            if let Some(Some(down)) = s.restart_after.take() {
+                self.schedule(self.now + down, Event::Restart { slot });
+            }
+            return;
+        }
         if let Some(downtime) = self.config.crash_leaders {
             let built = self.slots[slot].io.built.len();
-            let anyone_down = self.slots.iter().any(|s| s.driver.is_none());
+            let anyone_down = self.slots.iter().any(|s| s.driver.is_none() || s.restart_after.is_some());
             if built > self.slots[slot].built_seen && !anyone_down && self.slots[slot].behaviour == Behaviour::Honest {
                 self.slots[slot].built_seen = built;
-                self.schedule(self.now, Event::Crash { slot });
-                self.schedule(self.now + downtime, Event::Restart { slot });
+                self.crash_at(self.now, slot, Some(downtime));
             }
         }
         let next = self.slots[slot].driver.as_ref().and_then(|d| d.next_deadline());
@@ -489,13 +627,25 @@ impl<'a> Simulation<'a> {
             if target == from_slot || to.is_some_and(|to| to != t.index) {
                 continue;
             }
+            // Under a twins plan, the round the sender is in decides who hears it (a message
+            // that names no round, such as a request for a missing block, always passes).
+            let planning = !self.config.twins.is_empty() && self.now < self.config.twins_until_ms;
+            let round = if planning && self.engine.round_of(&bytes).is_some() { self.slots[from_slot].round } else { 0 };
+            let planned = round.checked_sub(1).and_then(|r| self.config.twins.get(r as usize));
+            if let Some(plan) = planned {
+                if !plan.groups.iter().any(|g| g.contains(&from_slot) && g.contains(&target)) {
+                    self.stats[1] += 1;
+                    continue;
+                }
+            }
             // A twin talks to one half of the others (and both copies to a witness, who can
             // then see the equivocation); its copies do not talk to each other.
             let witness = self.witness;
-            if behaviour == Behaviour::Twin && (t.index == from || (t.index % 2 != u32::from(half) && t.index != witness)) {
+            let halves = self.config.twins.is_empty();
+            if behaviour == Behaviour::Twin && (t.index == from || (halves && t.index % 2 != u32::from(half) && t.index != witness)) {
                 continue;
             }
-            if t.behaviour == Behaviour::Twin && from % 2 != u32::from(t.half) && from != witness {
+            if halves && t.behaviour == Behaviour::Twin && from % 2 != u32::from(t.half) && from != witness {
                 continue;
             }
             // An equivocator's copies are heard by everyone but not by each other.
@@ -523,13 +673,47 @@ impl<'a> Simulation<'a> {
             .any(|p| p.from_ms <= self.now && self.now < p.until_ms && !p.groups.iter().any(|g| g.contains(&a) && g.contains(&b)))
     }
 
+    /// Blocks honest validators committed that no certificate proves final to a key-less
+    /// observer: a block's own certificate, or (an ancestor decided through a descendant) that
+    /// of the next later block whose certificate proves it, committed at the same instant (one
+    /// decision commits a run of blocks at once) or after a mid-step crash cut that run short.
+    /// Each distinct certificate is checked once.
+    fn unproven_commits(&self) -> Vec<String> {
+        let ctx = EngineContext { local: None, ..self.context(0) };
+        let Some(observer) = self.engine.build_observer(&ctx) else { return vec![] };
+        let mut accepted: std::collections::HashMap<(Hash, Vec<u8>), bool> = std::collections::HashMap::new();
+        let mut unproven = vec![];
+        for s in self.slots.iter().filter(|s| s.behaviour == Behaviour::Honest) {
+            let committed = &s.io.committed;
+            let mut proven_after = None;
+            for i in (1..committed.len()).rev() {
+                let (block, cert) = &committed[i];
+                let at = s.io.commit_times[i];
+                let ok = *accepted.entry((block.hash, cert.0.clone())).or_insert_with(|| observer.verify_certificate(block, cert).is_ok());
+                let cut_short = s.crashed_mid_step.contains(&at) && proven_after.is_some();
+                if ok {
+                    proven_after = Some(at);
+                } else if proven_after != Some(at) && !cut_short {
+                    let why = observer.verify_certificate(block, cert).err().map(|e| e.to_string()).unwrap_or_default();
+                    unproven.push(format!(
+                        "validator {} committed height {} with no certificate proving it final: {why}",
+                        s.index, block.height
+                    ));
+                }
+            }
+        }
+        unproven
+    }
+
     fn report(mut self) -> Report {
         if let Some(l) = self.livelock.take() {
             for s in &mut self.slots {
                 s.io.violations.push(l.clone());
             }
         }
+        let unproven = self.unproven_commits();
         Report {
+            unproven,
             seed: self.config.seed,
             end_ms: self.now,
             nodes: self
@@ -546,6 +730,7 @@ impl<'a> Simulation<'a> {
                     evidence: s.io.evidence,
                     violations: s.io.violations,
                     persists: s.io.persists,
+                    sent: s.sent_log,
                 })
                 .collect(),
             delivered: self.stats[0],
@@ -571,6 +756,8 @@ pub struct NodeReport {
     pub evidence: Vec<crate::consensus::Evidence>,
     pub violations: Vec<String>,
     pub persists: u64,
+    /// Every message this node's engine sent, with when (empty unless `record_sent`).
+    pub sent: Vec<(TimestampMs, Vec<u8>)>,
 }
 
 /// What a run did, and the checkers over it. Every error message names the seed.
@@ -584,6 +771,9 @@ pub struct Report {
     pub duplicated: u64,
     /// Every event in order, when [`SimConfig::record_trace`] was set.
     pub trace: Vec<TraceEvent>,
+    /// Commits no certificate proves final to a key-less observer (see
+    /// [`EngineUnderTest::build_observer`]).
+    pub unproven: Vec<String>,
 }
 
 impl Report {
@@ -668,10 +858,21 @@ impl Report {
         Ok(())
     }
 
-    /// Runs agreement and validity, and checks every honest node reached `min_height`.
+    /// Every block an honest validator committed is proven final by a certificate a key-less
+    /// observer accepts (checked when the engine provides an observer).
+    pub fn check_certificates(&self) -> Result<(), String> {
+        match self.unproven.first() {
+            Some(e) => Err(format!("seed {}: {e} ({} such commits)", self.seed, self.unproven.len())),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs agreement, validity and the certificate check, and checks every honest node
+    /// reached `min_height`.
     pub fn check(&self, min_height: Height) -> Result<(), String> {
         self.check_agreement()?;
         self.check_validity()?;
+        self.check_certificates()?;
         let h = self.min_honest_height();
         if h < min_height {
             return Err(format!(

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Mutation testing of HotStuff's safety rules against the simulation suite.
+
+Each mutation below removes or weakens one rule of `consensus-hotstuff/src/engine.rs` (the
+vote rule, the commit rule, certificate checks, persist-before-send). For each, this script
+applies it, builds, and runs the simulation tests one at a time, fastest first, until one
+fails (the mutation is caught) or all pass (missed). The engine is restored after every
+mutation, also on Ctrl-C. A snippet that no longer matches the source fails the script: keep
+the list in step with the engine.
+
+    scripts/mutants                 # every mutation (about 5-10 minutes each on 2 cores)
+    scripts/mutants vote-tc-rule    # mutations whose name contains this
+
+Prints one line per mutation and a summary; exits non-zero if any mutation was missed.
+`cargo mutants` (generated mutations) is the broader measure; this list is the named rules
+the suite must always catch.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENGINE = os.path.join(ROOT, "consensus-hotstuff/src/engine.rs")
+
+# (name, what it breaks, exact snippet, replacement)
+MUTATIONS = [
+    (
+        "vote-tc-rule",
+        "vote rule: a TC-justified proposal need not extend the highest QC the TC reports",
+        "tc.round.checked_add(1) == Some(round) && qc_round >= tc.max_high_qc_round());",
+        "tc.round.checked_add(1) == Some(round));",
+    ),
+    (
+        "vote-round-rule",
+        "vote rule: may vote again in a round it voted or timed out in",
+        "if round <= self.safety.highest_vote_round.max(qc_round) {",
+        "if round < self.safety.highest_vote_round.max(qc_round) {",
+    ),
+    (
+        "commit-consecutive",
+        "commit rule: a certified child in any later round decides its parent",
+        "if p.proposal.header.round.saturating_add(1) != c.proposal.header.round || p.proposal.header.round <= self.committed.2 {",
+        "if p.proposal.header.round <= self.committed.2 {",
+    ),
+    (
+        "justify-unverified",
+        "a proposal's justify QC is not verified",
+        "if !self.verify_qc(&p.justify) || p.timeout.as_ref().is_some_and(|tc| !self.verify_tc(&tc.clone())) {",
+        "if p.timeout.as_ref().is_some_and(|tc| !self.verify_tc(&tc.clone())) {",
+    ),
+    (
+        "proposal-tc-unverified",
+        "a proposal's TC is not verified",
+        "if !self.verify_qc(&p.justify) || p.timeout.as_ref().is_some_and(|tc| !self.verify_tc(&tc.clone())) {",
+        "if !self.verify_qc(&p.justify) {",
+    ),
+    (
+        "timeout-qc-unverified",
+        "a timeout's high QC is not verified",
+        "            if !self.verify_qc(&t.high_qc) {\n                return;\n            }\n",
+        "",
+    ),
+    (
+        "timeout-persist-after-send",
+        "a timeout is broadcast before the safety state is persisted",
+        "        self.persist_with(tip, out);\n        self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);\n        self.my_timeout = Some(timeout.clone());\n        out.push(Output::Broadcast { bytes: codec::encode(&Message::Timeout(Box::new(timeout.clone()))) });\n",
+        "        self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);\n        self.my_timeout = Some(timeout.clone());\n        out.push(Output::Broadcast { bytes: codec::encode(&Message::Timeout(Box::new(timeout.clone()))) });\n        self.persist_with(tip, out);\n",
+    ),
+    (
+        "timeout-keeps-vote-round",
+        "timing out does not raise the highest voted round (may vote after timing out)",
+        "        self.safety.highest_vote_round = self.safety.highest_vote_round.max(round);\n        let message = TimeoutMessage",
+        "        let message = TimeoutMessage",
+    ),
+    (
+        "vote-persist-after-send",
+        "a vote is sent before the safety state is persisted",
+        "            self.persist_with(digest, out);\n            self.deliver_vote(vote, now, out);\n",
+        "            self.deliver_vote(vote, now, out);\n            self.persist_with(digest, out);\n",
+    ),
+    (
+        "proposal-persist-after-send",
+        "a proposal is broadcast before the safety state is persisted",
+        "        self.persist_with(digest, out);\n        #[cfg(feature = \"mocks\")]\n        if let Some(to) = self.withheld_from_all_but() {",
+        "        out.push(Output::Broadcast { bytes: bytes.clone() });\n        self.persist_with(digest, out);\n        #[cfg(feature = \"mocks\")]\n        if let Some(to) = self.withheld_from_all_but() {",
+    ),
+]
+
+# Fastest first: each runs alone, and the first failure ends the mutation's run.
+TESTS = [
+    "attackers_never_break_agreement_and_every_commit_stays_proven",
+    "every_commit_carries_a_certificate_other_nodes_accept",
+    "an_equivocating_leader_and_double_voter_is_caught_and_never_forks",
+    "passes_the_consensus_conformance_suite",
+]
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, cwd=ROOT, **kw)
+
+
+def main():
+    only = sys.argv[1] if len(sys.argv) > 1 else ""
+    original = open(ENGINE).read()
+    for name, _, old, _ in MUTATIONS:
+        if original.count(old) != 1:
+            sys.exit(f"mutation {name}: its snippet matches {original.count(old)} times in engine.rs (keep scripts/mutants.py in step)")
+    results = []
+    try:
+        for name, what, old, new in MUTATIONS:
+            if only not in name:
+                continue
+            started = time.time()
+            with open(ENGINE, "w") as f:
+                f.write(original.replace(old, new))
+            build = run(["cargo", "test", "--workspace", "--locked", "--test", "simulation", "--no-run"], capture_output=True, text=True)
+            if build.returncode != 0:
+                results.append((name, "build failed", what, ""))
+                print(f"{name}: the mutant does not build\n{build.stderr[-2000:]}", flush=True)
+                continue
+            caught_by = None
+            for test in TESTS:
+                r = run(
+                    ["cargo", "test", "--workspace", "--locked", "--test", "simulation", "--", "--exact", test],
+                    capture_output=True,
+                    text=True,
+                )
+                if r.returncode != 0:
+                    caught_by = test
+                    break
+            verdict = "caught" if caught_by else "MISSED"
+            results.append((name, verdict, what, caught_by or ""))
+            print(f"{name}: {verdict} {('by ' + caught_by) if caught_by else ''} ({time.time() - started:.0f} s)", flush=True)
+    finally:
+        with open(ENGINE, "w") as f:
+            f.write(original)
+    print("\nmutation | breaks | verdict | first test to fail")
+    for name, verdict, what, test in results:
+        print(f"{name} | {what} | {verdict} | {test}")
+    missed = [r for r in results if r[1] != "caught"]
+    print(f"\n{len(results)} mutants, {len(results) - len(missed)} caught, {len(missed)} missed")
+    sys.exit(1 if missed else 0)
+
+
+if __name__ == "__main__":
+    main()
