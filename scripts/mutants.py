@@ -17,6 +17,7 @@ the suite must always catch.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -98,10 +99,24 @@ TESTS = [
 
 
 def run(cmd, **kw):
-    return subprocess.run(cmd, cwd=ROOT, **kw)
+    # Its own process group, so that an interrupted run takes cargo's test binary down too.
+    with subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as p:
+        try:
+            out, err = p.communicate()
+        except BaseException:
+            os.killpg(p.pid, signal.SIGKILL)
+            raise
+        return subprocess.CompletedProcess(cmd, p.returncode, out, err)
+
+
+def interrupted(*_):
+    raise KeyboardInterrupt
 
 
 def main():
+    # Restore the engine on SIGTERM too (and on SIGINT where a background shell ignores it).
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     only = sys.argv[1] if len(sys.argv) > 1 else ""
     original = open(ENGINE).read()
     for name, _, old, _ in MUTATIONS:
@@ -115,7 +130,7 @@ def main():
             started = time.time()
             with open(ENGINE, "w") as f:
                 f.write(original.replace(old, new))
-            build = run(["cargo", "test", "--workspace", "--locked", "--test", "simulation", "--no-run"], capture_output=True, text=True)
+            build = run(["cargo", "test", "--workspace", "--locked", "--test", "simulation", "--no-run"])
             if build.returncode != 0:
                 results.append((name, "build failed", what, ""))
                 print(f"{name}: the mutant does not build\n{build.stderr[-2000:]}", flush=True)
@@ -124,11 +139,12 @@ def main():
             for test in TESTS:
                 r = run(
                     ["cargo", "test", "--workspace", "--locked", "--test", "simulation", "--", "--exact", test],
-                    capture_output=True,
-                    text=True,
                 )
                 if r.returncode != 0:
-                    caught_by = test
+                    lines = (r.stdout + r.stderr).splitlines()
+                    at = next((i for i, l in enumerate(lines) if "panicked at" in l), None)
+                    why = lines[at + 1].strip() if at is not None and at + 1 < len(lines) else "(no panic message)"
+                    caught_by = f"{test}: {why[:300]}"
                     break
             verdict = "caught" if caught_by else "MISSED"
             results.append((name, verdict, what, caught_by or ""))

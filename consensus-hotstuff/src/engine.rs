@@ -685,24 +685,35 @@ impl HotStuffEngine {
             .unwrap_or_else(|| self.high_qc.clone())
     }
 
-    /// The certificate forger's rewrite of what its proposal carries: the QC and the TC keep
-    /// their signer bitmaps (they claim a quorum) but their aggregate signature holds only the
-    /// forger's own signature. The proposal itself is then signed properly, so only checking
-    /// the embedded certificates can refuse it.
+    /// The certificate forger's rewrite of what its proposal carries. A forged QC keeps its
+    /// signer bitmap (it claims a quorum) but its aggregate signature holds only the forger's
+    /// own. A forged TC lies as well: every signer is said to have reported the proposal's
+    /// own (possibly stale) QC round, so the vote rule's high-QC condition holds for it; its
+    /// aggregate too is the forger's signature alone. The proposal itself is then signed
+    /// properly, so only checking the embedded certificates can refuse it.
     #[cfg(feature = "mocks")]
     fn forge_certificates(&self, qc: QuorumCertificate, tc: Option<TimeoutCertificate>) -> (QuorumCertificate, Option<TimeoutCertificate>) {
-        let Some(me) = self.me.as_ref().filter(|_| self.attacking(crate::mocks::Attack::ForgedCertificates)) else { return (qc, tc) };
+        let Some(me) = &self.me else { return (qc, tc) };
         let domain = self.committee.domain();
-        let qc = if qc.round == 0 {
+        let qc = if qc.round == 0 || !self.attacking(crate::mocks::Attack::ForgedQuorumCertificate) {
             qc
         } else {
             let signature = me.bls.sign_vote(&VoteMessage { domain, round: qc.round, block: qc.block }).to_bytes().to_vec();
             QuorumCertificate { signature, ..qc }
         };
         let tc = tc.map(|tc| {
-            let high = tc.max_high_qc_round();
-            let signature = TimeoutMessage { domain, round: tc.round, high_qc_round: high }.sign(&me.bls).to_bytes().to_vec();
-            TimeoutCertificate { signature, ..tc }
+            if !self.attacking(crate::mocks::Attack::ForgedTimeoutCertificate) {
+                return tc;
+            }
+            let mut everyone = vec![0u8; self.members.len().div_ceil(8)];
+            for (_, bitmap) in &tc.groups {
+                for (all, b) in everyone.iter_mut().zip(bitmap) {
+                    *all |= b;
+                }
+            }
+            let high_qc_round = qc.round;
+            let signature = TimeoutMessage { domain, round: tc.round, high_qc_round }.sign(&me.bls).to_bytes().to_vec();
+            TimeoutCertificate { groups: vec![(high_qc_round, everyone)], signature, ..tc }
         });
         (qc, tc)
     }
@@ -728,6 +739,30 @@ impl HotStuffEngine {
             Message::Timeout(t) if t.signer == sender => state().highest_vote_round >= t.round,
             Message::Proposal(p) if p.header.proposer == sender => state().highest_proposed_round >= p.header.round,
             _ => true,
+        }
+    }
+
+    /// The QC an attacker reports in its timeout of `round`: the lowest it holds (a lying
+    /// `LowTimeout`), or a forged one a round above its high QC (`ForgedQuorumCertificate`:
+    /// its block, the round just below the timeout's, its own signature for a quorum's).
+    #[cfg(feature = "mocks")]
+    fn reported_qc(&self, round: u64) -> QuorumCertificate {
+        if self.attacking(crate::mocks::Attack::LowTimeout) {
+            return self.oldest_extendable_qc();
+        }
+        let below = round.saturating_sub(1);
+        match &self.me {
+            Some(me) if self.attacking(crate::mocks::Attack::ForgedQuorumCertificate) && below > self.high_qc.round => {
+                let block = self.high_qc.block;
+                let vote = VoteMessage { domain: self.committee.domain(), round: below, block };
+                QuorumCertificate {
+                    round: below,
+                    block,
+                    signers: self.high_qc.signers.clone(),
+                    signature: me.bls.sign_vote(&vote).to_bytes().to_vec(),
+                }
+            }
+            _ => self.high_qc.clone(),
         }
     }
 
@@ -824,7 +859,7 @@ impl HotStuffEngine {
     fn time_out(&mut self, now: TimestampMs, out: &mut Vec<Output>) {
         let round = self.round;
         #[cfg(feature = "mocks")]
-        let reported = if self.attacking(crate::mocks::Attack::LowTimeout) { self.oldest_extendable_qc() } else { self.high_qc.clone() };
+        let reported = self.reported_qc(round);
         #[cfg(not(feature = "mocks"))]
         let reported = self.high_qc.clone();
         let Some(me) = &self.me else { return };

@@ -34,10 +34,15 @@ pub enum Attack {
     /// pull a TC's high-QC round down. Defended by quorum intersection: an honest signer of
     /// any TC reports the QC it locked.
     LowTimeout,
-    /// Proposes with a QC and a TC whose signer bitmaps claim a quorum but whose aggregate
-    /// holds only its own signature (the proposal's own signature is valid). Defended by
-    /// verifying every embedded certificate.
-    ForgedCertificates,
+    /// Proposes with a QC whose signer bitmap claims a quorum but whose aggregate holds only
+    /// its own signature (the proposal's own signature is valid). Defended by verifying every
+    /// embedded QC.
+    ForgedQuorumCertificate,
+    /// Proposes after a timeout with a TC that says every signer reported the proposal's own
+    /// QC round (with [`Attack::StaleProposal`]: a stale QC then passes the vote rule's
+    /// high-QC condition), its aggregate only its own signature. Defended by verifying every
+    /// embedded TC.
+    ForgedTimeoutCertificate,
     /// Sends each of its proposals (and the QC it carries) to one validator only, so one
     /// honest node learns a QC the others do not — until it is released in a timeout.
     Withhold,

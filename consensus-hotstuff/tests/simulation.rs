@@ -188,7 +188,8 @@ fn attack_sets() -> Vec<(&'static str, Vec<Attack>)> {
     vec![
         ("stale-proposal", vec![Attack::StaleProposal]),
         ("low-timeout", vec![Attack::LowTimeout]),
-        ("forged-certificates", vec![Attack::ForgedCertificates]),
+        ("forged-qc", vec![Attack::ForgedQuorumCertificate, Attack::Withhold]),
+        ("forged-tc-on-stale-qc", vec![Attack::ForgedTimeoutCertificate, Attack::StaleProposal, Attack::Withhold]),
         ("withhold", vec![Attack::Withhold]),
         ("never-propose", vec![Attack::NeverPropose]),
         ("forker", vec![Attack::Withhold, Attack::StaleProposal, Attack::LowTimeout]),
