@@ -9,7 +9,7 @@ mutation, also on Ctrl-C. A snippet that no longer matches the source fails the 
 the list in step with the engine.
 
     scripts/mutants                 # every mutation (about 5-10 minutes each on 2 cores)
-    scripts/mutants vote-tc-rule    # mutations whose name contains this
+    scripts/mutants vote-tc timeout # mutations whose name contains any of these
 
 Prints one line per mutation and a summary; exits non-zero if any mutation was missed.
 `cargo mutants` (generated mutations) is the broader measure; this list is the named rules
@@ -84,8 +84,8 @@ MUTATIONS = [
     (
         "proposal-persist-after-send",
         "a proposal is broadcast before the safety state is persisted",
-        "        self.persist_with(digest, out);\n        #[cfg(feature = \"mocks\")]\n        if let Some(to) = self.withheld_from_all_but() {",
-        "        out.push(Output::Broadcast { bytes: bytes.clone() });\n        self.persist_with(digest, out);\n        #[cfg(feature = \"mocks\")]\n        if let Some(to) = self.withheld_from_all_but() {",
+        "        self.persist_with(digest, out);\n        #[cfg(feature = \"mocks\")]\n        if let Some(to) = self.withheld_from_all_but().filter(|_| !after_timeout) {",
+        "        out.push(Output::Broadcast { bytes: bytes.clone() });\n        self.persist_with(digest, out);\n        #[cfg(feature = \"mocks\")]\n        if let Some(to) = self.withheld_from_all_but().filter(|_| !after_timeout) {",
     ),
 ]
 
@@ -117,7 +117,7 @@ def main():
     # Restore the engine on SIGTERM too (and on SIGINT where a background shell ignores it).
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGINT, interrupted)
-    only = sys.argv[1] if len(sys.argv) > 1 else ""
+    only = sys.argv[1:]
     original = open(ENGINE).read()
     for name, _, old, _ in MUTATIONS:
         if original.count(old) != 1:
@@ -125,7 +125,7 @@ def main():
     results = []
     try:
         for name, what, old, new in MUTATIONS:
-            if only not in name:
+            if only and not any(o in name for o in only):
                 continue
             started = time.time()
             with open(ENGINE, "w") as f:

@@ -633,6 +633,8 @@ impl HotStuffEngine {
         let Some(me) = &self.me else { return };
         let digest = header.digest();
         let signature = me.identity.sign(&digest.0).0.to_vec();
+        #[cfg(feature = "mocks")]
+        let after_timeout = timeout.is_some();
         let proposal = Proposal { header, justify: base, timeout, payload: payload.bytes, signature };
         self.last_proposed_ms = Some(now);
         let bytes = codec::encode(&Message::Proposal(Box::new(proposal.clone())));
@@ -643,7 +645,7 @@ impl HotStuffEngine {
         let vote = self.sign_vote_if_safe(digest);
         self.persist_with(digest, out);
         #[cfg(feature = "mocks")]
-        if let Some(to) = self.withheld_from_all_but() {
+        if let Some(to) = self.withheld_from_all_but().filter(|_| !after_timeout) {
             // Withholding: the proposal (and the QC it carries) reaches one validator only.
             out.push(Output::Send { to, bytes });
             self.after_verified(digest, now, out);
@@ -719,7 +721,8 @@ impl HotStuffEngine {
     }
 
     /// The withholder's one recipient of its proposals (the next validator by index), if this
-    /// validator withholds.
+    /// validator withholds. It withholds proposals that follow a QC (the timeouts they cause
+    /// are what the other attacks need); a proposal after a timeout goes to everyone.
     #[cfg(feature = "mocks")]
     fn withheld_from_all_but(&self) -> Option<ValidatorIndex> {
         let me = self.me.as_ref()?.index;
