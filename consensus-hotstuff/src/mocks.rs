@@ -71,6 +71,9 @@ pub struct HotStuffUnderTest {
 }
 
 impl HotStuffUnderTest {
+    // A failure to build an engine for a simulated (well-formed) validator set is a bug in the
+    // test, reported by the panic; the simulator's `build` has no error path.
+    #[allow(clippy::expect_used)]
     fn engine(&self, ctx: &EngineContext) -> HotStuffEngine {
         // The simulator's validator sets are well formed; a failure here is a bug in the test.
         let mut engine = HotStuffEngine::with_cache(
@@ -89,9 +92,6 @@ impl HotStuffUnderTest {
     }
 }
 
-// A failure to build an engine for a simulated (well-formed) validator set is a bug in the
-// test, reported by the panic; the simulator's `build` has no error path.
-#[allow(clippy::expect_used)]
 impl EngineUnderTest for HotStuffUnderTest {
     fn consensus_key(&self, identity: &Keypair) -> Vec<u8> {
         HotStuffEngine::consensus_key(identity)
