@@ -747,7 +747,8 @@ impl HotStuffEngine {
 
     /// The QC an attacker reports in its timeout of `round`: the lowest it holds (a lying
     /// `LowTimeout`), or a forged one a round above its high QC (`ForgedQuorumCertificate`:
-    /// its block, the round just below the timeout's, its own signature for a quorum's).
+    /// its block, the round just below the timeout's, signed by itself alone and saying so —
+    /// a valid signature from too little stake, where its proposals' QCs claim a quorum).
     #[cfg(feature = "mocks")]
     fn reported_qc(&self, round: u64) -> QuorumCertificate {
         if self.attacking(crate::mocks::Attack::LowTimeout) {
@@ -758,12 +759,8 @@ impl HotStuffEngine {
             Some(me) if self.attacking(crate::mocks::Attack::ForgedQuorumCertificate) && below > self.high_qc.round => {
                 let block = self.high_qc.block;
                 let vote = VoteMessage { domain: self.committee.domain(), round: below, block };
-                QuorumCertificate {
-                    round: below,
-                    block,
-                    signers: self.high_qc.signers.clone(),
-                    signature: me.bls.sign_vote(&vote).to_bytes().to_vec(),
-                }
+                let signers = crate::certificate::bitmap_of(self.members.len(), &[me.index as usize]);
+                QuorumCertificate { round: below, block, signers, signature: me.bls.sign_vote(&vote).to_bytes().to_vec() }
             }
             _ => self.high_qc.clone(),
         }
@@ -1683,6 +1680,16 @@ mod tests {
     fn signed_proposal(header: ProposalHeader, justify: QuorumCertificate, timeout: Option<TimeoutCertificate>) -> Vec<u8> {
         let signature = identity(header.proposer as u8).sign(&header.digest().0).0.to_vec();
         borsh::to_vec(&Message::Proposal(Box::new(Proposal { header, justify, timeout, payload: vec![1], signature }))).unwrap()
+    }
+
+    #[test]
+    fn a_round_zero_qc_certifies_only_genesis_and_names_no_signers() {
+        let (mut e, _) = started(0);
+        let genesis = e.genesis_digest.unwrap();
+        let qc = |block, signers: Vec<u8>| QuorumCertificate { round: 0, block, signers, signature: vec![] };
+        assert!(e.verify_qc(&qc(genesis, vec![])));
+        assert!(!e.verify_qc(&qc(Hash::digest(b"test", b"another block"), vec![])), "round 0 certifies genesis only");
+        assert!(!e.verify_qc(&qc(genesis, vec![0b111])), "the genesis QC has no signers");
     }
 
     #[test]
