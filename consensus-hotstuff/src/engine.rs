@@ -202,9 +202,7 @@ pub struct HotStuffEngine {
     /// After a restart, the round entered from persisted state: this validator does not lead
     /// it (the network has most likely moved on; proposing there only wastes a block).
     restart_round: u64,
-    /// Test-only attacker mode (feature `mocks`): the grinding leader, and its rebuilds so far.
-    #[cfg(feature = "mocks")]
-    grinding: bool,
+    /// Test-only (feature `mocks`): the grinding leader's rebuilds so far.
     #[cfg(feature = "mocks")]
     grind_tries: u32,
     /// Test-only (feature `mocks`): round `r` is led by `scripted_leaders[r - 1]` (a twins plan).
@@ -303,7 +301,6 @@ impl HotStuffEngine {
             round_entered_ms: 0,
             restart_round: 0,
             #[cfg(feature = "mocks")]
-            grinding: false,
             #[cfg(feature = "mocks")]
             grind_tries: 0,
             #[cfg(feature = "mocks")]
@@ -659,12 +656,6 @@ impl HotStuffEngine {
         self.after_verified(digest, now, out);
     }
 
-    /// Makes this engine the grinding leader of [`crate::mocks`] (never in a node).
-    #[cfg(feature = "mocks")]
-    pub(crate) fn grind_for_leadership(&mut self) {
-        self.grinding = true;
-    }
-
     #[cfg(feature = "mocks")]
     fn attacking(&self, attack: crate::mocks::Attack) -> bool {
         self.attacks.contains(&attack)
@@ -707,12 +698,10 @@ impl HotStuffEngine {
             if !self.attacking(crate::mocks::Attack::ForgedTimeoutCertificate) {
                 return tc;
             }
-            let mut everyone = vec![0u8; self.members.len().div_ceil(8)];
-            for (_, bitmap) in &tc.groups {
-                for (all, b) in everyone.iter_mut().zip(bitmap) {
-                    *all |= b;
-                }
-            }
+            let n = self.members.len();
+            let signers: Vec<usize> =
+                tc.groups.iter().flat_map(|(_, bitmap)| crate::certificate::bitmap_indices(n, bitmap).unwrap_or_default()).collect();
+            let everyone = crate::certificate::bitmap_of(n, &signers);
             let high_qc_round = qc.round;
             let signature = TimeoutMessage { domain, round: tc.round, high_qc_round }.sign(&me.bls).to_bytes().to_vec();
             TimeoutCertificate { groups: vec![(high_qc_round, everyone)], signature, ..tc }
@@ -787,7 +776,7 @@ impl HotStuffEngine {
     ) -> bool {
         const GRIND_TRIES: u32 = 64;
         let Some(me) = self.me.as_ref().map(|m| m.index) else { return false };
-        if !self.grinding || self.grind_tries >= GRIND_TRIES {
+        if !self.attacking(crate::mocks::Attack::Grind) || self.grind_tries >= GRIND_TRIES {
             self.grind_tries = 0;
             return false;
         }

@@ -83,9 +83,6 @@ impl HotStuffUnderTest {
         )
         .expect("a simulated validator set is valid");
         if let Some(me) = ctx.local.as_ref().map(|l| l.index) {
-            if self.attackers.contains(&(me, Attack::Grind)) {
-                engine.grind_for_leadership();
-            }
             engine.attacks = self.attackers.iter().filter(|(v, _)| *v == me).map(|(_, a)| *a).collect();
         }
         engine

@@ -193,13 +193,11 @@ pub struct SimConfig {
     /// The twins plan's partitions apply until then (the network heals: a plan can leave no
     /// round able to end, since validators move through rounds at different times).
     pub twins_until_ms: TimestampMs,
-    /// Crash mid-step: each crash of [`SimConfig::crashes`] (and of `crash_leaders`) happens
-    /// inside the validator's next step that performs two or more effects, after its first
-    /// (a persist then a message: the message is lost; a message then a persist: the persist
-    /// is lost), rather than between steps.
+    /// Crash mid-step: each crash of [`SimConfig::crashes`] (and of `crash_leaders`) strikes
+    /// right after the validator's next effect (a message, a persist or a commit), so later
+    /// effects of that step are lost (a persist then a message: the message; a message then a
+    /// persist: the persist), rather than between steps.
     pub crash_mid_step: bool,
-    /// Keep every message each node sent (to check per-validator signing invariants).
-    pub record_sent: bool,
 }
 
 impl Default for SimConfig {
@@ -221,7 +219,6 @@ impl Default for SimConfig {
             twins: vec![],
             twins_until_ms: TimestampMs::MAX,
             crash_mid_step: false,
-            record_sent: false,
         }
     }
 }
@@ -245,8 +242,6 @@ struct Slot {
     built_seen: usize,
     /// The highest round of a message this slot sent (a twins plan routes by it).
     round: u64,
-    /// Every message this slot sent, with when (if `record_sent`).
-    sent_log: Vec<(TimestampMs, Vec<u8>)>,
     /// A mid-step crash is armed: down this long once it happens (`None`: for good).
     restart_after: Option<Option<TimestampMs>>,
     /// When mid-step crashes struck (one may cut a run of commits short).
@@ -381,7 +376,6 @@ impl<'a> Simulation<'a> {
                     wakes: BTreeSet::new(),
                     built_seen: 0,
                     round: 0,
-                    sent_log: vec![],
                     restart_after: None,
                     crashed_mid_step: vec![],
                 });
@@ -555,10 +549,7 @@ impl<'a> Simulation<'a> {
         let outbox = std::mem::take(&mut self.slots[slot].io.outbox);
         let (from, behaviour, half) = (self.slots[slot].index, self.slots[slot].behaviour, self.slots[slot].half);
         for (to, mut bytes) in outbox {
-            if self.config.record_sent {
-                self.slots[slot].sent_log.push((self.now, bytes.clone()));
-            }
-            if !self.config.twins.is_empty() {
+            if self.planning() {
                 let round = self.engine.round_of(&bytes).unwrap_or(0);
                 let s = &mut self.slots[slot];
                 s.round = s.round.max(round);
@@ -622,17 +613,16 @@ impl<'a> Simulation<'a> {
         behaviour: Behaviour,
         bytes: Vec<u8>,
     ) {
+        // Under a twins plan, the round the sender is in decides who hears it (a message that
+        // names no round, such as a request for a missing block, always passes).
+        let round = if self.planning() && self.engine.round_of(&bytes).is_some() { self.slots[from_slot].round } else { 0 };
+        let plan = round.checked_sub(1).and_then(|r| self.config.twins.get(r as usize)).cloned();
         for target in 0..self.slots.len() {
             let t = &self.slots[target];
             if target == from_slot || to.is_some_and(|to| to != t.index) {
                 continue;
             }
-            // Under a twins plan, the round the sender is in decides who hears it (a message
-            // that names no round, such as a request for a missing block, always passes).
-            let planning = !self.config.twins.is_empty() && self.now < self.config.twins_until_ms;
-            let round = if planning && self.engine.round_of(&bytes).is_some() { self.slots[from_slot].round } else { 0 };
-            let planned = round.checked_sub(1).and_then(|r| self.config.twins.get(r as usize));
-            if let Some(plan) = planned {
+            if let Some(plan) = &plan {
                 if !plan.groups.iter().any(|g| g.contains(&from_slot) && g.contains(&target)) {
                     self.stats[1] += 1;
                     continue;
@@ -664,6 +654,11 @@ impl<'a> Simulation<'a> {
                 self.schedule(self.now + delay, Event::Deliver { to: target, from, bytes: bytes.clone() });
             }
         }
+    }
+
+    /// A twins plan is in force (it has rounds, and the network has not healed yet).
+    fn planning(&self) -> bool {
+        !self.config.twins.is_empty() && self.now < self.config.twins_until_ms
     }
 
     fn cut(&self, a: ValidatorIndex, b: ValidatorIndex) -> bool {
@@ -730,7 +725,6 @@ impl<'a> Simulation<'a> {
                     evidence: s.io.evidence,
                     violations: s.io.violations,
                     persists: s.io.persists,
-                    sent: s.sent_log,
                 })
                 .collect(),
             delivered: self.stats[0],
@@ -756,8 +750,6 @@ pub struct NodeReport {
     pub evidence: Vec<crate::consensus::Evidence>,
     pub violations: Vec<String>,
     pub persists: u64,
-    /// Every message this node's engine sent, with when (empty unless `record_sent`).
-    pub sent: Vec<(TimestampMs, Vec<u8>)>,
 }
 
 /// What a run did, and the checkers over it. Every error message names the seed.
