@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Mutation testing of HotStuff's safety rules against the simulation suite.
 
-Each mutation below removes or weakens one rule of `consensus-hotstuff/src/engine.rs` (the
+Each mutation below removes or weakens one rule of the engine (`consensus-hotstuff/src/engine/`: the
 vote rule, the commit rule, certificate checks, persist-before-send). For each, this script
 applies it, builds, and runs the simulation tests one at a time, fastest first, until one
-fails (the mutation is caught) or all pass (missed). The engine is restored after every
+fails (the mutation is caught) or all pass (missed). The file is restored after every
 mutation, also on Ctrl-C. A snippet that no longer matches the source fails the script: keep
 the list in step with the engine.
 
@@ -23,67 +23,77 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENGINE = os.path.join(ROOT, "consensus-hotstuff/src/engine.rs")
+ENGINE = os.path.join(ROOT, "consensus-hotstuff/src/engine")
 
-# (name, what it breaks, exact snippet, replacement)
+# (name, what it breaks, file under consensus-hotstuff/src/engine/, exact snippet, replacement)
 MUTATIONS = [
     (
         "vote-tc-rule",
         "vote rule: a TC-justified proposal need not extend the highest QC the TC reports",
+        "safety.rs",
         "tc.round.checked_add(1) == Some(round) && qc_round >= tc.max_high_qc_round());",
         "tc.round.checked_add(1) == Some(round));",
     ),
     (
         "vote-round-rule",
         "vote rule: may vote again in a round it voted or timed out in",
-        "if round <= self.safety.highest_vote_round.max(qc_round) {",
-        "if round < self.safety.highest_vote_round.max(qc_round) {",
+        "safety.rs",
+        "if round <= self.state.highest_vote_round.max(qc_round) {",
+        "if round < self.state.highest_vote_round.max(qc_round) {",
     ),
     (
         "commit-consecutive",
         "commit rule: a certified child in any later round decides its parent",
-        "if p.proposal.header.round.saturating_add(1) != c.proposal.header.round || p.proposal.header.round <= self.committed.2 {",
-        "if p.proposal.header.round <= self.committed.2 {",
+        "commit_rule.rs",
+        "if p.proposal.header.round.saturating_add(1) != c.proposal.header.round || p.proposal.header.round <= tree.committed.round {",
+        "if p.proposal.header.round <= tree.committed.round {",
     ),
     (
         "justify-unverified",
         "a proposal's justify QC is not verified",
-        "if !self.verify_qc(&p.justify) || p.timeout.as_ref().is_some_and(|tc| !self.verify_tc(&tc.clone())) {",
-        "if p.timeout.as_ref().is_some_and(|tc| !self.verify_tc(&tc.clone())) {",
+        "voter.rs",
+        "if !self.verifier.qc(&p.justify, genesis) || p.timeout.as_ref().is_some_and(|tc| !self.verifier.tc(tc)) {",
+        "if p.timeout.as_ref().is_some_and(|tc| !self.verifier.tc(tc)) {",
     ),
     (
         "proposal-tc-unverified",
         "a proposal's TC is not verified",
-        "if !self.verify_qc(&p.justify) || p.timeout.as_ref().is_some_and(|tc| !self.verify_tc(&tc.clone())) {",
-        "if !self.verify_qc(&p.justify) {",
+        "voter.rs",
+        "if !self.verifier.qc(&p.justify, genesis) || p.timeout.as_ref().is_some_and(|tc| !self.verifier.tc(tc)) {",
+        "if !self.verifier.qc(&p.justify, genesis) {",
     ),
     (
         "timeout-qc-unverified",
         "a timeout's high QC is not verified",
-        "            if !self.verify_qc(&t.high_qc) {\n                return;\n            }\n",
+        "certificates.rs",
+        "            if !self.verifier.qc(&t.high_qc, genesis) {\n                return;\n            }\n",
         "",
     ),
     (
         "timeout-persist-after-send",
         "a timeout is broadcast before the safety state is persisted",
-        "        self.persist_with(tip, out);\n        self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);\n        self.my_timeout = Some(timeout.clone());\n        out.push(Output::Broadcast { bytes: codec::encode(&Message::Timeout(Box::new(timeout.clone()))) });\n",
-        "        self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);\n        self.my_timeout = Some(timeout.clone());\n        out.push(Output::Broadcast { bytes: codec::encode(&Message::Timeout(Box::new(timeout.clone()))) });\n        self.persist_with(tip, out);\n",
+        "rounds.rs",
+        "        self.persist_with(tip, out);\n        self.pacemaker.gave_up(timeout.clone());\n        out.push(Output::Broadcast { bytes: codec::encode(&Message::Timeout(Box::new(timeout.clone()))) });\n",
+        "        self.pacemaker.gave_up(timeout.clone());\n        out.push(Output::Broadcast { bytes: codec::encode(&Message::Timeout(Box::new(timeout.clone()))) });\n        self.persist_with(tip, out);\n",
     ),
     (
         "timeout-keeps-vote-round",
         "timing out does not raise the highest voted round (may vote after timing out)",
-        "        self.safety.highest_vote_round = self.safety.highest_vote_round.max(round);\n        let message = TimeoutMessage",
-        "        let message = TimeoutMessage",
+        "safety.rs",
+        "        self.state.highest_vote_round = self.state.highest_vote_round.max(round);\n",
+        "",
     ),
     (
         "vote-persist-after-send",
         "a vote is sent before the safety state is persisted",
+        "voter.rs",
         "            self.persist_with(digest, out);\n            self.deliver_vote(vote, now, out);\n",
         "            self.deliver_vote(vote, now, out);\n            self.persist_with(digest, out);\n",
     ),
     (
         "proposal-persist-after-send",
         "a proposal is broadcast before the safety state is persisted",
+        "proposer.rs",
         "        self.persist_with(digest, out);\n        #[cfg(feature = \"mocks\")]\n        if let Some(to) = self.withheld_from_all_but().filter(|_| !after_timeout) {",
         "        out.push(Output::Broadcast { bytes: bytes.clone() });\n        self.persist_with(digest, out);\n        #[cfg(feature = \"mocks\")]\n        if let Some(to) = self.withheld_from_all_but().filter(|_| !after_timeout) {",
     ),
@@ -114,29 +124,27 @@ def interrupted(*_):
 
 
 def main():
-    # Restore the engine on SIGTERM too (and on SIGINT where a background shell ignores it).
+    # Restore the mutated file on SIGTERM too (and on SIGINT where a background shell ignores it).
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGINT, interrupted)
     only = sys.argv[1:]
-    original = open(ENGINE).read()
-    for name, _, old, _ in MUTATIONS:
-        if original.count(old) != 1:
-            sys.exit(f"mutation {name}: its snippet matches {original.count(old)} times in engine.rs (keep scripts/mutants.py in step)")
+    originals = {file: open(os.path.join(ENGINE, file)).read() for _, _, file, _, _ in MUTATIONS}
+    for name, _, file, old, _ in MUTATIONS:
+        if originals[file].count(old) != 1:
+            sys.exit(f"mutation {name}: its snippet matches {originals[file].count(old)} times in {file} (keep scripts/mutants.py in step)")
     results = []
+    mutated = None
     try:
-        for name, what, old, new in MUTATIONS:
+        for name, what, file, old, new in MUTATIONS:
             if only and not any(o in name for o in only):
                 continue
             started = time.time()
-            with open(ENGINE, "w") as f:
-                f.write(original.replace(old, new))
+            mutated = file
+            with open(os.path.join(ENGINE, file), "w") as f:
+                f.write(originals[file].replace(old, new))
             build = run(["cargo", "test", "--workspace", "--locked", "--test", "simulation", "--no-run"])
-            if build.returncode != 0:
-                results.append((name, "build failed", what, ""))
-                print(f"{name}: the mutant does not build\n{build.stderr[-2000:]}", flush=True)
-                continue
             caught_by = None
-            for test in TESTS:
+            for test in TESTS if build.returncode == 0 else []:
                 r = run(
                     ["cargo", "test", "--workspace", "--locked", "--test", "simulation", "--", "--exact", test],
                 )
@@ -146,12 +154,18 @@ def main():
                     why = lines[at + 1].strip() if at is not None and at + 1 < len(lines) else "(no panic message)"
                     caught_by = f"{test}: {why[:300]}"
                     break
-            verdict = "caught" if caught_by else "MISSED"
+            if build.returncode != 0:
+                print(f"{name}: the mutant does not build\n{build.stderr[-2000:]}", flush=True)
+            verdict = "caught" if caught_by else "MISSED" if build.returncode == 0 else "build failed"
             results.append((name, verdict, what, caught_by or ""))
             print(f"{name}: {verdict} {('by ' + caught_by) if caught_by else ''} ({time.time() - started:.0f} s)", flush=True)
+            with open(os.path.join(ENGINE, file), "w") as f:
+                f.write(originals[file])
+            mutated = None
     finally:
-        with open(ENGINE, "w") as f:
-            f.write(original)
+        if mutated is not None:
+            with open(os.path.join(ENGINE, mutated), "w") as f:
+                f.write(originals[mutated])
     print("\nmutation | breaks | verdict | first test to fail")
     for name, verdict, what, test in results:
         print(f"{name} | {what} | {verdict} | {test}")

@@ -11,10 +11,25 @@
 //! assert!(decode_consensus_key(&key[1..]).unwrap_err().contains("175 bytes"));
 //! ```
 
-use aether_primitives::types::{Hash, Keypair};
+use aether_api::consensus::ValidatorIndex;
+use aether_primitives::types::{Hash, Keypair, PublicKey};
 
 use crate::certificate::{BlsPublicKey, BlsSecretKey, BlsSignature};
 use crate::leader::{VrfPublicKey, VrfSecretKey};
+
+/// A validator's public keys, as the engine checks its messages.
+pub(crate) struct Member {
+    pub(crate) identity: PublicKey,
+    pub(crate) vrf: VrfPublicKey,
+}
+
+/// This validator's own keys for proposing (its BLS key lives in the engine's safety rules,
+/// the only code that signs votes and timeouts).
+pub(crate) struct LocalKeys {
+    pub(crate) index: ValidatorIndex,
+    pub(crate) identity: Keypair,
+    pub(crate) vrf: VrfSecretKey,
+}
 
 /// Length of a validator's consensus key in genesis: BLS key, its proof of possession, VRF key.
 pub const CONSENSUS_KEY_LEN: usize = 48 + 96 + 32;

@@ -98,7 +98,7 @@ impl EngineUnderTest for HotStuffUnderTest {
     }
     fn build_with_leaders(&self, ctx: &EngineContext, leaders: &[ValidatorIndex]) -> Option<Box<dyn ConsensusEngine>> {
         let mut engine = self.engine(ctx);
-        engine.scripted_leaders = leaders.to_vec();
+        engine.script_leaders(leaders);
         Some(Box::new(engine))
     }
     fn round_of(&self, message: &[u8]) -> Option<u64> {
@@ -111,7 +111,7 @@ impl EngineUnderTest for HotStuffUnderTest {
         }
     }
     fn persist_check(&self) -> Option<aether_testkit::sim::PersistCheck> {
-        Some(HotStuffEngine::persisted_covers)
+        Some(crate::engine::persisted_covers)
     }
     fn build_observer(&self, ctx: &EngineContext) -> Option<Box<dyn ConsensusEngine>> {
         // Its own memory: the observer trusts no certificate another engine verified.

@@ -1,0 +1,91 @@
+//! Checking what arrives signed: QCs, TCs, proposal signatures and VRF proofs, each checked
+//! once and remembered ([`VerifiedCache`], keyed by the committee so that a certificate
+//! checked for one validator set is never taken for another).
+//!
+//! QCs this validator aggregated itself are known valid here but kept out of the shared
+//! memory (`formed_here`): an engine sharing that memory (the simulator's) must check them
+//! for itself, so a collector that formed a bad QC is never vouched for by the cache.
+
+use std::sync::Arc;
+
+use aether_primitives::codec;
+use aether_primitives::types::{Hash, PublicKey, Signature};
+
+use crate::certificate::{Committee, QuorumCertificate};
+use crate::leader::VrfPublicKey;
+use crate::timeout::TimeoutCertificate;
+use crate::verified::VerifiedCache;
+
+pub(super) struct Verifier {
+    committee: Arc<Committee>,
+    /// Fingerprint of the committee (keys and stakes): part of every cache key.
+    committee_id: Hash,
+    verified: VerifiedCache,
+    formed_here: VerifiedCache,
+}
+
+impl Verifier {
+    pub(super) fn new(committee: Arc<Committee>, committee_id: Hash, verified: VerifiedCache) -> Verifier {
+        Verifier { committee, committee_id, verified, formed_here: VerifiedCache::new() }
+    }
+
+    /// Whether `qc` is valid: signed by a quorum of stake, or the round-0 QC of the genesis
+    /// digest `genesis` (which names no signers).
+    pub(super) fn qc(&mut self, qc: &QuorumCertificate, genesis: Option<Hash>) -> bool {
+        if qc.round == 0 {
+            return Some(qc.block) == genesis && qc.signers.is_empty();
+        }
+        let key = VerifiedCache::key(b"qc", &self.committee_id, &codec::encode(qc));
+        if self.verified.contains(&key) || self.formed_here.contains(&key) {
+            return true;
+        }
+        let ok = qc.verify(&self.committee).is_ok();
+        if ok {
+            self.verified.insert(key);
+        }
+        ok
+    }
+
+    /// Whether `tc` is valid: timeouts from a quorum of stake, each over the high-QC round it
+    /// reports.
+    pub(super) fn tc(&mut self, tc: &TimeoutCertificate) -> bool {
+        let key = VerifiedCache::key(b"tc", &self.committee_id, &codec::encode(tc));
+        if self.verified.contains(&key) {
+            return true;
+        }
+        let ok = tc.verify(&self.committee).is_ok();
+        if ok {
+            self.verified.insert(key);
+        }
+        ok
+    }
+
+    /// Records a QC aggregated here from votes the collector checked.
+    pub(super) fn formed_here(&mut self, qc: &QuorumCertificate) {
+        self.formed_here.insert(VerifiedCache::key(b"qc", &self.committee_id, &codec::encode(qc)));
+    }
+
+    /// Whether `signature` is `proposer`'s ed25519 signature of the proposal digest `digest`.
+    pub(super) fn proposal_signature(&mut self, proposer: &PublicKey, digest: &Hash, signature: [u8; 64]) -> bool {
+        let key = VerifiedCache::key(b"ed25519", digest, &[proposer.0.as_slice(), &signature].concat());
+        if self.verified.contains(&key) {
+            return true;
+        }
+        if proposer.verify(&digest.0, &Signature(signature)).is_err() {
+            return false;
+        }
+        self.verified.insert(key);
+        true
+    }
+
+    /// The VRF output of `proof` by `vrf` over `alpha`, if the proof verifies.
+    pub(super) fn vrf_output(&mut self, vrf: &VrfPublicKey, alpha: &[u8], proof: &[u8]) -> Option<[u8; 64]> {
+        let key = VerifiedCache::key(b"vrf", &Hash(vrf.0), &[alpha, proof].concat());
+        if let Some(beta) = self.verified.output(&key).and_then(|b| <[u8; 64]>::try_from(b.as_slice()).ok()) {
+            return Some(beta);
+        }
+        let beta = vrf.verify(alpha, proof).ok()?;
+        self.verified.insert_output(key, beta.to_vec());
+        Some(beta)
+    }
+}
