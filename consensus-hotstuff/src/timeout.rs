@@ -209,6 +209,36 @@ mod tests {
         assert!(matches!(short.verify(&committee), Err(CertError::NotAQuorum { .. })));
     }
 
+    /// A TC signed for real by `signers`, each reporting the high-QC round paired with it,
+    /// grouped exactly as `groups` says (any order, any rounds).
+    fn signed_tc(keys: &[BlsSecretKey], round: u64, groups: &[(u64, &[usize])]) -> TimeoutCertificate {
+        let sigs: Vec<Signature> = groups
+            .iter()
+            .flat_map(|(hqc, signers)| signers.iter().map(move |i| (*hqc, *i)))
+            .map(|(hqc, i)| TimeoutMessage { domain: D, round, high_qc_round: hqc }.sign(&keys[i]).0)
+            .collect();
+        let signature = AggregateSignature::aggregate(&sigs.iter().collect::<Vec<_>>(), true).unwrap().to_signature();
+        TimeoutCertificate {
+            round,
+            groups: groups.iter().map(|(hqc, signers)| (*hqc, bitmap_of(keys.len(), signers))).collect(),
+            signature: signature.compress().to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_tc_lists_reported_rounds_increasing_and_below_its_own_round() {
+        let (keys, committee) = setup(4);
+        signed_tc(&keys, 9, &[(3, &[0]), (5, &[2]), (7, &[1])]).verify(&committee).unwrap();
+        // The same signatures grouped out of order: one TC has one encoding (its cache key and
+        // its bytes in evidence and proposals), so any other is refused.
+        let unordered = signed_tc(&keys, 9, &[(7, &[1]), (3, &[0]), (5, &[2])]);
+        assert_eq!(unordered.verify(&committee), Err(CertError::BadSignature));
+        // Signers reporting a QC of the TC's own round (only faulty ones would sign that): the
+        // next leader could never extend a QC that high, so the TC would stall the round after.
+        let too_high = signed_tc(&keys, 9, &[(2, &[0]), (9, &[1, 2])]);
+        assert_eq!(too_high.verify(&committee), Err(CertError::BadSignature));
+    }
+
     #[test]
     fn forged_timeouts_are_found_and_the_tc_waits_for_honest_ones() {
         let (keys, committee) = setup(4);

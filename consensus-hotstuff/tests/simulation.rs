@@ -26,6 +26,10 @@ fn passes_the_consensus_conformance_suite() {
     let started = std::time::Instant::now();
     let summary = consensus_conformance(&hotstuff(), &Options::default());
     eprintln!("conformance: {} runs, {} blocks, {:.1} s", summary.runs, summary.blocks, started.elapsed().as_secs_f64());
+    eprintln!("liveness: scenario | from | commits | slowest honest validator (all seeds) | bar");
+    for (name, (took, bar)) in &summary.slowest {
+        eprintln!("liveness: {name} | {} ms | {} | {took} ms | {} ms", bar.from_ms, bar.commits, bar.within_ms);
+    }
     assert!(summary.runs > 0);
 }
 

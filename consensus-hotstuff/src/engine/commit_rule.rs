@@ -88,3 +88,115 @@ impl CommitRule {
         self.pending = self.pending.take().filter(|(_, c)| c.header().round > round);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aether_api::consensus::BlockRef;
+
+    use super::*;
+    use crate::certificate::QuorumCertificate;
+    use crate::engine::block_tree::Known;
+    use crate::messages::{Proposal, ProposalHeader};
+
+    /// A tree rooted at genesis holding a chain of proposals in `rounds` (heights 1, 2, ...),
+    /// each justified by a QC of its parent; returns the tree and the digests, oldest first.
+    /// Signatures are left empty: the commit rule trusts what the engine verified.
+    fn chain(rounds: &[u64]) -> (BlockTree, Vec<Hash>) {
+        let mut tree = BlockTree::new(4);
+        let mut parent = tree.start_at_genesis(BlockRef { hash: Hash::digest(b"t", b"genesis"), height: 0 });
+        let mut parent_round = 0;
+        let mut digests = vec![];
+        for (i, round) in rounds.iter().enumerate() {
+            let header = ProposalHeader {
+                domain: Hash::ZERO,
+                round: *round,
+                block: BlockRef { hash: Hash::digest(b"t", &[i as u8]), height: i as u64 + 1 },
+                parent_block: Hash::ZERO,
+                parent,
+                proposer: 0,
+                election: vec![],
+                parent_seed: Hash::ZERO,
+                recent_signers: vec![],
+                after_timeout: false,
+            };
+            let justify = QuorumCertificate { round: parent_round, block: parent, signers: vec![], signature: vec![] };
+            let digest = header.digest();
+            let proposal = Proposal { header, justify, timeout: None, payload: vec![], signature: vec![] };
+            tree.proposals.insert(digest, Known { proposal, verified: true, beta: [0; 64], empty: true });
+            digests.push(digest);
+            (parent, parent_round) = (digest, *round);
+        }
+        (tree, digests)
+    }
+
+    fn certify(tree: &mut BlockTree, digest: Hash) {
+        let round = tree.proposals[&digest].proposal.header.round;
+        tree.qcs.insert(digest, QuorumCertificate { round, block: digest, signers: vec![], signature: vec![] });
+    }
+
+    fn committed_heights(out: &[Output]) -> Vec<u64> {
+        out.iter().filter_map(|o| if let Output::Commit { block, .. } = o { Some(block.height) } else { None }).collect()
+    }
+
+    #[test]
+    fn a_certified_child_of_the_next_round_decides_its_parent_and_every_uncommitted_ancestor() {
+        let (mut tree, d) = chain(&[1, 2, 3]);
+        let mut rule = CommitRule::default();
+        certify(&mut tree, d[2]);
+        rule.check(&tree, d[2]);
+        let mut out = vec![];
+        rule.commit_ready(&mut tree, &mut out);
+        assert_eq!(committed_heights(&out), vec![1, 2], "round 2 is decided by its round-3 child, with its ancestor");
+        assert_eq!(tree.committed.digest, d[1]);
+        let Output::Commit { certificate, .. } = &out[1] else { unreachable!() };
+        let cert: CommitCertificate = borsh::from_slice(&certificate.0).unwrap();
+        assert!(matches!(cert, CommitCertificate::Direct { .. }), "the decided block carries the two-chain proof");
+    }
+
+    #[test]
+    fn a_child_in_a_later_round_decides_nothing() {
+        // Round 2 then round 4 (round 3 timed out): a QC for the round-4 child proves nothing
+        // about round 2, since round 3 may have certified a conflicting block under a TC.
+        let (mut tree, d) = chain(&[1, 2, 4]);
+        let mut rule = CommitRule::default();
+        certify(&mut tree, d[2]);
+        rule.check(&tree, d[2]);
+        let mut out = vec![];
+        rule.commit_ready(&mut tree, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn a_later_decision_replaces_a_pending_one_and_both_commit_together() {
+        let (mut tree, d) = chain(&[1, 2, 3]);
+        let mut rule = CommitRule::default();
+        // Round 1 is decided by round 2's QC while its own payload is still being verified.
+        tree.proposals.get_mut(&d[0]).unwrap().verified = false;
+        certify(&mut tree, d[1]);
+        rule.check(&tree, d[1]);
+        let mut out = vec![];
+        rule.commit_ready(&mut tree, &mut out);
+        assert!(out.is_empty(), "nothing commits before its payload is verified");
+        // Round 2 is decided too; once round 1 is verified both commit at once.
+        certify(&mut tree, d[2]);
+        rule.check(&tree, d[2]);
+        tree.proposals.get_mut(&d[0]).unwrap().verified = true;
+        rule.commit_ready(&mut tree, &mut out);
+        assert_eq!(committed_heights(&out), vec![1, 2]);
+        // An older decision arriving late does not replace the newer one.
+        rule.check(&tree, d[1]);
+        assert!(rule.pending.is_none(), "round 1 is committed already");
+    }
+
+    #[test]
+    fn block_sync_drops_only_decisions_it_passed() {
+        let (mut tree, d) = chain(&[1, 2, 3]);
+        let mut rule = CommitRule::default();
+        certify(&mut tree, d[2]);
+        rule.check(&tree, d[2]);
+        rule.synced_to(1);
+        assert!(rule.pending.is_some(), "round 2's decision is above the synced head: kept");
+        rule.synced_to(2);
+        assert!(rule.pending.is_none(), "and moot once the node synced to it");
+    }
+}

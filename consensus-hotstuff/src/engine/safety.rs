@@ -164,3 +164,75 @@ pub(crate) fn persisted_covers(sender: aether_api::consensus::ValidatorIndex, pe
         _ => true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certificate::{bitmap_of, QuorumCertificate};
+
+    fn rules() -> SafetyRules {
+        SafetyRules::new(Some(BlsSecretKey::from_seed([7; 32])), Hash::digest(b"t", b"domain"))
+    }
+
+    /// A TC for `round` whose signers reported these high-QC rounds (signatures are not the
+    /// safety rules' business: the engine verified the TC before asking).
+    fn tc(round: u64, reported: &[u64]) -> TimeoutCertificate {
+        TimeoutCertificate { round, groups: reported.iter().map(|r| (*r, bitmap_of(4, &[0]))).collect(), signature: vec![] }
+    }
+
+    const B: Hash = Hash([1; 32]);
+
+    #[test]
+    fn votes_once_per_round_for_a_proposal_extending_the_previous_rounds_qc() {
+        let mut s = rules();
+        assert!(s.vote(3, B, 2, None).is_some());
+        assert_eq!(s.state().highest_vote_round, 3);
+        assert!(s.vote(3, Hash([2; 32]), 2, None).is_none(), "never twice in a round");
+        assert!(s.vote(2, B, 1, None).is_none(), "never in an earlier round");
+        assert!(s.vote(5, B, 3, None).is_none(), "round 5 on a round-3 QC needs a TC for round 4");
+    }
+
+    #[test]
+    fn after_a_timeout_votes_only_for_a_proposal_extending_the_highest_qc_the_tc_reports() {
+        let mut s = rules();
+        assert!(s.vote(5, B, 2, Some(&tc(4, &[2, 3]))).is_none(), "a QC below one a signer reported");
+        assert!(s.vote(5, B, 3, Some(&tc(3, &[3]))).is_none(), "a TC for another round");
+        assert!(s.vote(5, B, 3, Some(&tc(4, &[2, 3]))).is_some());
+    }
+
+    #[test]
+    fn times_out_only_from_its_highest_qc_or_tc_and_never_votes_after() {
+        let mut s = rules();
+        s.observe_qc_round(4);
+        assert!(s.timeout(4, 3, None, 3).is_none(), "with a high QC below one it saw");
+        assert!(s.timeout(6, 4, None, 4).is_none(), "a round that follows neither its QC nor a TC");
+        assert!(s.timeout(4, 4, None, 4).is_none(), "a round its QC already ended");
+        assert!(s.timeout(6, 4, Some(5), 4).is_some(), "the round after a TC");
+        assert_eq!(s.state().highest_vote_round, 6);
+        assert!(s.vote(6, B, 5, None).is_none(), "no vote in a round it timed out of");
+        assert!(s.timeout(5, 4, None, 4).is_none(), "no timeout below a round it gave up");
+    }
+
+    #[test]
+    fn proposes_once_per_round() {
+        let mut s = rules();
+        assert!(s.may_propose(1));
+        s.record_proposal(1);
+        assert!(!s.may_propose(1) && s.may_propose(2));
+    }
+
+    #[test]
+    fn what_it_persists_restores_and_an_unreadable_state_never_signs() {
+        let mut s = rules();
+        s.vote(1, B, 0, None).unwrap();
+        let qc = QuorumCertificate { round: 1, block: B, signers: vec![], signature: vec![] };
+        let bytes = s.persisted(&qc, None, vec![]);
+        let mut restored = rules();
+        assert!(restored.restore(&bytes));
+        assert_eq!(restored.state(), s.state());
+        assert!(restored.vote(1, B, 0, None).is_none(), "the restored state remembers the vote");
+        let mut broken = rules();
+        assert!(!broken.restore(&[0xff; 3]), "too short to be a safety state");
+        assert!(broken.vote(2, B, 1, None).is_none() && broken.timeout(2, 1, None, 1).is_none());
+    }
+}

@@ -390,3 +390,25 @@ fn an_idle_leader_waits_a_heartbeat_and_transactions_cut_the_wait() {
     e.handle(20, Input::TransactionsWaiting, &mut out);
     assert!(out.iter().any(|o| matches!(o, Output::BuildPayload { .. })), "transactions cut the wait: {out:?}");
 }
+
+#[test]
+fn a_restarted_validator_verifies_again_the_uncommitted_blocks_it_persisted() {
+    // Validator 0 votes for round 1's block, persisting it; then every copy of that block may
+    // be gone (the ledger keeps only committed blocks). After a restart from the persisted
+    // state it must hold the block again, or a certified block could exist nowhere.
+    let block = BlockRef { hash: Hash::digest(b"t", b"block 1"), height: 1 };
+    let (mut e, genesis) = started(0);
+    let mut out = vec![];
+    e.handle(10, Input::Message { from: 1, bytes: round_one_proposal(&genesis, block) }, &mut out);
+    e.handle(11, Input::PayloadVerified { block: Some(block), parent: Some(genesis.hash), valid: true, empty: false }, &mut out);
+    let state = out
+        .iter()
+        .rev()
+        .find_map(|o| if let Output::Persist { state } = o { Some(state.clone()) } else { None })
+        .expect("the vote was persisted");
+    let mut restarted = engine(0);
+    let mut out = vec![];
+    restarted.handle(20, Input::Start { committed: genesis, certificate: Certificate::default(), safety_state: Some(state) }, &mut out);
+    assert!(out.iter().any(|o| matches!(o, Output::VerifyPayload { bytes } if bytes == &vec![1, 2, 3])), "{out:?}");
+    assert_eq!(restarted.safety.state().highest_vote_round, 1, "and it remembers its vote");
+}

@@ -832,22 +832,48 @@ impl Report {
         self.nodes.iter().map(|n| n.committed.last().map_or(0, |(b, _)| b.height)).max().unwrap_or(0)
     }
 
-    /// Liveness after a fault ends: every honest node commits a new block within `bound_ms`
-    /// of `healed_ms`.
-    pub fn check_resumes(&self, healed_ms: TimestampMs, bound_ms: TimestampMs) -> Result<(), String> {
+    /// How long after `from_ms` (virtual time) the slowest honest validator took to commit
+    /// `commits` blocks, a validator that reached `stop_height` counting as done then (a run
+    /// stops there). `Err` names a validator that never got there, with the blocks it did commit.
+    pub fn slowest_to_commit(&self, from_ms: TimestampMs, commits: u64, stop_height: Height) -> Result<TimestampMs, (u32, u64)> {
+        let mut slowest = 0;
         for n in self.honest() {
-            let first = n.commit_times.iter().find(|t| **t >= healed_ms);
-            match first {
-                Some(t) if *t <= healed_ms + bound_ms => {}
-                other => {
-                    return Err(format!(
-                        "seed {}: liveness: validator {} committed nothing within {bound_ms} ms of the fault ending at {healed_ms} ms (next commit: {other:?})",
-                        self.seed, n.index
-                    ))
-                }
-            }
+            let after: Vec<(Height, TimestampMs)> =
+                n.committed.iter().zip(&n.commit_times).skip(1).filter(|(_, t)| **t >= from_ms).map(|((b, _), t)| (b.height, *t)).collect();
+            let kth = usize::try_from(commits).ok().and_then(|k| k.checked_sub(1)).and_then(|k| after.get(k)).map(|(_, t)| *t);
+            // Reaching the stop height ends the run: done then (at the start if already there).
+            let stopped = n
+                .committed
+                .iter()
+                .zip(&n.commit_times)
+                .find(|((b, _), _)| stop_height > 0 && b.height >= stop_height)
+                .map(|(_, t)| (*t).max(from_ms));
+            let done = match (kth, stopped) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(t), None) | (None, Some(t)) => t,
+                // Zero commits asked for: done at once.
+                (None, None) if commits == 0 => from_ms,
+                (None, None) => return Err((n.index, after.len() as u64)),
+            };
+            slowest = slowest.max(done - from_ms);
         }
-        Ok(())
+        Ok(slowest)
+    }
+
+    /// Liveness with a number: every honest validator commits at least `commits` blocks within
+    /// `within_ms` of `from_ms` (or reaches `stop_height` by then).
+    pub fn check_liveness(&self, from_ms: TimestampMs, within_ms: TimestampMs, commits: u64, stop_height: Height) -> Result<(), String> {
+        match self.slowest_to_commit(from_ms, commits, stop_height) {
+            Ok(took) if took <= within_ms => Ok(()),
+            Ok(took) => Err(format!(
+                "seed {}: liveness: an honest validator took {took} ms after {from_ms} ms to commit {commits} blocks (the scenario expects at most {within_ms} ms)",
+                self.seed
+            )),
+            Err((index, count)) => Err(format!(
+                "seed {}: liveness: validator {index} committed {count} blocks after {from_ms} ms (the scenario expects {commits} within {within_ms} ms)",
+                self.seed
+            )),
+        }
     }
 
     /// Every block an honest validator committed is proven final by a certificate a key-less
