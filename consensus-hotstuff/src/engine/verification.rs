@@ -89,3 +89,25 @@ impl Verifier {
         Some(beta)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certificate::{bitmap_of, BlsSecretKey};
+
+    #[test]
+    fn a_qc_formed_here_is_trusted_here_and_by_no_engine_sharing_the_memory() {
+        let keys: Vec<BlsSecretKey> = (0..4u8).map(|i| BlsSecretKey::from_seed([i + 1; 32])).collect();
+        let committee =
+            Arc::new(Committee::new(keys.iter().map(|k| (k.public(), 1, k.prove_possession())).collect(), Hash([3; 32])).unwrap());
+        let shared = VerifiedCache::new();
+        let mut here = Verifier::new(committee.clone(), Hash([1; 32]), shared.clone());
+        let mut elsewhere = Verifier::new(committee, Hash([1; 32]), shared);
+        // Not a valid QC (no real signature): standing for one a faulty collector formed.
+        let qc = QuorumCertificate { round: 5, block: Hash([2; 32]), signers: bitmap_of(4, &[0, 1, 2]), signature: vec![0; 96] };
+        assert!(!here.qc(&qc, None));
+        here.formed_here(&qc);
+        assert!(here.qc(&qc, None), "what this engine aggregated from checked votes is not checked again");
+        assert!(!elsewhere.qc(&qc, None), "another engine sharing the memory checks it for itself");
+    }
+}
