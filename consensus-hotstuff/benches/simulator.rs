@@ -26,7 +26,16 @@ fn hotstuff() -> HotStuffUnderTest {
 }
 
 fn run(n: usize, link: LinkModel, height: u64) -> (f64, aether_testkit::sim::Report) {
-    let config = SimConfig { validators: n, seed: 1, link, duration_ms: 10_000_000, stop_at_height: height, ..SimConfig::default() };
+    // The engine's own cost: without the conformance suite's finality-proof and persist checks.
+    let config = SimConfig {
+        validators: n,
+        seed: 1,
+        link,
+        duration_ms: 10_000_000,
+        stop_at_height: height,
+        engine_checks: false,
+        ..SimConfig::default()
+    };
     let started = Instant::now();
     let report = Simulation::new(&hotstuff(), config).run();
     report.check(height).expect("the run is correct");
