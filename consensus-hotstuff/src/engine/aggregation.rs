@@ -37,9 +37,10 @@ impl Aggregator {
         }
     }
 
-    /// Counts `voter`'s vote for `digest` in `round` (precondition: `voter` is a member).
-    /// Returns the QC once the votes for `digest` reach a quorum. A second vote of the voter in
-    /// the round for another block becomes evidence (pushed to `out`) if both verify.
+    /// Counts `voter`'s vote for `digest` in `round`. Returns the QC once the votes for
+    /// `digest` reach a quorum. A second vote of the voter in the round for another block
+    /// becomes evidence (pushed to `out`) if both verify. A voter outside the committee is
+    /// ignored (the engine's caller already refuses it; this does not rely on that).
     pub(super) fn add_vote(
         &mut self,
         round: u64,
@@ -48,12 +49,12 @@ impl Aggregator {
         signature: Vec<u8>,
         out: &mut Vec<Output>,
     ) -> Option<QuorumCertificate> {
+        let key = self.committee.keys.get(voter as usize)?;
         let sig = BlsSignature::from_bytes(&signature).ok()?;
         match self.seen_votes.get(&(round, voter)) {
             Some((other, other_sig)) if *other != digest => {
                 // Two votes for one round: evidence only if both verify (otherwise anyone could
                 // frame a validator). A first vote that does not verify is replaced.
-                let key = &self.committee.keys[voter as usize];
                 let domain = self.committee.domain();
                 let first =
                     BlsSignature::from_bytes(other_sig).is_ok_and(|s| s.verify_vote(&VoteMessage { domain, round, block: *other }, key));
@@ -136,5 +137,32 @@ impl Aggregator {
         self.votes.retain(|(r, _), _| *r >= min);
         self.seen_votes.retain(|(r, _), _| *r >= min);
         self.seen_proposals.retain(|(r, _), _| *r >= min);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certificate::BlsSecretKey;
+
+    #[test]
+    fn a_quorum_of_votes_forms_a_qc_double_votes_become_evidence_and_strangers_are_ignored() {
+        let keys: Vec<BlsSecretKey> = (0..4u8).map(|i| BlsSecretKey::from_seed([i + 9; 32])).collect();
+        let domain = Hash([5; 32]);
+        let committee = Arc::new(Committee::new(keys.iter().map(|k| (k.public(), 1, k.prove_possession())).collect(), domain).unwrap());
+        let mut agg = Aggregator::new(committee.clone());
+        let (a, b) = (Hash([1; 32]), Hash([2; 32]));
+        let vote = |i: usize, block| keys[i].sign_vote(&VoteMessage { domain, round: 3, block }).to_bytes().to_vec();
+        let mut out = vec![];
+        // Validator 9 does not exist: twice, for two blocks, it is ignored (and never indexed).
+        assert!(agg.add_vote(3, a, 9, vote(0, a), &mut out).is_none());
+        assert!(agg.add_vote(3, b, 9, vote(0, b), &mut out).is_none());
+        assert!(out.is_empty());
+        assert!(agg.add_vote(3, a, 0, vote(0, a), &mut out).is_none());
+        assert!(agg.add_vote(3, b, 0, vote(0, b), &mut out).is_none(), "a second vote counts for nothing");
+        assert!(matches!(out.as_slice(), [Output::Evidence(_)]), "and is evidence: {out:?}");
+        assert!(agg.add_vote(3, a, 1, vote(1, a), &mut out).is_none());
+        let qc = agg.add_vote(3, a, 2, vote(2, a), &mut out).expect("3 of 4 is a quorum");
+        assert!(qc.verify(&committee).is_ok());
     }
 }
