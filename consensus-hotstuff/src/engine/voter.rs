@@ -168,7 +168,6 @@ impl HotStuffEngine {
             return None;
         }
         let next_leader = self.election.elected_after(&self.tree, &digest)?;
-        let k = self.tree.proposals.get(&digest)?;
         let signature = self.safety.vote(round, digest, k.proposal.justify.round, k.proposal.timeout.as_ref())?;
         Some(SignedVote { round, digest, next_leader, signature })
     }
