@@ -48,6 +48,10 @@ pub enum Attack {
     Withhold,
     /// Votes and times out, never proposes: every round it leads ends in a timeout.
     NeverPropose,
+    /// Times out the moment it enters each round (a valid, signed timeout), trying to end
+    /// rounds that honest validators are finishing. Defended by the f + 1 rule: a validator
+    /// joins others' timeouts only once more than a third of the stake has timed out.
+    EagerTimeout,
     /// Grinds its block for the next election (see `HotStuffEngine::regrind`). The simulator
     /// counts grinders as honest (they break no rule a node can check).
     Grind,

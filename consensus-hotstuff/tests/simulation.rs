@@ -196,6 +196,7 @@ fn attack_sets() -> Vec<(&'static str, Vec<Attack>)> {
         ("forged-tc-on-stale-qc", vec![Attack::ForgedTimeoutCertificate, Attack::StaleProposal, Attack::Withhold]),
         ("withhold", vec![Attack::Withhold]),
         ("never-propose", vec![Attack::NeverPropose]),
+        ("eager-timeout", vec![Attack::EagerTimeout]),
         ("forker", vec![Attack::Withhold, Attack::StaleProposal, Attack::LowTimeout]),
     ]
 }

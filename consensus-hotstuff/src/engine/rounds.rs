@@ -24,6 +24,10 @@ impl HotStuffEngine {
                 self.schedule_proposal(now, out);
             }
         }
+        #[cfg(feature = "mocks")]
+        if self.attacking(crate::mocks::Attack::EagerTimeout) {
+            self.time_out(now, out);
+        }
     }
 
     pub(super) fn on_round_timer(&mut self, now: TimestampMs, out: &mut Vec<Output>) {
