@@ -269,15 +269,14 @@ fn a_leader_persists_its_proposal_before_sending_it_and_never_proposes_twice_in_
     assert!(!out.iter().any(is_proposal), "no second proposal in round 1: {out:?}");
 }
 
-#[test]
-fn far_future_votes_and_timeouts_hold_bounded_memory() {
-    let (mut e, genesis) = started(0);
+/// Validator 1 sends `e` a vote and a timeout for each round of `rounds` (one real signature's
+/// bytes reused: it decodes, and votes and timeouts are checked only at a quorum).
+fn flood_votes_and_timeouts(e: &mut HotStuffEngine, genesis: &BlockRef, rounds: std::ops::Range<u64>) {
     let g = Hash::digest(b"aether/hotstuff-genesis/v1", &genesis.hash.0);
-    // One real signature's bytes reused: it decodes, and votes are checked only at a quorum.
     let (bls, _) = derive_keys(&identity(1));
     let signature = bls.sign_vote(&VoteMessage { domain: e.committee.domain(), round: 2, block: g }).to_bytes().to_vec();
     let mut out = vec![];
-    for round in 2..5_000u64 {
+    for round in rounds {
         let digest = Hash::digest(b"t", &round.to_be_bytes());
         let vote = Message::Vote { round, digest, voter: 1, signature: signature.clone() };
         e.handle(1, Input::Message { from: 1, bytes: borsh::to_vec(&vote).unwrap() }, &mut out);
@@ -285,6 +284,12 @@ fn far_future_votes_and_timeouts_hold_bounded_memory() {
         let timeout = Timeout { round, high_qc, last_tc: None, signer: 1, signature: signature.clone() };
         e.handle(2, Input::Message { from: 1, bytes: borsh::to_vec(&Message::Timeout(Box::new(timeout))).unwrap() }, &mut out);
     }
+}
+
+#[test]
+fn far_future_votes_and_timeouts_hold_bounded_memory() {
+    let (mut e, genesis) = started(0);
+    flood_votes_and_timeouts(&mut e, &genesis, 2..5_000);
     let bound = MAX_FUTURE_ROUNDS as usize + 2;
     assert!(e.aggregator.votes.len() <= bound && e.aggregator.seen_votes.len() <= bound, "{} vote collectors", e.aggregator.votes.len());
     assert!(e.aggregator.timeouts.len() <= bound, "{} timeout collectors", e.aggregator.timeouts.len());
@@ -294,20 +299,9 @@ fn far_future_votes_and_timeouts_hold_bounded_memory() {
 #[test]
 fn votes_and_timeouts_for_long_past_rounds_hold_no_memory() {
     let (mut e, genesis) = started(0);
-    let g = Hash::digest(b"aether/hotstuff-genesis/v1", &genesis.hash.0);
-    let (bls, _) = derive_keys(&identity(1));
-    let signature = bls.sign_vote(&VoteMessage { domain: e.committee.domain(), round: 2, block: g }).to_bytes().to_vec();
     // The validator is far ahead of round 2 (as after a long run); its committed head is not.
     e.pacemaker.enter(5_000, 0, false, &mut vec![]);
-    let mut out = vec![];
-    for round in 2..4_990u64 {
-        let digest = Hash::digest(b"t", &round.to_be_bytes());
-        let vote = Message::Vote { round, digest, voter: 1, signature: signature.clone() };
-        e.handle(1, Input::Message { from: 1, bytes: borsh::to_vec(&vote).unwrap() }, &mut out);
-        let high_qc = QuorumCertificate { round: 0, block: g, signers: vec![], signature: vec![] };
-        let timeout = Timeout { round, high_qc, last_tc: None, signer: 1, signature: signature.clone() };
-        e.handle(2, Input::Message { from: 1, bytes: borsh::to_vec(&Message::Timeout(Box::new(timeout))).unwrap() }, &mut out);
-    }
+    flood_votes_and_timeouts(&mut e, &genesis, 2..4_990);
     assert!(e.aggregator.votes.is_empty() && e.aggregator.seen_votes.is_empty(), "{} vote collectors", e.aggregator.votes.len());
     assert!(e.aggregator.timeouts.is_empty(), "{} timeout collectors", e.aggregator.timeouts.len());
 }
