@@ -427,3 +427,42 @@ fn a_restarted_validator_verifies_again_the_uncommitted_blocks_it_persisted() {
     assert!(out.iter().any(|o| matches!(o, Output::VerifyPayload { bytes } if bytes == &vec![1, 2, 3])), "{out:?}");
     assert_eq!(restarted.safety.state().highest_vote_round, 1, "and it remembers its vote");
 }
+
+#[test]
+fn proposals_with_inconsistent_headers_are_refused_without_panicking() {
+    let block = BlockRef { hash: Hash::digest(b"t", b"block 1"), height: 1 };
+    let genesis = BlockRef { hash: Hash::digest(b"t", b"genesis"), height: 0 };
+    let valid = round_one_proposal(&genesis, block);
+    let Ok(Message::Proposal(p)) = Message::try_from_slice(&valid) else { panic!("a proposal") };
+    // Each variant changes the header and is signed again by its proposer's key, so only the
+    // rule under test can refuse it.
+    let resigned = |change: &dyn Fn(&mut ProposalHeader)| {
+        let mut p = p.clone();
+        change(&mut p.header);
+        p.signature = identity(1).sign(&p.header.digest().0).0.to_vec();
+        borsh::to_vec(&Message::Proposal(p)).unwrap()
+    };
+    let variants: Vec<(&str, Vec<u8>)> = vec![
+        ("a proposer outside the committee", resigned(&|h| h.proposer = 99)),
+        ("claims a timeout but carries no TC (it would pick the next election rule)", resigned(&|h| h.after_timeout = true)),
+        ("an election proof of the wrong length", resigned(&|h| h.election.truncate(10))),
+        ("a block at height 0", resigned(&|h| h.block.height = 0)),
+    ];
+    for (what, bytes) in variants {
+        let (mut e, _) = started(0);
+        let mut out = vec![];
+        e.handle(10, Input::Message { from: 1, bytes }, &mut out);
+        assert!(!out.iter().any(|o| matches!(o, Output::VerifyPayload { .. })), "{what}: {out:?}");
+    }
+    // A proposal at or below the committed round is old news, however well formed.
+    let (mut e, _) = started(0);
+    e.tree.committed.round = 1;
+    let mut out = vec![];
+    e.handle(10, Input::Message { from: 1, bytes: valid.clone() }, &mut out);
+    assert!(!out.iter().any(|o| matches!(o, Output::VerifyPayload { .. })), "{out:?}");
+    // The unchanged proposal is accepted (what the variants are measured against).
+    let (mut e, _) = started(0);
+    let mut out = vec![];
+    e.handle(10, Input::Message { from: 1, bytes: valid }, &mut out);
+    assert!(out.iter().any(|o| matches!(o, Output::VerifyPayload { .. })), "{out:?}");
+}
