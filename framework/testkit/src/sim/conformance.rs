@@ -70,7 +70,7 @@ pub struct Scenario {
 /// The commits a scenario expects once its fault is over (from the start, for faults that last
 /// the whole run): every honest validator commits at least `commits` blocks within `within_ms`
 /// of `from_ms` (virtual time), or reaches the run's stop height by then. Each bar allows about
-/// 1.5x the longest time seen over many seeds (docs/consensus.md lists both), so a change that
+/// 1.5x the longest time seen over the suite's 12 seeds (docs/consensus.md lists both), so a change that
 /// slows recovery fails the suite long before it stops the chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Liveness {

@@ -846,9 +846,8 @@ impl Report {
     pub fn slowest_to_commit(&self, from_ms: TimestampMs, commits: u64, stop_height: Height) -> Result<TimestampMs, (u32, u64)> {
         let mut slowest = 0;
         for n in self.honest() {
-            let after: Vec<(Height, TimestampMs)> =
-                n.committed.iter().zip(&n.commit_times).skip(1).filter(|(_, t)| **t >= from_ms).map(|((b, _), t)| (b.height, *t)).collect();
-            let kth = usize::try_from(commits).ok().and_then(|k| k.checked_sub(1)).and_then(|k| after.get(k)).map(|(_, t)| *t);
+            let after = n.commit_times.iter().skip(1).filter(|t| **t >= from_ms);
+            let kth = usize::try_from(commits).ok().and_then(|k| k.checked_sub(1)).and_then(|k| after.clone().nth(k)).copied();
             // Reaching the stop height ends the run: done then (at the start if already there).
             let stopped = n
                 .committed
@@ -861,7 +860,7 @@ impl Report {
                 (Some(t), None) | (None, Some(t)) => t,
                 // Zero commits asked for: done at once.
                 (None, None) if commits == 0 => from_ms,
-                (None, None) => return Err((n.index, after.len() as u64)),
+                (None, None) => return Err((n.index, after.count() as u64)),
             };
             slowest = slowest.max(done - from_ms);
         }
