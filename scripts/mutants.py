@@ -49,6 +49,13 @@ MUTATIONS = [
         "if p.proposal.header.round <= tree.committed.round {",
     ),
     (
+        "parent-not-certified",
+        "a proposal's parent need not be the block its justify QC certifies",
+        "voter.rs",
+        "if h.parent != p.justify.block || h.election.len() != PROOF_LEN",
+        "if h.election.len() != PROOF_LEN",
+    ),
+    (
         "justify-unverified",
         "a proposal's justify QC is not verified",
         "voter.rs",

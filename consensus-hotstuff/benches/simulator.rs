@@ -8,14 +8,23 @@
 //!
 //! Set-up (key derivation, each engine checking every proof of possession) is excluded: each
 //! size runs to two heights and the difference is reported.
+//!
+//! The floor: the public-key operations a committed block took (counted by
+//! [`aether_consensus_hotstuff::crypto_ops`]), each priced by timing it alone in the same run,
+//! summed. No engine built on these operations can beat it on this machine; the bench prints
+//! how far above it the engine runs.
 
 // Test and bench code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Instant;
 
+use aether_consensus_hotstuff::certificate::{signing_domain, BlsSecretKey, Committee, VoteCollector, VoteMessage};
+use aether_consensus_hotstuff::crypto_ops::{CryptoOp, CryptoOpCounts};
+use aether_consensus_hotstuff::leader::VrfSecretKey;
 use aether_consensus_hotstuff::messages::CommitCertificate;
 use aether_consensus_hotstuff::mocks::HotStuffUnderTest;
+use aether_primitives::types::{Hash, Keypair};
 use aether_testkit::sim::{LinkModel, SimConfig, Simulation};
 use borsh::BorshDeserialize;
 
@@ -42,6 +51,70 @@ fn run(n: usize, link: LinkModel, height: u64) -> (f64, aether_testkit::sim::Rep
     (started.elapsed().as_secs_f64(), report)
 }
 
+/// Seconds one call of `f` takes, the median of 5 batches (the machine is noisy).
+fn time_one(mut f: impl FnMut()) -> f64 {
+    const CALLS: u32 = 40;
+    let mut batches: Vec<f64> = (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            for _ in 0..CALLS {
+                f();
+            }
+            started.elapsed().as_secs_f64() / f64::from(CALLS)
+        })
+        .collect();
+    batches.sort_by(f64::total_cmp);
+    batches[2]
+}
+
+/// What each priced operation costs alone here, for a committee of `n` with equal stakes.
+fn prices(n: usize) -> Vec<(CryptoOp, f64)> {
+    let domain = signing_domain("bench", &Hash::digest(b"bench", b"genesis"), 0);
+    let vote = VoteMessage { domain, round: 1, block: Hash::digest(b"bench", b"block") };
+    let keys: Vec<BlsSecretKey> = (0..n).map(|i| BlsSecretKey::from_seed(Hash::digest(b"k", &(i as u64).to_le_bytes()).0)).collect();
+    let committee =
+        std::sync::Arc::new(Committee::new(keys.iter().map(|k| (k.public(), 1, k.prove_possession())).collect(), domain).unwrap());
+    let quorum = n - (n - 1) / 3;
+    let votes: Vec<_> = keys.iter().take(quorum).map(|k| k.sign_vote(&vote)).collect();
+    let aggregate = || {
+        let mut collector = VoteCollector::new(&committee, vote);
+        votes.iter().enumerate().find_map(|(i, v)| collector.add(i as u32, v.clone()).unwrap().certificate).expect("a quorum")
+    };
+    let qc = aggregate();
+    let vrf = VrfSecretKey::from_seed([9; 32]);
+    let (proof, _) = vrf.prove(b"alpha");
+    let identity = Keypair::from_seed([5; 32]);
+    let signature = identity.sign(b"proposal digest");
+    vec![
+        (
+            CryptoOp::BlsSign,
+            time_one(|| {
+                std::hint::black_box(keys[0].sign_vote(&vote));
+            }),
+        ),
+        (CryptoOp::QcVerify, time_one(|| qc.verify(&committee).unwrap())),
+        (
+            CryptoOp::QcAggregate,
+            time_one(|| {
+                std::hint::black_box(aggregate());
+            }),
+        ),
+        (
+            CryptoOp::VrfProve,
+            time_one(|| {
+                std::hint::black_box(vrf.prove(b"alpha"));
+            }),
+        ),
+        (
+            CryptoOp::VrfVerify,
+            time_one(|| {
+                std::hint::black_box(vrf.public().verify(b"alpha", &proof).unwrap());
+            }),
+        ),
+        (CryptoOp::ProposalVerify, time_one(|| identity.public().verify(b"proposal digest", &signature).unwrap())),
+    ]
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks benches to list themselves
@@ -51,13 +124,41 @@ fn main() {
         .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![4, 16, 64, 128]);
     println!("zero latency (IDEAL link), crypto on, one thread:");
-    println!("{:>5} {:>16} {:>22}", "n", "blocks/s (CPU)", "CPU ms per block");
+    println!("{:>5} {:>16} {:>22} {:>18} {:>14}", "n", "blocks/s (CPU)", "CPU ms per block", "crypto floor, ms", "engine/floor");
+    let mut breakdowns = vec![];
     for n in sizes {
         let (low, high) = if n <= 16 { (20, 220) } else { (5, 25) };
+        let at_start = CryptoOpCounts::now();
         let (t_low, _) = run(n, LinkModel::IDEAL, low);
+        let at_low = CryptoOpCounts::now();
         let (t_high, _) = run(n, LinkModel::IDEAL, high);
+        let at_high = CryptoOpCounts::now();
         let per_block = (t_high - t_low) / (high - low) as f64;
-        println!("{n:>5} {:>16.1} {:>22.2}", 1.0 / per_block, per_block * 1e3);
+        let (ops_low, ops_high) = (at_low.since(&at_start), at_high.since(&at_low));
+        let ops: Vec<(CryptoOp, f64)> = CryptoOp::ALL
+            .iter()
+            .map(|op| (*op, (ops_high.get(*op) as f64 - ops_low.get(*op) as f64) / (high - low) as f64))
+            .filter(|(_, per)| *per > 0.0)
+            .collect();
+        let prices = prices(n);
+        let floor: f64 = ops.iter().filter_map(|(op, per)| prices.iter().find(|(p, _)| p == op).map(|(_, s)| per * s)).sum();
+        let unpriced: Vec<String> =
+            ops.iter().filter(|(op, _)| !prices.iter().any(|(p, _)| p == op)).map(|(op, per)| format!("{} {per:.2}", op.name())).collect();
+        println!("{n:>5} {:>16.1} {:>22.2} {:>18.2} {:>14.2}", 1.0 / per_block, per_block * 1e3, floor * 1e3, per_block / floor);
+        let priced: Vec<String> = ops
+            .iter()
+            .filter_map(|(op, per)| {
+                prices.iter().find(|(p, _)| p == op).map(|(_, s)| format!("{per:.2} {} x {:.0} us", op.name(), s * 1e6))
+            })
+            .collect();
+        breakdowns.push(format!(
+            "n = {n}, per committed block: {}{}",
+            priced.join(", "),
+            if unpriced.is_empty() { String::new() } else { format!("; not priced: {}", unpriced.join(", ")) }
+        ));
+    }
+    for line in breakdowns {
+        println!("{line}");
     }
     for (name, link) in
         [("default link (50 +- 20 ms, 1% loss)", LinkModel::DEFAULT), ("slow lossy link (200 +- 150 ms, 50% loss)", LinkModel::SLOW_LOSSY)]

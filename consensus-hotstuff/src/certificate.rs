@@ -81,11 +81,13 @@ impl BlsSecretKey {
 
     /// Signs a 32-byte message digest under domain tag `dst`.
     pub(crate) fn sign(&self, message: &[u8; 32], dst: &[u8]) -> BlsSignature {
+        crate::crypto_ops::count(crate::crypto_ops::CryptoOp::BlsSign);
         BlsSignature(self.0.sign(message, dst, &[]))
     }
 
     /// Signs this key's own public key under [`POP_DST`].
     pub fn prove_possession(&self) -> BlsSignature {
+        crate::crypto_ops::count(crate::crypto_ops::CryptoOp::BlsSign);
         BlsSignature(self.0.sign(&self.public().to_bytes(), POP_DST, &[]))
     }
 }
@@ -99,6 +101,7 @@ impl BlsPublicKey {
     }
     /// Whether `proof` is this key's proof of possession.
     pub fn verify_possession(&self, proof: &BlsSignature) -> bool {
+        crate::crypto_ops::count(crate::crypto_ops::CryptoOp::PossessionVerify);
         blst_ok(proof.0.verify(true, &self.to_bytes(), POP_DST, &[], &self.0, false))
     }
 }
@@ -116,6 +119,7 @@ impl BlsSignature {
     }
 
     pub(crate) fn verify(&self, message: &[u8; 32], dst: &[u8], key: &BlsPublicKey) -> bool {
+        crate::crypto_ops::count(crate::crypto_ops::CryptoOp::SignatureVerify);
         blst_ok(self.0.verify(true, message, dst, &[], &key.0, false))
     }
 }
@@ -267,6 +271,7 @@ impl QuorumCertificate {
             return Err(CertError::NotAQuorum { stake, quorum: committee.quorum });
         }
         let signature = BlsSignature::from_bytes(&self.signature)?;
+        crate::crypto_ops::count(crate::crypto_ops::CryptoOp::QcVerify);
         let key = committee.aggregate_key(&signers)?;
         if blst_ok(signature.0.fast_aggregate_verify_pre_aggregated(true, &self.vote(committee).signing_bytes(), VOTE_DST, &key)) {
             Ok(())
@@ -343,6 +348,7 @@ impl VoteCollector {
     }
 
     fn aggregate_if_valid(&self) -> Option<QuorumCertificate> {
+        crate::crypto_ops::count(crate::crypto_ops::CryptoOp::QcAggregate);
         let sigs: Vec<&Signature> = self.votes.values().map(|s| &s.0).collect();
         // Group-check each signature while aggregating: a point outside G2 is a forgery.
         let aggregate = AggregateSignature::aggregate(&sigs, true).ok()?.to_signature();

@@ -54,6 +54,7 @@ impl VrfSecretKey {
     // and an edwards25519 proof is always 80 bytes (the RFC's vectors are checked below).
     #[allow(clippy::expect_used)]
     pub fn prove(&self, alpha: &[u8]) -> ([u8; PROOF_LEN], [u8; 64]) {
+        crate::crypto_ops::count(crate::crypto_ops::CryptoOp::VrfProve);
         let proof = self.key.prove(alpha).expect("proving with a valid key does not fail");
         let beta = proof.proof_to_hash(Ciphersuite::ECVRF_EDWARDS25519_SHA512_TAI).expect("a fresh proof hashes");
         let pi: [u8; PROOF_LEN] = proof.encode_to_pi().try_into().expect("edwards25519 proofs are 80 bytes");
@@ -64,6 +65,7 @@ impl VrfSecretKey {
 impl VrfPublicKey {
     /// Checks `pi` for `alpha` under this key and returns the output (`beta`).
     pub fn verify(&self, alpha: &[u8], pi: &[u8]) -> Result<[u8; 64], LeaderError> {
+        crate::crypto_ops::count(crate::crypto_ops::CryptoOp::VrfVerify);
         let key = EdVrfEdwards25519TaiPublicKey::from_slice(&self.0).map_err(|_| LeaderError::BadKey)?;
         let proof = EdVrfProof::decode_pi(pi).map_err(|_| LeaderError::BadProof)?;
         // One proof, one encoding: the decoder reduces the scalar `s` modulo the group order

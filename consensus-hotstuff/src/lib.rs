@@ -18,6 +18,7 @@
 //! - [`messages`]: the wire format and the commit certificate.
 //! - [`evidence`]: checkable proofs of double proposals and double votes.
 //! - [`verified`]: memory of verified certificates (shared between simulated validators).
+//! - [`crypto_ops`]: process-wide counts of signatures, pairing checks and VRF proofs (benches).
 //! - [`keys`]: BLS and VRF keys derived from the identity key; the genesis consensus key.
 //! - `mocks` (feature `mocks`): named faulty validators and the simulator harness.
 //!
@@ -40,6 +41,7 @@
 //! ```
 
 pub mod certificate;
+pub mod crypto_ops;
 pub mod engine;
 pub mod evidence;
 pub mod keys;

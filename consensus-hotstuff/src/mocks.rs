@@ -52,6 +52,12 @@ pub enum Attack {
     /// rounds that honest validators are finishing. Defended by the f + 1 rule: a validator
     /// joins others' timeouts only once more than a third of the stake has timed out.
     EagerTimeout,
+    /// Proposes a block that carries its high QC but is built beside the committed head, on
+    /// that head's parent (when that parent's election picks it; the header, election proof,
+    /// seed and block all consistent with that parent). Its QC passes the vote rule, so votes
+    /// for it would certify a fork of a committed block. Defended by refusing a proposal whose
+    /// parent is not the block its QC certifies.
+    BesideCommitted,
     /// Grinds its block for the next election (see `HotStuffEngine::regrind`). The simulator
     /// counts grinders as honest (they break no rule a node can check).
     Grind,

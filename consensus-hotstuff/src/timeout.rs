@@ -83,6 +83,7 @@ impl TimeoutCertificate {
             return Err(CertError::NotAQuorum { stake, quorum: committee.quorum() });
         }
         let signature = BlsSignature::from_bytes(&self.signature)?;
+        crate::crypto_ops::count(crate::crypto_ops::CryptoOp::TcVerify);
         let msgs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
         let pks: Vec<&PublicKey> = keys.iter().collect();
         if blst_ok(signature.0.aggregate_verify(true, &msgs, TIMEOUT_DST, &pks, false)) {

@@ -197,6 +197,7 @@ fn attack_sets() -> Vec<(&'static str, Vec<Attack>)> {
         ("withhold", vec![Attack::Withhold]),
         ("never-propose", vec![Attack::NeverPropose]),
         ("eager-timeout", vec![Attack::EagerTimeout]),
+        ("beside-committed", vec![Attack::BesideCommitted]),
         ("forker", vec![Attack::Withhold, Attack::StaleProposal, Attack::LowTimeout]),
     ]
 }

@@ -78,6 +78,20 @@ impl HotStuffEngine {
         (qc, tc)
     }
 
+    /// The attacker's build parent beside the committed head: that head's parent, when it is
+    /// held and verified, `base` is of the round just before this one (no TC), and the parent's
+    /// election picks this validator too — so everything but the parent/QC link is consistent
+    /// and a receiver's election check passes.
+    pub(super) fn parent_beside_committed(&self, base: &QuorumCertificate) -> Option<aether_primitives::types::Hash> {
+        if !self.attacking(Attack::BesideCommitted) || base.round.saturating_add(1) != self.pacemaker.round() {
+            return None;
+        }
+        let head = self.tree.proposals.get(&self.tree.committed.digest)?;
+        let beside = head.proposal.header.parent;
+        self.tree.verified_block(&beside)?;
+        (self.election.elected_after(&self.tree, &beside) == self.my_index()).then_some(beside)
+    }
+
     /// The withholder's one recipient of its proposals (the next validator by index), if this
     /// validator withholds. It withholds proposals that follow a QC (the timeouts they cause
     /// are what the other attacks need); a proposal after a timeout goes to everyone.

@@ -68,7 +68,7 @@ impl HotStuffEngine {
             return;
         }
         let base = self.proposal_base();
-        let parent_digest = base.block;
+        let parent_digest = self.build_parent(&base);
         let Some(parent) = self.tree.verified_block(&parent_digest) else {
             out.push(Output::Broadcast { bytes: codec::encode(&Message::Fetch { digest: parent_digest }) });
             return;
@@ -88,6 +88,16 @@ impl HotStuffEngine {
         self.high_qc.clone()
     }
 
+    /// The block a proposal on `base` builds on: the block `base` certifies (an attacker of
+    /// [`crate::mocks`] may pick another).
+    pub(super) fn build_parent(&self, base: &QuorumCertificate) -> aether_primitives::types::Hash {
+        #[cfg(feature = "mocks")]
+        if let Some(beside) = self.parent_beside_committed(base) {
+            return beside;
+        }
+        base.block
+    }
+
     /// The node built the block: sign the proposal, persist (that this round is proposed in,
     /// the proposal, the leader's own vote) in one write, then send it and the vote.
     pub(super) fn on_built(&mut self, now: TimestampMs, payload: Payload, out: &mut Vec<Output>) {
@@ -96,7 +106,7 @@ impl HotStuffEngine {
             return;
         }
         let base = self.proposal_base();
-        if round != self.pacemaker.round() || parent != base.block {
+        if round != self.pacemaker.round() || parent != self.build_parent(&base) {
             // Built on a QC that a newer one replaced meanwhile: build again on the newer one.
             self.building = None;
             if round == self.pacemaker.round() {

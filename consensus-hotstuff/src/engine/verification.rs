@@ -71,6 +71,7 @@ impl Verifier {
         if self.verified.contains(&key) {
             return true;
         }
+        crate::crypto_ops::count(crate::crypto_ops::CryptoOp::ProposalVerify);
         if proposer.verify(&digest.0, &Signature(signature)).is_err() {
             return false;
         }
