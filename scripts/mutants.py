@@ -111,6 +111,7 @@ TESTS = [
     "attackers_never_break_agreement_and_every_commit_stays_proven",
     "every_commit_carries_a_certificate_other_nodes_accept",
     "an_equivocating_leader_and_double_voter_is_caught_and_never_forks",
+    "twins_enumerated_plans_never_fork_and_recover",
     "passes_the_consensus_conformance_suite",
 ]
 

@@ -15,6 +15,11 @@
 //! | `twins/<k>` | Twins: validator 3 of 4 runs as two copies; for 8 rounds a seeded plan picks each round's leader and network partition (messages travel by the sender's round), then everyone connects (at the latest after 10 s; 30 blocks within 5.5 s of that). Engines that script leaders ([`super::EngineUnderTest::build_with_leaders`]) follow the plan's leaders |
 //! | `restarts_mid_step` | random crashes that strike inside a step (after its first effect: between a persist and a send): 100 blocks within 40 s |
 //!
+//! Twins is also enumerated, as the Twins paper does, outside the seeded suite:
+//! [`twins_enumerated_plan`] numbers every choice of leader and network partition over the
+//! first rounds (52 per round at n = 4, so 2,704 plans over two rounds) and
+//! [`twins_enumeration`] runs any range or stride of them.
+//!
 //! Every run checks agreement and validity, and a **liveness bar** ([`Liveness`]): every honest
 //! validator commits a scenario's number of blocks within its time of the fault ending (of the
 //! start, for faults that last the whole run). Each bar allows about 1.5x the longest time seen
@@ -33,6 +38,7 @@
 //! ```
 
 use super::{Behaviour, Crash, EngineUnderTest, LinkModel, Partition, Report, RoundPlan, SimConfig, Simulation};
+use crate::consensus::ValidatorIndex;
 use crate::types::Height;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -253,6 +259,78 @@ pub fn twins_plan(seed: u64, n: usize, rounds: usize) -> Vec<RoundPlan> {
         .collect()
 }
 
+/// Every choice one round of an enumerated Twins plan can make, for `n` validators with the
+/// last one twinned (nodes `0..=n`): each leader, with everyone connected or with each split of
+/// the nodes into two groups one of which holds a quorum (2f + 1 distinct validators; the
+/// twins count once). For n = 4: 4 leaders x 13 networks = 52.
+pub fn twins_round_choices(n: usize) -> Vec<RoundPlan> {
+    let nodes = n + 1;
+    let quorum = n - (n - 1) / 3;
+    let has_quorum = |group: &[usize]| group.iter().map(|i| (*i).min(n - 1)).collect::<std::collections::BTreeSet<_>>().len() >= quorum;
+    let mut networks = vec![vec![(0..nodes).collect::<Vec<usize>>()]];
+    // Node 0 on the first side, so each split is listed once; the second side is never empty.
+    for mask in 1..(1u32 << (nodes - 1)) {
+        let second: Vec<usize> = (1..nodes).filter(|i| mask & (1 << (i - 1)) != 0).collect();
+        let first: Vec<usize> = (0..nodes).filter(|i| !second.contains(i)).collect();
+        if has_quorum(&first) || has_quorum(&second) {
+            networks.push(vec![first, second]);
+        }
+    }
+    (0..n as ValidatorIndex).flat_map(|leader| networks.iter().map(move |groups| RoundPlan { leader, groups: groups.clone() })).collect()
+}
+
+/// How many Twins plans [`twins_enumerated_plan`] numbers over `rounds` rounds.
+pub fn twins_plan_count(n: usize, rounds: u32) -> u64 {
+    (twins_round_choices(n).len() as u64).saturating_pow(rounds)
+}
+
+/// Plan number `index` (below [`twins_plan_count`]) of the enumeration of every Twins plan
+/// over `rounds` rounds: its digits in base "choices per round" pick each round's choice, the
+/// first round's changing slowest. Rounds after the plan run connected, leaders elected.
+pub fn twins_enumerated_plan(n: usize, rounds: u32, index: u64) -> Vec<RoundPlan> {
+    let choices = twins_round_choices(n);
+    let base = choices.len() as u64;
+    let mut digits = Vec::with_capacity(rounds as usize);
+    let mut rest = index;
+    for _ in 0..rounds {
+        digits.push((rest % base) as usize);
+        rest /= base;
+    }
+    digits.iter().rev().map(|d| choices[*d].clone()).collect()
+}
+
+/// The run of enumerated Twins plan `index`: n = 4 as in `twins/<k>` (validator 3 twinned,
+/// 10 ms links), the plan's rounds, then everyone connected: every honest validator commits
+/// 20 blocks within 17 s of the start (the slowest of the 2,704 two-round plans took 11.5 s).
+pub fn twins_enumerated_scenario(rounds: u32, index: u64) -> Scenario {
+    const N: usize = 4;
+    Scenario {
+        name: format!("twins-enumerated/{rounds}/{index}"),
+        config: SimConfig {
+            seed: index,
+            duration_ms: 30_000,
+            stop_at_height: 20,
+            link: LinkModel { latency_ms: 10, jitter_ms: 0, loss: 0.0, duplicate: 0.0 },
+            behaviours: vec![(N as ValidatorIndex - 1, Behaviour::Twin)],
+            twins: twins_enumerated_plan(N, rounds, index),
+            twins_until_ms: 10_000,
+            ..SimConfig::default()
+        },
+        min_height: 20,
+        liveness: bar(0, 17_000, 20),
+    }
+}
+
+/// Runs the enumerated Twins plans `indices` over `rounds` rounds (see
+/// [`twins_enumerated_scenario`]), spread over the machine's cores; panics with the first
+/// failure and the plan that caused it.
+pub fn twins_enumeration(engine: &(dyn EngineUnderTest + Sync), rounds: u32, indices: impl IntoIterator<Item = u64>) -> Summary {
+    let runs = indices.into_iter().map(|i| (i, twins_enumerated_scenario(rounds, i))).collect();
+    run_all(engine, runs, |index, _| {
+        format!("conformance::run_scenario(engine, &conformance::twins_enumerated_scenario({rounds}, {index}))")
+    })
+}
+
 /// Crashes at random times, one validator down at a time, each back within 5 s.
 fn random_crashes(seed: u64, n: usize, duration_ms: u64) -> Vec<Crash> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
@@ -312,6 +390,14 @@ pub fn consensus_conformance(engine: &(dyn EngineUnderTest + Sync), options: &Op
             runs.push((seed, scenario));
         }
     }
+    run_all(engine, runs, |seed, name| {
+        format!("AETHER_SIM_SEED={seed} AETHER_SIM_SCENARIO={name} cargo test --workspace --test simulation")
+    })
+}
+
+/// Runs `runs` spread over the machine's cores (each run is still one deterministic thread);
+/// panics with the first failure and `replay(seed, scenario name)`, the command that reruns it.
+fn run_all(engine: &(dyn EngineUnderTest + Sync), mut runs: Vec<(u64, Scenario)>, replay: impl Fn(u64, &str) -> String + Sync) -> Summary {
     // Longest first, so no thread is left with a long run at the end.
     runs.sort_by_key(|(_, s)| std::cmp::Reverse(s.config.duration_ms.min(200_000) * s.config.validators as u64));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(runs.len().max(1));
@@ -335,10 +421,7 @@ pub fn consensus_conformance(engine: &(dyn EngineUnderTest + Sync), options: &Op
                             Err(e) => {
                                 // Stop the other workers early: the suite has failed.
                                 next.store(runs.len(), std::sync::atomic::Ordering::Relaxed);
-                                return Err(format!(
-                                    "{e}\nreplay: AETHER_SIM_SEED={seed} AETHER_SIM_SCENARIO={} cargo test --workspace --test simulation",
-                                    scenario.name
-                                ));
+                                return Err(format!("{e}\nreplay: {}", replay(*seed, &scenario.name)));
                             }
                         }
                     }
