@@ -466,3 +466,43 @@ fn proposals_with_inconsistent_headers_are_refused_without_panicking() {
     e.handle(10, Input::Message { from: 1, bytes: valid }, &mut out);
     assert!(out.iter().any(|o| matches!(o, Output::VerifyPayload { .. })), "{out:?}");
 }
+
+#[test]
+fn a_late_payload_check_never_votes_in_a_round_already_left() {
+    // Validator 0 is checking round 1's block when a round-2 proposal brings the QC that
+    // certifies it (others voted without it): validator 0 moves to round 2. The answer to its
+    // check then comes: a vote for round 1 now would be useless to the leader that already
+    // formed the QC, so none is signed.
+    let block = BlockRef { hash: Hash::digest(b"t", b"block 1"), height: 1 };
+    let (mut e, genesis) = started(0);
+    let mut out = vec![];
+    let bytes = round_one_proposal(&genesis, block);
+    let Ok(Message::Proposal(first)) = borsh::from_slice::<Message>(&bytes) else { panic!("a proposal") };
+    e.handle(10, Input::Message { from: 1, bytes }, &mut out);
+    let vote = VoteMessage { domain: e.committee.domain(), round: 1, block: first.header.digest() };
+    let mut collector = VoteCollector::new(&e.committee, vote);
+    let qc = (1..4u8)
+        .find_map(|i| collector.add(u32::from(i), derive_keys(&identity(i)).0.sign_vote(&vote)).unwrap().certificate)
+        .expect("three of four");
+    let header = ProposalHeader {
+        round: 2,
+        block: BlockRef { hash: Hash::digest(b"t", b"block 2"), height: 2 },
+        parent_block: block.hash,
+        parent: first.header.digest(),
+        proposer: 2,
+        recent_signers: vec![],
+        ..first.header.clone()
+    };
+    e.handle(20, Input::Message { from: 2, bytes: signed_proposal(header, qc, None) }, &mut out);
+    assert_eq!(e.pacemaker.round(), 2, "the QC moved it to round 2");
+    out.clear();
+    e.handle(30, Input::PayloadVerified { block: Some(block), parent: Some(genesis.hash), valid: true, empty: false }, &mut out);
+    let voted_in_round_one = out.iter().any(|o| match o {
+        Output::Send { bytes, .. } | Output::Broadcast { bytes } => {
+            matches!(borsh::from_slice::<Message>(bytes), Ok(Message::Vote { round: 1, .. }))
+        }
+        _ => false,
+    });
+    assert!(!voted_in_round_one, "no vote for a round already left: {out:?}");
+    assert_eq!(e.safety.state().highest_vote_round, 0);
+}
