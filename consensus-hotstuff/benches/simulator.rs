@@ -135,22 +135,22 @@ fn main() {
         let at_high = CryptoOpCounts::now();
         let per_block = (t_high - t_low) / (high - low) as f64;
         let (ops_low, ops_high) = (at_low.since(&at_start), at_high.since(&at_low));
-        let ops: Vec<(CryptoOp, f64)> = CryptoOp::ALL
-            .iter()
-            .map(|op| (*op, (ops_high.get(*op) as f64 - ops_low.get(*op) as f64) / (high - low) as f64))
-            .filter(|(_, per)| *per > 0.0)
-            .collect();
         let prices = prices(n);
-        let floor: f64 = ops.iter().filter_map(|(op, per)| prices.iter().find(|(p, _)| p == op).map(|(_, s)| per * s)).sum();
-        let unpriced: Vec<String> =
-            ops.iter().filter(|(op, _)| !prices.iter().any(|(p, _)| p == op)).map(|(op, per)| format!("{} {per:.2}", op.name())).collect();
+        let (mut floor, mut priced, mut unpriced) = (0.0, vec![], vec![]);
+        for op in CryptoOp::ALL {
+            let per = (ops_high.get(op) as f64 - ops_low.get(op) as f64) / (high - low) as f64;
+            if per <= 0.0 {
+                continue;
+            }
+            match prices.iter().find(|(p, _)| *p == op) {
+                Some((_, seconds)) => {
+                    floor += per * seconds;
+                    priced.push(format!("{per:.2} {} x {:.0} us", op.name(), seconds * 1e6));
+                }
+                None => unpriced.push(format!("{} {per:.2}", op.name())),
+            }
+        }
         println!("{n:>5} {:>16.1} {:>22.2} {:>18.2} {:>14.2}", 1.0 / per_block, per_block * 1e3, floor * 1e3, per_block / floor);
-        let priced: Vec<String> = ops
-            .iter()
-            .filter_map(|(op, per)| {
-                prices.iter().find(|(p, _)| p == op).map(|(_, s)| format!("{per:.2} {} x {:.0} us", op.name(), s * 1e6))
-            })
-            .collect();
         breakdowns.push(format!(
             "n = {n}, per committed block: {}{}",
             priced.join(", "),
