@@ -34,18 +34,24 @@ pub fn validator_key_files(dir: &Path, genesis: &Genesis) -> anyhow::Result<Vec<
 }
 
 /// Starts every validator of the chain folder `dir` (made by `aether init --validators N`):
-/// validator `i` keeps its data in `DIR/data-i` and serves RPC on `rpc_base` + `i`.
-pub async fn launch_devnet(dir: &Path, rpc_base: SocketAddr, overrides: &[(String, String)]) -> anyhow::Result<Vec<LaunchedNode>> {
+/// validator `i` keeps its data in `DIR/data-i` and serves RPC on `rpc_base` + `i`. `presets`
+/// resolves the folder's `preset`; `overrides` are `--set` pairs from the command line.
+pub async fn launch_devnet(
+    presets: &crate::Presets,
+    dir: &Path,
+    rpc_base: SocketAddr,
+    overrides: &[(String, String)],
+) -> anyhow::Result<Vec<LaunchedNode>> {
     let config_file = dir.join("aether.toml");
     if !config_file.is_file() {
-        bail!("{} does not exist; create a chain with `aether init --dir {} --validators 4`", config_file.display(), dir.display());
+        bail!("{} does not exist; create a chain with `aether init --dir {} --validators N`", config_file.display(), dir.display());
     }
     // Absolute, so the per-validator paths below do not depend on how config resolves them.
     let dir = &dir.canonicalize().with_context(|| format!("cannot resolve {}", dir.display()))?;
     let config_file = dir.join("aether.toml");
-    let preset = crate::find(&crate::init::preset_of(&config_file)?.unwrap_or_else(|| "aether".into()))?;
-    let base = ConfigSource { file: Some(config_file.clone()), env: true, overrides: overrides.to_vec(), base_dir: None };
-    let (config, _) = crate::load_config(preset, &base)?;
+    let preset = presets.for_config_file(&config_file)?;
+    let source = ConfigSource { file: Some(config_file.clone()), env: true, overrides: overrides.to_vec(), base_dir: None };
+    let (config, _) = crate::load_config(preset, &source)?;
     let genesis = Genesis::load(&config.chain.genesis)?;
     let key_files = validator_key_files(dir, &genesis)?;
     let hub = MemoryHub::new();
@@ -53,13 +59,13 @@ pub async fn launch_devnet(dir: &Path, rpc_base: SocketAddr, overrides: &[(Strin
     for (i, key_file) in key_files.iter().enumerate() {
         let key = keys::read_key_file(key_file)?;
         let rpc = SocketAddr::new(rpc_base.ip(), rpc_base.port().checked_add(i as u16).context("RPC port out of range")?);
-        let mut overrides = overrides.to_vec();
-        overrides.push(("node.validator_key".into(), format!("{:?}", key_file.display().to_string())));
-        overrides.push(("node.data_dir".into(), format!("{:?}", dir.join(format!("data-{i}")).display().to_string())));
-        overrides.push(("rpc.listen".into(), format!("\"{rpc}\"")));
-        let source = ConfigSource { overrides, ..base.clone() };
         let network: Arc<dyn Network> = hub.join(key.public());
-        match crate::launch_on(preset, &source, Some(network)).await {
+        let data_dir = dir.join(format!("data-{i}"));
+        let launched = crate::launch_with(preset, &source, |b| {
+            b.network(network).validator_key(key).data_dir(data_dir).configure(move |c| c.rpc.listen = rpc)
+        })
+        .await;
+        match launched {
             Ok(node) => nodes.push(node),
             Err(e) => {
                 for n in nodes {

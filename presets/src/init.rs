@@ -45,7 +45,7 @@ impl InitOptions {
     pub fn new(dir: &Path) -> InitOptions {
         InitOptions {
             dir: dir.to_path_buf(),
-            preset: "aether".into(),
+            preset: crate::all().default_preset().name().to_string(),
             chain_id: "aether-local".into(),
             faucet_balance: 1_000_000_000_000_000,
             fund_dev_account: false,
@@ -88,19 +88,30 @@ pub fn validator_key_path(index: usize, count: usize) -> String {
     }
 }
 
-/// The consensus engine a preset runs by default (its defaults' `consensus.engine`).
+/// The consensus engine a preset runs by default (the last `consensus.engine` its default
+/// layers set).
 pub fn default_engine(preset: &aether_framework::registry::Preset) -> anyhow::Result<String> {
-    let table: toml::Table = toml::from_str(preset.defaults).context("preset defaults are not TOML")?;
-    table
-        .get("consensus")
-        .and_then(|c| c.get("engine"))
-        .and_then(|e| e.as_str())
-        .map(str::to_string)
-        .ok_or_else(|| anyhow::anyhow!("preset {} names no consensus.engine", preset.name))
+    let mut engine = None;
+    for layer in preset.defaults() {
+        let table: toml::Table =
+            toml::from_str(layer).with_context(|| format!("preset {}: a defaults layer is not TOML", preset.name()))?;
+        if let Some(e) = table.get("consensus").and_then(|c| c.get("engine")).and_then(|e| e.as_str()) {
+            engine = Some(e.to_string());
+        }
+    }
+    engine.ok_or_else(|| anyhow::anyhow!("preset {} names no consensus.engine", preset.name()))
 }
 
+/// Makes a chain folder for preset `opts.preset` of the presets this build compiles
+/// ([`crate::all`]).
 pub fn init_chain(opts: &InitOptions) -> anyhow::Result<InitOutput> {
-    let preset = crate::find(&opts.preset)?;
+    init_chain_in(&crate::all(), opts)
+}
+
+/// [`init_chain`] with `opts.preset` looked up in `presets` (a chain's own binary passes its
+/// own list).
+pub fn init_chain_in(presets: &crate::Presets, opts: &InitOptions) -> anyhow::Result<InitOutput> {
+    let preset = presets.find(&opts.preset)?;
     if opts.validators == 0 || opts.validators > 1_000 {
         bail!("--validators must be between 1 and 1000, got {}", opts.validators);
     }

@@ -4,8 +4,9 @@
 //! `aether` binary (`presets/cli`) and tests share: `init` a chain folder, `launch` a node with
 //! its RPC server, run a `devnet`, key files, snapshot export and import.
 //!
-//! A chain builder assembles a preset in Rust the same way these do: a [`Preset`] whose
-//! `register` adds plugins to the registry and whose `defaults` are TOML.
+//! A chain builder extends a preset rather than restating it: one more plugin, one more layer
+//! of defaults, a new name. Cargo features choose which plugins compile (all by default;
+//! `default-features = false` leaves the `memory` preset: solo engine, in-memory store).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -13,7 +14,11 @@
 //! let dir = std::path::Path::new("/tmp/my-chain");
 //! aether_presets::init::init_chain(&aether_presets::init::InitOptions::new(dir))?;
 //! let source = ConfigSource { file: Some(dir.join("aether.toml")), ..Default::default() };
-//! let node = aether_presets::launch(aether_presets::find("aether")?, &source).await?;
+//! // The memory preset with slower blocks, as a default an operator can still override.
+//! let preset = aether_presets::memory()
+//!     .renamed("slow", "solo, 5 s blocks")
+//!     .with_defaults("[consensus.solo]\nblock_interval_ms = 5000\n");
+//! let node = aether_presets::launch(&preset, &source).await?;
 //! println!("RPC at {}", node.rpc.as_ref().unwrap().http_url());
 //! node.shutdown().await?;
 //! # Ok(()) }
@@ -24,62 +29,124 @@ pub mod init;
 pub mod keys;
 
 use aether_framework::config::{self, ConfigSource, NodeConfig};
-use std::sync::Arc;
 
-use aether_framework::node::{Node, NodeHandle, NodeMetrics, SystemClock};
+use aether_framework::node::{Node, NodeBuilder, NodeHandle};
 use aether_framework::registry::{Preset, Registry};
 use aether_framework::types::Genesis;
 use aether_rpc::RpcServer;
 use anyhow::{anyhow, Context};
 
-/// Settings every preset here shares (contracts on Wasmtime); each adds its `[consensus]` and
-/// `[storage]` sections.
-macro_rules! common_defaults {
-    () => {
-        "[chain]\ngenesis = \"genesis.json\"\n[node]\ndata_dir = \"data\"\n[mempool]\npolicy = \"fee\"\n[vm]\nbackend = \"wasmtime\"\n"
-    };
-}
+/// `[chain]`, `[node]` and `[mempool]` defaults every preset here shares; each adds its
+/// `[consensus]`, `[storage]` and (with a VM compiled in) `[vm]` sections.
+const COMMON_DEFAULTS: &str = "[chain]\ngenesis = \"genesis.json\"\n[node]\ndata_dir = \"data\"\n[mempool]\npolicy = \"fee\"\n";
 
-/// The default preset: HotStuff (BLS certificates, VRF leaders) on RocksDB.
-pub const AETHER: Preset = Preset {
-    name: "aether",
-    description:
-        "the default node: HotStuff consensus (BLS certificates, VRF leaders), RocksDB storage, Wasmtime contracts, fee-ordered mempool",
-    defaults: concat!(common_defaults!(), "[consensus]\nengine = \"hotstuff\"\n[storage]\nbackend = \"rocksdb\"\n"),
-    register: register_all,
-};
-
-/// One validator sealing blocks alone, in memory: nothing survives exit. For tests and demos.
-pub const MEMORY: Preset = Preset {
-    name: "memory",
-    description: "solo consensus with in-memory storage: nothing survives exit (tests, demos)",
-    defaults: concat!(common_defaults!(), "[consensus]\nengine = \"solo\"\n[storage]\nbackend = \"memory\"\n"),
-    register: register_all,
-};
-
-fn register_all(r: &mut Registry) {
-    aether_consensus_hotstuff::register(r);
+/// Registers every plugin this build compiles (see the crate's features).
+pub fn register_compiled_plugins(r: &mut Registry) {
     aether_storage_memory::register(r);
+    #[cfg(feature = "hotstuff")]
+    aether_consensus_hotstuff::register(r);
+    #[cfg(feature = "rocksdb")]
     aether_storage_rocksdb::register(r);
+    #[cfg(feature = "paritydb")]
     aether_storage_paritydb::register(r);
+    #[cfg(feature = "wasmtime")]
     aether_vm_wasmtime::register(r);
+    #[cfg(feature = "wasmer")]
     aether_vm_wasmer::register(r);
+    #[cfg(feature = "libp2p")]
     aether_net_libp2p::register(r);
 }
 
-pub const PRESETS: &[Preset] = &[AETHER, MEMORY];
+/// The default preset: HotStuff (BLS certificates, VRF leaders) on RocksDB, contracts on
+/// Wasmtime, the fee-ordered mempool. Needs the features `hotstuff`, `rocksdb`, `wasmtime`
+/// (and `libp2p` for networks of validators).
+#[cfg(all(feature = "hotstuff", feature = "rocksdb", feature = "wasmtime"))]
+pub fn aether() -> Preset {
+    Preset::new(
+        "aether",
+        "the default node: HotStuff consensus (BLS certificates, VRF leaders), RocksDB storage, Wasmtime contracts, fee-ordered mempool",
+    )
+    .with_plugins(register_compiled_plugins)
+    .with_defaults(COMMON_DEFAULTS)
+    .with_defaults("[consensus]\nengine = \"hotstuff\"\n[storage]\nbackend = \"rocksdb\"\n[vm]\nbackend = \"wasmtime\"\n")
+}
 
-pub fn find(name: &str) -> anyhow::Result<&'static Preset> {
-    PRESETS
-        .iter()
-        .find(|p| p.name == name)
-        .ok_or_else(|| anyhow!("unknown preset {name:?}; known: {}", PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")))
+/// One validator sealing blocks alone, in memory: nothing survives exit. For tests and demos.
+/// Always compiled (contracts only with the `wasmtime` feature).
+pub fn memory() -> Preset {
+    let preset = Preset::new("memory", "solo consensus with in-memory storage: nothing survives exit (tests, demos)")
+        .with_plugins(register_compiled_plugins)
+        .with_defaults(COMMON_DEFAULTS)
+        .with_defaults("[consensus]\nengine = \"solo\"\n[storage]\nbackend = \"memory\"\n");
+    if cfg!(feature = "wasmtime") {
+        preset.with_defaults("[vm]\nbackend = \"wasmtime\"\n")
+    } else {
+        preset
+    }
+}
+
+/// The presets a binary offers, by name; the first is the default.
+#[derive(Clone, Debug)]
+pub struct Presets(Vec<Preset>);
+
+impl Presets {
+    /// Fails on an empty list or a name given twice.
+    pub fn new(presets: Vec<Preset>) -> anyhow::Result<Presets> {
+        if presets.is_empty() {
+            anyhow::bail!("a binary needs at least one preset");
+        }
+        for (i, p) in presets.iter().enumerate() {
+            if presets[..i].iter().any(|q| q.name() == p.name()) {
+                anyhow::bail!("preset {:?} is listed twice", p.name());
+            }
+        }
+        Ok(Presets(presets))
+    }
+
+    /// The preset named `name`.
+    pub fn find(&self, name: &str) -> anyhow::Result<&Preset> {
+        self.0
+            .iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| anyhow!("unknown preset {name:?}; known: {}", self.0.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")))
+    }
+
+    /// The default: the first one listed.
+    pub fn default_preset(&self) -> &Preset {
+        &self.0[0]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Preset> {
+        self.0.iter()
+    }
+
+    /// The preset a config file names (`preset = "..."`), or the default.
+    pub fn for_config_file(&self, config: &std::path::Path) -> anyhow::Result<&Preset> {
+        match init::preset_of(config)? {
+            Some(name) => self.find(&name),
+            None => Ok(self.default_preset()),
+        }
+    }
+}
+
+/// Every preset this build compiles: `aether` (when its plugins are compiled), then `memory`.
+pub fn all() -> Presets {
+    Presets(vec![
+        #[cfg(all(feature = "hotstuff", feature = "rocksdb", feature = "wasmtime"))]
+        aether(),
+        memory(),
+    ])
+}
+
+/// A preset of [`all`] by name.
+pub fn find(name: &str) -> anyhow::Result<Preset> {
+    all().find(name).cloned()
 }
 
 /// Loads config for `preset` from `source`: validated, before anything touches disk.
 pub fn load_config(preset: &Preset, source: &ConfigSource) -> anyhow::Result<(NodeConfig, Registry)> {
     let registry = preset.registry();
-    let config = config::load(preset.defaults, source, &registry).map_err(|e| anyhow!("configuration error: {e}"))?;
+    let config = config::load_layers(&preset.defaults(), source, &[], &registry).map_err(|e| anyhow!("configuration error: {e}"))?;
     Ok((config, registry))
 }
 
@@ -139,36 +206,30 @@ pub fn import_snapshot(
 
 /// Loads config, genesis and validator key, starts the node and (if enabled) RPC.
 pub async fn launch(preset: &Preset, source: &ConfigSource) -> anyhow::Result<LaunchedNode> {
-    launch_on(preset, source, None).await
+    launch_with(preset, source, |b| b).await
 }
 
-/// [`launch`] on a given network instead of the one `[network]` configures (the in-process
-/// devnet passes its hub).
-pub async fn launch_on(
+/// [`launch`] with more choices made on the [`NodeBuilder`] (an in-process network, a store
+/// instance, typed settings, config edits) on top of what config says.
+pub async fn launch_with(
     preset: &Preset,
     source: &ConfigSource,
-    network: Option<Arc<dyn aether_framework::network::Network>>,
+    customize: impl FnOnce(NodeBuilder) -> NodeBuilder,
 ) -> anyhow::Result<LaunchedNode> {
-    let (config, registry) = load_config(preset, source)?;
+    // Config is read twice: first for the genesis and key files, then by the builder
+    // (with whatever `customize` adds on top).
+    let (config, _) = load_config(preset, source)?;
     let genesis = Genesis::load(&config.chain.genesis)?;
-    let key = match &config.node.validator_key {
-        Some(path) => Some(keys::read_key_file(path)?),
-        None => None,
-    };
-    let metrics = Arc::new(NodeMetrics::default());
-    let bound = if config.rpc.enabled { Some(RpcServer::bind(&config.rpc, metrics.clone()).await?) } else { None };
-    let network = match network {
-        Some(n) => Some(n),
-        None if config.network.is_some() => {
-            let identity = match &key {
-                Some(k) => k.clone(),
-                None => keys::node_key(&config)?,
-            };
-            aether_framework::node::open_network(&config, &registry, &genesis, &identity)?
-        }
-        None => None,
-    };
-    let node = Node::launch_with(&config, &registry, &genesis, key, Arc::new(SystemClock::default()), metrics, network)?;
+    let mut builder = NodeBuilder::new(genesis).preset(preset).config_source(source.clone());
+    match &config.node.validator_key {
+        Some(path) => builder = builder.validator_key(keys::read_key_file(path)?),
+        None if config.network.is_some() => builder = builder.node_key(keys::node_key(&config)?),
+        None => {}
+    }
+    let prepared = customize(builder).prepare()?;
+    let config = prepared.config().clone();
+    let bound = if config.rpc.enabled { Some(RpcServer::bind(&config.rpc, prepared.metrics().clone()).await?) } else { None };
+    let node = prepared.launch()?;
     let rpc = bound.map(|b| b.serve(node.handle()));
     Ok(LaunchedNode { node, rpc, config })
 }

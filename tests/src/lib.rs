@@ -14,9 +14,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use aether_consensus_hotstuff::HotStuffSettings;
 use aether_framework::codec;
 use aether_framework::config::ConfigSource;
-use aether_framework::node::NodeHandle;
+use aether_framework::node::{NodeBuilder, NodeHandle};
+use aether_framework::registry::SlotKind;
 use aether_framework::types::{
     Action, Address, Amount, Genesis, GenesisAccount, GenesisValidator, Hash, Keypair, SignedTransaction, TxBody,
 };
@@ -73,7 +75,7 @@ impl TestChain {
 
     /// Launches the node with the `aether` preset (RocksDB).
     pub async fn launch(&self) -> LaunchedNode {
-        aether_presets::launch(aether_presets::find("aether").unwrap(), &self.source()).await.expect("node launches")
+        aether_presets::launch(&aether_presets::aether(), &self.source()).await.expect("node launches")
     }
 
     pub fn transfer(&self, from: &Keypair, nonce: u64, to: Address, amount: Amount, fee: Amount) -> SignedTransaction {
@@ -98,11 +100,11 @@ pub fn ws_url(node: &LaunchedNode) -> String {
 pub async fn wait_for_height(node: &NodeHandle, height: u64, timeout: Duration) {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut heads = node.subscribe_heads();
-    while node.status().head.height < height {
+    while node.status().unwrap().head.height < height {
         match tokio::time::timeout_at(deadline, heads.recv()).await {
             Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
             Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => panic!("node stopped before height {height}"),
-            Err(_) => panic!("height {height} not reached within {timeout:?}; at {}", node.status().head.height),
+            Err(_) => panic!("height {height} not reached within {timeout:?}; at {}", node.status().unwrap().head.height),
         }
     }
 }
@@ -123,55 +125,30 @@ pub async fn wait_for_tx(node: &NodeHandle, hash: Hash, timeout: Duration) {
     }
 }
 
-/// Launches a HotStuff validator of `genesis` with `key` on `network`, in `dir` (RocksDB, 50 ms
+/// A HotStuff validator of `genesis` with `key` on `network`, in `dir` (RocksDB, 50 ms
 /// minimum block interval, 1 s base timeout): for multi-validator tests in one process.
+/// Further choices go on the returned builder.
+pub fn hotstuff_validator(
+    dir: &std::path::Path,
+    genesis: &Genesis,
+    key: &Keypair,
+    network: std::sync::Arc<dyn aether_framework::network::Network>,
+) -> NodeBuilder {
+    NodeBuilder::new(genesis.clone())
+        .preset(&aether_presets::aether())
+        .settings(HotStuffSettings { min_block_interval_ms: 50, base_timeout_ms: 1000, ..HotStuffSettings::default() })
+        .plugin(SlotKind::Storage, "rocksdb")
+        .data_dir(dir.join("data"))
+        .validator_key(key.clone())
+        .network(network)
+}
+
+/// [`hotstuff_validator`], launched.
 pub fn launch_hotstuff_validator(
     dir: &std::path::Path,
     genesis: &Genesis,
     key: &Keypair,
     network: std::sync::Arc<dyn aether_framework::network::Network>,
 ) -> aether_framework::node::Node {
-    launch_hotstuff_validator_with(dir, genesis, key, network, &[])
-}
-
-/// The config [`launch_hotstuff_validator`] runs with (data in `dir/data`, RocksDB), plus
-/// `extra` overrides; and the `aether` preset's registry.
-pub fn hotstuff_validator_config(
-    dir: &std::path::Path,
-    extra: &[(&str, &str)],
-) -> (aether_framework::config::NodeConfig, aether_framework::registry::Registry) {
-    let preset = aether_presets::find("aether").unwrap();
-    let registry = preset.registry();
-    let mut overrides: Vec<(String, String)> = vec![
-        ("consensus.engine".into(), "\"hotstuff\"".into()),
-        ("consensus.hotstuff.min_block_interval_ms".into(), "50".into()),
-        ("consensus.hotstuff.base_timeout_ms".into(), "1000".into()),
-        ("storage.backend".into(), "\"rocksdb\"".into()),
-        ("node.data_dir".into(), format!("\"{}\"", dir.join("data").display())),
-    ];
-    overrides.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let source = ConfigSource { base_dir: Some(dir.to_path_buf()), overrides, ..Default::default() };
-    let config = aether_framework::config::load(preset.defaults, &source, &registry).expect("config");
-    (config, registry)
-}
-
-/// [`launch_hotstuff_validator`] with `extra` config overrides.
-pub fn launch_hotstuff_validator_with(
-    dir: &std::path::Path,
-    genesis: &Genesis,
-    key: &Keypair,
-    network: std::sync::Arc<dyn aether_framework::network::Network>,
-    extra: &[(&str, &str)],
-) -> aether_framework::node::Node {
-    let (config, registry) = hotstuff_validator_config(dir, extra);
-    aether_framework::node::Node::launch_with(
-        &config,
-        &registry,
-        genesis,
-        Some(key.clone()),
-        std::sync::Arc::new(aether_framework::node::SystemClock::default()),
-        std::sync::Arc::new(aether_framework::node::NodeMetrics::default()),
-        Some(network),
-    )
-    .expect("validator launches")
+    hotstuff_validator(dir, genesis, key, network).launch().expect("validator launches")
 }

@@ -68,7 +68,7 @@ async fn each_bad_transaction_gets_its_own_error() {
     assert!(metrics.contains("aether_transactions_rejected_total{reason=\"duplicate\"} 1"), "{metrics}");
 
     // Stale nonce: once `good` commits, nonce 0 is in the past.
-    let committed_at = handle.status().head.height + 1;
+    let committed_at = handle.status().unwrap().head.height + 1;
     wait_for_height(&handle, committed_at, Duration::from_secs(20)).await;
     let (code, message) = rejected(&client, to_hex(&chain.transfer(alice, 0, to, 1, 2))).await;
     assert_eq!(code, 7, "stale nonce: {message}");
@@ -78,9 +78,9 @@ async fn each_bad_transaction_gets_its_own_error() {
     assert_eq!(client.account(to).await.unwrap().balance, 500);
     assert_eq!(client.account(alice.address()).await.unwrap().balance, INITIAL_BALANCE - 502);
     assert_eq!(client.account(bob.address()).await.unwrap().balance, INITIAL_BALANCE);
-    let h = handle.status().head.height;
+    let h = handle.status().unwrap().head.height;
     wait_for_height(&handle, h + 1, Duration::from_secs(20)).await;
-    assert_eq!(handle.ledger().recompute_state_root().unwrap(), handle.status().state_root);
+    assert_eq!(handle.ledger().unwrap().recompute_state_root().unwrap(), handle.status().unwrap().state_root);
 
     // Malformed parameters are JSON-RPC errors too, not crashes.
     use jsonrpsee::core::client::ClientT;

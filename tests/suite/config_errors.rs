@@ -4,7 +4,7 @@ use aether_tests::*;
 
 async fn launch_error(extra_toml: &str) -> (String, bool) {
     let chain = TestChain::new(1, extra_toml);
-    let err = match aether_presets::launch(aether_presets::find("aether").unwrap(), &chain.source()).await {
+    let err = match aether_presets::launch(&aether_presets::aether(), &chain.source()).await {
         Ok(_) => panic!("launch should fail for {extra_toml:?}"),
         Err(e) => format!("{e:#}"),
     };
@@ -59,7 +59,7 @@ async fn a_data_dir_of_another_chain_is_refused() {
     let mut genesis = chain.genesis.clone();
     genesis.chain_id = "different".into();
     std::fs::write(chain.dir.path().join("genesis.json"), serde_json::to_string(&genesis).unwrap()).unwrap();
-    let err = match aether_presets::launch(aether_presets::find("aether").unwrap(), &chain.source()).await {
+    let err = match aether_presets::launch(&aether_presets::aether(), &chain.source()).await {
         Ok(_) => panic!("must refuse another chain's data"),
         Err(e) => format!("{e:#}"),
     };

@@ -98,7 +98,7 @@ async fn two_hundred_transfers_commit_and_survive_restart() {
     // Every header's state root recomputes: replay all committed blocks on a fresh ledger,
     // which re-executes each one and checks its tx root and state root against the header.
     let handle = node.handle();
-    let head = handle.status().head;
+    let head = handle.status().unwrap().head;
     let replay = Ledger::open(Arc::new(MemoryStore::new()), &chain.genesis).unwrap();
     for h in 1..=head.height {
         let (block, cert) = handle.block_by_height(h).unwrap().expect("every height is stored");
@@ -106,18 +106,18 @@ async fn two_hundred_transfers_commit_and_survive_restart() {
         replay.commit(&executed.hash, &cert).unwrap();
     }
     assert_eq!(replay.head().block, head);
-    assert_eq!(handle.ledger().recompute_state_root().unwrap(), handle.status().state_root);
+    assert_eq!(handle.ledger().unwrap().recompute_state_root().unwrap(), handle.status().unwrap().state_root);
 
     // Read the head once the node has stopped: HotStuff keeps proposing until then.
     drop((heads, ws, client));
     node.shutdown().await.unwrap();
-    let before = handle.status();
+    let before = handle.status().unwrap();
     drop(handle);
 
     // Restart on the same directory: same head, same root, same balances, and it goes on.
     let node = chain.launch().await;
     let handle = node.handle();
-    let after = handle.status();
+    let after = handle.status().unwrap();
     assert_eq!(after.head, before.head, "same height and head hash after restart");
     assert_eq!(after.state_root, before.state_root);
     for (address, balance) in &expected {

@@ -71,7 +71,7 @@ async fn a_flooding_peer_is_blocked_while_the_validators_keep_committing() {
         assert!(Instant::now() < deadline, "the hostile peer connects to validator 0");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let before = handles[0].status().head.height;
+    let before = handles[0].status().unwrap().head.height;
     let transfer = TxBody {
         chain_id: CHAIN.into(),
         sender: sender.public(),

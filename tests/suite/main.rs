@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_input;
+mod builder;
 mod config_errors;
 mod contracts;
 mod end_to_end;

@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 
 const FAST: &str = "[consensus]\nengine = \"solo\"\n[consensus.solo]\nmin_block_interval_ms = 5\n";
 
-fn preset() -> &'static aether_framework::registry::Preset {
-    aether_presets::find("aether").unwrap()
+fn preset() -> aether_framework::registry::Preset {
+    aether_presets::aether()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,12 +26,12 @@ async fn a_node_starts_from_a_snapshot_and_continues_the_chain() {
         client.submit_transaction(to_hex(&tx)).await.unwrap();
         wait_for_tx(&node.handle(), tx.hash(), Duration::from_secs(20)).await;
     }
-    let head = node.handle().status().head;
+    let head = node.handle().status().unwrap().head;
     let balances: Vec<_> = a.accounts.iter().map(|k| k.address()).chain([to]).map(|x| node.handle().account(&x).unwrap()).collect();
     node.shutdown().await.unwrap();
 
     let file = a.dir.path().join("state.snap");
-    let (height, bytes) = aether_presets::export_snapshot(preset(), &a.source(), None, &file).unwrap();
+    let (height, bytes) = aether_presets::export_snapshot(&preset(), &a.source(), None, &file).unwrap();
     assert_eq!(height, head.height);
     assert_eq!(bytes, std::fs::metadata(&file).unwrap().len());
     let good = std::fs::read(&file).unwrap();
@@ -41,7 +41,7 @@ async fn a_node_starts_from_a_snapshot_and_continues_the_chain() {
     let try_import = |bytes: &[u8]| {
         let f = b.dir.path().join("candidate.snap");
         std::fs::write(&f, bytes).unwrap();
-        let e = aether_presets::import_snapshot(preset(), &b.source(), &f).unwrap_err().to_string();
+        let e = aether_presets::import_snapshot(&preset(), &b.source(), &f).unwrap_err().to_string();
         assert!(!b.data_dir().exists(), "a refused snapshot wrote nothing ({e})");
         e
     };
@@ -62,20 +62,20 @@ async fn a_node_starts_from_a_snapshot_and_continues_the_chain() {
     assert!(e.contains("does not match its header"), "{e}");
     assert!(try_import(b"not a snapshot at all").contains("not an Aether snapshot"));
     let other = TestChain::new(4, FAST);
-    let e = aether_presets::import_snapshot(preset(), &other.source(), &file).unwrap_err().to_string();
+    let e = aether_presets::import_snapshot(&preset(), &other.source(), &file).unwrap_err().to_string();
     assert!(e.contains("but this node runs"), "{e}");
     assert!(!other.data_dir().exists());
 
     // A good one: the new node starts at the snapshot's height with the same state...
-    let restored = aether_presets::import_snapshot(preset(), &b.source(), &file).unwrap();
+    let restored = aether_presets::import_snapshot(&preset(), &b.source(), &file).unwrap();
     assert_eq!(restored.height(), head.height);
-    let e = aether_presets::import_snapshot(preset(), &b.source(), &file).unwrap_err().to_string();
+    let e = aether_presets::import_snapshot(&preset(), &b.source(), &file).unwrap_err().to_string();
     assert!(e.contains("already holds a chain"), "{e}");
     let node = b.launch().await;
-    assert_eq!(node.handle().status().head, head);
+    assert_eq!(node.handle().status().unwrap().head, head);
     let again: Vec<_> = b.accounts.iter().map(|k| k.address()).chain([to]).map(|x| node.handle().account(&x).unwrap()).collect();
     assert_eq!(again, balances);
-    let e = node.handle().ledger().block_by_height(head.height - 1).unwrap_err().to_string();
+    let e = node.handle().ledger().unwrap().block_by_height(head.height - 1).unwrap_err().to_string();
     assert!(e.contains(&format!("oldest block available is at height {}", head.height)), "{e}");
     // ...and continues the chain.
     let client = HttpClientBuilder::default().build(rpc_url(&node)).unwrap();
@@ -83,7 +83,7 @@ async fn a_node_starts_from_a_snapshot_and_continues_the_chain() {
     let tx = b.transfer(&b.accounts[0], next, to, 7, 1);
     client.submit_transaction(to_hex(&tx)).await.unwrap();
     wait_for_tx(&node.handle(), tx.hash(), Duration::from_secs(20)).await;
-    assert!(node.handle().status().head.height > head.height);
-    assert_eq!(node.handle().ledger().recompute_state_root().unwrap(), node.handle().status().state_root);
+    assert!(node.handle().status().unwrap().head.height > head.height);
+    assert_eq!(node.handle().ledger().unwrap().recompute_state_root().unwrap(), node.handle().status().unwrap().state_root);
     node.shutdown().await.unwrap();
 }

@@ -181,7 +181,7 @@ async fn a_paritydb_node_serves_proofs_and_prunes_in_the_background() {
         client.submit_transaction(to_hex(&tx)).await.unwrap();
         aether_tests::wait_for_tx(&node.node.handle(), tx.hash(), std::time::Duration::from_secs(20)).await;
     }
-    let head = node.node.handle().status().head.height;
+    let head = node.node.handle().status().unwrap().head.height;
     assert!(head >= 30, "one block per sequential transfer at least");
 
     let view = client.account_proof(to, None).await.unwrap();
@@ -202,7 +202,7 @@ async fn a_paritydb_node_serves_proofs_and_prunes_in_the_background() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let (state_oldest, blocks_oldest) = loop {
         let handle = node.node.handle();
-        let ledger = handle.ledger();
+        let ledger = handle.ledger().unwrap();
         let s = state::oldest_version(ledger.store().as_ref()).unwrap();
         let b = ledger.oldest_block().unwrap();
         if s >= head - 3 && b >= head - 5 {

@@ -94,7 +94,7 @@ async fn four_validators_agree_tolerate_one_stopped_and_the_stopped_one_catches_
     }
     let all = handles(&nodes);
     aether_tests::wait_for_tx(&all[0], last, Duration::from_secs(60)).await;
-    let height = all[0].status().head.height;
+    let height = all[0].status().unwrap().head.height;
     for n in &all {
         wait_for_height(n, height, Duration::from_secs(30)).await;
     }
@@ -122,8 +122,8 @@ async fn four_validators_agree_tolerate_one_stopped_and_the_stopped_one_catches_
     assert_eq!(recorded, vec![evidence.clone()], "only the real evidence is recorded");
     for n in &all {
         wait_for_height(n, recorded_at, Duration::from_secs(30)).await;
-        assert_eq!(n.ledger().evidence_recorded(&evidence.hash()).unwrap(), Some(recorded_at));
-        assert_eq!(n.ledger().evidence_recorded(&forged.hash()).unwrap(), None);
+        assert_eq!(n.ledger().unwrap().evidence_recorded(&evidence.hash()).unwrap(), Some(recorded_at));
+        assert_eq!(n.ledger().unwrap().evidence_recorded(&forged.hash()).unwrap(), None);
     }
     // Offered again, it is not recorded twice.
     all[2].submit_evidence(evidence.clone()).unwrap();
@@ -136,7 +136,7 @@ async fn four_validators_agree_tolerate_one_stopped_and_the_stopped_one_catches_
     }
     let three = handles(&nodes);
     aether_tests::wait_for_tx(&three[0], last, Duration::from_secs(60)).await;
-    let height = three[0].status().head.height;
+    let height = three[0].status().unwrap().head.height;
     for n in &three {
         wait_for_height(n, height, Duration::from_secs(30)).await;
     }
@@ -145,12 +145,12 @@ async fn four_validators_agree_tolerate_one_stopped_and_the_stopped_one_catches_
     // Restarted from its data folder, it catches up with the others' chain.
     nodes[3] = Some(launch(&dirs[3], &genesis, &keys[3], &hub));
     let restarted = nodes[3].as_ref().unwrap().handle();
-    wait_for_height(&restarted, three[0].status().head.height, Duration::from_secs(60)).await;
+    wait_for_height(&restarted, three[0].status().unwrap().head.height, Duration::from_secs(60)).await;
     drop(restarted);
     let last = submit_to(&handles(&nodes)[3], &transfer(&sender, 15));
     let all = handles(&nodes);
     aether_tests::wait_for_tx(&all[0], last, Duration::from_secs(60)).await;
-    let height = all[0].status().head.height;
+    let height = all[0].status().unwrap().head.height;
     for n in &all {
         wait_for_height(n, height, Duration::from_secs(60)).await;
     }
@@ -171,33 +171,30 @@ async fn a_validator_with_commits_but_no_safety_state_signs_nothing_until_its_op
     let hub = MemoryHub::new();
     let node = launch(dir.path(), &genesis, &key, &hub);
     wait_for_height(&node.handle(), 3, Duration::from_secs(30)).await;
-    assert!(node.handle().status().info.signing);
+    assert!(node.handle().status().unwrap().info.signing);
     drop(node);
 
     // The consensus column is lost (say, restored from a backup of the chain only).
-    let (config, registry) = aether_tests::hotstuff_validator_config(dir.path(), &[]);
     {
-        let store = aether_framework::node::open_store(&config, &registry).unwrap();
+        let prepared = aether_tests::hotstuff_validator(dir.path(), &genesis, &key, hub.join(key.public())).prepare().unwrap();
+        let store = aether_framework::node::open_store(prepared.config(), prepared.registry()).unwrap();
         let mut batch = aether_framework::storage::WriteBatch::default();
         batch.delete(aether_framework::storage::columns::CONSENSUS, HotStuffEngine::NAME.as_bytes().to_vec());
         store.write(batch, aether_framework::storage::Durability::Synced).unwrap();
     }
     let node = launch(dir.path(), &genesis, &key, &hub);
-    let stuck = node.handle().status().head.height;
-    assert!(!node.handle().status().info.signing, "it follows without signing");
+    let stuck = node.handle().status().unwrap().head.height;
+    assert!(!node.handle().status().unwrap().info.signing, "it follows without signing");
     // Its only validator signs nothing, so the chain stands still (it made ~20 blocks a second).
     tokio::time::sleep(Duration::from_millis(1_000)).await;
-    assert_eq!(node.handle().status().head.height, stuck);
+    assert_eq!(node.handle().status().unwrap().head.height, stuck);
     drop(node);
 
     // The operator confirms this key never signed elsewhere: it signs again.
-    let node = aether_tests::launch_hotstuff_validator_with(
-        dir.path(),
-        &genesis,
-        &key,
-        hub.join(key.public()),
-        &[("node.fresh_safety_state", "true")],
-    );
-    assert!(node.handle().status().info.signing);
+    let node = aether_tests::hotstuff_validator(dir.path(), &genesis, &key, hub.join(key.public()))
+        .configure(|c| c.node.fresh_safety_state = true)
+        .launch()
+        .unwrap();
+    assert!(node.handle().status().unwrap().info.signing);
     wait_for_height(&node.handle(), stuck + 3, Duration::from_secs(30)).await;
 }

@@ -97,6 +97,11 @@ pub struct HotStuffSettings {
     pub heartbeat_ms: u64,
 }
 
+impl aether_api::registry::PluginConfig for HotStuffSettings {
+    const SLOT: aether_api::registry::SlotKind = aether_api::registry::SlotKind::Consensus;
+    const NAME: &'static str = HotStuffEngine::NAME;
+}
+
 impl Default for HotStuffSettings {
     fn default() -> Self {
         HotStuffSettings { base_timeout_ms: 1_000, max_timeout_ms: 30_000, min_block_interval_ms: 100, heartbeat_ms: 1_000 }

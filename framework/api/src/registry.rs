@@ -119,6 +119,17 @@ impl PluginSettings {
     }
 }
 
+/// A plugin's typed settings: the section `[SLOT.NAME]` as a Rust value. Implemented by each
+/// plugin's settings type, so a chain builder sets them with the compiler checking every field
+/// (`NodeBuilder::settings` in `aether-node`) instead of writing `"consensus.hotstuff.x"`
+/// strings. The value must serialize to exactly what the plugin's factory parses back.
+pub trait PluginConfig: serde::Serialize {
+    /// The slot the plugin fills.
+    const SLOT: SlotKind;
+    /// The name the plugin registers under (the value of `SLOT.selector`).
+    const NAME: &'static str;
+}
+
 pub type ConsensusFactory = Box<dyn Fn(&EngineContext, &PluginSettings) -> Result<Box<dyn ConsensusEngine>, PluginError> + Send + Sync>;
 pub type StorageFactory = Box<dyn Fn(&StorageContext, &PluginSettings) -> Result<Arc<dyn KvStore>, PluginError> + Send + Sync>;
 pub type PolicyFactory = Box<dyn Fn(&PluginSettings) -> Result<Arc<dyn OrderingPolicy>, PluginError> + Send + Sync>;

@@ -8,6 +8,7 @@
 //! assert_eq!(err.to_string(), r#"unknown consensus engine "pbft" (key `consensus.engine`); known: solo"#);
 //! ```
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use aether_api::consensus::ConsensusEngine;
@@ -44,20 +45,89 @@ pub fn registry() -> Registry {
     r
 }
 
-/// A named set of plugins with default settings: what `aether run --preset NAME` runs.
+/// A named set of plugins with default settings: what `aether run --preset NAME` runs, and
+/// what a chain builder extends rather than restates.
+///
+/// A preset is layers: the built-in plugins, then each `with_plugins` in order (a later one
+/// registering a name replaces the earlier plugin); its defaults are TOML layers, lowest
+/// first, under the config file, the environment and the command line.
+///
+/// ```
+/// use aether_node::builtins::Preset;
+/// let base = Preset::new("solo-chain", "one validator")
+///     .with_defaults("[chain]\ngenesis = \"genesis.json\"\n[consensus]\nengine = \"solo\"\n");
+/// // Extending: one more layer of defaults and a new name; the base is untouched.
+/// let mine = base.clone().renamed("my-chain", "solo, slower blocks")
+///     .with_defaults("[consensus.solo]\nblock_interval_ms = 5000\n");
+/// assert_eq!(mine.defaults().len(), 2);
+/// assert_eq!(base.name(), "solo-chain");
+/// assert!(mine.registry().consensus.get("solo").is_ok());
+/// ```
+/// One layer of a preset's plugins.
+type RegisterFn = Arc<dyn Fn(&mut Registry) + Send + Sync>;
+
+#[derive(Clone)]
 pub struct Preset {
-    pub name: &'static str,
-    pub description: &'static str,
-    /// Default settings as TOML: the lowest config layer.
-    pub defaults: &'static str,
-    /// Registers the preset's plugins.
-    pub register: fn(&mut Registry),
+    name: String,
+    description: String,
+    defaults: Vec<Cow<'static, str>>,
+    plugins: Vec<RegisterFn>,
 }
 
 impl Preset {
+    /// A preset holding only the built-in plugins and no defaults.
+    pub fn new(name: impl Into<String>, description: impl Into<String>) -> Preset {
+        Preset { name: name.into(), description: description.into(), defaults: Vec::new(), plugins: Vec::new() }
+    }
+
+    /// Adds a layer of plugins (a plugin crate's `register` function, or a closure).
+    pub fn with_plugins(mut self, register: impl Fn(&mut Registry) + Send + Sync + 'static) -> Preset {
+        self.plugins.push(Arc::new(register));
+        self
+    }
+
+    /// Adds a layer of default settings (TOML) above the earlier ones.
+    pub fn with_defaults(mut self, toml: impl Into<Cow<'static, str>>) -> Preset {
+        self.defaults.push(toml.into());
+        self
+    }
+
+    /// The same plugins and defaults under another name.
+    pub fn renamed(mut self, name: impl Into<String>, description: impl Into<String>) -> Preset {
+        self.name = name.into();
+        self.description = description.into();
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The default layers, lowest first.
+    pub fn defaults(&self) -> Vec<&str> {
+        self.defaults.iter().map(|d| d.as_ref()).collect()
+    }
+
+    /// A registry with the built-ins and this preset's plugins.
     pub fn registry(&self) -> Registry {
         let mut r = registry();
-        (self.register)(&mut r);
+        for register in &self.plugins {
+            register(&mut r);
+        }
         r
+    }
+}
+
+impl std::fmt::Debug for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Preset")
+            .field("name", &self.name)
+            .field("defaults", &self.defaults)
+            .field("plugin_layers", &self.plugins.len())
+            .finish()
     }
 }

@@ -236,7 +236,20 @@ struct RawConfig {
 
 /// The figment for `preset_defaults` and `source`, before extraction.
 pub fn figment(preset_defaults: &str, source: &ConfigSource) -> Result<Figment, ConfigError> {
-    let mut fig = Figment::from(Toml::string(preset_defaults));
+    figment_layers(&[preset_defaults], source, &[])
+}
+
+/// Values set in code (by [`crate::node::NodeBuilder`]), each at a dotted key path: the top
+/// layer, above the command line.
+pub type CodeLayer = [(String, serde_json::Value)];
+
+/// The figment for default layers (lowest first: a preset's, then each extension's),
+/// `source`, and values set in code, before extraction.
+pub fn figment_layers(defaults: &[&str], source: &ConfigSource, code: &CodeLayer) -> Result<Figment, ConfigError> {
+    let mut fig = Figment::new();
+    for layer in defaults {
+        fig = fig.merge(Toml::string(layer));
+    }
     if let Some(file) = &source.file {
         if !file.is_file() {
             return Err(ConfigError::MissingFile(file.clone()));
@@ -253,6 +266,9 @@ pub fn figment(preset_defaults: &str, source: &ConfigSource) -> Result<Figment, 
         }
         fig = fig.merge(Serialized::default(key, parse_override(raw)));
     }
+    for (key, value) in code {
+        fig = fig.merge(Serialized::default(key, value));
+    }
     Ok(fig)
 }
 
@@ -266,7 +282,12 @@ fn parse_override(raw: &str) -> toml::Value {
 /// Loads and validates the configuration: every key known, every plugin registered, paths
 /// resolved against the config file's folder.
 pub fn load(preset_defaults: &str, source: &ConfigSource, registry: &Registry) -> Result<NodeConfig, ConfigError> {
-    let raw: RawConfig = figment(preset_defaults, source)?.extract()?;
+    load_layers(&[preset_defaults], source, &[], registry)
+}
+
+/// [`load`] with several default layers (lowest first) and values set in code on top.
+pub fn load_layers(defaults: &[&str], source: &ConfigSource, code: &CodeLayer, registry: &Registry) -> Result<NodeConfig, ConfigError> {
+    let raw: RawConfig = figment_layers(defaults, source, code)?.extract()?;
     let base = match (&source.file, &source.base_dir) {
         (Some(f), _) => f.parent().map(Path::to_path_buf).unwrap_or_default(),
         (None, Some(b)) => b.clone(),

@@ -22,6 +22,11 @@ pub struct SoloSettings {
     pub min_block_interval_ms: u64,
 }
 
+impl crate::registry::PluginConfig for SoloSettings {
+    const SLOT: crate::registry::SlotKind = crate::registry::SlotKind::Consensus;
+    const NAME: &'static str = SoloEngine::NAME;
+}
+
 impl Default for SoloSettings {
     fn default() -> Self {
         SoloSettings { block_interval_ms: 1000, min_block_interval_ms: 50 }

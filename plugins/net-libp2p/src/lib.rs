@@ -70,10 +70,13 @@ pub use settings::{Libp2pSettings, Quota};
 use peers::Shared;
 use service::Service;
 
+/// The name this plugin registers under (`[network] backend = "libp2p"`).
+pub const NAME: &str = "libp2p";
+
 /// Registers the plugin as network backend `libp2p`.
 pub fn register(registry: &mut Registry) {
     registry.network.register(
-        "libp2p",
+        NAME,
         "libp2p over TCP (Noise, Yamux): direct ordered streams to each peer, allow-listed identities, per-peer quotas and blocking",
         Box::new(|ctx, settings| {
             let parsed: Libp2pSettings = settings.parse()?;

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aether_api::network::topics::{CONSENSUS_TOPIC, EVIDENCE_TOPIC, MAX_EVIDENCE_BYTES, SYNC_TOPIC, TX_TOPIC};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Settings of the libp2p plugin. Every field has a default.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Libp2pSettings {
     /// Largest message on any topic (a proposal carries a whole block: 16 MiB plus its header).
@@ -43,7 +43,7 @@ pub struct Libp2pSettings {
 }
 
 /// What one peer may send on one topic.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
     /// Sustained messages per second.
@@ -52,6 +52,11 @@ pub struct Quota {
     pub burst: u32,
     /// Largest message on the topic.
     pub max_bytes: usize,
+}
+
+impl aether_api::registry::PluginConfig for Libp2pSettings {
+    const SLOT: aether_api::registry::SlotKind = aether_api::registry::SlotKind::Network;
+    const NAME: &'static str = crate::NAME;
 }
 
 impl Default for Libp2pSettings {

@@ -165,11 +165,11 @@ fn submit_error(e: SubmitError) -> ErrorObjectOwned {
 #[async_trait]
 impl AetherApiServer for Api {
     fn status(&self) -> RpcResult<StatusView> {
-        Ok(StatusView::from(self.node.status()))
+        Ok(StatusView::from(self.node.status().map_err(ledger_error)?))
     }
 
     fn health(&self) -> RpcResult<HealthView> {
-        let s = self.node.status();
+        let s = self.node.status().map_err(ledger_error)?;
         Ok(HealthView { ok: true, height: s.head.height })
     }
 
@@ -199,15 +199,16 @@ impl AetherApiServer for Api {
 
     fn account(&self, address: Address) -> RpcResult<AccountView> {
         // Head first: the account then reflects this height or a later one.
-        let height = self.node.ledger().head().block.height;
+        let height = self.node.ledger().map_err(ledger_error)?.head().block.height;
         let account = self.node.account(&address).map_err(internal)?;
         let next_nonce = self.node.next_nonce(&address).map_err(internal)?;
         Ok(AccountView::new(address, account, next_nonce, height))
     }
 
     fn account_proof(&self, address: Address, height: Option<u64>) -> RpcResult<AccountProofView> {
-        let height = height.unwrap_or_else(|| self.node.ledger().head().block.height);
-        let (account, proof, header) = self.node.ledger().account_with_proof(&address, height).map_err(ledger_error)?;
+        let ledger = self.node.ledger().map_err(ledger_error)?;
+        let height = height.unwrap_or_else(|| ledger.head().block.height);
+        let (account, proof, header) = ledger.account_with_proof(&address, height).map_err(ledger_error)?;
         Ok(AccountProofView {
             address,
             height,
@@ -234,7 +235,7 @@ impl AetherApiServer for Api {
         let _slot = self.queries.try_acquire().map_err(|_| {
             ErrorObjectOwned::owned(QUERIES_BUSY, format!("{MAX_CONCURRENT_QUERIES} contract queries are running; try again"), None::<()>)
         })?;
-        let ledger = self.node.ledger();
+        let ledger = self.node.ledger().map_err(ledger_error)?;
         if ledger.vm().is_none() {
             return Err(invalid_params("this node runs no VM backend (no [vm] section in its config)".into()));
         }
@@ -245,7 +246,7 @@ impl AetherApiServer for Api {
 
     fn contract_storage(&self, contract: Address, key: String) -> RpcResult<Option<String>> {
         let key = decode_hex("key", &key, MAX_KEY_BYTES)?;
-        let value = self.node.ledger().contract_storage(&contract, &key).map_err(ledger_error)?;
+        let value = self.node.ledger().map_err(ledger_error)?.contract_storage(&contract, &key).map_err(ledger_error)?;
         Ok(value.map(|v| format!("0x{}", hex::encode(v))))
     }
 

@@ -11,8 +11,9 @@ pub(crate) struct InitArgs {
     /// Folder to create the chain in.
     #[arg(long, default_value = ".")]
     pub(crate) dir: PathBuf,
-    #[arg(long, default_value = "aether")]
-    pub(crate) preset: String,
+    /// Preset (default: the binary's default preset).
+    #[arg(long)]
+    pub(crate) preset: Option<String>,
     #[arg(long, default_value = "aether-local")]
     pub(crate) chain_id: String,
     /// Also fund the well-known development account (never on a real chain).
@@ -34,13 +35,13 @@ pub(crate) struct InitArgs {
 
 pub(crate) fn init(a: InitArgs) -> anyhow::Result<()> {
     let mut opts = init::InitOptions::new(&a.dir);
-    opts.preset = a.preset;
+    opts.preset = a.preset.unwrap_or_else(|| crate::presets().default_preset().name().to_string());
     opts.chain_id = a.chain_id;
     opts.fund_dev_account = a.dev_account;
     opts.rpc_listen = a.rpc_listen;
     opts.validators = a.validators;
     opts.p2p_port_base = a.p2p_port;
-    let out = init::init_chain(&opts)?;
+    let out = init::init_chain_in(crate::presets(), &opts)?;
     println!("initialised chain {:?} in {}", opts.chain_id, a.dir.display());
     println!("  config         {}", out.config.display());
     println!("  genesis        {}", out.genesis.display());

@@ -44,12 +44,13 @@ pub(crate) async fn devnet(a: DevnetArgs) -> anyhow::Result<()> {
         None => {
             let dir = tempfile::Builder::new().prefix("aether-devnet-").tempdir()?.keep();
             let mut opts = init::InitOptions::new(&dir);
+            opts.preset = crate::presets().default_preset().name().to_string();
             opts.chain_id = "aether-devnet".into();
             opts.fund_dev_account = true;
             opts.validators = a.validators;
             opts.rpc_listen = Some(a.rpc_listen);
             opts.p2p_port_base = a.p2p_port;
-            init::init_chain(&opts)?;
+            init::init_chain_in(crate::presets(), &opts)?;
             println!("devnet chain in {} (delete it when done)", dir.display());
             println!("dev account {} is funded: aether tx transfer --dev --to ADDRESS --amount N", keys::dev_account().address());
             dir
@@ -64,7 +65,7 @@ pub(crate) async fn devnet(a: DevnetArgs) -> anyhow::Result<()> {
 
 async fn in_process(dir: &Path, rpc_listen: SocketAddr, set: &[String]) -> anyhow::Result<()> {
     let overrides = parse_overrides(set)?;
-    let nodes = aether_presets::devnet::launch_devnet(dir, rpc_listen, &overrides).await?;
+    let nodes = aether_presets::devnet::launch_devnet(crate::presets(), dir, rpc_listen, &overrides).await?;
     for (i, n) in nodes.iter().enumerate() {
         if let Some(rpc) = &n.rpc {
             println!("validator {i}: JSON-RPC on {}", rpc.http_url());

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use aether_framework::config::ConfigSource;
 use aether_framework::registry::Preset;
-use aether_presets::{init, keys, PRESETS};
+use aether_presets::{init, keys};
 use anyhow::{bail, Context};
 use clap::Args;
 
@@ -20,7 +20,7 @@ pub(crate) struct RunArgs {
     /// (reads DIR/validator-I.toml).
     #[arg(long, requires = "dir", value_name = "I")]
     pub(crate) validator: Option<usize>,
-    /// Preset (default: the config file's `preset`, else "aether").
+    /// Preset (default: the config file's `preset`, else the binary's default preset).
     #[arg(long)]
     pub(crate) preset: Option<String>,
     /// Override any setting: --set consensus.solo.block_interval_ms=500 (repeatable).
@@ -69,7 +69,7 @@ impl NodeArgs {
         if !file.is_file() {
             bail!("config file {} does not exist", file.display());
         }
-        let preset = aether_presets::find(&init::preset_of(&file)?.unwrap_or_else(|| "aether".into()))?;
+        let preset = crate::presets().for_config_file(&file)?;
         Ok((preset, ConfigSource { file: Some(file), env: true, overrides: vec![], base_dir: None }))
     }
 }
@@ -78,9 +78,10 @@ pub(crate) async fn run(a: RunArgs) -> anyhow::Result<()> {
     let config_file = if a.dev {
         let dir = tempfile::Builder::new().prefix("aether-dev-").tempdir()?.keep();
         let mut opts = init::InitOptions::new(&dir);
+        opts.preset = crate::presets().default_preset().name().to_string();
         opts.chain_id = "aether-dev".into();
         opts.fund_dev_account = true;
-        let out = init::init_chain(&opts)?;
+        let out = init::init_chain_in(crate::presets(), &opts)?;
         let dev = keys::dev_account();
         println!("dev chain in {} (delete it when done)", dir.display());
         println!("dev account {} is funded; send from it with: aether tx transfer --dev --to ADDRESS --amount N", dev.address());
@@ -104,26 +105,27 @@ pub(crate) async fn run(a: RunArgs) -> anyhow::Result<()> {
             config_file.display()
         );
     }
-    let preset_name = match a.preset {
-        Some(p) => p,
-        None => init::preset_of(&config_file)?.unwrap_or_else(|| "aether".into()),
+    let preset = match &a.preset {
+        Some(p) => crate::presets().find(p)?,
+        None => crate::presets().for_config_file(&config_file)?,
     };
-    let preset = aether_presets::find(&preset_name)?;
-    let mut overrides = parse_overrides(&a.set)?;
-    if let Some(addr) = a.rpc_listen {
-        overrides.push(("rpc.listen".into(), format!("\"{addr}\"")));
-    }
-    if let Some(d) = a.data_dir {
-        overrides.push(("node.data_dir".into(), format!("{:?}", d.display().to_string())));
-    }
-    if a.state_sync {
-        overrides.push(("sync.state_sync".into(), "true".into()));
-    }
-    if a.fresh_safety_state {
-        overrides.push(("node.fresh_safety_state".into(), "true".into()));
-    }
+    let overrides = parse_overrides(&a.set)?;
     let source = ConfigSource { file: Some(config_file), env: true, overrides, base_dir: None };
-    let node = aether_presets::launch(preset, &source).await?;
+    // The shorthand flags are typed edits on top of every config layer, `--set` included.
+    let (rpc_listen, data_dir, state_sync, fresh) = (a.rpc_listen, a.data_dir, a.state_sync, a.fresh_safety_state);
+    let node = aether_presets::launch_with(preset, &source, move |b| {
+        b.configure(move |c| {
+            if let Some(addr) = rpc_listen {
+                c.rpc.listen = addr;
+            }
+            if let Some(d) = data_dir {
+                c.node.data_dir = d;
+            }
+            c.sync.state_sync |= state_sync;
+            c.node.fresh_safety_state |= fresh;
+        })
+    })
+    .await?;
     if let Some(rpc) = &node.rpc {
         println!("JSON-RPC on {} (HTTP and WebSocket), health at {}/health", rpc.http_url(), rpc.http_url());
     }
@@ -195,14 +197,19 @@ pub(crate) fn parse_overrides(set: &[String]) -> anyhow::Result<Vec<(String, Str
 
 /// `aether presets`.
 pub(crate) fn list_presets() {
-    for p in PRESETS {
-        println!("{:<10} {}", p.name, p.description);
+    for p in crate::presets().iter() {
+        println!("{:<10} {}", p.name(), p.description());
     }
 }
 
 /// `aether plugins --preset NAME`.
-pub(crate) fn list_plugins(preset: &str) -> anyhow::Result<()> {
-    let registry = aether_presets::find(preset)?.registry();
+pub(crate) fn list_plugins(preset: Option<&str>) -> anyhow::Result<()> {
+    let presets = crate::presets();
+    let registry = match preset {
+        Some(name) => presets.find(name)?,
+        None => presets.default_preset(),
+    }
+    .registry();
     for (slot, name, description) in registry.listing() {
         println!("{:<20} {:<10} {}", format!("[{}] {}", slot.section(), slot.selector()), name, description);
     }

@@ -59,6 +59,11 @@ pub struct ParitySettings {
     pub compression: bool,
 }
 
+impl aether_api::registry::PluginConfig for ParitySettings {
+    const SLOT: aether_api::registry::SlotKind = aether_api::registry::SlotKind::Storage;
+    const NAME: &'static str = NAME;
+}
+
 fn err(reason: impl ToString) -> StorageError {
     StorageError::Backend { backend: NAME, reason: reason.to_string() }
 }

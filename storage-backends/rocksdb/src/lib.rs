@@ -45,6 +45,11 @@ pub struct RocksSettings {
     pub write_buffer_mb: usize,
 }
 
+impl aether_api::registry::PluginConfig for RocksSettings {
+    const SLOT: aether_api::registry::SlotKind = aether_api::registry::SlotKind::Storage;
+    const NAME: &'static str = NAME;
+}
+
 impl Default for RocksSettings {
     fn default() -> Self {
         RocksSettings { block_cache_mb: 128, bloom_bits_per_key: 10, background_jobs: 2, write_buffer_mb: 64 }

@@ -67,6 +67,8 @@ pub enum LedgerError {
     FormatTooOld { found: u32, supported: u32 },
     #[error("stored {what} is corrupt: {reason}")]
     Corrupt { what: String, reason: String },
+    #[error("the node has shut down (its store is closed)")]
+    NodeStopped,
     #[error("unknown parent block {0}")]
     UnknownParent(Hash),
     #[error("block {0} was not built or verified by this node")]

@@ -99,6 +99,8 @@ pub enum SubmitError {
     State(String),
     #[error("gas limit {got} is above the most one transaction may ask for ({max})")]
     GasLimitTooHigh { got: u64, max: u64 },
+    #[error("the node has shut down")]
+    NodeStopped,
 }
 
 impl SubmitError {
@@ -118,6 +120,7 @@ impl SubmitError {
             SubmitError::PoolFull { .. } => "pool_full",
             SubmitError::State(_) => "state",
             SubmitError::GasLimitTooHigh { .. } => "gas_limit_too_high",
+            SubmitError::NodeStopped => "node_stopped",
         }
     }
     /// A stable machine-readable code per reason (used as the JSON-RPC error code offset).
@@ -136,6 +139,7 @@ impl SubmitError {
             SubmitError::PoolFull { .. } => 11,
             SubmitError::State(_) => 12,
             SubmitError::GasLimitTooHigh { .. } => 13,
+            SubmitError::NodeStopped => 14,
         }
     }
 }

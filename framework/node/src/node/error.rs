@@ -6,7 +6,7 @@ use crate::network::NetworkError;
 use crate::registry::{PluginError, RegistryError};
 use crate::types::{Address, GenesisError, PublicKey};
 
-/// Why [`super::Node::launch_with`] refused to start, or why a node stopped.
+/// Why a node refused to start, or why a node stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     #[error(transparent)]

@@ -1,7 +1,7 @@
 //! [`NodeHandle`]: the running node's API (for RPC, tools and tests), and the views it returns.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use tokio::sync::{broadcast, mpsc};
 
@@ -57,10 +57,16 @@ pub enum TxLookup {
 }
 
 /// A cheap, cloneable view of a running node.
+///
+/// It does not keep the node's store open: after [`super::Node::shutdown`] the ledger and
+/// mempool are gone (the database lock is released, so the node can be started again on the
+/// same data directory while handles remain), and calls that need them return
+/// [`LedgerError::NodeStopped`] / [`SubmitError::NodeStopped`].
 #[derive(Clone)]
 pub struct NodeHandle {
-    pub(super) ledger: Arc<Ledger>,
-    pub(super) mempool: Arc<Mempool>,
+    pub(super) ledger: Weak<Ledger>,
+    pub(super) mempool: Weak<Mempool>,
+    pub(super) max_tx_bytes: usize,
     pub(super) metrics: Arc<NodeMetrics>,
     pub(super) heads: broadcast::Sender<Arc<NewHead>>,
     pub(super) info: Arc<NodeInfo>,
@@ -95,33 +101,39 @@ impl NodeHandle {
         &self.info
     }
 
-    pub fn ledger(&self) -> &Arc<Ledger> {
-        &self.ledger
+    /// The node's ledger, while it runs.
+    pub fn ledger(&self) -> Result<Arc<Ledger>, LedgerError> {
+        self.ledger.upgrade().ok_or(LedgerError::NodeStopped)
     }
 
-    pub fn status(&self) -> NodeStatus {
-        let head = self.ledger.head();
-        NodeStatus {
+    fn mempool(&self) -> Option<Arc<Mempool>> {
+        self.mempool.upgrade()
+    }
+
+    pub fn status(&self) -> Result<NodeStatus, LedgerError> {
+        let head = self.ledger()?.head();
+        Ok(NodeStatus {
             info: (*self.info).clone(),
             head: head.block,
             head_time_ms: head.header.time_ms,
             state_root: head.header.state_root,
-            mempool_size: self.mempool.len(),
-        }
+            mempool_size: self.mempool().map_or(0, |m| m.len()),
+        })
     }
 
     /// Largest encoded transaction the mempool accepts.
     pub fn max_tx_bytes(&self) -> usize {
-        self.mempool.config().max_tx_bytes
+        self.max_tx_bytes
     }
 
     /// Admits an encoded transaction to the mempool and, if admitted, publishes it on the
     /// gossip topic [`TX_TOPIC`] so whichever validator leads next can include it.
     pub fn submit(&self, bytes: &[u8]) -> Result<Hash, SubmitError> {
-        let result = self.mempool.submit(bytes);
+        let Some(mempool) = self.mempool() else { return Err(SubmitError::NodeStopped) };
+        let result = mempool.submit(bytes);
         match &result {
             Ok(_) => {
-                self.metrics.mempool(self.mempool.len(), self.mempool.bytes());
+                self.metrics.mempool(mempool.len(), mempool.bytes());
                 if let Some(n) = &self.network {
                     if let Err(e) = n.publish(TX_TOPIC, bytes.to_vec()) {
                         tracing::debug!(error = %e, "transaction not gossiped");
@@ -145,28 +157,28 @@ impl NodeHandle {
     }
 
     pub fn account(&self, address: &Address) -> Result<Account, LedgerError> {
-        self.ledger.account(address)
+        self.ledger()?.account(address)
     }
 
     /// The nonce `address`'s next transaction should carry, counting its pending ones.
     pub fn next_nonce(&self, address: &Address) -> Result<u64, LedgerError> {
-        let committed = self.ledger.account(address)?.nonce;
-        Ok(self.mempool.next_nonce(address).map_or(committed, |n| n.max(committed)))
+        let committed = self.ledger()?.account(address)?.nonce;
+        Ok(self.mempool().and_then(|m| m.next_nonce(address)).map_or(committed, |n| n.max(committed)))
     }
 
     pub fn block_by_height(&self, height: Height) -> Result<Option<(Block, Certificate)>, LedgerError> {
-        self.ledger.block_by_height(height)
+        self.ledger()?.block_by_height(height)
     }
 
     pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<(Block, Certificate)>, LedgerError> {
-        self.ledger.block_by_hash(hash)
+        self.ledger()?.block_by_hash(hash)
     }
 
     pub fn transaction(&self, hash: &Hash) -> Result<TxLookup, LedgerError> {
-        if let Some(tx) = self.ledger.transaction(hash)? {
+        if let Some(tx) = self.ledger()?.transaction(hash)? {
             return Ok(TxLookup::Committed(Box::new(tx)));
         }
-        Ok(if self.mempool.contains(hash) { TxLookup::Pending } else { TxLookup::Unknown })
+        Ok(if self.mempool().is_some_and(|m| m.contains(hash)) { TxLookup::Pending } else { TxLookup::Unknown })
     }
 
     /// Committed heads from now on. A slow subscriber misses heads (and is told how many)

@@ -11,7 +11,7 @@ use super::evidence_pool::EvidencePool;
 use super::services::{spawn_pruner, spawn_tx_gossip};
 use super::state_sync::{StateSync, StateSyncError, StateSyncReport};
 use super::sync::{SyncService, SyncStatus};
-use super::{Clock, NodeError, NodeHandle, NodeInfo, NodeMetrics, SystemClock, CONSENSUS_TOPIC, EVIDENCE_TOPIC, SYNC_TOPIC, TX_TOPIC};
+use super::{Clock, NodeError, NodeHandle, NodeInfo, NodeMetrics, CONSENSUS_TOPIC, EVIDENCE_TOPIC, SYNC_TOPIC, TX_TOPIC};
 use crate::config::NodeConfig;
 use crate::consensus::driver::{Driver, DriverError};
 use crate::consensus::{ConsensusEngine, EngineContext, Input, LocalValidator, ValidatorSet};
@@ -26,6 +26,9 @@ use crate::vm::VmContext;
 /// A running node. Dropping it shuts it down.
 pub struct Node {
     handle: NodeHandle,
+    /// The only long-lived strong references besides the node's threads': dropped at
+    /// shutdown, so the store closes although handles remain.
+    live: Option<(Arc<Ledger>, Arc<Mempool>)>,
     stop: watch::Sender<bool>,
     /// Becomes `true` when the driver thread has exited, for whatever reason.
     exited: watch::Receiver<bool>,
@@ -70,24 +73,10 @@ pub fn open_network(
 }
 
 impl Node {
-    /// Assembles and starts a node. `validator_key` is this node's identity key if it is a
-    /// validator.
-    pub fn launch(config: &NodeConfig, registry: &Registry, genesis: &Genesis, validator_key: Option<Keypair>) -> Result<Node, NodeError> {
-        Self::launch_with(
-            config,
-            registry,
-            genesis,
-            validator_key,
-            Arc::new(SystemClock::default()),
-            Arc::new(NodeMetrics::default()),
-            None,
-        )
-    }
-
-    /// [`Node::launch`] with a chosen clock and metrics (the RPC plugin serves the same
-    /// metrics, so it can be bound before the node starts), and the network consensus
-    /// messages travel on (topic [`CONSENSUS_TOPIC`]; required with more than one validator).
-    pub fn launch_with(
+    /// Assembles and starts a node from resolved config (what [`super::NodeBuilder`] hands
+    /// over). `validator_key` is this node's identity key if it is a validator; `network` is
+    /// what consensus messages travel on (required with more than one validator).
+    pub(crate) fn start(
         config: &NodeConfig,
         registry: &Registry,
         genesis: &Genesis,
@@ -205,8 +194,9 @@ impl Node {
         }));
         let handle = NodeHandle {
             sync: sync_status.clone(),
-            ledger: ledger.clone(),
-            mempool: mempool.clone(),
+            ledger: Arc::downgrade(&ledger),
+            mempool: Arc::downgrade(&mempool),
+            max_tx_bytes: config.mempool.max_tx_bytes,
             metrics: metrics.clone(),
             heads: heads.clone(),
             info,
@@ -223,9 +213,10 @@ impl Node {
         };
 
         let start = Input::Start { committed: head.block, certificate: head.certificate, safety_state };
+        let live = (ledger.clone(), mempool.clone());
         let io = NodeIo {
             evidence: EvidencePool::new(ledger.clone(), network.clone()),
-            ledger,
+            ledger: ledger.clone(),
             mempool: mempool.clone(),
             store,
             heads,
@@ -239,7 +230,7 @@ impl Node {
         };
         let (stop, stop_rx) = watch::channel(false);
         let pruner = if config.retention.keep_recent > 0 || config.retention.keep_blocks > 0 {
-            Some(spawn_pruner(handle.ledger.clone(), config.retention, stop.subscribe())?)
+            Some(spawn_pruner(ledger.clone(), config.retention, stop.subscribe())?)
         } else {
             None
         };
@@ -247,7 +238,7 @@ impl Node {
         let sync = match (&network, verifier, sync_inbox) {
             (Some(network), Some(verifier), Some(inbox)) => {
                 let service = SyncService {
-                    ledger: handle.ledger.clone(),
+                    ledger: ledger.clone(),
                     network: network.clone(),
                     inbox,
                     verifier,
@@ -290,8 +281,8 @@ impl Node {
                 result
             })
             .map_err(|source| NodeError::Thread { name: "consensus", source })?;
-        tracing::info!(chain = %handle.info.chain_id, engine = %handle.info.engine, storage = %handle.info.storage, height = handle.ledger.head().block.height, "node started");
-        Ok(Node { handle, stop, exited, driver: Some(driver), pruner, tx_gossip, sync })
+        tracing::info!(chain = %handle.info.chain_id, engine = %handle.info.engine, storage = %handle.info.storage, height = ledger.head().block.height, "node started");
+        Ok(Node { handle, live: Some(live), stop, exited, driver: Some(driver), pruner, tx_gossip, sync })
     }
 
     /// Resolves when the driver has stopped on its own (a fatal error such as a failed disk
@@ -322,13 +313,16 @@ impl Node {
         if let Some(s) = self.sync.take() {
             let _ = s.join();
         }
-        match self.driver.take() {
+        let result = match self.driver.take() {
             Some(t) => match t.join() {
                 Ok(r) => r.map_err(NodeError::from),
                 Err(_) => Err(NodeError::DriverPanicked),
             },
             None => Ok(()),
-        }
+        };
+        // Every thread holding the ledger has been joined: this closes the store.
+        self.live = None;
+        result
     }
 }
 

@@ -10,7 +10,9 @@
 //! being committed finishes committing (one synced batch), nothing half-written remains.
 
 //! Parts, one job each:
-//! - [`launch`](Node::launch_with): assembly and shutdown of a [`Node`];
+//! - [`NodeBuilder`]: a node assembled one slot at a time (by config, name, typed settings
+//!   or instance);
+//! - `launch`: starting and stopping a [`Node`];
 //! - `handle`: [`NodeHandle`], the API RPC and tools use, and its views;
 //! - `driver_loop`: the thread that feeds the consensus engine its inputs;
 //! - `effects`: what the engine's outputs do (send, persist, build, verify, commit);
@@ -20,6 +22,7 @@
 //! - [`state_sync`]: an empty node's start from a peer's state at a final height;
 //! - [`Clock`], [`NodeError`], [`NodeMetrics`]; the topics are the network API's.
 
+mod builder;
 mod clock;
 mod driver_loop;
 mod effects;
@@ -35,6 +38,7 @@ pub mod sync;
 pub(crate) mod testing;
 
 pub use crate::network::topics::{CONSENSUS_TOPIC, EVIDENCE_TOPIC, MAX_EVIDENCE_BYTES, SYNC_TOPIC, TX_TOPIC};
+pub use builder::{BuildError, NodeBuilder, PreparedNode};
 pub use clock::{Clock, SystemClock};
 pub use error::{EvidenceQueueError, NodeError};
 pub use handle::{NewHead, NodeHandle, NodeInfo, NodeStatus, TxLookup};

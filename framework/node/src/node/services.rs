@@ -71,7 +71,8 @@ pub(super) fn gossip_verdict(error: &SubmitError) -> Verdict {
         | SubmitError::NonceInPool(_)
         | SubmitError::InsufficientBalance { .. }
         | SubmitError::PoolFull { .. }
-        | SubmitError::State(_) => Verdict::Ignore,
+        | SubmitError::State(_)
+        | SubmitError::NodeStopped => Verdict::Ignore,
     }
 }
 

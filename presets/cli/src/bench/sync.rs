@@ -98,7 +98,7 @@ pub async fn run_sync_bench(opts: &SyncBenchOptions) -> anyhow::Result<()> {
         blocks.push((BlockRef { hash: b.hash, height: h }, b.certificate));
     }
     let genesis = Genesis::load(&dir.path().join("genesis.json"))?;
-    let registry = aether_presets::find("aether")?.registry();
+    let registry = aether_presets::aether().registry();
     let ctx = EngineContext {
         chain_id: genesis.chain_id.clone(),
         genesis: aether_framework::ledger::Ledger::genesis_block(&genesis).hash(),

@@ -136,7 +136,7 @@ pub async fn run_transfer_bench(opts: &BenchOptions) -> anyhow::Result<BenchRepo
     let baseline_verify_per_sec = total as f64 / start.elapsed().as_secs_f64();
 
     let source = ConfigSource { file: Some(dir.path().join("aether.toml")), ..Default::default() };
-    let node = aether_presets::launch(aether_presets::find("aether")?, &source).await?;
+    let node = aether_presets::launch(&aether_presets::aether(), &source).await?;
     let url = node.rpc.as_ref().context("bench needs RPC")?.http_url();
     let handle = node.handle();
     let mut heads = handle.subscribe_heads();

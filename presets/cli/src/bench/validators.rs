@@ -11,12 +11,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aether_consensus_hotstuff::HotStuffEngine;
+use aether_consensus_hotstuff::{HotStuffEngine, HotStuffSettings};
 use aether_framework::codec;
-use aether_framework::config::{self, ConfigSource};
+use aether_framework::consensus::solo::{SoloEngine, SoloSettings};
 use aether_framework::network::memory::MemoryHub;
 use aether_framework::network::Network;
-use aether_framework::node::{Node, NodeMetrics, SystemClock};
+use aether_framework::node::{Node, NodeBuilder};
+use aether_framework::registry::SlotKind;
 use aether_framework::types::{Action, Address, Genesis, GenesisAccount, Hash, Keypair, SignedTransaction, TxBody};
 use anyhow::{bail, Context};
 
@@ -74,30 +75,21 @@ fn launch(
     txs: usize,
     network: Option<Arc<dyn Network>>,
 ) -> anyhow::Result<Node> {
-    let preset = aether_presets::find("aether")?;
-    let registry = preset.registry();
-    let source = ConfigSource {
-        base_dir: Some(dir.to_path_buf()),
-        overrides: vec![
-            ("consensus.engine".into(), format!("\"{engine}\"")),
-            (format!("consensus.{engine}.min_block_interval_ms"), "50".into()),
-            ("storage.backend".into(), format!("\"{storage}\"")),
-            ("node.data_dir".into(), format!("\"{}\"", dir.join("data").display())),
-            ("mempool.max_txs".into(), (txs.max(1000) * 2).to_string()),
-            ("mempool.max_block_txs".into(), "10000".into()),
-        ],
-        ..Default::default()
+    let builder = NodeBuilder::new(genesis.clone()).preset(&aether_presets::aether()).validator_key(key.clone());
+    let builder = match engine {
+        HotStuffEngine::NAME => builder.settings(HotStuffSettings { min_block_interval_ms: 50, ..HotStuffSettings::default() }),
+        SoloEngine::NAME => builder.settings(SoloSettings { min_block_interval_ms: 50, ..SoloSettings::default() }),
+        other => bail!("the validators bench runs hotstuff or solo, not {other:?}"),
     };
-    let config = config::load(preset.defaults, &source, &registry).map_err(|e| anyhow::anyhow!("bench config: {e}"))?;
-    Ok(Node::launch_with(
-        &config,
-        &registry,
-        genesis,
-        Some(key.clone()),
-        Arc::new(SystemClock::default()),
-        Arc::new(NodeMetrics::default()),
-        network,
-    )?)
+    let builder = builder.plugin(SlotKind::Storage, storage).data_dir(dir.join("data")).configure(move |c| {
+        c.mempool.max_txs = txs.max(1000) * 2;
+        c.mempool.max_block_txs = 10_000;
+    });
+    let builder = match network {
+        Some(n) => builder.network(n),
+        None => builder,
+    };
+    builder.launch().map_err(|e| anyhow::anyhow!("bench node: {e}"))
 }
 
 async fn run(
