@@ -24,6 +24,24 @@
 //! # Ok(()) }
 //! ```
 
+/// The plugin crates this build compiles, so a chain builder reaches their settings types
+/// (`plugins::hotstuff::HotStuffSettings`) without depending on each crate.
+pub mod plugins {
+    #[cfg(feature = "hotstuff")]
+    pub use aether_consensus_hotstuff as hotstuff;
+    #[cfg(feature = "libp2p")]
+    pub use aether_net_libp2p as libp2p;
+    pub use aether_storage_memory as memory;
+    #[cfg(feature = "paritydb")]
+    pub use aether_storage_paritydb as paritydb;
+    #[cfg(feature = "rocksdb")]
+    pub use aether_storage_rocksdb as rocksdb;
+    #[cfg(feature = "wasmer")]
+    pub use aether_vm_wasmer as wasmer;
+    #[cfg(feature = "wasmtime")]
+    pub use aether_vm_wasmtime as wasmtime;
+}
+
 pub mod devnet;
 pub mod init;
 pub mod keys;
