@@ -251,3 +251,32 @@ pub async fn launch_with(
     let rpc = bound.map(|b| b.serve(node.handle()));
     Ok(LaunchedNode { node, rpc, config })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_extended_preset_keeps_the_base_and_its_later_layers_win() {
+        let base = memory();
+        let mine = base.clone().renamed("mine", "memory, fifo").with_defaults("[mempool]\npolicy = \"fifo\"\n[consensus]\nengine = \"solo\"\n");
+        assert_eq!(base.defaults().len() + 1, mine.defaults().len(), "one more layer, the base's kept");
+        assert_eq!(init::default_engine(&mine).unwrap(), "solo");
+        let source = ConfigSource { base_dir: Some(std::env::temp_dir()), ..ConfigSource::default() };
+        let (config, _) = load_config(&mine, &source).unwrap();
+        assert_eq!(config.mempool.policy, "fifo", "the extension's default is above the base's");
+        let (config, _) = load_config(&base, &source).unwrap();
+        assert_eq!(config.mempool.policy, "fee", "the base is unchanged");
+    }
+
+    #[test]
+    fn a_binarys_preset_list_refuses_duplicates_and_names_the_known_ones() {
+        let err = Presets::new(vec![memory(), memory()]).unwrap_err().to_string();
+        assert_eq!(err, "preset \"memory\" is listed twice");
+        assert!(Presets::new(vec![]).is_err());
+        let list = Presets::new(vec![memory().renamed("a", ""), memory()]).unwrap();
+        assert_eq!(list.default_preset().name(), "a", "the first is the default");
+        let err = list.find("b").unwrap_err().to_string();
+        assert_eq!(err, "unknown preset \"b\"; known: a, memory");
+    }
+}

@@ -110,9 +110,12 @@ pub(crate) async fn run(a: RunArgs) -> anyhow::Result<()> {
         None => crate::presets().for_config_file(&config_file)?,
     };
     let overrides = parse_overrides(&a.set)?;
+    // A relative --data-dir is relative to the config file's folder, like every path in it.
+    let base = config_file.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let data_dir = a.data_dir.map(|d| if d.is_absolute() { d } else { base.join(d) });
     let source = ConfigSource { file: Some(config_file), env: true, overrides, base_dir: None };
     // The shorthand flags are typed edits on top of every config layer, `--set` included.
-    let (rpc_listen, data_dir, state_sync, fresh) = (a.rpc_listen, a.data_dir, a.state_sync, a.fresh_safety_state);
+    let (rpc_listen, state_sync, fresh) = (a.rpc_listen, a.state_sync, a.fresh_safety_state);
     let node = aether_presets::launch_with(preset, &source, move |b| {
         b.configure(move |c| {
             if let Some(addr) = rpc_listen {
