@@ -8,7 +8,9 @@
 //!   partitions, crashes, Byzantine behaviours) and its [`sim::conformance`] suite.
 //! - [`storage_conformance`], [`storage_crash_conformance`]: the `KvStore` contract, and
 //!   atomicity and durability (the `Durability` rules) across a writer process killed at
-//!   random moments; [`crash`]: the child-process machinery, for kits of other crates.
+//!   random moments; [`crash`]: the child-process machinery, for kits of other crates;
+//!   [`file_store`]: a small file-backed store, correct or deliberately flawed, that the kits
+//!   are tested against.
 //! - [`network_conformance`]: the `Network` contract on three running nodes of any network
 //!   plugin (the in-process hub and libp2p both pass it).
 //! - [`vm_conformance`]: same results and the same gas as the reference on a corpus of
@@ -32,6 +34,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod crash;
+pub mod file_store;
 mod network;
 pub mod sim;
 mod storage;
