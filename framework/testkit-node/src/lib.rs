@@ -173,7 +173,8 @@ pub fn state_root_conformance<S: KvStore>(open: impl Fn() -> Arc<S>, settings: S
         for height in heights {
             // Alternate who builds: the builder's reads (nonces, balances) come from its store.
             let (builder, follower) = if height % 2 == 0 { (&memory, &backend) } else { (&backend, &memory) };
-            let block = build_and_commit(builder, transfers(builder, &mut rng)).unwrap_or_else(|e| panic!("{}: {e}", context(height)));
+            let block = build_and_commit(builder, transfers(builder, &mut rng))
+                .unwrap_or_else(|e| panic!("{}: same roots: on {}, {e}", context(height), builder.store().backend_name()));
             let executed = follower.execute_block(block).unwrap_or_else(|e| {
                 panic!(
                     "{}: same roots: a block built on {} does not execute on {} to its header's roots: {e}",
