@@ -260,7 +260,8 @@ const LEDGER_CRASH_ROUND_ENV: &str = "AETHER_LEDGER_CRASH_ROUND";
 /// 1. **opens**: the store opens as a ledger (which checks the state tree's root against the
 ///    head's header);
 /// 2. **committed survives**: the head is at least the last height the child acknowledged,
-///    and every acknowledged height holds the acknowledged block hash.
+///    and every acknowledged height holds the acknowledged block hash;
+/// 3. **commits keep working**: the child was still committing when it was killed.
 ///
 /// At the end, **re-executes**: every stored block executes on a fresh memory ledger to the tx
 /// and state roots in its header, and the root recomputed from scratch is the head's.
@@ -293,7 +294,7 @@ pub fn ledger_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&Path
         let delay = Duration::from_micros(rng.gen_range(0..=max_kill_delay.as_micros() as u64));
         let env = [(LEDGER_CRASH_CHILD_ENV, dir.display().to_string()), (LEDGER_CRASH_ROUND_ENV, round.to_string())];
         let killed = aether_testkit::crash::run_then_kill(test_path, &env, delay).unwrap_or_else(|e| panic!("{context}: {e}"));
-        let mut violations = Vec::new();
+        let mut violations: Vec<String> = killed.early_exit().map(|e| format!("commits keep working: {e}")).into_iter().collect();
         let mut acked: Vec<(u64, String)> = Vec::new();
         for line in &killed.lines {
             match line.split(' ').collect::<Vec<_>>().as_slice() {

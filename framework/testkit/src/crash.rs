@@ -44,6 +44,22 @@ pub struct KilledChild {
     pub lines: Vec<String>,
     /// Its stderr, for failure messages.
     pub stderr: String,
+    /// Set if it had already ended when the kill came: a writer that stops by itself (a
+    /// failed write, a panic) is a failure even if what it left behind looks right.
+    pub exited_before_kill: Option<std::process::ExitStatus>,
+}
+
+impl KilledChild {
+    /// Why the child's run does not count, if it ended by itself.
+    pub fn early_exit(&self) -> Option<String> {
+        let status = self.exited_before_kill?;
+        Some(format!("the child ended by itself before the kill ({status}); its stderr ends with:\n{}", tail(&self.stderr)))
+    }
+}
+
+fn tail(text: &str) -> String {
+    let start = text.char_indices().rev().nth(2000).map_or(0, |(i, _)| i);
+    text[start..].to_string()
 }
 
 /// Runs this test binary's test `test_path` as a child with `env` set, waits (at most
@@ -90,18 +106,19 @@ pub fn run_then_kill(test_path: &str, env: &[(&str, String)], delay: Duration) -
         lines.push(line);
         std::thread::sleep(delay);
     }
+    let exited_before_kill = reaper.0.as_mut().and_then(|c| c.try_wait().ok().flatten());
     drop(reaper); // SIGKILL and reap: the pipes close, so both readers finish
     lines.extend(rx.iter());
     let _ = out_reader.join();
     let stderr = err_reader.join().unwrap_or_default();
     if lines.is_empty() {
-        let tail: String = stderr.chars().rev().take(2000).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail = tail(&stderr);
         return Err(format!(
             "the child printed nothing within {FIRST_LINE_TIMEOUT:?} (does {test_path:?} name the test that calls the kit, \
              with its module path?); its stderr ends with:\n{tail}"
         ));
     }
-    Ok(KilledChild { lines, stderr })
+    Ok(KilledChild { lines, stderr, exited_before_kill })
 }
 
 /// The child's side: prints acknowledgement lines, and ends the process when the parent is

@@ -252,7 +252,10 @@ struct Acked {
 /// 3. **synced survives**: `N` is at least the last batch acknowledged as synced;
 /// 4. **buffered survives a later sync**: `N` is at least every batch acknowledged (buffered)
 ///    before a synced write of any thread began that was then acknowledged;
-/// 5. **nothing invented**: `N` is at most one past the last acknowledged batch.
+/// 5. **nothing invented**: `N` is at most one past the last acknowledged batch;
+///
+/// and that the writer was still writing when it was killed (**writes keep working**: a
+/// failed write ends it early, with its error on stderr, which the message shows).
 ///
 /// Each round continues the store of the previous one. The first round with a broken rule
 /// panics with all of that round's broken rules, the seed and the round. In the writer process
@@ -281,6 +284,7 @@ pub fn storage_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&std
             a.last = a.last.max(n);
         }
         let mut violations = read_acks(&killed.lines, &mut acked);
+        violations.extend(killed.early_exit().map(|e| format!("writes keep working: {e}")));
         let store = open(std::path::Path::new(&dir));
         for (t, a) in acked.iter().enumerate() {
             match check_thread(&store, t, a, in_store[t]) {
