@@ -289,11 +289,14 @@ pub fn ledger_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&Path
     let started = Instant::now();
     let mut last_acked = 0;
     let mut acked_in_total = 0;
+    let mut in_child = Duration::ZERO;
     for round in 0..rounds {
         let context = format!("ledger crash kit (seed {seed}, round {round} of {rounds}; rerun with AETHER_SEED={seed})");
         let delay = Duration::from_micros(rng.gen_range(0..=max_kill_delay.as_micros() as u64));
         let env = [(LEDGER_CRASH_CHILD_ENV, dir.display().to_string()), (LEDGER_CRASH_ROUND_ENV, round.to_string())];
+        let child_started = Instant::now();
         let killed = aether_testkit::crash::run_then_kill(test_path, &env, delay).unwrap_or_else(|e| panic!("{context}: {e}"));
+        in_child += child_started.elapsed();
         let mut violations: Vec<String> = killed.early_exit().map(|e| format!("commits keep working: {e}")).into_iter().collect();
         let mut acked: Vec<(u64, String)> = Vec::new();
         for line in &killed.lines {
@@ -350,7 +353,7 @@ pub fn ledger_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&Path
     drop(ledger);
     let _ = std::fs::remove_dir_all(&dir);
     eprintln!(
-        "ledger crash kit: seed {seed}, {rounds} kills in {:.1?}; head {} (last acknowledged {last_acked})",
+        "ledger crash kit: seed {seed}, {rounds} kills in {:.1?} ({in_child:.1?} of it in child processes); head {} (last acknowledged {last_acked})",
         started.elapsed(),
         head.block.height
     );

@@ -212,24 +212,4 @@ mod tests {
             aether_testkit::CrashSettings::default(),
         );
     }
-
-    #[test]
-    fn gives_the_memory_backends_state_roots_through_the_ledger() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db");
-        aether_testkit_node::state_root_conformance(
-            || Arc::new(RocksStore::open(&path, columns::SCHEMA, &RocksSettings::default()).unwrap()),
-            aether_testkit_node::StateRootSettings::default(),
-        );
-    }
-
-    #[test]
-    fn a_ledger_on_it_survives_being_killed_while_committing() {
-        // Re-runs this test binary as a committing ledger and SIGKILLs it (AETHER_CRASH_ROUNDS, default 20).
-        aether_testkit_node::ledger_crash_conformance(
-            "tests::a_ledger_on_it_survives_being_killed_while_committing",
-            |p| Arc::new(RocksStore::open(p, columns::SCHEMA, &RocksSettings::default()).unwrap()),
-            aether_testkit_node::LedgerCrashSettings::default(),
-        );
-    }
 }
