@@ -10,25 +10,25 @@ use aether_framework::storage::columns;
 use aether_storage_paritydb::{ParitySettings, ParityStore};
 use aether_storage_rocksdb::{RocksSettings, RocksStore};
 use aether_testkit_node::{ledger_crash_conformance, state_root_conformance, LedgerCrashSettings, StateRootSettings};
+use aether_vm_wasmtime::WasmtimeBackend;
+
+/// Transfers and contract calls (the VM backend does not matter: they agree to the unit).
+fn with_contracts() -> StateRootSettings {
+    StateRootSettings { vm: Some(Arc::new(WasmtimeBackend::new())), ..StateRootSettings::default() }
+}
 
 #[test]
 fn rocksdb_gives_the_memory_backends_state_roots_through_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    state_root_conformance(
-        || Arc::new(RocksStore::open(&path, columns::SCHEMA, &RocksSettings::default()).unwrap()),
-        StateRootSettings::default(),
-    );
+    state_root_conformance(|| Arc::new(RocksStore::open(&path, columns::SCHEMA, &RocksSettings::default()).unwrap()), with_contracts());
 }
 
 #[test]
 fn paritydb_gives_the_memory_backends_state_roots_through_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    state_root_conformance(
-        || Arc::new(ParityStore::open(&path, columns::SCHEMA, &ParitySettings::default()).unwrap()),
-        StateRootSettings::default(),
-    );
+    state_root_conformance(|| Arc::new(ParityStore::open(&path, columns::SCHEMA, &ParitySettings::default()).unwrap()), with_contracts());
 }
 
 #[test]

@@ -3,18 +3,20 @@
 //! Node-level conformance kits for a storage backend: what the node's own tests check on
 //! RocksDB and ParityDB, as functions a backend author outside this repository can call.
 //!
-//! - [`state_root_conformance`]: the same seeded chain of transfer blocks, built and executed
-//!   through the [`Ledger`] alternately on the backend under test and on the memory backend,
-//!   gives the same state root at every height (and the header's), across a reopen of the
-//!   store. The state root must never depend on the backend: a mixed network would fork.
+//! - [`state_root_conformance`]: the same seeded chain of blocks (transfers and, given a VM
+//!   backend, calls to a deployed contract that write, delete, pay and revert), built and
+//!   executed through the [`Ledger`] alternately on the backend under test and on the memory
+//!   backend, gives the same state root at every height (and the header's), across reopens of
+//!   the store. The state root must never depend on the backend: a mixed network would fork.
 //! - [`ledger_crash_conformance`]: a child process commits blocks through the ledger on the
 //!   backend and is killed with SIGKILL at random moments; after each kill the store opens
 //!   as a ledger, every block acknowledged as committed is there with the same hash, and at
 //!   the end every stored block re-executes on a fresh memory ledger to its header's roots.
 //!
-//! What they do not cover: contract calls and runtime modules (the workload is transfers;
-//! contracts need a VM backend, which a storage crate should not have to build), pruning, and
-//! the full node (consensus, mempool, RPC) — `presets/cli/tests/crash.rs` kills the real binary.
+//! What they do not cover: runtime modules, pruning, contracts in the crash kit (the state
+//! root kit runs them only when handed a VM backend, which a storage crate may not want to
+//! build), and the full node (consensus, mempool, RPC) — `presets/cli/tests/crash.rs` kills
+//! the real binary.
 //! The key-value contract itself is `aether_testkit`'s [`storage_conformance`] and
 //! [`storage_crash_conformance`].
 //!
@@ -45,12 +47,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aether_api::storage::KvStore;
-use aether_node::ledger::Ledger;
+use aether_node::ledger::{ExecutedBlock, Ledger};
 use aether_node::state;
 use aether_primitives::types::{
-    Action, Address, Certificate, Genesis, GenesisAccount, GenesisValidator, Keypair, SignedTransaction, TxBody,
+    Action, Address, Certificate, Genesis, GenesisAccount, GenesisValidator, Keypair, SignedTransaction, TxBody, TxStatus,
 };
 use aether_storage_memory::MemoryStore;
+use aether_vm::VmBackend;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -80,62 +83,111 @@ fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
-/// The next block's transfers, drawn from `rng`: 0 to 12 of them from random funded senders
-/// (nonces read from `ledger`'s head, plus what this block already used), to funded accounts,
-/// to fresh addresses and to themselves, with random amounts, fees and memos.
-fn transfers(ledger: &Ledger, rng: &mut StdRng) -> Vec<SignedTransaction> {
+/// Draws the next block's transactions from `rng`, signing with nonces read from `ledger`'s
+/// head (plus what the block already used): 0 to 12 transfers from random funded senders to
+/// funded accounts, fresh addresses and themselves, with random amounts, fees and memos; and,
+/// if `contract` is deployed, 0 to 4 calls to it that write, delete and pay out of contract
+/// storage and balance (one in four reverts).
+fn workload(ledger: &Ledger, rng: &mut StdRng, contract: Option<Address>) -> Vec<SignedTransaction> {
     let mut nonces: Vec<Option<u64>> = vec![None; ACCOUNTS as usize];
-    (0..rng.gen_range(0..=12))
-        .map(|_| {
-            let from = rng.gen_range(0..ACCOUNTS);
-            let nonce = nonces[from as usize].get_or_insert_with(|| ledger.account(&key(from).address()).expect("read an account").nonce);
-            let to = match rng.gen_range(0..4) {
-                0 => Address(rng.gen()),
-                1 => key(from).address(),
-                _ => key(rng.gen_range(0..ACCOUNTS)).address(),
-            };
-            let memo: Vec<u8> = (0..rng.gen_range(0..40)).map(|_| rng.gen()).collect();
-            let tx = TxBody {
-                chain_id: CHAIN.into(),
-                sender: key(from).public(),
-                nonce: *nonce,
-                fee: rng.gen_range(1..50),
-                action: Action::Transfer { to, amount: rng.gen_range(0..1_000_000), memo },
+    let mut next_nonce = |from: u8| {
+        let nonce = nonces[from as usize].get_or_insert_with(|| ledger.account(&key(from).address()).expect("read an account").nonce);
+        *nonce += 1;
+        *nonce - 1
+    };
+    let mut txs = Vec::new();
+    for _ in 0..rng.gen_range(0..=12) {
+        let from = rng.gen_range(0..ACCOUNTS);
+        let to = match rng.gen_range(0..4) {
+            0 => Address(rng.gen()),
+            1 => key(from).address(),
+            _ => key(rng.gen_range(0..ACCOUNTS)).address(),
+        };
+        let memo: Vec<u8> = (0..rng.gen_range(0..40)).map(|_| rng.gen()).collect();
+        let action = Action::Transfer { to, amount: rng.gen_range(0..1_000_000), memo };
+        txs.push(
+            TxBody { chain_id: CHAIN.into(), sender: key(from).public(), nonce: next_nonce(from), fee: rng.gen_range(1..50), action }
+                .sign(&key(from)),
+        );
+    }
+    for _ in 0..contract.map_or(0, |_| rng.gen_range(0..=4)) {
+        let from = rng.gen_range(0..ACCOUNTS);
+        let (method, input) = match rng.gen_range(0..4) {
+            0 | 1 => ("put", (0..rng.gen_range(0..64)).map(|_| rng.gen()).collect()),
+            2 => ("del", vec![]),
+            _ => {
+                let mut input = key(rng.gen_range(0..ACCOUNTS)).address().0.to_vec();
+                input.extend_from_slice(&rng.gen_range(0..1_000u128).to_le_bytes());
+                (if rng.gen_bool(0.5) { "pay" } else { "pay_then_revert" }, input)
             }
-            .sign(&key(from));
-            *nonce += 1;
-            tx
-        })
-        .collect()
+        };
+        let action = Action::Call {
+            contract: contract.unwrap_or_default(),
+            method: method.into(),
+            input,
+            value: rng.gen_range(0..3),
+            gas_limit: 200_000,
+        };
+        let fee = aether_vm::gas::min_fee(action.gas_limit()).max(1);
+        txs.push(TxBody { chain_id: CHAIN.into(), sender: key(from).public(), nonce: next_nonce(from), fee, action }.sign(&key(from)));
+    }
+    txs
+}
+
+/// The transaction deploying the kit's contract (`aether_testkit`'s `STORE` corpus contract:
+/// storage, events, payments) from account 0, and the contract's address.
+fn deploy(ledger: &Ledger) -> (SignedTransaction, Address) {
+    let deployer = key(0);
+    let nonce = ledger.account(&deployer.address()).expect("read an account").nonce;
+    let code = wat::parse_str(aether_testkit::vm_conformance::corpus::STORE).expect("the corpus contract parses");
+    let action = Action::Deploy { code, input: vec![], value: 1_000_000, gas_limit: 5_000_000 };
+    let fee = aether_vm::gas::min_fee(action.gas_limit()).max(1);
+    let tx = TxBody { chain_id: CHAIN.into(), sender: deployer.public(), nonce, fee, action }.sign(&deployer);
+    (tx, aether_vm::executor::contract_address(&deployer.address(), nonce))
 }
 
 /// Builds the next block on `ledger` from `txs` and commits it; every one must be included.
-fn build_and_commit(ledger: &Ledger, txs: Vec<SignedTransaction>) -> Result<aether_primitives::types::Block, String> {
+fn build_and_commit(ledger: &Ledger, txs: Vec<SignedTransaction>) -> Result<Arc<ExecutedBlock>, String> {
     let head = ledger.head();
     let built = ledger
         .build_block(&head.block.hash, head.certificate, txs, vec![], head.header.time_ms + 10, proposer().address())
         .map_err(|e| format!("building block {} failed: {e}", head.block.height + 1))?;
     if !built.rejected.is_empty() {
-        return Err(format!("block {}: the workload's transfers were refused: {:?}", head.block.height + 1, built.rejected));
+        return Err(format!("block {}: the workload's transactions were refused: {:?}", head.block.height + 1, built.rejected));
     }
     ledger
         .commit(&built.executed.hash, &Certificate(vec![1]))
         .map_err(|e| format!("committing block {} failed: {e}", head.block.height + 1))?;
-    Ok(built.executed.block.clone())
+    Ok(built.executed)
 }
 
-/// Settings of [`state_root_conformance`]; [`Default`] reads `AETHER_SEED` (default 1).
-#[derive(Debug, Clone)]
+/// Settings of [`state_root_conformance`]; [`Default`] reads `AETHER_SEED` (default 1) and
+/// runs no contracts.
+#[derive(Clone)]
 pub struct StateRootSettings {
     /// Blocks to build (the store is reopened halfway).
     pub blocks: u64,
     /// Seeds the workload.
     pub seed: u64,
+    /// With a VM backend, block 1 deploys a contract and later blocks call it (contract
+    /// storage writes and deletes, payments, reverts) beside the transfers. Any backend will
+    /// do: they agree to the unit of gas.
+    pub vm: Option<Arc<dyn VmBackend>>,
+}
+
+impl std::fmt::Debug for StateRootSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateRootSettings")
+            .field("blocks", &self.blocks)
+            .field("seed", &self.seed)
+            .field("vm", &self.vm.as_ref().map(|vm| vm.name()))
+            .finish()
+    }
 }
 
 impl Default for StateRootSettings {
     fn default() -> Self {
-        StateRootSettings { blocks: 200, seed: env("AETHER_SEED").unwrap_or(1) }
+        StateRootSettings { blocks: 200, seed: env("AETHER_SEED").unwrap_or(1), vm: None }
     }
 }
 
@@ -144,21 +196,29 @@ impl Default for StateRootSettings {
 /// `open` is called three times, each time after everything from the previous call is
 /// dropped, and must return a store holding the same data (a persistent backend reopens its path; the
 /// memory store hands out the same `Arc`). The kit builds `settings.blocks` blocks of seeded
-/// transfers, alternately on the backend's ledger and on a memory ledger; the other ledger
+/// transfers (and contract calls if `settings.vm` is set), alternately on the backend's ledger and on a memory ledger; the other ledger
 /// executes each block, which checks the block's tx and state roots against its header. After
 /// the chain is built, the state root stored at every height must be the same on both and equal
 /// to that height's header, and the root recomputed from scratch must equal the head's.
 ///
 /// Panics naming the broken rule, the height and the seed.
 pub fn state_root_conformance<S: KvStore>(open: impl Fn() -> Arc<S>, settings: StateRootSettings) {
-    let StateRootSettings { blocks, seed } = settings;
+    let StateRootSettings { blocks, seed, vm } = settings;
     let genesis = kit_genesis();
     let mut rng = StdRng::seed_from_u64(seed);
-    let memory = Ledger::open(Arc::new(MemoryStore::new()), &genesis).unwrap();
+    let with_vm = |ledger: Ledger| match &vm {
+        Some(vm) => ledger.with_vm(vm.clone()),
+        None => ledger,
+    };
+    let memory = with_vm(Ledger::open(Arc::new(MemoryStore::new()), &genesis).unwrap());
+    let mut contract = None;
+    // Contract calls included: [reverted or failed, succeeded].
+    let mut calls = [0u32; 2];
     let context = |height: u64| format!("state root kit (seed {seed}, height {height} of {blocks}; rerun with AETHER_SEED={seed})");
     let mut run = |store: Arc<dyn KvStore>, heights: std::ops::RangeInclusive<u64>| {
         let name = store.backend_name();
         let backend = Ledger::open(store, &genesis)
+            .map(with_vm)
             .unwrap_or_else(|e| panic!("{}: opens: the {name} store does not open as a ledger: {e}", context(*heights.start())));
         let (ours, reference) = (backend.head().block, memory.head().block);
         assert!(
@@ -173,9 +233,21 @@ pub fn state_root_conformance<S: KvStore>(open: impl Fn() -> Arc<S>, settings: S
         for height in heights {
             // Alternate who builds: the builder's reads (nonces, balances) come from its store.
             let (builder, follower) = if height % 2 == 0 { (&memory, &backend) } else { (&backend, &memory) };
-            let block = build_and_commit(builder, transfers(builder, &mut rng))
+            let txs = if height == 1 && vm.is_some() {
+                let (tx, address) = deploy(builder);
+                contract = Some(address);
+                vec![tx]
+            } else {
+                workload(builder, &mut rng, contract)
+            };
+            let built = build_and_commit(builder, txs)
                 .unwrap_or_else(|e| panic!("{}: same roots: on {}, {e}", context(height), builder.store().backend_name()));
-            let executed = follower.execute_block(block).unwrap_or_else(|e| {
+            for (tx, receipt) in built.block.transactions.iter().zip(&built.receipts) {
+                if matches!(tx.body.action, Action::Call { .. }) {
+                    calls[usize::from(receipt.status == TxStatus::Success)] += 1;
+                }
+            }
+            let executed = follower.execute_block(built.block.clone()).unwrap_or_else(|e| {
                 panic!(
                     "{}: same roots: a block built on {} does not execute on {} to its header's roots: {e}",
                     context(height),
@@ -190,6 +262,14 @@ pub fn state_root_conformance<S: KvStore>(open: impl Fn() -> Arc<S>, settings: S
     };
     run(open(), 1..=blocks / 2);
     run(open(), blocks / 2 + 1..=blocks);
+
+    // A workload that silently stopped calling the contract would prove nothing about it.
+    assert!(
+        vm.is_none() || (calls[1] > 0 && calls[0] > 0),
+        "state root kit (seed {seed}): the contract workload did not run: {} calls succeeded, {} failed",
+        calls[1],
+        calls[0]
+    );
 
     let store = open();
     let backend = Ledger::open(store.clone(), &genesis).unwrap_or_else(|e| panic!("{}: opens: after a reopen: {e}", context(blocks)));
@@ -277,8 +357,8 @@ pub fn ledger_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&Path
         let ledger = Ledger::open(open(Path::new(&dir)), &genesis).unwrap_or_else(|e| acks.fail(&format!("open the ledger: {e}")));
         let mut rng = StdRng::seed_from_u64(seed ^ (round << 32));
         loop {
-            match build_and_commit(&ledger, transfers(&ledger, &mut rng)) {
-                Ok(block) => acks.say(&format!("committed {} {}", block.header.height, block.hash())),
+            match build_and_commit(&ledger, workload(&ledger, &mut rng, None)) {
+                Ok(executed) => acks.say(&format!("committed {} {}", executed.block.header.height, executed.hash)),
                 Err(e) => acks.fail(&e),
             }
         }
