@@ -341,7 +341,9 @@ const LEDGER_CRASH_ROUND_ENV: &str = "AETHER_LEDGER_CRASH_ROUND";
 ///    head's header);
 /// 2. **committed survives**: the head is at least the last height the child acknowledged,
 ///    and every acknowledged height holds the acknowledged block hash;
-/// 3. **commits keep working**: the child was still committing when it was killed.
+/// 3. **consistent**: the state recomputed from scratch (the flat tables execution reads)
+///    hashes to the head's state root;
+/// 4. **commits keep working**: the child was still committing when it was killed.
 ///
 /// At the end, **re-executes**: every stored block executes on a fresh memory ledger to the tx
 /// and state roots in its header, and the root recomputed from scratch is the head's.
@@ -393,6 +395,16 @@ pub fn ledger_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&Path
             Ok(l) => l,
             Err(e) => panic!("{context}: 1 broken rule:\n  - opens: the killed store does not open as a ledger: {e}"),
         };
+        // A torn commit can leave the head and its tree intact but the flat account table
+        // (what execution reads) ahead of them; rehashing the flat state shows it.
+        match ledger.recompute_state_root() {
+            Ok(root) if root == ledger.head().header.state_root => {}
+            Ok(root) => violations.push(format!(
+                "consistent: the flat state rehashes to {root}, but the head's state root is {}",
+                ledger.head().header.state_root
+            )),
+            Err(e) => violations.push(format!("consistent: the state cannot be rehashed: {e}")),
+        }
         let head = ledger.head().block.height;
         if head < last_acked {
             violations.push(format!("committed survives: block {last_acked} was acknowledged as committed, but the head is {head}"));
