@@ -260,6 +260,7 @@ pub fn state_root_conformance<S: KvStore>(open: impl Fn() -> Arc<S>, settings: S
                 .unwrap_or_else(|e| panic!("{}: same roots: committing the executed block failed: {e}", context(height)));
         }
     };
+    let open = || aether_testkit::crash::in_context(&format!("state root kit (seed {seed}): opening the store"), &open);
     run(open(), 1..=blocks / 2);
     run(open(), blocks / 2 + 1..=blocks);
 
@@ -391,7 +392,8 @@ pub fn ledger_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&Path
             last_acked = *h;
         }
         acked_in_total += acked.len();
-        let ledger = match Ledger::open(open(&dir), &genesis) {
+        let store = aether_testkit::crash::in_context(&format!("{context}: reopening the store after the kill"), || open(&dir));
+        let ledger = match Ledger::open(store, &genesis) {
             Ok(l) => l,
             Err(e) => panic!("{context}: 1 broken rule:\n  - opens: the killed store does not open as a ledger: {e}"),
         };
@@ -425,7 +427,8 @@ pub fn ledger_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&Path
     assert!(acked_in_total > 0, "ledger crash kit (seed {seed}): no block was acknowledged in {rounds} rounds; the kit tested nothing");
 
     let context = format!("ledger crash kit (seed {seed}, after {rounds} rounds)");
-    let ledger = Ledger::open(open(&dir), &genesis).unwrap_or_else(|e| panic!("{context}: opens: {e}"));
+    let store = aether_testkit::crash::in_context(&format!("{context}: reopening the store"), || open(&dir));
+    let ledger = Ledger::open(store, &genesis).unwrap_or_else(|e| panic!("{context}: opens: {e}"));
     let head = ledger.head();
     let replay = Ledger::open(Arc::new(MemoryStore::new()), &genesis).unwrap();
     for h in 1..=head.block.height {

@@ -148,3 +148,27 @@ impl Acks {
         std::process::exit(3);
     }
 }
+
+/// Runs `f`; if it panics (a backend's `open(..).unwrap()` after a kill, say), panics again
+/// with `context` (the kit, seed and round) in front of the original message.
+pub fn in_context<T>(context: &str, f: impl FnOnce() -> T) -> T {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(payload) => {
+            let message = payload.downcast_ref::<String>().cloned().or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()));
+            panic!("{context}: {}", message.unwrap_or_else(|| "a panic without a message".into()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_panic_inside_gets_the_kits_context_in_front() {
+        let payload = std::panic::catch_unwind(|| super::in_context("kit (seed 7, round 3)", || -> u8 { panic!("open failed: {}", 42) }))
+            .expect_err("the panic goes on");
+        let message = payload.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert_eq!(message, "kit (seed 7, round 3): open failed: 42");
+        assert_eq!(super::in_context("unused", || 5), 5, "a value passes through");
+    }
+}

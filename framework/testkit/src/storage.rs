@@ -285,9 +285,10 @@ pub fn storage_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&std
         }
         let mut violations = read_acks(&killed.lines, &mut acked);
         violations.extend(killed.early_exit().map(|e| format!("writes keep working: {e}")));
-        let store = open(std::path::Path::new(&dir));
+        let store =
+            crate::crash::in_context(&format!("{context}: reopening the store after the kill"), || open(std::path::Path::new(&dir)));
         for (t, a) in acked.iter().enumerate() {
-            match check_thread(&store, t, a, in_store[t]) {
+            match crate::crash::in_context(&context, || check_thread(&store, t, a, in_store[t])) {
                 Ok(n) => in_store[t] = n,
                 Err(mut v) => violations.append(&mut v),
             }
