@@ -368,13 +368,15 @@ pub fn ledger_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&Path
     }
 
     let mut rng = StdRng::seed_from_u64(seed);
-    let dir = std::env::temp_dir().join(format!("aether-ledger-crash-{}-{}", std::process::id(), rand::random::<u64>()));
+    let scratch = aether_testkit::crash::ScratchDir::new("ledger-crash");
+    let dir = scratch.path().to_path_buf();
     let started = Instant::now();
     let mut last_acked = 0;
     let mut acked_in_total = 0;
     let mut in_child = Duration::ZERO;
     for round in 0..rounds {
-        let context = format!("ledger crash kit (seed {seed}, round {round} of {rounds}; rerun with AETHER_SEED={seed})");
+        let context =
+            format!("ledger crash kit (seed {seed}, round {round} of {rounds}; rerun with AETHER_SEED={seed}, {})", scratch.describe());
         let delay = Duration::from_micros(rng.gen_range(0..=max_kill_delay.as_micros() as u64));
         let env = [(LEDGER_CRASH_CHILD_ENV, dir.display().to_string()), (LEDGER_CRASH_ROUND_ENV, round.to_string())];
         let child_started = Instant::now();
@@ -446,7 +448,6 @@ pub fn ledger_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&Path
         ledger.recompute_state_root().unwrap_or_else(|e| panic!("{context}: re-executes: the state cannot be rehashed from scratch: {e}"));
     assert_eq!(recomputed, head.header.state_root, "{context}: re-executes: the root recomputed from scratch differs from the head's");
     drop(ledger);
-    let _ = std::fs::remove_dir_all(&dir);
     eprintln!(
         "ledger crash kit: seed {seed}, {rounds} kills in {:.1?} ({in_child:.1?} of it in child processes); head {} (last acknowledged {last_acked})",
         started.elapsed(),

@@ -161,6 +161,37 @@ pub fn in_context<T>(context: &str, f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// Set to keep a crash kit's store directory after a failure, for a look at it.
+pub const KEEP_ENV: &str = "AETHER_CRASH_KEEP";
+
+/// A crash kit's store directory under the system's temporary directory, removed when dropped
+/// (also when the kit panics) unless [`KEEP_ENV`] is set.
+pub struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    pub fn new(kit: &str) -> ScratchDir {
+        ScratchDir(std::env::temp_dir().join(format!("aether-{kit}-{}-{}", std::process::id(), rand::random::<u64>())))
+    }
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+    /// For failure messages: where the store is, and how to keep it.
+    pub fn describe(&self) -> String {
+        match std::env::var_os(KEEP_ENV) {
+            Some(_) => format!("store kept at {}", self.0.display()),
+            None => format!("{KEEP_ENV}=1 keeps the store"),
+        }
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if std::env::var_os(KEEP_ENV).is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

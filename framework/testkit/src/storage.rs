@@ -158,7 +158,7 @@ const CRASH_ROUND_ENV: &str = "AETHER_STORAGE_CRASH_ROUND";
 pub struct CrashSettings {
     /// Number of kills.
     pub rounds: usize,
-    /// Seeds the kill delays and each writer's choices (batch sizes, durability).
+    /// Seeds the kill delays and each writer thread's choice of durability per batch.
     pub seed: u64,
     /// Concurrent writer threads in the child, each on its own keys.
     pub threads: usize,
@@ -247,8 +247,9 @@ struct Acked {
 /// `Synced` and half `Buffered` (seeded). The parent kills the writer with SIGKILL at a random
 /// moment, reopens the store with `open`, and checks for each thread:
 ///
-/// 1. **whole batch**: the rewritten keys all hold the same batch `N`;
-/// 2. **no gap**: the log keys of batches `1..=N` are all there and none after `N`;
+/// 1. **whole batch**: the rewritten keys all hold the same batch `N`, whose log key is there
+///    and no later batch's is;
+/// 2. **no gap**: the log keys of batches `1..N` are all there;
 /// 3. **synced survives**: `N` is at least the last batch acknowledged as synced;
 /// 4. **buffered survives a later sync**: `N` is at least every batch acknowledged (buffered)
 ///    before a synced write of any thread began that was then acknowledged;
@@ -258,8 +259,8 @@ struct Acked {
 /// failed write ends it early, with its error on stderr, which the message shows).
 ///
 /// Each round continues the store of the previous one. The first round with a broken rule
-/// panics with all of that round's broken rules, the seed and the round. In the writer process
-/// the call never returns.
+/// panics with all of that round's broken rules, the seed and the round (`AETHER_CRASH_KEEP=1`
+/// keeps the store's directory for a look). In the writer process the call never returns.
 pub fn storage_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&std::path::Path) -> S, settings: CrashSettings) {
     let CrashSettings { rounds, seed, threads, max_kill_delay } = settings;
     if let Ok(dir) = std::env::var(CRASH_CHILD_ENV) {
@@ -269,13 +270,16 @@ pub fn storage_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&std
 
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let dir = tempfile_dir();
+    let scratch = crate::crash::ScratchDir::new("storage-crash");
+    let dir = scratch.path().display().to_string();
     let started = std::time::Instant::now();
     let mut acked = vec![Acked::default(); threads];
     let mut in_store = vec![0u64; threads];
     for round in 0..rounds {
-        let context =
-            format!("storage crash kit (seed {seed}, round {round} of {rounds}, {threads} writer threads; rerun with AETHER_SEED={seed})");
+        let context = format!(
+            "storage crash kit (seed {seed}, round {round} of {rounds}, {threads} writer threads; rerun with AETHER_SEED={seed}, {})",
+            scratch.describe()
+        );
         let delay = Duration::from_micros(rng.gen_range(0..=max_kill_delay.as_micros() as u64));
         let env = [(CRASH_CHILD_ENV, dir.clone()), (CRASH_ROUND_ENV, round.to_string())];
         let killed = crate::crash::run_then_kill(test_path, &env, delay).unwrap_or_else(|e| panic!("{context}: {e}"));
@@ -299,7 +303,6 @@ pub fn storage_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&std
             panic!("{context}: {} broken rule(s):{list}", violations.len());
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
     eprintln!(
         "storage crash kit: seed {seed}, {rounds} kills of {threads} writer threads in {:.1?}; batches per thread now {in_store:?}",
         started.elapsed()
@@ -440,9 +443,4 @@ fn check_thread(store: &dyn KvRead, t: usize, acked: &Acked, checked_before: u64
     } else {
         Err(violations)
     }
-}
-
-fn tempfile_dir() -> String {
-    let base = std::env::temp_dir().join(format!("aether-crash-{}-{}", std::process::id(), rand::random::<u64>()));
-    base.display().to_string()
 }
