@@ -69,7 +69,7 @@ fn proposer() -> Keypair {
     Keypair::from_seed([200; 32])
 }
 
-/// The genesis both kits run: [`ACCOUNTS`] funded accounts and one validator.
+/// The genesis both kits run: 16 funded accounts and one validator.
 pub fn kit_genesis() -> Genesis {
     Genesis {
         chain_id: CHAIN.into(),
