@@ -243,7 +243,7 @@ struct Acked {
 /// `"tests::survives_being_killed"`; integration tests: just the function name). The test re-runs
 /// its own binary as a writer process (the same test, told so by [`CRASH_CHILD_ENV`]) with
 /// `settings.threads` threads. Each thread commits numbered batches to its own keys, each batch
-/// rewriting [`CRASH_KEYS`] keys of 64 B–2 KiB and adding one log key of its own, half of them
+/// rewriting 8 keys of 64 B–2 KiB and adding one log key of its own, half of them
 /// `Synced` and half `Buffered` (seeded). The parent kills the writer with SIGKILL at a random
 /// moment, reopens the store with `open`, and checks for each thread:
 ///
