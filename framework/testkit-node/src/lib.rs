@@ -187,7 +187,7 @@ impl std::fmt::Debug for StateRootSettings {
 
 impl Default for StateRootSettings {
     fn default() -> Self {
-        StateRootSettings { blocks: 200, seed: env("AETHER_SEED").unwrap_or(1), vm: None }
+        StateRootSettings { blocks: 100, seed: env("AETHER_SEED").unwrap_or(1), vm: None }
     }
 }
 
