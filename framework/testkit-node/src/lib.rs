@@ -395,9 +395,16 @@ pub fn ledger_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&Path
         }
         acked_in_total += acked.len();
         let store = aether_testkit::crash::in_context(&format!("{context}: reopening the store after the kill"), || open(&dir));
+        let report = |violations: &[String]| -> String {
+            let list: String = violations.iter().map(|v| format!("\n  - {v}")).collect();
+            format!("{context}: {} broken rule(s):{list}", violations.len())
+        };
         let ledger = match Ledger::open(store, &genesis) {
             Ok(l) => l,
-            Err(e) => panic!("{context}: 1 broken rule:\n  - opens: the killed store does not open as a ledger: {e}"),
+            Err(e) => {
+                violations.push(format!("opens: the killed store does not open as a ledger: {e}"));
+                panic!("{}", report(&violations))
+            }
         };
         // A torn commit can leave the head and its tree intact but the flat account table
         // (what execution reads) ahead of them; rehashing the flat state shows it.
@@ -421,10 +428,7 @@ pub fn ledger_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&Path
                 Err(e) => violations.push(format!("committed survives: reading height {h}: {e}")),
             }
         }
-        if !violations.is_empty() {
-            let list: String = violations.iter().map(|v| format!("\n  - {v}")).collect();
-            panic!("{context}: {} broken rule(s):{list}", violations.len());
-        }
+        assert!(violations.is_empty(), "{}", report(&violations));
     }
     assert!(acked_in_total > 0, "ledger crash kit (seed {seed}): no block was acknowledged in {rounds} rounds; the kit tested nothing");
 
