@@ -11,4 +11,5 @@ mod end_to_end;
 mod hostile_peer;
 mod snapshot;
 mod state;
+mod storage_kits;
 mod validators;

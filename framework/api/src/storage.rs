@@ -131,12 +131,33 @@ impl WriteBatch {
 }
 
 /// How durable a write must be when [`KvStore::write`] returns.
+///
+/// With either, a batch is atomic (after any crash it is there whole or not at all) and visible
+/// to every reader once `write` returns. They differ in when the batch survives a crash:
+///
+/// - A `Synced` batch survives a process crash, and a power loss, as soon as `write` returns.
+/// - A `Buffered` batch survives a process crash once a `Synced` write that began after it
+///   returned has itself returned (from any thread), or once the store has been dropped.
+///   Until then a crash may lose it — but never alone: what survives of each thread's writes
+///   is a prefix of them (no batch is lost while a later one of the same thread survives).
+///
+/// So `Buffered` is "ordered, and made durable by the next sync", which any backend can give:
+/// one with a log writes the batch to it without fsync; one without a log may keep it in
+/// memory, provided the next `Synced` write (or closing the store) persists it first.
+/// `aether_testkit::storage_crash_conformance` checks each of these rules. What the bundled
+/// backends give beyond it: RocksDB writes a buffered batch to its write-ahead log (no fsync)
+/// before returning, so it already survives a process crash, not a power loss; ParityDB
+/// fsyncs every write, so `Buffered` costs the same as `Synced`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
-    /// Survives a process crash (written to the backend's log), not necessarily a power loss.
+    /// Atomic and visible at once; survives a process crash once a later `Synced` write has
+    /// returned or the store has been dropped, and is never lost while a later write of the
+    /// same thread survives. For data that can be rebuilt or that a later synced write
+    /// commits to (see the enum's docs).
     Buffered,
-    /// Flushed to stable storage (fsync) before returning. Used for committed blocks and the
-    /// consensus safety state.
+    /// Flushed to stable storage (fsync) before returning, together with every `Buffered`
+    /// write acknowledged before it began. Used for committed blocks and the consensus safety
+    /// state.
     Synced,
 }
 
@@ -182,7 +203,8 @@ pub trait KvRead {
 /// Implementations must guarantee:
 /// - **Atomicity**: after [`write`](KvStore::write) returns `Ok`, all of the batch is visible;
 ///   after a crash at any point, either all or none of a batch is present on reopen.
-/// - **Durability**: per [`Durability`].
+/// - **Durability**: per [`Durability`] (synced writes survive at once; buffered ones once a
+///   later synced write returns or the store is dropped; never a gap in one thread's writes).
 /// - **Read-your-writes**: a `get` after `write` returns sees it, on any thread.
 /// - **Snapshots** ([`snapshot`](KvStore::snapshot)) see the state as of their creation and
 ///   none of the writes after it.

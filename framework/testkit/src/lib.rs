@@ -7,7 +7,10 @@
 //! - [`sim`]: the deterministic consensus simulator (seeded, virtual time, link model,
 //!   partitions, crashes, Byzantine behaviours) and its [`sim::conformance`] suite.
 //! - [`storage_conformance`], [`storage_crash_conformance`]: the `KvStore` contract, and
-//!   atomicity and durability across a killed writer process.
+//!   atomicity and durability (the `Durability` rules) across a writer process killed at
+//!   random moments; [`crash`]: the child-process machinery, for kits of other crates;
+//!   [`file_store`]: a small file-backed store, correct or deliberately flawed, that the kits
+//!   are tested against.
 //! - [`network_conformance`]: the `Network` contract on three running nodes of any network
 //!   plugin (the in-process hub and libp2p both pass it).
 //! - [`vm_conformance`]: same results and the same gas as the reference on a corpus of
@@ -30,13 +33,15 @@
 // reports, so unwrap and expect are the right tools here (this crate is never in a node).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod crash;
+pub mod file_store;
 mod network;
 pub mod sim;
 mod storage;
 pub mod vm_conformance;
 
 pub use network::{network_conformance, NetworkHarness};
-pub use storage::{storage_conformance, storage_crash_conformance};
+pub use storage::{storage_conformance, storage_crash_conformance, CrashSettings, CRASH_CHILD_ENV};
 
 // The lower crates under their usual names, so paths inside this crate read `crate::types`.
 use aether_api::{consensus, storage as kv};

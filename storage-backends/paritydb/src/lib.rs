@@ -449,11 +449,11 @@ mod tests {
 
     #[test]
     fn survives_being_killed_mid_commit() {
-        // Re-runs this test binary as a writer and SIGKILLs it 20 times.
+        // Re-runs this test binary as a writer and SIGKILLs it (AETHER_CRASH_ROUNDS, default 20).
         aether_testkit::storage_crash_conformance(
             "tests::survives_being_killed_mid_commit",
             |p| ParityStore::open(p, columns::SCHEMA, &ParitySettings::default()).unwrap(),
-            20,
+            aether_testkit::CrashSettings::default(),
         );
     }
 }
