@@ -259,7 +259,8 @@ mod tests {
     #[test]
     fn an_extended_preset_keeps_the_base_and_its_later_layers_win() {
         let base = memory();
-        let mine = base.clone().renamed("mine", "memory, fifo").with_defaults("[mempool]\npolicy = \"fifo\"\n[consensus]\nengine = \"solo\"\n");
+        let mine =
+            base.clone().renamed("mine", "memory, fifo").with_defaults("[mempool]\npolicy = \"fifo\"\n[consensus]\nengine = \"solo\"\n");
         assert_eq!(base.defaults().len() + 1, mine.defaults().len(), "one more layer, the base's kept");
         assert_eq!(init::default_engine(&mine).unwrap(), "solo");
         let source = ConfigSource { base_dir: Some(std::env::temp_dir()), ..ConfigSource::default() };
