@@ -76,6 +76,37 @@ fn run(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+// The other three kits a backend author runs (docs/storage.md): killed writers, identical state
+// roots, a killed ledger. The crash kits re-run this test binary with the test's name.
+
+#[test]
+fn the_log_store_survives_killed_writers() {
+    aether_framework::testkit::storage_crash_conformance(
+        "the_log_store_survives_killed_writers",
+        |p| log_store::open_for_node(p).unwrap(),
+        aether_framework::testkit::CrashSettings::default(),
+    );
+}
+
+#[test]
+fn the_log_store_gives_the_memory_backends_state_roots() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    aether_testkit_node::state_root_conformance(
+        || std::sync::Arc::new(log_store::open_for_node(&path).unwrap()),
+        aether_testkit_node::StateRootSettings::default(),
+    );
+}
+
+#[test]
+fn a_ledger_on_the_log_store_survives_being_killed() {
+    aether_testkit_node::ledger_crash_conformance(
+        "a_ledger_on_the_log_store_survives_being_killed",
+        |p| std::sync::Arc::new(log_store::open_for_node(p).unwrap()),
+        aether_testkit_node::LedgerCrashSettings::default(),
+    );
+}
+
 #[test]
 fn the_log_store_passes_the_kit_and_keeps_a_nodes_commits() {
     let dir = tempfile::tempdir().unwrap();
