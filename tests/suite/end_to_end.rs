@@ -111,7 +111,14 @@ async fn two_hundred_transfers_commit_and_survive_restart() {
     // Read the head once the node has stopped: HotStuff keeps proposing until then.
     drop((heads, ws, client));
     node.shutdown().await.unwrap();
-    let before = handle.status().unwrap();
+    // The handle no longer holds the store: the stopped node's data opens directly.
+    assert!(handle.status().is_err(), "a handle of a stopped node says so");
+    let before = {
+        let (config, registry) = aether_presets::load_config(&aether_presets::aether(), &chain.source()).unwrap();
+        let ledger = Ledger::open(aether_framework::node::open_store(&config, &registry).unwrap(), &chain.genesis).unwrap();
+        let head = ledger.head();
+        Before { head: head.block, state_root: head.header.state_root }
+    };
     drop(handle);
 
     // Restart on the same directory: same head, same root, same balances, and it goes on.
@@ -136,4 +143,10 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut response = String::new();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut response)).await.unwrap().unwrap();
     response
+}
+
+/// The committed head of a stopped node, read from its store.
+struct Before {
+    head: aether_framework::consensus::BlockRef,
+    state_root: aether_framework::types::Hash,
 }
