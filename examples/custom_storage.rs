@@ -76,7 +76,7 @@ fn run(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-// The other three kits a backend author runs (docs/storage.md): killed writers, identical state
+// The other kits a backend author runs (docs/storage.md): killed writers, identical state
 // roots, a killed ledger. The crash kits re-run this test binary with the test's name.
 
 #[test]
@@ -102,6 +102,15 @@ fn the_log_store_gives_the_memory_backends_state_roots() {
 fn a_ledger_on_the_log_store_survives_being_killed() {
     aether_testkit_node::ledger_crash_conformance(
         "a_ledger_on_the_log_store_survives_being_killed",
+        |p| std::sync::Arc::new(log_store::open_for_node(p).unwrap()),
+        aether_testkit_node::LedgerCrashSettings::default(),
+    );
+}
+
+#[test]
+fn a_node_on_the_log_store_survives_being_killed_and_keeps_going() {
+    aether_testkit_node::node_crash_conformance(
+        "a_node_on_the_log_store_survives_being_killed_and_keeps_going",
         |p| std::sync::Arc::new(log_store::open_for_node(p).unwrap()),
         aether_testkit_node::LedgerCrashSettings::default(),
     );

@@ -49,3 +49,13 @@ fn a_ledger_on_paritydb_survives_being_killed_while_committing() {
         LedgerCrashSettings::default(),
     );
 }
+
+#[test]
+fn a_node_on_rocksdb_survives_being_killed_and_keeps_going() {
+    // A whole node (solo engine, mempool, ledger) killed while committing, then restarted.
+    aether_testkit_node::node_crash_conformance(
+        "storage_kits::a_node_on_rocksdb_survives_being_killed_and_keeps_going",
+        |p| Arc::new(RocksStore::open(p, columns::SCHEMA, &RocksSettings::default()).unwrap()),
+        LedgerCrashSettings::default(),
+    );
+}

@@ -12,11 +12,14 @@
 //!   backend and is killed with SIGKILL at random moments; after each kill the store opens
 //!   as a ledger, every block acknowledged as committed is there with the same hash, and at
 //!   the end every stored block re-executes on a fresh memory ledger to its header's roots.
+//! - [`node_crash_conformance`]: the same with a whole node in the child (the `solo` engine,
+//!   mempool and ledger, assembled with `NodeBuilder` on the backend, fed transfers), killed
+//!   while committing; at the end a node restarted on the store commits three more blocks.
 //!
-//! What they do not cover: runtime modules, pruning, contracts in the crash kit (the state
+//! What they do not cover: runtime modules, pruning, contracts in the crash kits (the state
 //! root kit runs them only when handed a VM backend, which a storage crate may not want to
-//! build), and the full node (consensus, mempool, RPC) — `presets/cli/tests/crash.rs` kills
-//! the real binary.
+//! build), multi-validator consensus and RPC — `presets/cli/tests/crash.rs` kills the real
+//! binary running HotStuff.
 //! The key-value contract itself is `aether_testkit`'s [`storage_conformance`] and
 //! [`storage_crash_conformance`].
 //!
@@ -48,6 +51,8 @@ use std::time::{Duration, Instant};
 
 use aether_api::storage::KvStore;
 use aether_node::ledger::{ExecutedBlock, Ledger};
+use aether_node::node::NodeBuilder;
+use aether_node::solo::SoloSettings;
 use aether_node::state;
 use aether_primitives::types::{
     Action, Address, Certificate, Genesis, GenesisAccount, GenesisValidator, Keypair, SignedTransaction, TxBody, TxStatus,
@@ -352,13 +357,12 @@ const LEDGER_CRASH_ROUND_ENV: &str = "AETHER_LEDGER_CRASH_ROUND";
 /// Panics with every broken rule of the failing round, the seed and the round. In the child
 /// the call never returns.
 pub fn ledger_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&Path) -> Arc<S>, settings: LedgerCrashSettings) {
-    let LedgerCrashSettings { rounds, seed, max_kill_delay } = settings;
     let genesis = kit_genesis();
     if let Ok(dir) = std::env::var(LEDGER_CRASH_CHILD_ENV) {
         let round: u64 = env(LEDGER_CRASH_ROUND_ENV).unwrap_or(0);
         let acks = aether_testkit::crash::Acks::default();
         let ledger = Ledger::open(open(Path::new(&dir)), &genesis).unwrap_or_else(|e| acks.fail(&format!("open the ledger: {e}")));
-        let mut rng = StdRng::seed_from_u64(seed ^ (round << 32));
+        let mut rng = StdRng::seed_from_u64(settings.seed ^ (round << 32));
         loop {
             match build_and_commit(&ledger, workload(&ledger, &mut rng, None)) {
                 Ok(executed) => acks.say(&format!("committed {} {}", executed.block.header.height, executed.hash)),
@@ -366,19 +370,100 @@ pub fn ledger_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&Path
             }
         }
     }
+    kill_rounds("ledger crash kit", "ledger-crash", LEDGER_CRASH_CHILD_ENV, test_path, &open, &settings);
+}
 
+/// Checks that a whole node on the backend — consensus driver, mempool, ledger — loses nothing
+/// it committed when its process is killed, and keeps going after a restart.
+///
+/// Call it from a `#[test]` whose full path is `test_path`. The child runs a [`Node`] (the
+/// `solo` engine sealing a block every few milliseconds, built with [`NodeBuilder`] on the
+/// store `open` gives for a directory) and submits seeded transfers through its handle,
+/// printing each committed head the node announces. It is SIGKILLed at random moments
+/// `settings.rounds` times; after each kill the same rules as [`ledger_crash_conformance`]
+/// hold (**opens**, **committed survives**, **consistent**, **commits keep working**), and at
+/// the end every stored block **re-executes**, and a node started on the store **keeps
+/// going**: it commits three more blocks.
+///
+/// [`Node`]: aether_node::node::Node
+pub fn node_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&Path) -> Arc<S>, settings: LedgerCrashSettings) {
+    let genesis = kit_genesis();
+    let node_on = |dir: &Path| {
+        NodeBuilder::new(genesis.clone())
+            .validator_key(proposer())
+            .settings(SoloSettings { block_interval_ms: 20, min_block_interval_ms: 2 })
+            .storage_shared(open(dir))
+            .data_dir(dir.join("node"))
+            .launch()
+    };
+    if let Ok(dir) = std::env::var(NODE_CRASH_CHILD_ENV) {
+        let round: u64 = env(LEDGER_CRASH_ROUND_ENV).unwrap_or(0);
+        let acks = aether_testkit::crash::Acks::default();
+        let node = node_on(Path::new(&dir)).unwrap_or_else(|e| acks.fail(&format!("start the node: {e}")));
+        let handle = node.handle();
+        let ledger = handle.ledger().unwrap_or_else(|e| acks.fail(&format!("the node's ledger: {e}")));
+        let mut heads = handle.subscribe_heads();
+        let mut rng = StdRng::seed_from_u64(settings.seed ^ (round << 32));
+        loop {
+            // Built on the committed state: what is still pending from the last batch is
+            // refused as a duplicate nonce, which is fine.
+            for tx in workload(&ledger, &mut rng, None) {
+                let _ = handle.submit(&aether_primitives::codec::encode(&tx));
+            }
+            match heads.blocking_recv() {
+                Ok(head) => acks.say(&format!("committed {} {}", head.header.height, head.hash)),
+                // Missed announcements only mean fewer heights to check.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => acks.fail(&format!("the node stopped announcing heads: {e}")),
+            }
+        }
+    }
+    let (ledger, dir, _scratch) = kill_rounds("node crash kit", "node-crash", NODE_CRASH_CHILD_ENV, test_path, &open, &settings);
+    drop(ledger);
+    let context = format!("node crash kit (seed {}, after {} rounds)", settings.seed, settings.rounds);
+    let node = node_on(&dir).unwrap_or_else(|e| panic!("{context}: keeps going: the node does not start on the killed store: {e}"));
+    let handle = node.handle();
+    let start = handle.status().map(|s| s.head.height).unwrap_or_else(|e| panic!("{context}: keeps going: {e}"));
+    let mut heads = handle.subscribe_heads();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while handle.status().map(|s| s.head.height).unwrap_or(0) < start + 3 {
+        assert!(
+            Instant::now() < deadline,
+            "{context}: keeps going: the restarted node did not commit 3 blocks within 30 s (from height {start})"
+        );
+        let _ = heads.blocking_recv();
+    }
+    node.shutdown().unwrap_or_else(|e| panic!("{context}: the restarted node stopped with an error: {e}"));
+}
+
+/// Environment variable that turns a test process into the node child of
+/// [`node_crash_conformance`] (its value: the store's directory).
+pub const NODE_CRASH_CHILD_ENV: &str = "AETHER_NODE_CRASH_CHILD_DIR";
+
+/// The parent side of both crash kits: kills the child `settings.rounds` times, checks the
+/// store after each kill and re-executes it at the end. Returns the ledger on the store, its
+/// directory, and the guard that removes the directory when dropped.
+fn kill_rounds<S: KvStore>(
+    kit: &str,
+    scratch_name: &str,
+    child_env: &str,
+    test_path: &str,
+    open: &impl Fn(&Path) -> Arc<S>,
+    settings: &LedgerCrashSettings,
+) -> (Ledger, std::path::PathBuf, aether_testkit::crash::ScratchDir) {
+    let LedgerCrashSettings { rounds, seed, max_kill_delay } = settings.clone();
+    let genesis = kit_genesis();
     let mut rng = StdRng::seed_from_u64(seed);
-    let scratch = aether_testkit::crash::ScratchDir::new("ledger-crash");
+    let scratch = aether_testkit::crash::ScratchDir::new(scratch_name);
     let dir = scratch.path().to_path_buf();
     let started = Instant::now();
     let mut last_acked = 0;
     let mut acked_in_total = 0;
     let mut in_child = Duration::ZERO;
     for round in 0..rounds {
-        let context =
-            format!("ledger crash kit (seed {seed}, round {round} of {rounds}; rerun with AETHER_SEED={seed}, {})", scratch.describe());
+        let context = format!("{kit} (seed {seed}, round {round} of {rounds}; rerun with AETHER_SEED={seed}, {})", scratch.describe());
         let delay = Duration::from_micros(rng.gen_range(0..=max_kill_delay.as_micros() as u64));
-        let env = [(LEDGER_CRASH_CHILD_ENV, dir.display().to_string()), (LEDGER_CRASH_ROUND_ENV, round.to_string())];
+        let env = [(child_env, dir.display().to_string()), (LEDGER_CRASH_ROUND_ENV, round.to_string())];
         let child_started = Instant::now();
         let killed = aether_testkit::crash::run_then_kill(test_path, &env, delay).unwrap_or_else(|e| panic!("{context}: {e}"));
         in_child += child_started.elapsed();
@@ -430,9 +515,9 @@ pub fn ledger_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&Path
         }
         assert!(violations.is_empty(), "{}", report(&violations));
     }
-    assert!(acked_in_total > 0, "ledger crash kit (seed {seed}): no block was acknowledged in {rounds} rounds; the kit tested nothing");
+    assert!(acked_in_total > 0, "{kit} (seed {seed}): no block was acknowledged in {rounds} rounds; the kit tested nothing");
 
-    let context = format!("ledger crash kit (seed {seed}, after {rounds} rounds)");
+    let context = format!("{kit} (seed {seed}, after {rounds} rounds)");
     let store = aether_testkit::crash::in_context(&format!("{context}: reopening the store"), || open(&dir));
     let ledger = Ledger::open(store, &genesis).unwrap_or_else(|e| panic!("{context}: opens: {e}"));
     let head = ledger.head();
@@ -451,10 +536,10 @@ pub fn ledger_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&Path
     let recomputed =
         ledger.recompute_state_root().unwrap_or_else(|e| panic!("{context}: re-executes: the state cannot be rehashed from scratch: {e}"));
     assert_eq!(recomputed, head.header.state_root, "{context}: re-executes: the root recomputed from scratch differs from the head's");
-    drop(ledger);
     eprintln!(
-        "ledger crash kit: seed {seed}, {rounds} kills in {:.1?} ({in_child:.1?} of it in child processes); head {} (last acknowledged {last_acked})",
+        "{kit}: seed {seed}, {rounds} kills in {:.1?} ({in_child:.1?} of it in child processes); head {} (last acknowledged {last_acked})",
         started.elapsed(),
         head.block.height
     );
+    (ledger, dir, scratch)
 }

@@ -13,7 +13,8 @@ use aether_api::storage::{Column, Durability, KvIter, KvRead, KvStore, StorageEr
 use aether_storage_memory::MemoryStore;
 use aether_testkit::file_store::{FileStore, Flaw};
 use aether_testkit_node::{
-    ledger_crash_conformance, state_root_conformance, LedgerCrashSettings, StateRootSettings, LEDGER_CRASH_CHILD_ENV,
+    ledger_crash_conformance, node_crash_conformance, state_root_conformance, LedgerCrashSettings, StateRootSettings,
+    LEDGER_CRASH_CHILD_ENV, NODE_CRASH_CHILD_ENV,
 };
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -97,6 +98,34 @@ fn the_ledger_crash_kit_fails_a_store_that_commits_each_op_separately() {
     // rules are what it can break when the kill lands elsewhere in the batch.
     assert!(
         ["consistent:", "re-executes:", "opens:", "committed survives:"].iter().any(|rule| message.contains(rule)),
+        "failed for another reason than a broken rule: {message}"
+    );
+}
+
+/// The node crash kit on a `flaw`ed file store: its panic message, or `None` if it passed.
+fn node_crash_verdict(test_path: &str, flaw: Flaw) -> Option<String> {
+    let run = || node_crash_conformance(test_path, |p| Arc::new(FileStore::open(p, flaw).unwrap()), LedgerCrashSettings::default());
+    if std::env::var_os(NODE_CRASH_CHILD_ENV).is_some() {
+        run(); // the child: never returns
+    }
+    std::panic::catch_unwind(run).err().map(panic_message)
+}
+
+#[test]
+fn the_node_crash_kit_passes_a_correct_file_store() {
+    if let Some(message) = node_crash_verdict("the_node_crash_kit_passes_a_correct_file_store", Flaw::None) {
+        panic!("the node crash kit fails a correct store (too strict?): {message}");
+    }
+}
+
+#[test]
+fn the_node_crash_kit_fails_a_store_that_commits_each_op_separately() {
+    let message = node_crash_verdict("the_node_crash_kit_fails_a_store_that_commits_each_op_separately", Flaw::OneCommitPerOp)
+        .expect("the node crash kit passed a store whose commits are not atomic");
+    eprintln!("the node crash kit's verdict on a non-atomic store:\n{message}");
+    assert!(message.contains("node crash kit (seed "), "the message names the kit and seed: {message}");
+    assert!(
+        ["consistent:", "re-executes:", "opens:", "committed survives:", "keeps going:"].iter().any(|rule| message.contains(rule)),
         "failed for another reason than a broken rule: {message}"
     );
 }
