@@ -44,9 +44,11 @@ fn run(dir: &std::path::Path) -> anyhow::Result<u64> {
         .launch()?;
     let handle = node.handle();
     anyhow::ensure!(handle.info().storage == "paritydb" && handle.info().engine == "hotstuff");
-    let mut heads = handle.subscribe_heads();
-    for _ in 0..3 {
-        heads.blocking_recv()?;
+    // Bounded: a node that stops committing fails the example instead of hanging it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while handle.status()?.head.height < 3 {
+        anyhow::ensure!(!node.has_stopped() && std::time::Instant::now() < deadline, "no 3 blocks within 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let height = handle.status()?.head.height;
     node.shutdown()?;

@@ -58,11 +58,15 @@ pub async fn launch_devnet(
     let mut nodes = Vec::with_capacity(key_files.len());
     for (i, key_file) in key_files.iter().enumerate() {
         let key = keys::read_key_file(key_file)?;
+        let key_file = key_file.clone();
         let rpc = SocketAddr::new(rpc_base.ip(), rpc_base.port().checked_add(i as u16).context("RPC port out of range")?);
         let network: Arc<dyn Network> = hub.join(key.public());
         let data_dir = dir.join(format!("data-{i}"));
         let launched = crate::launch_with(preset, &source, |b| {
-            b.network(network).validator_key(key).data_dir(data_dir).configure(move |c| c.rpc.listen = rpc)
+            b.network(network).data_dir(data_dir).configure(move |c| {
+                c.rpc.listen = rpc;
+                c.node.validator_key = Some(key_file);
+            })
         })
         .await;
         match launched {

@@ -116,6 +116,13 @@ pub fn init_chain_in(presets: &crate::Presets, opts: &InitOptions) -> anyhow::Re
         bail!("--validators must be between 1 and 1000, got {}", opts.validators);
     }
     let registry = preset.registry();
+    if opts.validators > 1 && registry.network.get("libp2p").is_err() {
+        bail!(
+            "--validators {} writes one libp2p config per validator, but preset {} has no libp2p network plugin (build aether-presets with the `libp2p` feature)",
+            opts.validators,
+            preset.name()
+        );
+    }
     let engine = default_engine(preset)?;
     let validators: Vec<Keypair> = (0..opts.validators).map(|_| Keypair::generate()).collect();
     let validator = validators[0].clone();

@@ -234,17 +234,20 @@ pub async fn launch_with(
     source: &ConfigSource,
     customize: impl FnOnce(NodeBuilder) -> NodeBuilder,
 ) -> anyhow::Result<LaunchedNode> {
-    // Config is read twice: first for the genesis and key files, then by the builder
-    // (with whatever `customize` adds on top).
+    // The genesis file comes from the config layers (`customize` cannot move it); key files
+    // are read after `customize`, from the config it resolved.
     let (config, _) = load_config(preset, source)?;
     let genesis = Genesis::load(&config.chain.genesis)?;
-    let mut builder = NodeBuilder::new(genesis).preset(preset).config_source(source.clone());
-    match &config.node.validator_key {
-        Some(path) => builder = builder.validator_key(keys::read_key_file(path)?),
-        None if config.network.is_some() => builder = builder.node_key(keys::node_key(&config)?),
-        None => {}
+    let mut prepared = customize(NodeBuilder::new(genesis).preset(preset).config_source(source.clone())).prepare()?;
+    if prepared.validator_key().is_none() {
+        if let Some(path) = prepared.config().node.validator_key.clone() {
+            prepared = prepared.with_validator_key(keys::read_key_file(&path)?);
+        }
     }
-    let prepared = customize(builder).prepare()?;
+    if prepared.needs_network_identity() {
+        let key = keys::node_key(prepared.config())?;
+        prepared = prepared.with_node_key(key);
+    }
     let config = prepared.config().clone();
     let bound = if config.rpc.enabled { Some(RpcServer::bind(&config.rpc, prepared.metrics().clone()).await?) } else { None };
     let node = prepared.launch()?;

@@ -132,3 +132,22 @@ fn a_slot_given_twice_is_an_error_naming_the_slot_and_both_choices() {
     let err = NodeBuilder::new(genesis).validator_key(validator).launch().err().expect("no consensus, no storage").to_string();
     assert_eq!(err, "no consensus engine for the node: give one with NodeBuilder::settings, or start from a preset (NodeBuilder::preset)");
 }
+
+#[test]
+fn a_registered_plugin_never_replaces_an_instance_of_the_same_name() {
+    use aether_framework::storage::{KvRead, KvStore};
+    let validator = Keypair::from_seed([0xb1; 32]);
+    let genesis = genesis(&validator, &Keypair::from_seed([0xb2; 32]));
+    let store: std::sync::Arc<dyn KvStore> = std::sync::Arc::new(aether_storage_memory::MemoryStore::new());
+    let node = NodeBuilder::new(genesis)
+        .validator_key(validator)
+        .plugin(SlotKind::Consensus, "solo")
+        .storage_shared(store.clone())
+        // Registers a factory named "memory" too, after the instance was given.
+        .register(aether_storage_memory::register)
+        .launch()
+        .unwrap();
+    let written = store.scan_prefix(columns::BLOCK_INDEX, b"").unwrap().count();
+    node.shutdown().unwrap();
+    assert!(written > 0, "the node wrote its genesis into the store it was given, not into one the factory made");
+}

@@ -61,6 +61,7 @@ use aether_storage_memory::MemoryStore;
 use aether_vm::VmBackend;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use tokio::sync::broadcast::error::TryRecvError;
 
 const CHAIN: &str = "testkit-node";
 /// Funded accounts of the workload's genesis.
@@ -410,11 +411,22 @@ pub fn node_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&Path) 
             for tx in workload(&ledger, &mut rng, None) {
                 let _ = handle.submit(&aether_primitives::codec::encode(&tx));
             }
-            match heads.blocking_recv() {
-                Ok(head) => acks.say(&format!("committed {} {}", head.header.height, head.hash)),
-                // Missed announcements only mean fewer heights to check.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => acks.fail(&format!("the node stopped announcing heads: {e}")),
+            // Polled, not awaited: the handle keeps the channel open, so a dead driver would
+            // never close it; it is checked instead.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match heads.try_recv() {
+                    Ok(head) => {
+                        acks.say(&format!("committed {} {}", head.header.height, head.hash));
+                        break;
+                    }
+                    // Missed announcements only mean fewer heights to check.
+                    Err(TryRecvError::Lagged(_)) => break,
+                    Err(TryRecvError::Empty) if node.has_stopped() => acks.fail("the node's driver stopped"),
+                    Err(TryRecvError::Empty) if Instant::now() > deadline => acks.fail("no block committed in 10 s"),
+                    Err(TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(1)),
+                    Err(TryRecvError::Closed) => acks.fail("the node stopped announcing heads"),
+                }
             }
         }
     }
@@ -424,14 +436,14 @@ pub fn node_crash_conformance<S: KvStore>(test_path: &str, open: impl Fn(&Path) 
     let node = node_on(&dir).unwrap_or_else(|e| panic!("{context}: keeps going: the node does not start on the killed store: {e}"));
     let handle = node.handle();
     let start = handle.status().map(|s| s.head.height).unwrap_or_else(|e| panic!("{context}: keeps going: {e}"));
-    let mut heads = handle.subscribe_heads();
     let deadline = Instant::now() + Duration::from_secs(30);
     while handle.status().map(|s| s.head.height).unwrap_or(0) < start + 3 {
+        assert!(!node.has_stopped(), "{context}: keeps going: the restarted node's driver stopped (from height {start})");
         assert!(
             Instant::now() < deadline,
             "{context}: keeps going: the restarted node did not commit 3 blocks within 30 s (from height {start})"
         );
-        let _ = heads.blocking_recv();
+        std::thread::sleep(Duration::from_millis(10));
     }
     node.shutdown().unwrap_or_else(|e| panic!("{context}: the restarted node stopped with an error: {e}"));
 }

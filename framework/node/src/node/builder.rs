@@ -106,6 +106,8 @@ pub struct NodeBuilder {
     source: ConfigSource,
     code: Vec<(String, serde_json::Value)>,
     registrations: Vec<Registration>,
+    /// Applied after `registrations`, so a `register` call never replaces an instance.
+    instances: Vec<Registration>,
     edits: Vec<Edit>,
     chosen: BTreeMap<SlotKind, String>,
     error: Option<BuildError>,
@@ -126,6 +128,7 @@ impl NodeBuilder {
             source: ConfigSource::default(),
             code: Vec::new(),
             registrations: Vec::new(),
+            instances: Vec::new(),
             edits: Vec::new(),
             chosen: BTreeMap::new(),
             error: None,
@@ -187,8 +190,9 @@ impl NodeBuilder {
         self.choose(slot, how, vec![(selector_key(slot), serde_json::Value::String(name.to_string()))])
     }
 
-    /// Chooses plugin `S::NAME` for slot `S::SLOT` with these settings (its `[SLOT.NAME]`
-    /// section, replacing what config says for it).
+    /// Chooses plugin `S::NAME` for slot `S::SLOT` with these settings: every field of `S`
+    /// overrides its key in the `[SLOT.NAME]` section (tables merge key by key, so a map entry
+    /// config has and `S` lacks remains).
     pub fn settings<S: PluginConfig>(self, settings: S) -> NodeBuilder {
         let how = format!("settings for {:?}", S::NAME);
         match serde_json::to_value(&settings) {
@@ -267,7 +271,8 @@ impl NodeBuilder {
         if let Some(e) = self.error {
             return Err(e);
         }
-        if self.preset.is_none() && self.source.file.is_none() {
+        // Without a preset or any config source, nothing else can name these slots.
+        if self.preset.is_none() && self.source.file.is_none() && !self.source.env && self.source.overrides.is_empty() {
             for (slot, method) in [(SlotKind::Consensus, "settings"), (SlotKind::Storage, "storage")] {
                 if !self.chosen.contains_key(&slot) {
                     return Err(BuildError::MissingSlot { slot, method });
@@ -278,7 +283,7 @@ impl NodeBuilder {
             Some(p) => p.registry(),
             None => crate::builtins::registry(),
         };
-        for register in self.registrations {
+        for register in self.registrations.into_iter().chain(self.instances) {
             register(&mut registry);
         }
         let mut defaults = vec![BASE_LAYER];
@@ -308,7 +313,7 @@ impl NodeBuilder {
 
     fn instance(self, slot: SlotKind, name: &'static str, register: impl FnOnce(&mut Registry) + Send + 'static) -> NodeBuilder {
         let mut b = self.choose(slot, format!("instance {name:?}"), vec![(selector_key(slot), serde_json::Value::String(name.into()))]);
-        b.registrations.push(Box::new(register));
+        b.instances.push(Box::new(register));
         b
     }
 
@@ -360,6 +365,28 @@ impl PreparedNode {
 
     pub fn metrics(&self) -> &Arc<NodeMetrics> {
         &self.metrics
+    }
+
+    /// The validator key given to the builder, if any.
+    pub fn validator_key(&self) -> Option<&Keypair> {
+        self.validator_key.as_ref()
+    }
+
+    /// Sets the validator key after resolving (e.g. read from the file the config names).
+    pub fn with_validator_key(mut self, key: Keypair) -> PreparedNode {
+        self.validator_key = Some(key);
+        self
+    }
+
+    /// Sets a full node's network identity after resolving.
+    pub fn with_node_key(mut self, key: Keypair) -> PreparedNode {
+        self.node_key = Some(key);
+        self
+    }
+
+    /// Whether launch will open the configured network and has no identity for it yet.
+    pub fn needs_network_identity(&self) -> bool {
+        self.network.is_none() && self.config.network.is_some() && self.validator_key.is_none() && self.node_key.is_none()
     }
 
     /// Opens the configured network (unless one was given), the store and the ledger, and

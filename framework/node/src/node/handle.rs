@@ -58,10 +58,12 @@ pub enum TxLookup {
 
 /// A cheap, cloneable view of a running node.
 ///
-/// It does not keep the node's store open: after [`super::Node::shutdown`] the ledger and
-/// mempool are gone (the database lock is released, so the node can be started again on the
-/// same data directory while handles remain), and calls that need them return
-/// [`LedgerError::NodeStopped`] / [`SubmitError::NodeStopped`].
+/// It does not keep the node's parts alive: after [`super::Node::shutdown`] the ledger,
+/// mempool and network are gone (the database lock and the network's sockets are released, so
+/// the node can be started again on the same data directory and addresses while handles
+/// remain), and calls that need them return [`LedgerError::NodeStopped`] /
+/// [`SubmitError::NodeStopped`]. A handle call still running while the node shuts down holds
+/// the ledger until it returns, so the store closes when that call ends.
 #[derive(Clone)]
 pub struct NodeHandle {
     pub(super) ledger: Weak<Ledger>,
@@ -71,7 +73,7 @@ pub struct NodeHandle {
     pub(super) heads: broadcast::Sender<Arc<NewHead>>,
     pub(super) info: Arc<NodeInfo>,
     pub(super) evidence: mpsc::Sender<Evidence>,
-    pub(super) network: Option<Arc<dyn Network>>,
+    pub(super) network: Option<Weak<dyn Network>>,
     pub(super) sync: Arc<parking_lot::Mutex<SyncStatus>>,
 }
 
@@ -94,7 +96,7 @@ impl NodeHandle {
 
     /// The connected peers and the network's counters; `None` without a network.
     pub fn network(&self) -> Option<(Vec<crate::network::PeerId>, crate::network::NetworkStats)> {
-        self.network.as_ref().map(|n| (n.peers(), n.stats()))
+        self.network.as_ref().and_then(Weak::upgrade).map(|n| (n.peers(), n.stats()))
     }
 
     pub fn info(&self) -> &NodeInfo {
@@ -134,7 +136,7 @@ impl NodeHandle {
         match &result {
             Ok(_) => {
                 self.metrics.mempool(mempool.len(), mempool.bytes());
-                if let Some(n) = &self.network {
+                if let Some(n) = self.network.as_ref().and_then(Weak::upgrade) {
                     if let Err(e) = n.publish(TX_TOPIC, bytes.to_vec()) {
                         tracing::debug!(error = %e, "transaction not gossiped");
                     }

@@ -23,12 +23,15 @@ use crate::storage::{columns, KvStore, StorageContext};
 use crate::types::{Genesis, Keypair};
 use crate::vm::VmContext;
 
+/// The node's parts handles reach through weak references.
+type LiveParts = (Arc<Ledger>, Arc<Mempool>, Option<Arc<dyn Network>>);
+
 /// A running node. Dropping it shuts it down.
 pub struct Node {
     handle: NodeHandle,
     /// The only long-lived strong references besides the node's threads': dropped at
     /// shutdown, so the store closes although handles remain.
-    live: Option<(Arc<Ledger>, Arc<Mempool>)>,
+    live: Option<LiveParts>,
     stop: watch::Sender<bool>,
     /// Becomes `true` when the driver thread has exited, for whatever reason.
     exited: watch::Receiver<bool>,
@@ -201,7 +204,7 @@ impl Node {
             heads: heads.clone(),
             info,
             evidence: evidence_tx,
-            network: network.clone(),
+            network: network.as_ref().map(Arc::downgrade),
         };
         let tx_inbound = match &network {
             Some(n) => Some(subscribe(n.as_ref(), TX_TOPIC)?),
@@ -213,7 +216,7 @@ impl Node {
         };
 
         let start = Input::Start { committed: head.block, certificate: head.certificate, safety_state };
-        let live = (ledger.clone(), mempool.clone());
+        let live = (ledger.clone(), mempool.clone(), network.clone());
         let io = NodeIo {
             evidence: EvidencePool::new(ledger.clone(), network.clone()),
             ledger: ledger.clone(),
@@ -283,6 +286,11 @@ impl Node {
             .map_err(|source| NodeError::Thread { name: "consensus", source })?;
         tracing::info!(chain = %handle.info.chain_id, engine = %handle.info.engine, storage = %handle.info.storage, height = ledger.head().block.height, "node started");
         Ok(Node { handle, live: Some(live), stop, exited, driver: Some(driver), pruner, tx_gossip, sync })
+    }
+
+    /// Whether the driver has stopped (on its own, or by [`Node::shutdown`]).
+    pub fn has_stopped(&self) -> bool {
+        *self.exited.borrow()
     }
 
     /// Resolves when the driver has stopped on its own (a fatal error such as a failed disk

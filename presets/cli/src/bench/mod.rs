@@ -65,6 +65,12 @@ pub(crate) fn free_port_range(count: u16) -> anyhow::Result<u16> {
 
 /// `aether bench ...`.
 pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    // The benches make chain folders of the stock `aether` preset and run this binary on them.
+    if crate::presets().find("aether").is_err() {
+        anyhow::bail!(
+            "`bench` runs the stock `aether` preset, which this binary does not offer (list it in the presets given to aether_cli::main)"
+        );
+    }
     match command {
         BenchCommand::Validators { txs, senders, validators: count, storage, processes } => {
             let opts = validators::ValidatorsBenchOptions {
