@@ -135,7 +135,7 @@ fn a_slot_given_twice_is_an_error_naming_the_slot_and_both_choices() {
 
 #[test]
 fn a_registered_plugin_never_replaces_an_instance_of_the_same_name() {
-    use aether_framework::storage::{KvRead, KvStore};
+    use aether_framework::storage::KvStore;
     let validator = Keypair::from_seed([0xb1; 32]);
     let genesis = genesis(&validator, &Keypair::from_seed([0xb2; 32]));
     let store: std::sync::Arc<dyn KvStore> = std::sync::Arc::new(aether_storage_memory::MemoryStore::new());

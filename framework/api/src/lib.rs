@@ -34,6 +34,7 @@
 pub mod consensus;
 pub mod da;
 pub mod mempool;
+pub mod module;
 pub mod network;
 pub mod registry;
 pub mod storage;

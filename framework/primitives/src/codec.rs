@@ -130,6 +130,13 @@ mod golden {
     }
 
     #[test]
+    fn module_action_format() {
+        let module = Action::Module { module: "staking".into(), call: vec![1, 2], value: 9, gas_limit: 3_000 };
+        assert_eq!(encode(&module)[0], 3, "Module keeps tag 3");
+        assert_eq!(h(&module), GOLDEN_MODULE_ACTION);
+    }
+
+    #[test]
     fn decode_rejects_trailing_bytes_and_oversize() {
         let mut bytes = encode(&sample_tx());
         assert!(decode::<SignedTransaction>("tx", &bytes, 1 << 20).is_ok());
@@ -147,4 +154,6 @@ mod golden {
     const GOLDEN_RECEIPT: &str = "0add3014e81a4e03549d7deee366ab8f1d0bfe3d7096f8da248dc29776a67d0d";
     /// A deploy (tag 1) and a call (tag 2), the actions the VM issue appended.
     const GOLDEN_CONTRACT_ACTIONS: &str = "c7908f4946cfc249caba718b56bd1fc0765d9f0edcbc231dce33cbf039855576";
+    /// A module call (tag 3), appended by the runtime-module slot.
+    const GOLDEN_MODULE_ACTION: &str = "9c49f5b2406047f5c9a3c91e41b1bdc629d055e5cc8cc6b7f34a01fbaa974058";
 }

@@ -88,6 +88,7 @@ pub(super) struct ExecState<'a> {
     vm: Option<&'a dyn VmBackend>,
     /// Gas asked for by the transactions applied so far (bounded by [`gas::MAX_BLOCK_GAS`]).
     gas_requested: u64,
+    modules: Option<&'a super::modules::Modules>,
 }
 
 impl<'a> ExecState<'a> {
@@ -99,7 +100,13 @@ impl<'a> ExecState<'a> {
         block: BlockContext,
         vm: Option<&'a dyn VmBackend>,
     ) -> Self {
-        ExecState { journal: Journal::new(ChainReader { store, overlays }), chain_id, proposer, block, vm, gas_requested: 0 }
+        ExecState { journal: Journal::new(ChainReader { store, overlays }), chain_id, proposer, block, vm, gas_requested: 0, modules: None }
+    }
+
+    /// Runs `Action::Module` transactions on `modules`.
+    pub(super) fn with_modules(mut self, modules: &'a super::modules::Modules) -> Self {
+        self.modules = Some(modules);
+        self
     }
 
     /// Applies `tx`; on `Err` nothing changed. `check_signature` is false only for
@@ -111,7 +118,7 @@ impl<'a> ExecState<'a> {
         }
         let gas_limit = body.action.gas_limit();
         if !matches!(body.action, Action::Transfer { .. }) {
-            if self.vm.is_none() {
+            if matches!(body.action, Action::Deploy { .. } | Action::Call { .. }) && self.vm.is_none() {
                 return Err(TxError::NoVm);
             }
             if gas_limit > gas::MAX_TX_GAS {
@@ -177,6 +184,15 @@ impl<'a> ExecState<'a> {
                 engine_error = failure;
                 record(&mut receipt, outcome);
             }
+            Action::Module { module, call, value, gas_limit } => match self.call_module(sender_address, module, call, *value, *gas_limit) {
+                Ok((status, gas_used, events, output)) => {
+                    receipt.status = status;
+                    receipt.gas_used = gas_used;
+                    receipt.events = events;
+                    receipt.output = output;
+                }
+                Err(panic) => engine_error = Some(crate::vm::VmError::Engine(panic)),
+            },
         }
 
         // Total supply fits in u128 and is conserved, so crediting the fee cannot overflow.
@@ -191,6 +207,47 @@ impl<'a> ExecState<'a> {
         self.journal.commit_checkpoint();
         self.gas_requested += gas_limit;
         Ok(receipt)
+    }
+
+    /// Runs a module call in its own checkpoint: the value moves to the module's account
+    /// first; a failure reverts everything the call did (the fee stays paid). `Err` only when
+    /// the module panicked: that is this node's failure, like the VM's, and never a receipt.
+    fn call_module(
+        &mut self,
+        caller: Address,
+        name: &str,
+        call: &[u8],
+        value: Amount,
+        gas_limit: u64,
+    ) -> Result<(TxStatus, u64, Vec<crate::types::Event>, Vec<u8>), String> {
+        let Some(module) = self.modules.and_then(|m| m.get(name)).cloned() else {
+            let known: Vec<&str> = self.modules.map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
+            let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+            return Ok((TxStatus::Failed { reason: format!("unknown module {name:?} (this chain runs: {known})") }, 0, vec![], vec![]));
+        };
+        self.journal.checkpoint();
+        let to = crate::module::module_address(name);
+        if let TxStatus::Failed { reason } = self.transfer(&caller, &to, value) {
+            self.journal.revert_checkpoint();
+            return Ok((TxStatus::Failed { reason: format!("module {name}: the value cannot be paid: {reason}") }, 0, vec![], vec![]));
+        }
+        let mut cx = super::modules::ModuleCall::new(&mut self.journal, name, caller, value, self.block.height, gas_limit);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cx.charge_base().and_then(|()| module.call(&mut cx, call))));
+        let (gas_used, events) = (cx.gas_used, std::mem::take(&mut cx.events));
+        match result {
+            Ok(Ok(output)) => {
+                self.journal.commit_checkpoint();
+                Ok((TxStatus::Success, gas_used, events, output))
+            }
+            Ok(Err(e)) => {
+                self.journal.revert_checkpoint();
+                Ok((TxStatus::Failed { reason: format!("module {name}: {e}") }, gas_used, vec![], vec![]))
+            }
+            Err(_) => {
+                self.journal.revert_checkpoint();
+                Err(format!("module {name} panicked"))
+            }
+        }
     }
 
     fn transfer(&mut self, from: &Address, to: &Address, amount: Amount) -> TxStatus {

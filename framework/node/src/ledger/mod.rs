@@ -15,6 +15,7 @@
 //! its effects are undone and the receipt says why.
 
 mod execution;
+mod modules;
 mod retention;
 
 pub use retention::{PruneProgress, Retention};
@@ -143,6 +144,8 @@ pub struct Ledger {
     pending: Mutex<HashMap<Hash, Arc<ExecutedBlock>>>,
     /// Runs contract transactions; without one they are invalid here (see [`Ledger::with_vm`]).
     vm: Option<Arc<dyn VmBackend>>,
+    /// Runtime modules transactions can call, by name (see [`Ledger::with_module`]).
+    modules: modules::Modules,
 }
 
 impl crate::mempool::AccountReader for Ledger {
@@ -241,6 +244,7 @@ impl Ledger {
             head: RwLock::new(ChainHead { block: head_ref, header: head_block.header, certificate }),
             pending: Mutex::new(HashMap::new()),
             vm: None,
+            modules: modules::Modules::new(),
         })
     }
 
@@ -250,6 +254,19 @@ impl Ledger {
     pub fn with_vm(mut self, vm: Arc<dyn VmBackend>) -> Self {
         self.vm = Some(vm);
         self
+    }
+
+    /// Runs `module` for `Action::Module` transactions naming it. Every node of a chain must
+    /// run the same modules (genesis will pin them): a node without one computes a failed
+    /// receipt where the others succeed, and forks.
+    pub fn with_module(mut self, module: Arc<dyn crate::module::RuntimeModule>) -> Self {
+        self.modules.insert(module.name().to_string(), module);
+        self
+    }
+
+    /// The modules this ledger runs, by name.
+    pub fn modules(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.modules.values().map(|m| (m.name(), m.version()))
     }
 
     pub fn vm(&self) -> Option<&Arc<dyn VmBackend>> {
@@ -502,7 +519,8 @@ impl Ledger {
         let height = parent_header.height + 1;
         let time_ms = time_ms.max(parent_header.time_ms);
         let context = BlockContext { height, time_ms };
-        let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, proposer, context, self.vm.as_deref());
+        let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, proposer, context, self.vm.as_deref())
+            .with_modules(&self.modules);
         let mut included = Vec::with_capacity(candidates.len());
         let mut receipts = Vec::with_capacity(candidates.len());
         let mut rejected = Vec::new();
@@ -586,7 +604,8 @@ impl Ledger {
             }
         }
         let context = BlockContext { height: h.height, time_ms: h.time_ms };
-        let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, h.proposer, context, self.vm.as_deref());
+        let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, h.proposer, context, self.vm.as_deref())
+            .with_modules(&self.modules);
         let mut receipts = Vec::with_capacity(block.transactions.len());
         for (index, tx) in block.transactions.iter().enumerate() {
             receipts.push(state.apply(tx, true).map_err(|error| LedgerError::InvalidTransaction { index, hash: tx.hash(), error })?);

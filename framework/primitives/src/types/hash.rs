@@ -28,6 +28,7 @@ pub mod domain {
     pub const CODE: &[u8] = b"aether/code/v1";
     /// The address of a deployed contract: hash of the deployer and its nonce.
     pub const CONTRACT_ADDRESS: &[u8] = b"aether/contract-address/v1";
+    pub const MODULE_ADDRESS: &[u8] = b"aether/module-address/v1";
 }
 
 impl Hash {

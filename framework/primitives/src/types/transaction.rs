@@ -45,6 +45,16 @@ pub enum Action {
         value: Amount,
         gas_limit: u64,
     },
+    /// Call runtime module `module` with `call` (bytes the module decodes), sending it
+    /// `value`. Appended as tag 3: earlier actions' encodings do not change.
+    Module {
+        module: String,
+        #[serde(with = "serde_helpers::bytes", default)]
+        call: Vec<u8>,
+        #[serde(with = "serde_helpers::amount", default)]
+        value: Amount,
+        gas_limit: u64,
+    },
 }
 
 impl Action {
@@ -52,7 +62,7 @@ impl Action {
     pub fn gas_limit(&self) -> u64 {
         match self {
             Action::Transfer { .. } => 0,
-            Action::Deploy { gas_limit, .. } | Action::Call { gas_limit, .. } => *gas_limit,
+            Action::Deploy { gas_limit, .. } | Action::Call { gas_limit, .. } | Action::Module { gas_limit, .. } => *gas_limit,
         }
     }
 
@@ -60,7 +70,7 @@ impl Action {
     pub fn value(&self) -> Amount {
         match self {
             Action::Transfer { amount, .. } => *amount,
-            Action::Deploy { value, .. } | Action::Call { value, .. } => *value,
+            Action::Deploy { value, .. } | Action::Call { value, .. } | Action::Module { value, .. } => *value,
         }
     }
 }

@@ -1,0 +1,105 @@
+//! The runtime-module slot: transaction types written in Rust, run by the ledger beside
+//! transfers and contracts.
+//!
+//! Status: **first slice**. A module is named, versioned, stateless between calls (the ledger
+//! also executes forks that never commit) and deterministic. Transactions reach it as
+//! `Action::Module { module, call, value, gas_limit }`; it keeps its state in its own keyless
+//! account and storage inside the authenticated state tree (so roots, proofs, snapshots and
+//! pruning cover it with no special case) and sees the chain only through a
+//! [`ModuleContext`], every call of which charges gas. Not yet here (issue 16): block and
+//! epoch hooks, ordered iteration, minting, calls between modules, queries over RPC, and
+//! genesis pinning of which modules and versions run.
+//!
+//! The interface is byte-oriented (calls, keys, values and results are bytes) so a later
+//! release can load modules from dynamic libraries.
+//!
+//! ```
+//! use aether_api::module::{ModuleContext, ModuleError, RuntimeModule};
+//!
+//! /// Counts calls; `call = b"add"` adds one, anything else is refused.
+//! struct Counter;
+//! impl RuntimeModule for Counter {
+//!     fn name(&self) -> &'static str { "counter" }
+//!     fn version(&self) -> u32 { 1 }
+//!     fn call(&self, cx: &mut dyn ModuleContext, call: &[u8]) -> Result<Vec<u8>, ModuleError> {
+//!         if call != b"add" {
+//!             return Err(ModuleError::UnknownMethod(String::from_utf8_lossy(call).into_owned()));
+//!         }
+//!         let n = cx.get(b"n")?.map_or(0, |v| u64::from_le_bytes(v.try_into().unwrap_or_default())) + 1;
+//!         cx.set(b"n", &n.to_le_bytes())?;
+//!         Ok(n.to_le_bytes().to_vec())
+//!     }
+//! }
+//! assert_eq!(aether_api::module::module_address("counter"), aether_api::module::module_address("counter"));
+//! ```
+
+use aether_primitives::types::{domain, Address, Amount, Hash, Height};
+
+/// A runtime module. Implementations must be deterministic (no clock, randomness, I/O or
+/// threads; `BTreeMap` rather than `HashMap` for anything that is iterated) and keep no state
+/// of their own: everything lives behind the context.
+pub trait RuntimeModule: Send + Sync + 'static {
+    /// The name transactions route by: `[a-z0-9_]{1,32}`.
+    fn name(&self) -> &'static str;
+    /// The version (genesis will pin it).
+    fn version(&self) -> u32;
+    /// Runs a call. `Err` reverts everything the call did (the fee stays paid) and becomes
+    /// the receipt's failure reason. The call's `value` has been credited to the module's
+    /// account before this runs.
+    fn call(&self, cx: &mut dyn ModuleContext, call: &[u8]) -> Result<Vec<u8>, ModuleError>;
+}
+
+/// What a module sees of the chain during a call. Every method charges gas; running out is
+/// [`ModuleError::OutOfGas`], which the module should pass on with `?`.
+pub trait ModuleContext {
+    /// A value of the module's own storage.
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, ModuleError>;
+    fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), ModuleError>;
+    fn remove(&mut self, key: &[u8]) -> Result<(), ModuleError>;
+    /// Who signed the transaction.
+    fn caller(&self) -> Address;
+    /// What the transaction sent to the module (already in its account).
+    fn value(&self) -> Amount;
+    /// The height of the block being executed.
+    fn height(&self) -> Height;
+    /// The module's own keyless account.
+    fn own_address(&self) -> Address;
+    fn balance(&mut self, who: &Address) -> Result<Amount, ModuleError>;
+    /// Pays `amount` from the module's own account.
+    fn pay(&mut self, to: &Address, amount: Amount) -> Result<(), ModuleError>;
+    /// An event in the receipt, emitted by the module's address.
+    fn emit(&mut self, topic: &[u8], data: &[u8]) -> Result<(), ModuleError>;
+    /// Charges `gas` for the module's own computation.
+    fn charge(&mut self, gas: u64) -> Result<(), ModuleError>;
+}
+
+/// Why a module call failed. The message is what the receipt says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModuleError {
+    #[error("out of gas")]
+    OutOfGas,
+    #[error("the call does not decode: {0}")]
+    BadCall(String),
+    #[error("unknown method {0:?}")]
+    UnknownMethod(String),
+    #[error("the call needs a value of {needed}, the transaction sent {sent}")]
+    InsufficientValue { needed: Amount, sent: Amount },
+    #[error("the module's account holds {balance}, cannot pay {needed}")]
+    InsufficientFunds { balance: Amount, needed: Amount },
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// The keyless account of module `name`: no key can sign for it, only the module moves its
+/// funds.
+pub fn module_address(name: &str) -> Address {
+    let h = Hash::digest(domain::MODULE_ADDRESS, name.as_bytes());
+    let mut a = [0u8; 20];
+    a.copy_from_slice(&h.0[..20]);
+    Address(a)
+}
+
+/// Whether `name` is a valid module name (`[a-z0-9_]{1,32}`).
+pub fn valid_module_name(name: &str) -> bool {
+    (1..=32).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}

@@ -1,0 +1,110 @@
+//! Runtime-module calls inside a transaction: the [`ModuleContext`] the ledger gives a module,
+//! over the transaction's journal, with a gas meter.
+//!
+//! Costs reuse the contract host's (`aether_vm::gas`): a module's storage read or write costs
+//! what a contract's does, so neither is a cheaper way to the same state.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::module::{module_address, ModuleContext, ModuleError, RuntimeModule};
+use crate::types::{Address, Amount, Event, Height};
+use crate::vm::gas;
+use crate::vm::state::{Journal, StateReader};
+
+/// The modules a ledger runs, by name.
+pub type Modules = BTreeMap<String, Arc<dyn RuntimeModule>>;
+
+/// One module call's view of the chain.
+pub(super) struct ModuleCall<'j, R: StateReader> {
+    pub(super) journal: &'j mut Journal<R>,
+    pub(super) address: Address,
+    pub(super) caller: Address,
+    pub(super) value: Amount,
+    pub(super) height: Height,
+    pub(super) gas_limit: u64,
+    pub(super) gas_used: u64,
+    pub(super) events: Vec<Event>,
+}
+
+impl<'j, R: StateReader> ModuleCall<'j, R> {
+    pub(super) fn new(journal: &'j mut Journal<R>, module: &str, caller: Address, value: Amount, height: Height, gas_limit: u64) -> Self {
+        ModuleCall { journal, address: module_address(module), caller, value, height, gas_limit, gas_used: 0, events: Vec::new() }
+    }
+
+    /// What entering a module costs, before it runs.
+    pub(super) fn charge_base(&mut self) -> Result<(), ModuleError> {
+        self.spend(gas::CALL_CONTRACT)
+    }
+
+    fn spend(&mut self, gas: u64) -> Result<(), ModuleError> {
+        let used = self.gas_used.saturating_add(gas);
+        if used > self.gas_limit {
+            self.gas_used = self.gas_limit;
+            return Err(ModuleError::OutOfGas);
+        }
+        self.gas_used = used;
+        Ok(())
+    }
+
+    fn bytes(len: usize) -> u64 {
+        (len as u64).saturating_mul(gas::STORAGE_BYTE)
+    }
+}
+
+impl<R: StateReader> ModuleContext for ModuleCall<'_, R> {
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, ModuleError> {
+        self.spend(gas::STORAGE_READ.saturating_add(Self::bytes(key.len())))?;
+        let value = self.journal.storage(&self.address, key);
+        self.spend(Self::bytes(value.as_ref().map_or(0, Vec::len)))?;
+        Ok(value)
+    }
+    fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), ModuleError> {
+        self.spend(gas::STORAGE_WRITE.saturating_add(Self::bytes(key.len() + value.len())))?;
+        self.journal.set_storage(self.address, key.to_vec(), Some(value.to_vec()));
+        Ok(())
+    }
+    fn remove(&mut self, key: &[u8]) -> Result<(), ModuleError> {
+        self.spend(gas::STORAGE_REMOVE.saturating_add(Self::bytes(key.len())))?;
+        self.journal.set_storage(self.address, key.to_vec(), None);
+        Ok(())
+    }
+    fn caller(&self) -> Address {
+        self.caller
+    }
+    fn value(&self) -> Amount {
+        self.value
+    }
+    fn height(&self) -> Height {
+        self.height
+    }
+    fn own_address(&self) -> Address {
+        self.address
+    }
+    fn balance(&mut self, who: &Address) -> Result<Amount, ModuleError> {
+        self.spend(gas::BALANCE)?;
+        Ok(self.journal.account(who).balance)
+    }
+    fn pay(&mut self, to: &Address, amount: Amount) -> Result<(), ModuleError> {
+        self.spend(gas::TRANSFER)?;
+        let mut own = self.journal.account(&self.address);
+        if own.balance < amount {
+            return Err(ModuleError::InsufficientFunds { balance: own.balance, needed: amount });
+        }
+        own.balance -= amount;
+        self.journal.set_account(self.address, own);
+        let mut recipient = self.journal.account(to);
+        // Total supply fits in u128 and is conserved, so a credit cannot overflow.
+        recipient.balance = recipient.balance.saturating_add(amount);
+        self.journal.set_account(*to, recipient);
+        Ok(())
+    }
+    fn emit(&mut self, topic: &[u8], data: &[u8]) -> Result<(), ModuleError> {
+        self.spend(gas::EVENT.saturating_add(((topic.len() + data.len()) as u64).saturating_mul(gas::EVENT_BYTE)))?;
+        self.events.push(Event { emitter: self.address, topic: topic.to_vec(), data: data.to_vec() });
+        Ok(())
+    }
+    fn charge(&mut self, gas: u64) -> Result<(), ModuleError> {
+        self.spend(gas)
+    }
+}

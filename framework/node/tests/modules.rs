@@ -1,0 +1,187 @@
+//! Runtime-module calls through the ledger: routing by name, state in the authenticated tree,
+//! value, payments, events, gas, and what a bad call costs (its fee, nothing else).
+
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use aether_api::module::{module_address, ModuleContext, ModuleError, RuntimeModule};
+use aether_node::ledger::{ExecutedBlock, Ledger, TxError};
+use aether_primitives::types::*;
+use aether_storage_memory::MemoryStore;
+
+const CHAIN: &str = "modules";
+
+fn key(n: u8) -> Keypair {
+    Keypair::from_seed([n; 32])
+}
+
+/// A test module. Calls: `add` (counter + 1, event), `deposit:N` (needs value N, keeps it),
+/// `withdraw:N` (pays the caller N from the module's account), `spin` (charges gas forever),
+/// `panic` (a bug), anything else an unknown method; an empty call does not decode.
+struct Bank;
+
+impl RuntimeModule for Bank {
+    fn name(&self) -> &'static str {
+        "bank"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn call(&self, cx: &mut dyn ModuleContext, call: &[u8]) -> Result<Vec<u8>, ModuleError> {
+        let text = std::str::from_utf8(call).map_err(|e| ModuleError::BadCall(e.to_string()))?;
+        if text.is_empty() {
+            return Err(ModuleError::BadCall("empty call".into()));
+        }
+        let (method, arg) = text.split_once(':').unwrap_or((text, ""));
+        let amount = || arg.parse::<Amount>().map_err(|e| ModuleError::BadCall(format!("{arg:?}: {e}")));
+        match method {
+            "add" => {
+                let n = cx.get(b"count")?.map_or(0, |v| u64::from_le_bytes(v.try_into().unwrap())) + 1;
+                cx.set(b"count", &n.to_le_bytes())?;
+                cx.emit(b"added", &n.to_le_bytes())?;
+                Ok(n.to_le_bytes().to_vec())
+            }
+            "deposit" => {
+                let needed = amount()?;
+                if cx.value() < needed {
+                    return Err(ModuleError::InsufficientValue { needed, sent: cx.value() });
+                }
+                // A write before the failure below would be reverted with it.
+                cx.set(b"last-depositor", &cx.caller().0)?;
+                Ok(vec![])
+            }
+            "withdraw" => {
+                let n = amount()?;
+                let caller = cx.caller();
+                cx.pay(&caller, n)?;
+                Ok(vec![])
+            }
+            "spin" => loop {
+                cx.charge(1_000)?;
+            },
+            "panic" => panic!("a bug in the module"),
+            other => Err(ModuleError::UnknownMethod(other.into())),
+        }
+    }
+}
+
+fn ledger() -> Ledger {
+    let genesis = Genesis {
+        chain_id: CHAIN.into(),
+        genesis_time_ms: 1000,
+        accounts: vec![GenesisAccount { address: key(1).address(), balance: 1_000_000 }],
+        validators: vec![GenesisValidator { name: "v".into(), identity: key(100).public(), consensus_key: vec![], stake: 1 }],
+    };
+    Ledger::open(Arc::new(MemoryStore::new()), &genesis).unwrap().with_module(Arc::new(Bank))
+}
+
+fn module_tx(nonce: u64, module: &str, call: &[u8], value: Amount) -> SignedTransaction {
+    TxBody {
+        chain_id: CHAIN.into(),
+        sender: key(1).public(),
+        nonce,
+        fee: 200,
+        action: Action::Module { module: module.into(), call: call.to_vec(), value, gas_limit: 200_000 },
+    }
+    .sign(&key(1))
+}
+
+fn commit(l: &Ledger, txs: Vec<SignedTransaction>) -> (Arc<ExecutedBlock>, Vec<(Hash, TxError)>) {
+    let head = l.head();
+    let built = l.build_block(&head.block.hash, head.certificate, txs, vec![], head.header.time_ms + 10, key(100).address()).unwrap();
+    (l.commit(&built.executed.hash, &Certificate(vec![1])).unwrap(), built.rejected)
+}
+
+#[test]
+fn a_module_call_writes_the_modules_state_in_the_tree_and_emits_events() {
+    let l = ledger();
+    let (b, _) = commit(&l, vec![module_tx(0, "bank", b"add", 0), module_tx(1, "bank", b"add", 0)]);
+    assert_eq!(b.receipts[1].status, TxStatus::Success);
+    assert_eq!(b.receipts[1].output, 2u64.to_le_bytes());
+    assert_eq!(
+        b.receipts[1].events,
+        vec![Event { emitter: module_address("bank"), topic: b"added".to_vec(), data: 2u64.to_le_bytes().to_vec() }]
+    );
+    assert!(b.receipts[1].gas_used > 0 && b.receipts[1].gas_used < 200_000);
+    assert_eq!(l.contract_storage(&module_address("bank"), b"count").unwrap(), Some(2u64.to_le_bytes().to_vec()));
+    // In the authenticated state: recomputing from the flat tables gives the header's root.
+    assert_eq!(l.recompute_state_root().unwrap(), l.head().header.state_root);
+}
+
+#[test]
+fn value_moves_to_the_module_and_the_module_pays_from_its_own_account() {
+    let l = ledger();
+    let bank = module_address("bank");
+    commit(&l, vec![module_tx(0, "bank", b"deposit:500", 500)]);
+    assert_eq!(l.account(&bank).unwrap().balance, 500);
+    let (b, _) = commit(&l, vec![module_tx(1, "bank", b"withdraw:300", 0), module_tx(2, "bank", b"withdraw:300", 0)]);
+    assert_eq!(b.receipts[0].status, TxStatus::Success);
+    assert_eq!(b.receipts[1].status, TxStatus::Failed { reason: "module bank: the module's account holds 200, cannot pay 300".into() });
+    assert_eq!(l.account(&bank).unwrap().balance, 200);
+    // 1,000,000 - 3 fees of 200 - 500 deposited + 300 withdrawn.
+    assert_eq!(l.account(&key(1).address()).unwrap().balance, 1_000_000 - 600 - 500 + 300);
+}
+
+/// A bad call fails with a message saying what was wrong; the fee is paid and the nonce moves;
+/// nothing else changes (no module state, no value kept, the same root as a block holding only
+/// the fee payment would give).
+#[test]
+fn bad_module_calls_fail_with_a_clear_message_and_cost_only_their_fee() {
+    let cases: [(&str, &[u8], Amount, &str); 5] = [
+        ("nobank", b"add", 0, "unknown module \"nobank\" (this chain runs: bank)"),
+        ("bank", b"", 0, "module bank: the call does not decode: empty call"),
+        ("bank", b"\xff", 0, "module bank: the call does not decode: invalid utf-8 sequence of 1 bytes from index 0"),
+        ("bank", b"steal", 0, "module bank: unknown method \"steal\""),
+        ("bank", b"deposit:500", 499, "module bank: the call needs a value of 500, the transaction sent 499"),
+    ];
+    for (module, call, value, reason) in cases {
+        let l = ledger();
+        let before_root = l.head().header.state_root;
+        let (b, rejected) = commit(&l, vec![module_tx(0, module, call, value)]);
+        assert!(rejected.is_empty(), "{module} {call:?}: a bad call is a failed receipt, not a rejected transaction");
+        assert_eq!(b.receipts[0].status, TxStatus::Failed { reason: reason.into() }, "{module} {call:?}");
+        assert_eq!(b.receipts[0].fee_paid, 200);
+        let sender = l.account(&key(1).address()).unwrap();
+        assert_eq!((sender.balance, sender.nonce), (1_000_000 - 200, 1), "{module} {call:?}: only the fee was taken");
+        assert_eq!(l.account(&module_address("bank")).unwrap().balance, 0, "{module} {call:?}: no value kept");
+        assert_eq!(l.contract_storage(&module_address("bank"), b"last-depositor").unwrap(), None, "{module} {call:?}: writes reverted");
+        assert_ne!(l.head().header.state_root, before_root, "the fee payment itself is in the state");
+        assert_eq!(l.recompute_state_root().unwrap(), l.head().header.state_root);
+    }
+}
+
+#[test]
+fn a_call_that_runs_out_of_gas_fails_alone_and_uses_its_whole_limit() {
+    let l = ledger();
+    let (b, _) = commit(&l, vec![module_tx(0, "bank", b"spin", 0), module_tx(1, "bank", b"add", 0)]);
+    assert_eq!(b.receipts[0].status, TxStatus::Failed { reason: "module bank: out of gas".into() });
+    assert_eq!(b.receipts[0].gas_used, 200_000);
+    assert_eq!(b.receipts[1].status, TxStatus::Success, "the next transaction runs as usual");
+}
+
+#[test]
+fn a_panicking_module_never_enters_a_block() {
+    let l = ledger();
+    let (b, rejected) = commit(&l, vec![module_tx(0, "bank", b"panic", 0)]);
+    assert!(b.block.transactions.is_empty(), "a module's panic is this node's failure, never a receipt");
+    assert!(matches!(&rejected[..], [(_, TxError::Vm(reason))] if reason.contains("module bank panicked")), "{rejected:?}");
+}
+
+#[test]
+fn module_calls_need_no_vm_but_pay_for_their_gas() {
+    let l = ledger();
+    let cheap = TxBody {
+        chain_id: CHAIN.into(),
+        sender: key(1).public(),
+        nonce: 0,
+        fee: 1,
+        action: Action::Module { module: "bank".into(), call: b"add".to_vec(), value: 0, gas_limit: 200_000 },
+    }
+    .sign(&key(1));
+    let (b, rejected) = commit(&l, vec![cheap]);
+    assert!(b.block.transactions.is_empty());
+    assert!(matches!(&rejected[..], [(_, TxError::FeeTooLow { .. })]), "{rejected:?}");
+    assert!(l.vm().is_none(), "this ledger has no VM, and module calls still run (the tests above)");
+}
