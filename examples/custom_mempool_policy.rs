@@ -56,6 +56,7 @@ fn run(dir: &std::path::Path) -> anyhow::Result<Vec<u128>> {
     let genesis = Genesis {
         chain_id: "policy-demo".into(),
         genesis_time_ms: 0,
+        modules: vec![],
         accounts: senders.iter().map(|k| GenesisAccount { address: k.address(), balance: 1_000 }).collect(),
         validators: vec![GenesisValidator {
             name: "v0".into(),

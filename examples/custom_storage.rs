@@ -32,6 +32,7 @@ fn run(dir: &std::path::Path) -> anyhow::Result<()> {
     let genesis = Genesis {
         chain_id: "log-store-demo".into(),
         genesis_time_ms: 0,
+        modules: vec![],
         accounts: vec![GenesisAccount { address: alice.address(), balance: 1_000 }],
         validators: vec![GenesisValidator {
             name: "v0".into(),

@@ -25,6 +25,7 @@ fn run(dir: &std::path::Path) -> anyhow::Result<u64> {
     let genesis = Genesis {
         chain_id: "swap-demo".into(),
         genesis_time_ms: 0,
+        modules: vec![],
         accounts: vec![],
         validators: vec![GenesisValidator {
             name: "v0".into(),

@@ -134,6 +134,7 @@ pub fn init_chain_in(presets: &crate::Presets, opts: &InitOptions) -> anyhow::Re
     let genesis = Genesis {
         chain_id: opts.chain_id.clone(),
         genesis_time_ms: SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64,
+        modules: vec![],
         accounts,
         validators: equal_stake_validators(&validators, "validator-", |k| registry.consensus_key(&engine, k)),
     };

@@ -9,6 +9,7 @@ mod config_errors;
 mod contracts;
 mod end_to_end;
 mod hostile_peer;
+mod modules;
 mod snapshot;
 mod state;
 mod storage_kits;

@@ -32,6 +32,7 @@ use serde::de::DeserializeOwned;
 
 use crate::consensus::{ConsensusEngine, EngineContext};
 use crate::mempool::OrderingPolicy;
+use crate::module::RuntimeModule;
 use crate::network::{Network, NetworkContext};
 use crate::storage::{KvStore, StorageContext};
 use crate::types::Keypair;
@@ -45,6 +46,8 @@ pub enum SlotKind {
     MempoolPolicy,
     Vm,
     Network,
+    /// Runtime modules: many per chain, chosen by genesis (`modules`), not by config.
+    Module,
 }
 
 impl SlotKind {
@@ -56,6 +59,7 @@ impl SlotKind {
             SlotKind::MempoolPolicy => "mempool",
             SlotKind::Vm => "vm",
             SlotKind::Network => "network",
+            SlotKind::Module => "genesis",
         }
     }
     /// The key in that section naming the plugin.
@@ -63,6 +67,7 @@ impl SlotKind {
         match self {
             SlotKind::Consensus => "engine",
             SlotKind::Storage | SlotKind::Vm | SlotKind::Network => "backend",
+            SlotKind::Module => "modules",
             SlotKind::MempoolPolicy => "policy",
         }
     }
@@ -73,6 +78,7 @@ impl SlotKind {
             SlotKind::MempoolPolicy => "mempool policy",
             SlotKind::Vm => "VM backend",
             SlotKind::Network => "network backend",
+            SlotKind::Module => "runtime module",
         }
     }
 }
@@ -137,6 +143,8 @@ pub type PolicyFactory = Box<dyn Fn(&PluginSettings) -> Result<Arc<dyn OrderingP
 /// an error here, not later) and runs its own I/O threads until the last handle is dropped.
 pub type NetworkFactory = Box<dyn Fn(&NetworkContext, &PluginSettings) -> Result<Arc<dyn Network>, PluginError> + Send + Sync>;
 pub type VmFactory = Box<dyn Fn(&VmContext, &PluginSettings) -> Result<Arc<dyn VmBackend>, PluginError> + Send + Sync>;
+/// Makes a runtime module (modules are stateless: one instance serves every call).
+pub type ModuleFactory = Box<dyn Fn() -> Arc<dyn RuntimeModule> + Send + Sync>;
 
 /// How an engine derives, from a validator's identity key, the consensus key genesis lists for
 /// it (`aether init` writes it). Engines that register none use the identity public key.
@@ -187,6 +195,8 @@ pub struct Registry {
     pub mempool_policy: Slot<PolicyFactory>,
     pub vm: Slot<VmFactory>,
     pub network: Slot<NetworkFactory>,
+    /// Runtime modules a chain's genesis may pin (`modules`), by name.
+    pub modules: Slot<ModuleFactory>,
     consensus_keys: BTreeMap<String, ConsensusKeyFn>,
 }
 
@@ -205,6 +215,7 @@ impl Registry {
             mempool_policy: Slot::new(SlotKind::MempoolPolicy),
             vm: Slot::new(SlotKind::Vm),
             network: Slot::new(SlotKind::Network),
+            modules: Slot::new(SlotKind::Module),
             consensus_keys: BTreeMap::new(),
         }
     }
@@ -230,6 +241,7 @@ impl Registry {
             SlotKind::MempoolPolicy => self.mempool_policy.names(),
             SlotKind::Vm => self.vm.names(),
             SlotKind::Network => self.network.names(),
+            SlotKind::Module => self.modules.names(),
         }
     }
 
@@ -241,6 +253,7 @@ impl Registry {
         out.extend(self.mempool_policy.entries().map(|e| (SlotKind::MempoolPolicy, e.name.clone(), e.description.clone())));
         out.extend(self.vm.entries().map(|e| (SlotKind::Vm, e.name.clone(), e.description.clone())));
         out.extend(self.network.entries().map(|e| (SlotKind::Network, e.name.clone(), e.description.clone())));
+        out.extend(self.modules.entries().map(|e| (SlotKind::Module, e.name.clone(), e.description.clone())));
         out
     }
 }

@@ -25,7 +25,7 @@
 //! let alice = Keypair::from_seed([2; 32]);
 //! let genesis = Genesis {
 //!     chain_id: "demo".into(),
-//!     genesis_time_ms: 0,
+//!     genesis_time_ms: 0, modules: vec![],
 //!     accounts: vec![GenesisAccount { address: alice.address(), balance: 1_000 }],
 //!     validators: vec![GenesisValidator {
 //!         name: "v0".into(), identity: validator.public(),
@@ -49,7 +49,7 @@
 //!   `vm::conformance`. For tests; a node build never enables it.
 //! - `bench`: the storage benchmark workloads (`benchkit`).
 
-pub use aether_api::{da, network, storage};
+pub use aether_api::{da, module, network, storage};
 pub use aether_node::{builtins, config, ledger, mempool, node, snapshot, state};
 pub use aether_primitives::{codec, merkle, types};
 

@@ -71,6 +71,7 @@ fn ledger() -> Ledger {
     let genesis = Genesis {
         chain_id: CHAIN.into(),
         genesis_time_ms: 1000,
+        modules: vec![],
         accounts: vec![GenesisAccount { address: key(1).address(), balance: 1_000_000 }],
         validators: vec![GenesisValidator { name: "v".into(), identity: key(100).public(), consensus_key: vec![], stake: 1 }],
     };

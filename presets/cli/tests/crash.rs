@@ -58,6 +58,7 @@ async fn crash_and_restart(backend: &str) {
     let genesis = Genesis {
         chain_id: "crash-test".into(),
         genesis_time_ms: 0,
+        modules: vec![],
         accounts: vec![GenesisAccount { address: sender.address(), balance: 1_000_000_000 }],
         validators: vec![GenesisValidator { name: "v".into(), identity: validator.public(), consensus_key: vec![], stake: 1 }],
     };

@@ -166,7 +166,11 @@ impl Ledger {
     /// is kept: its parent field, a hash of the whole genesis, says whether it is this one.
     pub fn genesis_block(genesis: &Genesis) -> Block {
         static LAST: parking_lot::Mutex<Option<Block>> = parking_lot::Mutex::new(None);
-        let parent = Hash::digest(domain::GENESIS, &codec::encode(genesis));
+        let parent = if genesis.modules.is_empty() {
+            Hash::digest(domain::GENESIS, &codec::encode(genesis))
+        } else {
+            Hash::digest_parts(domain::GENESIS, &[&codec::encode(genesis), &codec::encode(&genesis.modules)])
+        };
         if let Some(block) = LAST.lock().as_ref().filter(|b| b.header.parent == parent) {
             return block.clone();
         }

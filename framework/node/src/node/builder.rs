@@ -24,7 +24,7 @@
 //! let key = Keypair::from_seed([1; 32]);
 //! let genesis = Genesis {
 //!     chain_id: "demo".into(),
-//!     genesis_time_ms: 0,
+//!     genesis_time_ms: 0, modules: vec![],
 //!     accounts: vec![],
 //!     validators: vec![GenesisValidator { name: "v0".into(), identity: key.public(), consensus_key: key.public().0.to_vec(), stake: 1 }],
 //! };
@@ -44,7 +44,7 @@
 //! # use aether_node::node::NodeBuilder;
 //! # use aether_primitives::types::*;
 //! # use aether_node::mempool::{Fifo, FeePriority};
-//! # let genesis = Genesis { chain_id: "demo".into(), genesis_time_ms: 0, accounts: vec![], validators: vec![] };
+//! # let genesis = Genesis { chain_id: "demo".into(), genesis_time_ms: 0, modules: vec![], accounts: vec![], validators: vec![] };
 //! let err = NodeBuilder::new(genesis).mempool_policy(Fifo).mempool_policy(FeePriority).launch().err().unwrap();
 //! assert_eq!(
 //!     err.to_string(),
@@ -238,6 +238,17 @@ impl NodeBuilder {
         self.instance(SlotKind::Vm, name, move |r| {
             r.vm.register(name, "an instance given to the node builder", Box::new(move |_, _| Ok(vm.clone())))
         })
+    }
+
+    /// Makes `module` available to genesis (`modules` pins which run, at which version). Not
+    /// a slot choice: a chain runs many modules.
+    pub fn module(mut self, module: impl crate::module::RuntimeModule) -> NodeBuilder {
+        let module: Arc<dyn crate::module::RuntimeModule> = Arc::new(module);
+        let name = module.name();
+        self.instances.push(Box::new(move |r: &mut Registry| {
+            r.modules.register(name, "an instance given to the node builder", Box::new(move || module.clone()))
+        }));
+        self
     }
 
     /// Talks to peers over this network (already started) instead of the one `[network]`

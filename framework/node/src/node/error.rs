@@ -25,6 +25,8 @@ pub enum NodeError {
     Subscribe { topic: &'static str, source: NetworkError },
     #[error("cannot start the {name} thread: {source}")]
     Thread { name: &'static str, source: std::io::Error },
+    #[error("genesis pins runtime module {name} at version {pinned}, but this node has {found}: run the build the chain runs")]
+    ModuleVersion { name: String, pinned: u32, found: String },
     #[error("the consensus thread panicked")]
     DriverPanicked,
     #[error(transparent)]

@@ -134,6 +134,7 @@ impl Node {
             }
             None => None,
         };
+        let modules = pinned_modules(genesis, registry)?;
         let store = open_store(config, registry)?;
         let mut sync_inbox = match &network {
             Some(n) => Some(subscribe(n.as_ref(), SYNC_TOPIC)?),
@@ -147,6 +148,9 @@ impl Node {
         let mut ledger = Ledger::open(store.clone(), genesis)?;
         if let Some(vm) = vm {
             ledger = ledger.with_vm(vm);
+        }
+        for module in modules {
+            ledger = ledger.with_module(module);
         }
         let ledger = Arc::new(ledger);
         let mempool = Arc::new(Mempool::new(config.mempool.clone(), ledger.clone(), policy));
@@ -340,6 +344,24 @@ impl Drop for Node {
             tracing::error!(error = %e, "node stopped with an error");
         }
     }
+}
+
+/// The modules genesis pins, from the registry, each at its pinned version: a node that would
+/// run other code than its peers refuses to start (before anything is opened on disk).
+fn pinned_modules(genesis: &Genesis, registry: &Registry) -> Result<Vec<Arc<dyn crate::module::RuntimeModule>>, NodeError> {
+    let mut modules = Vec::with_capacity(genesis.modules.len());
+    for pinned in &genesis.modules {
+        let module = (registry.modules.get(&pinned.name)?.factory)();
+        if module.version() != pinned.version || module.name() != pinned.name {
+            return Err(NodeError::ModuleVersion {
+                name: pinned.name.clone(),
+                pinned: pinned.version,
+                found: format!("{} version {}", module.name(), module.version()),
+            });
+        }
+        modules.push(module);
+    }
+    Ok(modules)
 }
 
 /// A key-less instance of the chain's engine, for `verify_certificate`.

@@ -391,6 +391,7 @@ mod tests {
         Genesis {
             chain_id: "state-sync-test".into(),
             genesis_time_ms: 0,
+            modules: vec![],
             accounts,
             validators: vec![GenesisValidator { name: "v0".into(), identity: v.public(), consensus_key: v.public().0.to_vec(), stake: 1 }],
         }

@@ -516,6 +516,7 @@ mod tests {
         let genesis = Genesis {
             chain_id: "sync-test".into(),
             genesis_time_ms: 0,
+            modules: vec![],
             accounts: vec![GenesisAccount { address: validator.address(), balance: 1_000 }],
             validators: vec![GenesisValidator {
                 name: "v0".into(),

@@ -16,7 +16,7 @@ mod transaction;
 pub use address::Address;
 pub use block::{Block, Certificate, Header};
 pub use evidence::{Evidence, ValidatorIndex};
-pub use genesis::{Genesis, GenesisAccount, GenesisError, GenesisValidator};
+pub use genesis::{Genesis, GenesisAccount, GenesisError, GenesisModule, GenesisValidator};
 pub use hash::{domain, Hash};
 pub use keys::{Keypair, PublicKey, Signature, SignatureError};
 pub use transaction::{Account, Action, Event, Receipt, SignedTransaction, TxBody, TxLocation, TxStatus};

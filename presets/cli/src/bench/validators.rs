@@ -105,6 +105,7 @@ async fn run(
     let genesis = Genesis {
         chain_id: CHAIN.into(),
         genesis_time_ms: 0,
+        modules: vec![],
         accounts: senders.iter().map(|k| GenesisAccount { address: k.address(), balance: 1_000_000_000_000 }).collect(),
         validators: aether_presets::init::equal_stake_validators(&keys, "v", |k| {
             if validators == 1 {
