@@ -6,9 +6,10 @@
 //! `Action::Module { module, call, value, gas_limit }`; it keeps its state in its own keyless
 //! account and storage inside the authenticated state tree (so roots, proofs, snapshots and
 //! pruning cover it with no special case) and sees the chain only through a
-//! [`ModuleContext`], every call of which charges gas. Not yet here (issue 16): block and
-//! epoch hooks, ordered iteration, minting, calls between modules, queries over RPC, and
-//! genesis pinning of which modules and versions run.
+//! [`ModuleContext`], every call of which charges gas. Begin- and end-of-block hooks run
+//! within a fixed per-block budget. Genesis pins which modules run, at which version. Not yet
+//! here (issue 16): epoch hooks, ordered iteration, minting, calls between modules, queries
+//! over RPC.
 //!
 //! The interface is byte-oriented (calls, keys, values and results are bytes) so a later
 //! release can load modules from dynamic libraries.
@@ -33,7 +34,7 @@
 //! assert_eq!(aether_api::module::module_address("counter"), aether_api::module::module_address("counter"));
 //! ```
 
-use aether_primitives::types::{domain, Address, Amount, Hash, Height};
+use aether_primitives::types::{domain, Address, Amount, Evidence, Hash, Height};
 
 /// A runtime module. Implementations must be deterministic (no clock, randomness, I/O or
 /// threads; `BTreeMap` rather than `HashMap` for anything that is iterated) and keep no state
@@ -47,7 +48,27 @@ pub trait RuntimeModule: Send + Sync + 'static {
     /// the receipt's failure reason. The call's `value` has been credited to the module's
     /// account before this runs.
     fn call(&self, cx: &mut dyn ModuleContext, call: &[u8]) -> Result<Vec<u8>, ModuleError>;
+
+    /// Runs before the block's transactions, with the evidence of misbehaviour the block
+    /// records. There is no caller (`caller()` is the zero address) and no value; gas comes
+    /// from the module's hook budget ([`HOOK_GAS_PER_BLOCK`] per block, for its begin and end
+    /// hooks together, so one module's loop cannot starve another's hooks). An `Err` (running
+    /// out included) reverts this hook alone and is reported; the block goes on.
+    fn begin_block(&self, _cx: &mut dyn ModuleContext, _evidence: &[Evidence]) -> Result<(), ModuleError> {
+        Ok(())
+    }
+
+    /// Runs after the block's transactions, under the same rules as
+    /// [`begin_block`](RuntimeModule::begin_block).
+    fn end_block(&self, _cx: &mut dyn ModuleContext) -> Result<(), ModuleError> {
+        Ok(())
+    }
 }
+
+/// Gas one module's hooks may use in one block (begin and end together). Hooks have no
+/// payer, so the protocol bounds them, never unlimited (chains whose hooks ran unbounded have
+/// halted on one loop); with the module count genesis pins, this bounds a block's hook work.
+pub const HOOK_GAS_PER_BLOCK: u64 = 10_000_000;
 
 /// What a module sees of the chain during a call. Every method charges gas; running out is
 /// [`ModuleError::OutOfGas`], which the module should pass on with `?`.

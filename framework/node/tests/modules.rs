@@ -186,3 +186,74 @@ fn module_calls_need_no_vm_but_pay_for_their_gas() {
     assert!(matches!(&rejected[..], [(_, TxError::FeeTooLow { .. })]), "{rejected:?}");
     assert!(l.vm().is_none(), "this ledger has no VM, and module calls still run (the tests above)");
 }
+
+/// Counts blocks in its end hook; records the height in its begin hook.
+struct Ticker;
+
+impl RuntimeModule for Ticker {
+    fn name(&self) -> &'static str {
+        "ticker"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn call(&self, _: &mut dyn ModuleContext, _: &[u8]) -> Result<Vec<u8>, ModuleError> {
+        Err(ModuleError::UnknownMethod("ticker takes no calls".into()))
+    }
+    fn begin_block(&self, cx: &mut dyn ModuleContext, _evidence: &[Evidence]) -> Result<(), ModuleError> {
+        let h = cx.height();
+        cx.set(b"begun", &h.to_le_bytes())
+    }
+    fn end_block(&self, cx: &mut dyn ModuleContext) -> Result<(), ModuleError> {
+        let n = cx.get(b"ticks")?.map_or(0, |v| u64::from_le_bytes(v.try_into().unwrap())) + 1;
+        cx.set(b"ticks", &n.to_le_bytes())?;
+        cx.emit(b"tick", &n.to_le_bytes())
+    }
+}
+
+/// A bug: its end hook writes, then loops forever.
+struct Spinner;
+
+impl RuntimeModule for Spinner {
+    fn name(&self) -> &'static str {
+        "spinner"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn call(&self, _: &mut dyn ModuleContext, _: &[u8]) -> Result<Vec<u8>, ModuleError> {
+        Ok(vec![])
+    }
+    fn end_block(&self, cx: &mut dyn ModuleContext) -> Result<(), ModuleError> {
+        cx.set(b"before-the-loop", b"x")?;
+        loop {
+            cx.charge(10_000)?;
+        }
+    }
+}
+
+#[test]
+fn a_hook_that_loops_runs_out_of_its_budget_alone_and_the_chain_keeps_committing() {
+    let with_hooks = |l: Ledger| l.with_module(Arc::new(Spinner)).with_module(Arc::new(Ticker));
+    let l = with_hooks(ledger());
+    // A second node executes the same blocks: hooks must give it the same roots.
+    let follower = with_hooks(ledger());
+    for height in 1..=3u64 {
+        let (b, _) = commit(&l, vec![module_tx(height - 1, "bank", b"add", 0)]);
+        assert_eq!(b.receipts[0].status, TxStatus::Success, "transactions run between the hooks");
+        let failed: Vec<_> = b.hook_events.iter().filter(|e| e.topic == b"hook_failed").collect();
+        assert_eq!(failed.len(), 1, "height {height}: {:?}", b.hook_events);
+        assert_eq!(failed[0].emitter, module_address("spinner"));
+        assert_eq!(failed[0].data, b"end_block: out of gas");
+        assert!(b.hook_events.iter().any(|e| e.topic == b"tick" && e.data == height.to_le_bytes()), "the other module's hook ran");
+        let replayed = follower.execute_block(b.block.clone()).expect("the follower reaches the same roots");
+        follower.commit(&replayed.hash, &Certificate(vec![1])).unwrap();
+    }
+    let ticker = module_address("ticker");
+    assert_eq!(l.contract_storage(&ticker, b"ticks").unwrap(), Some(3u64.to_le_bytes().to_vec()));
+    assert_eq!(l.contract_storage(&ticker, b"begun").unwrap(), Some(3u64.to_le_bytes().to_vec()));
+    assert_eq!(l.contract_storage(&module_address("spinner"), b"before-the-loop").unwrap(), None, "the failed hook was reverted");
+    assert_eq!(l.head().block.height, 3);
+    assert_eq!(l.recompute_state_root().unwrap(), l.head().header.state_root);
+    assert_eq!(follower.head().header.state_root, l.head().header.state_root);
+}

@@ -89,6 +89,18 @@ pub(super) struct ExecState<'a> {
     /// Gas asked for by the transactions applied so far (bounded by [`gas::MAX_BLOCK_GAS`]).
     gas_requested: u64,
     modules: Option<&'a super::modules::Modules>,
+    /// What each module's hooks may still spend in this block.
+    hook_gas_used: std::collections::BTreeMap<&'static str, u64>,
+    hook_events: Vec<crate::types::Event>,
+}
+
+/// Which module hook runs.
+#[derive(Clone, Copy)]
+pub(super) enum Hook<'e> {
+    /// Before the transactions, with the evidence the block records.
+    Begin(&'e [crate::types::Evidence]),
+    /// After the transactions.
+    End,
 }
 
 impl<'a> ExecState<'a> {
@@ -100,7 +112,17 @@ impl<'a> ExecState<'a> {
         block: BlockContext,
         vm: Option<&'a dyn VmBackend>,
     ) -> Self {
-        ExecState { journal: Journal::new(ChainReader { store, overlays }), chain_id, proposer, block, vm, gas_requested: 0, modules: None }
+        ExecState {
+            journal: Journal::new(ChainReader { store, overlays }),
+            chain_id,
+            proposer,
+            block,
+            vm,
+            gas_requested: 0,
+            modules: None,
+            hook_gas_used: Default::default(),
+            hook_events: Vec::new(),
+        }
     }
 
     /// Runs `Action::Module` transactions on `modules`.
@@ -220,8 +242,8 @@ impl<'a> ExecState<'a> {
         value: Amount,
         gas_limit: u64,
     ) -> Result<(TxStatus, u64, Vec<crate::types::Event>, Vec<u8>), String> {
-        let Some(module) = self.modules.and_then(|m| m.get(name)).cloned() else {
-            let known: Vec<&str> = self.modules.map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
+        let Some(module) = self.modules.and_then(|m| super::modules::find(m, name)).cloned() else {
+            let known: Vec<&str> = self.modules.map(|m| m.iter().map(|m| m.name()).collect()).unwrap_or_default();
             let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
             return Ok((TxStatus::Failed { reason: format!("unknown module {name:?} (this chain runs: {known})") }, 0, vec![], vec![]));
         };
@@ -263,8 +285,54 @@ impl<'a> ExecState<'a> {
         TxStatus::Success
     }
 
-    pub(super) fn into_changes(self) -> Result<Changes, LedgerError> {
-        self.journal.into_changes()
+    /// The block's state changes and its hook events.
+    pub(super) fn into_changes(self) -> Result<(Changes, Vec<crate::types::Event>), LedgerError> {
+        Ok((self.journal.into_changes()?, self.hook_events))
+    }
+
+    /// Runs every module's hook for `hook`, in genesis order, each in its own checkpoint and
+    /// on what is left of its module's hook budget for the block. A hook that fails — its `Err`, running out
+    /// of gas, or a panic (every node runs the same code, so every node fails alike) — is
+    /// reverted alone and reported as a `hook_failed` event; the block goes on.
+    pub(super) fn run_hooks(&mut self, hook: Hook<'_>) {
+        let Some(modules) = self.modules else { return };
+        for module in modules {
+            let name = module.name();
+            self.journal.checkpoint();
+            let spent = self.hook_gas_used.get(name).copied().unwrap_or(0);
+            let budget = crate::module::HOOK_GAS_PER_BLOCK.saturating_sub(spent);
+            let mut cx = super::modules::ModuleCall::new(&mut self.journal, name, Address::default(), 0, self.block.height, budget);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match hook {
+                Hook::Begin(evidence) => module.begin_block(&mut cx, evidence),
+                Hook::End => module.end_block(&mut cx),
+            }));
+            let (gas_used, events) = (cx.gas_used, std::mem::take(&mut cx.events));
+            self.hook_gas_used.insert(name, spent.saturating_add(gas_used));
+            let failure = match result {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some("panicked".to_string()),
+            };
+            match failure {
+                None => {
+                    self.journal.commit_checkpoint();
+                    self.hook_events.extend(events);
+                }
+                Some(reason) => {
+                    self.journal.revert_checkpoint();
+                    let stage = match hook {
+                        Hook::Begin(_) => "begin_block",
+                        Hook::End => "end_block",
+                    };
+                    tracing::warn!(module = name, hook = stage, height = self.block.height, %reason, "a module hook failed and was reverted");
+                    self.hook_events.push(crate::types::Event {
+                        emitter: crate::module::module_address(name),
+                        topic: b"hook_failed".to_vec(),
+                        data: format!("{stage}: {reason}").into_bytes(),
+                    });
+                }
+            }
+        }
     }
 }
 

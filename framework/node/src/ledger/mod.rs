@@ -112,6 +112,9 @@ pub struct ExecutedBlock {
     pub changes: Changes,
     /// The same changes applied to the authenticated state tree (its root is the header's).
     pub state: Arc<StateDelta>,
+    /// Events of the block's module hooks (`hook_failed` for a hook that failed and was
+    /// reverted). Kept in memory with the block; not yet stored on commit.
+    pub hook_events: Vec<crate::types::Event>,
 }
 
 impl ExecutedBlock {
@@ -264,13 +267,16 @@ impl Ledger {
     /// run the same modules (genesis will pin them): a node without one computes a failed
     /// receipt where the others succeed, and forks.
     pub fn with_module(mut self, module: Arc<dyn crate::module::RuntimeModule>) -> Self {
-        self.modules.insert(module.name().to_string(), module);
+        match self.modules.iter_mut().find(|m| m.name() == module.name()) {
+            Some(slot) => *slot = module,
+            None => self.modules.push(module),
+        }
         self
     }
 
     /// The modules this ledger runs, by name.
     pub fn modules(&self) -> impl Iterator<Item = (&str, u32)> {
-        self.modules.values().map(|m| (m.name(), m.version()))
+        self.modules.iter().map(|m| (m.name(), m.version()))
     }
 
     pub fn vm(&self) -> Option<&Arc<dyn VmBackend>> {
@@ -525,6 +531,7 @@ impl Ledger {
         let context = BlockContext { height, time_ms };
         let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, proposer, context, self.vm.as_deref())
             .with_modules(&self.modules);
+        state.run_hooks(execution::Hook::Begin(&recorded));
         let mut included = Vec::with_capacity(candidates.len());
         let mut receipts = Vec::with_capacity(candidates.len());
         let mut rejected = Vec::new();
@@ -553,7 +560,8 @@ impl Ledger {
                 }
             }
         }
-        let changes = state.into_changes()?;
+        state.run_hooks(execution::Hook::End);
+        let (changes, hook_events) = state.into_changes()?;
         let delta = self.state_with(&overlays, height, &changes)?;
         let header = Header {
             chain_id: self.chain_id.clone(),
@@ -567,7 +575,7 @@ impl Ledger {
             parent_certificate,
         };
         let block = Block { header, transactions: included, evidence: recorded };
-        Ok(BuiltBlock { executed: self.remember(block, receipts, changes, delta), rejected })
+        Ok(BuiltBlock { executed: self.remember(block, receipts, changes, delta, hook_events), rejected })
     }
 
     /// Verifies and executes a block proposed by someone else: it must extend a known block,
@@ -610,21 +618,30 @@ impl Ledger {
         let context = BlockContext { height: h.height, time_ms: h.time_ms };
         let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, h.proposer, context, self.vm.as_deref())
             .with_modules(&self.modules);
+        state.run_hooks(execution::Hook::Begin(&block.evidence));
         let mut receipts = Vec::with_capacity(block.transactions.len());
         for (index, tx) in block.transactions.iter().enumerate() {
             receipts.push(state.apply(tx, true).map_err(|error| LedgerError::InvalidTransaction { index, hash: tx.hash(), error })?);
         }
-        let changes = state.into_changes()?;
+        state.run_hooks(execution::Hook::End);
+        let (changes, hook_events) = state.into_changes()?;
         let delta = self.state_with(&overlays, h.height, &changes)?;
         if delta.root != h.state_root {
             return Err(LedgerError::InvalidBlock(format!("state root {} does not match header {}", delta.root, h.state_root)));
         }
-        Ok(self.remember(block, receipts, changes, delta))
+        Ok(self.remember(block, receipts, changes, delta, hook_events))
     }
 
-    fn remember(&self, block: Block, receipts: Vec<Receipt>, changes: Changes, delta: StateDelta) -> Arc<ExecutedBlock> {
+    fn remember(
+        &self,
+        block: Block,
+        receipts: Vec<Receipt>,
+        changes: Changes,
+        delta: StateDelta,
+        hook_events: Vec<crate::types::Event>,
+    ) -> Arc<ExecutedBlock> {
         let hash = block.hash();
-        let executed = Arc::new(ExecutedBlock { block, hash, receipts, changes, state: Arc::new(delta) });
+        let executed = Arc::new(ExecutedBlock { block, hash, receipts, changes, state: Arc::new(delta), hook_events });
         self.pending.lock().insert(hash, executed.clone());
         executed
     }

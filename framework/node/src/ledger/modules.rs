@@ -4,7 +4,6 @@
 //! Costs reuse the contract host's (`aether_vm::gas`): a module's storage read or write costs
 //! what a contract's does, so neither is a cheaper way to the same state.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::module::{module_address, ModuleContext, ModuleError, RuntimeModule};
@@ -12,8 +11,13 @@ use crate::types::{Address, Amount, Event, Height};
 use crate::vm::gas;
 use crate::vm::state::{Journal, StateReader};
 
-/// The modules a ledger runs, by name.
-pub type Modules = BTreeMap<String, Arc<dyn RuntimeModule>>;
+/// The modules a ledger runs, in hook order (genesis order).
+pub type Modules = Vec<Arc<dyn RuntimeModule>>;
+
+/// The module named `name`.
+pub(super) fn find<'m>(modules: &'m Modules, name: &str) -> Option<&'m Arc<dyn RuntimeModule>> {
+    modules.iter().find(|m| m.name() == name)
+}
 
 /// One module call's view of the chain.
 pub(super) struct ModuleCall<'j, R: StateReader> {
