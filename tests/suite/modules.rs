@@ -29,6 +29,13 @@ impl RuntimeModule for Counter {
         cx.set(b"n", &[n])?;
         Ok(vec![n])
     }
+    fn query(&self, cx: &mut dyn ModuleContext, path: &str, _request: &[u8]) -> Result<Vec<u8>, ModuleError> {
+        match path {
+            "count" => Ok(vec![cx.get(b"n")?.map_or(0, |v| v[0])]),
+            "sneaky-write" => cx.set(b"n", &[99]).map(|()| vec![]),
+            other => Err(ModuleError::UnknownQuery(other.into())),
+        }
+    }
 }
 
 fn genesis(validator: &Keypair, user: &Keypair, modules: Vec<GenesisModule>) -> Genesis {
@@ -77,6 +84,24 @@ async fn a_pinned_module_runs_transactions_through_the_mempool() {
         }
         other => panic!("not committed: {other:?}"),
     }
+
+    // Over RPC: the module's read-only questions, and what it refuses.
+    let rpc_config = aether_framework::config::RpcConfig { listen: "127.0.0.1:0".parse().unwrap(), ..Default::default() };
+    let rpc = aether_rpc::RpcServer::bind(&rpc_config, handle.metrics().clone()).await.unwrap().serve(handle.clone());
+    let client = jsonrpsee::http_client::HttpClientBuilder::default().build(rpc.http_url()).unwrap();
+    use aether_rpc::AetherApiClient;
+    let view = client.module_query("counter".into(), "count".into(), None, None).await.unwrap();
+    assert_eq!(view.output, vec![1]);
+    assert!(view.gas_used > 0);
+    let err = client.module_query("counter".into(), "sneaky-write".into(), None, None).await.unwrap_err().to_string();
+    assert!(err.contains("module counter: a query cannot change state (set)"), "{err}");
+    let err = client.module_query("counter".into(), "nope".into(), None, None).await.unwrap_err().to_string();
+    assert!(err.contains("-32012") && err.contains("module counter: unknown query") && err.contains("nope"), "{err}");
+    let err = client.module_query("staking".into(), "count".into(), None, None).await.unwrap_err().to_string();
+    assert!(err.contains("unknown module") && err.contains("staking") && err.contains("(this chain runs: counter)"), "{err}");
+    let view = client.module_query("counter".into(), "count".into(), None, None).await.unwrap();
+    assert_eq!(view.output, vec![1], "the refused write was not kept");
+    rpc.stop().await;
     node.shutdown().unwrap();
 }
 

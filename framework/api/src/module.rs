@@ -58,6 +58,13 @@ pub trait RuntimeModule: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Answers a read-only question about the module's state (`path` names it, `request` is
+    /// its argument) on the committed head, for RPC and tools. The context refuses writes,
+    /// payments and events; gas is capped by the caller.
+    fn query(&self, _cx: &mut dyn ModuleContext, path: &str, _request: &[u8]) -> Result<Vec<u8>, ModuleError> {
+        Err(ModuleError::UnknownQuery(path.to_string()))
+    }
+
     /// Runs after the block's transactions, under the same rules as
     /// [`begin_block`](RuntimeModule::begin_block).
     fn end_block(&self, _cx: &mut dyn ModuleContext) -> Result<(), ModuleError> {
@@ -103,6 +110,10 @@ pub enum ModuleError {
     BadCall(String),
     #[error("unknown method {0:?}")]
     UnknownMethod(String),
+    #[error("unknown query {0:?}")]
+    UnknownQuery(String),
+    #[error("a query cannot change state ({0})")]
+    ReadOnly(&'static str),
     #[error("the call needs a value of {needed}, the transaction sent {sent}")]
     InsufficientValue { needed: Amount, sent: Amount },
     #[error("the module's account holds {balance}, cannot pay {needed}")]

@@ -165,6 +165,17 @@ impl AccountView {
     }
 }
 
+/// `aether_moduleQuery`: a module's answer to a read-only question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleQueryView {
+    /// The answer, `0x` hex.
+    #[serde(with = "serde_helpers::bytes")]
+    pub output: Vec<u8>,
+    pub gas_used: u64,
+    /// The committed height the query ran on.
+    pub height: u64,
+}
+
 /// `aether_contractQuery`: what a read-only call returned. Nothing it wrote was kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueryView {

@@ -42,7 +42,9 @@ use tokio::sync::broadcast::error::RecvError;
 
 use aether_vm::abi::{MAX_IO_BYTES, MAX_KEY_BYTES};
 use aether_vm::gas;
-pub use dto::{AccountProofView, AccountView, BlockView, HeadView, HealthView, PeersView, QueryView, StatusView, TransactionView};
+pub use dto::{
+    AccountProofView, AccountView, BlockView, HeadView, HealthView, ModuleQueryView, PeersView, QueryView, StatusView, TransactionView,
+};
 pub use metrics_endpoint::MetricsLayer;
 
 /// First error code of rejected submissions (`-32100 - SubmitError::code()`).
@@ -53,6 +55,8 @@ pub const INTERNAL_ERROR: i32 = -32603;
 pub const QUERIES_BUSY: i32 = -32011;
 /// Error code for a height this node no longer keeps (pruned) or has not reached.
 pub const HISTORY_UNAVAILABLE: i32 = -32010;
+/// Error code for a module query the module refused (unknown query, out of gas, a write).
+pub const MODULE_QUERY_FAILED: i32 = -32012;
 
 #[rpc(server, client, namespace = "aether")]
 pub trait AetherApi {
@@ -108,6 +112,13 @@ pub trait AetherApi {
         caller: Option<Address>,
         gas_limit: Option<u64>,
     ) -> RpcResult<QueryView>;
+
+    /// Asks runtime module `module` the read-only question `path` with `data` (`0x` hex) on
+    /// the committed head. `gas_limit` defaults to (and is at most) the per-transaction
+    /// maximum. The module refusing (unknown query, out of gas) is [`MODULE_QUERY_FAILED`]
+    /// with its reason; an unknown module is invalid params naming the modules the chain runs.
+    #[method(name = "moduleQuery", blocking)]
+    fn module_query(&self, module: String, path: String, data: Option<String>, gas_limit: Option<u64>) -> RpcResult<ModuleQueryView>;
 
     /// One committed entry of a contract's storage (`key` in `0x` hex); `null` if absent.
     #[method(name = "getContractStorage")]
@@ -242,6 +253,27 @@ impl AetherApiServer for Api {
         let height = ledger.head().block.height;
         let (outcome, events) = ledger.query(caller.unwrap_or_default(), contract, &method, &input, gas_limit).map_err(ledger_error)?;
         Ok(QueryView::new(outcome, events, height))
+    }
+
+    fn module_query(&self, module: String, path: String, data: Option<String>, gas_limit: Option<u64>) -> RpcResult<ModuleQueryView> {
+        let data = decode_hex("data", data.as_deref().unwrap_or(""), MAX_IO_BYTES)?;
+        let gas_limit = gas_limit.unwrap_or(gas::MAX_TX_GAS);
+        if gas_limit > gas::MAX_TX_GAS {
+            return Err(invalid_params(format!("gas_limit {gas_limit} is above the per-transaction maximum {}", gas::MAX_TX_GAS)));
+        }
+        let _slot = self.queries.try_acquire().map_err(|_| {
+            ErrorObjectOwned::owned(QUERIES_BUSY, format!("{MAX_CONCURRENT_QUERIES} queries are running; try again"), None::<()>)
+        })?;
+        let ledger = self.node.ledger().map_err(ledger_error)?;
+        let aether_node::ledger::ModuleAnswer { answer, gas_used, height } =
+            ledger.module_query(&module, &path, &data, gas_limit).map_err(|e| match e {
+                e @ LedgerError::UnknownModule { .. } => invalid_params(e.to_string()),
+                e => ledger_error(e),
+            })?;
+        match answer {
+            Ok(output) => Ok(ModuleQueryView { output, gas_used, height }),
+            Err(e) => Err(ErrorObjectOwned::owned(MODULE_QUERY_FAILED, format!("module {module}: {e}"), None::<()>)),
+        }
     }
 
     fn contract_storage(&self, contract: Address, key: String) -> RpcResult<Option<String>> {

@@ -65,6 +65,8 @@ enum Command {
     Tx(tx::TxCommand),
     /// Run a read-only contract call on a node's committed state (nothing is kept).
     Query(tx::QueryArgs),
+    /// Ask a runtime module a read-only question on a node's committed state.
+    ModuleQuery(tx::ModuleQueryArgs),
     /// List the presets this binary knows.
     Presets,
     /// List the plugins of a preset (default: the binary's default preset), by slot.
@@ -119,6 +121,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Keys(k) => keys::run(k),
         Command::Tx(t) => tx::run(t).await,
         Command::Query(a) => tx::query(a).await,
+        Command::ModuleQuery(a) => tx::module_query(a).await,
         Command::Presets => {
             node::list_presets();
             Ok(())

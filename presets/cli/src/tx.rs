@@ -19,6 +19,39 @@ pub(crate) enum TxCommand {
     Deploy(DeployArgs),
     /// Call a contract's method.
     Call(CallArgs),
+    /// Call a runtime module.
+    Module(ModuleArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct ModuleArgs {
+    /// The module's name.
+    #[arg(long)]
+    pub(crate) module: String,
+    /// The call, 0x hex (the module decodes it).
+    #[arg(long, default_value = "")]
+    pub(crate) call: String,
+    /// Value sent to the module.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) value: Amount,
+    #[arg(long, default_value_t = 1_000_000)]
+    pub(crate) gas: u64,
+    #[command(flatten)]
+    pub(crate) signer: SignerArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct ModuleQueryArgs {
+    #[arg(long)]
+    pub(crate) module: String,
+    /// Which question (the module defines them).
+    #[arg(long)]
+    pub(crate) path: String,
+    /// The question's argument, 0x hex.
+    #[arg(long, default_value = "")]
+    pub(crate) data: String,
+    #[arg(long, default_value = "http://127.0.0.1:9944")]
+    pub(crate) rpc: String,
 }
 
 #[derive(Args)]
@@ -113,6 +146,10 @@ pub(crate) async fn run(command: TxCommand) -> anyhow::Result<()> {
         }
         TxCommand::Deploy(a) => deploy(a).await,
         TxCommand::Call(a) => call(a).await,
+        TxCommand::Module(a) => {
+            let action = Action::Module { module: a.module, call: parse_hex("--call", &a.call)?, value: a.value, gas_limit: a.gas };
+            submit(&a.signer, action).await.map(|_| ())
+        }
     }
 }
 
@@ -194,6 +231,16 @@ pub(crate) async fn query(a: QueryArgs) -> anyhow::Result<()> {
     if let Some(reason) = view.reason {
         println!("reason {reason}");
     }
+    println!("output 0x{}", hex::encode(&view.output));
+    Ok(())
+}
+
+/// `aether module-query`.
+pub(crate) async fn module_query(a: ModuleQueryArgs) -> anyhow::Result<()> {
+    let client = HttpClientBuilder::default().request_timeout(Duration::from_secs(10)).build(&a.rpc)?;
+    let data = format!("0x{}", hex::encode(parse_hex("--data", &a.data)?));
+    let view = client.module_query(a.module, a.path, Some(data), None).await.with_context(|| format!("module query through {}", a.rpc))?;
+    println!("answered at height {} (gas {})", view.height, view.gas_used);
     println!("output 0x{}", hex::encode(&view.output));
     Ok(())
 }

@@ -70,6 +70,8 @@ pub enum LedgerError {
     Corrupt { what: String, reason: String },
     #[error("the node has shut down (its store is closed)")]
     NodeStopped,
+    #[error("unknown module {name:?} (this chain runs: {known})")]
+    UnknownModule { name: String, known: String },
     #[error("unknown parent block {0}")]
     UnknownParent(Hash),
     #[error("block {0} was not built or verified by this node")]
@@ -121,6 +123,16 @@ impl ExecutedBlock {
     pub fn block_ref(&self) -> BlockRef {
         BlockRef { hash: self.hash, height: self.block.header.height }
     }
+}
+
+/// A module's answer to [`Ledger::module_query`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleAnswer {
+    /// The module's answer, or why it refused.
+    pub answer: Result<Vec<u8>, crate::module::ModuleError>,
+    pub gas_used: u64,
+    /// The committed height it answered on.
+    pub height: Height,
 }
 
 /// What [`Ledger::build_block`] produced, and the candidates it found invalid.
@@ -312,6 +324,26 @@ impl Ledger {
             input,
             gas_limit,
         )
+    }
+
+    /// Asks module `module` the read-only question `path` with `request` on the committed head,
+    /// within `gas_limit`. The outer error is the node's (no such module, storage); the inner
+    /// one the module's answer (unknown query, out of gas, a refused write).
+    pub fn module_query(&self, module: &str, path: &str, request: &[u8], gas_limit: u64) -> Result<ModuleAnswer, LedgerError> {
+        let found = modules::find(&self.modules, module).cloned().ok_or_else(|| {
+            let known: Vec<&str> = self.modules.iter().map(|m| m.name()).collect();
+            LedgerError::UnknownModule { name: module.to_string(), known: if known.is_empty() { "none".into() } else { known.join(", ") } }
+        })?;
+        let height = self.head().block.height;
+        let mut journal = crate::vm::state::Journal::new(ChainReader { store: self.store.as_ref(), overlays: &[] });
+        let mut cx = modules::ModuleCall::new(&mut journal, module, Address::default(), 0, height, gas_limit);
+        cx.read_only = true;
+        let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| found.query(&mut cx, path, request)))
+            .unwrap_or_else(|_| Err(crate::module::ModuleError::Failed(format!("module {module} panicked"))));
+        let gas_used = cx.gas_used;
+        // A storage failure while reading must not pass for the module's answer.
+        journal.into_changes()?;
+        Ok(ModuleAnswer { answer, gas_used, height })
     }
 
     fn write_genesis(store: &dyn KvStore, genesis: &Genesis, block: &Block) -> Result<(), LedgerError> {

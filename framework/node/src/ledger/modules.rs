@@ -29,11 +29,23 @@ pub(super) struct ModuleCall<'j, R: StateReader> {
     pub(super) gas_limit: u64,
     pub(super) gas_used: u64,
     pub(super) events: Vec<Event>,
+    /// A query's context: writes, payments and events are refused.
+    pub(super) read_only: bool,
 }
 
 impl<'j, R: StateReader> ModuleCall<'j, R> {
     pub(super) fn new(journal: &'j mut Journal<R>, module: &str, caller: Address, value: Amount, height: Height, gas_limit: u64) -> Self {
-        ModuleCall { journal, address: module_address(module), caller, value, height, gas_limit, gas_used: 0, events: Vec::new() }
+        ModuleCall {
+            journal,
+            address: module_address(module),
+            caller,
+            value,
+            height,
+            gas_limit,
+            gas_used: 0,
+            events: Vec::new(),
+            read_only: false,
+        }
     }
 
     /// What entering a module costs, before it runs.
@@ -51,6 +63,13 @@ impl<'j, R: StateReader> ModuleCall<'j, R> {
         Ok(())
     }
 
+    fn writable(&self, what: &'static str) -> Result<(), ModuleError> {
+        if self.read_only {
+            return Err(ModuleError::ReadOnly(what));
+        }
+        Ok(())
+    }
+
     fn bytes(len: usize) -> u64 {
         (len as u64).saturating_mul(gas::STORAGE_BYTE)
     }
@@ -64,11 +83,13 @@ impl<R: StateReader> ModuleContext for ModuleCall<'_, R> {
         Ok(value)
     }
     fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), ModuleError> {
+        self.writable("set")?;
         self.spend(gas::STORAGE_WRITE.saturating_add(Self::bytes(key.len() + value.len())))?;
         self.journal.set_storage(self.address, key.to_vec(), Some(value.to_vec()));
         Ok(())
     }
     fn remove(&mut self, key: &[u8]) -> Result<(), ModuleError> {
+        self.writable("remove")?;
         self.spend(gas::STORAGE_REMOVE.saturating_add(Self::bytes(key.len())))?;
         self.journal.set_storage(self.address, key.to_vec(), None);
         Ok(())
@@ -90,6 +111,7 @@ impl<R: StateReader> ModuleContext for ModuleCall<'_, R> {
         Ok(self.journal.account(who).balance)
     }
     fn pay(&mut self, to: &Address, amount: Amount) -> Result<(), ModuleError> {
+        self.writable("pay")?;
         self.spend(gas::TRANSFER)?;
         let mut own = self.journal.account(&self.address);
         if own.balance < amount {
@@ -104,6 +126,7 @@ impl<R: StateReader> ModuleContext for ModuleCall<'_, R> {
         Ok(())
     }
     fn emit(&mut self, topic: &[u8], data: &[u8]) -> Result<(), ModuleError> {
+        self.writable("emit")?;
         self.spend(gas::EVENT.saturating_add(((topic.len() + data.len()) as u64).saturating_mul(gas::EVENT_BYTE)))?;
         self.events.push(Event { emitter: self.address, topic: topic.to_vec(), data: data.to_vec() });
         Ok(())
