@@ -99,6 +99,10 @@ pub trait ModuleContext {
     fn emit(&mut self, topic: &[u8], data: &[u8]) -> Result<(), ModuleError>;
     /// Charges `gas` for the module's own computation.
     fn charge(&mut self, gas: u64) -> Result<(), ModuleError>;
+    /// Creates `amount` new tokens for `to`. Only a module genesis grants `mint` may.
+    fn mint(&mut self, to: &Address, amount: Amount) -> Result<(), ModuleError>;
+    /// Destroys `amount` of the module's own tokens. Only a module genesis grants `mint` may.
+    fn burn(&mut self, amount: Amount) -> Result<(), ModuleError>;
 }
 
 /// Why a module call failed. The message is what the receipt says.
@@ -114,6 +118,8 @@ pub enum ModuleError {
     UnknownQuery(String),
     #[error("a query cannot change state ({0})")]
     ReadOnly(&'static str),
+    #[error("genesis does not let this module {0} (its `mint` grant)")]
+    NotGranted(&'static str),
     #[error("the call needs a value of {needed}, the transaction sent {sent}")]
     InsufficientValue { needed: Amount, sent: Amount },
     #[error("the module's account holds {balance}, cannot pay {needed}")]

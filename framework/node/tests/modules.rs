@@ -58,6 +58,15 @@ impl RuntimeModule for Bank {
                 cx.pay(&caller, n)?;
                 Ok(vec![])
             }
+            "mint" => {
+                let caller = cx.caller();
+                cx.mint(&caller, amount()?)?;
+                Ok(vec![])
+            }
+            "burn" => {
+                cx.burn(amount()?)?;
+                Ok(vec![])
+            }
             "spin" => loop {
                 cx.charge(1_000)?;
             },
@@ -68,10 +77,14 @@ impl RuntimeModule for Bank {
 }
 
 fn ledger() -> Ledger {
+    ledger_granting_mint(false)
+}
+
+fn ledger_granting_mint(mint: bool) -> Ledger {
     let genesis = Genesis {
         chain_id: CHAIN.into(),
         genesis_time_ms: 1000,
-        modules: vec![],
+        modules: vec![GenesisModule { name: "bank".into(), version: 1, mint }],
         accounts: vec![GenesisAccount { address: key(1).address(), balance: 1_000_000 }],
         validators: vec![GenesisValidator { name: "v".into(), identity: key(100).public(), consensus_key: vec![], stake: 1 }],
     };
@@ -256,4 +269,32 @@ fn a_hook_that_loops_runs_out_of_its_budget_alone_and_the_chain_keeps_committing
     assert_eq!(l.head().block.height, 3);
     assert_eq!(l.recompute_state_root().unwrap(), l.head().header.state_root);
     assert_eq!(follower.head().header.state_root, l.head().header.state_root);
+}
+
+#[test]
+fn only_a_module_genesis_grants_mint_creates_and_destroys_tokens_and_the_block_accounts_for_it() {
+    let l = ledger_granting_mint(true);
+    let (b, _) = commit(
+        &l,
+        vec![module_tx(0, "bank", b"mint:1000", 0), module_tx(1, "bank", b"deposit:400", 400), module_tx(2, "bank", b"burn:300", 0)],
+    );
+    assert!(b.receipts.iter().all(|r| r.status == TxStatus::Success), "{:?}", b.receipts);
+    // 1,000,000 - 3 fees + 1,000 minted - 400 deposited; the bank burned 300 of its 400.
+    assert_eq!(l.account(&key(1).address()).unwrap().balance, 1_000_000 - 600 + 1_000 - 400);
+    assert_eq!(l.account(&module_address("bank")).unwrap().balance, 100);
+
+    let l = ledger_granting_mint(false);
+    let (b, _) = commit(
+        &l,
+        vec![module_tx(0, "bank", b"mint:1000", 0), module_tx(1, "bank", b"deposit:400", 400), module_tx(2, "bank", b"burn:300", 0)],
+    );
+    assert_eq!(
+        b.receipts[0].status,
+        TxStatus::Failed { reason: "module bank: genesis does not let this module mint (its `mint` grant)".into() }
+    );
+    assert_eq!(
+        b.receipts[2].status,
+        TxStatus::Failed { reason: "module bank: genesis does not let this module burn (its `mint` grant)".into() }
+    );
+    assert_eq!(l.account(&key(1).address()).unwrap().balance, 1_000_000 - 600 - 400, "nothing was created");
 }

@@ -89,6 +89,11 @@ pub(super) struct ExecState<'a> {
     /// Gas asked for by the transactions applied so far (bounded by [`gas::MAX_BLOCK_GAS`]).
     gas_requested: u64,
     modules: Option<&'a super::modules::Modules>,
+    /// Modules genesis lets mint and burn.
+    mint_grants: Option<&'a std::collections::BTreeSet<String>>,
+    /// Tokens created and destroyed by kept module calls and hooks in this block.
+    pub(super) minted: u128,
+    pub(super) burned: u128,
     /// What each module's hooks may still spend in this block.
     hook_gas_used: std::collections::BTreeMap<&'static str, u64>,
     hook_events: Vec<crate::types::Event>,
@@ -120,15 +125,34 @@ impl<'a> ExecState<'a> {
             vm,
             gas_requested: 0,
             modules: None,
+            mint_grants: None,
+            minted: 0,
+            burned: 0,
             hook_gas_used: Default::default(),
             hook_events: Vec::new(),
         }
     }
 
-    /// Runs `Action::Module` transactions on `modules`.
-    pub(super) fn with_modules(mut self, modules: &'a super::modules::Modules) -> Self {
+    /// Runs `Action::Module` transactions and hooks on `modules`; those in `mint_grants` may
+    /// mint and burn.
+    pub(super) fn with_modules(
+        mut self,
+        modules: &'a super::modules::Modules,
+        mint_grants: &'a std::collections::BTreeSet<String>,
+    ) -> Self {
         self.modules = Some(modules);
+        self.mint_grants = Some(mint_grants);
         self
+    }
+
+    fn may_mint(&self, module: &str) -> bool {
+        self.mint_grants.is_some_and(|g| g.contains(module))
+    }
+
+    /// Counts what a kept call or hook minted and burned.
+    fn count_supply(&mut self, minted: u128, burned: u128) {
+        self.minted = self.minted.saturating_add(minted);
+        self.burned = self.burned.saturating_add(burned);
     }
 
     /// Applies `tx`; on `Err` nothing changed. `check_signature` is false only for
@@ -253,12 +277,15 @@ impl<'a> ExecState<'a> {
             self.journal.revert_checkpoint();
             return Ok((TxStatus::Failed { reason: format!("module {name}: the value cannot be paid: {reason}") }, 0, vec![], vec![]));
         }
+        let may_mint = self.may_mint(name);
         let mut cx = super::modules::ModuleCall::new(&mut self.journal, name, caller, value, self.block.height, gas_limit);
+        cx.may_mint = may_mint;
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cx.charge_base().and_then(|()| module.call(&mut cx, call))));
-        let (gas_used, events) = (cx.gas_used, std::mem::take(&mut cx.events));
+        let (gas_used, events, minted, burned) = (cx.gas_used, std::mem::take(&mut cx.events), cx.minted, cx.burned);
         match result {
             Ok(Ok(output)) => {
                 self.journal.commit_checkpoint();
+                self.count_supply(minted, burned);
                 Ok((TxStatus::Success, gas_used, events, output))
             }
             Ok(Err(e)) => {
@@ -301,12 +328,14 @@ impl<'a> ExecState<'a> {
             self.journal.checkpoint();
             let spent = self.hook_gas_used.get(name).copied().unwrap_or(0);
             let budget = crate::module::HOOK_GAS_PER_BLOCK.saturating_sub(spent);
+            let may_mint = self.may_mint(name);
             let mut cx = super::modules::ModuleCall::new(&mut self.journal, name, Address::default(), 0, self.block.height, budget);
+            cx.may_mint = may_mint;
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match hook {
                 Hook::Begin(evidence) => module.begin_block(&mut cx, evidence),
                 Hook::End => module.end_block(&mut cx),
             }));
-            let (gas_used, events) = (cx.gas_used, std::mem::take(&mut cx.events));
+            let (gas_used, events, minted, burned) = (cx.gas_used, std::mem::take(&mut cx.events), cx.minted, cx.burned);
             self.hook_gas_used.insert(name, spent.saturating_add(gas_used));
             let failure = match result {
                 Ok(Ok(())) => None,
@@ -317,6 +346,7 @@ impl<'a> ExecState<'a> {
                 None => {
                     self.journal.commit_checkpoint();
                     self.hook_events.extend(events);
+                    self.count_supply(minted, burned);
                 }
                 Some(reason) => {
                     self.journal.revert_checkpoint();

@@ -70,6 +70,8 @@ pub enum LedgerError {
     Corrupt { what: String, reason: String },
     #[error("the node has shut down (its store is closed)")]
     NodeStopped,
+    #[error("the block breaks conservation of supply: the accounts it touches held {before} and would hold {after}, with {minted} minted and {burned} burned")]
+    Conservation { before: crate::types::Amount, after: crate::types::Amount, minted: crate::types::Amount, burned: crate::types::Amount },
     #[error("unknown module {name:?} (this chain runs: {known})")]
     UnknownModule { name: String, known: String },
     #[error("unknown parent block {0}")]
@@ -161,6 +163,8 @@ pub struct Ledger {
     vm: Option<Arc<dyn VmBackend>>,
     /// Runtime modules transactions can call, by name (see [`Ledger::with_module`]).
     modules: modules::Modules,
+    /// Modules genesis lets mint and burn.
+    mint_grants: std::collections::BTreeSet<String>,
 }
 
 impl crate::mempool::AccountReader for Ledger {
@@ -264,6 +268,7 @@ impl Ledger {
             pending: Mutex::new(HashMap::new()),
             vm: None,
             modules: modules::Modules::new(),
+            mint_grants: genesis.modules.iter().filter(|m| m.mint).map(|m| m.name.clone()).collect(),
         })
     }
 
@@ -562,7 +567,7 @@ impl Ledger {
         let time_ms = time_ms.max(parent_header.time_ms);
         let context = BlockContext { height, time_ms };
         let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, proposer, context, self.vm.as_deref())
-            .with_modules(&self.modules);
+            .with_modules(&self.modules, &self.mint_grants);
         state.run_hooks(execution::Hook::Begin(&recorded));
         let mut included = Vec::with_capacity(candidates.len());
         let mut receipts = Vec::with_capacity(candidates.len());
@@ -593,7 +598,9 @@ impl Ledger {
             }
         }
         state.run_hooks(execution::Hook::End);
+        let (minted, burned) = (state.minted, state.burned);
         let (changes, hook_events) = state.into_changes()?;
+        check_conservation(&ChainReader { store: self.store.as_ref(), overlays: &overlays }, &changes, minted, burned)?;
         let delta = self.state_with(&overlays, height, &changes)?;
         let header = Header {
             chain_id: self.chain_id.clone(),
@@ -649,14 +656,16 @@ impl Ledger {
         }
         let context = BlockContext { height: h.height, time_ms: h.time_ms };
         let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, h.proposer, context, self.vm.as_deref())
-            .with_modules(&self.modules);
+            .with_modules(&self.modules, &self.mint_grants);
         state.run_hooks(execution::Hook::Begin(&block.evidence));
         let mut receipts = Vec::with_capacity(block.transactions.len());
         for (index, tx) in block.transactions.iter().enumerate() {
             receipts.push(state.apply(tx, true).map_err(|error| LedgerError::InvalidTransaction { index, hash: tx.hash(), error })?);
         }
         state.run_hooks(execution::Hook::End);
+        let (minted, burned) = (state.minted, state.burned);
         let (changes, hook_events) = state.into_changes()?;
+        check_conservation(&ChainReader { store: self.store.as_ref(), overlays: &overlays }, &changes, minted, burned)?;
         let delta = self.state_with(&overlays, h.height, &changes)?;
         if delta.root != h.state_root {
             return Err(LedgerError::InvalidBlock(format!("state root {} does not match header {}", delta.root, h.state_root)));
@@ -802,4 +811,49 @@ fn genesis_entries(genesis: &Genesis) -> Vec<(Vec<u8>, Vec<u8>)> {
         .iter()
         .map(|a| (state::account_key(&a.address), codec::encode(&Account { balance: a.balance, ..Account::default() })))
         .collect()
+}
+
+/// Checks that a block's balance changes net to what it minted minus what it burned: only the
+/// accounts it touched are read, so every block pays for it, and a bug that creates or
+/// destroys tokens (a module, a fee path) stops the block instead of entering the chain.
+fn check_conservation(
+    before: &ChainReader<'_>,
+    changes: &Changes,
+    minted: crate::types::Amount,
+    burned: crate::types::Amount,
+) -> Result<(), LedgerError> {
+    use crate::vm::state::StateReader;
+    let (mut held, mut holds) = (0u128, 0u128);
+    for (address, account) in &changes.accounts {
+        // Total supply fits in u128 and these accounts hold part of it.
+        held = held.saturating_add(before.account(address)?.balance);
+        holds = holds.saturating_add(account.balance);
+    }
+    if held.checked_add(minted) != holds.checked_add(burned) {
+        return Err(LedgerError::Conservation { before: held, after: holds, minted, burned });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod conservation_tests {
+    use super::*;
+
+    #[test]
+    fn a_change_that_creates_or_destroys_tokens_is_refused_unless_minted_or_burned() {
+        let store = aether_storage_memory::MemoryStore::new();
+        let reader = ChainReader { store: &store, overlays: &[] };
+        let mut changes = Changes::default();
+        changes.accounts.insert(Address([1; 20]), crate::types::Account { balance: 70, ..Default::default() });
+        changes.accounts.insert(Address([2; 20]), crate::types::Account { balance: 30, ..Default::default() });
+        // From nothing to 100: only a mint of 100 explains it.
+        assert!(check_conservation(&reader, &changes, 100, 0).is_ok());
+        assert!(check_conservation(&reader, &changes, 130, 30).is_ok(), "130 minted, 30 burned");
+        let err = check_conservation(&reader, &changes, 99, 0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the block breaks conservation of supply: the accounts it touches held 0 and would hold 100, with 99 minted and 0 burned"
+        );
+        assert!(check_conservation(&reader, &changes, 0, 0).is_err());
+    }
 }

@@ -31,6 +31,12 @@ pub(super) struct ModuleCall<'j, R: StateReader> {
     pub(super) events: Vec<Event>,
     /// A query's context: writes, payments and events are refused.
     pub(super) read_only: bool,
+    /// Genesis grants this module `mint`.
+    pub(super) may_mint: bool,
+    /// Tokens created and destroyed by this call (counted by the block's conservation check
+    /// only if the call's changes are kept).
+    pub(super) minted: u128,
+    pub(super) burned: u128,
 }
 
 impl<'j, R: StateReader> ModuleCall<'j, R> {
@@ -45,6 +51,9 @@ impl<'j, R: StateReader> ModuleCall<'j, R> {
             gas_used: 0,
             events: Vec::new(),
             read_only: false,
+            may_mint: false,
+            minted: 0,
+            burned: 0,
         }
     }
 
@@ -133,5 +142,35 @@ impl<R: StateReader> ModuleContext for ModuleCall<'_, R> {
     }
     fn charge(&mut self, gas: u64) -> Result<(), ModuleError> {
         self.spend(gas)
+    }
+    fn mint(&mut self, to: &Address, amount: Amount) -> Result<(), ModuleError> {
+        self.writable("mint")?;
+        if !self.may_mint {
+            return Err(ModuleError::NotGranted("mint"));
+        }
+        self.spend(gas::TRANSFER)?;
+        let mut recipient = self.journal.account(to);
+        let (Some(balance), Some(minted)) = (recipient.balance.checked_add(amount), self.minted.checked_add(amount)) else {
+            return Err(ModuleError::Failed(format!("minting {amount} would overflow the supply")));
+        };
+        recipient.balance = balance;
+        self.minted = minted;
+        self.journal.set_account(*to, recipient);
+        Ok(())
+    }
+    fn burn(&mut self, amount: Amount) -> Result<(), ModuleError> {
+        self.writable("burn")?;
+        if !self.may_mint {
+            return Err(ModuleError::NotGranted("burn"));
+        }
+        self.spend(gas::TRANSFER)?;
+        let mut own = self.journal.account(&self.address);
+        if own.balance < amount {
+            return Err(ModuleError::InsufficientFunds { balance: own.balance, needed: amount });
+        }
+        own.balance -= amount;
+        self.burned = self.burned.saturating_add(amount);
+        self.journal.set_account(self.address, own);
+        Ok(())
     }
 }

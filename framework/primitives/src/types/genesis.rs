@@ -35,6 +35,10 @@ pub struct Genesis {
 pub struct GenesisModule {
     pub name: String,
     pub version: u32,
+    /// The module may create and destroy tokens (`mint`, `burn`); every other module can only
+    /// move what it holds.
+    #[serde(default)]
+    pub mint: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
