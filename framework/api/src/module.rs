@@ -84,6 +84,10 @@ pub trait ModuleContext {
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, ModuleError>;
     fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), ModuleError>;
     fn remove(&mut self, key: &[u8]) -> Result<(), ModuleError>;
+    /// The first key of the module's storage that starts with `prefix` and sorts above
+    /// `after` (the first with `prefix` when `None`), in byte order: iterate with
+    /// `after = Some(last key)`. Each key examined costs a storage read.
+    fn next_key(&mut self, prefix: &[u8], after: Option<&[u8]>) -> Result<Option<Vec<u8>>, ModuleError>;
     /// Who signed the transaction.
     fn caller(&self) -> Address;
     /// What the transaction sent to the module (already in its account).

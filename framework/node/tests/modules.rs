@@ -298,3 +298,67 @@ fn only_a_module_genesis_grants_mint_creates_and_destroys_tokens_and_the_block_a
     );
     assert_eq!(l.account(&key(1).address()).unwrap().balance, 1_000_000 - 600 - 400, "nothing was created");
 }
+
+/// Keeps keys under `k/`: `put:X`, `del:X`, `list` (the keys in order, comma-separated),
+/// `mix` (puts `k/d`, deletes `k/e`, then lists, all in one call).
+struct Keys;
+
+impl Keys {
+    fn list(cx: &mut dyn ModuleContext) -> Result<Vec<u8>, ModuleError> {
+        let mut out = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        while let Some(k) = cx.next_key(b"k/", after.as_deref())? {
+            out.push(String::from_utf8(k[2..].to_vec()).unwrap());
+            after = Some(k);
+        }
+        Ok(out.join(",").into_bytes())
+    }
+}
+
+impl RuntimeModule for Keys {
+    fn name(&self) -> &'static str {
+        "keys"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn call(&self, cx: &mut dyn ModuleContext, call: &[u8]) -> Result<Vec<u8>, ModuleError> {
+        let text = std::str::from_utf8(call).unwrap();
+        let (method, arg) = text.split_once(':').unwrap_or((text, ""));
+        let key = format!("k/{arg}").into_bytes();
+        match method {
+            "put" => cx.set(&key, b"1").map(|()| vec![]),
+            "del" => cx.remove(&key).map(|()| vec![]),
+            "list" => Keys::list(cx),
+            "mix" => {
+                cx.set(b"k/d", b"1")?;
+                cx.remove(b"k/e")?;
+                // A key outside the prefix is never listed.
+                cx.set(b"l/z", b"1")?;
+                Keys::list(cx)
+            }
+            other => Err(ModuleError::UnknownMethod(other.into())),
+        }
+    }
+}
+
+#[test]
+fn ordered_iteration_sees_the_store_uncommitted_blocks_and_the_call_itself_in_order() {
+    let l = ledger().with_module(Arc::new(Keys));
+    let tx = |nonce: u64, call: &str| module_tx(nonce, "keys", call.as_bytes(), 0);
+    // Committed: a, c, e.
+    commit(&l, vec![tx(0, "put:a"), tx(1, "put:c"), tx(2, "put:e"), tx(3, "put:f"), tx(4, "del:f")]);
+    // An uncommitted block adds b and deletes c; a block built on it lists.
+    let head = l.head();
+    let b2 = l
+        .build_block(&head.block.hash, head.certificate, vec![tx(5, "put:b"), tx(6, "del:c")], vec![], 2_000, key(100).address())
+        .unwrap()
+        .executed;
+    let b3 = l
+        .build_block(&b2.hash, Certificate(vec![1]), vec![tx(7, "list"), tx(8, "mix"), tx(9, "list")], vec![], 3_000, key(100).address())
+        .unwrap()
+        .executed;
+    let outputs: Vec<String> = b3.receipts.iter().map(|r| String::from_utf8(r.output.clone()).unwrap()).collect();
+    assert_eq!(outputs, vec!["a,b,e", "a,b,d", "a,b,d"], "{:?}", b3.receipts);
+    assert!(b3.receipts.iter().all(|r| r.gas_used > 0));
+}

@@ -39,6 +39,26 @@ pub trait StateReader {
     fn account(&self, address: &Address) -> Result<Account, Self::Error>;
     fn storage(&self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, Self::Error>;
     fn code(&self, hash: &Hash) -> Result<Option<Arc<[u8]>>, Self::Error>;
+    /// The first key of `contract`'s storage that starts with `prefix` and is above `after`
+    /// (or the first with `prefix` when `after` is `None`), holding a value, in byte order.
+    fn next_storage_key(&self, contract: &Address, prefix: &[u8], after: Option<&[u8]>) -> Result<Option<Vec<u8>>, Self::Error>;
+}
+
+/// The first key of `changes`' storage for `contract` with `prefix` above `after` (deleted
+/// entries included: the caller decides what a deletion hides).
+pub fn next_changed_key(changes: &Changes, contract: &Address, prefix: &[u8], after: Option<&[u8]>) -> Option<Vec<u8>> {
+    use std::ops::Bound;
+    let from = match after {
+        Some(a) => Bound::Excluded((*contract, a.to_vec())),
+        None => Bound::Included((*contract, prefix.to_vec())),
+    };
+    changes
+        .storage
+        .range((from, Bound::Unbounded))
+        .map(|((c, k), _)| (c, k))
+        .take_while(|(c, k)| *c == contract && k.starts_with(prefix))
+        .map(|(_, k)| k.clone())
+        .next()
 }
 
 /// An empty state: everything a test or benchmark needs lives in the journal's bottom layer.
@@ -54,6 +74,9 @@ impl StateReader for EmptyState {
         Ok(None)
     }
     fn code(&self, _: &Hash) -> Result<Option<Arc<[u8]>>, Infallible> {
+        Ok(None)
+    }
+    fn next_storage_key(&self, _: &Address, _: &[u8], _: Option<&[u8]>) -> Result<Option<Vec<u8>>, Infallible> {
         Ok(None)
     }
 }
@@ -122,6 +145,36 @@ impl<R: StateReader> Journal<R> {
                 self.remember(r)
             }
         }
+    }
+
+    /// The first key of `contract`'s storage with `prefix` above `after` that holds a value,
+    /// seen through every open layer, and how many candidate keys were examined (a key
+    /// deleted in a layer costs a step: callers charge for steps). `Err(max_steps)` when it
+    /// gave up after `max_steps` candidates without an answer.
+    pub fn next_storage_key(
+        &mut self,
+        contract: &Address,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        max_steps: u32,
+    ) -> Result<(Option<Vec<u8>>, u32), u32> {
+        let mut cursor: Option<Vec<u8>> = after.map(<[u8]>::to_vec);
+        for step in 1..=max_steps {
+            let below = self.base.next_storage_key(contract, prefix, cursor.as_deref());
+            let below = self.remember(below);
+            let layered = self
+                .layers
+                .iter()
+                .chain(std::iter::once(&self.kept))
+                .filter_map(|l| next_changed_key(l, contract, prefix, cursor.as_deref()))
+                .min();
+            let Some(candidate) = [below, layered].into_iter().flatten().min() else { return Ok((None, step)) };
+            if self.storage(contract, &candidate).is_some() {
+                return Ok((Some(candidate), step));
+            }
+            cursor = Some(candidate);
+        }
+        Err(max_steps)
     }
 
     pub fn set_storage(&mut self, contract: Address, key: Vec<u8>, value: Option<Vec<u8>>) {

@@ -69,6 +69,40 @@ impl StateReader for ChainReader<'_> {
         Ok(self.store.get(columns::CONTRACT_STORAGE, &flat)?)
     }
 
+    fn next_storage_key(&self, contract: &Address, prefix: &[u8], after: Option<&[u8]>) -> Result<Option<Vec<u8>>, LedgerError> {
+        // Candidates from each overlay and the store, smallest first; a key an overlay deleted
+        // (newer layers win) is skipped. Bounded by the keys the overlays deleted.
+        let mut cursor: Option<Vec<u8>> = after.map(<[u8]>::to_vec);
+        loop {
+            let in_overlays = self
+                .overlays
+                .iter()
+                .filter_map(|l| crate::vm::state::next_changed_key(&l.changes, contract, prefix, cursor.as_deref()))
+                .min();
+            let mut flat_prefix = contract.0.to_vec();
+            flat_prefix.extend_from_slice(prefix);
+            let start = match &cursor {
+                // The first flat key above `contract ‖ cursor`: append a zero byte.
+                Some(c) => {
+                    let mut s = contract.0.to_vec();
+                    s.extend_from_slice(c);
+                    s.push(0);
+                    s
+                }
+                None => flat_prefix.clone(),
+            };
+            let in_store = match self.store.scan_prefix_from(columns::CONTRACT_STORAGE, &flat_prefix, &start)?.next() {
+                Some(item) => Some(item?.0[20..].to_vec()),
+                None => None,
+            };
+            let Some(candidate) = [in_overlays, in_store].into_iter().flatten().min() else { return Ok(None) };
+            if self.storage(contract, &candidate)?.is_some() {
+                return Ok(Some(candidate));
+            }
+            cursor = Some(candidate);
+        }
+    }
+
     fn code(&self, hash: &Hash) -> Result<Option<Arc<[u8]>>, LedgerError> {
         for layer in self.overlays {
             if let Some(c) = layer.changes.code.get(hash) {

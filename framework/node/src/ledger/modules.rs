@@ -103,6 +103,21 @@ impl<R: StateReader> ModuleContext for ModuleCall<'_, R> {
         self.journal.set_storage(self.address, key.to_vec(), None);
         Ok(())
     }
+    fn next_key(&mut self, prefix: &[u8], after: Option<&[u8]>) -> Result<Option<Vec<u8>>, ModuleError> {
+        // As many candidate keys as the gas left pays for (deleted keys cost steps too).
+        let affordable = (self.gas_limit.saturating_sub(self.gas_used) / gas::STORAGE_READ).min(u64::from(u32::MAX)) as u32;
+        match self.journal.next_storage_key(&self.address, prefix, after, affordable) {
+            Ok((key, steps)) => {
+                let bytes = key.as_ref().map_or(0, Vec::len);
+                self.spend(u64::from(steps).saturating_mul(gas::STORAGE_READ).saturating_add(Self::bytes(bytes)))?;
+                Ok(key)
+            }
+            Err(_) => {
+                self.gas_used = self.gas_limit;
+                Err(ModuleError::OutOfGas)
+            }
+        }
+    }
     fn caller(&self) -> Address {
         self.caller
     }
