@@ -72,6 +72,9 @@ pub trait RuntimeModule: Send + Sync + 'static {
     }
 }
 
+/// How deep module calls may nest (a transaction's call is depth 1).
+pub const MAX_CALL_DEPTH: u32 = 8;
+
 /// Gas one module's hooks may use in one block (begin and end together). Hooks have no
 /// payer, so the protocol bounds them, never unlimited (chains whose hooks ran unbounded have
 /// halted on one loop); with the module count genesis pins, this bounds a block's hook work.
@@ -103,6 +106,10 @@ pub trait ModuleContext {
     fn emit(&mut self, topic: &[u8], data: &[u8]) -> Result<(), ModuleError>;
     /// Charges `gas` for the module's own computation.
     fn charge(&mut self, gas: u64) -> Result<(), ModuleError>;
+    /// Calls module `module` with `call` (no value), as this module: the callee sees this
+    /// module's address as its caller, spends from the same gas, and its writes are undone if
+    /// it fails (this module gets the error and may go on). At most [`MAX_CALL_DEPTH`] deep.
+    fn call_module(&mut self, module: &str, call: &[u8]) -> Result<Vec<u8>, ModuleError>;
     /// Creates `amount` new tokens for `to`. Only a module genesis grants `mint` may.
     fn mint(&mut self, to: &Address, amount: Amount) -> Result<(), ModuleError>;
     /// Destroys `amount` of the module's own tokens. Only a module genesis grants `mint` may.
@@ -122,6 +129,10 @@ pub enum ModuleError {
     UnknownQuery(String),
     #[error("a query cannot change state ({0})")]
     ReadOnly(&'static str),
+    #[error("module calls nest deeper than {0}")]
+    TooDeep(u32),
+    #[error("unknown module {0:?}")]
+    UnknownModule(String),
     #[error("genesis does not let this module {0} (its `mint` grant)")]
     NotGranted(&'static str),
     #[error("the call needs a value of {needed}, the transaction sent {sent}")]

@@ -58,6 +58,10 @@ impl RuntimeModule for Bank {
                 cx.pay(&caller, n)?;
                 Ok(vec![])
             }
+            "add-then-fail" => {
+                cx.set(b"count", &99u64.to_le_bytes())?;
+                Err(ModuleError::Failed("failed after writing".into()))
+            }
             "mint" => {
                 let caller = cx.caller();
                 cx.mint(&caller, amount()?)?;
@@ -361,4 +365,56 @@ fn ordered_iteration_sees_the_store_uncommitted_blocks_and_the_call_itself_in_or
     let outputs: Vec<String> = b3.receipts.iter().map(|r| String::from_utf8(r.output.clone()).unwrap()).collect();
     assert_eq!(outputs, vec!["a,b,e", "a,b,d", "a,b,d"], "{:?}", b3.receipts);
     assert!(b3.receipts.iter().all(|r| r.gas_used > 0));
+}
+
+/// Calls other modules: `forward:CALL` (bank, CALL), `tolerant` (a bank call that writes and
+/// fails, the failure kept as a note, then a bank `add`), `recurse` (calls itself).
+struct Proxy;
+
+impl RuntimeModule for Proxy {
+    fn name(&self) -> &'static str {
+        "proxy"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn call(&self, cx: &mut dyn ModuleContext, call: &[u8]) -> Result<Vec<u8>, ModuleError> {
+        let text = std::str::from_utf8(call).unwrap();
+        match text.split_once(':').unwrap_or((text, "")) {
+            ("forward", inner) => cx.call_module("bank", inner.as_bytes()),
+            ("tolerant", _) => {
+                let refused = cx.call_module("bank", b"add-then-fail").unwrap_err();
+                cx.set(b"refused", refused.to_string().as_bytes())?;
+                cx.call_module("bank", b"add")
+            }
+            ("recurse", _) => cx.call_module("proxy", b"recurse"),
+            (other, _) => Err(ModuleError::UnknownMethod(other.into())),
+        }
+    }
+}
+
+#[test]
+fn modules_call_each_other_as_themselves_and_a_failed_inner_call_is_undone_alone() {
+    let l = ledger().with_module(Arc::new(Proxy));
+    let (b, _) = commit(
+        &l,
+        vec![
+            module_tx(0, "proxy", b"forward:add", 0),
+            module_tx(1, "proxy", b"tolerant", 0),
+            module_tx(2, "proxy", b"recurse", 0),
+            module_tx(3, "proxy", b"forward:withdraw:1", 0),
+        ],
+    );
+    assert_eq!(b.receipts[0].status, TxStatus::Success);
+    assert_eq!(b.receipts[0].output, 1u64.to_le_bytes(), "the bank counted");
+    assert_eq!(b.receipts[0].events[0].emitter, module_address("bank"), "the callee's events are in the receipt");
+    assert_eq!(b.receipts[1].status, TxStatus::Success, "the proxy went on after the bank refused");
+    assert_eq!(b.receipts[1].output, 2u64.to_le_bytes(), "the failed inner call's write (99) was undone, the add saw 1");
+    assert_eq!(l.contract_storage(&module_address("proxy"), b"refused").unwrap(), Some(b"failed after writing".to_vec()));
+    assert_eq!(b.receipts[2].status, TxStatus::Failed { reason: "module proxy: module calls nest deeper than 8".into() });
+    assert_eq!(
+        b.receipts[3].status,
+        TxStatus::Failed { reason: "module proxy: the module's account holds 0, cannot pay 1".into() },
+        "the bank pays from its own account, not the proxy's or the sender's"
+    );
 }

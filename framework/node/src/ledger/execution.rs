@@ -312,8 +312,10 @@ impl<'a> ExecState<'a> {
             return Ok((TxStatus::Failed { reason: format!("module {name}: the value cannot be paid: {reason}") }, 0, vec![], vec![]));
         }
         let may_mint = self.may_mint(name);
+        let callable = self.modules.zip(self.mint_grants);
         let mut cx = super::modules::ModuleCall::new(&mut self.journal, name, caller, value, self.block.height, gas_limit);
         cx.may_mint = may_mint;
+        cx.callable = callable;
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cx.charge_base().and_then(|()| module.call(&mut cx, call))));
         let (gas_used, events, minted, burned) = (cx.gas_used, std::mem::take(&mut cx.events), cx.minted, cx.burned);
         match result {
@@ -363,8 +365,10 @@ impl<'a> ExecState<'a> {
             let spent = self.hook_gas_used.get(name).copied().unwrap_or(0);
             let budget = crate::module::HOOK_GAS_PER_BLOCK.saturating_sub(spent);
             let may_mint = self.may_mint(name);
+            let callable = self.modules.zip(self.mint_grants);
             let mut cx = super::modules::ModuleCall::new(&mut self.journal, name, Address::default(), 0, self.block.height, budget);
             cx.may_mint = may_mint;
+            cx.callable = callable;
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match hook {
                 Hook::Begin(evidence) => module.begin_block(&mut cx, evidence),
                 Hook::End => module.end_block(&mut cx),

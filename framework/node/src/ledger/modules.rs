@@ -4,9 +4,10 @@
 //! Costs reuse the contract host's (`aether_vm::gas`): a module's storage read or write costs
 //! what a contract's does, so neither is a cheaper way to the same state.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::module::{module_address, ModuleContext, ModuleError, RuntimeModule};
+use crate::module::{module_address, ModuleContext, ModuleError, RuntimeModule, MAX_CALL_DEPTH};
 use crate::types::{Address, Amount, Event, Height};
 use crate::vm::gas;
 use crate::vm::state::{Journal, StateReader};
@@ -37,6 +38,10 @@ pub(super) struct ModuleCall<'j, R: StateReader> {
     /// only if the call's changes are kept).
     pub(super) minted: u128,
     pub(super) burned: u128,
+    /// Modules this call may call, and which of them may mint (`None` in queries).
+    pub(super) callable: Option<(&'j Modules, &'j BTreeSet<String>)>,
+    /// 1 for a transaction's call or a hook.
+    pub(super) depth: u32,
 }
 
 impl<'j, R: StateReader> ModuleCall<'j, R> {
@@ -54,6 +59,8 @@ impl<'j, R: StateReader> ModuleCall<'j, R> {
             may_mint: false,
             minted: 0,
             burned: 0,
+            callable: None,
+            depth: 1,
         }
     }
 
@@ -115,6 +122,39 @@ impl<R: StateReader> ModuleContext for ModuleCall<'_, R> {
             Err(_) => {
                 self.gas_used = self.gas_limit;
                 Err(ModuleError::OutOfGas)
+            }
+        }
+    }
+    fn call_module(&mut self, module: &str, call: &[u8]) -> Result<Vec<u8>, ModuleError> {
+        self.writable("call_module")?;
+        self.spend(gas::CALL_CONTRACT)?;
+        if self.depth >= MAX_CALL_DEPTH {
+            return Err(ModuleError::TooDeep(MAX_CALL_DEPTH));
+        }
+        let Some((modules, grants)) = self.callable else { return Err(ModuleError::ReadOnly("call_module")) };
+        let callee = find(modules, module).cloned().ok_or_else(|| ModuleError::UnknownModule(module.to_string()))?;
+        let caller = self.address;
+        let gas_left = self.gas_limit - self.gas_used;
+        self.journal.checkpoint();
+        let mut inner = ModuleCall::new(self.journal, module, caller, 0, self.height, gas_left);
+        inner.may_mint = grants.contains(module);
+        inner.callable = self.callable;
+        inner.depth = self.depth + 1;
+        let result = callee.call(&mut inner, call);
+        let (used, events, minted, burned) = (inner.gas_used, std::mem::take(&mut inner.events), inner.minted, inner.burned);
+        self.gas_used = self.gas_used.saturating_add(used).min(self.gas_limit);
+        match result {
+            Ok(output) => {
+                self.journal.commit_checkpoint();
+                self.events.extend(events);
+                self.minted = self.minted.saturating_add(minted);
+                self.burned = self.burned.saturating_add(burned);
+                Ok(output)
+            }
+            Err(e) => {
+                self.journal.revert_checkpoint();
+                // Out of gas inside is out of gas here: the gas is gone.
+                Err(e)
             }
         }
     }
