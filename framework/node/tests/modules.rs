@@ -334,6 +334,7 @@ impl RuntimeModule for Keys {
             "put" => cx.set(&key, b"1").map(|()| vec![]),
             "del" => cx.remove(&key).map(|()| vec![]),
             "list" => Keys::list(cx),
+            "from-below" => cx.next_key(b"k/", Some(b"a")).map(|k| k.unwrap_or_default()),
             "mix" => {
                 cx.set(b"k/d", b"1")?;
                 cx.remove(b"k/e")?;
@@ -359,11 +360,18 @@ fn ordered_iteration_sees_the_store_uncommitted_blocks_and_the_call_itself_in_or
         .unwrap()
         .executed;
     let b3 = l
-        .build_block(&b2.hash, Certificate(vec![1]), vec![tx(7, "list"), tx(8, "mix"), tx(9, "list")], vec![], 3_000, key(100).address())
+        .build_block(
+            &b2.hash,
+            Certificate(vec![1]),
+            vec![tx(7, "list"), tx(8, "mix"), tx(9, "list"), tx(10, "from-below")],
+            vec![],
+            3_000,
+            key(100).address(),
+        )
         .unwrap()
         .executed;
     let outputs: Vec<String> = b3.receipts.iter().map(|r| String::from_utf8(r.output.clone()).unwrap()).collect();
-    assert_eq!(outputs, vec!["a,b,e", "a,b,d", "a,b,d"], "{:?}", b3.receipts);
+    assert_eq!(outputs, vec!["a,b,e", "a,b,d", "a,b,d", "k/a"], "{:?}", b3.receipts);
     assert!(b3.receipts.iter().all(|r| r.gas_used > 0));
 }
 

@@ -48,9 +48,10 @@ pub trait StateReader {
 /// entries included: the caller decides what a deletion hides).
 pub fn next_changed_key(changes: &Changes, contract: &Address, prefix: &[u8], after: Option<&[u8]>) -> Option<Vec<u8>> {
     use std::ops::Bound;
+    // A cursor below the prefix starts at the prefix.
     let from = match after {
-        Some(a) => Bound::Excluded((*contract, a.to_vec())),
-        None => Bound::Included((*contract, prefix.to_vec())),
+        Some(a) if a >= prefix => Bound::Excluded((*contract, a.to_vec())),
+        _ => Bound::Included((*contract, prefix.to_vec())),
     };
     changes
         .storage
