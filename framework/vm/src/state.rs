@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use crate::types::{Account, Address, Hash};
+use crate::types::{Account, Address, Amount, Hash};
 
 /// Writes to the state: new account values, storage entries (`None` = removed), new code.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -135,6 +135,24 @@ impl<R: StateReader> Journal<R> {
 
     pub fn set_account(&mut self, address: Address, account: Account) {
         self.top().accounts.insert(address, account);
+    }
+
+    /// Moves `amount` from `from` to `to`; `Err(balance)` (nothing moved) when `from` holds
+    /// less. The one place balances move between accounts (transfers, contract value, module
+    /// payments). Both accounts are written even for a zero amount (a transfer of 0 creates
+    /// its recipient): what every node's state root already depends on.
+    pub fn move_balance(&mut self, from: &Address, to: &Address, amount: Amount) -> Result<(), Amount> {
+        let mut sender = self.account(from);
+        if sender.balance < amount {
+            return Err(sender.balance);
+        }
+        sender.balance -= amount;
+        self.set_account(*from, sender);
+        let mut recipient = self.account(to);
+        // Total supply fits in u128 and is conserved, so a credit cannot overflow.
+        recipient.balance = recipient.balance.saturating_add(amount);
+        self.set_account(*to, recipient);
+        Ok(())
     }
 
     pub fn storage(&mut self, contract: &Address, key: &[u8]) -> Option<Vec<u8>> {

@@ -336,16 +336,10 @@ impl<'a> ExecState<'a> {
     }
 
     fn transfer(&mut self, from: &Address, to: &Address, amount: Amount) -> TxStatus {
-        let mut sender = self.journal.account(from);
-        if sender.balance < amount {
-            return TxStatus::Failed { reason: format!("insufficient balance: has {}, transfer needs {amount}", sender.balance) };
+        match self.journal.move_balance(from, to, amount) {
+            Ok(()) => TxStatus::Success,
+            Err(balance) => TxStatus::Failed { reason: format!("insufficient balance: has {balance}, transfer needs {amount}") },
         }
-        sender.balance -= amount;
-        self.journal.set_account(*from, sender);
-        let mut recipient = self.journal.account(to);
-        recipient.balance = recipient.balance.saturating_add(amount);
-        self.journal.set_account(*to, recipient);
-        TxStatus::Success
     }
 
     /// The block's state changes and its hook events.

@@ -177,17 +177,7 @@ impl<R: StateReader> ModuleContext for ModuleCall<'_, R> {
     fn pay(&mut self, to: &Address, amount: Amount) -> Result<(), ModuleError> {
         self.writable("pay")?;
         self.spend(gas::TRANSFER)?;
-        let mut own = self.journal.account(&self.address);
-        if own.balance < amount {
-            return Err(ModuleError::InsufficientFunds { balance: own.balance, needed: amount });
-        }
-        own.balance -= amount;
-        self.journal.set_account(self.address, own);
-        let mut recipient = self.journal.account(to);
-        // Total supply fits in u128 and is conserved, so a credit cannot overflow.
-        recipient.balance = recipient.balance.saturating_add(amount);
-        self.journal.set_account(*to, recipient);
-        Ok(())
+        self.journal.move_balance(&self.address, to, amount).map_err(|balance| ModuleError::InsufficientFunds { balance, needed: amount })
     }
     fn emit(&mut self, topic: &[u8], data: &[u8]) -> Result<(), ModuleError> {
         self.writable("emit")?;
