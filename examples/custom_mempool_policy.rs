@@ -57,6 +57,7 @@ fn run(dir: &std::path::Path) -> anyhow::Result<Vec<u128>> {
         chain_id: "policy-demo".into(),
         genesis_time_ms: 0,
         modules: vec![],
+        epochs: None,
         accounts: senders.iter().map(|k| GenesisAccount { address: k.address(), balance: 1_000 }).collect(),
         validators: vec![GenesisValidator {
             name: "v0".into(),

@@ -33,6 +33,7 @@ fn run(dir: &std::path::Path) -> anyhow::Result<()> {
         chain_id: "log-store-demo".into(),
         genesis_time_ms: 0,
         modules: vec![],
+        epochs: None,
         accounts: vec![GenesisAccount { address: alice.address(), balance: 1_000 }],
         validators: vec![GenesisValidator {
             name: "v0".into(),

@@ -26,6 +26,7 @@ fn run(dir: &std::path::Path) -> anyhow::Result<u64> {
         chain_id: "swap-demo".into(),
         genesis_time_ms: 0,
         modules: vec![],
+        epochs: None,
         accounts: vec![],
         validators: vec![GenesisValidator {
             name: "v0".into(),

@@ -58,6 +58,17 @@ pub fn decode_consensus_key(bytes: &[u8]) -> Result<(BlsPublicKey, BlsSignature,
     Ok((bls, pop, vrf))
 }
 
+/// Checks a consensus key as the engine will use it: it decodes (BLS key, proof of
+/// possession, VRF key) and the proof of possession verifies, so nobody can enter a set with a
+/// BLS key they do not hold (a rogue-key attack on aggregate signatures).
+pub fn check_consensus_key(bytes: &[u8]) -> Result<(), String> {
+    let (bls, pop, _) = decode_consensus_key(bytes)?;
+    if !bls.verify_possession(&pop) {
+        return Err("the BLS proof of possession does not verify".into());
+    }
+    Ok(())
+}
+
 /// The consensus key genesis lists for the validator with identity key `identity`.
 pub fn consensus_key(identity: &Keypair) -> Vec<u8> {
     let (bls, vrf) = derive_keys(identity);

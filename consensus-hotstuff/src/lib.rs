@@ -59,6 +59,7 @@ pub fn register(registry: &mut aether_api::registry::Registry) {
     use aether_api::consensus::ConsensusEngine;
     use aether_api::registry::PluginError;
     registry.register_consensus_key(HotStuffEngine::NAME, HotStuffEngine::consensus_key);
+    registry.register_consensus_key_check(HotStuffEngine::NAME, keys::check_consensus_key);
     registry.consensus.register(
         HotStuffEngine::NAME,
         "chained HotStuff (two-chain commit), BLS quorum certificates, ECVRF leaders; one validator or many (over a network)",

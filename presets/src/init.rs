@@ -135,6 +135,7 @@ pub fn init_chain_in(presets: &crate::Presets, opts: &InitOptions) -> anyhow::Re
         chain_id: opts.chain_id.clone(),
         genesis_time_ms: SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64,
         modules: vec![],
+        epochs: None,
         accounts,
         validators: equal_stake_validators(&validators, "validator-", |k| registry.consensus_key(&engine, k)),
     };

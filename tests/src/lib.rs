@@ -46,6 +46,7 @@ impl TestChain {
             chain_id: CHAIN_ID.into(),
             genesis_time_ms: 1_700_000_000_000,
             modules: vec![],
+            epochs: None,
             accounts: accounts.iter().map(|k| GenesisAccount { address: k.address(), balance: INITIAL_BALANCE }).collect(),
             validators: vec![GenesisValidator {
                 name: "v0".into(),

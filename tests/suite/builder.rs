@@ -32,6 +32,7 @@ fn genesis(validator: &Keypair, sender: &Keypair) -> Genesis {
         chain_id: CHAIN_ID.into(),
         genesis_time_ms: 0,
         modules: vec![],
+        epochs: None,
         accounts: vec![GenesisAccount { address: sender.address(), balance: INITIAL_BALANCE }],
         validators: vec![GenesisValidator {
             name: "v0".into(),

@@ -31,6 +31,7 @@ fn genesis() -> Genesis {
         chain_id: CHAIN.into(),
         genesis_time_ms: 1_000,
         modules: vec![],
+        epochs: None,
         accounts: (0..8).map(|k| GenesisAccount { address: key(k).address(), balance: 1_000_000_000 }).collect(),
         validators: vec![GenesisValidator { name: "v".into(), identity: key(200).public(), consensus_key: vec![], stake: 1 }],
     }

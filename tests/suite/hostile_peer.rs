@@ -41,6 +41,7 @@ async fn a_flooding_peer_is_blocked_while_the_validators_keep_committing() {
         chain_id: CHAIN.into(),
         genesis_time_ms: 1_700_000_000_000,
         modules: vec![],
+        epochs: None,
         accounts: vec![GenesisAccount { address: sender.address(), balance: 1_000_000_000 }],
         validators: aether_presets::init::equal_stake_validators(&keys, "v", HotStuffEngine::consensus_key),
     };

@@ -22,6 +22,7 @@ fn genesis() -> Genesis {
         chain_id: CHAIN.into(),
         genesis_time_ms: 1000,
         modules: vec![],
+        epochs: None,
         accounts: (0..ACCOUNTS).map(|k| GenesisAccount { address: key(k).address(), balance: 1_000_000_000 }).collect(),
         validators: vec![GenesisValidator { name: "v".into(), identity: key(200).public(), consensus_key: vec![], stake: 1 }],
     }

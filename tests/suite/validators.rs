@@ -21,6 +21,7 @@ fn genesis(validators: &[Keypair], accounts: &[Keypair]) -> Genesis {
         chain_id: CHAIN.into(),
         genesis_time_ms: 1_700_000_000_000,
         modules: vec![],
+        epochs: None,
         accounts: accounts.iter().map(|k| GenesisAccount { address: k.address(), balance: 1_000_000_000 }).collect(),
         validators: aether_presets::init::equal_stake_validators(validators, "v", HotStuffEngine::consensus_key),
     }

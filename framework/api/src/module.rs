@@ -1,15 +1,15 @@
 //! The runtime-module slot: transaction types written in Rust, run by the ledger beside
 //! transfers and contracts.
 //!
-//! Status: **first slice**. A module is named, versioned, stateless between calls (the ledger
+//! Status: **in progress** (issue 16). A module is named, versioned, stateless between calls (the ledger
 //! also executes forks that never commit) and deterministic. Transactions reach it as
 //! `Action::Module { module, call, value, gas_limit }`; it keeps its state in its own keyless
 //! account and storage inside the authenticated state tree (so roots, proofs, snapshots and
 //! pruning cover it with no special case) and sees the chain only through a
-//! [`ModuleContext`], every call of which charges gas. Begin- and end-of-block hooks run
-//! within a fixed per-block budget. Genesis pins which modules run, at which version. Not yet
-//! here (issue 16): epoch hooks, ordered iteration, minting, calls between modules, queries
-//! over RPC.
+//! [`ModuleContext`], every call of which charges gas. Genesis pins which modules run, at
+//! which version, with which parameters (`init_genesis`); begin-block, end-block and
+//! end-of-epoch hooks run within a fixed per-block budget, and the one module genesis names
+//! as validator source picks each epoch's validator set. Queries are read-only and gas-capped.
 //!
 //! The interface is byte-oriented (calls, keys, values and results are bytes) so a later
 //! release can load modules from dynamic libraries.
@@ -34,7 +34,7 @@
 //! assert_eq!(aether_api::module::module_address("counter"), aether_api::module::module_address("counter"));
 //! ```
 
-use aether_primitives::types::{domain, Address, Amount, Evidence, Hash, Height};
+use aether_primitives::types::{domain, Address, Amount, Evidence, Hash, Height, ValidatorEntry};
 
 /// A runtime module. Implementations must be deterministic (no clock, randomness, I/O or
 /// threads; `BTreeMap` rather than `HashMap` for anything that is iterated) and keep no state
@@ -48,6 +48,26 @@ pub trait RuntimeModule: Send + Sync + 'static {
     /// the receipt's failure reason. The call's `value` has been credited to the module's
     /// account before this runs.
     fn call(&self, cx: &mut dyn ModuleContext, call: &[u8]) -> Result<Vec<u8>, ModuleError>;
+
+    /// Sets up the module's state from its genesis parameters (`params`: the JSON text of the
+    /// module's `params` in genesis, empty when none). Runs once, at the start of block 1
+    /// before any hook, in genesis order, with [`GENESIS_INIT_GAS`] (height 1, no caller, no
+    /// value; `validator_set(0)` is the genesis set). A failure is a genesis error: the node
+    /// refuses to start with the module's message (it checks this before running the chain).
+    fn init_genesis(&self, _cx: &mut dyn ModuleContext, _params: &[u8]) -> Result<(), ModuleError> {
+        Ok(())
+    }
+
+    /// Runs after `end_block` on the last block of epoch `epoch`. Only the module genesis
+    /// names `epochs.validator_source` may name the next epoch's set (`Some`, the whole set in
+    /// order, never a diff); what others return is ignored. The ledger checks the set (not
+    /// empty, at most [`MAX_VALIDATORS`], unique identities, stake above zero, every consensus
+    /// key accepted by the engine); a set that fails, an `Err` or running out keeps the current
+    /// set for another epoch and is reported as a `hook_failed` event. Gas comes from the
+    /// module's hook budget, as for the other hooks.
+    fn end_epoch(&self, _cx: &mut dyn ModuleContext, _epoch: u64) -> Result<Option<Vec<ValidatorEntry>>, ModuleError> {
+        Ok(None)
+    }
 
     /// Runs before the block's transactions, with the evidence of misbehaviour the block
     /// records. There is no caller (`caller()` is the zero address) and no value; gas comes
@@ -71,6 +91,16 @@ pub trait RuntimeModule: Send + Sync + 'static {
         Ok(())
     }
 }
+
+/// Gas one module's `end_epoch` hook may use (once per epoch, so more than a block's hooks:
+/// paying rewards or maturing unbondings touches every validator).
+pub const HOOK_GAS_PER_EPOCH: u64 = 200_000_000;
+
+/// Gas each module's `init_genesis` may use.
+pub const GENESIS_INIT_GAS: u64 = 1_000_000_000;
+
+/// The most validators an epoch's set may hold.
+pub const MAX_VALIDATORS: usize = 512;
 
 /// How deep module calls may nest (a transaction's call is depth 1).
 pub const MAX_CALL_DEPTH: u32 = 8;
@@ -114,7 +144,21 @@ pub trait ModuleContext {
     fn mint(&mut self, to: &Address, amount: Amount) -> Result<(), ModuleError>;
     /// Destroys `amount` of the module's own tokens. Only a module genesis grants `mint` may.
     fn burn(&mut self, amount: Amount) -> Result<(), ModuleError>;
+    /// The epoch of the block being executed (0 on a chain without epochs).
+    fn epoch(&self) -> u64;
+    /// The validator set of `epoch` as the chain recorded it (`None` for an epoch not reached
+    /// yet): a module maps evidence's validator index to a validator with the set of the
+    /// evidence's epoch.
+    fn validator_set(&mut self, epoch: u64) -> Result<Option<Vec<ValidatorEntry>>, ModuleError>;
+    /// Checks a consensus key with the engine's rules (for HotStuff: a BLS key, its proof of
+    /// possession and its VRF key), so a module never admits a key the engine would refuse.
+    /// Costs [`CHECK_CONSENSUS_KEY_GAS`].
+    fn check_consensus_key(&mut self, key: &[u8]) -> Result<(), ModuleError>;
 }
+
+/// What [`ModuleContext::check_consensus_key`] costs: a BLS proof of possession is two
+/// pairings, about a millisecond.
+pub const CHECK_CONSENSUS_KEY_GAS: u64 = 2_000_000;
 
 /// Why a module call failed. The message is what the receipt says.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -139,6 +183,8 @@ pub enum ModuleError {
     InsufficientValue { needed: Amount, sent: Amount },
     #[error("the module's account holds {balance}, cannot pay {needed}")]
     InsufficientFunds { balance: Amount, needed: Amount },
+    #[error("the consensus key is not valid: {0}")]
+    BadConsensusKey(String),
     #[error("{0}")]
     Failed(String),
 }

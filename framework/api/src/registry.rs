@@ -150,6 +150,19 @@ pub type ModuleFactory = Box<dyn Fn() -> Arc<dyn RuntimeModule> + Send + Sync>;
 /// it (`aether init` writes it). Engines that register none use the identity public key.
 pub type ConsensusKeyFn = fn(&Keypair) -> Vec<u8>;
 
+/// How an engine checks a consensus key a validator presents (for HotStuff: decodes the BLS
+/// key and VRF key and verifies the proof of possession). Engines that register none accept
+/// any key of 1 to 1,024 bytes. Must be deterministic: block execution runs it.
+pub type ConsensusKeyCheck = fn(&[u8]) -> Result<(), String>;
+
+/// The check of engines that register none: a key of 1 to 1,024 bytes.
+pub fn accept_any_consensus_key(key: &[u8]) -> Result<(), String> {
+    if key.is_empty() || key.len() > 1024 {
+        return Err(format!("{} bytes; a consensus key has 1 to 1,024", key.len()));
+    }
+    Ok(())
+}
+
 pub struct Entry<F> {
     pub name: String,
     pub description: String,
@@ -198,6 +211,7 @@ pub struct Registry {
     /// Runtime modules a chain's genesis may pin (`modules`), by name.
     pub modules: Slot<ModuleFactory>,
     consensus_keys: BTreeMap<String, ConsensusKeyFn>,
+    consensus_key_checks: BTreeMap<String, ConsensusKeyCheck>,
 }
 
 impl Default for Registry {
@@ -217,6 +231,7 @@ impl Registry {
             network: Slot::new(SlotKind::Network),
             modules: Slot::new(SlotKind::Module),
             consensus_keys: BTreeMap::new(),
+            consensus_key_checks: BTreeMap::new(),
         }
     }
 
@@ -231,6 +246,16 @@ impl Registry {
             Some(derive) => derive(identity),
             None => identity.public().0.to_vec(),
         }
+    }
+
+    /// Registers how engine `name` checks a consensus key (see [`ConsensusKeyCheck`]).
+    pub fn register_consensus_key_check(&mut self, name: &str, check: ConsensusKeyCheck) {
+        self.consensus_key_checks.insert(name.to_string(), check);
+    }
+
+    /// How engine `name` checks consensus keys.
+    pub fn consensus_key_check(&self, name: &str) -> ConsensusKeyCheck {
+        self.consensus_key_checks.get(name).copied().unwrap_or(accept_any_consensus_key)
     }
 
     /// Names of the registered plugins per slot, for listings and config validation.

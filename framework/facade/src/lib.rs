@@ -25,7 +25,7 @@
 //! let alice = Keypair::from_seed([2; 32]);
 //! let genesis = Genesis {
 //!     chain_id: "demo".into(),
-//!     genesis_time_ms: 0, modules: vec![],
+//!     genesis_time_ms: 0, modules: vec![], epochs: None,
 //!     accounts: vec![GenesisAccount { address: alice.address(), balance: 1_000 }],
 //!     validators: vec![GenesisValidator {
 //!         name: "v0".into(), identity: validator.public(),

@@ -20,6 +20,10 @@ use crate::solo::{SoloEngine, SoloSettings};
 
 /// Registers the built-in plugins into `registry`.
 pub fn register(r: &mut Registry) {
+    r.register_consensus_key_check(SoloEngine::NAME, |key| {
+        let key: [u8; 32] = key.try_into().map_err(|_| format!("{} bytes; a solo consensus key is an ed25519 key of 32", key.len()))?;
+        crate::types::PublicKey(key).check().map_err(|e| e.to_string())
+    });
     r.consensus.register(
         SoloEngine::NAME,
         "one validator seals a block every interval, or early when transactions wait",

@@ -22,6 +22,7 @@ fn genesis(balances: &[(u8, Amount)]) -> Genesis {
         chain_id: CHAIN.into(),
         genesis_time_ms: 1000,
         modules: vec![],
+        epochs: None,
         accounts: balances.iter().map(|(k, b)| GenesisAccount { address: key(*k).address(), balance: *b }).collect(),
         validators: vec![GenesisValidator { name: "v".into(), identity: key(100).public(), consensus_key: vec![], stake: 1 }],
     }

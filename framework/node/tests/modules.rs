@@ -88,7 +88,8 @@ fn ledger_granting_mint(mint: bool) -> Ledger {
     let genesis = Genesis {
         chain_id: CHAIN.into(),
         genesis_time_ms: 1000,
-        modules: vec![GenesisModule { name: "bank".into(), version: 1, mint }],
+        modules: vec![GenesisModule { name: "bank".into(), version: 1, mint, params: String::new() }],
+        epochs: None,
         accounts: vec![GenesisAccount { address: key(1).address(), balance: 1_000_000 }],
         validators: vec![GenesisValidator { name: "v".into(), identity: key(100).public(), consensus_key: vec![], stake: 1 }],
     };

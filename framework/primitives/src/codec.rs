@@ -66,6 +66,7 @@ mod golden {
             evidence_root: Block::compute_evidence_root(&[sample_evidence()]),
             state_root: Hash::digest(b"t", b"state"),
             parent_certificate: Certificate(vec![1, 2, 3]),
+            next_validators: None,
         }
     }
 
@@ -102,6 +103,15 @@ mod golden {
     #[test]
     fn header_format() {
         assert_eq!(sample_header().hash().to_hex(), GOLDEN_HEADER_HASH);
+    }
+
+    #[test]
+    fn epoch_boundary_header_and_validator_set_format() {
+        let set = vec![ValidatorEntry { name: "v".into(), identity: key(6).public(), consensus_key: vec![4; 8], stake: 77 }];
+        let commitment = validator_set_commitment(9, &set);
+        assert_eq!(commitment.to_hex(), GOLDEN_VALIDATOR_SET);
+        let header = Header { next_validators: Some(commitment), ..sample_header() };
+        assert_eq!(header.hash().to_hex(), GOLDEN_BOUNDARY_HEADER_HASH);
     }
 
     #[test]
@@ -155,5 +165,7 @@ mod golden {
     /// A deploy (tag 1) and a call (tag 2), the actions the VM issue appended.
     const GOLDEN_CONTRACT_ACTIONS: &str = "c7908f4946cfc249caba718b56bd1fc0765d9f0edcbc231dce33cbf039855576";
     /// A module call (tag 3), appended by the runtime-module slot.
+    const GOLDEN_VALIDATOR_SET: &str = "0x567cfa5de7e16908b211ec08ce9631d7fe4b3ec9265b10b3f653826428a5e6c4";
+    const GOLDEN_BOUNDARY_HEADER_HASH: &str = "0xf4d67cb4f7152a7731ba342909617248ac1ba6764f3570418586ddbcb246b048";
     const GOLDEN_MODULE_ACTION: &str = "9c49f5b2406047f5c9a3c91e41b1bdc629d055e5cc8cc6b7f34a01fbaa974058";
 }

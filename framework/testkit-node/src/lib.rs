@@ -81,6 +81,7 @@ pub fn kit_genesis() -> Genesis {
         chain_id: CHAIN.into(),
         genesis_time_ms: 1_000,
         modules: vec![],
+        epochs: None,
         accounts: (0..ACCOUNTS).map(|k| GenesisAccount { address: key(k).address(), balance: 1_000_000_000_000 }).collect(),
         validators: vec![GenesisValidator { name: "v".into(), identity: proposer().public(), consensus_key: vec![], stake: 1 }],
     }

@@ -59,6 +59,7 @@ async fn crash_and_restart(backend: &str) {
         chain_id: "crash-test".into(),
         genesis_time_ms: 0,
         modules: vec![],
+        epochs: None,
         accounts: vec![GenesisAccount { address: sender.address(), balance: 1_000_000_000 }],
         validators: vec![GenesisValidator { name: "v".into(), identity: validator.public(), consensus_key: vec![], stake: 1 }],
     };

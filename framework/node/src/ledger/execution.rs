@@ -122,9 +122,7 @@ pub(super) struct ExecState<'a> {
     vm: Option<&'a dyn VmBackend>,
     /// Gas asked for by the transactions applied so far (bounded by [`gas::MAX_BLOCK_GAS`]).
     gas_requested: u64,
-    modules: Option<&'a super::modules::Modules>,
-    /// Modules genesis lets mint and burn.
-    mint_grants: Option<&'a std::collections::BTreeSet<String>>,
+    runtime: &'a super::modules::Runtime,
     /// Tokens created and destroyed by kept module calls and hooks in this block.
     pub(super) minted: u128,
     pub(super) burned: u128,
@@ -136,10 +134,25 @@ pub(super) struct ExecState<'a> {
 /// Which module hook runs.
 #[derive(Clone, Copy)]
 pub(super) enum Hook<'e> {
+    /// Block 1 only, first: each module's `init_genesis` with its genesis parameters.
+    Genesis,
     /// Before the transactions, with the evidence the block records.
     Begin(&'e [crate::types::Evidence]),
     /// After the transactions.
     End,
+    /// After `End` on the last block of this epoch.
+    EndEpoch(u64),
+}
+
+impl Hook<'_> {
+    fn stage(self) -> &'static str {
+        match self {
+            Hook::Genesis => "init_genesis",
+            Hook::Begin(_) => "begin_block",
+            Hook::End => "end_block",
+            Hook::EndEpoch(_) => "end_epoch",
+        }
+    }
 }
 
 impl<'a> ExecState<'a> {
@@ -150,6 +163,7 @@ impl<'a> ExecState<'a> {
         proposer: Address,
         block: BlockContext,
         vm: Option<&'a dyn VmBackend>,
+        runtime: &'a super::modules::Runtime,
     ) -> Self {
         ExecState {
             journal: Journal::new(ChainReader { store, overlays }),
@@ -158,29 +172,12 @@ impl<'a> ExecState<'a> {
             block,
             vm,
             gas_requested: 0,
-            modules: None,
-            mint_grants: None,
+            runtime,
             minted: 0,
             burned: 0,
             hook_gas_used: Default::default(),
             hook_events: Vec::new(),
         }
-    }
-
-    /// Runs `Action::Module` transactions and hooks on `modules`; those in `mint_grants` may
-    /// mint and burn.
-    pub(super) fn with_modules(
-        mut self,
-        modules: &'a super::modules::Modules,
-        mint_grants: &'a std::collections::BTreeSet<String>,
-    ) -> Self {
-        self.modules = Some(modules);
-        self.mint_grants = Some(mint_grants);
-        self
-    }
-
-    fn may_mint(&self, module: &str) -> bool {
-        self.mint_grants.is_some_and(|g| g.contains(module))
     }
 
     /// Counts what a kept call or hook minted and burned.
@@ -300,8 +297,8 @@ impl<'a> ExecState<'a> {
         value: Amount,
         gas_limit: u64,
     ) -> Result<(TxStatus, u64, Vec<crate::types::Event>, Vec<u8>), String> {
-        let Some(module) = self.modules.and_then(|m| super::modules::find(m, name)).cloned() else {
-            let known: Vec<&str> = self.modules.map(|m| m.iter().map(|m| m.name()).collect()).unwrap_or_default();
+        let Some(module) = super::modules::find(&self.runtime.modules, name).cloned() else {
+            let known: Vec<&str> = self.runtime.modules.iter().map(|m| m.name()).collect();
             let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
             return Ok((TxStatus::Failed { reason: format!("unknown module {name:?} (this chain runs: {known})") }, 0, vec![], vec![]));
         };
@@ -311,11 +308,7 @@ impl<'a> ExecState<'a> {
             self.journal.revert_checkpoint();
             return Ok((TxStatus::Failed { reason: format!("module {name}: the value cannot be paid: {reason}") }, 0, vec![], vec![]));
         }
-        let may_mint = self.may_mint(name);
-        let callable = self.modules.zip(self.mint_grants);
-        let mut cx = super::modules::ModuleCall::new(&mut self.journal, name, caller, value, self.block.height, gas_limit);
-        cx.may_mint = may_mint;
-        cx.callable = callable;
+        let mut cx = super::modules::ModuleCall::new(&mut self.journal, self.runtime, name, caller, value, self.block.height, gas_limit);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cx.charge_base().and_then(|()| module.call(&mut cx, call))));
         let (gas_used, events, minted, burned) = (cx.gas_used, std::mem::take(&mut cx.events), cx.minted, cx.burned);
         match result {
@@ -347,30 +340,47 @@ impl<'a> ExecState<'a> {
         Ok((self.journal.into_changes()?, self.hook_events))
     }
 
-    /// Runs every module's hook for `hook`, in genesis order, each in its own checkpoint and
-    /// on what is left of its module's hook budget for the block. A hook that fails — its `Err`, running out
-    /// of gas, or a panic (every node runs the same code, so every node fails alike) — is
-    /// reverted alone and reported as a `hook_failed` event; the block goes on.
-    pub(super) fn run_hooks(&mut self, hook: Hook<'_>) {
-        let Some(modules) = self.modules else { return };
-        for module in modules {
+    /// Runs every module's hook for `hook`, in genesis order, each in its own checkpoint. Block
+    /// hooks spend what is left of their module's hook budget for the block
+    /// ([`crate::module::HOOK_GAS_PER_BLOCK`]); `init_genesis` and `end_epoch` have budgets of
+    /// their own. A hook that fails — its `Err`, running out of gas, or a panic (every node runs
+    /// the same code, so every node fails alike) — is reverted alone and reported as a
+    /// `hook_failed` event; the block goes on. For `EndEpoch`, returns the next validator set
+    /// the validator source named and the ledger accepted (a set it refuses fails the hook).
+    pub(super) fn run_hooks(&mut self, hook: Hook<'_>) -> Option<Vec<crate::types::ValidatorEntry>> {
+        let runtime = self.runtime;
+        let source = runtime.epochs.as_ref().and_then(|e| e.validator_source.as_deref());
+        let mut next_set = None;
+        for module in &runtime.modules {
             let name = module.name();
             self.journal.checkpoint();
             let spent = self.hook_gas_used.get(name).copied().unwrap_or(0);
-            let budget = crate::module::HOOK_GAS_PER_BLOCK.saturating_sub(spent);
-            let may_mint = self.may_mint(name);
-            let callable = self.modules.zip(self.mint_grants);
-            let mut cx = super::modules::ModuleCall::new(&mut self.journal, name, Address::default(), 0, self.block.height, budget);
-            cx.may_mint = may_mint;
-            cx.callable = callable;
+            let budget = match hook {
+                Hook::Genesis => crate::module::GENESIS_INIT_GAS,
+                Hook::EndEpoch(_) => crate::module::HOOK_GAS_PER_EPOCH,
+                Hook::Begin(_) | Hook::End => crate::module::HOOK_GAS_PER_BLOCK.saturating_sub(spent),
+            };
+            let mut cx =
+                super::modules::ModuleCall::new(&mut self.journal, runtime, name, Address::default(), 0, self.block.height, budget);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match hook {
-                Hook::Begin(evidence) => module.begin_block(&mut cx, evidence),
-                Hook::End => module.end_block(&mut cx),
+                Hook::Genesis => module.init_genesis(&mut cx, runtime.params.get(name).map_or(&[][..], |p| p.as_bytes())).map(|()| None),
+                Hook::Begin(evidence) => module.begin_block(&mut cx, evidence).map(|()| None),
+                Hook::End => module.end_block(&mut cx).map(|()| None),
+                Hook::EndEpoch(epoch) => module.end_epoch(&mut cx, epoch),
             }));
             let (gas_used, events, minted, burned) = (cx.gas_used, std::mem::take(&mut cx.events), cx.minted, cx.burned);
-            self.hook_gas_used.insert(name, spent.saturating_add(gas_used));
+            if matches!(hook, Hook::Begin(_) | Hook::End) {
+                self.hook_gas_used.insert(name, spent.saturating_add(gas_used));
+            }
             let failure = match result {
-                Ok(Ok(())) => None,
+                Ok(Ok(Some(set))) if Some(name) == source => match super::modules::check_validator_set(&set, runtime.key_check) {
+                    Ok(()) => {
+                        next_set = Some(set);
+                        None
+                    }
+                    Err(why) => Some(why),
+                },
+                Ok(Ok(_)) => None,
                 Ok(Err(e)) => Some(e.to_string()),
                 Err(_) => Some("panicked".to_string()),
             };
@@ -382,10 +392,7 @@ impl<'a> ExecState<'a> {
                 }
                 Some(reason) => {
                     self.journal.revert_checkpoint();
-                    let stage = match hook {
-                        Hook::Begin(_) => "begin_block",
-                        Hook::End => "end_block",
-                    };
+                    let stage = hook.stage();
                     tracing::warn!(module = name, hook = stage, height = self.block.height, %reason, "a module hook failed and was reverted");
                     self.hook_events.push(crate::types::Event {
                         emitter: crate::module::module_address(name),
@@ -394,6 +401,52 @@ impl<'a> ExecState<'a> {
                     });
                 }
             }
+        }
+        next_set
+    }
+
+    /// Closes epoch `epoch` on its last block: records the next epoch's set (what the
+    /// validator source named, or this epoch's set again) in the system account's storage and
+    /// returns the commitment the block's header carries.
+    pub(super) fn close_epoch(&mut self, epoch: u64, named: Option<Vec<crate::types::ValidatorEntry>>) -> Result<Hash, LedgerError> {
+        let next = match named {
+            Some(set) => set,
+            None => super::modules::validator_set_in(&mut self.journal, self.runtime, epoch)
+                .map_err(|e| super::corrupt("validator set", &e))?
+                .ok_or_else(|| super::corrupt("validator set", &format!("epoch {epoch} has none recorded")))?,
+        };
+        let commitment = crate::types::validator_set_commitment(epoch + 1, &next);
+        self.journal.set_storage(
+            super::modules::system_address(),
+            super::modules::validator_set_key(epoch + 1),
+            Some(crate::codec::encode(&next)),
+        );
+        Ok(commitment)
+    }
+
+    /// Runs the hooks of a block around its transactions (`apply` them in `transactions`):
+    /// `init_genesis` on block 1, `begin_block`, then after the transactions `end_block`
+    /// and, on an epoch's last block, `end_epoch` and the next set's record. Returns the
+    /// header's `next_validators`.
+    pub(super) fn run_block(
+        &mut self,
+        evidence: &[crate::types::Evidence],
+        transactions: impl FnOnce(&mut Self) -> Result<(), LedgerError>,
+    ) -> Result<Option<Hash>, LedgerError> {
+        let height = self.block.height;
+        if height == 1 {
+            self.run_hooks(Hook::Genesis);
+        }
+        self.run_hooks(Hook::Begin(evidence));
+        transactions(self)?;
+        self.run_hooks(Hook::End);
+        match &self.runtime.epochs {
+            Some(epochs) if epochs.is_boundary(height) => {
+                let epoch = epochs.epoch_of(height);
+                let named = self.run_hooks(Hook::EndEpoch(epoch));
+                Ok(Some(self.close_epoch(epoch, named)?))
+            }
+            _ => Ok(None),
         }
     }
 }

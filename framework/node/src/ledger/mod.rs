@@ -46,7 +46,8 @@ pub const MAX_BLOCK_BYTES: usize = 16 * 1024 * 1024;
 /// 2: state in a Jellyfish Merkle tree (1 had a flat account table only).
 /// 3: blocks record evidence (headers gain `evidence_root`; an `evidence` column).
 /// 4: contracts (storage and code columns; receipts gain `output` and `contract_address`).
-pub const STORE_FORMAT_VERSION: u32 = 4;
+/// 5: epochs (headers gain `next_validators`).
+pub const STORE_FORMAT_VERSION: u32 = 5;
 /// Most pieces of evidence one block records.
 pub const MAX_BLOCK_EVIDENCE: usize = 16;
 
@@ -74,6 +75,8 @@ pub enum LedgerError {
     Conservation { before: crate::types::Amount, after: crate::types::Amount, minted: crate::types::Amount, burned: crate::types::Amount },
     #[error("unknown module {name:?} (this chain runs: {known})")]
     UnknownModule { name: String, known: String },
+    #[error("genesis parameters of module {module} are refused: {reason}")]
+    ModuleGenesis { module: String, reason: String },
     #[error("unknown parent block {0}")]
     UnknownParent(Hash),
     #[error("block {0} was not built or verified by this node")]
@@ -161,10 +164,8 @@ pub struct Ledger {
     pending: Mutex<HashMap<Hash, Arc<ExecutedBlock>>>,
     /// Runs contract transactions; without one they are invalid here (see [`Ledger::with_vm`]).
     vm: Option<Arc<dyn VmBackend>>,
-    /// Runtime modules transactions can call, by name (see [`Ledger::with_module`]).
-    modules: modules::Modules,
-    /// Modules genesis lets mint and burn.
-    mint_grants: std::collections::BTreeSet<String>,
+    /// Runtime modules (see [`Ledger::with_module`]), what genesis gives them, and epochs.
+    runtime: modules::Runtime,
 }
 
 impl crate::mempool::AccountReader for Ledger {
@@ -185,10 +186,14 @@ impl Ledger {
     /// is kept: its parent field, a hash of the whole genesis, says whether it is this one.
     pub fn genesis_block(genesis: &Genesis) -> Block {
         static LAST: parking_lot::Mutex<Option<Block>> = parking_lot::Mutex::new(None);
-        let parent = if genesis.modules.is_empty() {
-            Hash::digest(domain::GENESIS, &codec::encode(genesis))
-        } else {
-            Hash::digest_parts(domain::GENESIS, &[&codec::encode(genesis), &codec::encode(&genesis.modules)])
+        // What older genesis files lacked is hashed only when present, so their chains keep
+        // their identity.
+        let parent = match (&genesis.modules[..], &genesis.epochs) {
+            ([], None) => Hash::digest(domain::GENESIS, &codec::encode(genesis)),
+            (modules, None) => Hash::digest_parts(domain::GENESIS, &[&codec::encode(genesis), &codec::encode(&modules.to_vec())]),
+            (modules, Some(epochs)) => {
+                Hash::digest_parts(domain::GENESIS, &[&codec::encode(genesis), &codec::encode(&modules.to_vec()), &codec::encode(epochs)])
+            }
         };
         if let Some(block) = LAST.lock().as_ref().filter(|b| b.header.parent == parent) {
             return block.clone();
@@ -211,6 +216,7 @@ impl Ledger {
                 evidence_root: Hash::ZERO,
                 state_root: state::root_of(entries.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))),
                 parent_certificate: Certificate::default(),
+                next_validators: None,
             },
             transactions: vec![],
             evidence: vec![],
@@ -267,8 +273,14 @@ impl Ledger {
             head: RwLock::new(ChainHead { block: head_ref, header: head_block.header, certificate }),
             pending: Mutex::new(HashMap::new()),
             vm: None,
-            modules: modules::Modules::new(),
-            mint_grants: genesis.modules.iter().filter(|m| m.mint).map(|m| m.name.clone()).collect(),
+            runtime: modules::Runtime {
+                modules: modules::Modules::new(),
+                mint_grants: genesis.modules.iter().filter(|m| m.mint).map(|m| m.name.clone()).collect(),
+                params: genesis.modules.iter().map(|m| (m.name.clone(), m.params.clone())).collect(),
+                epochs: genesis.epochs.clone(),
+                genesis_validators: genesis.validators.clone(),
+                key_check: crate::registry::accept_any_consensus_key,
+            },
         })
     }
 
@@ -284,16 +296,66 @@ impl Ledger {
     /// run the same modules (genesis will pin them): a node without one computes a failed
     /// receipt where the others succeed, and forks.
     pub fn with_module(mut self, module: Arc<dyn crate::module::RuntimeModule>) -> Self {
-        match self.modules.iter_mut().find(|m| m.name() == module.name()) {
+        match self.runtime.modules.iter_mut().find(|m| m.name() == module.name()) {
             Some(slot) => *slot = module,
-            None => self.modules.push(module),
+            None => self.runtime.modules.push(module),
         }
+        self
+    }
+
+    /// Checks consensus keys with `check` (the engine's rules; see
+    /// [`crate::registry::Registry::consensus_key_check`]): keys in a next validator set and
+    /// `check_consensus_key` of modules. Every node of a chain must use the same check.
+    pub fn with_consensus_key_check(mut self, check: crate::registry::ConsensusKeyCheck) -> Self {
+        self.runtime.key_check = check;
         self
     }
 
     /// The modules this ledger runs, by name.
     pub fn modules(&self) -> impl Iterator<Item = (&str, u32)> {
-        self.modules.iter().map(|m| (m.name(), m.version()))
+        self.runtime.modules.iter().map(|m| (m.name(), m.version()))
+    }
+
+    /// The chain's epochs (`None`: one epoch, the genesis set, forever).
+    pub fn epochs(&self) -> Option<&crate::types::EpochSchedule> {
+        self.runtime.epochs.as_ref()
+    }
+
+    /// The epoch of the block at `height`.
+    pub fn epoch_of(&self, height: Height) -> u64 {
+        self.runtime.epoch_of(height)
+    }
+
+    /// The validator set of `epoch` as committed (`None` until the last block of the epoch
+    /// before it commits). Epoch 0's is genesis's; a restarted node reads later ones here.
+    pub fn validator_set(&self, epoch: u64) -> Result<Option<Vec<crate::types::ValidatorEntry>>, LedgerError> {
+        let mut journal = crate::vm::state::Journal::new(ChainReader { store: self.store.as_ref(), overlays: &[] });
+        let set = modules::validator_set_in(&mut journal, &self.runtime, epoch).map_err(|e| corrupt("validator set", &e))?;
+        journal.into_changes()?;
+        Ok(set)
+    }
+
+    /// Runs every module's `init_genesis` on a chain that has not yet committed block 1, and
+    /// discards the result: a node checks its genesis parameters this way before it runs, so a
+    /// bad parameter is a clear error at start rather than a `hook_failed` event in block 1.
+    pub fn check_genesis_init(&self) -> Result<(), LedgerError> {
+        if self.head().block.height > 0 {
+            return Ok(());
+        }
+        let mut journal = crate::vm::state::Journal::new(ChainReader { store: self.store.as_ref(), overlays: &[] });
+        for module in &self.runtime.modules {
+            let name = module.name();
+            let params = self.runtime.params.get(name).map_or(&[][..], |p| p.as_bytes());
+            let mut cx =
+                modules::ModuleCall::new(&mut journal, &self.runtime, name, Address::default(), 0, 1, crate::module::GENESIS_INIT_GAS);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| module.init_genesis(&mut cx, params)))
+                .unwrap_or_else(|_| Err(crate::module::ModuleError::Failed("panicked".into())));
+            if let Err(e) = result {
+                return Err(LedgerError::ModuleGenesis { module: name.to_string(), reason: e.to_string() });
+            }
+        }
+        journal.into_changes()?;
+        Ok(())
     }
 
     pub fn vm(&self) -> Option<&Arc<dyn VmBackend>> {
@@ -335,13 +397,13 @@ impl Ledger {
     /// within `gas_limit`. The outer error is the node's (no such module, storage); the inner
     /// one the module's answer (unknown query, out of gas, a refused write).
     pub fn module_query(&self, module: &str, path: &str, request: &[u8], gas_limit: u64) -> Result<ModuleAnswer, LedgerError> {
-        let found = modules::find(&self.modules, module).cloned().ok_or_else(|| {
-            let known: Vec<&str> = self.modules.iter().map(|m| m.name()).collect();
+        let found = modules::find(&self.runtime.modules, module).cloned().ok_or_else(|| {
+            let known: Vec<&str> = self.runtime.modules.iter().map(|m| m.name()).collect();
             LedgerError::UnknownModule { name: module.to_string(), known: if known.is_empty() { "none".into() } else { known.join(", ") } }
         })?;
         let height = self.head().block.height;
         let mut journal = crate::vm::state::Journal::new(ChainReader { store: self.store.as_ref(), overlays: &[] });
-        let mut cx = modules::ModuleCall::new(&mut journal, module, Address::default(), 0, height, gas_limit);
+        let mut cx = modules::ModuleCall::new(&mut journal, &self.runtime, module, Address::default(), 0, height, gas_limit);
         cx.read_only = true;
         let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| found.query(&mut cx, path, request)))
             .unwrap_or_else(|_| Err(crate::module::ModuleError::Failed(format!("module {module} panicked"))));
@@ -566,9 +628,8 @@ impl Ledger {
         let height = parent_header.height + 1;
         let time_ms = time_ms.max(parent_header.time_ms);
         let context = BlockContext { height, time_ms };
-        let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, proposer, context, self.vm.as_deref())
-            .with_modules(&self.modules, &self.mint_grants);
-        state.run_hooks(execution::Hook::Begin(&recorded));
+        let mut state =
+            ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, proposer, context, self.vm.as_deref(), &self.runtime);
         let mut included = Vec::with_capacity(candidates.len());
         let mut receipts = Vec::with_capacity(candidates.len());
         let mut rejected = Vec::new();
@@ -576,28 +637,30 @@ impl Ledger {
         // mempool: skip those (they are neither new nor invalid).
         let in_ancestors: std::collections::HashSet<Hash> = overlays.iter().flat_map(|b| b.receipts.iter().map(|r| r.tx_hash)).collect();
         let candidates = candidates.into_iter().filter(|tx| in_ancestors.is_empty() || !in_ancestors.contains(&tx.hash()));
-        // Headroom for the header and the transactions vector's length prefix.
-        let mut budget = MAX_BLOCK_BYTES - 64 * 1024;
-        for tx in candidates {
-            let size = codec::encode(&tx).len();
-            if size > budget {
-                break;
-            }
-            match state.apply(&tx, false) {
-                Ok(r) => {
-                    budget -= size;
-                    receipts.push(r);
-                    included.push(tx);
+        let next_validators = state.run_block(&recorded, |state| {
+            // Headroom for the header and the transactions vector's length prefix.
+            let mut budget = MAX_BLOCK_BYTES - 64 * 1024;
+            for tx in candidates {
+                let size = codec::encode(&tx).len();
+                if size > budget {
+                    break;
                 }
-                // Not invalid, only too late for this block: leave it for the next.
-                Err(TxError::BlockGasFull { .. }) => continue,
-                Err(e) => {
-                    tracing::debug!(tx = %tx.hash(), error = %e, "left out of block");
-                    rejected.push((tx.hash(), e));
+                match state.apply(&tx, false) {
+                    Ok(r) => {
+                        budget -= size;
+                        receipts.push(r);
+                        included.push(tx);
+                    }
+                    // Not invalid, only too late for this block: leave it for the next.
+                    Err(TxError::BlockGasFull { .. }) => continue,
+                    Err(e) => {
+                        tracing::debug!(tx = %tx.hash(), error = %e, "left out of block");
+                        rejected.push((tx.hash(), e));
+                    }
                 }
             }
-        }
-        state.run_hooks(execution::Hook::End);
+            Ok(())
+        })?;
         let (minted, burned) = (state.minted, state.burned);
         let (changes, hook_events) = state.into_changes()?;
         check_conservation(&ChainReader { store: self.store.as_ref(), overlays: &overlays }, &changes, minted, burned)?;
@@ -612,6 +675,7 @@ impl Ledger {
             evidence_root: Block::compute_evidence_root(&recorded),
             state_root: delta.root,
             parent_certificate,
+            next_validators,
         };
         let block = Block { header, transactions: included, evidence: recorded };
         Ok(BuiltBlock { executed: self.remember(block, receipts, changes, delta, hook_events), rejected })
@@ -655,14 +719,22 @@ impl Ledger {
             }
         }
         let context = BlockContext { height: h.height, time_ms: h.time_ms };
-        let mut state = ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, h.proposer, context, self.vm.as_deref())
-            .with_modules(&self.modules, &self.mint_grants);
-        state.run_hooks(execution::Hook::Begin(&block.evidence));
+        let mut state =
+            ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, h.proposer, context, self.vm.as_deref(), &self.runtime);
         let mut receipts = Vec::with_capacity(block.transactions.len());
-        for (index, tx) in block.transactions.iter().enumerate() {
-            receipts.push(state.apply(tx, true).map_err(|error| LedgerError::InvalidTransaction { index, hash: tx.hash(), error })?);
+        let next_validators = state.run_block(&block.evidence, |state| {
+            for (index, tx) in block.transactions.iter().enumerate() {
+                receipts.push(state.apply(tx, true).map_err(|error| LedgerError::InvalidTransaction { index, hash: tx.hash(), error })?);
+            }
+            Ok(())
+        })?;
+        if next_validators != h.next_validators {
+            return Err(LedgerError::InvalidBlock(match (h.next_validators, next_validators) {
+                (Some(claimed), None) => format!("header commits to a next validator set ({claimed}) on a block that ends no epoch"),
+                (None, Some(expected)) => format!("header lacks the next validator set this epoch's last block commits to ({expected})"),
+                (claimed, expected) => format!("header commits to next validator set {claimed:?}; execution gives {expected:?}"),
+            }));
         }
-        state.run_hooks(execution::Hook::End);
         let (minted, burned) = (state.minted, state.burned);
         let (changes, hook_events) = state.into_changes()?;
         check_conservation(&ChainReader { store: self.store.as_ref(), overlays: &overlays }, &changes, minted, burned)?;

@@ -4,16 +4,93 @@
 //! Costs reuse the contract host's (`aether_vm::gas`): a module's storage read or write costs
 //! what a contract's does, so neither is a cheaper way to the same state.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::module::{module_address, ModuleContext, ModuleError, RuntimeModule, MAX_CALL_DEPTH};
-use crate::types::{Address, Amount, Event, Height};
+use crate::module::{module_address, ModuleContext, ModuleError, RuntimeModule, CHECK_CONSENSUS_KEY_GAS, MAX_CALL_DEPTH};
+use crate::registry::ConsensusKeyCheck;
+use crate::types::{Address, Amount, EpochSchedule, Event, Height, ValidatorEntry};
 use crate::vm::gas;
 use crate::vm::state::{Journal, StateReader};
 
 /// The modules a ledger runs, in hook order (genesis order).
 pub type Modules = Vec<Arc<dyn RuntimeModule>>;
+
+/// What genesis and the node fix about the chain's runtime: the modules, what genesis grants
+/// and hands them, and the epochs.
+pub(super) struct Runtime {
+    pub(super) modules: Modules,
+    /// Modules genesis lets mint and burn.
+    pub(super) mint_grants: BTreeSet<String>,
+    /// Each module's genesis parameters (canonical JSON text).
+    pub(super) params: BTreeMap<String, String>,
+    pub(super) epochs: Option<EpochSchedule>,
+    /// The set of epoch 0.
+    pub(super) genesis_validators: Vec<ValidatorEntry>,
+    /// The consensus engine's check of a consensus key.
+    pub(super) key_check: ConsensusKeyCheck,
+}
+
+impl Runtime {
+    pub(super) fn epoch_of(&self, height: Height) -> u64 {
+        self.epochs.as_ref().map_or(0, |e| e.epoch_of(height))
+    }
+}
+
+/// The keyless account whose storage holds the ledger's own records (validator sets).
+pub fn system_address() -> Address {
+    let h = crate::types::Hash::digest(crate::types::domain::SYSTEM_ADDRESS, b"");
+    let mut a = [0u8; 20];
+    a.copy_from_slice(&h.0[..20]);
+    Address(a)
+}
+
+/// The system storage key of `epoch`'s validator set (big-endian, so sets sort by epoch).
+pub(super) fn validator_set_key(epoch: u64) -> Vec<u8> {
+    let mut key = b"validators/".to_vec();
+    key.extend_from_slice(&epoch.to_be_bytes());
+    key
+}
+
+/// The validator set of `epoch` as `journal` sees the chain (epoch 0: genesis's).
+pub(super) fn validator_set_in<R: StateReader>(
+    journal: &mut Journal<R>,
+    runtime: &Runtime,
+    epoch: u64,
+) -> Result<Option<Vec<ValidatorEntry>>, String> {
+    if epoch == 0 {
+        return Ok(Some(runtime.genesis_validators.clone()));
+    }
+    match journal.storage(&system_address(), &validator_set_key(epoch)) {
+        None => Ok(None),
+        Some(bytes) => crate::codec::decode("validator set", &bytes, usize::MAX).map(Some).map_err(|e| e.to_string()),
+    }
+}
+
+/// Checks a next validator set: not empty, at most [`crate::module::MAX_VALIDATORS`], unique
+/// identities, stake above zero and a representable total, every key accepted by the engine.
+pub(super) fn check_validator_set(set: &[ValidatorEntry], key_check: ConsensusKeyCheck) -> Result<(), String> {
+    if set.is_empty() {
+        return Err("the next validator set is empty".into());
+    }
+    if set.len() > crate::module::MAX_VALIDATORS {
+        return Err(format!("the next validator set has {} members; at most {}", set.len(), crate::module::MAX_VALIDATORS));
+    }
+    let mut seen = BTreeSet::new();
+    let mut total: Amount = 0;
+    for v in set {
+        if !seen.insert(v.identity) {
+            return Err(format!("validator {} ({}) appears twice in the next set", v.name, v.identity));
+        }
+        if v.stake == 0 {
+            return Err(format!("validator {} has zero stake in the next set", v.name));
+        }
+        total = total.checked_add(v.stake).ok_or("the next set's total stake overflows")?;
+        v.identity.check().map_err(|e| format!("validator {}: identity key: {e}", v.name))?;
+        key_check(&v.consensus_key).map_err(|e| format!("validator {}: consensus key: {e}", v.name))?;
+    }
+    Ok(())
+}
 
 /// The module named `name`.
 pub(super) fn find<'m>(modules: &'m Modules, name: &str) -> Option<&'m Arc<dyn RuntimeModule>> {
@@ -27,6 +104,7 @@ pub(super) struct ModuleCall<'j, R: StateReader> {
     pub(super) caller: Address,
     pub(super) value: Amount,
     pub(super) height: Height,
+    pub(super) epoch: u64,
     pub(super) gas_limit: u64,
     pub(super) gas_used: u64,
     pub(super) events: Vec<Event>,
@@ -38,28 +116,37 @@ pub(super) struct ModuleCall<'j, R: StateReader> {
     /// only if the call's changes are kept).
     pub(super) minted: u128,
     pub(super) burned: u128,
-    /// Modules this call may call, and which of them may mint (`None` in queries).
-    pub(super) callable: Option<(&'j Modules, &'j BTreeSet<String>)>,
+    /// The modules this call may call, the grants, the epochs.
+    pub(super) runtime: &'j Runtime,
     /// 1 for a transaction's call or a hook.
     pub(super) depth: u32,
 }
 
 impl<'j, R: StateReader> ModuleCall<'j, R> {
-    pub(super) fn new(journal: &'j mut Journal<R>, module: &str, caller: Address, value: Amount, height: Height, gas_limit: u64) -> Self {
+    pub(super) fn new(
+        journal: &'j mut Journal<R>,
+        runtime: &'j Runtime,
+        module: &str,
+        caller: Address,
+        value: Amount,
+        height: Height,
+        gas_limit: u64,
+    ) -> Self {
         ModuleCall {
             journal,
             address: module_address(module),
             caller,
             value,
             height,
+            epoch: runtime.epoch_of(height),
             gas_limit,
             gas_used: 0,
             events: Vec::new(),
             read_only: false,
-            may_mint: false,
+            may_mint: runtime.mint_grants.contains(module),
             minted: 0,
             burned: 0,
-            callable: None,
+            runtime,
             depth: 1,
         }
     }
@@ -131,14 +218,11 @@ impl<R: StateReader> ModuleContext for ModuleCall<'_, R> {
         if self.depth >= MAX_CALL_DEPTH {
             return Err(ModuleError::TooDeep(MAX_CALL_DEPTH));
         }
-        let Some((modules, grants)) = self.callable else { return Err(ModuleError::ReadOnly("call_module")) };
-        let callee = find(modules, module).cloned().ok_or_else(|| ModuleError::UnknownModule(module.to_string()))?;
+        let callee = find(&self.runtime.modules, module).cloned().ok_or_else(|| ModuleError::UnknownModule(module.to_string()))?;
         let caller = self.address;
         let gas_left = self.gas_limit - self.gas_used;
         self.journal.checkpoint();
-        let mut inner = ModuleCall::new(self.journal, module, caller, 0, self.height, gas_left);
-        inner.may_mint = grants.contains(module);
-        inner.callable = self.callable;
+        let mut inner = ModuleCall::new(self.journal, self.runtime, module, caller, 0, self.height, gas_left);
         inner.depth = self.depth + 1;
         let result = callee.call(&mut inner, call);
         let (used, events, minted, burned) = (inner.gas_used, std::mem::take(&mut inner.events), inner.minted, inner.burned);
@@ -217,5 +301,19 @@ impl<R: StateReader> ModuleContext for ModuleCall<'_, R> {
         self.burned = self.burned.saturating_add(amount);
         self.journal.set_account(self.address, own);
         Ok(())
+    }
+    fn epoch(&self) -> u64 {
+        self.epoch
+    }
+    fn validator_set(&mut self, epoch: u64) -> Result<Option<Vec<ValidatorEntry>>, ModuleError> {
+        self.spend(gas::STORAGE_READ)?;
+        let set = validator_set_in(self.journal, self.runtime, epoch).map_err(ModuleError::Failed)?;
+        let bytes = set.as_ref().map_or(0, |s| s.iter().map(|v| 64 + v.name.len() + v.consensus_key.len()).sum());
+        self.spend(Self::bytes(bytes))?;
+        Ok(set)
+    }
+    fn check_consensus_key(&mut self, key: &[u8]) -> Result<(), ModuleError> {
+        self.spend(CHECK_CONSENSUS_KEY_GAS)?;
+        (self.runtime.key_check)(key).map_err(ModuleError::BadConsensusKey)
     }
 }

@@ -24,7 +24,7 @@
 //! let key = Keypair::from_seed([1; 32]);
 //! let genesis = Genesis {
 //!     chain_id: "demo".into(),
-//!     genesis_time_ms: 0, modules: vec![],
+//!     genesis_time_ms: 0, modules: vec![], epochs: None,
 //!     accounts: vec![],
 //!     validators: vec![GenesisValidator { name: "v0".into(), identity: key.public(), consensus_key: key.public().0.to_vec(), stake: 1 }],
 //! };
@@ -44,7 +44,7 @@
 //! # use aether_node::node::NodeBuilder;
 //! # use aether_primitives::types::*;
 //! # use aether_node::mempool::{Fifo, FeePriority};
-//! # let genesis = Genesis { chain_id: "demo".into(), genesis_time_ms: 0, modules: vec![], accounts: vec![], validators: vec![] };
+//! # let genesis = Genesis { chain_id: "demo".into(), genesis_time_ms: 0, modules: vec![], epochs: None, accounts: vec![], validators: vec![] };
 //! let err = NodeBuilder::new(genesis).mempool_policy(Fifo).mempool_policy(FeePriority).launch().err().unwrap();
 //! assert_eq!(
 //!     err.to_string(),

@@ -208,7 +208,7 @@ impl StateSync<'_> {
                     stop_at = (Instant::now() + OFFER_GRACE).min(deadline);
                 }
                 tracing::info!(%peer, height = block.header.height, "state sync: offer");
-                best = Some((block, certificate));
+                best = Some((*block, certificate));
             }
             if best.is_some() && self.network.peers().iter().all(|p| answered.contains(p) || bad.contains(p)) {
                 break; // every connected peer has answered
@@ -392,6 +392,7 @@ mod tests {
             chain_id: "state-sync-test".into(),
             genesis_time_ms: 0,
             modules: vec![],
+            epochs: None,
             accounts,
             validators: vec![GenesisValidator { name: "v0".into(), identity: v.public(), consensus_key: v.public().0.to_vec(), stake: 1 }],
         }
@@ -445,7 +446,7 @@ mod tests {
                     let answer = match codec::decode::<SyncMessage>("sync", &m.bytes, MAX_SYNC_MESSAGE_BYTES).unwrap() {
                         SyncMessage::GetSnapshot => {
                             let (block, certificate) = honest.block_by_height(honest.head().block.height).unwrap().unwrap();
-                            SyncMessage::Snapshot { block, certificate }
+                            SyncMessage::Snapshot { block: Box::new(block), certificate }
                         }
                         SyncMessage::GetStateChunk { height, after } => {
                             let mut c = read_chunk(honest.store().as_ref(), height, after, MAX_CHUNK_ENTRIES, MAX_CHUNK_BYTES).unwrap();

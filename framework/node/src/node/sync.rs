@@ -92,7 +92,7 @@ pub enum SyncMessage {
     /// The newest height whose state this node serves: its block, and a certificate that
     /// proves the block final.
     Snapshot {
-        block: Block,
+        block: Box<Block>,
         certificate: Certificate,
     },
     /// State sync: asks for the state at `height` from the entry after key hash `after`.
@@ -283,7 +283,7 @@ impl SyncService {
         for height in (head.saturating_sub(SNAPSHOT_SEARCH).max(oldest).max(1)..=head).rev() {
             let Ok(Some((block, certificate))) = self.ledger.block_by_height(height) else { continue };
             if self.verifier.verify_certificate(&BlockRef { hash: block.hash(), height }, &certificate).is_ok() {
-                let _ = self.network.send(&peer, SYNC_TOPIC, codec::encode(&SyncMessage::Snapshot { block, certificate }));
+                let _ = self.network.send(&peer, SYNC_TOPIC, codec::encode(&SyncMessage::Snapshot { block: Box::new(block), certificate }));
                 return;
             }
         }
@@ -517,6 +517,7 @@ mod tests {
             chain_id: "sync-test".into(),
             genesis_time_ms: 0,
             modules: vec![],
+            epochs: None,
             accounts: vec![GenesisAccount { address: validator.address(), balance: 1_000 }],
             validators: vec![GenesisValidator {
                 name: "v0".into(),

@@ -37,12 +37,53 @@ pub struct Header {
     pub state_root: Hash,
     /// The certificate that decided the parent (empty for the child of genesis).
     pub parent_certificate: Certificate,
+    /// On the last block of an epoch, the commitment to the next epoch's validator set
+    /// ([`validator_set_commitment`]): the certificate of this block, signed by this epoch's
+    /// set, vouches for the next one, so a light client follows sets from genesis. `None` on
+    /// every other block (and on every block of a chain without epochs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_validators: Option<Hash>,
 }
 
 impl Header {
+    /// The header's identity. `next_validators` is covered only when present, so headers of
+    /// chains without epochs hash as they always did.
     pub fn hash(&self) -> Hash {
-        Hash::digest(domain::BLOCK_HEADER, &codec::encode(self))
+        let core = HeaderCore {
+            chain_id: &self.chain_id,
+            parent: &self.parent,
+            height: self.height,
+            time_ms: self.time_ms,
+            proposer: &self.proposer,
+            tx_root: &self.tx_root,
+            evidence_root: &self.evidence_root,
+            state_root: &self.state_root,
+            parent_certificate: &self.parent_certificate,
+        };
+        match &self.next_validators {
+            None => Hash::digest(domain::BLOCK_HEADER, &codec::encode(&core)),
+            Some(next) => Hash::digest_parts(domain::BLOCK_HEADER, &[&codec::encode(&core), &next.0]),
+        }
     }
+}
+
+/// The fields every header hash covers, in their encoding order.
+#[derive(BorshSerialize)]
+struct HeaderCore<'a> {
+    chain_id: &'a String,
+    parent: &'a Hash,
+    height: Height,
+    time_ms: TimestampMs,
+    proposer: &'a Address,
+    tx_root: &'a Hash,
+    evidence_root: &'a Hash,
+    state_root: &'a Hash,
+    parent_certificate: &'a Certificate,
+}
+
+/// What a header's `next_validators` holds for `epoch`'s set `validators`, in set order.
+pub fn validator_set_commitment(epoch: u64, validators: &[super::ValidatorEntry]) -> Hash {
+    Hash::digest_parts(domain::VALIDATOR_SET, &[&epoch.to_le_bytes(), &codec::encode(&validators.to_vec())])
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]

@@ -27,6 +27,45 @@ pub struct Genesis {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[borsh(skip)]
     pub modules: Vec<GenesisModule>,
+    /// Fixed-length epochs, at whose boundaries the validator set may change. `None`: one
+    /// epoch forever, the genesis set. Like `modules`, hashed separately only when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[borsh(skip)]
+    pub epochs: Option<EpochSchedule>,
+}
+
+/// How a chain divides into epochs. Epoch `e` (from 0) holds heights `e·length + 1 ..=
+/// (e+1)·length`; its last block runs the validator source's `end_epoch` hook and commits to
+/// the next epoch's set in its header. Lengths are in blocks, never milliseconds: a proposer
+/// chooses header times.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpochSchedule {
+    /// Blocks per epoch (at least 1).
+    pub length: u64,
+    /// The one module whose `end_epoch` hook may name the next validator set (only one may:
+    /// two sources would have to agree). `None`: the set never changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validator_source: Option<String>,
+}
+
+impl EpochSchedule {
+    /// The epoch `height` belongs to (genesis, height 0, opens epoch 0).
+    pub fn epoch_of(&self, height: super::Height) -> u64 {
+        height.saturating_sub(1) / self.length.max(1)
+    }
+    /// The first height of `epoch`.
+    pub fn first_height(&self, epoch: u64) -> super::Height {
+        epoch.saturating_mul(self.length.max(1)).saturating_add(1)
+    }
+    /// The last height of `epoch`: its boundary block.
+    pub fn last_height(&self, epoch: u64) -> super::Height {
+        epoch.saturating_add(1).saturating_mul(self.length.max(1))
+    }
+    /// Whether `height` is the last block of its epoch.
+    pub fn is_boundary(&self, height: super::Height) -> bool {
+        height > 0 && height % self.length.max(1) == 0
+    }
 }
 
 /// A runtime module a chain runs.
@@ -39,6 +78,41 @@ pub struct GenesisModule {
     /// move what it holds.
     #[serde(default)]
     pub mint: bool,
+    /// The module's genesis parameters, handed to its `init_genesis` as JSON text. Kept in
+    /// canonical form (object keys sorted, no spaces) so that equal parameters hash equally
+    /// however the file spells them.
+    #[serde(default, skip_serializing_if = "String::is_empty", with = "canonical_json")]
+    pub params: String,
+}
+
+/// A JSON value kept as its canonical text.
+mod canonical_json {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(serde::ser::Error::custom)?;
+        value.serialize(s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        Ok(if value.is_null() { String::new() } else { super::canonical(&value) })
+    }
+}
+
+/// `value` as JSON text with object keys sorted at every level and no spaces, whatever map
+/// type `serde_json` was built with: the form genesis keeps module parameters in.
+pub fn canonical(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let fields: Vec<String> = keys.into_iter().map(|k| format!("{}:{}", Value::String(k.clone()), canonical(&map[k]))).collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => format!("[{}]", items.iter().map(canonical).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
@@ -50,9 +124,13 @@ pub struct GenesisAccount {
 }
 
 /// A validator of the initial set.
+pub type GenesisValidator = ValidatorEntry;
+
+/// One member of an epoch's validator set, as genesis lists it and as the validator source
+/// module names it at an epoch boundary (what the header's `next_validators` commits to).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(deny_unknown_fields)]
-pub struct GenesisValidator {
+pub struct ValidatorEntry {
     pub name: String,
     /// The validator's ed25519 identity key; its address receives the fees of its blocks.
     pub identity: PublicKey,
@@ -116,6 +194,16 @@ impl Genesis {
                 return bad(format!("validator {} has zero stake", v.name));
             }
         }
+        if let Some(epochs) = &self.epochs {
+            if epochs.length == 0 {
+                return bad("epochs.length must be at least 1".into());
+            }
+            if let Some(source) = &epochs.validator_source {
+                if !self.modules.iter().any(|m| &m.name == source) {
+                    return bad(format!("epochs.validator_source {source:?} is not one of the modules genesis pins"));
+                }
+            }
+        }
         let mut names = BTreeSet::new();
         for m in &self.modules {
             let valid =
@@ -125,6 +213,15 @@ impl Genesis {
             }
             if !names.insert(&m.name) {
                 return bad(format!("module {} is listed twice", m.name));
+            }
+            if !m.params.is_empty() {
+                match serde_json::from_str::<serde_json::Value>(&m.params) {
+                    Err(e) => return bad(format!("module {}: params are not JSON: {e}", m.name)),
+                    Ok(v) if canonical(&v) != m.params => {
+                        return bad(format!("module {}: params must be canonical JSON: {}", m.name, canonical(&v)))
+                    }
+                    Ok(_) => {}
+                }
             }
         }
         Ok(())

@@ -29,6 +29,11 @@ pub mod domain {
     /// The address of a deployed contract: hash of the deployer and its nonce.
     pub const CONTRACT_ADDRESS: &[u8] = b"aether/contract-address/v1";
     pub const MODULE_ADDRESS: &[u8] = b"aether/module-address/v1";
+    /// An epoch's validator set, as the header of the previous epoch's last block commits to it.
+    pub const VALIDATOR_SET: &[u8] = b"aether/validator-set/v1";
+    /// The keyless account under whose storage the ledger keeps its own records (validator
+    /// sets by epoch).
+    pub const SYSTEM_ADDRESS: &[u8] = b"aether/system-address/v1";
 }
 
 impl Hash {

@@ -46,6 +46,16 @@ impl PublicKey {
         key.verify_strict(message, &sig).map_err(|_| SignatureError::Invalid)
     }
 
+    /// Whether the bytes are a usable ed25519 key: a point on the curve, not of small order
+    /// (strict verification rejects weak keys, so such a key could never sign).
+    pub fn check(&self) -> Result<(), SignatureError> {
+        let key = VerifyingKey::from_bytes(&self.0).map_err(|_| SignatureError::InvalidPublicKey)?;
+        if key.is_weak() {
+            return Err(SignatureError::InvalidPublicKey);
+        }
+        Ok(())
+    }
+
     pub fn address(&self) -> Address {
         Address::from_public_key(self)
     }

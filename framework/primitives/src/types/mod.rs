@@ -14,9 +14,9 @@ mod keys;
 mod transaction;
 
 pub use address::Address;
-pub use block::{Block, Certificate, Header};
+pub use block::{validator_set_commitment, Block, Certificate, Header};
 pub use evidence::{Evidence, ValidatorIndex};
-pub use genesis::{Genesis, GenesisAccount, GenesisError, GenesisModule, GenesisValidator};
+pub use genesis::{EpochSchedule, Genesis, GenesisAccount, GenesisError, GenesisModule, GenesisValidator, ValidatorEntry};
 pub use hash::{domain, Hash};
 pub use keys::{Keypair, PublicKey, Signature, SignatureError};
 pub use transaction::{Account, Action, Event, Receipt, SignedTransaction, TxBody, TxLocation, TxStatus};

@@ -90,6 +90,7 @@ pub async fn run_transfer_bench(opts: &BenchOptions) -> anyhow::Result<BenchRepo
         chain_id: chain_id.clone(),
         genesis_time_ms: 0,
         modules: vec![],
+        epochs: None,
         accounts: senders.iter().map(|k| GenesisAccount { address: k.address(), balance: 1_000_000_000_000 }).collect(),
         validators: vec![GenesisValidator {
             name: "bench".into(),

@@ -106,6 +106,7 @@ async fn run(
         chain_id: CHAIN.into(),
         genesis_time_ms: 0,
         modules: vec![],
+        epochs: None,
         accounts: senders.iter().map(|k| GenesisAccount { address: k.address(), balance: 1_000_000_000_000 }).collect(),
         validators: aether_presets::init::equal_stake_validators(&keys, "v", |k| {
             if validators == 1 {
