@@ -63,7 +63,7 @@ pub fn register(registry: &mut aether_api::registry::Registry) {
     registry.consensus.register(
         HotStuffEngine::NAME,
         "chained HotStuff (two-chain commit), BLS quorum certificates, ECVRF leaders; one validator or many (over a network)",
-        Box::new(|ctx, settings| {
+        std::sync::Arc::new(|ctx, settings| {
             let s: HotStuffSettings = settings.parse()?;
             let engine = HotStuffEngine::from_context(ctx, s)
                 .map_err(|e| PluginError::Start { plugin: "hotstuff".into(), reason: e.to_string() })?;

@@ -50,7 +50,13 @@ fn observer(n: usize, seed: u64) -> HotStuffEngine {
             })
             .collect(),
     );
-    let ctx = EngineContext { chain_id: SIM_CHAIN_ID.into(), genesis: sim_genesis(seed).hash, validators, local: None };
+    let ctx = EngineContext {
+        chain_id: SIM_CHAIN_ID.into(),
+        genesis: sim_genesis(seed).hash,
+        validators,
+        local: None,
+        epoch: Default::default(),
+    };
     HotStuffEngine::from_context(&ctx, HotStuffSettings::default()).unwrap()
 }
 

@@ -36,6 +36,7 @@ fn engine_on(chain: &str, me: u8) -> HotStuffEngine {
         genesis: Hash::digest(b"t", b"genesis"),
         validators,
         local: Some(LocalValidator { index: me as u32, identity: identity(me) }),
+        epoch: Default::default(),
     };
     HotStuffEngine::from_context(&ctx, HotStuffSettings::default()).unwrap()
 }

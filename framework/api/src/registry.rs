@@ -136,7 +136,9 @@ pub trait PluginConfig: serde::Serialize {
     const NAME: &'static str;
 }
 
-pub type ConsensusFactory = Box<dyn Fn(&EngineContext, &PluginSettings) -> Result<Box<dyn ConsensusEngine>, PluginError> + Send + Sync>;
+/// Builds an engine for one epoch. Shared (`Arc`): the node keeps it to build the next
+/// epoch's engine from the same factory.
+pub type ConsensusFactory = Arc<dyn Fn(&EngineContext, &PluginSettings) -> Result<Box<dyn ConsensusEngine>, PluginError> + Send + Sync>;
 pub type StorageFactory = Box<dyn Fn(&StorageContext, &PluginSettings) -> Result<Arc<dyn KvStore>, PluginError> + Send + Sync>;
 pub type PolicyFactory = Box<dyn Fn(&PluginSettings) -> Result<Arc<dyn OrderingPolicy>, PluginError> + Send + Sync>;
 /// Builds a network plugin; it binds its listen addresses before returning (a port in use is

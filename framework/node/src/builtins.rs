@@ -27,7 +27,7 @@ pub fn register(r: &mut Registry) {
     r.consensus.register(
         SoloEngine::NAME,
         "one validator seals a block every interval, or early when transactions wait",
-        Box::new(|ctx, settings| {
+        std::sync::Arc::new(|ctx, settings| {
             let s: SoloSettings = settings.parse()?;
             let engine =
                 SoloEngine::from_context(ctx, s).map_err(|e| PluginError::Start { plugin: "solo".into(), reason: e.to_string() })?;

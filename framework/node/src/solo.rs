@@ -43,19 +43,25 @@ pub struct SoloEngine {
     last_sealed_ms: TimestampMs,
     /// Whether the interval timer currently points at the early (transactions waiting) time.
     early_timer_set: bool,
+    /// The last height of this engine's epoch: it seals nothing above it.
+    last_height: Option<crate::types::Height>,
 }
 
 impl SoloEngine {
     pub const NAME: &'static str = "solo";
 
     pub fn new(key: Keypair, settings: SoloSettings) -> SoloEngine {
-        SoloEngine { key, settings, tip: None, building: false, last_sealed_ms: 0, early_timer_set: false }
+        SoloEngine { key, settings, tip: None, building: false, last_sealed_ms: 0, early_timer_set: false, last_height: None }
     }
 
     /// Builds the engine for `ctx`: exactly one validator, and it must be this node.
     pub fn from_context(ctx: &EngineContext, settings: SoloSettings) -> Result<SoloEngine, ConsensusError> {
         if ctx.validators.len() != 1 {
-            return Err(ConsensusError::Setup(format!("solo needs exactly one validator in genesis, found {}", ctx.validators.len())));
+            return Err(ConsensusError::Setup(format!(
+                "solo needs exactly one validator, found {} in the set of epoch {}",
+                ctx.validators.len(),
+                ctx.epoch.number
+            )));
         }
         if settings.block_interval_ms == 0 || settings.min_block_interval_ms > settings.block_interval_ms {
             return Err(ConsensusError::Setup(format!(
@@ -68,12 +74,12 @@ impl SoloEngine {
         let expected = ctx.validators.get(0).ok_or_else(|| ConsensusError::Setup("genesis lists no validator".into()))?.identity;
         if local.identity.public() != expected {
             return Err(ConsensusError::Setup(format!(
-                "this node's key {} is not the genesis validator {}",
+                "this node's key {} is not the validator {} of this epoch",
                 local.identity.public(),
                 expected
             )));
         }
-        Ok(SoloEngine::new(local.identity.clone(), settings))
+        Ok(SoloEngine { last_height: ctx.epoch.last_height, ..SoloEngine::new(local.identity.clone(), settings) })
     }
 
     /// This validator's certificate for `block` (what a sealed block carries).
@@ -97,6 +103,9 @@ impl SoloEngine {
 
     fn seal(&mut self, out: &mut Vec<Output>) {
         if let Some((tip, cert)) = &self.tip {
+            if self.last_height.is_some_and(|last| tip.height >= last) {
+                return; // the epoch is over: the next epoch's engine seals on
+            }
             self.building = true;
             out.push(Output::BuildPayload { parent: *tip, parent_certificate: cert.clone() });
         }

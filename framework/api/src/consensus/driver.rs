@@ -18,6 +18,10 @@ pub enum DriverError {
     Persist(String),
     #[error("could not commit block {block:?}: {reason}")]
     Commit { block: BlockRef, reason: String },
+    /// The engine of the next epoch could not be built (its set is not recorded, or the
+    /// engine refuses it): the node stops rather than sign under the wrong set.
+    #[error("could not start epoch {epoch}: {reason}")]
+    Reconfigure { epoch: u64, reason: String },
 }
 
 /// Why a block could not be built. The engine receives the text as

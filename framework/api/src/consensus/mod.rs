@@ -237,9 +237,12 @@ impl ValidatorSet {
         ValidatorSet { validators, total_stake }
     }
     pub fn from_genesis(genesis: &crate::types::Genesis) -> ValidatorSet {
+        ValidatorSet::from_entries(&genesis.validators)
+    }
+    /// The set an epoch's record lists (genesis's, or what a validator source named).
+    pub fn from_entries(entries: &[crate::types::ValidatorEntry]) -> ValidatorSet {
         ValidatorSet::new(
-            genesis
-                .validators
+            entries
                 .iter()
                 .map(|v| Validator {
                     name: v.name.clone(),
@@ -286,6 +289,36 @@ pub struct EngineContext {
     pub genesis: Hash,
     pub validators: ValidatorSet,
     pub local: Option<LocalValidator>,
+    /// The epoch this engine runs: the node builds one engine per epoch, from the same
+    /// factory, and starts it on the last block of the epoch before.
+    pub epoch: EpochRange,
+}
+
+/// An epoch as its engine sees it. The engine binds every signed message to `number` (so no
+/// vote of one epoch counts in another), never proposes, votes for or commits a block above
+/// `last_height` (except, for engines that need a certified child to decide a block, one
+/// uncommitted block at `last_height + 1` that the next epoch's engine replaces), and treats
+/// the block at `first_height - 1` as its own genesis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EpochRange {
+    pub number: u64,
+    pub first_height: Height,
+    /// `None`: the epoch never ends (a chain without epochs).
+    pub last_height: Option<Height>,
+}
+
+impl Default for EpochRange {
+    /// The only epoch of a chain without epochs.
+    fn default() -> Self {
+        EpochRange { number: 0, first_height: 1, last_height: None }
+    }
+}
+
+impl EpochRange {
+    /// Whether a block at `height` belongs to a later epoch.
+    pub fn is_past(&self, height: Height) -> bool {
+        self.last_height.is_some_and(|last| height > last)
+    }
 }
 
 #[derive(Clone, Debug)]

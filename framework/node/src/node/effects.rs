@@ -23,7 +23,13 @@ pub(super) struct NodeIo {
     pub(super) mempool: Arc<Mempool>,
     pub(super) store: Arc<dyn KvStore>,
     pub(super) heads: broadcast::Sender<Arc<NewHead>>,
-    pub(super) engine_name: &'static str,
+    /// Where the current epoch's engine keeps its safety state ([`super::epochs::safety_key`]).
+    pub(super) safety_key: Vec<u8>,
+    /// The epoch of the running engine: consensus messages travel tagged with it.
+    pub(super) epoch: u64,
+    /// Set when a commit ended the epoch: the driver loop starts the next epoch's engine on
+    /// this block before it feeds anything else.
+    pub(super) epoch_ended: Option<(BlockRef, Certificate)>,
     pub(super) proposer: Address,
     pub(super) max_block_txs: usize,
     pub(super) committed_since_check: bool,
@@ -38,7 +44,7 @@ impl DriverIo for NodeIo {
     fn broadcast(&mut self, bytes: Vec<u8>) {
         // Without a network there is one validator and nobody to tell (launch checks this).
         if let Some(n) = &self.network {
-            if let Err(e) = n.broadcast(CONSENSUS_TOPIC, bytes) {
+            if let Err(e) = n.broadcast(CONSENSUS_TOPIC, tag_epoch(self.epoch, bytes)) {
                 tracing::debug!(error = %e, "consensus broadcast not sent");
             }
         }
@@ -49,7 +55,7 @@ impl DriverIo for NodeIo {
             if peer == &n.local_peer() {
                 return;
             }
-            if let Err(e) = n.send(peer, CONSENSUS_TOPIC, bytes) {
+            if let Err(e) = n.send(peer, CONSENSUS_TOPIC, tag_epoch(self.epoch, bytes)) {
                 tracing::debug!(to, error = %e, "consensus message not sent");
             }
         }
@@ -57,7 +63,7 @@ impl DriverIo for NodeIo {
 
     fn persist(&mut self, state: &[u8]) -> Result<(), DriverError> {
         let mut batch = WriteBatch::default();
-        batch.put(columns::CONSENSUS, self.engine_name.as_bytes().to_vec(), state.to_vec());
+        batch.put(columns::CONSENSUS, self.safety_key.clone(), state.to_vec());
         self.store.write(batch, Durability::Synced).map_err(|e| DriverError::Persist(e.to_string()))
     }
 
@@ -114,6 +120,13 @@ impl DriverIo for NodeIo {
     }
 
     fn commit(&mut self, block: &BlockRef, certificate: &Certificate) -> Result<(), DriverError> {
+        if let Some((last, _)) = &self.epoch_ended {
+            // An engine bug: nothing of the next epoch is this engine's to decide.
+            return Err(DriverError::Commit {
+                block: *block,
+                reason: format!("the engine of epoch {} committed past its last block {}", self.epoch, last.height),
+            });
+        }
         let started = Instant::now();
         let executed =
             self.ledger.commit(&block.hash, certificate).map_err(|e| DriverError::Commit { block: *block, reason: e.to_string() })?;
@@ -133,6 +146,10 @@ impl DriverIo for NodeIo {
         } else {
             tracing::info!(height = block.height, hash = %block.hash, txs = tx_count, "committed");
         }
+        if executed.block.header.next_validators.is_some() && self.ledger.epochs().is_some() {
+            tracing::info!(height = block.height, epoch = self.epoch, "the epoch's last block is committed");
+            self.epoch_ended = Some((*block, certificate.clone()));
+        }
         let _ = self.heads.send(Arc::new(NewHead { hash: block.hash, header: executed.block.header.clone(), tx_count }));
         Ok(())
     }
@@ -141,6 +158,22 @@ impl DriverIo for NodeIo {
         // From this node's own engine, which built it from messages it verified.
         self.evidence.add(evidence);
     }
+}
+
+/// A consensus message on the wire: the epoch of the engine that sent it (8 bytes, little
+/// endian), then the engine's bytes. A node hands an engine only its own epoch's messages.
+pub(super) fn tag_epoch(epoch: u64, bytes: Vec<u8>) -> Vec<u8> {
+    let mut tagged = Vec::with_capacity(8 + bytes.len());
+    tagged.extend_from_slice(&epoch.to_le_bytes());
+    tagged.extend(bytes);
+    tagged
+}
+
+/// The epoch and the engine's bytes of a consensus message (`None`: too short to carry one).
+pub(super) fn untag_epoch(mut bytes: Vec<u8>) -> Option<(u64, Vec<u8>)> {
+    let epoch = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    bytes.drain(..8);
+    Some((epoch, bytes))
 }
 
 fn build_error(e: LedgerError) -> BuildError {

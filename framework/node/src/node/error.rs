@@ -33,6 +33,8 @@ pub enum NodeError {
     Driver(#[from] DriverError),
     #[error("state sync: {0}")]
     StateSync(Box<super::state_sync::StateSyncError>),
+    #[error("consensus for the current epoch: {0}")]
+    Epoch(#[from] super::epochs::EpochError),
 }
 
 impl From<super::state_sync::StateSyncError> for NodeError {

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::driver_loop::{run_driver, DriverInputs};
+use super::driver_loop::{run_driver, DriverInputs, EpochState};
 use super::effects::NodeIo;
+use super::epochs::{safety_key, EngineMaker, EpochVerifiers};
 use super::evidence_pool::EvidencePool;
 use super::services::{spawn_pruner, spawn_tx_gossip};
 use super::state_sync::{StateSync, StateSyncError, StateSyncReport};
@@ -14,7 +15,7 @@ use super::sync::{SyncService, SyncStatus};
 use super::{Clock, NodeError, NodeHandle, NodeInfo, NodeMetrics, CONSENSUS_TOPIC, EVIDENCE_TOPIC, SYNC_TOPIC, TX_TOPIC};
 use crate::config::NodeConfig;
 use crate::consensus::driver::{Driver, DriverError};
-use crate::consensus::{ConsensusEngine, EngineContext, Input, LocalValidator, ValidatorSet};
+use crate::consensus::{ConsensusEngine, EngineContext, Input, ValidatorSet};
 use crate::ledger::{Ledger, LedgerError};
 use crate::mempool::Mempool;
 use crate::network::{InboundMessage, Network, NetworkContext};
@@ -90,24 +91,28 @@ impl Node {
     ) -> Result<Node, NodeError> {
         genesis.validate()?;
         let validators = ValidatorSet::from_genesis(genesis);
-        let local = match validator_key {
-            Some(key) => {
-                let index = validators
-                    .index_of(&key.public())
-                    .ok_or_else(|| NodeError::NotAValidator { identity: key.public(), address: key.address() })?;
-                Some(LocalValidator { index, identity: key })
+        // On a chain whose set changes by epoch, a validator key outside the genesis set may
+        // be in a later set: the node follows the chain and signs when its epoch comes.
+        if let Some(key) = &validator_key {
+            if genesis.epochs.is_none() && validators.index_of(&key.public()).is_none() {
+                return Err(NodeError::NotAValidator { identity: key.public(), address: key.address() });
             }
-            None => None,
-        };
-        let ctx = EngineContext {
+        }
+        let consensus = registry.consensus.get(&config.consensus.name)?;
+        let maker = EngineMaker {
+            factory: consensus.factory.clone(),
+            settings: config.consensus.settings.clone(),
             chain_id: genesis.chain_id.clone(),
             genesis: Ledger::genesis_block(genesis).hash(),
-            validators: validators.clone(),
-            local: local.clone(),
+            schedule: genesis.epochs.clone(),
+            signer: validator_key.clone(),
         };
-        let engine_factory = &registry.consensus.get(&config.consensus.name)?.factory;
-        let mut engine = engine_factory(&ctx, &config.consensus.settings)?;
-        // Block sync checks certificates with a key-less instance of the same engine.
+        // Settings are checked before anything is opened on disk, with the genesis set.
+        let ctx = maker.context(0, validators.clone(), true);
+        let engine_factory = &consensus.factory;
+        engine_factory(&ctx, &config.consensus.settings)?;
+        // State sync checks the offered block with a key-less engine (of the genesis set:
+        // state sync into a later epoch needs the chain of sets, not here yet).
         let verifier = match &network {
             Some(_) => match engine_factory(&EngineContext { local: None, ..ctx.clone() }, &config.consensus.settings) {
                 Ok(v) => Some(v),
@@ -157,14 +162,24 @@ impl Node {
         let ledger = Arc::new(ledger);
         let mempool = Arc::new(Mempool::new(config.mempool.clone(), ledger.clone(), policy));
         let (heads, _) = broadcast::channel(256);
-        let engine_name = engine.name();
-        let safety_state = store.get(columns::CONSENSUS, engine_name.as_bytes()).map_err(LedgerError::from)?;
         let head = ledger.head();
+        // The epoch of the next block, with the set the chain recorded for it (a restarted
+        // node reads it from committed state, not from genesis).
+        let epoch = ledger.epoch_of(head.block.height + 1);
+        let (mut engine, ctx) = maker.engine(&ledger, epoch, true)?;
+        let local = ctx.local.clone();
+        let validators = ctx.validators.clone();
+        let engine_name = engine.name();
+        let safety_state = store.get(columns::CONSENSUS, &safety_key(engine_name, epoch)).map_err(LedgerError::from)?;
         // A validator with commits but no safety state may have signed in rounds it no longer
         // remembers (its consensus column lost, or its key moved here from another machine):
         // it must not sign again until its operator says the key never signed on this chain.
+        // Starting an epoch on its first block is no such gap when the epoch before kept its state.
+        let epoch_not_begun = epoch > 0
+            && head.block.height + 1 == maker.range(epoch).first_height
+            && store.get(columns::CONSENSUS, &safety_key(engine_name, epoch - 1)).map_err(LedgerError::from)?.is_some();
         let signing = match &local {
-            Some(l) if engine.keeps_safety_state() && head.block.height > 0 && safety_state.is_none() => {
+            Some(l) if engine.keeps_safety_state() && head.block.height > 0 && safety_state.is_none() && !epoch_not_begun => {
                 if config.node.fresh_safety_state {
                     tracing::warn!(validator = %l.identity.address(), height = head.block.height, "starting with a fresh consensus safety state, as the operator confirmed (--fresh-safety-state)");
                     true
@@ -229,8 +244,10 @@ impl Node {
             mempool: mempool.clone(),
             store,
             heads,
-            engine_name,
-            proposer: local.as_ref().map(|l| l.identity.address()).unwrap_or_default(),
+            safety_key: safety_key(engine_name, epoch),
+            epoch,
+            epoch_ended: None,
+            proposer: validator_key.as_ref().map(|k| k.address()).unwrap_or_default(),
             max_block_txs: config.mempool.max_block_txs,
             committed_since_check: false,
             metrics,
@@ -245,12 +262,12 @@ impl Node {
         };
         let (synced_tx, synced_rx) = mpsc::channel(2);
         let sync = match (&network, verifier, sync_inbox) {
-            (Some(network), Some(verifier), Some(inbox)) => {
+            (Some(network), Some(_), Some(inbox)) => {
                 let service = SyncService {
                     ledger: ledger.clone(),
                     network: network.clone(),
                     inbox,
-                    verifier,
+                    verifier: EpochVerifiers::new(maker.clone(), ledger.clone()),
                     to_driver: synced_tx,
                     status: sync_status,
                     metrics: handle.metrics.clone(),
@@ -285,7 +302,8 @@ impl Node {
                     evidence_local: evidence_rx,
                     synced,
                 };
-                let result = rt.block_on(run_driver(Driver::new(engine), io, start, clock, inputs, validators));
+                let epochs = EpochState { maker, validators, signing, early: Default::default() };
+                let result = rt.block_on(run_driver(Driver::new(engine), io, start, clock, inputs, epochs));
                 let _ = exited_tx.send(true);
                 result
             })

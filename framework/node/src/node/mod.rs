@@ -26,6 +26,7 @@ mod builder;
 mod clock;
 mod driver_loop;
 mod effects;
+mod epochs;
 mod error;
 mod evidence_pool;
 mod handle;

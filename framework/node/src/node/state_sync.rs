@@ -422,7 +422,7 @@ mod tests {
             ledger,
             network,
             inbox,
-            verifier: Box::new(engine()),
+            verifier: crate::node::epochs::EpochVerifiers::single(Box::new(engine())),
             to_driver,
             status: Arc::default(),
             metrics: Arc::default(),

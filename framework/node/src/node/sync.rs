@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::{NodeMetrics, SYNC_TOPIC};
 use crate::codec;
-use crate::consensus::{BlockRef, ConsensusEngine};
+use crate::consensus::BlockRef;
 use crate::ledger::{Ledger, MAX_BLOCK_BYTES};
 use crate::network::{InboundMessage, Network, PeerId};
 use crate::state::chunks::{MAX_CHUNK_BYTES, MAX_CHUNK_ENTRIES};
@@ -145,8 +145,8 @@ pub(super) struct SyncService {
     pub(super) ledger: Arc<Ledger>,
     pub(super) network: Arc<dyn Network>,
     pub(super) inbox: mpsc::Receiver<InboundMessage>,
-    /// A key-less instance of the chain's engine, for `verify_certificate`.
-    pub(super) verifier: Box<dyn ConsensusEngine>,
+    /// Key-less instances of the chain's engine, one per epoch, for `verify_certificate`.
+    pub(super) verifier: super::epochs::EpochVerifiers,
     pub(super) to_driver: mpsc::Sender<SyncBatch>,
     pub(super) status: Arc<Mutex<SyncStatus>>,
     pub(super) metrics: Arc<NodeMetrics>,
@@ -282,7 +282,7 @@ impl SyncService {
         let oldest = self.ledger.store().snapshot().ok().and_then(|s| crate::state::oldest_version(s.as_ref()).ok()).unwrap_or(head);
         for height in (head.saturating_sub(SNAPSHOT_SEARCH).max(oldest).max(1)..=head).rev() {
             let Ok(Some((block, certificate))) = self.ledger.block_by_height(height) else { continue };
-            if self.verifier.verify_certificate(&BlockRef { hash: block.hash(), height }, &certificate).is_ok() {
+            if self.verifier.verify(&BlockRef { hash: block.hash(), height }, &certificate).is_ok() {
                 let _ = self.network.send(&peer, SYNC_TOPIC, codec::encode(&SyncMessage::Snapshot { block: Box::new(block), certificate }));
                 return;
             }
@@ -351,7 +351,7 @@ impl SyncService {
         }
         // The last block whose certificate proves finality makes it and its ancestors final.
         let last_final = blocks.iter().rposition(|(block, certificate)| {
-            self.verifier.verify_certificate(&BlockRef { hash: block.hash(), height: block.header.height }, certificate).is_ok()
+            self.verifier.verify(&BlockRef { hash: block.hash(), height: block.header.height }, certificate).is_ok()
         });
         let Some(last_final) = last_final else {
             // An honest peer's committed chain proves itself within a few blocks (its head is
@@ -545,7 +545,7 @@ mod tests {
             ledger,
             network,
             inbox,
-            verifier: Box::new(verifier),
+            verifier: super::super::epochs::EpochVerifiers::single(Box::new(verifier)),
             to_driver,
             status: Arc::default(),
             metrics: Arc::default(),

@@ -428,6 +428,7 @@ impl<'a> Simulation<'a> {
             genesis: self.genesis.hash,
             validators: self.validators.clone(),
             local: Some(LocalValidator { index, identity: self.identities[index as usize].clone() }),
+            epoch: Default::default(),
         }
     }
 

@@ -104,6 +104,7 @@ pub async fn run_sync_bench(opts: &SyncBenchOptions) -> anyhow::Result<()> {
         genesis: aether_framework::ledger::Ledger::genesis_block(&genesis).hash(),
         validators: ValidatorSet::from_genesis(&genesis),
         local: None,
+        epoch: Default::default(),
     };
     let verifier = (registry.consensus.get("hotstuff")?.factory)(&ctx, &PluginSettings::empty("consensus.hotstuff"))?;
     let t0 = Instant::now();
