@@ -34,7 +34,13 @@ pub enum NodeError {
     #[error("state sync: {0}")]
     StateSync(Box<super::state_sync::StateSyncError>),
     #[error("consensus for the current epoch: {0}")]
-    Epoch(#[from] super::epochs::EpochError),
+    Epoch(Box<super::epochs::EpochError>),
+}
+
+impl From<super::epochs::EpochError> for NodeError {
+    fn from(e: super::epochs::EpochError) -> Self {
+        NodeError::Epoch(Box::new(e))
+    }
 }
 
 impl From<super::state_sync::StateSyncError> for NodeError {
