@@ -8,6 +8,7 @@ mod builder;
 mod config_errors;
 mod contracts;
 mod end_to_end;
+mod epochs;
 mod hostile_peer;
 mod modules;
 mod snapshot;

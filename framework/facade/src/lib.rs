@@ -50,7 +50,7 @@
 //! - `bench`: the storage benchmark workloads (`benchkit`).
 
 pub use aether_api::{da, module, network, storage};
-pub use aether_node::{builtins, config, ledger, mempool, node, snapshot, state};
+pub use aether_node::{builtins, config, ledger, light, mempool, node, snapshot, state};
 pub use aether_primitives::{codec, merkle, types};
 
 /// The consensus slot (`aether-api`) and the built-in `solo` engine (`aether-node`).

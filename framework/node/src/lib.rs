@@ -45,6 +45,7 @@
 pub mod builtins;
 pub mod config;
 pub mod ledger;
+pub mod light;
 pub mod mempool;
 pub mod node;
 pub mod snapshot;

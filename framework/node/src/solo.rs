@@ -36,7 +36,10 @@ impl Default for SoloSettings {
 const INTERVAL_TIMER: TimerId = 1;
 
 pub struct SoloEngine {
-    key: Keypair,
+    /// The validator's key; `None` in a key-less instance (a full node, a verifier), which
+    /// seals nothing.
+    key: Option<Keypair>,
+    validator: PublicKey,
     settings: SoloSettings,
     tip: Option<(BlockRef, Certificate)>,
     building: bool,
@@ -51,7 +54,16 @@ impl SoloEngine {
     pub const NAME: &'static str = "solo";
 
     pub fn new(key: Keypair, settings: SoloSettings) -> SoloEngine {
-        SoloEngine { key, settings, tip: None, building: false, last_sealed_ms: 0, early_timer_set: false, last_height: None }
+        SoloEngine {
+            validator: key.public(),
+            key: Some(key),
+            settings,
+            tip: None,
+            building: false,
+            last_sealed_ms: 0,
+            early_timer_set: false,
+            last_height: None,
+        }
     }
 
     /// Builds the engine for `ctx`: exactly one validator, and it must be this node.
@@ -69,22 +81,38 @@ impl SoloEngine {
                 settings.min_block_interval_ms, settings.block_interval_ms
             )));
         }
-        let local =
-            ctx.local.as_ref().ok_or_else(|| ConsensusError::Setup("solo needs this node's validator key (node.validator_key)".into()))?;
         let expected = ctx.validators.get(0).ok_or_else(|| ConsensusError::Setup("genesis lists no validator".into()))?.identity;
-        if local.identity.public() != expected {
-            return Err(ConsensusError::Setup(format!(
-                "this node's key {} is not the validator {} of this epoch",
-                local.identity.public(),
-                expected
-            )));
-        }
-        Ok(SoloEngine { last_height: ctx.epoch.last_height, ..SoloEngine::new(local.identity.clone(), settings) })
+        let key = match &ctx.local {
+            Some(local) if local.identity.public() != expected => {
+                return Err(ConsensusError::Setup(format!(
+                    "this node's key {} is not the validator {} of this epoch",
+                    local.identity.public(),
+                    expected
+                )))
+            }
+            Some(local) => Some(local.identity.clone()),
+            // Without the key: verifies and follows, never seals.
+            None => None,
+        };
+        Ok(SoloEngine {
+            key,
+            validator: expected,
+            settings,
+            tip: None,
+            building: false,
+            last_sealed_ms: 0,
+            early_timer_set: false,
+            last_height: ctx.epoch.last_height,
+        })
     }
 
-    /// This validator's certificate for `block` (what a sealed block carries).
+    /// This validator's certificate for `block` (what a sealed block carries); empty from a
+    /// key-less instance.
     pub fn certify(&self, block: &BlockRef) -> Certificate {
-        Certificate(self.key.sign(&Self::certificate_message(block).0).0.to_vec())
+        match &self.key {
+            Some(key) => Certificate(key.sign(&Self::certificate_message(block).0).0.to_vec()),
+            None => Certificate::default(),
+        }
     }
 
     fn certificate_message(block: &BlockRef) -> Hash {
@@ -102,6 +130,9 @@ impl SoloEngine {
     }
 
     fn seal(&mut self, out: &mut Vec<Output>) {
+        if self.key.is_none() {
+            return;
+        }
         if let Some((tip, cert)) = &self.tip {
             if self.last_height.is_some_and(|last| tip.height >= last) {
                 return; // the epoch is over: the next epoch's engine seals on
@@ -144,7 +175,7 @@ impl ConsensusEngine for SoloEngine {
                 if !self.building || payload.parent != tip.hash {
                     return; // stale answer to an earlier request
                 }
-                let certificate = Certificate(self.key.sign(&Self::certificate_message(&payload.block).0).0.to_vec());
+                let certificate = self.certify(&payload.block);
                 out.push(Output::Commit { block: payload.block, certificate: certificate.clone() });
                 self.tip = Some((payload.block, certificate));
                 self.building = false;
@@ -163,7 +194,7 @@ impl ConsensusEngine for SoloEngine {
     }
 
     fn verify_certificate(&self, block: &BlockRef, certificate: &Certificate) -> Result<(), ConsensusError> {
-        Self::verify(&self.key.public(), block, certificate)
+        Self::verify(&self.validator, block, certificate)
     }
 }
 

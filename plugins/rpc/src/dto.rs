@@ -165,6 +165,18 @@ impl AccountView {
     }
 }
 
+/// `aether_getValidatorSet`: an epoch's validators and the epoch changes that prove them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorSetView {
+    pub epoch: u64,
+    pub first_height: u64,
+    /// `null` on a chain without epochs.
+    pub last_height: Option<u64>,
+    pub validators: Vec<aether_primitives::types::ValidatorEntry>,
+    /// The changes ending each epoch from the asked `from` up to `epoch`, oldest first.
+    pub changes: Vec<aether_node::light::EpochChange>,
+}
+
 /// `aether_moduleQuery`: a module's answer to a read-only question.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModuleQueryView {

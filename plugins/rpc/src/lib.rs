@@ -5,7 +5,8 @@
 //!
 //! Methods (namespace `aether_`): `status`, `health`, `getBlockByHeight`, `getBlockByHash`,
 //! `getTransaction`, `getAccount`, `getAccountProof`, `contractQuery` (a read-only contract
-//! call on the head state), `getContractStorage`, `submitTransaction` (hex of the
+//! call on the head state), `moduleQuery`, `getValidatorSet` (an epoch's set with its proof
+//! from genesis), `getContractStorage`, `submitTransaction` (hex of the
 //! borsh-encoded signed transaction), and the `subscribeNewHeads` subscription (WebSocket). Hashes, addresses and
 //! bytes are `0x` hex; amounts are decimal strings. Rejected transactions answer with error
 //! code `-32100 - n`, where `n` is [`SubmitError::code`], and a message saying what was wrong.
@@ -44,6 +45,7 @@ use aether_vm::abi::{MAX_IO_BYTES, MAX_KEY_BYTES};
 use aether_vm::gas;
 pub use dto::{
     AccountProofView, AccountView, BlockView, HeadView, HealthView, ModuleQueryView, PeersView, QueryView, StatusView, TransactionView,
+    ValidatorSetView,
 };
 pub use metrics_endpoint::MetricsLayer;
 
@@ -57,6 +59,8 @@ pub const QUERIES_BUSY: i32 = -32011;
 pub const HISTORY_UNAVAILABLE: i32 = -32010;
 /// Error code for a module query the module refused (unknown query, out of gas, a write).
 pub const MODULE_QUERY_FAILED: i32 = -32012;
+/// Most epoch changes one `aether_getValidatorSet` answer carries.
+pub const MAX_EPOCH_CHANGES: u64 = 256;
 
 #[rpc(server, client, namespace = "aether")]
 pub trait AetherApi {
@@ -119,6 +123,14 @@ pub trait AetherApi {
     /// with its reason; an unknown module is invalid params naming the modules the chain runs.
     #[method(name = "moduleQuery", blocking)]
     fn module_query(&self, module: String, path: String, data: Option<String>, gas_limit: Option<u64>) -> RpcResult<ModuleQueryView>;
+
+    /// The validator set of `epoch` (default: the epoch of the next block) with the epoch
+    /// changes from epoch `from` (default 0, genesis) that prove it: each epoch's last header,
+    /// its certificate and the set it commits to (`aether_node::light::verify_validator_set`
+    /// checks them). At most [`MAX_EPOCH_CHANGES`] changes per call; an epoch not reached yet is
+    /// [`HISTORY_UNAVAILABLE`].
+    #[method(name = "getValidatorSet", blocking)]
+    fn validator_set(&self, epoch: Option<u64>, from: Option<u64>) -> RpcResult<ValidatorSetView>;
 
     /// One committed entry of a contract's storage (`key` in `0x` hex); `null` if absent.
     #[method(name = "getContractStorage")]
@@ -274,6 +286,31 @@ impl AetherApiServer for Api {
             Ok(output) => Ok(ModuleQueryView { output, gas_used, height }),
             Err(e) => Err(ErrorObjectOwned::owned(MODULE_QUERY_FAILED, format!("module {module}: {e}"), None::<()>)),
         }
+    }
+
+    fn validator_set(&self, epoch: Option<u64>, from: Option<u64>) -> RpcResult<ValidatorSetView> {
+        let ledger = self.node.ledger().map_err(ledger_error)?;
+        let epoch = epoch.unwrap_or_else(|| ledger.epoch_of(ledger.head().block.height + 1));
+        let from = from.unwrap_or(0);
+        if from > epoch || epoch - from > MAX_EPOCH_CHANGES {
+            return Err(invalid_params(format!(
+                "from {from} must be at most epoch {epoch}, and within {MAX_EPOCH_CHANGES} epochs of it (ask in steps)"
+            )));
+        }
+        let unavailable = || {
+            ErrorObjectOwned::owned(
+                HISTORY_UNAVAILABLE,
+                format!("epoch {epoch} has not begun on this node's chain, or its proof is pruned"),
+                None::<()>,
+            )
+        };
+        let validators = ledger.validator_set(epoch).map_err(ledger_error)?.ok_or_else(unavailable)?;
+        let changes = ledger.epoch_changes(from, epoch).map_err(ledger_error)?.ok_or_else(unavailable)?;
+        let (first_height, last_height) = match ledger.epochs() {
+            Some(s) => (s.first_height(epoch), Some(s.last_height(epoch))),
+            None => (1, None),
+        };
+        Ok(ValidatorSetView { epoch, first_height, last_height, validators, changes })
     }
 
     fn contract_storage(&self, contract: Address, key: String) -> RpcResult<Option<String>> {

@@ -335,6 +335,24 @@ impl Ledger {
         Ok(set)
     }
 
+    /// The changes ending epochs `from .. to` (each epoch's last block, its certificate and
+    /// the next set), oldest first: what a light client needs to follow sets from epoch
+    /// `from`'s (see [`crate::light`]). `Ok(None)` when an epoch in the range has not ended,
+    /// or its block is pruned here.
+    pub fn epoch_changes(&self, from: u64, to: u64) -> Result<Option<Vec<crate::light::EpochChange>>, LedgerError> {
+        let Some(schedule) = &self.runtime.epochs else { return Ok(if from >= to { Some(vec![]) } else { None }) };
+        let mut changes = Vec::with_capacity(to.saturating_sub(from).min(1024) as usize);
+        for epoch in from..to {
+            let (Some((block, certificate)), Some(next)) =
+                (self.block_by_height(schedule.last_height(epoch))?, self.validator_set(epoch + 1)?)
+            else {
+                return Ok(None);
+            };
+            changes.push(crate::light::EpochChange { epoch, header: block.header, certificate, next });
+        }
+        Ok(Some(changes))
+    }
+
     /// Runs every module's `init_genesis` on a chain that has not yet committed block 1, and
     /// discards the result: a node checks its genesis parameters this way before it runs, so a
     /// bad parameter is a clear error at start rather than a `hook_failed` event in block 1.

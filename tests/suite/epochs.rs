@@ -1,0 +1,116 @@
+//! Epochs in a running node: the validator source names a set at every epoch's end, the node
+//! starts a new engine on each boundary block, a restarted node takes the set from committed
+//! state, and `aether_getValidatorSet` proves any epoch's set from genesis to a light client
+//! that refuses forged changes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aether_framework::consensus::solo::SoloSettings;
+use aether_framework::module::{ModuleContext, ModuleError, RuntimeModule};
+use aether_framework::node::NodeBuilder;
+use aether_framework::types::{EpochSchedule, Genesis, GenesisModule, Keypair, ValidatorEntry};
+use aether_storage_memory::MemoryStore;
+use aether_tests::wait_for_height;
+
+const EPOCH_LENGTH: u64 = 4;
+
+/// Names the same validator every epoch with stake `10 + epoch`, so each epoch's set differs.
+struct Growing;
+
+impl RuntimeModule for Growing {
+    fn name(&self) -> &'static str {
+        "growing"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn call(&self, _: &mut dyn ModuleContext, _: &[u8]) -> Result<Vec<u8>, ModuleError> {
+        Err(ModuleError::UnknownMethod("none".into()))
+    }
+    fn end_epoch(&self, cx: &mut dyn ModuleContext, epoch: u64) -> Result<Option<Vec<ValidatorEntry>>, ModuleError> {
+        let mut set = cx.validator_set(epoch)?.ok_or_else(|| ModuleError::Failed("no current set".into()))?;
+        set[0].stake = 10 + u128::from(epoch) + 1;
+        Ok(Some(set))
+    }
+}
+
+fn genesis(validator: &Keypair) -> Genesis {
+    Genesis {
+        chain_id: "epochs".into(),
+        genesis_time_ms: 0,
+        accounts: vec![],
+        validators: vec![ValidatorEntry {
+            name: "v0".into(),
+            identity: validator.public(),
+            consensus_key: validator.public().0.to_vec(),
+            stake: 10,
+        }],
+        modules: vec![GenesisModule { name: "growing".into(), version: 1, mint: false, params: String::new() }],
+        epochs: Some(EpochSchedule { length: EPOCH_LENGTH, validator_source: Some("growing".into()) }),
+    }
+}
+
+fn node(genesis: &Genesis, validator: &Keypair, store: &Arc<MemoryStore>) -> NodeBuilder {
+    NodeBuilder::new(genesis.clone())
+        .validator_key(validator.clone())
+        .settings(SoloSettings { block_interval_ms: 40, min_block_interval_ms: 10 })
+        .storage_shared(store.clone())
+        .module(Growing)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn solo_runs_a_new_engine_each_epoch_restarts_on_the_recorded_set_and_proves_it_to_a_light_client() {
+    let validator = Keypair::from_seed([0xe1; 32]);
+    let genesis = genesis(&validator);
+    let store = Arc::new(MemoryStore::new());
+    let first = node(&genesis, &validator, &store).launch().unwrap();
+    wait_for_height(&first.handle(), 2 * EPOCH_LENGTH + 1, Duration::from_secs(30)).await;
+    first.shutdown().unwrap();
+
+    // Restarted on the same store: the engine of the current epoch, from the recorded set.
+    let second = node(&genesis, &validator, &store).launch().unwrap();
+    let handle = second.handle();
+    wait_for_height(&handle, 4 * EPOCH_LENGTH + 1, Duration::from_secs(30)).await;
+    let ledger = handle.ledger().unwrap();
+    for epoch in 1..=4u64 {
+        let set = ledger.validator_set(epoch).unwrap().unwrap();
+        assert_eq!(set[0].stake, 10 + u128::from(epoch), "epoch {epoch}");
+        let (boundary, _) = ledger.block_by_height(epoch * EPOCH_LENGTH).unwrap().unwrap();
+        assert_eq!(boundary.header.next_validators, Some(aether_framework::types::validator_set_commitment(epoch, &set)));
+        let (inner, _) = ledger.block_by_height(epoch * EPOCH_LENGTH - 1).unwrap().unwrap();
+        assert_eq!(inner.header.next_validators, None);
+    }
+
+    // Over RPC: epoch 4's set with the changes from genesis, checked as a light client does.
+    let rpc_config = aether_framework::config::RpcConfig { listen: "127.0.0.1:0".parse().unwrap(), ..Default::default() };
+    let rpc = aether_rpc::RpcServer::bind(&rpc_config, handle.metrics().clone()).await.unwrap().serve(handle.clone());
+    let client = jsonrpsee::http_client::HttpClientBuilder::default().build(rpc.http_url()).unwrap();
+    use aether_rpc::AetherApiClient;
+    let view = client.validator_set(Some(4), None).await.unwrap();
+    rpc.stop().await;
+    second.shutdown().unwrap();
+    assert_eq!((view.epoch, view.first_height, view.last_height), (4, 17, Some(20)));
+    assert_eq!(view.changes.len(), 4);
+    let registry = aether_presets::memory().registry();
+    let factory = registry.consensus.get("solo").unwrap().factory.clone();
+    let make = |ctx: &aether_framework::consensus::EngineContext| {
+        factory(ctx, &aether_framework::registry::PluginSettings::empty("consensus.solo")).map_err(|e| e.to_string())
+    };
+    use aether_framework::light::{verify_validator_set, LightClientError};
+    assert_eq!(verify_validator_set(&genesis, 4, &view.changes, make).unwrap(), view.validators);
+
+    // Forged: another next set than the header commits to; a certificate of another block; a
+    // change left out.
+    let mut forged = view.changes.clone();
+    forged[2].next[0].stake = 1_000_000;
+    assert!(matches!(verify_validator_set(&genesis, 4, &forged, make), Err(LightClientError::Commitment { epoch: 2, .. })));
+    let mut forged = view.changes.clone();
+    forged[1].certificate = forged[0].certificate.clone();
+    let err = verify_validator_set(&genesis, 4, &forged, make).unwrap_err();
+    assert!(matches!(err, LightClientError::Certificate { epoch: 1, .. }), "{err}");
+    let mut forged = view.changes.clone();
+    forged[3].header.next_validators = Some(aether_framework::types::validator_set_commitment(4, &forged[3].next[..0]));
+    assert!(matches!(verify_validator_set(&genesis, 4, &forged, make), Err(LightClientError::Certificate { epoch: 3, .. })));
+    assert!(matches!(verify_validator_set(&genesis, 4, &view.changes[..3], make), Err(LightClientError::Length { epoch: 4, got: 3 })));
+}
