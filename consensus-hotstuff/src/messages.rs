@@ -106,17 +106,32 @@ pub enum CommitCertificate {
     /// Certified, and decided because a descendant was decided directly (the descendant's
     /// certificate is the proof of finality).
     Ancestor { header: ProposalHeader, qc: QuorumCertificate },
+    /// The last block of an epoch, decided through a descendant: `path` holds the headers
+    /// from its child down to a directly decided block `D` (oldest first, each the parent of
+    /// the next), `d_qc` certifies `D`, and `child_qc` certifies `child`, proposed on `D` in the
+    /// next round. Self-contained, so the next epoch (and light clients, and block sync) can
+    /// take the boundary block as final without the descendants, which never commit.
+    Through {
+        header: ProposalHeader,
+        qc: QuorumCertificate,
+        path: Vec<ProposalHeader>,
+        d_qc: QuorumCertificate,
+        child: ProposalHeader,
+        child_qc: QuorumCertificate,
+    },
 }
 
 impl CommitCertificate {
     pub fn header(&self) -> &ProposalHeader {
         match self {
-            CommitCertificate::Direct { header, .. } | CommitCertificate::Ancestor { header, .. } => header,
+            CommitCertificate::Direct { header, .. }
+            | CommitCertificate::Ancestor { header, .. }
+            | CommitCertificate::Through { header, .. } => header,
         }
     }
     pub fn qc(&self) -> &QuorumCertificate {
         match self {
-            CommitCertificate::Direct { qc, .. } | CommitCertificate::Ancestor { qc, .. } => qc,
+            CommitCertificate::Direct { qc, .. } | CommitCertificate::Ancestor { qc, .. } | CommitCertificate::Through { qc, .. } => qc,
         }
     }
 }

@@ -76,7 +76,7 @@ impl HotStuffEngine {
         let round = qc.round;
         self.tree.qcs.entry(digest).or_insert(qc);
         self.commit_rule.check(&self.tree, digest);
-        self.commit_rule.commit_ready(&mut self.tree, out);
+        self.commit_rule.commit_ready(&mut self.tree, self.epoch.last_height, out);
         self.advance_to(round.saturating_add(1), now, out);
     }
 

@@ -47,8 +47,10 @@ impl CommitRule {
     }
 
     /// Commits the pending decided proposal and its uncommitted ancestors, oldest first, if all
-    /// of them are held and verified; moves the tree's committed head and prunes it.
-    pub(super) fn commit_ready(&mut self, tree: &mut BlockTree, out: &mut Vec<Output>) {
+    /// of them are held and verified; moves the tree's committed head and prunes it. Nothing
+    /// above `last_height` (the epoch's last block) commits: a decided block above it commits
+    /// only the chain up to it, the last with a [`CommitCertificate::Through`].
+    pub(super) fn commit_ready(&mut self, tree: &mut BlockTree, last_height: Option<u64>, out: &mut Vec<Output>) {
         let Some((target, _)) = &self.pending else { return };
         let mut chain = vec![*target];
         let mut last = *target;
@@ -68,6 +70,29 @@ impl CommitRule {
             last = parent;
         }
         let Some((_, direct)) = self.pending.take() else { return };
+        // `chain` is newest first: leave out what lies past the epoch, and prove its last block
+        // through the decided descendant.
+        let past = |d: &Hash| last_height.is_some_and(|last| tree.proposals[d].proposal.header.block.height > last);
+        let cut = chain.iter().take_while(|d| past(d)).count();
+        let direct = match (cut, &direct) {
+            (0, _) => direct,
+            (_, _) if cut == chain.len() => return, // nothing of this epoch left to commit
+            (_, CommitCertificate::Direct { qc: d_qc, child, child_qc, .. }) => {
+                let boundary = chain[cut];
+                let mut path: Vec<_> = chain[..cut].iter().map(|d| tree.proposals[d].proposal.header.clone()).collect();
+                path.reverse();
+                CommitCertificate::Through {
+                    header: tree.proposals[&boundary].proposal.header.clone(),
+                    qc: tree.proposals[&chain[cut - 1]].proposal.justify.clone(),
+                    path,
+                    d_qc: d_qc.clone(),
+                    child: child.clone(),
+                    child_qc: child_qc.clone(),
+                }
+            }
+            (_, _) => return,
+        };
+        let chain = &chain[cut..];
         for (position, digest) in chain.iter().enumerate().rev() {
             let header = tree.proposals[digest].proposal.header.clone();
             let cert = match position.checked_sub(1) {
@@ -145,12 +170,44 @@ mod tests {
         certify(&mut tree, d[2]);
         rule.check(&tree, d[2]);
         let mut out = vec![];
-        rule.commit_ready(&mut tree, &mut out);
+        rule.commit_ready(&mut tree, None, &mut out);
         assert_eq!(committed_heights(&out), vec![1, 2], "round 2 is decided by its round-3 child, with its ancestor");
         assert_eq!(tree.committed.digest, d[1]);
         let Output::Commit { certificate, .. } = &out[1] else { unreachable!() };
         let cert: CommitCertificate = borsh::from_slice(&certificate.0).unwrap();
         assert!(matches!(cert, CommitCertificate::Direct { .. }), "the decided block carries the two-chain proof");
+    }
+
+    #[test]
+    fn nothing_past_the_epochs_last_block_commits_and_that_block_is_proven_through_the_decided_one() {
+        // Heights 1..=4 in rounds 1, 2, 4, 5: the epoch ends at height 2; round 3 timed out,
+        // so height 2 is decided only when height 4 (round 5) certifies height 3 (round 4).
+        let (mut tree, d) = chain(&[1, 2, 4, 5]);
+        let mut rule = CommitRule::default();
+        certify(&mut tree, d[3]);
+        rule.check(&tree, d[3]);
+        let mut out = vec![];
+        rule.commit_ready(&mut tree, Some(2), &mut out);
+        assert_eq!(committed_heights(&out), vec![1, 2], "height 3 is decided, but it is past the epoch");
+        assert_eq!(tree.committed.digest, d[1]);
+        let Output::Commit { certificate, .. } = &out[1] else { unreachable!() };
+        let cert: CommitCertificate = borsh::from_slice(&certificate.0).unwrap();
+        let CommitCertificate::Through { header, path, child, .. } = cert else {
+            panic!("expected a proof through the descendant: {cert:?}")
+        };
+        assert_eq!(header.block.height, 2);
+        assert_eq!(path.iter().map(|h| h.block.height).collect::<Vec<_>>(), vec![3]);
+        assert_eq!(child.block.height, 4);
+        // A decision wholly past the epoch commits nothing.
+        let (mut tree, d) = chain(&[1, 2, 3]);
+        tree.commit(d[1]);
+        let mut rule = CommitRule::default();
+        certify(&mut tree, d[2]);
+        let (mut tree2, _) = (tree, ());
+        rule.check(&tree2, d[2]);
+        let mut out = vec![];
+        rule.commit_ready(&mut tree2, Some(2), &mut out);
+        assert!(out.is_empty(), "{out:?}");
     }
 
     #[test]
@@ -162,7 +219,7 @@ mod tests {
         certify(&mut tree, d[2]);
         rule.check(&tree, d[2]);
         let mut out = vec![];
-        rule.commit_ready(&mut tree, &mut out);
+        rule.commit_ready(&mut tree, None, &mut out);
         assert!(out.is_empty(), "{out:?}");
     }
 
@@ -175,13 +232,13 @@ mod tests {
         certify(&mut tree, d[1]);
         rule.check(&tree, d[1]);
         let mut out = vec![];
-        rule.commit_ready(&mut tree, &mut out);
+        rule.commit_ready(&mut tree, None, &mut out);
         assert!(out.is_empty(), "nothing commits before its payload is verified");
         // Round 2 is decided too; once round 1 is verified both commit at once.
         certify(&mut tree, d[2]);
         rule.check(&tree, d[2]);
         tree.proposals.get_mut(&d[0]).unwrap().verified = true;
-        rule.commit_ready(&mut tree, &mut out);
+        rule.commit_ready(&mut tree, None, &mut out);
         assert_eq!(committed_heights(&out), vec![1, 2]);
         // An older decision arriving late does not replace the newer one.
         rule.check(&tree, d[1]);

@@ -114,6 +114,8 @@ impl Default for HotStuffSettings {
 const MAX_FUTURE_ROUNDS: u64 = 64;
 
 pub struct HotStuffEngine {
+    /// The epoch this engine runs (its signing domain, its first and last heights).
+    epoch: aether_api::consensus::EpochRange,
     members: Vec<Member>,
     committee: Arc<Committee>,
     me: Option<LocalKeys>,
@@ -174,11 +176,14 @@ impl HotStuffEngine {
             committee_members.push((bls, v.stake, pop));
         }
         let stakes = ctx.validators.iter().map(|v| v.stake).collect();
-        let committee_id = Hash::digest(
+        let committee_id = Hash::digest_parts(
             b"aether/hotstuff-committee/v1",
-            &codec::encode(&ctx.validators.iter().map(|v| (v.consensus_key.clone(), v.stake)).collect::<Vec<_>>()),
+            &[
+                &codec::encode(&ctx.validators.iter().map(|v| (v.consensus_key.clone(), v.stake)).collect::<Vec<_>>()),
+                &ctx.epoch.number.to_le_bytes(),
+            ],
         );
-        let domain = crate::certificate::signing_domain(&ctx.chain_id, &ctx.genesis, 0);
+        let domain = crate::certificate::signing_domain(&ctx.chain_id, &ctx.genesis, ctx.epoch.number);
         let committee = Arc::new(Committee::new(committee_members, domain).map_err(|e| ConsensusError::Setup(e.to_string()))?);
         let (me, bls) = match &ctx.local {
             None => (None, None),
@@ -196,6 +201,7 @@ impl HotStuffEngine {
             }
         };
         Ok(HotStuffEngine {
+            epoch: ctx.epoch,
             tree: BlockTree::new(members.len()),
             members,
             safety: SafetyRules::new(bls, committee.domain()),
@@ -302,19 +308,43 @@ impl ConsensusEngine for HotStuffEngine {
         if cert.qc().block != header.digest() || cert.qc().round != header.round {
             return Err(bad("QC does not certify the block's proposal"));
         }
-        let CommitCertificate::Direct { child, child_qc, .. } = &cert else {
-            // Certified, but decided only through a descendant: not a proof of finality alone.
-            return Err(bad(
-                "an ancestor certificate shows the block certified, not decided: prove it final with a directly decided descendant",
-            ));
+        // The directly decided block: this one, or (the last block of an epoch) a descendant
+        // reached through `path`.
+        let (decided, decided_qc, child, child_qc) = match &cert {
+            CommitCertificate::Direct { child, child_qc, .. } => (header, cert.qc(), child, child_qc),
+            CommitCertificate::Through { path, d_qc, child, child_qc, .. } => {
+                if self.epoch.last_height != Some(header.block.height) {
+                    return Err(bad("only the last block of an epoch is proven through a descendant"));
+                }
+                let mut parent = header;
+                for h in path {
+                    if h.parent != parent.digest() || h.domain != header.domain || h.block.height != parent.block.height + 1 {
+                        return Err(bad("the path does not link the block to the decided descendant"));
+                    }
+                    parent = h;
+                }
+                if path.is_empty() {
+                    return Err(bad("the path to the decided descendant is empty"));
+                }
+                if d_qc.block != parent.digest() || d_qc.round != parent.round {
+                    return Err(bad("the decided descendant's QC does not certify it"));
+                }
+                (parent, d_qc, child, child_qc)
+            }
+            CommitCertificate::Ancestor { .. } => {
+                // Certified, but decided only through a descendant: not a proof of finality alone.
+                return Err(bad(
+                    "an ancestor certificate shows the block certified, not decided: prove it final with a directly decided descendant",
+                ));
+            }
         };
-        if child.parent != header.digest() || Some(child.round) != header.round.checked_add(1) || child.domain != header.domain {
+        if child.parent != decided.digest() || Some(child.round) != decided.round.checked_add(1) || child.domain != decided.domain {
             return Err(bad("the child is not a direct successor in the next round"));
         }
         if child_qc.block != child.digest() || child_qc.round != child.round {
             return Err(bad("the child QC does not certify the child"));
         }
-        cert.qc().verify(&self.committee).map_err(|e| bad(&e.to_string()))?;
+        decided_qc.verify(&self.committee).map_err(|e| bad(&e.to_string()))?;
         child_qc.verify(&self.committee).map_err(|e| bad(&e.to_string()))?;
         Ok(())
     }

@@ -20,7 +20,9 @@ impl HotStuffEngine {
         now: TimestampMs,
         out: &mut Vec<Output>,
     ) {
-        if committed.height == 0 || certificate.0.is_empty() {
+        // A new epoch starts on the last block of the one before as its own genesis: that
+        // block's certificate is the old set's, which this engine neither checks nor extends.
+        if committed.height == 0 || certificate.0.is_empty() || committed.height.saturating_add(1) == self.epoch.first_height {
             let genesis = self.tree.start_at_genesis(committed);
             self.high_qc = QuorumCertificate { round: 0, block: genesis, signers: vec![], signature: vec![] };
         } else if let Ok(cert) = CommitCertificate::try_from_slice(&certificate.0) {
@@ -75,7 +77,7 @@ impl HotStuffEngine {
         }
         self.adopt_committed(committed, h);
         let newest_qc = match &cert {
-            CommitCertificate::Direct { child_qc, .. } => child_qc,
+            CommitCertificate::Direct { child_qc, .. } | CommitCertificate::Through { child_qc, .. } => child_qc,
             CommitCertificate::Ancestor { qc, .. } => qc,
         };
         if newest_qc.round > self.high_qc.round {
@@ -85,6 +87,6 @@ impl HotStuffEngine {
         self.tree.prune();
         self.advance_to(self.high_qc.round.saturating_add(1), now, out);
         // Blocks above the new head this node already holds may now be committable.
-        self.commit_rule.commit_ready(&mut self.tree, out);
+        self.commit_rule.commit_ready(&mut self.tree, self.epoch.last_height, out);
     }
 }

@@ -142,7 +142,7 @@ impl HotStuffEngine {
             self.accept(from, child, now, out);
             self.commit_rule.check(&self.tree, child_digest);
         }
-        self.commit_rule.commit_ready(&mut self.tree, out);
+        self.commit_rule.commit_ready(&mut self.tree, self.epoch.last_height, out);
         // A leader that could not build because the certified block was missing can now.
         if let (Some(me), Some(leader)) = (self.my_index(), self.leader_of_current()) {
             if me == leader && self.high_qc.block == digest && self.building.is_none() && !self.pacemaker.timed_out() {
