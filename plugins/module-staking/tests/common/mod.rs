@@ -140,13 +140,19 @@ impl Chain {
     }
 
     pub fn tx(&mut self, from: &Keypair, module: &str, call: Vec<u8>, value: Amount) -> SignedTransaction {
+        self.tx_with_gas(from, module, call, value, GAS)
+    }
+
+    /// A transaction with `gas_limit` (and the fee it needs, one unit per 1,000 gas).
+    pub fn tx_with_gas(&mut self, from: &Keypair, module: &str, call: Vec<u8>, value: Amount, gas_limit: u64) -> SignedTransaction {
+        let fee = FEE.max(Amount::from(gas_limit.div_ceil(1_000)));
         let nonce = self.nonces.entry(from.address()).or_insert(0);
         let tx = TxBody {
             chain_id: CHAIN.into(),
             sender: from.public(),
             nonce: *nonce,
-            fee: FEE,
-            action: Action::Module { module: module.into(), call, value, gas_limit: GAS },
+            fee,
+            action: Action::Module { module: module.into(), call, value, gas_limit },
         }
         .sign(from);
         *nonce += 1;
