@@ -81,9 +81,10 @@ pub fn query(cx: &mut dyn ModuleContext, path: &str, request: &[u8]) -> Result<V
             json(&DelegationInfo { shares, tokens: state::tokens_of(&v, shares)? })
         }
         "unbonding" => {
-            let delegator = Address(request.try_into().map_err(|_| {
-                ModuleError::BadCall(format!("unbonding request must be a 20-byte address; got {} bytes", request.len()))
-            })?);
+            let delegator =
+                Address(request.try_into().map_err(|_| {
+                    ModuleError::BadCall(format!("unbonding request must be a 20-byte address; got {} bytes", request.len()))
+                })?);
             json(&unbondings_of(cx, &delegator)?)
         }
         "invariants" => crate::invariants::check(cx).map(|summary| summary.into_bytes()),

@@ -94,13 +94,21 @@ fn bytes<const N: usize>(slice: &[u8], what: &'static str) -> Result<[u8; N]> {
 /// `(identity, delegator, mature)` of a `u/` key.
 pub fn parse_unbonding_key(key: &[u8]) -> Result<(PublicKey, Address, u64)> {
     let rest = key.strip_prefix(UNBONDINGS).filter(|r| r.len() == 60).ok_or(StakingError::Corrupt("unbonding key"))?;
-    Ok((PublicKey(bytes(&rest[..32], "unbonding key")?), Address(bytes(&rest[32..52], "unbonding key")?), u64::from_be_bytes(bytes(&rest[52..], "unbonding key")?)))
+    Ok((
+        PublicKey(bytes(&rest[..32], "unbonding key")?),
+        Address(bytes(&rest[32..52], "unbonding key")?),
+        u64::from_be_bytes(bytes(&rest[52..], "unbonding key")?),
+    ))
 }
 
 /// `(mature, identity, delegator)` of an `m/` key.
 pub fn parse_queue_key(key: &[u8]) -> Result<(u64, PublicKey, Address)> {
     let rest = key.strip_prefix(QUEUE).filter(|r| r.len() == 60).ok_or(StakingError::Corrupt("queue key"))?;
-    Ok((u64::from_be_bytes(bytes(&rest[..8], "queue key")?), PublicKey(bytes(&rest[8..40], "queue key")?), Address(bytes(&rest[40..], "queue key")?)))
+    Ok((
+        u64::from_be_bytes(bytes(&rest[..8], "queue key")?),
+        PublicKey(bytes(&rest[8..40], "queue key")?),
+        Address(bytes(&rest[40..], "queue key")?),
+    ))
 }
 
 /// The identity of a `v/` key.

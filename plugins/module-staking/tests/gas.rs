@@ -78,7 +78,12 @@ fn run(n: u16, ballast: u64, measuring: bool) -> (Option<u64>, Option<u64>) {
     g.validators = (0..n)
         .map(|i| {
             let k = validator_key(i);
-            ValidatorEntry { name: format!("g{i}"), identity: k.public(), consensus_key: k.public().0.to_vec(), stake: 10_000 + Amount::from(i) }
+            ValidatorEntry {
+                name: format!("g{i}"),
+                identity: k.public(),
+                consensus_key: k.public().0.to_vec(),
+                stake: 10_000 + Amount::from(i),
+            }
         })
         .collect();
     let mut chain = Chain::with_module(&g, Arc::new(Metered { ballast }));

@@ -83,7 +83,10 @@ fn queries_answer_deterministically_and_refuse_bad_requests() {
     assert_eq!(page.validators.len(), 2);
     assert!(page.next_after.is_none());
     assert_eq!(chain.query("validators", &[]).unwrap(), chain.query("validators", &[]).unwrap());
-    assert_eq!(chain.query("validator", &[1, 2]).unwrap_err().to_string(), "the call does not decode: request must be a 32-byte identity key; got 2 bytes");
+    assert_eq!(
+        chain.query("validator", &[1, 2]).unwrap_err().to_string(),
+        "the call does not decode: request must be a 32-byte identity key; got 2 bytes"
+    );
     assert_eq!(
         chain.query("validator", &key(9).public().0).unwrap_err().to_string(),
         format!("no validator with identity {}", key(9).public())

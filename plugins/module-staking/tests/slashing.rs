@@ -56,7 +56,10 @@ fn the_slasher_burns_the_stake_bonded_at_the_infraction_and_jails_until_unjailed
     // Jailed: out of the next set. Too early to unjail in the epoch it was jailed.
     let tx = chain.staking(&key(1), StakingCall::unjail(v1), 0);
     let b = chain.block(vec![tx]);
-    assert_eq!(failure(&b, 0), format!("module staking: validator {v1} was jailed in epoch 1; it may unjail from epoch 2 (jail_epochs); this is epoch 1"));
+    assert_eq!(
+        failure(&b, 0),
+        format!("module staking: validator {v1} was jailed in epoch 1; it may unjail from epoch 2 (jail_epochs); this is epoch 1")
+    );
     assert_eq!(chain.set(2), names(&[("v2", 2_400 + 369)]));
     // Only its operator may unjail; from epoch 2 it may.
     let txs = vec![chain.staking(&alice, StakingCall::unjail(v1), 0), chain.staking(&key(1), StakingCall::unjail(v1), 0)];
@@ -75,7 +78,8 @@ fn the_slasher_burns_the_stake_bonded_at_the_infraction_and_jails_until_unjailed
     assert_eq!(chain.balance(&alice.address()), before + 500 + 106);
 
     // Epoch 5: an infraction of epoch 1 is older than the window (5 - 3); a future one too.
-    let txs = vec![chain.slash(&reporter, StakingCall::slash(v1, 1, 100, false)), chain.slash(&reporter, StakingCall::slash(v1, 9, 100, false))];
+    let txs =
+        vec![chain.slash(&reporter, StakingCall::slash(v1, 1, 100, false)), chain.slash(&reporter, StakingCall::slash(v1, 9, 100, false))];
     let b = chain.block(txs);
     assert_eq!(failure(&b, 0), "module slashing: infraction epoch 1 is older than the unbonding window (epoch 5 - unbonding_epochs 3): that stake may already be paid out");
     assert_eq!(failure(&b, 1), "module slashing: infraction epoch 9 is in the future (this is epoch 5)");
@@ -89,7 +93,10 @@ fn a_validator_slashed_to_zero_takes_no_delegations() {
     assert_eq!(chain.module_balance(), 3_000);
     let tx = chain.staking(&key(30), StakingCall::delegate(key(2).public()), 500);
     let b = chain.block(vec![tx]);
-    assert_eq!(failure(&b, 0), format!("module staking: validator {} was slashed to zero tokens; it takes no delegations", key(2).public()));
+    assert_eq!(
+        failure(&b, 0),
+        format!("module staking: validator {} was slashed to zero tokens; it takes no delegations", key(2).public())
+    );
     chain.run_to(3);
     assert_eq!(chain.set(1), names(&[("v1", 3_750)]), "v2's reward (250) leaves its self-bond below the minimum");
 }

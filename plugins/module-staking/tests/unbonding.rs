@@ -65,7 +65,10 @@ fn shares_track_rewards_and_unbonding_pays_exactly_after_unbonding_epochs() {
     let b = chain.block(vec![tx]);
     assert_eq!(
         failure(&b, 0),
-        format!("module staking: {} already has 2 unbonding entries from validator {v1} (max_unbonding_entries); wait for one to mature", bob.address())
+        format!(
+            "module staking: {} already has 2 unbonding entries from validator {v1} (max_unbonding_entries); wait for one to mature",
+            bob.address()
+        )
     );
     // The end of epoch 4 (height 15) pays Alice exactly what she unbonded.
     chain.run_to(14);

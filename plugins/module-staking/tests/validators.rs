@@ -10,7 +10,8 @@ use aether_primitives::types::*;
 use common::*;
 
 fn register(chain: &mut Chain, identity: u8, operator: u8, bond: Amount) -> SignedTransaction {
-    let call = StakingCall::register(&key(identity), &key(operator).address(), key(identity).public().0.to_vec(), &format!("v{identity}"), 0);
+    let call =
+        StakingCall::register(&key(identity), &key(operator).address(), key(identity).public().0.to_vec(), &format!("v{identity}"), 0);
     chain.staking(&key(operator), call, bond)
 }
 

@@ -53,7 +53,11 @@ impl RuntimeModule for Slashing {
 /// slashing module, epochs of [`EPOCH`] blocks with staking as validator source, and
 /// [`FUNDS`] for each seed in `users` and every validator.
 pub fn genesis(validators: &[(u8, Amount)], users: &[u8], params: &str) -> Genesis {
-    let mut accounts: Vec<GenesisAccount> = users.iter().chain(validators.iter().map(|(n, _)| n)).map(|n| GenesisAccount { address: key(*n).address(), balance: FUNDS }).collect();
+    let mut accounts: Vec<GenesisAccount> = users
+        .iter()
+        .chain(validators.iter().map(|(n, _)| n))
+        .map(|n| GenesisAccount { address: key(*n).address(), balance: FUNDS })
+        .collect();
     accounts.sort_by_key(|a| a.address);
     accounts.dedup_by_key(|a| a.address);
     Genesis {
@@ -199,7 +203,13 @@ impl Chain {
 
     /// The set committed for `epoch`, as (seed-name, stake) pairs.
     pub fn set(&self, epoch: u64) -> Vec<(String, Amount)> {
-        self.ledger.validator_set(epoch).unwrap().unwrap_or_else(|| panic!("no set for epoch {epoch}")).into_iter().map(|v| (v.name, v.stake)).collect()
+        self.ledger
+            .validator_set(epoch)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no set for epoch {epoch}"))
+            .into_iter()
+            .map(|v| (v.name, v.stake))
+            .collect()
     }
 }
 
