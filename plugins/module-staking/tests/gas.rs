@@ -162,3 +162,24 @@ fn gas_of_each_call() {
     // Registration is dominated by the engine's key check (2M).
     assert!(b1.receipts[0].gas_used > aether_api::module::CHECK_CONSENSUS_KEY_GAS);
 }
+
+#[test]
+fn slash_gas_grows_with_the_validators_unbonding_entries() {
+    let users: Vec<u8> = (100..120).collect();
+    let mut chain = Chain::new(&genesis(&[(1, 3_000), (2, 3_000)], &users, r#"{"unbonding_epochs":2}"#));
+    let v1 = key(1).public();
+    let txs = users.iter().map(|u| chain.staking(&key(*u), StakingCall::delegate(v1), 100)).collect();
+    assert_success(&chain.block(txs));
+    let txs = users.iter().map(|u| chain.staking(&key(*u), StakingCall::unbond(v1, 100), 0)).collect();
+    assert_success(&chain.block(txs));
+    let txs = vec![
+        chain.slash(&key(100), StakingCall::slash(key(2).public(), 0, 100, false)),
+        chain.slash(&key(100), StakingCall::slash(v1, 0, 100, false)),
+    ];
+    let b = chain.block(txs);
+    assert_success(&b);
+    let (none, twenty) = (b.receipts[0].gas_used, b.receipts[1].gas_used);
+    let per_entry = (twenty - none) / 20;
+    eprintln!("Slash: {none} gas with no unbonding entries, {twenty} with 20 ({per_entry} per entry)");
+    assert!(per_entry > 0);
+}

@@ -112,3 +112,45 @@ fn the_registration_message_format_is_pinned() {
     assert_eq!(call, expected);
     assert_eq!(StakingCall::delegate(PublicKey([2; 32])).encode()[0], 1);
 }
+
+#[test]
+fn operator_calls_are_the_operators_alone_and_within_their_limits() {
+    let mut chain = Chain::new(&genesis(&[(1, 3_000), (2, 3_000)], &[30, 31], r#"{"max_commission_bps":2000,"unbonding_epochs":2}"#));
+    let (v1, operator, stranger) = (key(1).public(), key(1), key(30));
+    let too_much = StakingCall::register(&key(10), &key(31).address(), key(10).public().0.to_vec(), "v10", 2_500);
+    let txs = vec![
+        chain.staking(&stranger, StakingCall::set_commission(v1, 100), 0),
+        chain.staking(&operator, StakingCall::set_commission(v1, 2_001), 0),
+        chain.staking(&operator, StakingCall::set_commission(v1, 2_000), 0),
+        chain.staking(&operator, StakingCall::unjail(v1), 0),
+        chain.staking(&key(31), too_much, 2_000),
+    ];
+    let b = chain.block(txs);
+    assert_eq!(
+        failure(&b, 0),
+        format!("module staking: only validator {v1}'s operator {} may do this; the caller is {}", operator.address(), stranger.address())
+    );
+    assert_eq!(failure(&b, 1), "module staking: commission 2001 bps is above max_commission_bps = 2000");
+    assert_eq!(b.receipts[2].status, TxStatus::Success);
+    assert_eq!(failure(&b, 3), format!("module staking: validator {v1} is not jailed"));
+    assert_eq!(failure(&b, 4), "module staking: commission 2500 bps is above max_commission_bps = 2000");
+    assert_eq!(chain.validator(1).commission_bps, 2_000);
+
+    // Jailed (a 0% slash), and the operator's self-bond falls to 200 tokens.
+    let txs = vec![chain.slash(&key(31), StakingCall::slash(v1, 0, 0, true)), chain.staking(&operator, StakingCall::unbond(v1, 2_800), 0)];
+    assert_success(&chain.block(txs));
+    chain.run_to(3);
+    // Epoch 0's reward (500, 20% commission) lifts v1 to 600 tokens: the self-bond is 600.
+    assert_eq!(chain.set(1), names(&[("v2", 3_500)]));
+    let tx = chain.staking(&operator, StakingCall::unjail(v1), 0);
+    let b = chain.block(vec![tx]);
+    assert_eq!(failure(&b, 0), format!("module staking: validator {v1}'s self-bond is 600; unjailing needs min_self_bond = 1000"));
+    // Topping up the self-bond: 400 buy 400 × 200 / 600 = 133 shares; then unjail works.
+    let txs = vec![chain.staking(&operator, StakingCall::delegate(v1), 400), chain.staking(&operator, StakingCall::unjail(v1), 0)];
+    let b = chain.block(txs);
+    assert_success(&b);
+    assert_eq!(b.receipts[0].output, aether_primitives::codec::encode(&133u128));
+    assert_eq!(chain.validator(1).self_bond, 1_000);
+    chain.run_to(6);
+    assert_eq!(chain.set(2), names(&[("v2", 4_500), ("v1", 1_000)]));
+}
