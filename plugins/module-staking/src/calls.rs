@@ -6,7 +6,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::error::{Result, StakingError};
 use crate::math::{bps_of, mul_div, BPS};
-use crate::state::{self, Unbonding, Validator};
+use crate::state::{self, Pool, Unbonding, Validator};
 
 /// The domain tag that opens the message a validator's identity key signs to register.
 pub const REGISTRATION_DOMAIN: &[u8] = b"aether/staking/register/v1";
@@ -178,19 +178,32 @@ pub fn run(cx: &mut dyn ModuleContext, call: StakingCall) -> Result<Vec<u8>> {
             let now = cx.epoch();
             let mature = now.checked_add(p.unbonding_epochs).ok_or(StakingError::Overflow("maturity epoch"))?;
             if amount > 0 {
+                // Into the pool of this validator and epoch, at the pool's share price (1 token
+                // per share until a slash; never more, so at least one share per token).
+                let mut pool = state::pool(cx, &validator, now)?;
+                let bought = if pool.shares == 0 {
+                    amount
+                } else if pool.tokens == 0 {
+                    return Err(StakingError::PoolSlashedToZero { validator, epoch: now });
+                } else {
+                    mul_div(amount, pool.shares, pool.tokens).ok_or(StakingError::Overflow("unbonding pool shares"))?
+                };
+                pool.tokens = pool.tokens.checked_add(amount).ok_or(StakingError::Overflow("unbonding pool"))?;
+                pool.shares = pool.shares.checked_add(bought).ok_or(StakingError::Overflow("unbonding pool"))?;
                 let key = state::unbonding_key(&validator, &delegator, mature);
                 let entry = match state::load::<Unbonding>(cx, &key, "unbonding")? {
                     Some(mut same_epoch) => {
-                        same_epoch.amount = same_epoch.amount.checked_add(amount).ok_or(StakingError::Overflow("unbonding"))?;
+                        same_epoch.shares += bought; // ≤ pool.shares, which did not overflow
                         same_epoch
                     }
                     None => {
                         count_unbondings(cx, &validator, &delegator, p.max_unbonding_entries)?;
                         cx.set(&state::queue_key(mature, &validator, &delegator), &[])?;
-                        Unbonding { start_epoch: now, amount }
+                        Unbonding { start_epoch: now, shares: bought }
                     }
                 };
                 state::save(cx, &key, &entry)?;
+                state::set_pool(cx, &validator, now, &pool)?;
             }
             v.tokens -= amount;
             v.total_shares -= shares;
@@ -258,18 +271,13 @@ fn only_operator(cx: &mut dyn ModuleContext, validator: &PublicKey, v: &Validato
     Ok(())
 }
 
-/// Burns `fraction_bps` of `validator`'s tokens and of its unbonding entries that started at
-/// or after `infraction_epoch`, jails it if asked; returns the tokens burned. Applying the
-/// same infraction twice slashes twice: the slasher module must key on the evidence (its hash)
-/// and call once.
+/// Burns `fraction_bps` of `validator`'s tokens and of its unbonding pools that started at
+/// or after `infraction_epoch` (every entry in them loses the same fraction), jails it if
+/// asked; returns the tokens burned. Applying the same infraction twice slashes twice: the
+/// slasher module must key on the evidence (its hash) and call once.
 ///
-/// Walks every unbonding entry of the validator (at most its delegators ×
-/// `max_unbonding_entries`), paid for by the slasher's gas: measured 188k gas plus about 65k
-/// per entry (`tests/gas.rs`), so a slasher running in a block hook (10M) can slash a
-/// validator with up to about 150 entries, in a transaction (50M) about 770. Not bounded by a
-/// constant: a validator's delegators could open enough small unbondings to put it beyond a
-/// hook's reach. The fix (per-validator unbonding pools by start epoch, so a slash touches at
-/// most `unbonding_epochs + 1` pools) is not done yet.
+/// Bounded whatever the number of delegators: the infraction is at most `unbonding_epochs`
+/// old, so at most `unbonding_epochs + 1` pools are touched (one per start epoch).
 fn slash(cx: &mut dyn ModuleContext, p: &crate::Params, validator: &PublicKey, infraction: u64, bps: u16, jail: bool) -> Result<Amount> {
     if bps > BPS {
         return Err(StakingError::BadFraction(bps));
@@ -284,17 +292,17 @@ fn slash(cx: &mut dyn ModuleContext, p: &crate::Params, validator: &PublicKey, i
     let mut v = state::existing_validator(cx, validator)?;
     let mut burned = bps_of(v.tokens, bps);
     v.tokens -= burned;
-    let prefix = state::unbonding_prefix(validator);
-    let mut after: Option<Vec<u8>> = None;
-    while let Some(key) = cx.next_key(&prefix, after.as_deref())? {
-        let mut entry: Unbonding = state::load(cx, &key, "unbonding")?.ok_or(StakingError::Corrupt("unbonding"))?;
-        if entry.start_epoch >= infraction {
-            let cut = bps_of(entry.amount, bps);
-            if cut > 0 {
-                entry.amount -= cut;
-                burned = burned.checked_add(cut).ok_or(StakingError::Overflow("slashed amount"))?;
-                state::save(cx, &key, &entry)?;
-            }
+    // Pools sort by start epoch: begin right after the one before the infraction.
+    let prefix = state::pool_prefix(validator);
+    let mut after = infraction.checked_sub(1).map(|before| state::pool_key(validator, before));
+    for _ in 0..=p.unbonding_epochs {
+        let Some(key) = cx.next_key(&prefix, after.as_deref())? else { break };
+        let mut pool: Pool = state::load(cx, &key, "unbonding pool")?.ok_or(StakingError::Corrupt("unbonding pool"))?;
+        let cut = bps_of(pool.tokens, bps);
+        if cut > 0 {
+            pool.tokens -= cut;
+            burned = burned.checked_add(cut).ok_or(StakingError::Overflow("slashed amount"))?;
+            state::save(cx, &key, &pool)?;
         }
         after = Some(key);
     }

@@ -42,6 +42,8 @@ pub enum StakingError {
     SlashedToZero(PublicKey),
     #[error("{delegator} holds {held} shares of validator {validator}; cannot unbond {asked}")]
     NotEnoughShares { delegator: Address, validator: PublicKey, held: u128, asked: u128 },
+    #[error("validator {validator}'s unbonding pool of epoch {epoch} was slashed to zero; unbond from the next epoch")]
+    PoolSlashedToZero { validator: PublicKey, epoch: u64 },
     #[error("cannot unbond 0 shares")]
     ZeroShares,
     #[error("{delegator} already has {max} unbonding entries from validator {validator} (max_unbonding_entries); wait for one to mature")]

@@ -2,19 +2,23 @@
 //! every block). It reads the whole state, so its cost grows with it: a query's gas cap
 //! bounds it.
 //!
-//! 1. The module's balance equals Σ validator tokens + Σ unbonding amounts (bonds are backed
+//! 1. The module's balance equals Σ validator tokens + Σ unbonding pools' tokens (bonds are backed
 //!    by tokens one for one). A plain transfer to the module's address would break this (the
 //!    tokens would be stuck there): the check reports it rather than hiding it.
 //! 2. For each validator, Σ of its delegations' shares equals its `total_shares` (and no
 //!    delegation of 0 shares is stored).
-//! 3. No sum overflows; every unbonding entry has its maturity-queue key and vice versa; the
+//! 3. For each unbonding pool, Σ of its entries' shares equals its shares (and no empty pool
+//!    is stored).
+//! 4. No sum overflows; every unbonding entry has its maturity-queue key and vice versa; the
 //!    rank index lists exactly the eligible validators under their current tokens.
 
 use aether_api::module::ModuleContext;
-use aether_primitives::types::Amount;
+use std::collections::BTreeMap;
+
+use aether_primitives::types::{Amount, PublicKey};
 
 use crate::error::{Result, StakingError};
-use crate::state::{self, Unbonding, Validator};
+use crate::state::{self, Pool, Unbonding, Validator};
 
 fn broken<T>(why: String) -> Result<T> {
     Err(StakingError::Invariant(why))
@@ -64,12 +68,14 @@ pub fn check(cx: &mut dyn ModuleContext) -> Result<String> {
     if rank_keys != ranked {
         return broken(format!("the rank index has {rank_keys} keys for {ranked} eligible validators"));
     }
-    let (mut unbonding, mut entries) = (0u128, 0u64);
+    let mut entries = 0u64;
+    let mut pool_shares: BTreeMap<(PublicKey, u64), u128> = BTreeMap::new();
     let mut after: Option<Vec<u8>> = None;
     while let Some(key) = cx.next_key(state::UNBONDINGS, after.as_deref())? {
         let (id, delegator, mature) = state::parse_unbonding_key(&key)?;
         let entry: Unbonding = state::load(cx, &key, "unbonding")?.ok_or(StakingError::Corrupt("unbonding"))?;
-        unbonding = add(unbonding, entry.amount, "Σ unbonding amounts")?;
+        let sum = pool_shares.entry((id, entry.start_epoch)).or_insert(0);
+        *sum = add(*sum, entry.shares, "Σ unbonding shares")?;
         if entry.start_epoch.saturating_add(params.unbonding_epochs) != mature {
             return broken(format!("unbonding of {delegator} from {id} started in epoch {} but matures in {mature}", entry.start_epoch));
         }
@@ -78,6 +84,25 @@ pub fn check(cx: &mut dyn ModuleContext) -> Result<String> {
         }
         entries += 1;
         after = Some(key);
+    }
+    let (mut unbonding, mut pools) = (0u128, 0usize);
+    let mut after: Option<Vec<u8>> = None;
+    while let Some(key) = cx.next_key(state::POOLS, after.as_deref())? {
+        let (id, start) = state::parse_pool_key(&key)?;
+        let pool: Pool = state::load(cx, &key, "unbonding pool")?.ok_or(StakingError::Corrupt("unbonding pool"))?;
+        let held = pool_shares.get(&(id, start)).copied().unwrap_or(0);
+        if pool.shares == 0 || held != pool.shares {
+            return broken(format!(
+                "unbonding pool of {id} from epoch {start}: its entries hold {held} shares, the pool counts {}",
+                pool.shares
+            ));
+        }
+        unbonding = add(unbonding, pool.tokens, "Σ unbonding pool tokens")?;
+        pools += 1;
+        after = Some(key);
+    }
+    if pools != pool_shares.len() {
+        return broken(format!("{} unbonding pools have entries but {pools} are stored", pool_shares.len()));
     }
     let mut queued = 0u64;
     let mut after: Option<Vec<u8>> = None;
@@ -94,5 +119,7 @@ pub fn check(cx: &mut dyn ModuleContext) -> Result<String> {
     if balance != owed {
         return broken(format!("the module holds {balance} but owes {owed} ({bonded} bonded + {unbonding} unbonding)"));
     }
-    Ok(format!("ok: {validators} validators ({ranked} eligible), {entries} unbondings, {bonded} bonded, {unbonding} unbonding"))
+    Ok(format!(
+        "ok: {validators} validators ({ranked} eligible), {entries} unbondings in {pools} pools, {bonded} bonded, {unbonding} unbonding"
+    ))
 }

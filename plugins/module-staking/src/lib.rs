@@ -8,7 +8,7 @@
 //!
 //! **Status: first version.** Works through the real ledger (tests in `tests/`): genesis
 //! validators bonded and backed by minted tokens, registration with an identity signature and
-//! the engine's consensus-key check, delegation by shares, unbonding with slashable entries,
+//! the engine's consensus-key check, delegation by shares, unbonding in slashable pools,
 //! rewards with commission, slashing and jailing by one configured module, the next set by
 //! stake, queries and an `invariants` check.
 //!
@@ -55,9 +55,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! What it is **not** (yet): slashing walks each unbonding entry of the validator (about 65k
-//! gas each), so its cost is bounded by the validator's delegators, not by a constant (see
-//! `calls::slash`); no redelegation; no commission-change rate limit; no check that
+//! What it is **not** (yet): no redelegation; no commission-change rate limit; no check that
 //! two validators use different consensus keys; no automatic slashing (a slasher module turns
 //! evidence into `Slash` calls and must apply each piece of evidence once); unbonding pays
 //! rewards only through the share price (no separate reward withdrawal); the identity

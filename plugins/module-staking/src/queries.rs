@@ -53,8 +53,12 @@ pub struct DelegationInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnbondingInfo {
     pub validator: PublicKey,
+    /// What it is worth now (its pool's slashes included).
     #[serde(with = "serde_helpers::amount")]
     pub amount: Amount,
+    /// Its shares of the pool (validator, start epoch).
+    #[serde(with = "serde_helpers::amount")]
+    pub shares: u128,
     pub start_epoch: u64,
     /// Paid at the end of this epoch.
     pub mature_epoch: u64,
@@ -143,7 +147,9 @@ fn unbondings_of(cx: &mut dyn ModuleContext, delegator: &Address) -> Result<Vec<
         while let Some(key) = cx.next_key(&prefix, after.as_deref())? {
             let (_, _, mature_epoch) = state::parse_unbonding_key(&key)?;
             let entry: Unbonding = state::load(cx, &key, "unbonding")?.ok_or(StakingError::Corrupt("unbonding"))?;
-            out.push(UnbondingInfo { validator: id, amount: entry.amount, start_epoch: entry.start_epoch, mature_epoch });
+            let pool = state::pool(cx, &id, entry.start_epoch)?;
+            let amount = state::pool_tokens_of(&pool, entry.shares)?;
+            out.push(UnbondingInfo { validator: id, amount, shares: entry.shares, start_epoch: entry.start_epoch, mature_epoch });
             after = Some(key);
         }
         after_validator = Some(vkey);

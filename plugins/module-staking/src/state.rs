@@ -7,12 +7,18 @@
 //! | `params` | [`Params`] | genesis parameters |
 //! | `v/` ‖ identity (32) | [`Validator`] | a registered validator |
 //! | `d/` ‖ identity (32) ‖ delegator (20) | `u128` shares | a delegation (the operator's self-bond too) |
-//! | `u/` ‖ identity (32) ‖ delegator (20) ‖ mature epoch (8, BE) | [`Unbonding`] | an unbonding entry |
+//! | `u/` ‖ identity (32) ‖ delegator (20) ‖ mature epoch (8, BE) | [`Unbonding`] | an unbonding entry: shares of a pool |
+//! | `p/` ‖ identity (32) ‖ start epoch (8, BE) | [`Pool`] | tokens unbonding from a validator since one epoch |
 //! | `m/` ‖ mature epoch (8, BE) ‖ identity (32) ‖ delegator (20) | empty | the maturity queue, oldest first |
 //! | `r/` ‖ !tokens (16, BE) ‖ identity (32) | empty | eligible validators, most tokens first, then identity |
 //!
 //! Unbondings of one delegator from one validator that mature in the same epoch started in
 //! the same epoch (maturity = start + `unbonding_epochs`), so they share one entry.
+//!
+//! Unbonding tokens sit in pools, one per (validator, start epoch), and an entry holds shares
+//! of its pool, as a delegation holds shares of a validator. A slash cuts the pools that
+//! started at or after the infraction — at most `unbonding_epochs + 1` of them, whatever the
+//! number of delegators — and every entry in them loses the same fraction.
 //!
 //! The rank index `r/` holds exactly the validators that may sit in the next set (not jailed,
 //! self-bond ≥ `min_self_bond`, tokens > 0): every write of a validator goes through
@@ -33,6 +39,7 @@ pub const DELEGATIONS: &[u8] = b"d/";
 pub const UNBONDINGS: &[u8] = b"u/";
 pub const QUEUE: &[u8] = b"m/";
 pub const RANK: &[u8] = b"r/";
+pub const POOLS: &[u8] = b"p/";
 
 /// A registered validator (its identity is the key).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -54,12 +61,20 @@ pub struct Validator {
     pub ranked: Option<Amount>,
 }
 
-/// Tokens on their way out: paid to the delegator at the end of `mature` (its key), slashable
-/// for infractions from `start_epoch` on.
+/// A delegator's tokens on their way out: `shares` of the pool (validator, `start_epoch`),
+/// paid at the end of the epoch in its key (`start_epoch + unbonding_epochs`).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Unbonding {
     pub start_epoch: u64,
-    pub amount: Amount,
+    pub shares: u128,
+}
+
+/// The tokens unbonding from one validator since one epoch, and the shares its entries hold.
+/// Slashable as a whole; a share is worth `tokens / shares`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Pool {
+    pub tokens: Amount,
+    pub shares: u128,
 }
 
 pub fn validator_key(id: &PublicKey) -> Vec<u8> {
@@ -82,6 +97,12 @@ pub fn unbonding_key(id: &PublicKey, delegator: &Address, mature: u64) -> Vec<u8
 }
 pub fn queue_key(mature: u64, id: &PublicKey, delegator: &Address) -> Vec<u8> {
     [QUEUE, &mature.to_be_bytes(), &id.0, &delegator.0].concat()
+}
+pub fn pool_prefix(id: &PublicKey) -> Vec<u8> {
+    [POOLS, &id.0].concat()
+}
+pub fn pool_key(id: &PublicKey, start: u64) -> Vec<u8> {
+    [POOLS, &id.0, &start.to_be_bytes()].concat()
 }
 pub fn rank_key(tokens: Amount, id: &PublicKey) -> Vec<u8> {
     [RANK, &(!tokens).to_be_bytes(), &id.0].concat()
@@ -109,6 +130,12 @@ pub fn parse_queue_key(key: &[u8]) -> Result<(u64, PublicKey, Address)> {
         PublicKey(bytes(&rest[8..40], "queue key")?),
         Address(bytes(&rest[40..], "queue key")?),
     ))
+}
+
+/// `(identity, start)` of a `p/` key.
+pub fn parse_pool_key(key: &[u8]) -> Result<(PublicKey, u64)> {
+    let rest = key.strip_prefix(POOLS).filter(|r| r.len() == 40).ok_or(StakingError::Corrupt("pool key"))?;
+    Ok((PublicKey(bytes(&rest[..32], "pool key")?), u64::from_be_bytes(bytes(&rest[32..], "pool key")?)))
 }
 
 /// The identity of a `v/` key.
@@ -204,4 +231,26 @@ pub fn store_validator(cx: &mut dyn ModuleContext, params: &Params, id: &PublicK
         v.ranked = wanted;
     }
     save(cx, &validator_key(id), v)
+}
+
+pub fn pool(cx: &mut dyn ModuleContext, id: &PublicKey, start: u64) -> Result<Pool> {
+    Ok(load(cx, &pool_key(id, start), "unbonding pool")?.unwrap_or_default())
+}
+
+/// Writes a pool (removes it when its last share is gone).
+pub fn set_pool(cx: &mut dyn ModuleContext, id: &PublicKey, start: u64, pool: &Pool) -> Result<()> {
+    let key = pool_key(id, start);
+    if pool.shares == 0 {
+        Ok(cx.remove(&key)?)
+    } else {
+        save(cx, &key, pool)
+    }
+}
+
+/// What `shares` of `pool` are worth now (rounded down; all of it for all the shares).
+pub fn pool_tokens_of(pool: &Pool, shares: u128) -> Result<Amount> {
+    if pool.shares == 0 {
+        return Ok(0);
+    }
+    mul_div(shares, pool.tokens, pool.shares).ok_or(StakingError::Overflow("pool shares to tokens"))
 }

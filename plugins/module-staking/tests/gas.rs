@@ -164,7 +164,7 @@ fn gas_of_each_call() {
 }
 
 #[test]
-fn slash_gas_grows_with_the_validators_unbonding_entries() {
+fn slash_gas_does_not_grow_with_the_number_of_unbonding_delegators() {
     let users: Vec<u8> = (100..120).collect();
     let mut chain = Chain::new(&genesis(&[(1, 3_000), (2, 3_000)], &users, r#"{"unbonding_epochs":2}"#));
     let v1 = key(1).public();
@@ -179,7 +179,9 @@ fn slash_gas_grows_with_the_validators_unbonding_entries() {
     let b = chain.block(txs);
     assert_success(&b);
     let (none, twenty) = (b.receipts[0].gas_used, b.receipts[1].gas_used);
-    let per_entry = (twenty - none) / 20;
-    eprintln!("Slash: {none} gas with no unbonding entries, {twenty} with 20 ({per_entry} per entry)");
-    assert!(per_entry > 0);
+    eprintln!("Slash: {none} gas with no unbonding entries, {twenty} with 20 entries in one pool");
+    // One pool read and written, whatever the number of entries in it.
+    assert!(twenty - none < 100_000, "{twenty} - {none}");
+    // Each entry lost 1%: 100 → 99.
+    assert!(users.iter().all(|u| chain.unbondings(&key(*u).address())[0].amount == 99));
 }
