@@ -205,8 +205,9 @@ pub fn run(cx: &mut dyn ModuleContext, call: StakingCall) -> Result<Vec<u8>> {
                 state::save(cx, &key, &entry)?;
                 state::set_pool(cx, &validator, now, &pool)?;
             }
-            v.tokens -= amount;
-            v.total_shares -= shares;
+            // shares ≤ held ≤ total_shares, so amount ≤ tokens: these fail only on corrupt state.
+            v.tokens = v.tokens.checked_sub(amount).ok_or(StakingError::Corrupt("validator tokens"))?;
+            v.total_shares = v.total_shares.checked_sub(shares).ok_or(StakingError::Corrupt("validator shares"))?;
             state::set_shares(cx, &validator, &delegator, held - shares)?;
             state::store_validator(cx, p, &validator, &mut v)?;
             cx.emit(b"staking/unbond", &borsh_bytes(&(validator, delegator, shares, amount, mature)))?;

@@ -85,7 +85,9 @@ fn pay_matured(cx: &mut dyn ModuleContext, epoch: u64) -> Result<()> {
             }
         };
         let amount = state::pool_tokens_of(&pool, entry.shares)?;
-        pool.tokens -= amount; // ≤ pool.tokens: the entry's shares are part of the pool's
+        // The entry's shares are part of the pool's, so neither subtraction can fail unless
+        // the state is corrupt.
+        pool.tokens = pool.tokens.checked_sub(amount).ok_or(StakingError::Corrupt("unbonding pool"))?;
         pool.shares = pool.shares.checked_sub(entry.shares).ok_or(StakingError::Corrupt("unbonding pool"))?;
         open = Some((open_validator, open_start, pool));
         if amount > 0 {
