@@ -61,6 +61,8 @@ const COMMON_DEFAULTS: &str = "[chain]\ngenesis = \"genesis.json\"\n[node]\ndata
 /// Registers every plugin this build compiles (see the crate's features).
 pub fn register_compiled_plugins(r: &mut Registry) {
     aether_storage_memory::register(r);
+    // Runtime modules are light and run only where genesis pins them: every build has them.
+    aether_module_staking::register(r);
     #[cfg(feature = "hotstuff")]
     aether_consensus_hotstuff::register(r);
     #[cfg(feature = "rocksdb")]

@@ -154,3 +154,11 @@ pub fn launch_hotstuff_validator(
 ) -> aether_framework::node::Node {
     hotstuff_validator(dir, genesis, key, network).launch().expect("validator launches")
 }
+
+/// Prints the nodes' logs when `AETHER_TEST_LOG` is set (a filter such as `info` or
+/// `aether_node=debug`): for finding out why a multi-node test failed.
+pub fn log_if_asked() {
+    if let Ok(filter) = std::env::var("AETHER_TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_test_writer().try_init();
+    }
+}

@@ -9,6 +9,7 @@ mod config_errors;
 mod contracts;
 mod end_to_end;
 mod epochs;
+mod epochs_hotstuff;
 mod hostile_peer;
 mod modules;
 mod snapshot;

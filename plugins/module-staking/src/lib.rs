@@ -107,3 +107,12 @@ impl RuntimeModule for Staking {
         Ok(queries::query(cx, path, request)?)
     }
 }
+
+/// Registers the module under [`NAME`] (it runs on chains whose genesis pins it).
+pub fn register(registry: &mut aether_api::registry::Registry) {
+    registry.modules.register(
+        NAME,
+        "staking: validators, delegation by shares, unbonding by epochs, rewards, slashing by a slasher module; the validator source",
+        Box::new(|| std::sync::Arc::new(Staking)),
+    );
+}

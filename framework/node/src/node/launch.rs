@@ -196,7 +196,8 @@ impl Node {
                 }
             }
             Some(_) => true,
-            None => false,
+            // Not in this epoch's set: it signs in a later epoch whose set holds it.
+            None => validator_key.is_some(),
         };
         let info = Arc::new(NodeInfo {
             chain_id: genesis.chain_id.clone(),
@@ -205,7 +206,7 @@ impl Node {
             storage: config.storage.name.clone(),
             vm: config.vm.as_ref().map(|v| v.name.clone()),
             mempool_policy: mempool.policy_name().to_string(),
-            validator: local.as_ref().map(|l| l.identity.address()),
+            validator: validator_key.as_ref().map(|k| k.address()),
             signing,
             data_dir: config.node.data_dir.clone(),
         });

@@ -1,0 +1,119 @@
+//! HotStuff across epochs with the staking module as validator source: four validators in one
+//! process (real nodes over the in-process network), stake 1 each. A fifth key registers with
+//! a bond of 2,000 in epoch 0 while its node follows the chain; from epoch 1 it is in the set
+//! and votes — shown by stopping one of the original four: the newcomer holds nearly all the
+//! stake, so the chain commits on only if it signs. Every node agrees on every block, and the
+//! boundary block's certificate proves epoch 1's set to a light client.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aether_consensus_hotstuff::HotStuffEngine;
+use aether_framework::codec;
+use aether_framework::network::memory::MemoryHub;
+use aether_framework::node::{Node, NodeHandle};
+use aether_framework::types::{Action, EpochSchedule, Genesis, GenesisAccount, GenesisModule, Keypair, SignedTransaction, TxBody};
+use aether_module_staking::{Staking, StakingCall};
+use aether_tests::{wait_for_height, wait_for_tx};
+
+const CHAIN: &str = "aether-epochs-test";
+const EPOCH: u64 = 8;
+
+fn genesis(validators: &[Keypair], users: &[Keypair]) -> Genesis {
+    Genesis {
+        chain_id: CHAIN.into(),
+        genesis_time_ms: 1_700_000_000_000,
+        modules: vec![GenesisModule {
+            name: "staking".into(),
+            version: 1,
+            mint: true,
+            params: r#"{"min_self_bond":1,"reward_per_epoch":0}"#.into(),
+        }],
+        epochs: Some(EpochSchedule { length: EPOCH, validator_source: Some("staking".into()) }),
+        accounts: users.iter().map(|k| GenesisAccount { address: k.address(), balance: 1_000_000_000 }).collect(),
+        validators: aether_presets::init::equal_stake_validators(validators, "v", HotStuffEngine::consensus_key),
+    }
+}
+
+fn launch(dir: &Path, genesis: &Genesis, key: &Keypair, hub: &Arc<MemoryHub>) -> Node {
+    aether_tests::hotstuff_validator(dir, genesis, key, hub.join(key.public())).module(Staking).launch().expect("validator launches")
+}
+
+fn staking_tx(from: &Keypair, nonce: u64, call: StakingCall, value: u128) -> SignedTransaction {
+    TxBody {
+        chain_id: CHAIN.into(),
+        sender: from.public(),
+        nonce,
+        fee: 10_000,
+        action: Action::Module { module: "staking".into(), call: call.encode(), value, gas_limit: 10_000_000 },
+    }
+    .sign(from)
+}
+
+async fn submit(node: &NodeHandle, tx: &SignedTransaction) {
+    let hash = node.submit(&codec::encode(tx)).expect("admitted");
+    wait_for_tx(node, hash, Duration::from_secs(60)).await;
+    match node.transaction(&hash).unwrap() {
+        aether_framework::node::TxLookup::Committed(c) => {
+            assert_eq!(c.receipt.status, aether_framework::types::TxStatus::Success, "{:?}", c.receipt)
+        }
+        other => panic!("not committed: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_that_joins_by_staking_votes_from_the_next_epoch_and_every_node_agrees() {
+    aether_tests::log_if_asked();
+    let dir = tempfile::tempdir().unwrap();
+    let keys: Vec<Keypair> = (0..5u8).map(|i| Keypair::from_seed([0x70 + i; 32])).collect();
+    let operator = Keypair::from_seed([0x7f; 32]);
+    let genesis = genesis(&keys[..4], &[operator.clone()]);
+    let hub = MemoryHub::new();
+    let mut nodes: Vec<Option<Node>> =
+        keys.iter().enumerate().map(|(i, k)| Some(launch(&dir.path().join(format!("n{i}")), &genesis, k, &hub))).collect();
+    let handle = |i: usize, nodes: &[Option<Node>]| nodes[i].as_ref().unwrap().handle();
+
+    // Epoch 0: the fifth key registers with a self-bond above each genesis validator's stake.
+    let newcomer = &keys[4];
+    let register = StakingCall::register(newcomer, &operator.address(), HotStuffEngine::consensus_key(newcomer), "v4", 0);
+    submit(&handle(0, &nodes), &staking_tx(&operator, 0, register, 2_000)).await;
+    let registered_at = handle(0, &nodes).status().unwrap().head.height;
+    assert!(registered_at < EPOCH, "registered within epoch 0 (at {registered_at}); lengthen the epoch if this machine is slow");
+
+    // Epoch 1 starts with five validators; the newcomer's node starts its engine as a signer.
+    wait_for_height(&handle(4, &nodes), EPOCH + 2, Duration::from_secs(60)).await;
+    let set = handle(0, &nodes).ledger().unwrap().validator_set(1).unwrap().unwrap();
+    assert_eq!(set.len(), 5, "{set:?}");
+    assert_eq!(set[0].identity, newcomer.public(), "the largest stake leads the set");
+
+    // No quorum without the newcomer now: stop an original validator; the chain goes on only
+    // with the newcomer's votes.
+    let stopped = nodes[1].take().unwrap();
+    stopped.shutdown().unwrap();
+    let from = handle(0, &nodes).status().unwrap().head.height;
+    wait_for_height(&handle(4, &nodes), from + 6, Duration::from_secs(90)).await;
+
+    // Every running node holds the same blocks and roots, and each boundary block's
+    // certificate proves it final with its epoch's set.
+    let reference = handle(0, &nodes).ledger().unwrap();
+    let top = [0, 2, 3, 4].iter().map(|&i| handle(i, &nodes).status().unwrap().head.height).min().unwrap();
+    for i in [2usize, 3, 4] {
+        let ledger = handle(i, &nodes).ledger().unwrap();
+        for h in 1..=top {
+            let (a, _) = reference.block_by_height(h).unwrap().unwrap();
+            let (b, _) = ledger.block_by_height(h).unwrap().unwrap();
+            assert_eq!(a.hash(), b.hash(), "node {i} at height {h}");
+        }
+    }
+    let changes = reference.epoch_changes(0, 1).unwrap().unwrap();
+    let registry = aether_presets::aether().registry();
+    let factory = registry.consensus.get("hotstuff").unwrap().factory.clone();
+    let make = |ctx: &aether_framework::consensus::EngineContext| {
+        factory(ctx, &aether_framework::registry::PluginSettings::empty("consensus.hotstuff")).map_err(|e| e.to_string())
+    };
+    assert_eq!(aether_framework::light::verify_validator_set(&genesis, 1, &changes, make).unwrap(), set);
+    for node in nodes.into_iter().flatten() {
+        node.shutdown().unwrap();
+    }
+}
