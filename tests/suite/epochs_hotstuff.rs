@@ -68,7 +68,7 @@ async fn a_validator_that_joins_by_staking_votes_from_the_next_epoch_and_every_n
     let dir = tempfile::tempdir().unwrap();
     let keys: Vec<Keypair> = (0..5u8).map(|i| Keypair::from_seed([0x70 + i; 32])).collect();
     let operator = Keypair::from_seed([0x7f; 32]);
-    let genesis = genesis(&keys[..4], &[operator.clone()]);
+    let genesis = genesis(&keys[..4], std::slice::from_ref(&operator));
     let hub = MemoryHub::new();
     let mut nodes: Vec<Option<Node>> =
         keys.iter().enumerate().map(|(i, k)| Some(launch(&dir.path().join(format!("n{i}")), &genesis, k, &hub))).collect();
