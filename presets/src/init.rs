@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aether_framework::types::{Address, Amount, Genesis, GenesisAccount, GenesisValidator, Keypair};
+use aether_framework::types::{Address, Amount, EpochSchedule, Genesis, GenesisAccount, GenesisModule, GenesisValidator, Keypair};
 use anyhow::{bail, Context};
 
 use crate::keys;
@@ -39,7 +39,15 @@ pub struct InitOptions {
     /// With more than one validator: validator I listens for peers on 127.0.0.1 at this port + I
     /// (the full node at + N).
     pub p2p_port_base: u16,
+    /// Blocks per epoch (`None`: one epoch, the genesis set, forever).
+    pub epoch_length: Option<u64>,
+    /// Pin the staking module as the validator source (needs `epoch_length`): validators
+    /// bond [`STAKING_GENESIS_STAKE`] each, minted into the module's account.
+    pub staking: bool,
 }
+
+/// Each genesis validator's self-bond on a chain `init` makes with staking.
+pub const STAKING_GENESIS_STAKE: Amount = 1_000_000;
 
 impl InitOptions {
     pub fn new(dir: &Path) -> InitOptions {
@@ -52,6 +60,8 @@ impl InitOptions {
             rpc_listen: None,
             validators: 1,
             p2p_port_base: 30400,
+            epoch_length: None,
+            staking: false,
         }
     }
 }
@@ -131,13 +141,30 @@ pub fn init_chain_in(presets: &crate::Presets, opts: &InitOptions) -> anyhow::Re
     if opts.fund_dev_account {
         accounts.push(GenesisAccount { address: keys::dev_account().address(), balance: opts.faucet_balance });
     }
+    if opts.staking && opts.epoch_length.is_none() {
+        bail!("--staking needs --epoch-length: the staking module picks each epoch's validator set");
+    }
+    if opts.epoch_length == Some(0) {
+        bail!("--epoch-length must be at least 1");
+    }
+    let mut validators_entries = equal_stake_validators(&validators, "validator-", |k| registry.consensus_key(&engine, k));
+    let mut modules = vec![];
+    if opts.staking {
+        if registry.modules.get("staking").is_err() {
+            bail!("preset {} has no staking module", preset.name());
+        }
+        for v in &mut validators_entries {
+            v.stake = STAKING_GENESIS_STAKE;
+        }
+        modules.push(GenesisModule { name: "staking".into(), version: 1, mint: true, params: String::new() });
+    }
     let genesis = Genesis {
         chain_id: opts.chain_id.clone(),
         genesis_time_ms: SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64,
-        modules: vec![],
-        epochs: None,
+        modules,
+        epochs: opts.epoch_length.map(|length| EpochSchedule { length, validator_source: opts.staking.then(|| "staking".to_string()) }),
         accounts,
-        validators: equal_stake_validators(&validators, "validator-", |k| registry.consensus_key(&engine, k)),
+        validators: validators_entries,
     };
     let key_path = validator_key_path(0, opts.validators);
     let rpc = opts.rpc_listen.map(|a| format!("\n[rpc]\nlisten = \"{a}\"\n")).unwrap_or_default();

@@ -8,10 +8,15 @@
 //! by varying its block (the block is not an input), not by re-encoding its proof.
 //!
 //! A round entered by a timeout, and the round after a proposal made in such a round, has a
-//! leader taken in turn (`round mod n`, skipping validators not eligible): with VRF leaders
-//! after a timeout each retry fails again with the probability that the draw lands on a faulty
-//! validator while the round timer grows 1.5x per failure (one offline validator of four
-//! stalled a simulated chain for 35 s). In turn, an honest leader comes within f + 1 rounds.
+//! leader taken in turn, skipping validators not eligible: with VRF leaders after a timeout
+//! each retry fails again with the probability that the draw lands on a faulty validator while
+//! the round timer grows 1.5x per failure (one offline validator of four stalled a simulated
+//! chain for 35 s). "In turn" walks the stake line: turn `k` of `n` falls on the validator
+//! holding the point `k · total / n`. With equal stakes that is `round mod n` (an honest leader
+//! within f + 1 rounds); with unequal ones each validator leads turns in proportion to its
+//! stake, so a validator with a sliver of stake that is offline (one that just joined an
+//! epoch's set) does not take every other turn — which, as votes go to the next round's
+//! leader, would stop every QC.
 
 use aether_api::consensus::ValidatorIndex;
 use aether_primitives::types::{Amount, Hash};
@@ -52,7 +57,28 @@ impl Election {
         if let Some(leader) = self.scripted_leader(round) {
             return leader;
         }
-        (round % self.stakes.len() as u64) as ValidatorIndex
+        self.in_turn(round, &self.stakes).unwrap_or((round % self.stakes.len().max(1) as u64) as ValidatorIndex)
+    }
+
+    /// The first validator with stake in `stakes` from turn `round mod n` on (see the module
+    /// docs): turn `k` falls on the validator holding the point `k · (total / n)` of the stake
+    /// line of `self.stakes`. `None` if nobody in `stakes` has any.
+    fn in_turn(&self, round: u64, stakes: &[Amount]) -> Option<ValidatorIndex> {
+        let n = self.stakes.len() as u64;
+        if n == 0 {
+            return None;
+        }
+        let step = (self.total_stake() / u128::from(n)).max(1);
+        (0..n).map(|i| (round.wrapping_add(i)) % n).find_map(|turn| {
+            // turn < n and step <= total / n: the point stays below the total.
+            let point = u128::from(turn) * step;
+            let mut below = 0u128;
+            let holder = self.stakes.iter().position(|s| {
+                below = below.saturating_add(*s);
+                point < below
+            })?;
+            (stakes.get(holder).copied().unwrap_or(0) > 0).then_some(holder as ValidatorIndex)
+        })
     }
 
     /// Leader of the round after the certified proposal `digest` (its round plus one), when
@@ -79,11 +105,7 @@ impl Election {
         let stakes = self.eligible_stakes(window);
         if after_timeout {
             // In turn from round + 1, skipping validators not eligible.
-            let n = self.stakes.len() as u64;
-            return (0..n)
-                .map(|i| (round.saturating_add(1).saturating_add(i) % n) as usize)
-                .find(|i| stakes[*i] > 0)
-                .map(|i| i as ValidatorIndex);
+            return self.in_turn(round.saturating_add(1), &stakes);
         }
         beta.and_then(|beta| pick_by_stake(&beta, &stakes).ok()).map(|i| i as ValidatorIndex)
     }

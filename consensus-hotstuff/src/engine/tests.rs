@@ -507,3 +507,57 @@ fn a_late_payload_check_never_votes_in_a_round_already_left() {
     assert!(!voted_in_round_one, "no vote for a round already left: {out:?}");
     assert_eq!(e.safety.state().highest_vote_round, 0);
 }
+
+/// A validator with more than two thirds of the stake goes on alone when the round's leader
+/// is offline: its own timeout forms the TC, and it leads the next round. This is the first
+/// round of an epoch whose set gained a validator that runs no node yet.
+#[test]
+fn a_new_epochs_engine_with_a_dominant_validator_proceeds_past_an_absent_leader() {
+    let validators = ValidatorSet::new(
+        [(0u8, 1_000_000u128), (1, 2_000)]
+            .iter()
+            .map(|(i, stake)| {
+                let k = identity(*i);
+                Validator {
+                    name: format!("v{i}"),
+                    identity: k.public(),
+                    address: k.address(),
+                    consensus_key: HotStuffEngine::consensus_key(&k),
+                    stake: *stake,
+                }
+            })
+            .collect(),
+    );
+    let ctx = EngineContext {
+        chain_id: "t".into(),
+        genesis: Hash::digest(b"t", b"genesis"),
+        validators,
+        local: Some(LocalValidator { index: 0, identity: identity(0) }),
+        epoch: aether_api::consensus::EpochRange { number: 1, first_height: 7, last_height: Some(12) },
+    };
+    let mut e = HotStuffEngine::from_context(&ctx, HotStuffSettings::default()).unwrap();
+    let boundary = BlockRef { hash: Hash::digest(b"t", b"block 6"), height: 6 };
+    let mut out = vec![];
+    // The boundary block's certificate is the old epoch's: the new engine starts on it afresh.
+    e.handle(0, Input::Start { committed: boundary, certificate: Certificate(vec![1, 2, 3]), safety_state: None }, &mut out);
+    let mut built = false;
+    let mut timers = std::collections::BTreeMap::new();
+    for _ in 0..50 {
+        for o in &out {
+            match o {
+                Output::SetTimer { id, at_ms } => drop(timers.insert(*id, *at_ms)),
+                Output::CancelTimer { id } => drop(timers.remove(id)),
+                _ => {}
+            }
+        }
+        if out.iter().any(|o| matches!(o, Output::BuildPayload { parent, .. } if *parent == boundary)) {
+            built = true;
+            break;
+        }
+        let Some((&id, &at)) = timers.iter().min_by_key(|(_, at)| **at) else { break };
+        timers.remove(&id);
+        out.clear();
+        e.handle(at, Input::Timer { id }, &mut out);
+    }
+    assert!(built, "never asked for a block on the boundary block; last outputs {out:?}");
+}

@@ -31,6 +31,13 @@ pub(crate) struct InitArgs {
     /// (the full node, fullnode.toml, at + N).
     #[arg(long, default_value_t = 30400)]
     pub(crate) p2p_port: u16,
+    /// Blocks per epoch: the validator set may change at each epoch's end.
+    #[arg(long)]
+    pub(crate) epoch_length: Option<u64>,
+    /// Pin the staking module as the validator source (with --epoch-length): validators join,
+    /// bond and leave with `aether tx stake | delegate | unstake`.
+    #[arg(long, requires = "epoch_length")]
+    pub(crate) staking: bool,
 }
 
 pub(crate) fn init(a: InitArgs) -> anyhow::Result<()> {
@@ -41,6 +48,8 @@ pub(crate) fn init(a: InitArgs) -> anyhow::Result<()> {
     opts.rpc_listen = a.rpc_listen;
     opts.validators = a.validators;
     opts.p2p_port_base = a.p2p_port;
+    opts.epoch_length = a.epoch_length;
+    opts.staking = a.staking;
     let out = init::init_chain_in(crate::presets(), &opts)?;
     println!("initialised chain {:?} in {}", opts.chain_id, a.dir.display());
     println!("  config         {}", out.config.display());

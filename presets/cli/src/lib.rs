@@ -23,6 +23,7 @@ mod devnet;
 mod keys;
 mod node;
 mod snapshot;
+mod staking;
 mod tx;
 
 use std::process::ExitCode;

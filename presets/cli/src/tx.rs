@@ -21,6 +21,15 @@ pub(crate) enum TxCommand {
     Call(CallArgs),
     /// Call a runtime module.
     Module(ModuleArgs),
+    /// Register a validator with the staking module, bonding the amount as its self-bond
+    /// (signed by the operator's key; the validator's identity key signs the registration).
+    Stake(crate::staking::StakeArgs),
+    /// Delegate tokens to a validator for shares of its stake.
+    Delegate(crate::staking::DelegateArgs),
+    /// Unbond shares from a validator; the tokens come back after the unbonding epochs.
+    Unstake(crate::staking::UnstakeArgs),
+    /// Take your jailed validator back into the running (after its jail epochs).
+    Unjail(crate::staking::UnjailArgs),
 }
 
 #[derive(Args)]
@@ -150,6 +159,10 @@ pub(crate) async fn run(command: TxCommand) -> anyhow::Result<()> {
             let action = Action::Module { module: a.module, call: parse_hex("--call", &a.call)?, value: a.value, gas_limit: a.gas };
             submit(&a.signer, action).await.map(|_| ())
         }
+        TxCommand::Stake(a) => crate::staking::stake(a).await,
+        TxCommand::Delegate(a) => crate::staking::delegate(a).await,
+        TxCommand::Unstake(a) => crate::staking::unstake(a).await,
+        TxCommand::Unjail(a) => crate::staking::unjail(a).await,
     }
 }
 
@@ -159,7 +172,7 @@ fn parse_hex(what: &str, text: &str) -> anyhow::Result<Vec<u8>> {
 
 /// Signs `action` with the signer's key at its next nonce, submits it, and (unless --no-wait)
 /// waits for the commit and prints the receipt. Returns the receipt if it waited.
-async fn submit(signer: &SignerArgs, action: Action) -> anyhow::Result<Option<Receipt>> {
+pub(crate) async fn submit(signer: &SignerArgs, action: Action) -> anyhow::Result<Option<Receipt>> {
     let key = match (&signer.key, signer.dev) {
         (Some(path), _) => keys::read_key_file(path)?,
         (None, true) => keys::dev_account(),

@@ -253,3 +253,66 @@ async fn devnet_runs_each_validator_as_a_process_and_stops_them_all() {
     let logs = std::fs::read_to_string(chain.join("validator-3.log")).unwrap();
     assert!(logs.contains("stopped cleanly"), "validator 3 stopped cleanly on SIGTERM:\n{logs}");
 }
+
+/// An operator's staking from the command line: `init --staking --epoch-length` makes a chain
+/// whose sets come from the staking module; `tx delegate` and `tx stake` (a second validator's
+/// registration) commit; at the next epoch the set holds both, as `aether_getValidatorSet`
+/// shows with its proof from genesis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staking_from_the_command_line_changes_the_next_epochs_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let d = dir.path().to_str().unwrap();
+    let out = Command::new(BIN)
+        .args(["init", "--dir", d, "--dev-account", "--staking", "--epoch-length", "6", "--rpc-listen", &format!("127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN).args(["init", "--dir", d, "--staking"]).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--epoch-length"), "--staking alone is refused");
+
+    let log_path = dir.path().join("node.log");
+    let child = spawn_logged(&["run", "--dir", d, "--set", "consensus.hotstuff.min_block_interval_ms=50"], &log_path);
+    let mut guard = ChildGuard(Some(child));
+    let (url, client) = connect(port).await;
+    let genesis_set = client.validator_set(Some(0), None).await.unwrap().validators;
+    assert_eq!(genesis_set.len(), 1);
+    let v0 = genesis_set[0].identity.to_string();
+
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{args:?} failed: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("committed in block") && stdout.contains("Success"), "{args:?}: {stdout}");
+        stdout
+    };
+    run(&["tx", "delegate", "--dev", "--validator", &v0, "--amount", "5000", "--rpc", &url]);
+    let new_key = dir.path().join("keys/validator-new.json");
+    assert!(Command::new(BIN).args(["keys", "generate", "--out", new_key.to_str().unwrap()]).output().unwrap().status.success());
+    run(&["tx", "stake", "--dev", "--validator-key", new_key.to_str().unwrap(), "--amount", "2000", "--name", "newcomer", "--rpc", &url]);
+
+    // The next epoch's set holds both (the newcomer does not run a node: the first validator
+    // holds far more than two thirds of the stake, so the chain goes on).
+    let start = Instant::now();
+    let view = loop {
+        let status = client.status().await.unwrap();
+        // The epoch of the next block.
+        if let Ok(view) = client.validator_set(None, None).await {
+            if view.validators.len() == 2 {
+                break view;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the set never grew; at height {}; logs:\n{}",
+            status.height,
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(view.changes.len() as u64, view.epoch);
+    assert!(view.validators[0].stake >= 1_005_000, "bonded, delegated and rewarded: {:?}", view.validators);
+    assert!(view.validators.iter().any(|v| v.name == "newcomer" && v.stake >= 2000), "{:?}", view.validators);
+    let exit = interrupt_and_wait(guard.0.take().unwrap(), Duration::from_secs(30));
+    assert!(exit.success(), "logs:\n{}", std::fs::read_to_string(&log_path).unwrap());
+}

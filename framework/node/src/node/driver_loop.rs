@@ -55,6 +55,7 @@ fn start_next_epoch(
     io.peers = ctx.validators.iter().map(|v| v.identity).collect();
     epochs.validators = ctx.validators;
     *driver = Driver::new(engine);
+    io.evidence.retain_verified(driver.engine());
     driver.handle(now_ms, Input::Start { committed, certificate, safety_state }, io)?;
     for (from, bytes) in std::mem::take(&mut epochs.early) {
         if let Some(from) = epochs.validators.index_of(&from) {

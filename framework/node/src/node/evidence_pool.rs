@@ -36,6 +36,20 @@ impl EvidencePool {
         self.pending.retain(|e| !recorded.contains(e));
     }
 
+    /// A new epoch began: keeps only what its engine still verifies. Evidence is bound to the
+    /// epoch whose set signed it (offender indices are that set's), and blocks of the new
+    /// epoch would be refused for recording the old epoch's.
+    pub(super) fn retain_verified(&mut self, engine: &dyn ConsensusEngine) {
+        let before = self.pending.len();
+        self.pending.retain(|e| engine.verify_evidence(e).is_ok());
+        if self.pending.len() < before {
+            tracing::warn!(
+                dropped = before - self.pending.len(),
+                "evidence of the previous epoch left unrecorded: the new epoch's engine does not verify it"
+            );
+        }
+    }
+
     /// Adds verified, new evidence to the pool and gossips it. `false` when it was known.
     pub(super) fn add(&mut self, evidence: Evidence) -> bool {
         if self.pending.contains(&evidence) {

@@ -1,0 +1,99 @@
+//! `aether tx stake | delegate | unstake | unjail`: calls of the staking module
+//! (`aether-module-staking`), built, signed and submitted over RPC.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aether_framework::types::{Action, Amount, PublicKey};
+use aether_module_staking::StakingCall;
+use aether_presets::keys;
+use aether_rpc::AetherApiClient;
+use anyhow::Context;
+use clap::Args;
+use jsonrpsee::http_client::HttpClientBuilder;
+
+use crate::tx::{submit, SignerArgs};
+
+/// Gas for a staking call: registration checks a consensus key (2M gas), the others far less.
+const STAKING_GAS: u64 = 5_000_000;
+
+#[derive(Args)]
+pub(crate) struct StakeArgs {
+    /// The validator's identity key file (its node's `--validator-key`): it signs the
+    /// registration, and its consensus key is derived from it for the chain's engine.
+    #[arg(long)]
+    pub(crate) validator_key: PathBuf,
+    /// The self-bond.
+    #[arg(long)]
+    pub(crate) amount: Amount,
+    /// The validator's name in sets and queries.
+    #[arg(long)]
+    pub(crate) name: String,
+    /// Commission on rewards, in basis points (100 = 1%).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) commission_bps: u16,
+    #[command(flatten)]
+    pub(crate) signer: SignerArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct DelegateArgs {
+    /// The validator's identity public key (0x + 64 hex digits).
+    #[arg(long)]
+    pub(crate) validator: PublicKey,
+    #[arg(long)]
+    pub(crate) amount: Amount,
+    #[command(flatten)]
+    pub(crate) signer: SignerArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct UnstakeArgs {
+    #[arg(long)]
+    pub(crate) validator: PublicKey,
+    /// Shares to unbond (`aether module-query --module staking --path delegation` shows yours).
+    #[arg(long)]
+    pub(crate) shares: u128,
+    #[command(flatten)]
+    pub(crate) signer: SignerArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct UnjailArgs {
+    #[arg(long)]
+    pub(crate) validator: PublicKey,
+    #[command(flatten)]
+    pub(crate) signer: SignerArgs,
+}
+
+fn action(call: StakingCall, value: Amount) -> Action {
+    Action::Module { module: aether_module_staking::NAME.into(), call: call.encode(), value, gas_limit: STAKING_GAS }
+}
+
+pub(crate) async fn stake(a: StakeArgs) -> anyhow::Result<()> {
+    let identity = keys::read_key_file(&a.validator_key)?;
+    let operator = match (&a.signer.key, a.signer.dev) {
+        (Some(path), _) => keys::read_key_file(path)?,
+        (None, _) => keys::dev_account(),
+    };
+    // The consensus key the chain's engine expects for this identity.
+    let client = HttpClientBuilder::default().request_timeout(Duration::from_secs(10)).build(&a.signer.rpc)?;
+    let status = client.status().await.with_context(|| format!("cannot reach the node at {}", a.signer.rpc))?;
+    let registry = crate::presets().default_preset().registry();
+    let consensus_key = registry.consensus_key(&status.engine, &identity);
+    let call = StakingCall::register(&identity, &operator.address(), consensus_key, &a.name, a.commission_bps);
+    println!("registering validator {} ({}) operated by {}", a.name, identity.public(), operator.address());
+    submit(&a.signer, action(call, a.amount)).await.map(|_| ())
+}
+
+pub(crate) async fn delegate(a: DelegateArgs) -> anyhow::Result<()> {
+    submit(&a.signer, action(StakingCall::delegate(a.validator), a.amount)).await.map(|_| ())
+}
+
+pub(crate) async fn unstake(a: UnstakeArgs) -> anyhow::Result<()> {
+    submit(&a.signer, action(StakingCall::unbond(a.validator, a.shares), 0)).await.map(|_| ())
+}
+
+pub(crate) async fn unjail(a: UnjailArgs) -> anyhow::Result<()> {
+    submit(&a.signer, action(StakingCall::unjail(a.validator), 0)).await.map(|_| ())
+}
