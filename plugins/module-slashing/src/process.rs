@@ -112,7 +112,7 @@ fn handle(cx: &mut dyn ModuleContext, p: &Params, set: &mut Option<Vec<Validator
     let validator = member.identity;
     if let Some(earlier) = state::offence(cx, &validator, epoch)? {
         let reason = format!(
-            "validator {validator} was already punished for an offence in epoch {epoch} (evidence {}): once per validator and epoch",
+            "validator {validator}'s offence in epoch {epoch} was already handled (evidence {}): one slash per validator and epoch",
             earlier.evidence
         );
         return ignore(cx, hash, piece, reason);
