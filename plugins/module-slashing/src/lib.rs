@@ -114,7 +114,9 @@ impl RuntimeModule for Slashing {
     fn init_genesis(&self, cx: &mut dyn ModuleContext, params: &[u8]) -> Result<(), ModuleError> {
         let params = Params::from_genesis(params)?;
         if let Err(ModuleError::UnknownModule(name)) = cx.call_module(&params.staking_module, &[]) {
-            return Err(SlashingError::Params(format!("staking_module {name:?} is not a module of this chain (genesis does not pin it)")).into());
+            return Err(
+                SlashingError::Params(format!("staking_module {name:?} is not a module of this chain (genesis does not pin it)")).into()
+            );
         }
         state::save(cx, state::PARAMS, &params)?;
         Ok(())

@@ -88,7 +88,10 @@ mod tests {
         assert_eq!(Params::from_genesis(b"").unwrap(), Params::default());
         assert_eq!(Params::from_genesis(b"{}").unwrap(), Params::default());
         let p = Params::from_genesis(br#"{"double_sign_bps":500,"jail_on_double_sign":false}"#).unwrap();
-        assert_eq!((p.double_sign_bps, p.jail_on_double_sign, p.staking_module.as_str(), p.max_evidence_per_block), (500, false, "staking", 16));
+        assert_eq!(
+            (p.double_sign_bps, p.jail_on_double_sign, p.staking_module.as_str(), p.max_evidence_per_block),
+            (500, false, "staking", 16)
+        );
         let err = |json: &str| Params::from_genesis(json.as_bytes()).unwrap_err().to_string();
         assert!(err(r#"{"double_sign_bps":10001}"#).contains("double_sign_bps must be at most 10000 (100%); got 10001"));
         assert!(err(r#"{"double_sign_bps":0,"jail_on_double_sign":false}"#).contains("would not be punished at all"));

@@ -58,10 +58,7 @@ pub fn offence_key(identity: &PublicKey, epoch: u64) -> Vec<u8> {
 
 /// The epoch of an `o/` key.
 pub fn parse_offence_key(key: &[u8]) -> Result<u64> {
-    let epoch: [u8; 8] = key
-        .get(OFFENCES.len() + 32..)
-        .and_then(|b| b.try_into().ok())
-        .ok_or(SlashingError::Corrupt("offence key"))?;
+    let epoch: [u8; 8] = key.get(OFFENCES.len() + 32..).and_then(|b| b.try_into().ok()).ok_or(SlashingError::Corrupt("offence key"))?;
     Ok(u64::from_be_bytes(epoch))
 }
 

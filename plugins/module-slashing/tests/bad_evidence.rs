@@ -39,7 +39,8 @@ fn an_index_outside_the_set_or_an_unknown_kind_is_ignored_and_the_chain_goes_on(
 
     // The ledger records a piece only once: offered again, it is left out of the block.
     let head = chain.ledger.head();
-    let built = chain.ledger.build_block(&head.block.hash, head.certificate, vec![], vec![good], head.header.time_ms + 10, PROPOSER).unwrap();
+    let built =
+        chain.ledger.build_block(&head.block.hash, head.certificate, vec![], vec![good], head.header.time_ms + 10, PROPOSER).unwrap();
     assert!(built.executed.block.evidence.is_empty());
     chain.run_to(2 * EPOCH);
     assert_eq!(chain.set(2), ["v1", "v2"]);

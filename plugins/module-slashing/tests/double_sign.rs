@@ -69,7 +69,11 @@ fn one_slash_per_validator_and_epoch_and_again_in_a_later_epoch() {
     assert_eq!(ig[0].evidence, b.hash());
     assert_eq!(
         ig[0].reason,
-        format!("validator {}'s offence in epoch 0 was already handled (evidence {}): one slash per validator and epoch", key(2).public(), a.hash())
+        format!(
+            "validator {}'s offence in epoch 0 was already handled (evidence {}): one slash per validator and epoch",
+            key(2).public(),
+            a.hash()
+        )
     );
     assert!(chain.processed(&a) && chain.processed(&b));
     // A double proposal later in the same epoch: the same offence window, no slash.
@@ -104,7 +108,12 @@ fn one_slash_per_validator_and_epoch_and_again_in_a_later_epoch() {
 
 #[test]
 fn evidence_against_several_validators_in_one_block_slashes_each() {
-    let mut chain = Chain::new(&genesis(&[(1, 3_000), (2, 2_000), (3, 1_500), (4, 1_000)], &[], STAKING, r#"{"double_sign_bps":1000,"jail_on_double_sign":false}"#));
+    let mut chain = Chain::new(&genesis(
+        &[(1, 3_000), (2, 2_000), (3, 1_500), (4, 1_000)],
+        &[],
+        STAKING,
+        r#"{"double_sign_bps":1000,"jail_on_double_sign":false}"#,
+    ));
     let pieces = vec![evidence(1, DOUBLE_VOTE, "x"), evidence(3, DOUBLE_PROPOSAL, "y")];
     let blk = chain.block_with(vec![], pieces);
     let got: Vec<(u32, u128, bool)> = slashed(&blk).iter().map(|s| (s.offender, s.burned, s.jailed)).collect();

@@ -38,7 +38,8 @@ fn unbondings_started_in_the_offence_epoch_are_cut_and_earlier_ones_are_not() {
     assert_eq!(s[0].burned, cut_tokens + cut_bob, "the validator's tokens and bob's unbonding, 20% each");
     assert_eq!(chain.staking_balance(), before - s[0].burned);
     assert_eq!(chain.validator(1).tokens, tokens - cut_tokens);
-    let amounts = |who: &aether_primitives::types::Address| chain.unbondings(who).iter().map(|u| (u.amount, u.start_epoch)).collect::<Vec<_>>();
+    let amounts =
+        |who: &aether_primitives::types::Address| chain.unbondings(who).iter().map(|u| (u.amount, u.start_epoch)).collect::<Vec<_>>();
     assert_eq!(amounts(&alice.address()), vec![(500, 0)], "alice unbonded in epoch 0: untouched");
     assert_eq!(amounts(&bob.address()), vec![(bob_unbonding - cut_bob, 1)]);
 

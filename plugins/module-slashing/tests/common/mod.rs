@@ -112,10 +112,17 @@ impl Chain {
     /// transaction and every piece of evidence was included, the follower agrees, no hook
     /// failed and staking's invariants hold.
     pub fn block_with(&mut self, txs: Vec<SignedTransaction>, evidence: Vec<Evidence>) -> Arc<ExecutedBlock> {
+        let block = self.block_allowing_hook_failures(txs, evidence);
+        let failed = hook_failures(&block);
+        assert!(failed.is_empty(), "height {}: hooks failed: {failed:?}", block.block.header.height);
+        block
+    }
+
+    /// [`Chain::block_with`] without the check that no hook failed.
+    pub fn block_allowing_hook_failures(&mut self, txs: Vec<SignedTransaction>, evidence: Vec<Evidence>) -> Arc<ExecutedBlock> {
         let head = self.ledger.head();
         let offered = evidence.len();
-        let built =
-            self.ledger.build_block(&head.block.hash, head.certificate, txs, evidence, head.header.time_ms + 10, PROPOSER).unwrap();
+        let built = self.ledger.build_block(&head.block.hash, head.certificate, txs, evidence, head.header.time_ms + 10, PROPOSER).unwrap();
         assert!(built.rejected.is_empty(), "rejected: {:?}", built.rejected);
         assert_eq!(built.executed.block.evidence.len(), offered, "every piece of evidence recorded");
         let block = self.ledger.commit(&built.executed.hash, &Certificate(vec![1])).unwrap();
@@ -124,9 +131,6 @@ impl Chain {
         assert_eq!(self.follower.head().header.state_root, self.ledger.head().header.state_root, "follower state root");
         assert_eq!(self.follower.head().block.hash, self.ledger.head().block.hash);
         assert_eq!(replayed.hook_events, block.hook_events, "the follower's hooks emitted the same events");
-        let failed: Vec<String> =
-            block.hook_events.iter().filter(|e| e.topic == b"hook_failed").map(|e| String::from_utf8_lossy(&e.data).into_owned()).collect();
-        assert!(failed.is_empty(), "height {}: hooks failed: {failed:?}", block.block.header.height);
         self.invariants();
         block
     }
@@ -173,6 +177,11 @@ impl Chain {
         serde_json::from_slice(&answer.unwrap()).unwrap()
     }
 
+    pub fn validator_tokens_of(&self, identity: &PublicKey) -> Amount {
+        let answer = self.ledger.module_query("staking", "validator", &identity.0, 100_000_000).unwrap().answer;
+        serde_json::from_slice::<ValidatorInfo>(&answer.unwrap()).unwrap().tokens
+    }
+
     pub fn unbondings(&self, who: &Address) -> Vec<UnbondingInfo> {
         let answer = self.ledger.module_query("staking", "unbonding", &who.0, 100_000_000).unwrap().answer;
         serde_json::from_slice(&answer.unwrap()).unwrap()
@@ -201,7 +210,13 @@ impl Chain {
 
     /// The names in the set committed for `epoch`, in order.
     pub fn set(&self, epoch: u64) -> Vec<String> {
-        self.ledger.validator_set(epoch).unwrap().unwrap_or_else(|| panic!("no set for epoch {epoch}")).into_iter().map(|v| v.name).collect()
+        self.ledger
+            .validator_set(epoch)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no set for epoch {epoch}"))
+            .into_iter()
+            .map(|v| v.name)
+            .collect()
     }
 
     /// Validator `n`'s index in `epoch`'s set (what evidence of that epoch names).
@@ -219,6 +234,11 @@ fn decoded<T: serde::de::DeserializeOwned>(block: &ExecutedBlock, topic: &[u8]) 
         .inspect(|e| assert_eq!(e.emitter, module_address("slashing")))
         .map(|e| serde_json::from_slice(&e.data).unwrap())
         .collect()
+}
+
+/// The `hook_failed` events' texts.
+pub fn hook_failures(block: &ExecutedBlock) -> Vec<String> {
+    block.hook_events.iter().filter(|e| e.topic == b"hook_failed").map(|e| String::from_utf8_lossy(&e.data).into_owned()).collect()
 }
 
 pub fn slashed(block: &ExecutedBlock) -> Vec<Slashed> {
