@@ -6,7 +6,7 @@
 
 mod common;
 
-use aether_module_slashing::{OutcomeInfo, DOUBLE_PROPOSAL, DOUBLE_VOTE};
+use aether_module_slashing::{OutcomeInfo, Slashing, DOUBLE_PROPOSAL, DOUBLE_VOTE};
 use common::*;
 
 const STAKING: &str = r#"{"slasher":"slashing","unbonding_epochs":2}"#;
@@ -110,4 +110,58 @@ fn transactions_and_bad_queries_are_refused() {
     assert!(chain.slashing_query("evidence", &[]).is_err());
     let params = String::from_utf8(chain.slashing_query("params", &[]).unwrap()).unwrap();
     assert_eq!(params, r#"{"double_sign_bps":2000,"jail_on_double_sign":true,"staking_module":"staking","max_evidence_per_block":16}"#);
+}
+
+/// Slashing, plus a call that hands its (borsh `Vec<Evidence>`) argument to `begin_block`
+/// again: the only way to show the module itself, not just the ledger, never handles a
+/// piece twice.
+struct Replayer;
+
+impl aether_api::module::RuntimeModule for Replayer {
+    fn name(&self) -> &'static str {
+        "slashing"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn init_genesis(&self, cx: &mut dyn aether_api::module::ModuleContext, params: &[u8]) -> Result<(), aether_api::module::ModuleError> {
+        Slashing.init_genesis(cx, params)
+    }
+    fn call(&self, cx: &mut dyn aether_api::module::ModuleContext, call: &[u8]) -> Result<Vec<u8>, aether_api::module::ModuleError> {
+        let evidence: Vec<aether_primitives::types::Evidence> = borsh::from_slice(call).unwrap();
+        Slashing.begin_block(cx, &evidence).map(|()| vec![])
+    }
+    fn begin_block(
+        &self,
+        cx: &mut dyn aether_api::module::ModuleContext,
+        evidence: &[aether_primitives::types::Evidence],
+    ) -> Result<(), aether_api::module::ModuleError> {
+        Slashing.begin_block(cx, evidence)
+    }
+    fn query(
+        &self,
+        cx: &mut dyn aether_api::module::ModuleContext,
+        path: &str,
+        request: &[u8],
+    ) -> Result<Vec<u8>, aether_api::module::ModuleError> {
+        Slashing.query(cx, path, request)
+    }
+}
+
+#[test]
+fn a_piece_handed_over_again_is_never_acted_on_twice() {
+    let mut chain = Chain::with_module(&genesis(&[(1, 3_000), (2, 2_000)], &[30], STAKING, ""), std::sync::Arc::new(Replayer));
+    let e = evidence(1, DOUBLE_VOTE, "a");
+    assert_eq!(slashed(&chain.block_with(vec![], vec![e.clone()])).len(), 1);
+    // Epoch 1 (so not caught by the once-per-epoch rule): the same piece again.
+    chain.run_to(EPOCH);
+    let tx = chain.tx_with_gas(&key(30), "slashing", borsh::to_vec(&vec![e.clone()]).unwrap(), 0, GAS);
+    let b = chain.block(vec![tx]);
+    assert_success(&b);
+    let events: Vec<(Vec<u8>, String)> =
+        b.receipts[0].events.iter().map(|ev| (ev.topic.clone(), String::from_utf8(ev.data.clone()).unwrap())).collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, b"slashing/evidence_ignored");
+    assert!(events[0].1.contains(r#""reason":"already processed at height 1""#), "{}", events[0].1);
+    assert_eq!(chain.validator(2).tokens, 1_600 + 400, "slashed once (then epoch 0's reward, 1000 · 2000/5000)");
 }
