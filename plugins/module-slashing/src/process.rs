@@ -1,0 +1,149 @@
+//! The `begin_block` hook: the evidence a block records becomes at most one staking `Slash`
+//! per validator and epoch.
+//!
+//! ## Which validator, which epoch
+//! The node records in a block only evidence that the current epoch's consensus engine
+//! verified (signatures are bound to the chain and the epoch), so evidence in a block of
+//! epoch `e` proves an offence of epoch `e`, and its `offender` is an index into
+//! `validator_set(e)` — the set of the block's own epoch, [`ModuleContext::epoch`]. That is
+//! the mapping used here, and the offence is reported to staking with
+//! `infraction_epoch = e`, so staking also cuts the unbondings started in `e` or later. (An
+//! offence found in the block's own epoch is always within staking's unbonding window.)
+//!
+//! ## Once per validator and epoch
+//! An offence is keyed by (epoch, validator identity). The first piece of evidence of a
+//! known kind against a validator in an epoch slashes it; any further piece against it in
+//! that epoch — a second, different double vote, or a double proposal — is reported as
+//! `evidence_ignored` and slashes nothing. One misbehaving node usually equivocates many
+//! times before it is stopped (every height of a fork it follows); punishing each vote would
+//! turn one fault into a burn of most of the stake. Cosmos SDK's evidence module does the
+//! same: one slash per infraction window, the validator being jailed (tombstoned) after the
+//! first. In a later epoch the same validator is slashed again.
+//!
+//! Every piece handled is also recorded by its hash (`processed`), whatever came of it, and
+//! a piece seen before is ignored: the ledger already refuses to record the same evidence
+//! twice, this makes the module safe on its own.
+//!
+//! ## Failure
+//! One bad piece never fails the hook: an unknown kind, an index outside the set, a repeat,
+//! or staking refusing the `Slash` each give an event and the loop goes on. Only running out
+//! of gas (or corrupt state) fails the hook, and then the ledger reverts all of it — the
+//! block's evidence would then be recorded but never slashed, which is why the cap and the
+//! gas are measured (`tests/gas.rs`, at the ledger's prices, against the 10M
+//! `HOOK_GAS_PER_BLOCK`): 16 pieces against 16 different validators, each with an unbonding
+//! pool to cut, cost 4.9M with a set of 20 validators and 8.1M in the worst case, a set of
+//! 512 with 176-byte (HotStuff) consensus keys and 64-byte names — reading the set (once per
+//! block with evidence) is most of the first piece's 3.4M there; each further piece costs
+//! about 310k, staking's `Slash` included. If staking's `Slash` grows more expensive, that
+//! margin (about 1.9M) is what it may take.
+
+use aether_api::module::{ModuleContext, ModuleError};
+use aether_module_staking::StakingCall;
+use aether_primitives::types::{Amount, Evidence, Hash, ValidatorEntry};
+
+use crate::error::{Result, SlashingError};
+use crate::events::{self, EvidenceIgnored, SlashRefused, Slashed};
+use crate::params::{Params, MAX_EVIDENCE_PER_BLOCK_CAP};
+use crate::state::{self, Offence, Outcome};
+
+/// `Evidence::kind` of a double vote (as `aether-consensus-hotstuff` names it).
+pub const DOUBLE_VOTE: &str = "double-vote";
+/// `Evidence::kind` of a double proposal.
+pub const DOUBLE_PROPOSAL: &str = "double-proposal";
+
+/// Gas for hashing `n` bytes: what the contract host charges for SHA-256
+/// (`aether_vm::gas::SHA256` + `SHA256_BLOCK` per 64 bytes).
+fn hash_gas(n: usize) -> u64 {
+    300u64.saturating_add((n as u64).div_ceil(64).saturating_mul(60))
+}
+
+/// Handles the block's evidence: the first `max_evidence_per_block` pieces in order; those
+/// after are reported as ignored (at most [`MAX_EVIDENCE_PER_BLOCK_CAP`] of them: the ledger
+/// never hands more than 16 pieces in all).
+pub fn begin_block(cx: &mut dyn ModuleContext, evidence: &[Evidence]) -> Result<()> {
+    if evidence.is_empty() {
+        return Ok(());
+    }
+    let params = state::params(cx)?;
+    let cap = params.max_evidence_per_block as usize;
+    let mut set = None;
+    for piece in evidence.iter().take(cap) {
+        handle(cx, &params, &mut set, piece)?;
+    }
+    for piece in evidence.iter().skip(cap).take(MAX_EVIDENCE_PER_BLOCK_CAP as usize) {
+        let hash = hash_of(cx, piece)?;
+        if state::processed(cx, &hash)?.is_none() {
+            mark_processed(cx, &hash)?;
+        }
+        ignore(cx, hash, piece, format!("over max_evidence_per_block ({cap}): not handled"))?;
+    }
+    Ok(())
+}
+
+fn hash_of(cx: &mut dyn ModuleContext, piece: &Evidence) -> Result<Hash> {
+    // The encoding `Evidence::hash` digests: offender (4), kind and proof (4-byte length each).
+    cx.charge(hash_gas(12usize.saturating_add(piece.kind.len()).saturating_add(piece.proof.len())))?;
+    Ok(piece.hash())
+}
+
+fn mark_processed(cx: &mut dyn ModuleContext, hash: &Hash) -> Result<()> {
+    let height = cx.height();
+    state::save(cx, &state::processed_key(hash), &height)
+}
+
+fn ignore(cx: &mut dyn ModuleContext, evidence: Hash, piece: &Evidence, reason: String) -> Result<()> {
+    let event = EvidenceIgnored { evidence, offender: piece.offender, kind: state::short(&piece.kind), reason };
+    events::emit(cx, events::EVIDENCE_IGNORED, &event)
+}
+
+/// One piece: see the module docs for the rules.
+fn handle(cx: &mut dyn ModuleContext, p: &Params, set: &mut Option<Vec<ValidatorEntry>>, piece: &Evidence) -> Result<()> {
+    let hash = hash_of(cx, piece)?;
+    if let Some(at) = state::processed(cx, &hash)? {
+        return ignore(cx, hash, piece, format!("already processed at height {at}"));
+    }
+    mark_processed(cx, &hash)?;
+    if piece.kind != DOUBLE_VOTE && piece.kind != DOUBLE_PROPOSAL {
+        return ignore(cx, hash, piece, format!("unknown kind: only {DOUBLE_VOTE:?} and {DOUBLE_PROPOSAL:?} are slashed"));
+    }
+    let epoch = cx.epoch();
+    let members = match set {
+        Some(members) => members,
+        None => set.insert(cx.validator_set(epoch)?.ok_or(SlashingError::NoValidatorSet(epoch))?),
+    };
+    let Some(member) = members.get(piece.offender as usize) else {
+        let reason = format!("offender index {} is outside epoch {epoch}'s validator set ({} validators)", piece.offender, members.len());
+        return ignore(cx, hash, piece, reason);
+    };
+    let validator = member.identity;
+    if let Some(earlier) = state::offence(cx, &validator, epoch)? {
+        let reason = format!(
+            "validator {validator}'s offence in epoch {epoch} was already handled (evidence {}): one slash per validator and epoch",
+            earlier.evidence
+        );
+        return ignore(cx, hash, piece, reason);
+    }
+    let (bps, jail) = (p.double_sign_bps, p.jail_on_double_sign);
+    let call = StakingCall::slash(validator, epoch, bps, jail).encode();
+    let outcome = match cx.call_module(&p.staking_module, &call) {
+        Ok(answer) => {
+            let burned: Amount = borsh::from_slice(&answer).map_err(|_| SlashingError::Corrupt("staking's Slash answer (a borsh u128)"))?;
+            Outcome::Slashed { burned }
+        }
+        // The gas is gone: nothing more can be done in this hook.
+        Err(ModuleError::OutOfGas) => return Err(ModuleError::OutOfGas.into()),
+        Err(e) => Outcome::Refused { reason: state::short(&e.to_string()) },
+    };
+    let offence = Offence { kind: piece.kind.clone(), evidence: hash, height: cx.height(), outcome: outcome.clone() };
+    state::save(cx, &state::offence_key(&validator, epoch), &offence)?;
+    let (offender, kind) = (piece.offender, piece.kind.clone());
+    match outcome {
+        Outcome::Slashed { burned } => {
+            let event = Slashed { evidence: hash, validator, offender, epoch, kind, fraction_bps: bps, jailed: jail, burned };
+            events::emit(cx, events::SLASHED, &event)
+        }
+        Outcome::Refused { reason } => {
+            events::emit(cx, events::SLASH_REFUSED, &SlashRefused { evidence: hash, validator, offender, epoch, kind, reason })
+        }
+    }
+}

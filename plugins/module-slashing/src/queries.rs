@@ -1,0 +1,86 @@
+//! Read-only queries (`Ledger::module_query("slashing", path, request)`, RPC
+//! `aether_moduleQuery`). Answers are JSON (hashes and keys as `0x` hex, amounts as decimal
+//! strings, fields in declaration order).
+//!
+//! - `params`: the [`Params`](crate::Params).
+//! - `offences`: request = a validator's 32-byte identity key; answer = its offences, oldest
+//!   epoch first, at most [`MAX_OFFENCES_LISTED`] ([`OffenceInfo`]).
+//! - `processed`: request = a 32-byte evidence hash (`Evidence::hash`); answer = `true` if
+//!   this module handled that evidence (slashed, refused or ignored it), else `false`.
+
+use aether_api::module::{ModuleContext, ModuleError};
+use aether_primitives::types::{serde_helpers, Amount, Hash, Height, PublicKey};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, SlashingError};
+use crate::state::{self, Offence, Outcome};
+
+/// Offences one `offences` answer lists at most (the oldest).
+pub const MAX_OFFENCES_LISTED: usize = 1_000;
+
+/// One offence, as `offences` answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffenceInfo {
+    pub epoch: u64,
+    /// The kind of the evidence that proved it first.
+    pub kind: String,
+    /// That evidence's hash.
+    pub evidence: Hash,
+    /// The height of the block that recorded it.
+    pub height: Height,
+    pub outcome: OutcomeInfo,
+}
+
+/// What came of an offence: `{"slashed":{"burned":"600"}}` or `{"refused":{"reason":"…"}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeInfo {
+    Slashed {
+        #[serde(with = "serde_helpers::amount")]
+        burned: Amount,
+    },
+    Refused {
+        reason: String,
+    },
+}
+
+pub fn query(cx: &mut dyn ModuleContext, path: &str, request: &[u8]) -> Result<Vec<u8>> {
+    match path {
+        "params" => json(&state::params(cx)?),
+        "offences" => {
+            let identity = PublicKey(bytes32(request, "an offences request (a validator identity key)")?);
+            json(&offences(cx, &identity)?)
+        }
+        "processed" => {
+            let hash = Hash(bytes32(request, "a processed request (an evidence hash)")?);
+            json(&state::processed(cx, &hash)?.is_some())
+        }
+        other => Err(ModuleError::UnknownQuery(other.to_string()).into()),
+    }
+}
+
+fn offences(cx: &mut dyn ModuleContext, identity: &PublicKey) -> Result<Vec<OffenceInfo>> {
+    let prefix = state::offence_prefix(identity);
+    let mut out = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    while out.len() < MAX_OFFENCES_LISTED {
+        let Some(key) = cx.next_key(&prefix, after.as_deref())? else { break };
+        let epoch = state::parse_offence_key(&key)?;
+        let o: Offence = state::load(cx, &key, "offence")?.ok_or(SlashingError::Corrupt("offence"))?;
+        let outcome = match o.outcome {
+            Outcome::Slashed { burned } => OutcomeInfo::Slashed { burned },
+            Outcome::Refused { reason } => OutcomeInfo::Refused { reason },
+        };
+        out.push(OffenceInfo { epoch, kind: o.kind, evidence: o.evidence, height: o.height, outcome });
+        after = Some(key);
+    }
+    Ok(out)
+}
+
+fn bytes32(request: &[u8], what: &'static str) -> Result<[u8; 32]> {
+    request.try_into().map_err(|_| SlashingError::BadRequest { what, expected: 32, got: request.len() })
+}
+
+fn json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|_| SlashingError::Corrupt("answer"))
+}
