@@ -133,7 +133,11 @@ pub fn run(cx: &mut dyn ModuleContext, call: GovernanceCall) -> Result<Vec<u8>> 
         GovernanceCall::Vote { proposal: id, option } => {
             let proposal = state::proposal(cx, id)?;
             if proposal.status != Status::Voting {
-                return Err(GovernanceError::VotingClosed { proposal: id, status: proposal.status, voting_end_epoch: proposal.voting_end_epoch });
+                return Err(GovernanceError::VotingClosed {
+                    proposal: id,
+                    status: proposal.status,
+                    voting_end_epoch: proposal.voting_end_epoch,
+                });
             }
             let (caller, epoch) = (cx.caller(), cx.epoch());
             let set = cx.validator_set(epoch)?.unwrap_or_default();

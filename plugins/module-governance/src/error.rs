@@ -13,9 +13,7 @@ pub enum GovernanceError {
     Context(#[from] ModuleError),
     #[error("governance genesis params: {0}")]
     Params(String),
-    #[error(
-        "governance needs the mint grant (`\"mint\": true` in its genesis module entry): a vetoed proposal's deposit is burned"
-    )]
+    #[error("governance needs the mint grant (`\"mint\": true` in its genesis module entry): a vetoed proposal's deposit is burned")]
     NeedsMint,
     #[error("governance is not initialised (its init_genesis did not run)")]
     NotInitialised,
@@ -37,7 +35,9 @@ pub enum GovernanceError {
     UnknownProposal(u64),
     #[error("proposal {proposal} is not in voting (it is {status}); votes are taken until the end of epoch {voting_end_epoch}")]
     VotingClosed { proposal: u64, status: Status, voting_end_epoch: u64 },
-    #[error("{caller} is not the address of a validator in epoch {epoch}'s set: only validators vote (delegators do not, in this version)")]
+    #[error(
+        "{caller} is not the address of a validator in epoch {epoch}'s set: only validators vote (delegators do not, in this version)"
+    )]
     NotValidator { caller: Address, epoch: u64 },
     #[error("Execute is governance's own call (it runs a passed proposal's actions); the caller is {0}")]
     NotSelf(Address),

@@ -6,10 +6,15 @@
 
 mod common;
 
-use aether_api::module::module_address;
+use std::sync::Arc;
+
+use aether_api::module::{module_address, ModuleContext, ModuleError, RuntimeModule};
+use aether_module_governance::execution::UNFINISHED;
+use aether_module_governance::Governance;
 use aether_module_governance::{ProposalAction, Status, VoteOption::*};
 use aether_module_staking::StakingCall;
 use aether_primitives::codec::encode;
+use aether_primitives::types::GenesisModule;
 use common::*;
 
 #[test]
@@ -114,4 +119,51 @@ fn a_proposal_whose_action_fails_keeps_none_of_its_actions_and_the_chain_goes_on
     chain.run_to(7);
     assert_eq!(chain.proposal(3).status, Status::Executed { height: 7 });
     assert_eq!(chain.staking_params()["min_delegation"], "500");
+}
+
+/// Spends all the gas it is given (`call`), as a runaway action would.
+struct Burner;
+
+impl RuntimeModule for Burner {
+    fn name(&self) -> &'static str {
+        "burner"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn call(&self, cx: &mut dyn ModuleContext, _call: &[u8]) -> Result<Vec<u8>, ModuleError> {
+        loop {
+            cx.charge(1_000_000)?;
+        }
+    }
+}
+
+/// The one case the module cannot record as an ordinary failure: actions that use up the
+/// hook's gas make the whole end_block fail (the context cannot cap a nested call's gas).
+/// The proposal keeps begin_block's mark (Failed, UNFINISHED), is not retried, the other
+/// proposal due in the same block is reverted with it (also UNFINISHED), and the chain goes on.
+#[test]
+fn actions_that_use_up_the_hook_gas_leave_the_proposal_failed_unfinished_and_the_chain_goes_on() {
+    let mut g = genesis(&[(1, 10_000)], &[30], r#"{"voting_epochs":1,"timelock_heights":1}"#);
+    g.modules.push(GenesisModule { name: "burner".into(), version: 1, mint: false, params: String::new() });
+    let mut chain = Chain::with_modules(&g, Arc::new(Governance), vec![Arc::new(Burner)]);
+    let user = key(30);
+    let txs = vec![
+        chain.submit(&user, "good", vec![staking_params_change(r#"{"min_delegation":"500"}"#)], 1_000),
+        chain.submit(&user, "runaway", vec![ProposalAction::new("burner", vec![])], 1_000),
+        chain.vote(1, 1, Yes),
+        chain.vote(1, 2, Yes),
+    ];
+    assert_success(&chain.block(txs));
+    chain.run_to(3);
+    let b = chain.block_with_hook_failures(vec![]);
+    let failed = hook_events(&b, b"hook_failed");
+    assert_eq!(failed, vec![b"end_block: out of gas".to_vec()]);
+    for id in [1, 2] {
+        assert_eq!(chain.proposal(id).status, Status::Failed { height: 4, reason: UNFINISHED.into() });
+    }
+    assert_eq!(chain.staking_params()["min_delegation"], "100");
+    // Not retried: the next blocks' hooks succeed (the harness checks), the marks are dropped.
+    chain.run_to(8);
+    assert_eq!(chain.proposal(2).status, Status::Failed { height: 4, reason: UNFINISHED.into() });
 }

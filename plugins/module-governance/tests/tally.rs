@@ -38,9 +38,7 @@ fn quorum_is_met_at_exactly_its_share_of_stake_and_not_one_unit_below() {
     let p2 = chain.proposal(2);
     assert_eq!(
         p2.status,
-        Status::Rejected {
-            reason: "quorum not met: 1999 of 10000 stake voted; quorum_bps 2000 needs at least that share".into()
-        }
+        Status::Rejected { reason: "quorum not met: 1999 of 10000 stake voted; quorum_bps 2000 needs at least that share".into() }
     );
     assert!(chain.open_proposals().is_empty());
     assert_eq!(chain.gov_balance(), 0);
@@ -112,7 +110,9 @@ fn a_veto_above_its_share_burns_the_deposit_and_a_rejection_refunds_it() {
     assert_eq!(chain.proposal(1).status, Status::Passed { execute_at: 4 });
     assert_eq!(chain.proposal(2).status, Status::Vetoed);
     assert_eq!(chain.proposal(2).tally.unwrap().no_with_veto, 3_341);
-    assert!(matches!(chain.proposal(3).status, Status::Rejected { reason } if reason.starts_with("threshold not reached: yes 3340 of 9999")));
+    assert!(
+        matches!(chain.proposal(3).status, Status::Rejected { reason } if reason.starts_with("threshold not reached: yes 3340 of 9999"))
+    );
     // Refunds of 1 and 3; 2's deposit is gone (the block passed the ledger's supply check).
     assert_eq!(chain.balance(&user.address()), before + 1_000 + 3_000);
     assert_eq!(chain.gov_balance(), 0);

@@ -2,7 +2,8 @@
 //! (validator source, mint grant, no rewards unless asked, so stakes stay exactly as set) and
 //! governance (mint grant), epochs of [`EPOCH`] blocks, and a follower ledger that re-executes
 //! every committed block. After every block the harness asserts the follower reached the same
-//! state root, that no hook failed, and that both modules' `invariants` queries pass.
+//! state root, that no hook failed (unless a test expects one), and that both modules'
+//! `invariants` queries pass.
 
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
@@ -10,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aether_api::module::{module_address, ModuleError};
+use aether_api::module::{module_address, ModuleError, RuntimeModule};
 use aether_module_governance::{Governance, GovernanceCall, ProposalAction, ProposalInfo, VoteOption};
 use aether_module_staking::{Staking, StakingCall};
 use aether_node::ledger::{ExecutedBlock, Ledger};
@@ -63,14 +64,24 @@ pub fn genesis(validators: &[(u8, Amount)], users: &[u8], params: &str) -> Genes
 }
 
 pub fn open(genesis: &Genesis) -> Ledger {
-    Ledger::open(Arc::new(MemoryStore::new()), genesis)
-        .unwrap()
-        .with_module(Arc::new(Staking))
-        .with_module(Arc::new(Governance))
-        .with_consensus_key_check(|k| match <[u8; 32]>::try_from(k) {
-            Ok(k) => PublicKey(k).check().map_err(|e| e.to_string()),
-            Err(_) => Err(format!("{} bytes, expected 32", k.len())),
-        })
+    open_with(genesis, Arc::new(Governance))
+}
+
+/// A ledger running staking and `governance` (the module or a wrapper of it).
+pub fn open_with(genesis: &Genesis, governance: Arc<dyn RuntimeModule>) -> Ledger {
+    open_with_extra(genesis, governance, vec![])
+}
+
+/// A ledger running staking, `governance` and `extra` modules (genesis must pin them too).
+pub fn open_with_extra(genesis: &Genesis, governance: Arc<dyn RuntimeModule>, extra: Vec<Arc<dyn RuntimeModule>>) -> Ledger {
+    let mut ledger = Ledger::open(Arc::new(MemoryStore::new()), genesis).unwrap().with_module(Arc::new(Staking)).with_module(governance);
+    for module in extra {
+        ledger = ledger.with_module(module);
+    }
+    ledger.with_consensus_key_check(|k| match <[u8; 32]>::try_from(k) {
+        Ok(k) => PublicKey(k).check().map_err(|e| e.to_string()),
+        Err(_) => Err(format!("{} bytes, expected 32", k.len())),
+    })
 }
 
 /// A chain under test and its follower.
@@ -82,9 +93,17 @@ pub struct Chain {
 
 impl Chain {
     pub fn new(genesis: &Genesis) -> Chain {
-        let ledger = open(genesis);
+        Chain::with_governance(genesis, Arc::new(Governance))
+    }
+
+    pub fn with_governance(genesis: &Genesis, governance: Arc<dyn RuntimeModule>) -> Chain {
+        Chain::with_modules(genesis, governance, vec![])
+    }
+
+    pub fn with_modules(genesis: &Genesis, governance: Arc<dyn RuntimeModule>, extra: Vec<Arc<dyn RuntimeModule>>) -> Chain {
+        let ledger = open_with_extra(genesis, governance.clone(), extra.clone());
         ledger.check_genesis_init().expect("genesis parameters accepted");
-        Chain { ledger, follower: open(genesis), nonces: BTreeMap::new() }
+        Chain { ledger, follower: open_with_extra(genesis, governance, extra), nonces: BTreeMap::new() }
     }
 
     pub fn height(&self) -> Height {
@@ -94,6 +113,15 @@ impl Chain {
     /// Builds, commits and replays one block; asserts every transaction was included, the
     /// follower agrees, no hook failed and the invariants hold.
     pub fn block(&mut self, txs: Vec<SignedTransaction>) -> Arc<ExecutedBlock> {
+        let block = self.block_with_hook_failures(txs);
+        let failed: Vec<String> =
+            block.hook_events.iter().filter(|e| e.topic == b"hook_failed").map(|e| String::from_utf8_lossy(&e.data).into_owned()).collect();
+        assert!(failed.is_empty(), "height {}: hooks failed: {failed:?}", block.block.header.height);
+        block
+    }
+
+    /// [`Chain::block`] without the check that no hook failed.
+    pub fn block_with_hook_failures(&mut self, txs: Vec<SignedTransaction>) -> Arc<ExecutedBlock> {
         let head = self.ledger.head();
         let built = self.ledger.build_block(&head.block.hash, head.certificate, txs, vec![], head.header.time_ms + 10, PROPOSER).unwrap();
         assert!(built.rejected.is_empty(), "rejected: {:?}", built.rejected);
@@ -102,9 +130,6 @@ impl Chain {
         self.follower.commit(&replayed.hash, &Certificate(vec![1])).unwrap();
         assert_eq!(self.follower.head().header.state_root, self.ledger.head().header.state_root, "follower state root");
         assert_eq!(self.follower.head().block.hash, self.ledger.head().block.hash);
-        let failed: Vec<String> =
-            block.hook_events.iter().filter(|e| e.topic == b"hook_failed").map(|e| String::from_utf8_lossy(&e.data).into_owned()).collect();
-        assert!(failed.is_empty(), "height {}: hooks failed: {failed:?}", block.block.header.height);
         self.invariants("staking");
         self.invariants("governance");
         block
@@ -124,13 +149,20 @@ impl Chain {
     }
 
     pub fn tx(&mut self, from: &Keypair, module: &str, call: Vec<u8>, value: Amount) -> SignedTransaction {
+        self.tx_with_gas(from, module, call, value, GAS)
+    }
+
+    /// A transaction with `gas_limit` (and the fee it needs, one unit per 1,000 gas, at
+    /// least [`FEE`]).
+    pub fn tx_with_gas(&mut self, from: &Keypair, module: &str, call: Vec<u8>, value: Amount, gas_limit: u64) -> SignedTransaction {
+        let fee = FEE.max(Amount::from(gas_limit.div_ceil(1_000)));
         let nonce = self.nonces.entry(from.address()).or_insert(0);
         let tx = TxBody {
             chain_id: CHAIN.into(),
             sender: from.public(),
             nonce: *nonce,
-            fee: FEE,
-            action: Action::Module { module: module.into(), call, value, gas_limit: GAS },
+            fee,
+            action: Action::Module { module: module.into(), call, value, gas_limit },
         }
         .sign(from);
         *nonce += 1;
