@@ -27,10 +27,15 @@
 //! and 4 executions per block; beyond that the rest wait one epoch / block.)
 //!
 //! **Voting power.** The voter is the transaction's sender: a validator votes from the
-//! address of its identity key (`identity.address()`), and must be in the current epoch's set
-//! when it votes. A vote is recorded per validator (a new vote replaces the old) and counts
+//! address of its identity key (`identity.address()`, so with the identity key, not a
+//! separate staking operator's), and must be in the current epoch's set when it votes. A vote is recorded per validator (a new vote replaces the old) and counts
 //! with the validator's stake in the set of the epoch the tally runs in; a validator no longer
 //! in that set counts for nothing.
+//!
+//! **Events** (emitted by the module's address): `governance/submit` (borsh `(id, proposer,
+//! deposit, voting_end_epoch)`), `governance/vote` (`(id, identity, option)`),
+//! `governance/tally` (`(id, status text)`), `governance/executed` (`id`),
+//! `governance/execution_failed` (`(id, reason)`).
 //!
 //! **Deposits.** Held in the module's account while in voting; refunded to the proposer when
 //! the proposal is rejected (quorum or threshold) or passes; burned when vetoed. Burning
@@ -79,7 +84,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! What it is **not** (yet): delegators do not vote (no inheritance or override of their
+//! What it is **not** (yet): it needs an epoch schedule (without one `end_epoch` never runs
+//! and nothing is tallied; the context does not say whether the chain has epochs, so genesis
+//! cannot refuse it); delegators do not vote (no inheritance or override of their
 //! validator's vote); no deposit top-ups (`Deposit`) or deposit period: the whole deposit
 //! comes with `Submit`; no cancellation; proposals cannot call the governance module itself
 //! (so its own parameters change only with a new genesis); a proposal's actions cannot carry
