@@ -23,7 +23,7 @@ pub const VERIFY_GAS: u64 = 50_000;
 
 /// A call to the staking module: `Action::Module { module: "staking", call:
 /// borsh(StakingCall), value, .. }`. Borsh encodes the variant as one byte in declaration
-/// order (Register = 0 … Slash = 5), then the fields in order (`PublicKey` 32 bytes, `Vec` and
+/// order (Register = 0 … Slash = 5, UpdateParams = 6), then the fields in order (`PublicKey` 32 bytes, `Vec` and
 /// `String` a `u32` LE length then the bytes, integers LE, `bool` one byte).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum StakingCall {
@@ -40,6 +40,10 @@ pub enum StakingCall {
     /// Only from the slasher module: burns `fraction_bps` of the stake bonded at
     /// `infraction_epoch` (the validator's tokens and unbondings started since), and jails.
     Slash { validator: PublicKey, infraction_epoch: u64, fraction_bps: u16, jail: bool },
+    /// Only from the governance module (`Params::governance`): replaces the parameters that
+    /// `params_json` (a JSON object) names, checked as genesis checks them
+    /// ([`Params::updated`](crate::Params::updated)); applies from the next call or hook.
+    UpdateParams { params_json: String },
 }
 
 /// The message a validator's identity key signs to register: `REGISTRATION_DOMAIN ‖
@@ -76,6 +80,9 @@ impl StakingCall {
     pub fn slash(validator: PublicKey, infraction_epoch: u64, fraction_bps: u16, jail: bool) -> Self {
         StakingCall::Slash { validator, infraction_epoch, fraction_bps, jail }
     }
+    pub fn update_params(params_json: &str) -> Self {
+        StakingCall::UpdateParams { params_json: params_json.into() }
+    }
     /// The bytes for `Action::Module::call`.
     pub fn encode(&self) -> Vec<u8> {
         aether_primitives::codec::encode(self)
@@ -92,6 +99,7 @@ impl StakingCall {
             StakingCall::Unjail { .. } => "Unjail",
             StakingCall::SetCommission { .. } => "SetCommission",
             StakingCall::Slash { .. } => "Slash",
+            StakingCall::UpdateParams { .. } => "UpdateParams",
         }
     }
 }
@@ -247,6 +255,16 @@ pub fn run(cx: &mut dyn ModuleContext, call: StakingCall) -> Result<Vec<u8>> {
             }
             let burned = slash(cx, p, &validator, infraction_epoch, fraction_bps, jail)?;
             Ok(borsh_bytes(&burned))
+        }
+        StakingCall::UpdateParams { params_json } => {
+            let governance = module_address(&p.governance);
+            if cx.caller() != governance {
+                return Err(StakingError::NotGovernance { governance: p.governance.clone(), address: governance, caller: cx.caller() });
+            }
+            let updated = p.updated(&params_json)?;
+            state::save(cx, state::PARAMS, &updated)?;
+            cx.emit(b"staking/params", params_json.as_bytes())?;
+            Ok(vec![])
         }
     }
 }

@@ -58,6 +58,8 @@ pub enum StakingError {
     SelfBondBelowMin { validator: PublicKey, self_bond: Amount, min: Amount },
     #[error("only the slasher module {slasher:?} (address {address}) may slash; the caller is {caller}")]
     NotSlasher { slasher: String, address: Address, caller: Address },
+    #[error("only the governance module {governance:?} (address {address}) may update parameters; the caller is {caller}")]
+    NotGovernance { governance: String, address: Address, caller: Address },
     #[error("fraction_bps {0} is above 10000 (100%)")]
     BadFraction(u16),
     #[error("infraction epoch {infraction} is in the future (this is epoch {now})")]

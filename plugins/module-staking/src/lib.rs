@@ -14,7 +14,9 @@
 //!
 //! - Params: [`Params`] (genesis `params` JSON; unknown fields refused, defaults when absent).
 //! - Calls: [`StakingCall`], borsh-encoded ([`StakingCall::encode`]); registration signs
-//!   [`registration_message`].
+//!   [`registration_message`]. `UpdateParams` is accepted only from the governance module
+//!   (param `governance`, default `"governance"`): a partial JSON object, checked like
+//!   genesis; `min_self_bond` and `unbonding_epochs` stay as genesis set them.
 //! - Storage layout: [`state`]. Per-epoch work and its bound: [`epoch`].
 //! - Queries: `params`, `validator` (32-byte identity), `validators` (empty or the last
 //!   identity of the previous page), `delegation` (borsh `(Address, PublicKey)`), `unbonding`

@@ -39,6 +39,9 @@ pub struct Params {
     pub slasher: String,
     /// Unbonding entries one delegator may have from one validator at once (1..=100). Default 7.
     pub max_unbonding_entries: u32,
+    /// The module allowed to change these parameters after genesis (`UpdateParams`).
+    /// Default `"governance"`.
+    pub governance: String,
 }
 
 impl Default for Params {
@@ -53,6 +56,7 @@ impl Default for Params {
             jail_epochs: 1,
             slasher: "slashing".into(),
             max_unbonding_entries: 7,
+            governance: "governance".into(),
         }
     }
 }
@@ -93,9 +97,40 @@ impl Params {
         if self.max_unbonding_entries == 0 || self.max_unbonding_entries > MAX_UNBONDING_ENTRIES_CAP {
             return bad(format!("max_unbonding_entries must be 1..={MAX_UNBONDING_ENTRIES_CAP}; got {}", self.max_unbonding_entries));
         }
+        if !valid_module_name(&self.governance) {
+            return bad(format!("governance must be a module name ([a-z0-9_]{{1,32}}); got {:?}", self.governance));
+        }
         Ok(())
     }
+
+    /// These parameters with the fields `changes` (a JSON object naming only the fields to
+    /// change) replaced, checked as genesis checks them. `min_self_bond` and
+    /// `unbonding_epochs` may not change after genesis: the rank index (eligibility by
+    /// self-bond) and the stored unbonding maturities were computed with them, and
+    /// re-deriving either touches every validator or entry (unbounded).
+    pub fn updated(&self, changes: &str) -> Result<Params> {
+        let bad = |m: String| StakingError::Params(m);
+        let changes: serde_json::Value = serde_json::from_str(changes).map_err(|e| bad(e.to_string()))?;
+        let serde_json::Value::Object(changes) = changes else {
+            return Err(bad("a parameter update must be a JSON object of the fields to change".into()));
+        };
+        for frozen in FROZEN_AFTER_GENESIS {
+            if changes.contains_key(*frozen) {
+                return Err(bad(format!("{frozen} cannot change after genesis")));
+            }
+        }
+        let mut merged = serde_json::to_value(self).map_err(|e| bad(e.to_string()))?;
+        if let serde_json::Value::Object(fields) = &mut merged {
+            fields.extend(changes);
+        }
+        let params: Params = serde_json::from_value(merged).map_err(|e| bad(e.to_string()))?;
+        params.check()?;
+        Ok(params)
+    }
 }
+
+/// Parameters `UpdateParams` refuses to change (see [`Params::updated`]).
+pub const FROZEN_AFTER_GENESIS: &[&str] = &["min_self_bond", "unbonding_epochs"];
 
 #[cfg(test)]
 mod tests {
@@ -113,5 +148,19 @@ mod tests {
         assert!(err(r#"{"slasher":"Bad-Name"}"#).contains("slasher must be a module name"));
         assert!(err(r#"{"min_selfbond":1}"#).contains("unknown field `min_selfbond`"));
         assert!(err(r#"{"max_unbonding_entries":0}"#).contains("max_unbonding_entries must be 1..=100"));
+        assert!(err(r#"{"governance":""}"#).contains("governance must be a module name"));
+    }
+
+    #[test]
+    fn updates_change_only_the_named_fields_and_are_checked_like_genesis() {
+        let p = Params::from_genesis(br#"{"min_delegation":"500","reward_per_epoch":7}"#).unwrap();
+        let q = p.updated(r#"{"min_delegation":"900"}"#).unwrap();
+        assert_eq!(q, Params { min_delegation: 900, ..p.clone() });
+        let err = |json: &str| p.updated(json).unwrap_err().to_string();
+        assert!(err(r#"{"min_delegation":0}"#).contains("min_delegation must be at least 1"));
+        assert!(err(r#"{"min_delegaton":1}"#).contains("unknown field `min_delegaton`"));
+        assert!(err(r#"{"unbonding_epochs":3}"#).contains("unbonding_epochs cannot change after genesis"));
+        assert!(err(r#"{"min_self_bond":3}"#).contains("min_self_bond cannot change after genesis"));
+        assert!(err("[1]").contains("must be a JSON object"));
     }
 }
