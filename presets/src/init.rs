@@ -41,8 +41,9 @@ pub struct InitOptions {
     pub p2p_port_base: u16,
     /// Blocks per epoch (`None`: one epoch, the genesis set, forever).
     pub epoch_length: Option<u64>,
-    /// Pin the staking module as the validator source (needs `epoch_length`): validators
-    /// bond [`STAKING_GENESIS_STAKE`] each, minted into the module's account.
+    /// Pin the proof-of-stake modules (needs `epoch_length`): staking as the validator source
+    /// (validators bond [`STAKING_GENESIS_STAKE`] each, minted into its account), slashing
+    /// (double signs in blocks' evidence), governance (proposals and votes).
     pub staking: bool,
 }
 
@@ -150,13 +151,15 @@ pub fn init_chain_in(presets: &crate::Presets, opts: &InitOptions) -> anyhow::Re
     let mut validators_entries = equal_stake_validators(&validators, "validator-", |k| registry.consensus_key(&engine, k));
     let mut modules = vec![];
     if opts.staking {
-        if registry.modules.get("staking").is_err() {
-            bail!("preset {} has no staking module", preset.name());
+        for (name, mint) in [("staking", true), ("slashing", false), ("governance", true)] {
+            if registry.modules.get(name).is_err() {
+                bail!("preset {} has no {name} module", preset.name());
+            }
+            modules.push(GenesisModule { name: name.into(), version: 1, mint, params: String::new() });
         }
         for v in &mut validators_entries {
             v.stake = STAKING_GENESIS_STAKE;
         }
-        modules.push(GenesisModule { name: "staking".into(), version: 1, mint: true, params: String::new() });
     }
     let genesis = Genesis {
         chain_id: opts.chain_id.clone(),

@@ -63,6 +63,8 @@ pub fn register_compiled_plugins(r: &mut Registry) {
     aether_storage_memory::register(r);
     // Runtime modules are light and run only where genesis pins them: every build has them.
     aether_module_staking::register(r);
+    aether_module_slashing::register(r);
+    aether_module_governance::register(r);
     #[cfg(feature = "hotstuff")]
     aether_consensus_hotstuff::register(r);
     #[cfg(feature = "rocksdb")]

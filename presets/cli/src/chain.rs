@@ -34,8 +34,9 @@ pub(crate) struct InitArgs {
     /// Blocks per epoch: the validator set may change at each epoch's end.
     #[arg(long)]
     pub(crate) epoch_length: Option<u64>,
-    /// Pin the staking module as the validator source (with --epoch-length): validators join,
-    /// bond and leave with `aether tx stake | delegate | unstake`.
+    /// Pin the proof-of-stake modules (with --epoch-length): staking picks each epoch's set
+    /// (`aether tx stake | delegate | unstake`), slashing punishes double signs, governance
+    /// runs proposals (`aether tx propose | vote`).
     #[arg(long, requires = "epoch_length")]
     pub(crate) staking: bool,
 }

@@ -1,10 +1,11 @@
-//! `aether tx stake | delegate | unstake | unjail`: calls of the staking module
-//! (`aether-module-staking`), built, signed and submitted over RPC.
+//! `aether tx stake | delegate | unstake | unjail` (the staking module) and `aether tx
+//! propose | vote` (the governance module): calls built, signed and submitted over RPC.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use aether_framework::types::{Action, Amount, PublicKey};
+use aether_module_governance::{GovernanceCall, ProposalAction, VoteOption};
 use aether_module_staking::StakingCall;
 use aether_presets::keys;
 use aether_rpc::AetherApiClient;
@@ -64,6 +65,70 @@ pub(crate) struct UnjailArgs {
     pub(crate) validator: PublicKey,
     #[command(flatten)]
     pub(crate) signer: SignerArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct ProposeArgs {
+    #[arg(long)]
+    pub(crate) title: String,
+    /// A module call to run if the proposal passes, `MODULE:0xCALL` (repeat for several, run
+    /// in order). For a staking parameter change, `--staking-params JSON` builds it.
+    #[arg(long = "action")]
+    pub(crate) actions: Vec<String>,
+    /// Staking parameters to change, e.g. `{"min_delegation":500}` (adds that action).
+    #[arg(long)]
+    pub(crate) staking_params: Option<String>,
+    /// The deposit (at least the module's `min_deposit`; burned if the proposal is vetoed).
+    #[arg(long)]
+    pub(crate) deposit: Amount,
+    #[command(flatten)]
+    pub(crate) signer: SignerArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct VoteArgs {
+    #[arg(long)]
+    pub(crate) proposal: u64,
+    /// yes, no, abstain or veto (a no that, above its share, burns the deposit).
+    #[arg(long)]
+    pub(crate) option: String,
+    #[command(flatten)]
+    pub(crate) signer: SignerArgs,
+}
+
+fn governance(call: GovernanceCall, value: Amount) -> Action {
+    Action::Module { module: aether_module_governance::NAME.into(), call: call.encode(), value, gas_limit: STAKING_GAS }
+}
+
+pub(crate) async fn propose(a: ProposeArgs) -> anyhow::Result<()> {
+    let mut actions = Vec::new();
+    for text in &a.actions {
+        let (module, call) = text.split_once(':').with_context(|| format!("--action {text:?}: write MODULE:0xCALL"))?;
+        let call =
+            hex::decode(call.strip_prefix("0x").unwrap_or(call)).with_context(|| format!("--action {text:?}: the call is not hex"))?;
+        actions.push(ProposalAction { module: module.into(), call });
+    }
+    if let Some(params) = &a.staking_params {
+        actions.push(ProposalAction {
+            module: aether_module_staking::NAME.into(),
+            call: StakingCall::UpdateParams { params_json: params.clone() }.encode(),
+        });
+    }
+    if actions.is_empty() {
+        anyhow::bail!("a proposal needs at least one --action or --staking-params");
+    }
+    submit(&a.signer, governance(GovernanceCall::submit(&a.title, actions), a.deposit)).await.map(|_| ())
+}
+
+pub(crate) async fn vote(a: VoteArgs) -> anyhow::Result<()> {
+    let option = match a.option.as_str() {
+        "yes" => VoteOption::Yes,
+        "no" => VoteOption::No,
+        "abstain" => VoteOption::Abstain,
+        "veto" | "no-with-veto" => VoteOption::NoWithVeto,
+        other => anyhow::bail!("--option {other:?}: write yes, no, abstain or veto"),
+    };
+    submit(&a.signer, governance(GovernanceCall::vote(a.proposal, option), 0)).await.map(|_| ())
 }
 
 fn action(call: StakingCall, value: Amount) -> Action {

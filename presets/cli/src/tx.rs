@@ -30,6 +30,10 @@ pub(crate) enum TxCommand {
     Unstake(crate::staking::UnstakeArgs),
     /// Take your jailed validator back into the running (after its jail epochs).
     Unjail(crate::staking::UnjailArgs),
+    /// Open a governance proposal: module calls run, all or nothing, if it passes.
+    Propose(crate::staking::ProposeArgs),
+    /// Vote on a governance proposal (as a validator of the current set).
+    Vote(crate::staking::VoteArgs),
 }
 
 #[derive(Args)]
@@ -163,6 +167,8 @@ pub(crate) async fn run(command: TxCommand) -> anyhow::Result<()> {
         TxCommand::Delegate(a) => crate::staking::delegate(a).await,
         TxCommand::Unstake(a) => crate::staking::unstake(a).await,
         TxCommand::Unjail(a) => crate::staking::unjail(a).await,
+        TxCommand::Propose(a) => crate::staking::propose(a).await,
+        TxCommand::Vote(a) => crate::staking::vote(a).await,
     }
 }
 

@@ -272,7 +272,10 @@ async fn staking_from_the_command_line_changes_the_next_epochs_set() {
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--epoch-length"), "--staking alone is refused");
 
     let log_path = dir.path().join("node.log");
-    let child = spawn_logged(&["run", "--dir", d, "--set", "consensus.hotstuff.min_block_interval_ms=50"], &log_path);
+    let child = spawn_logged(
+        &["run", "--dir", d, "--set", "consensus.hotstuff.min_block_interval_ms=50", "--set", "consensus.hotstuff.heartbeat_ms=100"],
+        &log_path,
+    );
     let mut guard = ChildGuard(Some(child));
     let (url, client) = connect(port).await;
     let genesis_set = client.validator_set(Some(0), None).await.unwrap().validators;
@@ -313,6 +316,37 @@ async fn staking_from_the_command_line_changes_the_next_epochs_set() {
     assert_eq!(view.changes.len() as u64, view.epoch);
     assert!(view.validators[0].stake >= 1_005_000, "bonded, delegated and rewarded: {:?}", view.validators);
     assert!(view.validators.iter().any(|v| v.name == "newcomer" && v.stake >= 2000), "{:?}", view.validators);
+
+    // Governance: a proposal to raise staking's minimum delegation, the validator's vote (it
+    // holds nearly all the stake), and the change in force after voting and the timelock.
+    let validator_key = dir.path().join("keys/validator.json");
+    let validator = aether_presets::keys::read_key_file(&validator_key).unwrap();
+    run(&["tx", "transfer", "--dev", "--to", &validator.address().to_string(), "--amount", "1000000", "--rpc", &url]);
+    let stdout = run(&[
+        "tx",
+        "propose",
+        "--dev",
+        "--title",
+        "raise the minimum delegation",
+        "--staking-params",
+        r#"{"min_delegation":500}"#,
+        "--deposit",
+        "1000",
+        "--rpc",
+        &url,
+    ]);
+    let id = u64::from_le_bytes(hex::decode(stdout.split("output 0x").nth(1).unwrap().lines().next().unwrap().trim()).unwrap().try_into().unwrap());
+    run(&["tx", "vote", "--key", validator_key.to_str().unwrap(), "--proposal", &id.to_string(), "--option", "yes", "--rpc", &url]);
+    let start = Instant::now();
+    loop {
+        let params = client.module_query("staking".into(), "params".into(), None, None).await.unwrap();
+        let params: serde_json::Value = serde_json::from_slice(&params.output).unwrap();
+        if params["min_delegation"] == "500" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the change never applied: {params}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let exit = interrupt_and_wait(guard.0.take().unwrap(), Duration::from_secs(30));
     assert!(exit.success(), "logs:\n{}", std::fs::read_to_string(&log_path).unwrap());
 }
