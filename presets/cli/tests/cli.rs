@@ -335,7 +335,9 @@ async fn staking_from_the_command_line_changes_the_next_epochs_set() {
         "--rpc",
         &url,
     ]);
-    let id = u64::from_le_bytes(hex::decode(stdout.split("output 0x").nth(1).unwrap().lines().next().unwrap().trim()).unwrap().try_into().unwrap());
+    let id = u64::from_le_bytes(
+        hex::decode(stdout.split("output 0x").nth(1).unwrap().lines().next().unwrap().trim()).unwrap().try_into().unwrap(),
+    );
     run(&["tx", "vote", "--key", validator_key.to_str().unwrap(), "--proposal", &id.to_string(), "--option", "yes", "--rpc", &url]);
     let start = Instant::now();
     loop {
