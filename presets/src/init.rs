@@ -159,6 +159,8 @@ pub fn init_chain_in(presets: &crate::Presets, opts: &InitOptions) -> anyhow::Re
         }
         for v in &mut validators_entries {
             v.stake = STAKING_GENESIS_STAKE;
+            // Validators pay fees for their votes and unjailing.
+            accounts.push(GenesisAccount { address: v.identity.address(), balance: STAKING_GENESIS_STAKE });
         }
     }
     let genesis = Genesis {

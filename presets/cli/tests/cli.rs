@@ -320,8 +320,6 @@ async fn staking_from_the_command_line_changes_the_next_epochs_set() {
     // Governance: a proposal to raise staking's minimum delegation, the validator's vote (it
     // holds nearly all the stake), and the change in force after voting and the timelock.
     let validator_key = dir.path().join("keys/validator.json");
-    let validator = aether_presets::keys::read_key_file(&validator_key).unwrap();
-    run(&["tx", "transfer", "--dev", "--to", &validator.address().to_string(), "--amount", "1000000", "--rpc", &url]);
     let stdout = run(&[
         "tx",
         "propose",

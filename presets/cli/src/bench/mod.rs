@@ -1,6 +1,7 @@
 //! `aether bench`: load generators that measure committed throughput and latency, each
 //! beside a baseline measured in the same run.
 
+pub mod modules;
 pub mod processes;
 pub mod state_sync;
 pub mod sync;
@@ -34,6 +35,21 @@ pub(crate) enum BenchCommand {
     StateSync {
         #[arg(long, default_value_t = 100_000)]
         accounts: u64,
+    },
+    /// Staking delegations (a runtime-module call) beside plain transfers, executed and
+    /// committed by one ledger in the same run: tx/s of each and their ratio.
+    Modules {
+        /// Transactions of each kind per round.
+        #[arg(long, default_value_t = 2000)]
+        txs: usize,
+        #[arg(long, default_value_t = 16)]
+        senders: usize,
+        #[arg(long, default_value_t = 500)]
+        block_txs: usize,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[arg(long, default_value = "rocksdb")]
+        storage: String,
     },
     /// HotStuff validators in one process (in-process network) beside one solo validator, on
     /// the same pre-signed transfers: committed tx/s and commit latency.
@@ -101,6 +117,9 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
         }
         BenchCommand::StateSync { accounts } => state_sync::run_state_sync_bench(&state_sync::StateSyncBenchOptions { accounts }).await?,
         BenchCommand::Sync { blocks, txs } => sync::run_sync_bench(&sync::SyncBenchOptions { blocks, txs }).await?,
+        BenchCommand::Modules { txs, senders, block_txs, rounds, storage } => {
+            modules::run_modules_bench(&modules::ModulesBenchOptions { txs, senders, block_txs, rounds, storage })?
+        }
         BenchCommand::Transfers { txs, senders, storage } => {
             let report = transfers::run_transfer_bench(&transfers::BenchOptions { txs, senders, storage, ..Default::default() }).await?;
             println!("{report}");
