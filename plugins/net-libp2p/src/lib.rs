@@ -184,6 +184,12 @@ impl Network for Libp2pNetwork {
         self.shared.linked_peers()
     }
 
+    fn admit_validators(&self, validators: &[PeerId]) {
+        if !self.shared.command(peers::Command::AdmitValidators(validators.to_vec())) {
+            tracing::warn!("network thread busy: the new epoch's validators are not admitted yet");
+        }
+    }
+
     fn report(&self, peer: &PeerId, reason: &str) {
         tracing::warn!(%peer, reason, "peer reported by the node");
         self.shared.penalize(*peer, self.shared.settings.block_score, peers::Drop::Reported);

@@ -66,6 +66,8 @@ pub(crate) enum Command {
     Publish { topic: String, bytes: Vec<u8> },
     /// The node's verdict on a gossiped message `source` relayed.
     Validated { id: GossipId, source: PeerId, verdict: Verdict },
+    /// An epoch's validators: allow them to connect and add them as explicit gossip peers.
+    AdmitValidators(Vec<PeerId>),
 }
 
 /// A token bucket: `per_second` sustained, `burst` at once.
@@ -105,6 +107,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Hands `command` to the swarm thread; `false` if its queue is full.
+    pub(crate) fn command(&self, command: Command) -> bool {
+        self.commands.try_send(command).is_ok()
+    }
+
     pub(crate) fn new(local: PeerId, settings: Libp2pSettings, commands: mpsc::Sender<Command>) -> Shared {
         Shared {
             local,

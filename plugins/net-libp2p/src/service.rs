@@ -320,6 +320,20 @@ impl Service {
 
     fn on_command(&mut self, command: Command) {
         match command {
+            Command::AdmitValidators(validators) => {
+                for v in validators.iter().filter(|v| **v != self.shared.local) {
+                    let Ok(id) = identity::libp2p_peer(v) else { continue };
+                    if self.allowed.insert(id, *v).is_none() {
+                        tracing::info!(peer = %v, "admitted: a validator of the new epoch");
+                    }
+                    if !self.shared.is_blocked(v) {
+                        self.swarm.behaviour_mut().allow.allow_peer(id);
+                    }
+                    if self.explicit.insert(id) {
+                        self.swarm.behaviour_mut().gossip.add_explicit_peer(&id);
+                    }
+                }
+            }
             Command::Block(peer) => {
                 if let Ok(id) = identity::libp2p_peer(&peer) {
                     // Closes its connections and refuses new ones until the block expires.

@@ -258,3 +258,29 @@ fn gossip_is_relayed_only_after_the_relay_accepts_it() {
     assert_eq!(b.stats().dropped.get("gossip_rejected"), Some(&1), "the rejection is counted against the relay");
     assert!(a_in.try_recv().is_err(), "a node never receives its own publications");
 }
+
+#[test]
+fn a_validator_admitted_for_a_new_epoch_connects_without_config() {
+    let a = Libp2pNetwork::start(&context(0, &[0, 1], vec![], any_port()), Libp2pSettings::default()).unwrap();
+    let a_addr = PeerAddress { peer: key(0).public(), addr: a.listen_addrs()[0] };
+    let mut inbox = a.subscribe("t/1").unwrap();
+    // Node 2 joined the set by staking: A's config never listed it, so A refuses it first.
+    let newcomer = Libp2pNetwork::start(&context(2, &[0, 2], vec![a_addr], any_port()), Libp2pSettings::default()).unwrap();
+    wait_until(Duration::from_secs(20), "A refuses the not-yet-admitted peer", || {
+        a.stats().dropped.get("refused_connection").copied().unwrap_or(0) > 0
+    });
+    assert!(!a.peers().contains(&key(2).public()));
+    // The epoch whose set holds it begins: A admits it, and its redials get through.
+    a.admit_validators(&[key(0).public(), key(1).public(), key(2).public()]);
+    wait_until(Duration::from_secs(30), "the admitted validator connects", || a.peers().contains(&key(2).public()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let m = loop {
+        let _ = newcomer.send(&key(0).public(), "t/1", b"now a validator".to_vec());
+        if let Ok(m) = inbox.try_recv() {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "A receives the admitted validator's message");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(m.from, key(2).public());
+}

@@ -176,6 +176,15 @@ pub trait Network: Send + Sync + 'static {
         let _ = (peer, reason);
     }
 
+    /// An epoch began with these validators: admit them as peers (allow their connections,
+    /// and treat them as validators where the plugin does) if they were not admitted already.
+    /// A validator that joined by staking connects to the others this way without their
+    /// operators editing `[network] allowed_peers`. Admission only grows: a validator leaving
+    /// the set may still run a full node. Plugins that admit every peer ignore it (the default).
+    fn admit_validators(&self, validators: &[PeerId]) {
+        let _ = validators;
+    }
+
     /// Currently connected peers.
     fn peers(&self) -> Vec<PeerId>;
 

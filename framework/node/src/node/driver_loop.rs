@@ -53,6 +53,9 @@ fn start_next_epoch(
     io.epoch = next;
     io.safety_key = key;
     io.peers = ctx.validators.iter().map(|v| v.identity).collect();
+    if let Some(n) = &io.network {
+        n.admit_validators(&io.peers);
+    }
     epochs.validators = ctx.validators;
     *driver = Driver::new(engine);
     io.evidence.retain_verified(driver.engine());

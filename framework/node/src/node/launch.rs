@@ -169,6 +169,10 @@ impl Node {
         let (mut engine, ctx) = maker.engine(&ledger, epoch, true)?;
         let local = ctx.local.clone();
         let validators = ctx.validators.clone();
+        if let Some(n) = &network {
+            // A node restarted in a later epoch: its set may hold validators genesis did not.
+            n.admit_validators(&validators.iter().map(|v| v.identity).collect::<Vec<_>>());
+        }
         let engine_name = engine.name();
         let safety_state = store.get(columns::CONSENSUS, &safety_key(engine_name, epoch)).map_err(LedgerError::from)?;
         // A validator with commits but no safety state may have signed in rounds it no longer
