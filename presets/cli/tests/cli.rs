@@ -218,13 +218,13 @@ async fn init_four_validators_and_run_them_as_a_devnet() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn devnet_runs_each_validator_as_a_process_and_stops_them_all() {
+async fn devnet_runs_each_validator_as_a_process_across_epochs_and_stops_them_all() {
     let dir = tempfile::tempdir().unwrap();
     let chain = dir.path().join("four");
     let rpc = free_ports(10);
     let p2p = rpc + 5;
     let out = Command::new(BIN)
-        .args(["init", "--dir", chain.to_str().unwrap(), "--validators", "4", "--dev-account"])
+        .args(["init", "--dir", chain.to_str().unwrap(), "--validators", "4", "--dev-account", "--staking", "--epoch-length", "3"])
         .args(["--rpc-listen", &format!("127.0.0.1:{rpc}"), "--p2p-port", &p2p.to_string()])
         .output()
         .unwrap();
@@ -233,11 +233,19 @@ async fn devnet_runs_each_validator_as_a_process_and_stops_them_all() {
     let guard = ChildGuard(Some(spawn_logged(&["devnet", "--dir", chain.to_str().unwrap()], &log_path)));
     let (_, first) = connect(rpc).await;
     let (_, last) = connect(rpc + 3).await;
+    // Three epochs of three blocks: each process over libp2p starts a new engine at every
+    // boundary (the first to decide a boundary block hands it to the others by block sync).
     let start = Instant::now();
-    while last.status().await.map(|s| s.height).unwrap_or(0) < 3 || first.status().await.map(|s| s.height).unwrap_or(0) < 3 {
-        assert!(start.elapsed() < Duration::from_secs(60), "the validator processes commit blocks");
+    while last.status().await.map(|s| s.height).unwrap_or(0) < 10 || first.status().await.map(|s| s.height).unwrap_or(0) < 10 {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "the validator processes commit blocks across epochs; validator 3's log:\n{}",
+            std::fs::read_to_string(chain.join("validator-3.log")).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let set = first.validator_set(Some(3), None).await.unwrap();
+    assert_eq!((set.validators.len(), set.changes.len()), (4, 3));
     let deadline = Instant::now() + Duration::from_secs(30);
     while !std::fs::read_to_string(&log_path).unwrap().contains("last commit") {
         assert!(Instant::now() < deadline, "devnet prints its table");

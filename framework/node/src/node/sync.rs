@@ -3,7 +3,8 @@
 //!
 //! Protocol on [`SYNC_TOPIC`] (borsh [`SyncMessage`], direct sends): every node announces
 //! `Status { base, head }` to its peers each second; a node whose best peer is more than
-//! [`SYNC_LAG`] blocks ahead asks `GetBlocks { from, count }` of up to [`PARALLEL_REQUESTS`]
+//! [`SYNC_LAG`] blocks ahead (or has committed the last block of this node's epoch: the other
+//! validators' engines left the epoch, so its consensus cannot finish it) asks `GetBlocks { from, count }` of up to [`PARALLEL_REQUESTS`]
 //! peers at once (different ranges, each peer at most one request), and peers answer
 //! `Blocks { from, blocks }` from their ledger, at most [`MAX_BATCH_BLOCKS`] blocks and
 //! [`MAX_BATCH_BYTES`] bytes (always at least one block).
@@ -210,6 +211,7 @@ impl SyncService {
         let mut state = State::new();
         let mut tick = tokio::time::interval(TICK);
         let mut last_status = Instant::now() - STATUS_EVERY;
+        let mut announced_epoch = self.ledger.epoch_of(self.ledger.head().block.height + 1);
         loop {
             tokio::select! {
                 _ = stop.changed() => return,
@@ -218,9 +220,13 @@ impl SyncService {
                     None => return,
                 },
                 _ = tick.tick() => {
-                    if last_status.elapsed() >= STATUS_EVERY {
+                    // A new epoch is news at once: the validators still in the old one need its
+                    // last block, which only this node may have decided.
+                    let epoch = self.ledger.epoch_of(self.ledger.head().block.height + 1);
+                    if last_status.elapsed() >= STATUS_EVERY || epoch != announced_epoch {
                         self.announce();
                         last_status = Instant::now();
+                        announced_epoch = epoch;
                     }
                     self.expire(&mut state);
                     self.request(&mut state);
@@ -415,9 +421,18 @@ impl SyncService {
     fn request(&self, state: &mut State) {
         let head = self.ledger.head().block.height;
         let best = self.best_peer_head(state);
-        if best <= head + SYNC_LAG && state.ready.is_empty() && state.in_flight.is_empty() {
+        // Peers that committed this node's epoch's last block have left its engine: the old
+        // epoch's consensus cannot bring this node there any more, only sync can, at any lag.
+        // One peer is enough here (a false claim costs one request, whose answer must prove
+        // itself): the first validator to decide the boundary block is the only one that can
+        // hand it over until others sync it.
+        let epoch_end = self.ledger.epochs().map(|s| s.last_height(self.ledger.epoch_of(head + 1)));
+        let highest = state.peer_heads.values().copied().max().unwrap_or(0);
+        let past_the_epoch = epoch_end.is_some_and(|last| highest >= last);
+        if !past_the_epoch && best <= head + SYNC_LAG && state.ready.is_empty() && state.in_flight.is_empty() {
             return;
         }
+        let target = if past_the_epoch { best.max(highest) } else { best };
         let connected: HashSet<PeerId> = self.network.peers().into_iter().collect();
         while state.in_flight.len() < PARALLEL_REQUESTS {
             let next = [
@@ -429,7 +444,7 @@ impl SyncService {
             .into_iter()
             .max()
             .unwrap_or(head + 1);
-            if next > best || next > head + WINDOW {
+            if next > target || next > head + WINDOW {
                 return;
             }
             let busy: HashSet<PeerId> = state.in_flight.values().map(|r| r.peer).collect();
@@ -451,7 +466,7 @@ impl SyncService {
             candidates.sort();
             let peer = candidates[state.next_peer % candidates.len()];
             state.next_peer = state.next_peer.wrapping_add(1);
-            let count = MAX_BATCH_BLOCKS.min(u32::try_from(best - next + 1).unwrap_or(MAX_BATCH_BLOCKS));
+            let count = MAX_BATCH_BLOCKS.min(u32::try_from(target - next + 1).unwrap_or(MAX_BATCH_BLOCKS));
             if self.network.send(&peer, SYNC_TOPIC, codec::encode(&SyncMessage::GetBlocks { from: next, count })).is_err() {
                 return;
             }
