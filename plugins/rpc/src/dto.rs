@@ -126,8 +126,6 @@ pub struct AccountView {
     pub nonce: u64,
     #[serde(with = "serde_helpers::amount")]
     pub balance: Amount,
-    #[serde(with = "serde_helpers::amount")]
-    pub stake: Amount,
     /// Hash of the contract code at this address (`null` for plain accounts).
     pub code_hash: Option<Hash>,
     /// The nonce to use for the next transaction, counting pending ones in the mempool.
@@ -157,7 +155,6 @@ impl AccountView {
             address,
             nonce: account.nonce,
             balance: account.balance,
-            stake: account.stake,
             code_hash: account.code_hash,
             next_nonce,
             height,

@@ -138,7 +138,9 @@ pub struct Account {
     pub nonce: u64,
     #[serde(with = "serde_helpers::amount")]
     pub balance: Amount,
-    /// Bonded stake. Reserved for the staking module; always 0 until it lands.
+    /// Unused, always 0: stake lives in the staking module's storage, its only record (never
+    /// two copies of one number). Kept in the encoding so account hashes and the state roots
+    /// of existing chains do not change.
     #[serde(with = "serde_helpers::amount")]
     pub stake: Amount,
     /// Hash of deployed contract code. Reserved for the VM issue; always `None` until then.
