@@ -114,3 +114,87 @@ async fn solo_runs_a_new_engine_each_epoch_restarts_on_the_recorded_set_and_prov
     assert!(matches!(verify_validator_set(&genesis, 4, &forged, make), Err(LightClientError::Certificate { epoch: 3, .. })));
     assert!(matches!(verify_validator_set(&genesis, 4, &view.changes[..3], make), Err(LightClientError::Length { epoch: 4, got: 3 })));
 }
+
+/// A snapshot exported mid-epoch and one at an epoch's last block each restore a node that
+/// continues the chain to the same roots: module state, the recorded sets and the epoch
+/// machinery all travel in the state.
+#[test]
+fn snapshots_mid_epoch_and_at_a_boundary_restore_nodes_that_continue_to_the_same_roots() {
+    use aether_framework::ledger::Ledger;
+    use aether_framework::snapshot::Snapshot;
+    use aether_framework::types::{Action, Certificate, GenesisAccount, TxBody};
+    use aether_module_staking::StakingCall;
+
+    let validator = Keypair::from_seed([0xe5; 32]);
+    let user = Keypair::from_seed([0xe6; 32]);
+    let genesis = Genesis {
+        chain_id: "snap-epochs".into(),
+        genesis_time_ms: 0,
+        accounts: vec![GenesisAccount { address: user.address(), balance: 1_000_000_000 }],
+        validators: vec![ValidatorEntry {
+            name: "v0".into(),
+            identity: validator.public(),
+            consensus_key: validator.public().0.to_vec(),
+            stake: 1_000_000,
+        }],
+        modules: ["staking", "slashing", "governance"]
+            .iter()
+            .map(|m| GenesisModule { name: m.to_string(), version: 1, mint: *m != "slashing", params: String::new() })
+            .collect(),
+        epochs: Some(EpochSchedule { length: EPOCH_LENGTH, validator_source: Some("staking".into()) }),
+    };
+    let open = |store: Arc<MemoryStore>| {
+        Ledger::open(store, &genesis)
+            .unwrap()
+            .with_module(Arc::new(aether_module_staking::Staking))
+            .with_module(Arc::new(aether_module_slashing::Slashing))
+            .with_module(Arc::new(aether_module_governance::Governance))
+    };
+    let original = open(Arc::new(MemoryStore::new()));
+    let delegate = |nonce: u64| {
+        TxBody {
+            chain_id: "snap-epochs".into(),
+            sender: user.public(),
+            nonce,
+            fee: 10_000,
+            action: Action::Module {
+                module: "staking".into(),
+                call: StakingCall::delegate(validator.public()).encode(),
+                value: 1_000 + u128::from(nonce),
+                gas_limit: 1_000_000,
+            },
+        }
+        .sign(&user)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (mid, boundary) = (EPOCH_LENGTH + 2, 2 * EPOCH_LENGTH);
+    let mut blocks = vec![];
+    for height in 1..=4 * EPOCH_LENGTH {
+        let head = original.head();
+        let built = original
+            .build_block(&head.block.hash, head.certificate, vec![delegate(height - 1)], vec![], height * 10, validator.address())
+            .unwrap();
+        assert!(built.rejected.is_empty() && built.executed.receipts[0].status == aether_framework::types::TxStatus::Success);
+        original.commit(&built.executed.hash, &Certificate(vec![1])).unwrap();
+        blocks.push(built.executed.block.clone());
+        if height == mid || height == boundary {
+            Snapshot::export(&original, height, &dir.path().join(format!("{height}.snap"))).unwrap();
+        }
+    }
+    for at in [mid, boundary] {
+        let snapshot = Snapshot::read(&dir.path().join(format!("{at}.snap"))).unwrap();
+        snapshot.check_chain(&genesis).unwrap();
+        let store = Arc::new(MemoryStore::new());
+        snapshot.restore_into(store.as_ref()).unwrap();
+        let restored = open(store);
+        assert_eq!(restored.head().block.height, at);
+        assert_eq!(restored.validator_set(restored.epoch_of(at + 1)).unwrap(), original.validator_set(original.epoch_of(at + 1)).unwrap());
+        for block in &blocks[at as usize..] {
+            let executed =
+                restored.execute_block(block.clone()).unwrap_or_else(|e| panic!("restored at {at}: block {}: {e}", block.header.height));
+            restored.commit(&executed.hash, &Certificate(vec![1])).unwrap();
+        }
+        assert_eq!(restored.head().header.state_root, original.head().header.state_root, "restored at {at}");
+        assert!(restored.module_query("staking", "invariants", &[], 100_000_000).unwrap().answer.is_ok());
+    }
+}

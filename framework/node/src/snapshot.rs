@@ -1,7 +1,7 @@
 //! State snapshots: the whole state at one height, its block and certificate, in one file, so a
 //! new node can start there instead of replaying the chain.
 //!
-//! # File layout (format 2; 1 held blocks without evidence)
+//! # File layout (format 4; 3 had headers without `next_validators`, 2 no contract state, 1 blocks without evidence)
 //! `AETHER-SNAPSHOT\0` (16 bytes), format (u32 LE), then the borsh encoding of
 //! [`SnapshotContents`], then the SHA-256 of everything before it (32 bytes).
 //!
@@ -39,7 +39,8 @@ use crate::types::{Block, Certificate, Genesis, Hash, Height};
 const MAGIC: &[u8; 16] = b"AETHER-SNAPSHOT\0";
 /// The snapshot format this build writes and reads.
 /// 3: the state may hold contract storage and code (restored into their flat columns).
-pub const SNAPSHOT_FORMAT: u32 = 3;
+/// 4: the block's header carries `next_validators` (epochs).
+pub const SNAPSHOT_FORMAT: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {

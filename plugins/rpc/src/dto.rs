@@ -151,14 +151,7 @@ pub struct AccountProofView {
 
 impl AccountView {
     pub fn new(address: Address, account: Account, next_nonce: u64, height: u64) -> AccountView {
-        AccountView {
-            address,
-            nonce: account.nonce,
-            balance: account.balance,
-            code_hash: account.code_hash,
-            next_nonce,
-            height,
-        }
+        AccountView { address, nonce: account.nonce, balance: account.balance, code_hash: account.code_hash, next_nonce, height }
     }
 }
 
