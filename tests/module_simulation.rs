@@ -32,7 +32,7 @@
 //! ```text
 //! cargo test -p aether-tests --test module_simulation                 # 3 seeds × 60 blocks + backends
 //! AETHER_SIM_SEED=42 cargo test -p aether-tests --test module_simulation   # one seed
-//! cargo test --release -p aether-tests --test module_simulation -- --ignored   # 20 seeds × 500 blocks
+//! cargo test -p aether-tests --test module_simulation -- --ignored          # 20 seeds × 500 blocks
 //! ```
 //! `AETHER_SIM_BLOCKS=N` changes the number of blocks of every run.
 
@@ -111,6 +111,7 @@ struct Stats {
     executed: u64,
     execution_failed: u64,
     rewards: u64,
+    /// Epochs whose next set has other members.
     set_changes: u64,
 }
 
@@ -147,8 +148,11 @@ struct Sim {
     _dir: Option<tempfile::TempDir>,
     nonces: BTreeMap<Address, u64>,
     users: Vec<Keypair>,
-    /// Genesis validators (their identity keys, which are also their operators and voters).
-    genesis_validators: Vec<Keypair>,
+    /// Validators' identity keys with funds for fees: they vote (genesis validators', which
+    /// are also their operators, and new validators' once a transfer funded them).
+    voters: Vec<Keypair>,
+    /// Transactions an operation adds after its own (a new validator's funding).
+    extra: Vec<(SignedTransaction, Expect, &'static str)>,
     /// Every validator the chain knows: identity → operator key.
     validators: Vec<(PublicKey, Keypair)>,
     /// (delegator key, validator) pairs that may hold shares.
@@ -248,7 +252,8 @@ impl Sim {
             _dir: dir,
             nonces: BTreeMap::new(),
             users,
-            genesis_validators,
+            voters: genesis_validators,
+            extra: vec![],
             validators,
             delegations,
             known,
@@ -375,9 +380,17 @@ impl Sim {
                 let name = format!("n{}", self.rng.gen_range(0..1_000_000));
                 let call = StakingCall::register(&identity, &signed_for, identity.public().0.to_vec(), &name, self.rng.gen_range(0..3_000));
                 if matches!(expect, Expect::Success) {
+                    // Fund the identity so that it can vote.
+                    let funding = Action::Transfer { to: identity.address(), amount: 1_000_000_000, memo: vec![] };
+                    let register = self.module_tx(&operator, "staking", call.encode(), bond);
+                    let funding = self.tx(&operator, funding);
+                    self.extra.push((funding, Expect::Success, "transfer"));
+                    self.known.insert(identity.address());
+                    self.voters.push(identity.clone());
                     self.validators.push((identity.public(), operator.clone()));
                     self.delegations.push((operator.clone(), identity.public()));
                     self.touched.insert((operator.address(), identity.public()));
+                    return (register, expect, "register");
                 }
                 (self.module_tx(&operator, "staking", call.encode(), bond), expect, "register")
             }
@@ -405,7 +418,7 @@ impl Sim {
                 (self.module_tx(&from, "governance", GovernanceCall::submit(title, vec![action]).encode(), deposit), expect, "submit")
             }
             _ => {
-                let voter = Self::pick(&mut self.rng, &self.genesis_validators).clone();
+                let voter = Self::pick(&mut self.rng, &self.voters).clone();
                 let closed: Vec<u64> = self.deposits.keys().copied().filter(|id| !open.contains(id)).collect();
                 let (proposal, expect) = if self.rng.gen_bool(0.03) {
                     (9_999, Expect::Failure("no proposal 9999"))
@@ -453,6 +466,10 @@ impl Sim {
             let (tx, expect, kind) = self.operation(min_delegation, &open);
             txs.push(tx);
             expects.push((expect, kind));
+            for (tx, expect, kind) in std::mem::take(&mut self.extra) {
+                txs.push(tx);
+                expects.push((expect, kind));
+            }
         }
         let set_len = self.ledger.validator_set(epoch).unwrap().map_or(0, |s| s.len()) as u32;
         let mut evidence = vec![];
@@ -590,7 +607,8 @@ impl Sim {
             self.expected_supply += self.staking_param("reward_per_epoch");
             self.stats.rewards += 1;
             let (now, next) = (self.ledger.validator_set(height / EPOCH - 1).unwrap(), self.ledger.validator_set(height / EPOCH).unwrap());
-            if now != next {
+            let members = |set: Option<Vec<ValidatorEntry>>| set.unwrap_or_default().into_iter().map(|v| v.identity).collect::<Vec<_>>();
+            if members(now) != members(next) {
                 self.stats.set_changes += 1;
             }
         }
@@ -698,7 +716,7 @@ fn the_same_seed_gives_the_same_state_roots_on_every_store_and_vm() {
     }
 }
 
-/// `cargo test --release -p aether-tests --test module_simulation -- --ignored`
+/// `cargo test -p aether-tests --test module_simulation -- --ignored`
 #[test]
 #[ignore = "long: 20 seeds × 500 blocks"]
 fn long_run_many_seeds() {
