@@ -164,6 +164,8 @@ struct Sim {
     /// (delegator, validator) pairs a transaction of the block being built already touched
     /// (their shares before the block say nothing about those after it).
     touched: BTreeSet<(Address, PublicKey)>,
+    /// (epoch, validator) slashed: once each at most.
+    slashed: BTreeSet<(u64, PublicKey)>,
     /// Passed proposals: id → the height they run at.
     passed: BTreeMap<u64, Height>,
     /// Proposal id → deposit.
@@ -259,6 +261,7 @@ impl Sim {
             known,
             expected_supply,
             touched: BTreeSet::new(),
+            slashed: BTreeSet::new(),
             passed: BTreeMap::new(),
             deposits: BTreeMap::new(),
             roots: vec![],
@@ -474,14 +477,18 @@ impl Sim {
         let set_len = self.ledger.validator_set(epoch).unwrap().map_or(0, |s| s.len()) as u32;
         let mut evidence = vec![];
         let mut out_of_range = 0;
-        if height > 1 && self.rng.gen_bool(0.08) {
-            let offender = if self.rng.gen_bool(0.15) {
-                out_of_range += 1;
-                set_len + self.rng.gen_range(0..3)
-            } else {
-                self.rng.gen_range(0..set_len)
-            };
-            evidence.push(Evidence { offender, kind: "double-vote".into(), proof: format!("{}-{height}", self.seed).into_bytes() });
+        if height > 1 && self.rng.gen_bool(0.1) {
+            // Up to 3 pieces: with sets of a few validators, the same one is often named twice
+            // in an epoch (slashed once).
+            for piece in 0..self.rng.gen_range(1..=3) {
+                let offender = if self.rng.gen_bool(0.15) {
+                    out_of_range += 1;
+                    set_len + self.rng.gen_range(0..3)
+                } else {
+                    self.rng.gen_range(0..set_len)
+                };
+                evidence.push(Evidence { offender, kind: "double-vote".into(), proof: format!("{}-{height}-{piece}", self.seed).into_bytes() });
+            }
         }
         self.stats.evidence += evidence.len() as u64;
         self.stats.evidence_out_of_range += out_of_range;
@@ -561,6 +568,7 @@ impl Sim {
         let events = block.receipts.iter().flat_map(|r| r.events.iter()).chain(block.hook_events.iter());
         let mut vetoed = vec![];
         let mut in_range_evidence_slashes = 0u64;
+        let mut ignored = 0usize;
         for e in events {
             match e.topic.as_slice() {
                 b"governance/submit" => {
@@ -580,8 +588,16 @@ impl Sim {
                 }
                 b"governance/executed" => self.stats.executed += 1,
                 b"governance/execution_failed" => self.stats.execution_failed += 1,
+                b"slashing/evidence_ignored" => ignored += 1,
                 b"staking/slash" => {
-                    let (_v, _epoch, _bps, burned, _jail): (PublicKey, u64, u16, Amount, bool) = codec::decode("slash", &e.data, 1_024).unwrap();
+                    let (v, infraction, bps, burned, jail): (PublicKey, u64, u16, Amount, bool) = codec::decode("slash", &e.data, 1_024).unwrap();
+                    let epoch = (height - 1) / EPOCH;
+                    if (infraction, bps, jail) != (epoch, 2_000, true) {
+                        self.fail(format!("slash of {v}: infraction epoch {infraction}, {bps} bps, jail {jail}; expected ({epoch}, 2000, true)"));
+                    }
+                    if !self.slashed.insert((epoch, v)) {
+                        self.fail(format!("validator {v} slashed twice in epoch {epoch}"));
+                    }
                     self.expected_supply -= burned;
                     self.stats.slashes += 1;
                     self.stats.burned_by_slashes += burned;
@@ -595,8 +611,13 @@ impl Sim {
             let len = self.ledger.validator_set(epoch).unwrap().map_or(0, |s| s.len());
             (e.offender as usize) < len
         });
-        if in_range_evidence_slashes > in_range.count() as u64 {
+        let in_range_count = in_range.count();
+        if in_range_evidence_slashes > in_range_count as u64 {
             self.fail(format!("{in_range_evidence_slashes} slashes from fewer pieces of in-range evidence"));
+        }
+        let out_of_range = block.block.evidence.len() - in_range_count;
+        if ignored < out_of_range {
+            self.fail(format!("{out_of_range} pieces of evidence out of the set's range, {ignored} ignored"));
         }
         for id in vetoed {
             let deposit = *self.deposits.get(&id).unwrap_or_else(|| self.fail(format!("proposal {id} vetoed, its deposit unknown")));
