@@ -175,7 +175,7 @@ struct Sim {
 }
 
 fn genesis_for(seed: u64) -> (Genesis, Vec<Keypair>, Vec<Keypair>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6765_6e65_7369_73);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0067_656e_6573_6973);
     let validators: Vec<Keypair> = (1..=rng.gen_range(4u8..=6)).map(key).collect();
     let users: Vec<Keypair> = (0..rng.gen_range(8u8..=16)).map(|i| key(100 + i)).collect();
     let mut accounts: Vec<GenesisAccount> =
@@ -339,7 +339,11 @@ impl Sim {
                 let from = Self::pick(&mut self.rng, &self.users).clone();
                 let unknown = self.rng.gen_bool(0.05);
                 let validator = if unknown { key(250).public() } else { Self::pick(&mut self.rng, &self.validators).0 };
-                let amount = if self.rng.gen_bool(0.1) { self.rng.gen_range(1..min_delegation) } else { self.rng.gen_range(min_delegation..500_000) };
+                let amount = if self.rng.gen_bool(0.1) {
+                    self.rng.gen_range(1..min_delegation)
+                } else {
+                    self.rng.gen_range(min_delegation..500_000)
+                };
                 let expect = if amount < min_delegation {
                     Expect::Failure("at least min_delegation")
                 } else if unknown {
@@ -487,7 +491,11 @@ impl Sim {
                 } else {
                     self.rng.gen_range(0..set_len)
                 };
-                evidence.push(Evidence { offender, kind: "double-vote".into(), proof: format!("{}-{height}-{piece}", self.seed).into_bytes() });
+                evidence.push(Evidence {
+                    offender,
+                    kind: "double-vote".into(),
+                    proof: format!("{}-{height}-{piece}", self.seed).into_bytes(),
+                });
             }
         }
         self.stats.evidence += evidence.len() as u64;
@@ -512,7 +520,8 @@ impl Sim {
                 offered.1
             ));
         }
-        let replayed = self.follower.execute_block(block.block.clone()).unwrap_or_else(|e| self.fail(format!("the follower refused the block: {e}")));
+        let replayed =
+            self.follower.execute_block(block.block.clone()).unwrap_or_else(|e| self.fail(format!("the follower refused the block: {e}")));
         self.follower.commit(&replayed.hash, &Certificate(vec![1])).unwrap();
         if self.follower.head().header.state_root != self.ledger.head().header.state_root {
             self.fail("the follower reached another state root".into());
@@ -546,7 +555,8 @@ impl Sim {
                 if reason.is_empty() {
                     self.fail(format!("{kind} (transaction {i}) failed without a reason"));
                 }
-                let words: Vec<&str> = reason.split_whitespace().filter(|w| w.chars().all(|c| c.is_alphabetic() || "_;:,'".contains(c))).collect();
+                let words: Vec<&str> =
+                    reason.split_whitespace().filter(|w| w.chars().all(|c| c.is_alphabetic() || "_;:,'".contains(c))).collect();
                 *self.stats.reasons.entry(format!("{kind}: {}", words.join(" "))).or_default() += 1;
             }
         }
@@ -590,10 +600,13 @@ impl Sim {
                 b"governance/execution_failed" => self.stats.execution_failed += 1,
                 b"slashing/evidence_ignored" => ignored += 1,
                 b"staking/slash" => {
-                    let (v, infraction, bps, burned, jail): (PublicKey, u64, u16, Amount, bool) = codec::decode("slash", &e.data, 1_024).unwrap();
+                    let (v, infraction, bps, burned, jail): (PublicKey, u64, u16, Amount, bool) =
+                        codec::decode("slash", &e.data, 1_024).unwrap();
                     let epoch = (height - 1) / EPOCH;
                     if (infraction, bps, jail) != (epoch, 2_000, true) {
-                        self.fail(format!("slash of {v}: infraction epoch {infraction}, {bps} bps, jail {jail}; expected ({epoch}, 2000, true)"));
+                        self.fail(format!(
+                            "slash of {v}: infraction epoch {infraction}, {bps} bps, jail {jail}; expected ({epoch}, 2000, true)"
+                        ));
                     }
                     if !self.slashed.insert((epoch, v)) {
                         self.fail(format!("validator {v} slashed twice in epoch {epoch}"));
@@ -643,9 +656,10 @@ impl Sim {
             self.passed.remove(&id);
             let info: ProposalInfo = serde_json::from_slice(&self.query("governance", "proposal", &id.to_le_bytes()).unwrap()).unwrap();
             let event = |topic: &[u8]| {
-                block.hook_events.iter().any(|e| {
-                    e.topic == topic && codec::decode::<u64>("id", &e.data[..8.min(e.data.len())], 8).is_ok_and(|x| x == id)
-                })
+                block
+                    .hook_events
+                    .iter()
+                    .any(|e| e.topic == topic && codec::decode::<u64>("id", &e.data[..8.min(e.data.len())], 8).is_ok_and(|x| x == id))
             };
             match &info.status {
                 Status::Executed { height: h } if *h == height && event(b"governance/executed") => {}
@@ -666,7 +680,10 @@ impl Sim {
         let held: Amount = self.known.iter().map(|a| self.ledger.account(a).unwrap().balance).sum();
         if held != self.expected_supply {
             let diff = held as i128 - self.expected_supply as i128;
-            self.fail(format!("supply: the accounts hold {held}, genesis + minted − burned is {} (difference {diff})", self.expected_supply));
+            self.fail(format!(
+                "supply: the accounts hold {held}, genesis + minted − burned is {} (difference {diff})",
+                self.expected_supply
+            ));
         }
     }
 
