@@ -10,8 +10,9 @@
 //! validators (fresh keys; some with a signature for another operator, some with a bond below
 //! `min_self_bond`), unjails, commission changes, governance proposals changing staking's
 //! `min_delegation` (some changing a frozen parameter, which passes and fails to execute),
-//! validators' votes, and synthetic double-vote evidence against a random index of the
-//! current set (some out of range).
+//! validators' votes (new validators' identities are funded for it), and 1–3 pieces of
+//! synthetic double-vote evidence in about one block in ten, each against a random index of
+//! the current set (some out of range).
 //!
 //! After every block it asserts, naming the seed and the height:
 //! - every transaction was included with a receipt, every piece of evidence was recorded, no
@@ -22,12 +23,19 @@
 //!   `reward_per_epoch` for every closed epoch − the amounts of the `staking/slash` events −
 //!   the deposits of proposals tallied `vetoed`; and every account the block changed that
 //!   the simulation does not know holds nothing (so no token leaves the known accounts);
+//! - each `staking/slash` is of the block's own epoch, at 2000 bps (slashing's default), jails,
+//!   and is the validator's only one in that epoch; no more slashes than in-range pieces of
+//!   evidence, and every out-of-range piece gives a `slashing/evidence_ignored`;
+//! - a passed proposal due at this height is `Executed` (with its event) or `Failed` with its
+//!   action's error (with its event), never left unfinished;
 //! - staking's and governance's `invariants` queries pass;
 //! - a follower ledger (memory store, no VM) re-executing the block reaches the same state
 //!   root and the same hook events.
 //!
 //! The same seed is also run on RocksDB with Wasmtime and on ParityDB with Wasmer, and the
 //! state root after every block must be identical to the memory run's.
+//!
+//! A failure names the seed, the backend and the height, and how to re-run that seed.
 //!
 //! ```text
 //! cargo test -p aether-tests --test module_simulation                 # 3 seeds × 60 blocks + backends
