@@ -13,7 +13,7 @@
 //! So a proposal scheduled at `h` takes effect in the `end_block` of block `h`: transactions
 //! of block `h` still see the old state, the state committed with block `h` has the change.
 //!
-//! Cost (measured in `tests/gas.rs`): running a proposal of one staking `UpdateParams` takes
+//! Cost (measured in `tests/ledger/gas.rs`): running a proposal of one staking `UpdateParams` takes
 //! about 222k gas of the block's hook budget, one of eight about 735k, so
 //! [`MAX_EXECUTIONS_PER_BLOCK`] such proposals take about 2.9M of `HOOK_GAS_PER_BLOCK` (10M).
 //!
@@ -23,7 +23,7 @@
 //! step 1's mark stands: the proposal stays `Failed` with [`UNFINISHED`] and is not retried
 //! (the next `begin_block` drops the leftover marks). The other proposals run in that
 //! `end_block` are reverted with it and stay `Failed` with [`UNFINISHED`] too (tested in
-//! `tests/execution.rs`).
+//! `tests/ledger/execution.rs`).
 
 use aether_api::module::ModuleContext;
 

@@ -3,7 +3,7 @@
 //!
 //! Work per `end_epoch` is bounded: at most [`MAX_TALLIES_PER_EPOCH`] proposals (the rest
 //! stay in voting, already past their end, and are tallied at the end of the next epoch with
-//! its set), each reading one vote per member of the set (≤ 512). Measured in `tests/gas.rs`
+//! its set), each reading one vote per member of the set (≤ 512). Measured in `tests/ledger/gas.rs`
 //! at the ledger's prices: 27.0M gas for 16 proposals with 256 validators, about 6.6k per
 //! proposal and member, so about 54M with 512 validators, of the hook's 200M
 //! (`HOOK_GAS_PER_EPOCH`).

@@ -12,7 +12,7 @@ pub const BPS: u16 = 10_000;
 
 /// The highest `max_evidence_per_block` accepted: the ledger's own cap on the evidence one
 /// block records (`aether_node::ledger::MAX_BLOCK_EVIDENCE`, a test checks they agree), and
-/// the number the hook is measured to handle within its gas budget (`tests/gas.rs`).
+/// the number the hook is measured to handle within its gas budget (`tests/ledger/gas.rs`).
 pub const MAX_EVIDENCE_PER_BLOCK_CAP: u32 = 16;
 
 /// Slashing parameters. Every field may be left out of genesis (its default applies); an

@@ -29,7 +29,7 @@
 //! or staking refusing the `Slash` each give an event and the loop goes on. Only running out
 //! of gas (or corrupt state) fails the hook, and then the ledger reverts all of it — the
 //! block's evidence would then be recorded but never slashed, which is why the cap and the
-//! gas are measured (`tests/gas.rs`, at the ledger's prices, against the 10M
+//! gas are measured (`tests/ledger/gas.rs`, at the ledger's prices, against the 10M
 //! `HOOK_GAS_PER_BLOCK`): 16 pieces against 16 different validators, each with an unbonding
 //! pool to cut, cost 4.9M with a set of 20 validators and 8.1M in the worst case, a set of
 //! 512 with 176-byte (HotStuff) consensus keys and 64-byte names — reading the set (once per

@@ -3,7 +3,7 @@
 //! Work per `end_epoch` is bounded: at most [`MAX_MATURED_PER_EPOCH`] matured unbondings
 //! paid (the rest stay queued, already mature, for the next epoch), one reward update per
 //! member of the closing set (≤ 512), and at most `max_validators` rank keys read for the
-//! next set. Measured in `tests/gas.rs` at the ledger's prices (the hook's budget,
+//! next set. Measured in `tests/ledger/gas.rs` at the ledger's prices (the hook's budget,
 //! `HOOK_GAS_PER_EPOCH`, is 200M): 17.5M gas with 100 validators, 43.8M with 250 (about 176k
 //! per validator: a read of its record and delegation, two mints, a write, a rank-key move, a
 //! set member), about 82k per matured unbonding. So 512 validators (the most a set may hold)

@@ -8,15 +8,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use aether_api::module::{ModuleContext, ModuleError, RuntimeModule, HOOK_GAS_PER_EPOCH};
 use aether_module_staking::epoch::MAX_MATURED_PER_EPOCH;
 use aether_module_staking::{Staking, StakingCall};
 use aether_primitives::types::*;
-use common::*;
 
 /// Staking, plus a call `measure` that runs `end_epoch` for the current epoch and fails; its
 /// real `end_epoch` first burns `ballast` gas (to prove what is left of the budget suffices).

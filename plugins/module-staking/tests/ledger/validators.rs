@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use aether_module_staking::{StakingCall, REGISTRATION_DOMAIN};
 use aether_primitives::types::*;
-use common::*;
 
 fn register(chain: &mut Chain, identity: u8, operator: u8, bond: Amount) -> SignedTransaction {
     let call =

@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use aether_module_governance::{GovernanceCall, ProposalAction, Status, VoteOption::*};
 use aether_primitives::types::TxStatus;
-use common::*;
 
 #[test]
 fn bad_calls_fail_with_clear_messages_charge_the_fee_and_change_nothing_else() {

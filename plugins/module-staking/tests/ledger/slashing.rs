@@ -3,12 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use aether_api::module::module_address;
 use aether_module_staking::StakingCall;
 use aether_primitives::codec::encode;
-use common::*;
 
 #[test]
 fn the_slasher_burns_the_stake_bonded_at_the_infraction_and_jails_until_unjailed() {

@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use aether_module_staking::StakingCall;
 use aether_primitives::codec::encode;
-use common::*;
 
 #[test]
 fn shares_track_rewards_and_unbonding_pays_exactly_after_unbonding_epochs() {

@@ -4,10 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use aether_module_slashing::{OutcomeInfo, Slashing, DOUBLE_PROPOSAL, DOUBLE_VOTE};
-use common::*;
 
 const STAKING: &str = r#"{"slasher":"slashing","unbonding_epochs":2}"#;
 

@@ -4,12 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use aether_module_slashing::DOUBLE_VOTE;
 use aether_module_staking::StakingCall;
 use aether_primitives::codec::decode;
-use common::*;
 
 #[test]
 fn unbondings_started_in_the_offence_epoch_are_cut_and_earlier_ones_are_not() {

@@ -3,7 +3,7 @@
 //! slashing module, epochs of [`EPOCH`] blocks, and a follower ledger that re-executes every
 //! committed block. After every block the harness asserts the follower reached the same
 //! state root, that no module hook failed, and that staking's `invariants` query passes.
-//! (The approach of `plugins/module-staking/tests/common`, copied, not shared.)
+//! (The approach of `plugins/module-staking/tests/ledger/common`, copied, not shared.)
 //!
 //! Evidence is synthetic: the ledger does not verify evidence (the node's engine does before
 //! handing it to `build_block`), so any `Evidence { offender, kind, proof }` is recorded;

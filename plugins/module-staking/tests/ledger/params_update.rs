@@ -4,11 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use aether_api::module::module_address;
 use aether_module_staking::StakingCall;
-use common::*;
 
 #[test]
 fn only_the_governance_module_updates_params_and_updates_are_checked_like_genesis() {

@@ -4,10 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use aether_api::module::{module_address, ModuleContext, ModuleError, RuntimeModule};
 use aether_module_governance::execution::UNFINISHED;
 use aether_module_governance::Governance;
@@ -15,7 +14,6 @@ use aether_module_governance::{ProposalAction, Status, VoteOption::*};
 use aether_module_staking::StakingCall;
 use aether_primitives::codec::encode;
 use aether_primitives::types::GenesisModule;
-use common::*;
 
 #[test]
 fn a_staking_parameter_change_applies_exactly_at_pass_height_plus_timelock() {

@@ -4,11 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use aether_module_slashing::{OutcomeInfo, DOUBLE_PROPOSAL, DOUBLE_VOTE};
 use aether_module_staking::StakingCall;
-use common::*;
 
 const STAKING: &str = r#"{"slasher":"slashing","unbonding_epochs":2}"#;
 

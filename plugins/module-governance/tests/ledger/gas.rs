@@ -10,16 +10,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use aether_api::module::{ModuleContext, ModuleError, RuntimeModule, HOOK_GAS_PER_BLOCK, HOOK_GAS_PER_EPOCH};
 use aether_module_governance::execution::MAX_EXECUTIONS_PER_BLOCK;
 use aether_module_governance::tally::MAX_TALLIES_PER_EPOCH;
 use aether_module_governance::{execution, tally, Governance, Status, VoteOption::*};
 use aether_primitives::types::*;
-use common::*;
 
 /// Governance, plus calls `measure_tally` (this epoch's `end_epoch` work) and
 /// `measure_execution` (this block's `end_block` work), which run it and fail.

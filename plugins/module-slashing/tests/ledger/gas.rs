@@ -16,17 +16,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::common::*;
 use aether_api::module::{ModuleContext, ModuleError, RuntimeModule, HOOK_GAS_PER_BLOCK};
 use aether_module_slashing::params::MAX_EVIDENCE_PER_BLOCK_CAP;
 use aether_module_slashing::{Slashing, DOUBLE_VOTE};
 use aether_module_staking::StakingCall;
 use aether_primitives::types::*;
-use common::*;
 
 /// Slashing, plus a call `measure ‖ borsh(Vec<Evidence>)` that runs `begin_block` on that
 /// evidence and fails; its real `begin_block` first burns `ballast` gas when there is

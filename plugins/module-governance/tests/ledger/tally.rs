@@ -4,10 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use aether_module_governance::{Status, VoteOption::*};
-use common::*;
 
 /// Votes close with epoch 0 (heights 1..=3) and a passed proposal runs one block later.
 const FAST: &str = r#"{"voting_epochs":1,"timelock_heights":1}"#;

@@ -4,14 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use aether_api::module::module_address;
 use aether_module_staking::{Staking, StakingCall};
 use aether_primitives::types::*;
-use common::*;
 
 #[test]
 fn genesis_validators_are_bonded_and_the_first_boundary_commits_to_the_genesis_set_plus_rewards() {
