@@ -68,6 +68,9 @@ enum Command {
     Query(tx::QueryArgs),
     /// Ask a runtime module a read-only question on a node's committed state.
     ModuleQuery(tx::ModuleQueryArgs),
+    /// An epoch's validator set from a node, checked from the genesis file as a light client
+    /// does (each epoch's last header, its certificate under that epoch's set, the next set).
+    Validators(staking::ValidatorsArgs),
     /// List the presets this binary knows.
     Presets,
     /// List the plugins of a preset (default: the binary's default preset), by slot.
@@ -123,6 +126,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Tx(t) => tx::run(t).await,
         Command::Query(a) => tx::query(a).await,
         Command::ModuleQuery(a) => tx::module_query(a).await,
+        Command::Validators(a) => staking::validators(a).await,
         Command::Presets => {
             node::list_presets();
             Ok(())

@@ -162,3 +162,41 @@ pub(crate) async fn unstake(a: UnstakeArgs) -> anyhow::Result<()> {
 pub(crate) async fn unjail(a: UnjailArgs) -> anyhow::Result<()> {
     submit(&a.signer, action(StakingCall::unjail(a.validator), 0)).await.map(|_| ())
 }
+
+#[derive(Args)]
+pub(crate) struct ValidatorsArgs {
+    /// The epoch (default: the epoch of the node's next block).
+    #[arg(long)]
+    pub(crate) epoch: Option<u64>,
+    /// The chain's genesis file: the set is then proven from it, not taken on the node's word.
+    #[arg(long)]
+    pub(crate) genesis: Option<PathBuf>,
+    #[arg(long, default_value = "http://127.0.0.1:9944")]
+    pub(crate) rpc: String,
+}
+
+/// `aether validators`.
+pub(crate) async fn validators(a: ValidatorsArgs) -> anyhow::Result<()> {
+    let client = HttpClientBuilder::default().request_timeout(Duration::from_secs(30)).build(&a.rpc)?;
+    let status = client.status().await.with_context(|| format!("cannot reach the node at {}", a.rpc))?;
+    let view = client.validator_set(a.epoch, None).await.with_context(|| format!("aether_getValidatorSet through {}", a.rpc))?;
+    let last = view.last_height.map_or("-".to_string(), |h| h.to_string());
+    println!("epoch {} (heights {}..={last}), {} validators", view.epoch, view.first_height, view.validators.len());
+    for v in &view.validators {
+        println!("  {:<20} {} stake {}", v.name, v.identity, v.stake);
+    }
+    let Some(path) = a.genesis else { return Ok(()) };
+    let genesis = aether_framework::types::Genesis::load(&path)?;
+    let registry = crate::presets().default_preset().registry();
+    let factory = registry.consensus.get(&status.engine)?.factory.clone();
+    let make = |ctx: &aether_framework::consensus::EngineContext| {
+        factory(ctx, &aether_framework::registry::PluginSettings::empty(format!("consensus.{}", status.engine))).map_err(|e| e.to_string())
+    };
+    let proven = aether_framework::light::verify_validator_set(&genesis, view.epoch, &view.changes, make)
+        .map_err(|e| anyhow::anyhow!("the node's answer does not prove the set: {e}"))?;
+    if proven != view.validators {
+        anyhow::bail!("the proven set differs from the set the node named");
+    }
+    println!("proven from {} through {} epoch changes", path.display(), view.changes.len());
+    Ok(())
+}

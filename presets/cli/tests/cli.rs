@@ -324,6 +324,24 @@ async fn staking_from_the_command_line_changes_the_next_epochs_set() {
     assert_eq!(view.changes.len() as u64, view.epoch);
     assert!(view.validators[0].stake >= 1_005_000, "bonded, delegated and rewarded: {:?}", view.validators);
     assert!(view.validators.iter().any(|v| v.name == "newcomer" && v.stake >= 2000), "{:?}", view.validators);
+    let out = Command::new(BIN)
+        .args([
+            "validators",
+            "--epoch",
+            &view.epoch.to_string(),
+            "--genesis",
+            dir.path().join("genesis.json").to_str().unwrap(),
+            "--rpc",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("proven from") && stdout.contains("newcomer"),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Governance: a proposal to raise staking's minimum delegation, the validator's vote (it
     // holds nearly all the stake), and the change in force after voting and the timelock.
