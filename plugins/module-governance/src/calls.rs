@@ -133,11 +133,15 @@ pub fn run(cx: &mut dyn ModuleContext, call: GovernanceCall) -> Result<Vec<u8>> 
         GovernanceCall::Vote { proposal: id, option } => {
             let proposal = state::proposal(cx, id)?;
             if proposal.status != Status::Voting {
-                return Err(GovernanceError::VotingClosed {
-                    proposal: id,
-                    status: proposal.status,
-                    voting_end_epoch: proposal.voting_end_epoch,
-                });
+                // In the block that executes it, a proposal carries `begin_block`'s temporary
+                // mark until `end_block` runs it: say what is happening, not the mark.
+                let status = match proposal.status {
+                    Status::Failed { height, reason } if height == cx.height() && reason == crate::execution::UNFINISHED => {
+                        Status::Passed { execute_at: height }
+                    }
+                    other => other,
+                };
+                return Err(GovernanceError::VotingClosed { proposal: id, status, voting_end_epoch: proposal.voting_end_epoch });
             }
             let (caller, epoch) = (cx.caller(), cx.epoch());
             let set = cx.validator_set(epoch)?.unwrap_or_default();
