@@ -189,6 +189,17 @@ pub enum ModuleError {
     Failed(String),
 }
 
+/// A module's genesis parameters from the JSON text `init_genesis` receives: the type's
+/// defaults when genesis gives none, else the JSON (use `#[serde(deny_unknown_fields, default)]`
+/// so a misspelt field is refused and an absent one takes its default). `Err` is the parser's
+/// message.
+pub fn parse_params<T: serde::de::DeserializeOwned + Default>(json: &[u8]) -> Result<T, String> {
+    if json.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(json).map_err(|e| e.to_string())
+}
+
 /// The keyless account of module `name`: no key can sign for it, only the module moves its
 /// funds.
 pub fn module_address(name: &str) -> Address {

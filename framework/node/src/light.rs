@@ -90,7 +90,7 @@ pub fn verify_validator_set(
             genesis: genesis_hash,
             validators: ValidatorSet::from_entries(&set),
             local: None,
-            epoch: EpochRange { number: e, first_height: schedule.first_height(e), last_height: Some(last) },
+            epoch: EpochRange::of(Some(schedule), e),
         };
         let engine = make(&ctx).map_err(|reason| LightClientError::Engine { epoch: e, reason })?;
         let block = BlockRef { hash: change.header.hash(), height: change.header.height };

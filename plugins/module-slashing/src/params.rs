@@ -45,11 +45,7 @@ impl Default for Params {
 impl Params {
     /// Parses genesis's JSON text (empty: all defaults) and checks it.
     pub fn from_genesis(json: &[u8]) -> Result<Params> {
-        let params: Params = if json.is_empty() {
-            Params::default()
-        } else {
-            serde_json::from_slice(json).map_err(|e| SlashingError::Params(e.to_string()))?
-        };
+        let params: Params = aether_api::module::parse_params(json).map_err(SlashingError::Params)?;
         params.check()?;
         Ok(params)
     }

@@ -315,6 +315,14 @@ impl Default for EpochRange {
 }
 
 impl EpochRange {
+    /// Epoch `epoch` of a chain divided by `schedule` (`None`: the only epoch).
+    pub fn of(schedule: Option<&crate::types::EpochSchedule>, epoch: u64) -> EpochRange {
+        match schedule {
+            None => EpochRange::default(),
+            Some(s) => EpochRange { number: epoch, first_height: s.first_height(epoch), last_height: Some(s.last_height(epoch)) },
+        }
+    }
+
     /// Whether a block at `height` belongs to a later epoch.
     pub fn is_past(&self, height: Height) -> bool {
         self.last_height.is_some_and(|last| height > last)

@@ -39,10 +39,7 @@ pub enum EpochError {
 impl EngineMaker {
     /// The heights of `epoch`.
     pub(super) fn range(&self, epoch: u64) -> EpochRange {
-        match &self.schedule {
-            None => EpochRange::default(),
-            Some(s) => EpochRange { number: epoch, first_height: s.first_height(epoch), last_height: Some(s.last_height(epoch)) },
-        }
+        EpochRange::of(self.schedule.as_ref(), epoch)
     }
 
     /// The context of `epoch`'s engine for validator set `validators`; `local` only if this
