@@ -13,7 +13,7 @@ use aether_consensus_hotstuff::mocks::{Attack, HotStuffUnderTest};
 use aether_consensus_hotstuff::{HotStuffEngine, HotStuffSettings};
 use aether_primitives::types::Certificate;
 use aether_testkit::sim::conformance::{self, consensus_conformance, Options};
-use aether_testkit::sim::{sim_genesis, validator_identity, Behaviour, Crash, LinkModel, SimConfig, Simulation, SIM_CHAIN_ID};
+use aether_testkit::sim::{sim_genesis, validator_identity, Behaviour, Crash, LinkModel, SimConfig, SimEpochs, Simulation, SIM_CHAIN_ID};
 use borsh::BorshDeserialize;
 
 /// HotStuff with its default settings.
@@ -344,4 +344,121 @@ fn replay_one_scenario() {
             &n.commit_times
         );
     }
+}
+
+/// Whether validator `index` of its epoch's set signed `qc`.
+fn signed(qc: &aether_consensus_hotstuff::certificate::QuorumCertificate, index: usize) -> bool {
+    qc.signers.get(index / 8).is_some_and(|byte| byte & (1 << (index % 8)) != 0)
+}
+
+/// The stake table of [`stake_moves_between_epochs_while_validators_equivocate_and_boundary_leaders_crash`]:
+/// validator 3 (an equivocator) is in the set from genesis, validator 4 joins in epoch 1 with
+/// half of the stake (its votes are needed for every quorum then), validator 5 (another
+/// equivocator, a fifth of the stake) joins in epoch 2, validator 2 leaves in epoch 4.
+fn moving_stake() -> Vec<Vec<u128>> {
+    vec![vec![1, 1, 1, 1, 0, 0], vec![1, 1, 1, 1, 3, 0], vec![2, 2, 2, 1, 2, 2], vec![2, 2, 2, 1, 2, 2], vec![3, 3, 0, 1, 3, 1]]
+}
+
+#[test]
+fn stake_moves_between_epochs_while_validators_equivocate_and_boundary_leaders_crash() {
+    for (seed, mid_step) in [(1, false), (2, true), (3, false)] {
+        let epochs =
+            SimEpochs { length: 10, stakes: moving_stake(), crash_boundary_leaders: Some(2_000), crash_after_boundary: vec![(1, 1_500)] };
+        let config = SimConfig {
+            validators: 6,
+            seed,
+            duration_ms: 180_000,
+            stop_at_height: 60,
+            behaviours: vec![(3, Behaviour::Equivocator), (5, Behaviour::Equivocator)],
+            crash_mid_step: mid_step,
+            epochs: Some(epochs.clone()),
+            ..SimConfig::default()
+        };
+        let report = Simulation::new(&hotstuff(), config).run();
+        // Agreement on blocks and on every epoch's set, validity, every commit proven final
+        // by a key-less engine of its own epoch, and six epochs reached.
+        report.check(60).unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.boundary_crashes > 0, "seed {seed}: a leader crashed right after building an epoch's last block");
+        let restarted = report.nodes.iter().find(|n| n.index == 1).unwrap();
+        assert!(restarted.epoch_starts.len() >= 6, "seed {seed}: validator 1 restarted into each epoch: {:?}", restarted.epoch_starts);
+
+        // A validator whose offence a block of epoch e records is in no set after e.
+        let honest = report.nodes.iter().find(|n| n.behaviour == Behaviour::Honest).unwrap();
+        assert!(honest.accused_at.contains_key(&3), "seed {seed}: the equivocator's evidence reached the chain");
+        for (offender, height) in &honest.accused_at {
+            assert!([3, 5].contains(offender), "seed {seed}: only equivocators are accused, not {offender}");
+            for (epoch, set) in &honest.epoch_sets {
+                if epochs.last_height(epoch.saturating_sub(1)) >= *height && *epoch > epochs.epoch_of(*height) {
+                    assert!(
+                        !set.iter().any(|(v, _)| v == offender),
+                        "seed {seed}: slashed validator {offender} is in the set of epoch {epoch}"
+                    );
+                }
+            }
+        }
+        // Sets follow the table otherwise: validator 4 joined in epoch 1, 2 left in epoch 4.
+        assert!(report.epoch_set(1).unwrap().contains(&(4, 3)), "seed {seed}: {:?}", report.epoch_set(1));
+        assert!(!report.epoch_set(4).unwrap().iter().any(|(v, _)| *v == 2), "seed {seed}: {:?}", report.epoch_set(4));
+
+        // The joiner votes from its first epoch: with half of epoch 1's stake, every quorum
+        // certificate of the epoch holds its signature.
+        let set1 = report.epoch_set(1).unwrap();
+        let joiner = set1.iter().position(|(v, _)| *v == 4).unwrap();
+        let mut epoch1_qcs = 0;
+        for (block, cert) in honest.committed.iter().filter(|(b, _)| epochs.epoch_of(b.height) == 1 && b.height > 0) {
+            let cert = CommitCertificate::try_from_slice(&cert.0).unwrap();
+            assert!(signed(cert.qc(), joiner), "seed {seed}: height {}: the QC lacks the joiner's vote", block.height);
+            epoch1_qcs += 1;
+        }
+        assert!(epoch1_qcs >= 5, "seed {seed}: epoch 1 commits checked: {epoch1_qcs}");
+        // An epoch's engine never lets the one before decide its blocks: the boundary block
+        // proves final with the old set, and the next block's certificate with the new one only.
+        let changes = report.epoch_changes();
+        assert!(changes.len() >= 5, "seed {seed}: {changes:?}");
+        eprintln!(
+            "seed {seed}{}: epoch changes (first ms / all ms): {:?}; boundary crashes {}; blocks synced {:?}",
+            if mid_step { " (mid-step crashes)" } else { "" },
+            changes.iter().map(|c| (c.first_ms, c.all_ms)).collect::<Vec<_>>(),
+            report.boundary_crashes,
+            report.nodes.iter().map(|n| n.synced).collect::<Vec<_>>()
+        );
+    }
+}
+
+/// The epoch-change number in virtual time, beside the ordinary block interval of the same
+/// run: four equal validators, no faults, the default link (50 ± 20 ms, 1% loss). A change
+/// restarts HotStuff's pipeline (the boundary block is decided through a certified suffix,
+/// then the new engine proposes on it, and its first block needs two certified rounds of its
+/// own), so it costs a few rounds, not one.
+#[test]
+fn an_epoch_change_on_a_healthy_network_takes_a_few_block_intervals_of_virtual_time() {
+    let epochs = SimEpochs { length: 10, stakes: vec![vec![1, 1, 1, 1]], crash_boundary_leaders: None, crash_after_boundary: vec![] };
+    let report = Simulation::new(
+        &hotstuff(),
+        SimConfig { seed: 5, duration_ms: 120_000, stop_at_height: 100, epochs: Some(epochs.clone()), ..SimConfig::default() },
+    )
+    .run();
+    report.check(100).unwrap();
+    let node = report.nodes.iter().find(|n| n.behaviour == Behaviour::Honest).unwrap();
+    // Commit-to-commit gaps inside epochs (first commits at every node, as for the changes).
+    let first_commit = |h: usize| report.nodes.iter().filter_map(|n| n.commit_times.get(h).copied()).min();
+    let mut inside: Vec<u64> = (2..node.commit_times.len())
+        .filter(|h| (*h as u64 - 1) % epochs.length != 0)
+        .filter_map(|h| Some(first_commit(h)? - first_commit(h - 1)?))
+        .collect();
+    inside.sort_unstable();
+    let mut changes: Vec<u64> = report.epoch_changes().iter().map(|c| c.first_ms).collect();
+    changes.sort_unstable();
+    let median = |v: &[u64]| v[v.len() / 2];
+    eprintln!(
+        "epoch change: median {} ms (min {}, max {}) over {} changes; block interval inside epochs: median {} ms (max {})",
+        median(&changes),
+        changes[0],
+        changes[changes.len() - 1],
+        changes.len(),
+        median(&inside),
+        inside[inside.len() - 1]
+    );
+    assert!(changes.len() >= 9);
+    assert!(median(&changes) <= 4 * median(&inside), "an epoch change costs more than four block intervals");
 }

@@ -31,15 +31,19 @@
 //! ```
 
 pub mod conformance;
+pub mod epochs;
 mod io;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+pub use epochs::{Members, SimEpochs};
 pub use io::{NodeIo, SimBlock};
+
+use epochs::Wire;
 
 use crate::consensus::driver::Driver;
 use crate::consensus::{BlockRef, ConsensusEngine, EngineContext, Input, LocalValidator, Validator, ValidatorIndex, ValidatorSet};
@@ -202,6 +206,10 @@ pub struct SimConfig {
     /// commit by a key-less observer, and persist-before-send at every message. They cost
     /// about two QC verifications per block; benches of the engine's own cost turn them off.
     pub engine_checks: bool,
+    /// Validator sets that change by epoch, one engine per epoch, block sync ([`epochs`]).
+    /// `None` (the default): one set, from `validators` and `stakes`, for the whole run.
+    /// Needs an engine with an observer ([`EngineUnderTest::build_observer`]); not with twins plans.
+    pub epochs: Option<SimEpochs>,
 }
 
 impl Default for SimConfig {
@@ -224,6 +232,7 @@ impl Default for SimConfig {
             twins_until_ms: TimestampMs::MAX,
             crash_mid_step: false,
             engine_checks: true,
+            epochs: None,
         }
     }
 }
@@ -251,6 +260,16 @@ struct Slot {
     restart_after: Option<Option<TimestampMs>>,
     /// When mid-step crashes struck (one may cut a run of commits short).
     crashed_mid_step: Vec<TimestampMs>,
+    /// Epochs: messages of the next epoch, from their senders, kept until this slot starts it.
+    early: VecDeque<(u64, ValidatorIndex, Vec<u8>)>,
+    /// Epochs: when this slot last asked a peer for blocks.
+    last_sync_request: Option<TimestampMs>,
+    /// Epochs: the epoch boundaries after which this slot already crashed (`crash_after_boundary`).
+    crashed_after: BTreeSet<u64>,
+    /// Epochs: virtual time this slot started each epoch's engine (the first time).
+    epoch_starts: BTreeMap<u64, TimestampMs>,
+    /// Blocks this slot committed from block sync.
+    synced: u64,
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -307,6 +326,10 @@ pub struct Simulation<'a> {
     /// Set when virtual time stopped advancing (reported as a violation).
     livelock: Option<String>,
     trace: Vec<TraceEvent>,
+    /// Key-less engines that check certificates of each epoch's set (block sync, the report).
+    observers: HashMap<(u64, Members), Box<dyn ConsensusEngine>>,
+    /// Crashes of a validator that had just built an epoch's last block.
+    boundary_crashes: u64,
 }
 
 /// Events one virtual instant may hold before the run is declared a livelock.
@@ -358,7 +381,13 @@ impl<'a> Simulation<'a> {
             witness: 0,
             livelock: None,
             trace: vec![],
+            observers: HashMap::new(),
+            boundary_crashes: 0,
         };
+        assert!(
+            sim.config.epochs.is_none() || sim.config.twins.is_empty(),
+            "a twins plan scripts rounds of one engine; it does not run across epochs"
+        );
         sim.witness = (0..sim.config.validators as ValidatorIndex).find(|v| sim.config.behaviour(*v) == Behaviour::Honest).unwrap_or(0);
         for i in 0..sim.config.validators as ValidatorIndex {
             let behaviour = sim.config.behaviour(i);
@@ -371,6 +400,10 @@ impl<'a> Simulation<'a> {
                 io.loaded = !sim.config.idle;
                 // The second copy's blocks differ from the first's (same parent, another nonce).
                 io.nonce = u64::from(half) << 32;
+                if let Some(epochs) = &sim.config.epochs {
+                    io.schedule = Some(epochs.clone());
+                    io.sets.insert(0, epochs.members(0, &BTreeSet::new()));
+                }
                 sim.slots.push(Slot {
                     index: i,
                     behaviour,
@@ -383,6 +416,11 @@ impl<'a> Simulation<'a> {
                     round: 0,
                     restart_after: None,
                     crashed_mid_step: vec![],
+                    early: VecDeque::new(),
+                    last_sync_request: None,
+                    crashed_after: BTreeSet::new(),
+                    epoch_starts: BTreeMap::new(),
+                    synced: 0,
                 });
             }
         }
@@ -432,6 +470,62 @@ impl<'a> Simulation<'a> {
         }
     }
 
+    /// The set of `members` (`(validator, stake)` in index order).
+    fn set_of(&self, members: &[(ValidatorIndex, Amount)]) -> ValidatorSet {
+        ValidatorSet::new(
+            members
+                .iter()
+                .map(|(v, stake)| {
+                    let k = &self.identities[*v as usize];
+                    Validator {
+                        name: format!("v{v}"),
+                        identity: k.public(),
+                        address: k.address(),
+                        consensus_key: self.engine.consensus_key(k),
+                        stake: *stake,
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// The context of `epoch`'s engine with set `members`, for `signer` (`None`: key-less).
+    fn epoch_context(&self, epoch: u64, members: &[(ValidatorIndex, Amount)], signer: Option<ValidatorIndex>) -> EngineContext {
+        let schedule = self.config.epochs.as_ref().expect("a chain with epochs");
+        let local = signer.and_then(|v| {
+            let index = members.iter().position(|(m, _)| *m == v)?;
+            Some(LocalValidator { index: index as ValidatorIndex, identity: self.identities[v as usize].clone() })
+        });
+        EngineContext {
+            chain_id: SIM_CHAIN_ID.into(),
+            genesis: self.genesis.hash,
+            validators: self.set_of(members),
+            local,
+            epoch: crate::consensus::EpochRange {
+                number: epoch,
+                first_height: schedule.first_height(epoch),
+                last_height: Some(schedule.last_height(epoch)),
+            },
+        }
+    }
+
+    /// Whether `certificate` proves `block` final under the set `members` of its epoch.
+    fn verify_in_epoch(
+        &mut self,
+        epoch: u64,
+        members: &[(ValidatorIndex, Amount)],
+        block: &BlockRef,
+        certificate: &crate::types::Certificate,
+    ) -> Result<(), String> {
+        let key = (epoch, members.to_vec());
+        if !self.observers.contains_key(&key) {
+            let ctx = self.epoch_context(epoch, members, None);
+            let observer = self.engine.build_observer(&ctx).ok_or("the engine has no key-less observer to check certificates with")?;
+            self.observers.insert(key.clone(), observer);
+        }
+        self.observers[&key].verify_certificate(block, certificate).map_err(|e| e.to_string())
+    }
+
     /// Runs to the configured end (or until every honest node reached `stop_at_height`).
     pub fn run(mut self) -> Report {
         let mut same_instant = 0u64;
@@ -475,6 +569,7 @@ impl<'a> Simulation<'a> {
                     s.driver = None;
                     s.io.crash();
                     s.wakes.clear();
+                    s.early.clear();
                 }
                 Event::ArmCrash { slot, down } => {
                     let s = &mut self.slots[slot];
@@ -507,6 +602,7 @@ impl<'a> Simulation<'a> {
                         }
                     }
                 }
+                Event::Deliver { to, from, bytes } if self.config.epochs.is_some() => self.deliver_on_epoch_chain(to, from, bytes),
                 Event::Deliver { to, from, bytes } => {
                     let s = &mut self.slots[to];
                     if let Some(driver) = s.driver.as_mut() {
@@ -528,6 +624,9 @@ impl<'a> Simulation<'a> {
     }
 
     fn start(&mut self, slot: usize) {
+        if self.config.epochs.is_some() {
+            return self.start_epoch_engine(slot);
+        }
         let ctx = self.context(self.slots[slot].index);
         let leaders: Vec<ValidatorIndex> = self.config.twins.iter().map(|r| r.leader).collect();
         let engine = if leaders.is_empty() { None } else { self.engine.build_with_leaders(&ctx, &leaders) };
@@ -587,12 +686,17 @@ impl<'a> Simulation<'a> {
             s.driver = None;
             s.io.crash();
             s.wakes.clear();
+            s.early.clear();
             s.crashed_mid_step.push(self.now);
             if let Some(Some(down)) = s.restart_after.take() {
                 self.schedule(self.now + down, Event::Restart { slot });
             }
             return;
         }
+        if self.slots[slot].io.epoch_ended.is_some() {
+            return self.end_epoch(slot);
+        }
+        self.crash_boundary_leader(slot);
         if let Some(downtime) = self.config.crash_leaders {
             let built = self.slots[slot].io.built.len();
             let anyone_down = self.slots.iter().any(|s| s.driver.is_none() || s.restart_after.is_some());
@@ -623,6 +727,10 @@ impl<'a> Simulation<'a> {
         // names no round, such as a request for a missing block, always passes).
         let round = if self.planning() && self.engine.round_of(&bytes).is_some() { self.slots[from_slot].round } else { 0 };
         let plan = round.checked_sub(1).and_then(|r| self.config.twins.get(r as usize)).cloned();
+        let bytes = match self.config.epochs {
+            Some(_) => crate::codec::encode(&Wire::Consensus { epoch: self.slots[from_slot].io.epoch, bytes }),
+            None => bytes,
+        };
         for target in 0..self.slots.len() {
             let t = &self.slots[target];
             if target == from_slot || to.is_some_and(|to| to != t.index) {
@@ -679,30 +787,53 @@ impl<'a> Simulation<'a> {
     /// of the next later block whose certificate proves it, committed at the same instant (one
     /// decision commits a run of blocks at once) or after a mid-step crash cut that run short.
     /// Each distinct certificate is checked once.
-    fn unproven_commits(&self) -> Vec<String> {
+    fn unproven_commits(&mut self) -> Vec<String> {
         if !self.config.engine_checks {
             return vec![];
         }
         let ctx = EngineContext { local: None, ..self.context(0) };
         let Some(observer) = self.engine.build_observer(&ctx) else { return vec![] };
+        // On a chain with epochs, each block is checked with a key-less engine of its own
+        // epoch's set, as the committing node recorded it.
+        let check = |sim: &mut Self, sets: &BTreeMap<u64, Members>, block: &BlockRef, cert: &crate::types::Certificate| match sim
+            .config
+            .epochs
+            .clone()
+        {
+            None => observer.verify_certificate(block, cert).map_err(|e| e.to_string()),
+            Some(schedule) => {
+                let epoch = schedule.epoch_of(block.height);
+                let members = sets.get(&epoch).cloned().unwrap_or_default();
+                sim.verify_in_epoch(epoch, &members, block, cert)
+            }
+        };
         let mut accepted: std::collections::HashMap<(Hash, Vec<u8>), bool> = std::collections::HashMap::new();
         let mut unproven = vec![];
-        for s in self.slots.iter().filter(|s| s.behaviour == Behaviour::Honest) {
-            let committed = &s.io.committed;
+        let honest: Vec<usize> = (0..self.slots.len()).filter(|i| self.slots[*i].behaviour == Behaviour::Honest).collect();
+        for slot in honest {
+            let committed = self.slots[slot].io.committed.clone();
+            let sets = self.slots[slot].io.sets.clone();
+            let index = self.slots[slot].index;
             let mut proven_after = None;
             for i in (1..committed.len()).rev() {
                 let (block, cert) = &committed[i];
-                let at = s.io.commit_times[i];
-                let ok = *accepted.entry((block.hash, cert.0.clone())).or_insert_with(|| observer.verify_certificate(block, cert).is_ok());
-                let cut_short = s.crashed_mid_step.contains(&at) && proven_after.is_some();
+                let at = self.slots[slot].io.commit_times[i];
+                let key = (block.hash, cert.0.clone());
+                let ok = match accepted.get(&key) {
+                    Some(ok) => *ok,
+                    None => {
+                        let ok = check(self, &sets, block, cert).is_ok();
+                        accepted.insert(key, ok);
+                        ok
+                    }
+                };
+                let cut_short = self.slots[slot].crashed_mid_step.contains(&at) && proven_after.is_some();
                 if ok {
                     proven_after = Some(at);
                 } else if proven_after != Some(at) && !cut_short {
-                    let why = observer.verify_certificate(block, cert).err().map(|e| e.to_string()).unwrap_or_default();
-                    unproven.push(format!(
-                        "validator {} committed height {} with no certificate proving it final: {why}",
-                        s.index, block.height
-                    ));
+                    let why = check(self, &sets, block, cert).err().unwrap_or_default();
+                    unproven
+                        .push(format!("validator {index} committed height {} with no certificate proving it final: {why}", block.height));
                 }
             }
         }
@@ -718,6 +849,8 @@ impl<'a> Simulation<'a> {
         let unproven = self.unproven_commits();
         Report {
             unproven,
+            epochs: self.config.epochs.clone(),
+            boundary_crashes: self.boundary_crashes,
             seed: self.config.seed,
             end_ms: self.now,
             nodes: self
@@ -734,6 +867,10 @@ impl<'a> Simulation<'a> {
                     evidence: s.io.evidence,
                     violations: s.io.violations,
                     persists: s.io.persists,
+                    epoch_sets: s.io.sets,
+                    accused_at: s.io.accused_at,
+                    epoch_starts: s.epoch_starts,
+                    synced: s.synced,
                 })
                 .collect(),
             delivered: self.stats[0],
@@ -759,6 +896,27 @@ pub struct NodeReport {
     pub evidence: Vec<crate::consensus::Evidence>,
     pub violations: Vec<String>,
     pub persists: u64,
+    /// Epochs: the set this node computed for each epoch it reached, `(validator, stake)`.
+    pub epoch_sets: BTreeMap<u64, Members>,
+    /// Epochs: the height of the first committed block whose evidence accused each validator.
+    pub accused_at: BTreeMap<ValidatorIndex, Height>,
+    /// Epochs: virtual time this node first started each epoch's engine.
+    pub epoch_starts: BTreeMap<u64, TimestampMs>,
+    /// Blocks this node committed from block sync.
+    pub synced: u64,
+}
+
+/// One epoch change as a run saw it (virtual ms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EpochChange {
+    /// The epoch that began.
+    pub epoch: u64,
+    /// From the first honest commit of the last block before it to the first honest commit
+    /// of its first block.
+    pub first_ms: TimestampMs,
+    /// From the first honest commit of the last block before it until every honest node
+    /// that committed that block also committed the epoch's first block.
+    pub all_ms: TimestampMs,
 }
 
 /// What a run did, and the checkers over it. Every error message names the seed.
@@ -775,6 +933,10 @@ pub struct Report {
     /// Commits no certificate proves final to a key-less observer (see
     /// [`EngineUnderTest::build_observer`]).
     pub unproven: Vec<String>,
+    /// The run's epochs, if it had them.
+    pub epochs: Option<SimEpochs>,
+    /// Crashes of validators that had just built an epoch's last block.
+    pub boundary_crashes: u64,
 }
 
 impl Report {
@@ -893,12 +1055,59 @@ impl Report {
         }
     }
 
-    /// Runs agreement, validity and the certificate check, and checks every honest node
-    /// reached `min_height`.
+    /// Epochs: every honest node computed the same set for each epoch it reached (sets follow
+    /// from the committed chain, so this is agreement seen through reconfiguration).
+    pub fn check_epoch_sets(&self) -> Result<(), String> {
+        let mut seen: BTreeMap<u64, (&Members, ValidatorIndex)> = BTreeMap::new();
+        for n in self.honest() {
+            for (epoch, set) in &n.epoch_sets {
+                match seen.get(epoch) {
+                    Some((other, by)) if *other != set => {
+                        return Err(format!(
+                            "seed {}: validators {by} and {} disagree on the set of epoch {epoch}: {other:?} against {set:?}",
+                            self.seed, n.index
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        seen.insert(*epoch, (set, n.index));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Epochs: the set of `epoch`, `(validator, stake)`, as honest nodes computed it.
+    pub fn epoch_set(&self, epoch: u64) -> Option<&Members> {
+        self.honest().find_map(|n| n.epoch_sets.get(&epoch))
+    }
+
+    /// Epochs: each epoch change every honest node's chain shows, in order.
+    pub fn epoch_changes(&self) -> Vec<EpochChange> {
+        let Some(schedule) = &self.epochs else { return vec![] };
+        let commit_time = |n: &NodeReport, height: Height| n.commit_times.get(usize::try_from(height).ok()?).copied();
+        let mut changes = vec![];
+        for epoch in 1.. {
+            let (last, first) = (schedule.last_height(epoch - 1), schedule.first_height(epoch));
+            let ended: Vec<TimestampMs> = self.honest().filter_map(|n| commit_time(n, last)).collect();
+            let began: Vec<TimestampMs> = self.honest().filter_map(|n| commit_time(n, first)).collect();
+            let (Some(ended_at), Some(began_at)) = (ended.iter().min(), began.iter().min()) else { break };
+            let all_at =
+                self.honest().filter(|n| commit_time(n, last).is_some()).map(|n| commit_time(n, first)).collect::<Option<Vec<_>>>();
+            let Some(all_at) = all_at.and_then(|t| t.into_iter().max()) else { break };
+            changes.push(EpochChange { epoch, first_ms: began_at - ended_at, all_ms: all_at - ended_at });
+        }
+        changes
+    }
+
+    /// Runs agreement, validity and the certificate check (and, with epochs, agreement on
+    /// sets), and checks every honest node reached `min_height`.
     pub fn check(&self, min_height: Height) -> Result<(), String> {
         self.check_agreement()?;
         self.check_validity()?;
         self.check_certificates()?;
+        self.check_epoch_sets()?;
         let h = self.min_honest_height();
         if h < min_height {
             return Err(format!(
