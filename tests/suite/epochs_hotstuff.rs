@@ -3,7 +3,9 @@
 //! a bond of 2,000 in epoch 0 while its node follows the chain; from epoch 1 it is in the set
 //! and votes — shown by stopping one of the original four: the newcomer holds nearly all the
 //! stake, so the chain commits on only if it signs. Every node agrees on every block, and the
-//! boundary block's certificate proves epoch 1's set to a light client.
+//! boundary block's certificate proves epoch 1's set to a light client. A node that joins
+//! later starts by state sync from a block of epoch 1, proving epoch 1's set from genesis
+//! with the changes its peers serve.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -113,6 +115,24 @@ async fn a_validator_that_joins_by_staking_votes_from_the_next_epoch_and_every_n
         factory(ctx, &aether_framework::registry::PluginSettings::empty("consensus.hotstuff")).map_err(|e| e.to_string())
     };
     assert_eq!(aether_framework::light::verify_validator_set(&genesis, 1, &changes, make).unwrap(), set);
+
+    // A node that joins now starts from its peers' state at a height of epoch 1: the offered
+    // block is signed by epoch 1's set (the newcomer's key and an epoch-1 signing domain), so
+    // the joiner first proves that set from genesis with the changes a peer serves.
+    let joiner_key = Keypair::from_seed([0x7e; 32]);
+    let joiner = aether_tests::hotstuff_validator(&dir.path().join("joiner"), &genesis, &joiner_key, hub.join(joiner_key.public()))
+        .module(Staking)
+        .configure(|c| c.sync.state_sync = true)
+        .launch()
+        .expect("a node state-syncs into epoch 1");
+    let report = joiner.handle().sync_status().state_sync.expect("the joiner started by state sync");
+    assert!(report.height > EPOCH, "state sync started from height {} of epoch 1, past the genesis set's epoch", report.height);
+    let target = handle(0, &nodes).status().unwrap().head.height;
+    wait_for_height(&joiner.handle(), target, Duration::from_secs(60)).await;
+    let (a, _) = reference.block_by_height(target).unwrap().unwrap();
+    let (b, _) = joiner.handle().ledger().unwrap().block_by_height(target).unwrap().unwrap();
+    assert_eq!((a.hash(), a.header.state_root), (b.hash(), b.header.state_root), "the joiner follows the same chain");
+    joiner.shutdown().unwrap();
     for node in nodes.into_iter().flatten() {
         node.shutdown().unwrap();
     }

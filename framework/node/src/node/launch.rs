@@ -111,8 +111,8 @@ impl Node {
         let ctx = maker.context(0, validators.clone(), true);
         let engine_factory = &consensus.factory;
         engine_factory(&ctx, &config.consensus.settings)?;
-        // State sync checks the offered block with a key-less engine (of the genesis set:
-        // state sync into a later epoch needs the chain of sets, not here yet).
+        // State sync checks an offered block of epoch 0 with a key-less engine of the genesis
+        // set; one of a later epoch with that epoch's set, proven from genesis first.
         let verifier = match &network {
             Some(_) => match engine_factory(&EngineContext { local: None, ..ctx.clone() }, &config.consensus.settings) {
                 Ok(v) => Some(v),
@@ -146,7 +146,7 @@ impl Node {
             None => None,
         };
         let (verifier, state_synced) = if config.sync.state_sync {
-            state_sync_if_empty(config, genesis, store.as_ref(), network.as_deref(), verifier, sync_inbox.as_mut())?
+            state_sync_if_empty(config, genesis, &maker, store.as_ref(), network.as_deref(), verifier, sync_inbox.as_mut())?
         } else {
             (verifier, None)
         };
@@ -398,6 +398,7 @@ type Verifier = Box<dyn ConsensusEngine>;
 fn state_sync_if_empty(
     config: &NodeConfig,
     genesis: &Genesis,
+    maker: &EngineMaker,
     store: &dyn KvStore,
     network: Option<&dyn Network>,
     verifier: Option<Verifier>,
@@ -412,13 +413,23 @@ fn state_sync_if_empty(
     };
     let genesis_hash = Ledger::genesis_block(genesis).hash();
     let timeout = std::time::Duration::from_secs(config.sync.state_sync_timeout_secs);
+    let make = |ctx: &EngineContext| (maker.factory)(ctx, &maker.settings).map_err(|e| e.to_string());
+    let epochs = genesis.epochs.is_some().then_some((genesis, &make as super::state_sync::MakeVerifier<'_>));
     let joined = std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("aether-state-sync".into())
             .spawn_scoped(scope, move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
-                let job =
-                    StateSync { network, inbox, verifier: verifier.as_ref(), store, chain_id: &genesis.chain_id, genesis_hash, timeout };
+                let job = StateSync {
+                    network,
+                    inbox,
+                    verifier: verifier.as_ref(),
+                    store,
+                    chain_id: &genesis.chain_id,
+                    genesis_hash,
+                    timeout,
+                    epochs,
+                };
                 let result = rt.block_on(job.run());
                 Ok::<_, std::io::Error>((result, verifier))
             })

@@ -28,12 +28,12 @@ use tokio::sync::mpsc;
 use super::sync::{SyncMessage, MAX_SYNC_MESSAGE_BYTES};
 use super::SYNC_TOPIC;
 use crate::codec;
-use crate::consensus::{BlockRef, ConsensusEngine};
+use crate::consensus::{BlockRef, ConsensusEngine, EngineContext, EpochRange, ValidatorSet};
 use crate::ledger;
 use crate::network::{InboundMessage, Network, PeerId};
 use crate::state::chunks::{ChunkError, ChunkedRestore};
 use crate::storage::{Durability, KvStore, WriteBatch};
-use crate::types::{Block, Certificate, Hash, Height};
+use crate::types::{Block, Certificate, Genesis, Hash, Height, ValidatorEntry};
 
 /// How long one chunk request may take before another peer is asked.
 const CHUNK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -82,6 +82,10 @@ pub enum StateSyncError {
     Storage(#[from] crate::storage::StorageError),
 }
 
+/// A key-less engine of the chain's consensus for a context: the chain's factory with its
+/// settings.
+pub(super) type MakeVerifier<'a> = &'a (dyn Fn(&EngineContext) -> Result<Box<dyn ConsensusEngine>, String> + Sync);
+
 /// One state sync into an empty store.
 pub(super) struct StateSync<'a> {
     pub(super) network: &'a dyn Network,
@@ -92,6 +96,9 @@ pub(super) struct StateSync<'a> {
     pub(super) chain_id: &'a str,
     pub(super) genesis_hash: Hash,
     pub(super) timeout: Duration,
+    /// On a chain with epochs: genesis (its set and schedule) and the engine factory, to prove
+    /// the set that signed an offered block of a later epoch from genesis.
+    pub(super) epochs: Option<(&'a Genesis, MakeVerifier<'a>)>,
 }
 
 impl StateSync<'_> {
@@ -175,6 +182,10 @@ impl StateSync<'_> {
     async fn find_target(&mut self, deadline: Instant, bad: &mut HashSet<PeerId>) -> Result<(Block, Certificate), StateSyncError> {
         let mut best: Option<(Block, Certificate)> = None;
         let mut answered = HashSet::new();
+        // Each epoch's set proven so far (epoch 0: genesis's), and offers of later epochs
+        // waiting for the changes asked of the peer that made them.
+        let mut sets: Vec<Vec<ValidatorEntry>> = self.epochs.iter().map(|(g, _)| g.validators.clone()).collect();
+        let mut waiting: std::collections::HashMap<PeerId, (Block, Certificate)> = std::collections::HashMap::new();
         let mut stop_at = deadline;
         let mut ask_at = Instant::now();
         loop {
@@ -189,17 +200,48 @@ impl StateSync<'_> {
             // Asking again only until there is an offer; then just listening until `stop_at`.
             let until = if best.is_none() { ask_at.min(stop_at) } else { stop_at };
             let Some((peer, message)) = self.next(until).await? else { continue };
-            let SyncMessage::Snapshot { block, certificate } = message else { continue };
             if bad.contains(&peer) {
                 continue;
             }
+            let (block, certificate) = match message {
+                SyncMessage::Snapshot { block, certificate } => (*block, certificate),
+                SyncMessage::EpochChanges { changes } => {
+                    let Some(offer) = waiting.remove(&peer) else { continue };
+                    let known = sets.len();
+                    if let Err(e) = self.learn_sets(&mut sets, &changes) {
+                        self.report_peer(bad, peer, &format!("served epoch changes that do not prove: {e}"));
+                        continue;
+                    }
+                    if sets.len() == known {
+                        // Nothing new (it no longer holds those blocks): its offer cannot be checked.
+                        continue;
+                    }
+                    offer
+                }
+                _ => continue,
+            };
             answered.insert(peer);
             let block_ref = BlockRef { hash: block.hash(), height: block.header.height };
             if block.header.chain_id != self.chain_id || block.header.height == 0 {
                 self.report_peer(bad, peer, "offered a state sync block of another chain");
                 continue;
             }
-            if let Err(e) = self.verifier.verify_certificate(&block_ref, &certificate) {
+            let epoch = self.epochs.and_then(|(g, _)| g.epochs.as_ref()).map_or(0, |s| s.epoch_of(block.header.height));
+            if epoch as usize >= sets.len().max(1) {
+                // Signed by a later epoch's set: first prove that set from genesis.
+                let from = sets.len().saturating_sub(1) as u64;
+                if self.network.send(&peer, SYNC_TOPIC, codec::encode(&SyncMessage::GetEpochChanges { from })).is_ok() {
+                    waiting.insert(peer, (block, certificate));
+                }
+                continue;
+            }
+            let checked = match (epoch, self.epochs) {
+                (0, _) | (_, None) => self.verifier.verify_certificate(&block_ref, &certificate).map_err(|e| e.to_string()),
+                (e, Some((genesis, make))) => self
+                    .epoch_verifier(genesis, make, e, &sets[e as usize])
+                    .and_then(|v| v.verify_certificate(&block_ref, &certificate).map_err(|e| e.to_string())),
+            };
+            if let Err(e) = checked {
                 self.report_peer(bad, peer, &format!("offered a state sync block not proven final: {e}"));
                 continue;
             }
@@ -208,13 +250,42 @@ impl StateSync<'_> {
                     stop_at = (Instant::now() + OFFER_GRACE).min(deadline);
                 }
                 tracing::info!(%peer, height = block.header.height, "state sync: offer");
-                best = Some((*block, certificate));
+                best = Some((block, certificate));
             }
             if best.is_some() && self.network.peers().iter().all(|p| answered.contains(p) || bad.contains(p)) {
                 break; // every connected peer has answered
             }
         }
         best.ok_or(StateSyncError::NoOffer { secs: self.timeout.as_secs(), peers: self.network.peers().len() })
+    }
+
+    /// Adds the sets `changes` prove to `sets` (each epoch's proven set, in order), skipping
+    /// changes of epochs already proven.
+    fn learn_sets(&self, sets: &mut Vec<Vec<ValidatorEntry>>, changes: &[crate::light::EpochChange]) -> Result<(), String> {
+        let Some((genesis, make)) = self.epochs else { return Ok(()) };
+        let from = sets.len().saturating_sub(1) as u64;
+        let new: Vec<_> = changes.iter().filter(|c| c.epoch >= from).cloned().collect();
+        let last = sets.last().cloned().unwrap_or_default();
+        let proven = crate::light::verify_epoch_changes(genesis, from, &last, &new, make).map_err(|e| e.to_string())?;
+        sets.extend(proven);
+        Ok(())
+    }
+
+    /// A key-less engine of `epoch` with its proven set `set`.
+    fn epoch_verifier(
+        &self,
+        genesis: &Genesis,
+        make: MakeVerifier<'_>,
+        epoch: u64,
+        set: &[ValidatorEntry],
+    ) -> Result<Box<dyn ConsensusEngine>, String> {
+        make(&EngineContext {
+            chain_id: genesis.chain_id.clone(),
+            genesis: self.genesis_hash,
+            validators: ValidatorSet::from_entries(set),
+            local: None,
+            epoch: EpochRange::of(genesis.epochs.as_ref(), epoch),
+        })
     }
 
     /// The next peer to ask, round robin over connected peers not reported, preferring those
@@ -474,6 +545,7 @@ mod tests {
             chain_id: &genesis.chain_id,
             genesis_hash: Ledger::genesis_block(genesis).hash(),
             timeout: Duration::from_secs(60),
+            epochs: None,
         };
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         rt.block_on(job.run())

@@ -49,6 +49,8 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 const TICK: Duration = Duration::from_millis(100);
 /// Largest sync message accepted: one maximal block plus its certificate and framing.
 pub(super) const MAX_SYNC_MESSAGE_BYTES: usize = MAX_BLOCK_BYTES + 1024 * 1024;
+/// Epoch changes one answer carries at most.
+const MAX_EPOCH_CHANGES_PER_MESSAGE: u64 = 64;
 /// What serving a state sync costs, and how much of it one peer gets per second.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Serving {
@@ -109,6 +111,16 @@ pub enum SyncMessage {
         entries: Vec<(Vec<u8>, Vec<u8>)>,
         proof: Vec<u8>,
         last: bool,
+    },
+    /// State sync into a later epoch: asks for the changes ending epochs `from`, `from + 1`, ...
+    /// (each epoch's last header, its certificate and the next set), to prove the set that
+    /// signed an offered block from genesis ([`crate::light`]).
+    GetEpochChanges {
+        from: u64,
+    },
+    /// As many of those changes, oldest first, as fit one message (none: not served here).
+    EpochChanges {
+        changes: Vec<crate::light::EpochChange>,
     },
 }
 
@@ -275,8 +287,13 @@ impl SyncService {
                     self.serve_chunk(m.from, height, after);
                 }
             }
+            SyncMessage::GetEpochChanges { from } => {
+                if state.within_budget(m.from, Serving::Offer) {
+                    self.serve_epoch_changes(m.from, from);
+                }
+            }
             // Answers to a state sync; this node is past it.
-            SyncMessage::Snapshot { .. } | SyncMessage::StateChunk { .. } => {}
+            SyncMessage::Snapshot { .. } | SyncMessage::StateChunk { .. } | SyncMessage::EpochChanges { .. } => {}
         }
     }
 
@@ -293,6 +310,23 @@ impl SyncService {
                 return;
             }
         }
+    }
+
+    /// Answers with the epoch changes from epoch `from`, as many as fit half a sync message
+    /// (a change holds a whole set), up to the last epoch that ended here.
+    fn serve_epoch_changes(&self, peer: PeerId, from: u64) {
+        let ended = self.ledger.epoch_of(self.ledger.head().block.height + 1);
+        let mut changes = vec![];
+        let mut bytes = 0;
+        for epoch in from..ended.min(from.saturating_add(MAX_EPOCH_CHANGES_PER_MESSAGE)) {
+            let Ok(Some(mut one)) = self.ledger.epoch_changes(epoch, epoch + 1) else { break };
+            bytes += codec::encode(&one).len();
+            if bytes > MAX_SYNC_MESSAGE_BYTES / 2 && !changes.is_empty() {
+                break;
+            }
+            changes.append(&mut one);
+        }
+        let _ = self.network.send(&peer, SYNC_TOPIC, codec::encode(&SyncMessage::EpochChanges { changes }));
     }
 
     /// Answers with one chunk of the state at `height`, if that height is retained here.
