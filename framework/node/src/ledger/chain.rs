@@ -79,22 +79,6 @@ pub(super) fn missing_version(runtime: &Runtime, name: &str, version: u32, heigh
     }
 }
 
-/// The modules a block at `height` runs on `journal`'s state, in hook order, each at the
-/// version the chain records. A version this node lacks is an error: it must never run other
-/// code than its peers.
-pub(super) fn active_modules<R: StateReader>(journal: &mut Journal<R>, runtime: &Runtime, height: Height) -> Result<Modules, LedgerError> {
-    let mut active = Vec::with_capacity(runtime.modules.len());
-    for genesis_instance in &runtime.modules {
-        let name = genesis_instance.name();
-        let recorded = record_in(journal, name).map_err(|e| super::corrupt("module version", &e))?;
-        active.push(match recorded {
-            Some(r) if r.version != genesis_instance.version() => instance(runtime, name, r.version, height)?,
-            _ => genesis_instance.clone(),
-        });
-    }
-    Ok(active)
-}
-
 /// An upgrade due at the start of this block: the module's position in hook order, the
 /// version it leaves, and the instance it switches to.
 pub(super) struct DueUpgrade {
@@ -103,23 +87,34 @@ pub(super) struct DueUpgrade {
     pub(super) to: Arc<dyn RuntimeModule>,
 }
 
-/// The upgrades due at `height`, in hook order. A due version this node lacks is an error:
-/// running the old code past the scheduled height would fork it from its peers.
-pub(super) fn due_upgrades<R: StateReader>(
+/// The modules a block at `height` starts with on `journal`'s state, in hook order, each at
+/// the version the chain records, and the upgrades due at its start (one record read per
+/// module). A version this node lacks — running or due — is an error: it must never run other
+/// code than its peers.
+pub(super) fn block_modules<R: StateReader>(
     journal: &mut Journal<R>,
     runtime: &Runtime,
     height: Height,
-) -> Result<Vec<DueUpgrade>, LedgerError> {
-    let mut due = Vec::new();
-    for (index, module) in runtime.modules.iter().enumerate() {
-        let name = module.name();
-        let Some(record) = record_in(journal, name).map_err(|e| super::corrupt("module version", &e))? else { continue };
+) -> Result<(Modules, Vec<DueUpgrade>), LedgerError> {
+    let (mut active, mut due) = (Vec::with_capacity(runtime.modules.len()), Vec::new());
+    for (index, genesis_instance) in runtime.modules.iter().enumerate() {
+        let name = genesis_instance.name();
+        let Some(record) = record_in(journal, name).map_err(|e| super::corrupt("module version", &e))? else {
+            active.push(genesis_instance.clone());
+            continue;
+        };
+        active.push(if record.version == genesis_instance.version() {
+            genesis_instance.clone()
+        } else {
+            instance(runtime, name, record.version, height)?
+        });
         // Scheduling refuses heights not above the current one, so `<` cannot happen; `<=`
         // still never leaves an upgrade behind.
-        let Some(upgrade) = record.scheduled.filter(|u| u.height <= height) else { continue };
-        due.push(DueUpgrade { index, from: record.version, to: instance(runtime, name, upgrade.version, height)? });
+        if let Some(upgrade) = record.scheduled.filter(|u| u.height <= height) {
+            due.push(DueUpgrade { index, from: record.version, to: instance(runtime, name, upgrade.version, height)? });
+        }
     }
-    Ok(due)
+    Ok((active, due))
 }
 
 /// Records that module `name` runs `version`, with nothing scheduled.

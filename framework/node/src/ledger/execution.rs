@@ -440,9 +440,9 @@ impl<'a> ExecState<'a> {
     /// its new version's `migrate` once with [`crate::module::MIGRATION_GAS`]. The schedule is
     /// consumed whatever happens; a migration that fails (its `Err`, running out, a panic) is
     /// reverted with the switch, so the module stays on its old version, and is reported as a
-    /// `hook_failed` event; the block goes on. A due version this node lacks refuses the block.
-    fn run_upgrades(&mut self) -> Result<(), LedgerError> {
-        let due = super::chain::due_upgrades(&mut self.journal, self.runtime, self.block.height)?;
+    /// `hook_failed` event; the block goes on. (A due version this node lacks has refused the
+    /// block already, in [`super::chain::block_modules`].)
+    fn run_upgrades(&mut self, due: Vec<super::chain::DueUpgrade>) {
         for upgrade in due {
             let to = upgrade.to.version();
             let name = upgrade.to.name();
@@ -489,7 +489,6 @@ impl<'a> ExecState<'a> {
                 }
             }
         }
-        Ok(())
     }
 
     /// Closes epoch `epoch` on its last block: records the next epoch's set (what the
@@ -522,8 +521,9 @@ impl<'a> ExecState<'a> {
     ) -> Result<Option<Hash>, LedgerError> {
         let height = self.block.height;
         self.params = super::chain::params_in(&mut self.journal).map_err(|e| super::corrupt("chain parameters", &e))?;
-        self.active = Arc::new(super::chain::active_modules(&mut self.journal, self.runtime, height)?);
-        self.run_upgrades()?;
+        let (active, due) = super::chain::block_modules(&mut self.journal, self.runtime, height)?;
+        self.active = Arc::new(active);
+        self.run_upgrades(due);
         if height == 1 {
             self.run_hooks(Hook::Genesis);
         }

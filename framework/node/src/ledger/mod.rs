@@ -499,7 +499,7 @@ impl Ledger {
         }
         // The versions running on the head: the block after it runs the same unless an upgrade
         // is due, and a query answers about committed state.
-        let active = chain::active_modules(&mut journal, &self.runtime, height)?;
+        let (active, _) = chain::block_modules(&mut journal, &self.runtime, height)?;
         let found = modules::find(&active, module).cloned().ok_or_else(|| {
             let known: Vec<&str> = active.iter().map(|m| m.name()).collect();
             LedgerError::UnknownModule { name: module.to_string(), known: if known.is_empty() { "none".into() } else { known.join(", ") } }

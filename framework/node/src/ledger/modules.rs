@@ -20,7 +20,7 @@ pub type Modules = Vec<Arc<dyn RuntimeModule>>;
 /// and hands them, and the epochs.
 pub(super) struct Runtime {
     /// The modules at their genesis versions, in hook order. Which version runs is the
-    /// chain's record ([`super::chain::active_modules`]).
+    /// chain's record ([`super::chain::block_modules`]).
     pub(super) modules: Modules,
     /// Every version of a module this node carries (the genesis ones included), by name and
     /// version: what an upgrade may switch to.
