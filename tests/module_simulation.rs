@@ -204,9 +204,9 @@ fn genesis_for(seed: u64) -> (Genesis, Vec<Keypair>, Vec<Keypair>) {
             })
             .collect(),
         modules: vec![
-            GenesisModule { name: "staking".into(), version: 1, mint: true, params: STAKING_PARAMS.into() },
-            GenesisModule { name: "slashing".into(), version: 1, mint: false, params: String::new() },
-            GenesisModule { name: "governance".into(), version: 1, mint: true, params: GOVERNANCE_PARAMS.into() },
+            GenesisModule { name: "staking".into(), version: 1, mint: true, params: STAKING_PARAMS.into(), govern_chain: false },
+            GenesisModule { name: "slashing".into(), version: 1, mint: false, params: String::new(), govern_chain: false },
+            GenesisModule { name: "governance".into(), version: 1, mint: true, params: GOVERNANCE_PARAMS.into(), govern_chain: false },
         ],
         epochs: Some(EpochSchedule { length: EPOCH, validator_source: Some("staking".into()) }),
     };

@@ -155,7 +155,8 @@ pub fn init_chain_in(presets: &crate::Presets, opts: &InitOptions) -> anyhow::Re
             if registry.modules.get(name).is_err() {
                 bail!("preset {} has no {name} module", preset.name());
             }
-            modules.push(GenesisModule { name: name.into(), version: 1, mint, params: String::new() });
+            // Governance changes chain parameters and schedules module upgrades by proposal.
+            modules.push(GenesisModule { name: name.into(), version: 1, mint, params: String::new(), govern_chain: name == "governance" });
         }
         for v in &mut validators_entries {
             v.stake = STAKING_GENESIS_STAKE;

@@ -46,7 +46,7 @@ fn genesis(validator: &Keypair) -> Genesis {
             consensus_key: validator.public().0.to_vec(),
             stake: 10,
         }],
-        modules: vec![GenesisModule { name: "growing".into(), version: 1, mint: false, params: String::new() }],
+        modules: vec![GenesisModule { name: "growing".into(), version: 1, mint: false, params: String::new(), govern_chain: false }],
         epochs: Some(EpochSchedule { length: EPOCH_LENGTH, validator_source: Some("growing".into()) }),
     }
 }
@@ -139,7 +139,7 @@ fn snapshots_mid_epoch_and_at_a_boundary_restore_nodes_that_continue_to_the_same
         }],
         modules: ["staking", "slashing", "governance"]
             .iter()
-            .map(|m| GenesisModule { name: m.to_string(), version: 1, mint: *m != "slashing", params: String::new() })
+            .map(|m| GenesisModule { name: m.to_string(), version: 1, mint: *m != "slashing", params: String::new(), govern_chain: false })
             .collect(),
         epochs: Some(EpochSchedule { length: EPOCH_LENGTH, validator_source: Some("staking".into()) }),
     };

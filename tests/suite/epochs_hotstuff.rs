@@ -31,6 +31,7 @@ fn genesis(validators: &[Keypair], users: &[Keypair]) -> Genesis {
             version: 1,
             mint: true,
             params: r#"{"min_self_bond":1,"reward_per_epoch":0}"#.into(),
+            govern_chain: false,
         }],
         epochs: Some(EpochSchedule { length: EPOCH, validator_source: Some("staking".into()) }),
         accounts: users.iter().map(|k| GenesisAccount { address: k.address(), balance: 1_000_000_000 }).collect(),

@@ -65,7 +65,7 @@ fn node(genesis: Genesis, validator: &Keypair, module: Option<Counter>) -> NodeB
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pinned_module_runs_transactions_through_the_mempool() {
     let (validator, user) = (Keypair::from_seed([0xc1; 32]), Keypair::from_seed([0xc2; 32]));
-    let pinned = vec![GenesisModule { name: "counter".into(), version: 2, mint: false, params: String::new() }];
+    let pinned = vec![GenesisModule { name: "counter".into(), version: 2, mint: false, params: String::new(), govern_chain: false }];
     let node = node(genesis(&validator, &user, pinned), &validator, Some(Counter(2))).launch().unwrap();
     let handle = node.handle();
     let tx = TxBody {
@@ -109,7 +109,7 @@ async fn a_pinned_module_runs_transactions_through_the_mempool() {
 #[test]
 fn a_node_without_the_pinned_module_or_version_refuses_to_start() {
     let (validator, user) = (Keypair::from_seed([0xc1; 32]), Keypair::from_seed([0xc2; 32]));
-    let pinned = || vec![GenesisModule { name: "counter".into(), version: 2, mint: false, params: String::new() }];
+    let pinned = || vec![GenesisModule { name: "counter".into(), version: 2, mint: false, params: String::new(), govern_chain: false }];
     let err = node(genesis(&validator, &user, pinned()), &validator, None).launch().err().unwrap().to_string();
     assert_eq!(err, r#"unknown runtime module "counter" (key `genesis.modules`); known: none in this build"#);
     let err = node(genesis(&validator, &user, pinned()), &validator, Some(Counter(1))).launch().err().unwrap().to_string();
@@ -120,7 +120,11 @@ fn a_node_without_the_pinned_module_or_version_refuses_to_start() {
 fn pinning_modules_changes_the_chains_identity_and_no_modules_keeps_it() {
     let (validator, user) = (Keypair::from_seed([0xc1; 32]), Keypair::from_seed([0xc2; 32]));
     let plain = genesis(&validator, &user, vec![]);
-    let with = genesis(&validator, &user, vec![GenesisModule { name: "counter".into(), version: 2, mint: false, params: String::new() }]);
+    let with = genesis(
+        &validator,
+        &user,
+        vec![GenesisModule { name: "counter".into(), version: 2, mint: false, params: String::new(), govern_chain: false }],
+    );
     let hash = |g: &Genesis| aether_framework::ledger::Ledger::genesis_block(g).hash();
     let old_rule =
         aether_framework::types::Hash::digest(aether_framework::types::domain::GENESIS, &aether_framework::codec::encode(&plain));
@@ -132,6 +136,6 @@ fn pinning_modules_changes_the_chains_identity_and_no_modules_keeps_it() {
     // And in genesis.json: absent when empty, validated when present.
     assert!(!serde_json::to_string(&plain).unwrap().contains("\"modules\":"));
     let mut bad = with.clone();
-    bad.modules.push(GenesisModule { name: "counter".into(), version: 1, mint: false, params: String::new() });
+    bad.modules.push(GenesisModule { name: "counter".into(), version: 1, mint: false, params: String::new(), govern_chain: false });
     assert_eq!(bad.validate().unwrap_err().to_string(), "genesis is not valid: module counter is listed twice");
 }

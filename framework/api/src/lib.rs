@@ -12,6 +12,7 @@
 //! - [`network`], [`da`]: peers and topics; block dissemination.
 //! - [`mempool`]: the ordering-policy slot.
 //! - [`registry`]: factories by name, plugin settings, [`registry::PluginError`].
+//! - [`chain`]: the chain parameters and module upgrades governance may change.
 //!
 //! What it is **not**: no database, ledger, config loader or node. Those are `aether-node` and
 //! the plugins; `aether-framework` re-exports everything for application code.
@@ -31,6 +32,7 @@
 //! # let _: Option<Arc<dyn KvStore>> = None;
 //! ```
 
+pub mod chain;
 pub mod consensus;
 pub mod da;
 pub mod mempool;

@@ -90,7 +90,23 @@ pub trait RuntimeModule: Send + Sync + 'static {
     fn end_block(&self, _cx: &mut dyn ModuleContext) -> Result<(), ModuleError> {
         Ok(())
     }
+
+    /// Moves the module's state from what version `from_version` kept to what this version
+    /// expects. Runs once, when an upgrade the chain scheduled
+    /// ([`crate::chain::ChainCall::ScheduleUpgrade`]) switches the module to this version: at
+    /// the start of the scheduled block, before any `begin_block` hook, with
+    /// [`MIGRATION_GAS`] (no caller, no value). An `Err`, running out or a panic reverts the
+    /// migration and the switch: the module stays on `from_version`, a `hook_failed` event
+    /// (`migrate to version V: reason`) reports it, and the chain goes on. The default moves
+    /// nothing.
+    fn migrate(&self, _cx: &mut dyn ModuleContext, _from_version: u32) -> Result<(), ModuleError> {
+        Ok(())
+    }
 }
+
+/// Gas a module's `migrate` may use (once per upgrade, like `init_genesis`). A migration that
+/// needs more must move its state lazily, a bounded part per block from its hooks.
+pub const MIGRATION_GAS: u64 = 1_000_000_000;
 
 /// Gas one module's `end_epoch` hook may use (once per epoch, so more than a block's hooks:
 /// paying rewards or maturing unbondings touches every validator).
@@ -179,6 +195,8 @@ pub enum ModuleError {
     UnknownModule(String),
     #[error("genesis does not let this module {0} (its `mint` grant)")]
     NotGranted(&'static str),
+    #[error("only a module genesis grants `govern_chain` may {0}")]
+    NotChainGovernor(&'static str),
     #[error("the call needs a value of {needed}, the transaction sent {sent}")]
     InsufficientValue { needed: Amount, sent: Amount },
     #[error("the module's account holds {balance}, cannot pay {needed}")]

@@ -212,6 +212,9 @@ pub struct Registry {
     pub network: Slot<NetworkFactory>,
     /// Runtime modules a chain's genesis may pin (`modules`), by name.
     pub modules: Slot<ModuleFactory>,
+    /// Other versions of modules, by name and version, that a chain may upgrade to (or started
+    /// from): see [`Registry::register_module_version`].
+    module_versions: BTreeMap<(String, u32), ModuleFactory>,
     consensus_keys: BTreeMap<String, ConsensusKeyFn>,
     consensus_key_checks: BTreeMap<String, ConsensusKeyCheck>,
 }
@@ -232,9 +235,35 @@ impl Registry {
             vm: Slot::new(SlotKind::Vm),
             network: Slot::new(SlotKind::Network),
             modules: Slot::new(SlotKind::Module),
+            module_versions: BTreeMap::new(),
             consensus_keys: BTreeMap::new(),
             consensus_key_checks: BTreeMap::new(),
         }
+    }
+
+    /// Registers one more version of a module beside the one [`Registry::modules`] holds under
+    /// its name (which genesis pins, and which `aether plugins` lists): a node binary built
+    /// with versions 1 and 2 of a module runs a chain from genesis on 1 and switches to 2 at
+    /// the height governance scheduled. Replaces an earlier registration of the same name and
+    /// version.
+    pub fn register_module_version(&mut self, factory: ModuleFactory) {
+        let module = factory();
+        self.module_versions.insert((module.name().to_string(), module.version()), factory);
+    }
+
+    /// Every version of module `name` this registry can make, oldest first: the one
+    /// [`Registry::modules`] holds and those [`Registry::register_module_version`] added (the
+    /// former wins when both have a version).
+    pub fn module_versions(&self, name: &str) -> Vec<Arc<dyn RuntimeModule>> {
+        let mut by_version: BTreeMap<u32, Arc<dyn RuntimeModule>> = BTreeMap::new();
+        for ((_, version), factory) in self.module_versions.range((name.to_string(), 0)..=(name.to_string(), u32::MAX)) {
+            by_version.insert(*version, factory());
+        }
+        if let Ok(entry) = self.modules.get(name) {
+            let module = (entry.factory)();
+            by_version.insert(module.version(), module);
+        }
+        by_version.into_values().collect()
     }
 
     /// Registers how engine `name` derives a validator's consensus key (see [`ConsensusKeyFn`]).
@@ -282,5 +311,38 @@ impl Registry {
         out.extend(self.network.entries().map(|e| (SlotKind::Network, e.name.clone(), e.description.clone())));
         out.extend(self.modules.entries().map(|e| (SlotKind::Module, e.name.clone(), e.description.clone())));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::module::{ModuleContext, ModuleError};
+
+    struct Notes(u32);
+    impl RuntimeModule for Notes {
+        fn name(&self) -> &'static str {
+            "notes"
+        }
+        fn version(&self) -> u32 {
+            self.0
+        }
+        fn call(&self, _: &mut dyn ModuleContext, _: &[u8]) -> Result<Vec<u8>, ModuleError> {
+            Ok(vec![])
+        }
+    }
+
+    #[test]
+    fn a_registry_carries_several_versions_of_a_module_oldest_first() {
+        let mut registry = Registry::new();
+        assert!(registry.module_versions("notes").is_empty());
+        registry.modules.register("notes", "version 3", Box::new(|| Arc::new(Notes(3))));
+        registry.register_module_version(Box::new(|| Arc::new(Notes(1))));
+        registry.register_module_version(Box::new(|| Arc::new(Notes(3))));
+        let versions: Vec<u32> = registry.module_versions("notes").iter().map(|m| m.version()).collect();
+        assert_eq!(versions, vec![1, 3]);
+        assert!(registry.module_versions("other").is_empty());
+        // One entry per name in listings.
+        assert_eq!(registry.known(SlotKind::Module), vec!["notes".to_string()]);
     }
 }

@@ -49,7 +49,7 @@
 //!   `vm::conformance`. For tests; a node build never enables it.
 //! - `bench`: the storage benchmark workloads (`benchkit`).
 
-pub use aether_api::{da, module, network, storage};
+pub use aether_api::{chain, da, module, network, storage};
 pub use aether_node::{builtins, config, ledger, light, mempool, node, snapshot, state};
 pub use aether_primitives::{codec, merkle, types};
 

@@ -53,6 +53,6 @@ pub mod solo;
 pub mod state;
 
 // The lower crates under their usual names, so paths inside this crate read `crate::types`.
-use aether_api::{consensus, module, network, registry, storage};
+use aether_api::{chain, consensus, module, network, registry, storage};
 use aether_primitives::{codec, types};
 use aether_vm as vm;

@@ -65,7 +65,7 @@ fn genesis(params: &str) -> Genesis {
         genesis_time_ms: 1000,
         accounts: vec![GenesisAccount { address: key(1).address(), balance: 1_000_000 }],
         validators: vec![entry(100, 10)],
-        modules: vec![GenesisModule { name: "rotator".into(), version: 1, mint: false, params: params.into() }],
+        modules: vec![GenesisModule { name: "rotator".into(), version: 1, mint: false, params: params.into(), govern_chain: false }],
         epochs: Some(EpochSchedule { length: EPOCH_LENGTH, validator_source: Some("rotator".into()) }),
     }
 }

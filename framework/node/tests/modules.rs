@@ -88,7 +88,7 @@ fn ledger_granting_mint(mint: bool) -> Ledger {
     let genesis = Genesis {
         chain_id: CHAIN.into(),
         genesis_time_ms: 1000,
-        modules: vec![GenesisModule { name: "bank".into(), version: 1, mint, params: String::new() }],
+        modules: vec![GenesisModule { name: "bank".into(), version: 1, mint, params: String::new(), govern_chain: false }],
         epochs: None,
         accounts: vec![GenesisAccount { address: key(1).address(), balance: 1_000_000 }],
         validators: vec![GenesisValidator { name: "v".into(), identity: key(100).public(), consensus_key: vec![], stake: 1 }],
@@ -427,3 +427,7 @@ fn modules_call_each_other_as_themselves_and_a_failed_inner_call_is_undone_alone
         "the bank pays from its own account, not the proxy's or the sender's"
     );
 }
+
+/// Module upgrades and chain parameters (in this binary: one link for both).
+#[path = "modules/upgrades.rs"]
+mod upgrades;

@@ -1,5 +1,6 @@
 //! Transactions: the borsh-encoded [`GovernanceCall`] and what each does.
 
+use aether_api::chain::{ChainCall, ChainParams, CHAIN_MODULE};
 use aether_api::module::{valid_module_name, ModuleContext};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
@@ -71,6 +72,18 @@ impl ProposalAction {
     pub fn new(module: &str, call: Vec<u8>) -> Self {
         ProposalAction { module: module.into(), call }
     }
+    /// An action setting the chain parameters (from the block after the one that executes the
+    /// proposal). Needs genesis's `"govern_chain": true` on the governance module.
+    pub fn set_chain_params(params: ChainParams) -> Self {
+        ProposalAction::new(CHAIN_MODULE, ChainCall::SetParams(params).encode())
+    }
+    /// An action scheduling module `module` to switch to `version` at the start of block
+    /// `height` (which must be after the block that executes the proposal), running that
+    /// version's migration once. Needs the `govern_chain` grant, like
+    /// [`ProposalAction::set_chain_params`].
+    pub fn upgrade_module(module: &str, version: u32, height: u64) -> Self {
+        ProposalAction::new(CHAIN_MODULE, ChainCall::ScheduleUpgrade { module: module.into(), version, height }.encode())
+    }
 }
 
 /// Runs one call; returns its borsh-encoded result (the new id for `Submit`, empty for the
@@ -99,6 +112,9 @@ pub fn run(cx: &mut dyn ModuleContext, call: GovernanceCall) -> Result<Vec<u8>> 
                     "a proposal may not call the governance module itself".to_string()
                 } else if action.call.len() > MAX_ACTION_CALL_BYTES {
                     format!("the call is {} bytes; at most {MAX_ACTION_CALL_BYTES}", action.call.len())
+                } else if let Some(why) = chain_action_refused(&action.call).filter(|_| action.module == CHAIN_MODULE) {
+                    // Refused now rather than after a vote: the ledger would refuse it at execution.
+                    why
                 } else {
                     continue;
                 };
@@ -175,6 +191,17 @@ pub fn run(cx: &mut dyn ModuleContext, call: GovernanceCall) -> Result<Vec<u8>> 
             }
             Ok(vec![])
         }
+    }
+}
+
+/// Why a call to the ledger's chain settings can never succeed, if it cannot: it does not
+/// decode, or its parameters are out of bounds. (Whether the grant, the module and the height
+/// hold is known only when it runs.)
+fn chain_action_refused(call: &[u8]) -> Option<String> {
+    match ChainCall::decode(call) {
+        Err(e) => Some(e.to_string()),
+        Ok(ChainCall::SetParams(params)) => params.validate().err().map(|e| format!("chain parameters refused: {e}")),
+        Ok(ChainCall::ScheduleUpgrade { .. }) => None,
     }
 }
 

@@ -5,7 +5,10 @@
 //! at the end of the voting period the proposal is tallied against a quorum, a threshold and a
 //! veto; a passed proposal's calls run as the governance module after a timelock, all or
 //! nothing. A module that accepts calls from `module_address("governance")` thereby gets
-//! on-chain parameter changes: staking's `UpdateParams` is the first.
+//! on-chain parameter changes: staking's `UpdateParams` is the first. With genesis's
+//! `"govern_chain": true`, actions to the ledger's `chain` pseudo-module change the chain
+//! parameters and schedule module upgrades ([`ProposalAction::set_chain_params`],
+//! [`ProposalAction::upgrade_module`]).
 //!
 //! **Status: first version.** Works through the real ledger (tests in `tests/`), with staking
 //! as the validator source.
@@ -56,8 +59,8 @@
 //!     accounts: vec![GenesisAccount { address: validator.address(), balance: 1_000_000 }],
 //!     validators: vec![ValidatorEntry { name: "v1".into(), identity: validator.public(), consensus_key: validator.public().0.to_vec(), stake: 5_000 }],
 //!     modules: vec![
-//!         GenesisModule { name: "staking".into(), version: 1, mint: true, params: String::new() },
-//!         GenesisModule { name: "governance".into(), version: 1, mint: true, params: r#"{"voting_epochs":1,"timelock_heights":1}"#.into() },
+//!         GenesisModule { name: "staking".into(), version: 1, mint: true, params: String::new(), govern_chain: false },
+//!         GenesisModule { name: "governance".into(), version: 1, mint: true, params: r#"{"voting_epochs":1,"timelock_heights":1}"#.into(), govern_chain: false },
 //!     ],
 //!     epochs: Some(EpochSchedule { length: 2, validator_source: Some("staking".into()) }),
 //! };
@@ -90,8 +93,7 @@
 //! validator's vote); no deposit top-ups (`Deposit`) or deposit period: the whole deposit
 //! comes with `Submit`; no cancellation; proposals cannot call the governance module itself
 //! (so its own parameters change only with a new genesis); a proposal's actions cannot carry
-//! value; chain parameters (block gas limit, fees, epoch length) and module upgrades are out
-//! of reach — they are the ledger's, not a module's; the `UNFINISHED` case of
+//! value; the epoch length is out of reach (genesis fixes it); the `UNFINISHED` case of
 //! [`execution`] (actions that use up the hook gas) is recorded as a failure but also shows
 //! as a `hook_failed` event.
 

@@ -39,8 +39,8 @@
 //!     accounts: vec![],
 //!     validators: vec![entry(&v1, "v1", 3_000), entry(&v2, "v2", 2_000)],
 //!     modules: vec![
-//!         GenesisModule { name: "staking".into(), version: 1, mint: true, params: r#"{"slasher":"slashing"}"#.into() },
-//!         GenesisModule { name: "slashing".into(), version: 1, mint: false, params: r#"{"double_sign_bps":2000}"#.into() },
+//!         GenesisModule { name: "staking".into(), version: 1, mint: true, params: r#"{"slasher":"slashing"}"#.into(), govern_chain: false },
+//!         GenesisModule { name: "slashing".into(), version: 1, mint: false, params: r#"{"double_sign_bps":2000}"#.into(), govern_chain: false },
 //!     ],
 //!     epochs: Some(EpochSchedule { length: 2, validator_source: Some("staking".into()) }),
 //! };

@@ -38,7 +38,7 @@
 //!     genesis_time_ms: 0,
 //!     accounts: vec![],
 //!     validators: vec![ValidatorEntry { name: "v1".into(), identity: validator.public(), consensus_key: validator.public().0.to_vec(), stake: 5_000 }],
-//!     modules: vec![GenesisModule { name: "staking".into(), version: 1, mint: true, params: r#"{"unbonding_epochs":2}"#.into() }],
+//!     modules: vec![GenesisModule { name: "staking".into(), version: 1, mint: true, params: r#"{"unbonding_epochs":2}"#.into(), govern_chain: false }],
 //!     epochs: Some(EpochSchedule { length: 2, validator_source: Some("staking".into()) }),
 //! };
 //! let ledger = Ledger::open(Arc::new(aether_storage_memory::MemoryStore::new()), &genesis)?

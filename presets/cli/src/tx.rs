@@ -187,7 +187,10 @@ pub(crate) async fn submit(signer: &SignerArgs, action: Action) -> anyhow::Resul
     let client = HttpClientBuilder::default().request_timeout(Duration::from_secs(10)).build(&signer.rpc)?;
     let status = client.status().await.with_context(|| format!("cannot reach the node at {}", signer.rpc))?;
     let account = client.account(key.address()).await?;
-    let fee = signer.fee.unwrap_or_else(|| aether_framework::vm::gas::min_fee(action.gas_limit()).max(1));
+    let fee = match signer.fee {
+        Some(fee) => fee,
+        None => chain_params(&client).await.min_fee(action.gas_limit()).max(1),
+    };
     let tx = TxBody { chain_id: status.chain_id, sender: key.public(), nonce: account.next_nonce, fee, action }.sign(&key);
     let hash: Hash = client.submit_transaction(format!("0x{}", hex::encode(codec::encode(&tx)))).await?;
     println!("submitted {hash}");
@@ -254,6 +257,13 @@ pub(crate) async fn query(a: QueryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The chain parameters the node's next block runs under (its `chain` module's `params`): the
+/// defaults from a node too old to answer.
+async fn chain_params(client: &jsonrpsee::http_client::HttpClient) -> aether_framework::chain::ChainParams {
+    let answer = client.module_query("chain".into(), "params".into(), None, None).await;
+    answer.ok().and_then(|view| serde_json::from_slice(&view.output).ok()).unwrap_or_default()
+}
+
 /// `aether module-query`.
 pub(crate) async fn module_query(a: ModuleQueryArgs) -> anyhow::Result<()> {
     let client = HttpClientBuilder::default().request_timeout(Duration::from_secs(10)).build(&a.rpc)?;
@@ -261,5 +271,9 @@ pub(crate) async fn module_query(a: ModuleQueryArgs) -> anyhow::Result<()> {
     let view = client.module_query(a.module, a.path, Some(data), None).await.with_context(|| format!("module query through {}", a.rpc))?;
     println!("answered at height {} (gas {})", view.height, view.gas_used);
     println!("output 0x{}", hex::encode(&view.output));
+    // Many modules answer JSON (`chain`'s `params`, staking's `params`): show it readably too.
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(&view.output) {
+        println!("json {json}");
+    }
     Ok(())
 }

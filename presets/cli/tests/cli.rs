@@ -373,6 +373,14 @@ async fn staking_from_the_command_line_changes_the_next_epochs_set() {
         assert!(start.elapsed() < Duration::from_secs(60), "the change never applied: {params}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The chain parameters (governance could change them: `init --staking` grants it).
+    let out = Command::new(BIN).args(["module-query", "--module", "chain", "--path", "params", "--rpc", &url]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json: serde_json::Value = serde_json::from_str(stdout.split("json ").nth(1).unwrap_or_default().trim()).unwrap();
+    assert_eq!(json, serde_json::json!({"max_block_gas": 500_000_000, "gas_per_fee_unit": 1_000}), "{stdout}");
+    let genesis: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("genesis.json")).unwrap()).unwrap();
+    assert_eq!(genesis["modules"][2]["name"], "governance");
+    assert_eq!(genesis["modules"][2]["govern_chain"], true);
     let exit = interrupt_and_wait(guard.0.take().unwrap(), Duration::from_secs(30));
     assert!(exit.success(), "logs:\n{}", std::fs::read_to_string(&log_path).unwrap());
 }

@@ -24,8 +24,8 @@ pub enum TxError {
     InsufficientBalance { balance: Amount, needed: Amount },
     #[error("gas limit {got} is above the most one transaction may ask for ({max})")]
     GasLimitTooHigh { got: u64, max: u64 },
-    #[error("fee {fee} is below {needed}, the least for a gas limit of {gas_limit} (one fee unit per {per} gas)", per = gas::GAS_PER_FEE_UNIT)]
-    FeeTooLow { fee: Amount, needed: Amount, gas_limit: u64 },
+    #[error("fee {fee} is below {needed}, the least for a gas limit of {gas_limit} (one fee unit per {per} gas)")]
+    FeeTooLow { fee: Amount, needed: Amount, gas_limit: u64, per: u64 },
     #[error("the block's gas is used up: {used} of {max} asked for already")]
     BlockGasFull { used: u64, max: u64 },
     #[error("this node has no VM backend, so it cannot run contract transactions")]
@@ -120,9 +120,15 @@ pub(super) struct ExecState<'a> {
     proposer: Address,
     block: BlockContext,
     vm: Option<&'a dyn VmBackend>,
-    /// Gas asked for by the transactions applied so far (bounded by [`gas::MAX_BLOCK_GAS`]).
+    /// Gas asked for by the transactions applied so far (bounded by the block gas limit).
     gas_requested: u64,
     runtime: &'a super::modules::Runtime,
+    /// The chain parameters of the parent's state, which this block runs under (read by
+    /// [`ExecState::run_block`]).
+    params: crate::chain::ChainParams,
+    /// The modules this block runs, at their active versions (resolved by
+    /// [`ExecState::run_block`], after the upgrades due at this height).
+    active: Arc<super::modules::Modules>,
     /// Tokens created and destroyed by kept module calls and hooks in this block.
     pub(super) minted: u128,
     pub(super) burned: u128,
@@ -173,6 +179,8 @@ impl<'a> ExecState<'a> {
             vm,
             gas_requested: 0,
             runtime,
+            params: crate::chain::ChainParams::DEFAULT,
+            active: Arc::new(Vec::new()),
             minted: 0,
             burned: 0,
             hook_gas_used: Default::default(),
@@ -198,15 +206,17 @@ impl<'a> ExecState<'a> {
             if matches!(body.action, Action::Deploy { .. } | Action::Call { .. }) && self.vm.is_none() {
                 return Err(TxError::NoVm);
             }
-            if gas_limit > gas::MAX_TX_GAS {
-                return Err(TxError::GasLimitTooHigh { got: gas_limit, max: gas::MAX_TX_GAS });
+            let params = self.params;
+            let max_tx_gas = max_tx_gas(&params);
+            if gas_limit > max_tx_gas {
+                return Err(TxError::GasLimitTooHigh { got: gas_limit, max: max_tx_gas });
             }
-            let needed = gas::min_fee(gas_limit);
+            let needed = params.min_fee(gas_limit);
             if body.fee < needed {
-                return Err(TxError::FeeTooLow { fee: body.fee, needed, gas_limit });
+                return Err(TxError::FeeTooLow { fee: body.fee, needed, gas_limit, per: params.gas_per_fee_unit });
             }
-            if self.gas_requested + gas_limit > gas::MAX_BLOCK_GAS {
-                return Err(TxError::BlockGasFull { used: self.gas_requested, max: gas::MAX_BLOCK_GAS });
+            if self.gas_requested + gas_limit > params.max_block_gas {
+                return Err(TxError::BlockGasFull { used: self.gas_requested, max: params.max_block_gas });
             }
         }
         if check_signature {
@@ -297,8 +307,13 @@ impl<'a> ExecState<'a> {
         value: Amount,
         gas_limit: u64,
     ) -> Result<(TxStatus, u64, Vec<crate::types::Event>, Vec<u8>), String> {
-        let Some(module) = super::modules::find(&self.runtime.modules, name).cloned() else {
-            let known: Vec<&str> = self.runtime.modules.iter().map(|m| m.name()).collect();
+        if super::chain::is_chain(name) {
+            // The chain's settings are governance's: no transaction's signer holds the grant.
+            let refused = crate::module::ModuleError::NotChainGovernor("change the chain parameters or schedule module upgrades");
+            return Ok((TxStatus::Failed { reason: format!("module {name}: {refused}") }, 0, vec![], vec![]));
+        }
+        let Some(module) = super::modules::find(&self.active, name).cloned() else {
+            let known: Vec<&str> = self.active.iter().map(|m| m.name()).collect();
             let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
             return Ok((TxStatus::Failed { reason: format!("unknown module {name:?} (this chain runs: {known})") }, 0, vec![], vec![]));
         };
@@ -308,7 +323,15 @@ impl<'a> ExecState<'a> {
             self.journal.revert_checkpoint();
             return Ok((TxStatus::Failed { reason: format!("module {name}: the value cannot be paid: {reason}") }, 0, vec![], vec![]));
         }
-        let mut cx = super::modules::ModuleCall::new(&mut self.journal, self.runtime, name, caller, value, self.block.height, gas_limit);
+        let mut cx = super::modules::ModuleCall::new(
+            &mut self.journal,
+            (self.runtime, &self.active),
+            name,
+            caller,
+            value,
+            self.block.height,
+            gas_limit,
+        );
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cx.charge_base().and_then(|()| module.call(&mut cx, call))));
         let (gas_used, events, minted, burned) = (cx.gas_used, std::mem::take(&mut cx.events), cx.minted, cx.burned);
         match result {
@@ -351,7 +374,8 @@ impl<'a> ExecState<'a> {
         let runtime = self.runtime;
         let source = runtime.epochs.as_ref().and_then(|e| e.validator_source.as_deref());
         let mut next_set = None;
-        for module in &runtime.modules {
+        let active = self.active.clone();
+        for module in active.iter() {
             let name = module.name();
             self.journal.checkpoint();
             let spent = self.hook_gas_used.get(name).copied().unwrap_or(0);
@@ -360,8 +384,15 @@ impl<'a> ExecState<'a> {
                 Hook::EndEpoch(_) => crate::module::HOOK_GAS_PER_EPOCH,
                 Hook::Begin(_) | Hook::End => crate::module::HOOK_GAS_PER_BLOCK.saturating_sub(spent),
             };
-            let mut cx =
-                super::modules::ModuleCall::new(&mut self.journal, runtime, name, Address::default(), 0, self.block.height, budget);
+            let mut cx = super::modules::ModuleCall::new(
+                &mut self.journal,
+                (runtime, &active),
+                name,
+                Address::default(),
+                0,
+                self.block.height,
+                budget,
+            );
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match hook {
                 Hook::Genesis => module.init_genesis(&mut cx, runtime.params.get(name).map_or(&[][..], |p| p.as_bytes())).map(|()| None),
                 Hook::Begin(evidence) => module.begin_block(&mut cx, evidence).map(|()| None),
@@ -405,6 +436,61 @@ impl<'a> ExecState<'a> {
         next_set
     }
 
+    /// Switches the modules whose upgrade is due at this height, in hook order, each running
+    /// its new version's `migrate` once with [`crate::module::MIGRATION_GAS`]. The schedule is
+    /// consumed whatever happens; a migration that fails (its `Err`, running out, a panic) is
+    /// reverted with the switch, so the module stays on its old version, and is reported as a
+    /// `hook_failed` event; the block goes on. (A due version this node lacks has refused the
+    /// block already, in [`super::chain::block_modules`].)
+    fn run_upgrades(&mut self, due: Vec<super::chain::DueUpgrade>) {
+        for upgrade in due {
+            let to = upgrade.to.version();
+            let name = upgrade.to.name();
+            super::chain::record_version(&mut self.journal, name, upgrade.from);
+            self.journal.checkpoint();
+            super::chain::record_version(&mut self.journal, name, to);
+            // The migration sees (and may call) the modules as they will run: itself switched.
+            let mut active = (*self.active).clone();
+            active[upgrade.index] = upgrade.to.clone();
+            let mut cx = super::modules::ModuleCall::new(
+                &mut self.journal,
+                (self.runtime, &active),
+                name,
+                Address::default(),
+                0,
+                self.block.height,
+                crate::module::MIGRATION_GAS,
+            );
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| upgrade.to.migrate(&mut cx, upgrade.from)))
+                .unwrap_or_else(|_| Err(crate::module::ModuleError::Failed("panicked".into())));
+            let (events, minted, burned) = (std::mem::take(&mut cx.events), cx.minted, cx.burned);
+            let emitter = crate::module::module_address(name);
+            match result {
+                Ok(()) => {
+                    self.journal.commit_checkpoint();
+                    self.hook_events.extend(events);
+                    self.hook_events.push(crate::types::Event {
+                        emitter,
+                        topic: b"module_upgraded".to_vec(),
+                        data: format!("version {} to {to}", upgrade.from).into_bytes(),
+                    });
+                    self.count_supply(minted, burned);
+                    self.active = Arc::new(active);
+                    tracing::info!(module = name, from = upgrade.from, to, height = self.block.height, "module upgraded");
+                }
+                Err(reason) => {
+                    self.journal.revert_checkpoint();
+                    tracing::warn!(module = name, from = upgrade.from, to, height = self.block.height, %reason, "a module's migration failed; it stays on its version");
+                    self.hook_events.push(crate::types::Event {
+                        emitter,
+                        topic: b"hook_failed".to_vec(),
+                        data: format!("migrate to version {to}: {reason}").into_bytes(),
+                    });
+                }
+            }
+        }
+    }
+
     /// Closes epoch `epoch` on its last block: records the next epoch's set (what the
     /// validator source named, or this epoch's set again) in the system account's storage and
     /// returns the commitment the block's header carries.
@@ -434,6 +520,10 @@ impl<'a> ExecState<'a> {
         transactions: impl FnOnce(&mut Self) -> Result<(), LedgerError>,
     ) -> Result<Option<Hash>, LedgerError> {
         let height = self.block.height;
+        self.params = super::chain::params_in(&mut self.journal).map_err(|e| super::corrupt("chain parameters", &e))?;
+        let (active, due) = super::chain::block_modules(&mut self.journal, self.runtime, height)?;
+        self.active = Arc::new(active);
+        self.run_upgrades(due);
         if height == 1 {
             self.run_hooks(Hook::Genesis);
         }
@@ -449,6 +539,12 @@ impl<'a> ExecState<'a> {
             _ => Ok(None),
         }
     }
+}
+
+/// The most gas one transaction may ask for under `params`: the VM's per-transaction maximum,
+/// or less if the block holds less.
+pub fn max_tx_gas(params: &crate::chain::ChainParams) -> u64 {
+    gas::MAX_TX_GAS.min(params.max_block_gas)
 }
 
 /// Fills a receipt from a contract call's outcome.

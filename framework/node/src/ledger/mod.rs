@@ -14,6 +14,7 @@
 //! advances; then the action runs, and if it fails (e.g. the balance cannot cover the amount)
 //! its effects are undone and the receipt says why.
 
+mod chain;
 mod execution;
 mod modules;
 mod retention;
@@ -33,7 +34,7 @@ use crate::types::{
     domain, Account, Address, Block, Certificate, Genesis, Hash, Header, Height, Receipt, SignedTransaction, TimestampMs, TxLocation,
 };
 
-pub use execution::TxError;
+pub use execution::{max_tx_gas, TxError};
 use execution::{ChainReader, ExecState};
 
 use crate::vm::executor::BlockContext;
@@ -77,6 +78,10 @@ pub enum LedgerError {
     UnknownModule { name: String, known: String },
     #[error("genesis parameters of module {module} are refused: {reason}")]
     ModuleGenesis { module: String, reason: String },
+    /// The chain runs (or at this height switches to) a module version this node was not
+    /// built with: running the old code instead would fork it from its peers.
+    #[error("block {height} needs module {module} version {version}, which this node lacks (it carries version{} {}); upgrade the node to a build that registers module {module} version {version}", if carried.len() == 1 { "" } else { "s" }, carried.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))]
+    ModuleVersionMissing { module: String, version: u32, height: Height, carried: Vec<u32> },
     #[error("unknown parent block {0}")]
     UnknownParent(Hash),
     #[error("block {0} was not built or verified by this node")]
@@ -175,6 +180,9 @@ impl crate::mempool::AccountReader for Ledger {
     fn account(&self, address: &Address) -> Result<Account, Box<dyn std::error::Error + Send + Sync>> {
         Ledger::account(self, address).map_err(Into::into)
     }
+    fn chain_params(&self) -> Result<crate::chain::ChainParams, Box<dyn std::error::Error + Send + Sync>> {
+        Ledger::chain_params(self).map_err(Into::into)
+    }
 }
 
 impl Ledger {
@@ -188,13 +196,17 @@ impl Ledger {
         static LAST: parking_lot::Mutex<Option<Block>> = parking_lot::Mutex::new(None);
         // What older genesis files lacked is hashed only when present, so their chains keep
         // their identity.
-        let parent = match (&genesis.modules[..], &genesis.epochs) {
+        let mut parent = match (&genesis.modules[..], &genesis.epochs) {
             ([], None) => Hash::digest(domain::GENESIS, &codec::encode(genesis)),
             (modules, None) => Hash::digest_parts(domain::GENESIS, &[&codec::encode(genesis), &codec::encode(&modules.to_vec())]),
             (modules, Some(epochs)) => {
                 Hash::digest_parts(domain::GENESIS, &[&codec::encode(genesis), &codec::encode(&modules.to_vec()), &codec::encode(epochs)])
             }
         };
+        let governors: Vec<String> = genesis.modules.iter().filter(|m| m.govern_chain).map(|m| m.name.clone()).collect();
+        if !governors.is_empty() {
+            parent = Hash::digest_parts(domain::GENESIS, &[&parent.0, b"govern_chain", &codec::encode(&governors)]);
+        }
         if let Some(block) = LAST.lock().as_ref().filter(|b| b.header.parent == parent) {
             return block.clone();
         }
@@ -275,7 +287,9 @@ impl Ledger {
             vm: None,
             runtime: modules::Runtime {
                 modules: modules::Modules::new(),
+                versions: Default::default(),
                 mint_grants: genesis.modules.iter().filter(|m| m.mint).map(|m| m.name.clone()).collect(),
+                chain_governors: genesis.modules.iter().filter(|m| m.govern_chain).map(|m| m.name.clone()).collect(),
                 params: genesis.modules.iter().map(|m| (m.name.clone(), m.params.clone())).collect(),
                 epochs: genesis.epochs.clone(),
                 genesis_validators: genesis.validators.clone(),
@@ -296,10 +310,20 @@ impl Ledger {
     /// run the same modules (genesis will pin them): a node without one computes a failed
     /// receipt where the others succeed, and forks.
     pub fn with_module(mut self, module: Arc<dyn crate::module::RuntimeModule>) -> Self {
+        self.runtime.versions.insert((module.name().to_string(), module.version()), module.clone());
         match self.runtime.modules.iter_mut().find(|m| m.name() == module.name()) {
             Some(slot) => *slot = module,
             None => self.runtime.modules.push(module),
         }
+        self
+    }
+
+    /// Carries `module` as one more version of a module given with [`Ledger::with_module`]
+    /// (which is the genesis version): the version an upgrade the chain schedules switches to
+    /// ([`crate::chain::ChainCall::ScheduleUpgrade`]). A node must carry every version its chain
+    /// runs at the heights it executes; it refuses a block that needs one it lacks.
+    pub fn with_module_version(mut self, module: Arc<dyn crate::module::RuntimeModule>) -> Self {
+        self.runtime.versions.insert((module.name().to_string(), module.version()), module);
         self
     }
 
@@ -311,9 +335,52 @@ impl Ledger {
         self
     }
 
-    /// The modules this ledger runs, by name.
+    /// The modules this ledger runs, by name, at their genesis versions (see
+    /// [`Ledger::module_versions`] for the versions the chain runs now).
     pub fn modules(&self) -> impl Iterator<Item = (&str, u32)> {
         self.runtime.modules.iter().map(|m| (m.name(), m.version()))
+    }
+
+    /// Each module's version on the committed head and the upgrade scheduled for it, in hook
+    /// order.
+    pub fn module_versions(&self) -> Result<Vec<crate::chain::ModuleVersion>, LedgerError> {
+        let mut journal = crate::vm::state::Journal::new(ChainReader { store: self.store.as_ref(), overlays: &[] });
+        let versions = chain::versions_in(&mut journal, &self.runtime).map_err(|e| corrupt("module version", &e))?;
+        journal.into_changes()?;
+        Ok(versions)
+    }
+
+    /// The chain parameters the block after the committed head runs under (and the mempool
+    /// admits by).
+    pub fn chain_params(&self) -> Result<crate::chain::ChainParams, LedgerError> {
+        let mut journal = crate::vm::state::Journal::new(ChainReader { store: self.store.as_ref(), overlays: &[] });
+        let params = chain::params_in(&mut journal).map_err(|e| corrupt("chain parameters", &e))?;
+        journal.into_changes()?;
+        Ok(params)
+    }
+
+    /// Checks, at start, that this node carries every module version its chain needs next:
+    /// a version running on the committed head that it lacks is an error (it could execute no
+    /// block); an upgrade scheduled to a version it lacks is returned as a warning (it runs
+    /// until that height, then refuses the block; the node logs it).
+    pub fn check_module_versions(&self) -> Result<Vec<String>, LedgerError> {
+        let next = self.head().block.height + 1;
+        let mut warnings = Vec::new();
+        for module in self.module_versions()? {
+            let carried = |version: u32| self.runtime.versions.contains_key(&(module.name.clone(), version));
+            if !carried(module.version) {
+                return Err(chain::missing_version(&self.runtime, &module.name, module.version, next));
+            }
+            if let Some(upgrade) = module.scheduled.filter(|u| !carried(u.version)) {
+                let warning = format!(
+                    "the chain upgrades module {} to version {} at height {}, which this node lacks: it will refuse that block; upgrade the node before then",
+                    module.name, upgrade.version, upgrade.height
+                );
+                tracing::warn!("{warning}");
+                warnings.push(warning);
+            }
+        }
+        Ok(warnings)
     }
 
     /// The chain's epochs (`None`: one epoch, the genesis set, forever).
@@ -364,8 +431,15 @@ impl Ledger {
         for module in &self.runtime.modules {
             let name = module.name();
             let params = self.runtime.params.get(name).map_or(&[][..], |p| p.as_bytes());
-            let mut cx =
-                modules::ModuleCall::new(&mut journal, &self.runtime, name, Address::default(), 0, 1, crate::module::GENESIS_INIT_GAS);
+            let mut cx = modules::ModuleCall::new(
+                &mut journal,
+                (&self.runtime, &self.runtime.modules),
+                name,
+                Address::default(),
+                0,
+                1,
+                crate::module::GENESIS_INIT_GAS,
+            );
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| module.init_genesis(&mut cx, params)))
                 .unwrap_or_else(|_| Err(crate::module::ModuleError::Failed("panicked".into())));
             if let Err(e) = result {
@@ -414,14 +488,23 @@ impl Ledger {
     /// Asks module `module` the read-only question `path` with `request` on the committed head,
     /// within `gas_limit`. The outer error is the node's (no such module, storage); the inner
     /// one the module's answer (unknown query, out of gas, a refused write).
+    /// Module `chain` is the ledger's own: `params` and `modules` (see [`crate::chain`]).
     pub fn module_query(&self, module: &str, path: &str, request: &[u8], gas_limit: u64) -> Result<ModuleAnswer, LedgerError> {
-        let found = modules::find(&self.runtime.modules, module).cloned().ok_or_else(|| {
-            let known: Vec<&str> = self.runtime.modules.iter().map(|m| m.name()).collect();
-            LedgerError::UnknownModule { name: module.to_string(), known: if known.is_empty() { "none".into() } else { known.join(", ") } }
-        })?;
         let height = self.head().block.height;
         let mut journal = crate::vm::state::Journal::new(ChainReader { store: self.store.as_ref(), overlays: &[] });
-        let mut cx = modules::ModuleCall::new(&mut journal, &self.runtime, module, Address::default(), 0, height, gas_limit);
+        if chain::is_chain(module) {
+            let answer = chain::query(&mut journal, &self.runtime, path);
+            journal.into_changes()?;
+            return Ok(ModuleAnswer { answer, gas_used: 0, height });
+        }
+        // The versions running on the head: the block after it runs the same unless an upgrade
+        // is due, and a query answers about committed state.
+        let (active, _) = chain::block_modules(&mut journal, &self.runtime, height)?;
+        let found = modules::find(&active, module).cloned().ok_or_else(|| {
+            let known: Vec<&str> = active.iter().map(|m| m.name()).collect();
+            LedgerError::UnknownModule { name: module.to_string(), known: if known.is_empty() { "none".into() } else { known.join(", ") } }
+        })?;
+        let mut cx = modules::ModuleCall::new(&mut journal, (&self.runtime, &active), module, Address::default(), 0, height, gas_limit);
         cx.read_only = true;
         let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| found.query(&mut cx, path, request)))
             .unwrap_or_else(|_| Err(crate::module::ModuleError::Failed(format!("module {module} panicked"))));

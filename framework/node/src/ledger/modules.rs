@@ -19,9 +19,16 @@ pub type Modules = Vec<Arc<dyn RuntimeModule>>;
 /// What genesis and the node fix about the chain's runtime: the modules, what genesis grants
 /// and hands them, and the epochs.
 pub(super) struct Runtime {
+    /// The modules at their genesis versions, in hook order. Which version runs is the
+    /// chain's record ([`super::chain::block_modules`]).
     pub(super) modules: Modules,
+    /// Every version of a module this node carries (the genesis ones included), by name and
+    /// version: what an upgrade may switch to.
+    pub(super) versions: BTreeMap<(String, u32), Arc<dyn RuntimeModule>>,
     /// Modules genesis lets mint and burn.
     pub(super) mint_grants: BTreeSet<String>,
+    /// Modules genesis lets change the chain parameters and schedule upgrades.
+    pub(super) chain_governors: BTreeSet<String>,
     /// Each module's genesis parameters (canonical JSON text).
     pub(super) params: BTreeMap<String, String>,
     pub(super) epochs: Option<EpochSchedule>,
@@ -112,12 +119,16 @@ pub(super) struct ModuleCall<'j, R: StateReader> {
     pub(super) read_only: bool,
     /// Genesis grants this module `mint`.
     pub(super) may_mint: bool,
+    /// Genesis grants this module `govern_chain`.
+    pub(super) may_govern: bool,
     /// Tokens created and destroyed by this call (counted by the block's conservation check
     /// only if the call's changes are kept).
     pub(super) minted: u128,
     pub(super) burned: u128,
-    /// The modules this call may call, the grants, the epochs.
+    /// The grants, the epochs.
     pub(super) runtime: &'j Runtime,
+    /// The modules this call may call, at the versions the block runs.
+    pub(super) active: &'j Modules,
     /// 1 for a transaction's call or a hook.
     pub(super) depth: u32,
 }
@@ -125,7 +136,7 @@ pub(super) struct ModuleCall<'j, R: StateReader> {
 impl<'j, R: StateReader> ModuleCall<'j, R> {
     pub(super) fn new(
         journal: &'j mut Journal<R>,
-        runtime: &'j Runtime,
+        (runtime, active): (&'j Runtime, &'j Modules),
         module: &str,
         caller: Address,
         value: Amount,
@@ -144,9 +155,11 @@ impl<'j, R: StateReader> ModuleCall<'j, R> {
             events: Vec::new(),
             read_only: false,
             may_mint: runtime.mint_grants.contains(module),
+            may_govern: runtime.chain_governors.contains(module),
             minted: 0,
             burned: 0,
             runtime,
+            active,
             depth: 1,
         }
     }
@@ -175,6 +188,37 @@ impl<'j, R: StateReader> ModuleCall<'j, R> {
 
     fn bytes(len: usize) -> u64 {
         (len as u64).saturating_mul(gas::STORAGE_BYTE)
+    }
+
+    /// This module's call to the ledger's `chain` pseudo-module; its event is emitted by the
+    /// system account. Only a granted module gets past the first check.
+    fn call_chain(&mut self, call: &[u8]) -> Result<Vec<u8>, ModuleError> {
+        if !self.may_govern {
+            return Err(ModuleError::NotChainGovernor("change the chain parameters or schedule module upgrades"));
+        }
+        let (gas_limit, mut gas_used) = (self.gas_limit, self.gas_used);
+        let mut spend = |gas: u64| {
+            gas_used = gas_used.saturating_add(gas);
+            if gas_used > gas_limit {
+                gas_used = gas_limit;
+                return Err(ModuleError::OutOfGas);
+            }
+            Ok(())
+        };
+        // Like a module callee's, the call's write is undone if it fails (here: its event runs out).
+        self.journal.checkpoint();
+        let result = super::chain::call(self.journal, self.runtime, self.height, call, &mut spend);
+        self.gas_used = gas_used;
+        let result = result.and_then(|(topic, data)| {
+            self.spend(gas::EVENT.saturating_add(((topic.len() + data.len()) as u64).saturating_mul(gas::EVENT_BYTE)))?;
+            self.events.push(Event { emitter: system_address(), topic: topic.to_vec(), data });
+            Ok(vec![])
+        });
+        match result {
+            Ok(_) => self.journal.commit_checkpoint(),
+            Err(_) => self.journal.revert_checkpoint(),
+        }
+        result
     }
 }
 
@@ -218,11 +262,14 @@ impl<R: StateReader> ModuleContext for ModuleCall<'_, R> {
         if self.depth >= MAX_CALL_DEPTH {
             return Err(ModuleError::TooDeep(MAX_CALL_DEPTH));
         }
-        let callee = find(&self.runtime.modules, module).cloned().ok_or_else(|| ModuleError::UnknownModule(module.to_string()))?;
+        if super::chain::is_chain(module) {
+            return self.call_chain(call);
+        }
+        let callee = find(self.active, module).cloned().ok_or_else(|| ModuleError::UnknownModule(module.to_string()))?;
         let caller = self.address;
         let gas_left = self.gas_limit - self.gas_used;
         self.journal.checkpoint();
-        let mut inner = ModuleCall::new(self.journal, self.runtime, module, caller, 0, self.height, gas_left);
+        let mut inner = ModuleCall::new(self.journal, (self.runtime, self.active), module, caller, 0, self.height, gas_left);
         inner.depth = self.depth + 1;
         let result = callee.call(&mut inner, call);
         let (used, events, minted, burned) = (inner.gas_used, std::mem::take(&mut inner.events), inner.minted, inner.burned);

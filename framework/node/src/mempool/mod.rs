@@ -35,6 +35,11 @@ pub trait AccountReader: Send + Sync + 'static {
     fn chain_id(&self) -> &str;
     /// The committed state of `address` (a default account if it has none).
     fn account(&self, address: &Address) -> Result<Account, Box<dyn std::error::Error + Send + Sync>>;
+    /// The chain parameters the next block runs under (the gas and fee bounds admission
+    /// checks). Readers of chains that never change them need not say.
+    fn chain_params(&self) -> Result<crate::chain::ChainParams, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(crate::chain::ChainParams::DEFAULT)
+    }
 }
 
 /// `[mempool]` settings.
@@ -317,12 +322,15 @@ impl Mempool {
             return Err(SubmitError::WrongChain { expected: self.chain_id.clone(), got: tx.body.chain_id.clone() });
         }
         // Contract transactions pay at least for their gas limit, and ask for no more than one
-        // transaction may: checked here so they are never admitted only to be refused by blocks.
+        // transaction may, under the head's chain parameters: checked here so they are never
+        // admitted only to be refused by blocks.
         let gas_limit = tx.body.action.gas_limit();
-        if gas_limit > crate::vm::gas::MAX_TX_GAS {
-            return Err(SubmitError::GasLimitTooHigh { got: gas_limit, max: crate::vm::gas::MAX_TX_GAS });
+        let params = self.ledger.chain_params().map_err(|e| SubmitError::State(e.to_string()))?;
+        let max_gas = crate::ledger::max_tx_gas(&params);
+        if gas_limit > max_gas {
+            return Err(SubmitError::GasLimitTooHigh { got: gas_limit, max: max_gas });
         }
-        let min = self.config.min_fee.max(crate::vm::gas::min_fee(gas_limit));
+        let min = self.config.min_fee.max(params.min_fee(gas_limit));
         if tx.body.fee < min {
             return Err(SubmitError::FeeTooLow { fee: tx.body.fee, min });
         }

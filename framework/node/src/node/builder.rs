@@ -241,11 +241,15 @@ impl NodeBuilder {
     }
 
     /// Makes `module` available to genesis (`modules` pins which run, at which version). Not
-    /// a slot choice: a chain runs many modules.
+    /// a slot choice: a chain runs many modules. Giving several versions of one module makes
+    /// each available (genesis pins one, upgrades switch to another); the last given is the
+    /// one `aether plugins` lists.
     pub fn module(mut self, module: impl crate::module::RuntimeModule) -> NodeBuilder {
         let module: Arc<dyn crate::module::RuntimeModule> = Arc::new(module);
         let name = module.name();
         self.instances.push(Box::new(move |r: &mut Registry| {
+            let version = module.clone();
+            r.register_module_version(Box::new(move || version.clone()));
             r.modules.register(name, "an instance given to the node builder", Box::new(move || module.clone()))
         }));
         self

@@ -155,10 +155,15 @@ impl Node {
             ledger = ledger.with_vm(vm);
         }
         for module in modules {
-            ledger = ledger.with_module(module);
+            ledger = ledger.with_module(module.at_genesis);
+            for other in module.others {
+                ledger = ledger.with_module_version(other);
+            }
         }
         let ledger = ledger.with_consensus_key_check(registry.consensus_key_check(&config.consensus.name));
         ledger.check_genesis_init()?;
+        // Refuses a chain already on a version this build lacks; warns of a scheduled one.
+        ledger.check_module_versions()?;
         let ledger = Arc::new(ledger);
         let mempool = Arc::new(Mempool::new(config.mempool.clone(), ledger.clone(), policy));
         let (heads, _) = broadcast::channel(256);
@@ -371,22 +376,46 @@ impl Drop for Node {
     }
 }
 
-/// The modules genesis pins, from the registry, each at its pinned version: a node that would
-/// run other code than its peers refuses to start (before anything is opened on disk).
-fn pinned_modules(genesis: &Genesis, registry: &Registry) -> Result<Vec<Arc<dyn crate::module::RuntimeModule>>, NodeError> {
+/// The modules genesis pins, from the registry, each at its pinned version with the other
+/// versions the registry carries (upgrades may switch to them): a node that would run other
+/// code than its peers refuses to start (before anything is opened on disk).
+fn pinned_modules(genesis: &Genesis, registry: &Registry) -> Result<Vec<PinnedModule>, NodeError> {
     let mut modules = Vec::with_capacity(genesis.modules.len());
     for pinned in &genesis.modules {
-        let module = (registry.modules.get(&pinned.name)?.factory)();
-        if module.version() != pinned.version || module.name() != pinned.name {
+        // An unknown name is the registry's error, which lists what the build has.
+        registry.modules.get(&pinned.name)?;
+        let (mut at_genesis, mut others) = (None, Vec::new());
+        for module in registry.module_versions(&pinned.name) {
+            if module.name() != pinned.name {
+                return Err(NodeError::ModuleVersion {
+                    name: pinned.name.clone(),
+                    pinned: pinned.version,
+                    found: format!("{} version {}", module.name(), module.version()),
+                });
+            }
+            if module.version() == pinned.version {
+                at_genesis = Some(module);
+            } else {
+                others.push(module);
+            }
+        }
+        let Some(at_genesis) = at_genesis else {
+            let versions: Vec<String> = others.iter().map(|m| m.version().to_string()).collect();
             return Err(NodeError::ModuleVersion {
                 name: pinned.name.clone(),
                 pinned: pinned.version,
-                found: format!("{} version {}", module.name(), module.version()),
+                found: format!("{} version{} {}", pinned.name, if versions.len() == 1 { "" } else { "s" }, versions.join(", ")),
             });
-        }
-        modules.push(module);
+        };
+        modules.push(PinnedModule { at_genesis, others });
     }
     Ok(modules)
+}
+
+/// A module genesis pins, at its genesis version, with the other versions the node carries.
+struct PinnedModule {
+    at_genesis: Arc<dyn crate::module::RuntimeModule>,
+    others: Vec<Arc<dyn crate::module::RuntimeModule>>,
 }
 
 /// A key-less instance of the chain's engine, for `verify_certificate`.

@@ -83,7 +83,17 @@ pub struct GenesisModule {
     /// however the file spells them.
     #[serde(default, skip_serializing_if = "String::is_empty", with = "canonical_json")]
     pub params: String,
+    /// The module may change the chain parameters and schedule module upgrades (through the
+    /// ledger's `chain` pseudo-module): governance's grant. Not in the borsh encoding of the
+    /// module list: the genesis hash covers the granted modules separately when there are any,
+    /// so chains without the grant keep the hash they had.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[borsh(skip)]
+    pub govern_chain: bool,
 }
+
+/// The module name the ledger keeps for its own chain parameters and upgrades (`chain`).
+pub const RESERVED_MODULE_NAME: &str = "chain";
 
 /// A JSON value kept as its canonical text.
 mod canonical_json {
@@ -210,6 +220,11 @@ impl Genesis {
                 (1..=32).contains(&m.name.len()) && m.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             if !valid {
                 return bad(format!("module name {:?} must be 1-32 characters of [a-z0-9_]", m.name));
+            }
+            if m.name == RESERVED_MODULE_NAME {
+                return bad(format!(
+                    "module name {RESERVED_MODULE_NAME:?} is reserved for the ledger's chain parameters and module upgrades"
+                ));
             }
             if !names.insert(&m.name) {
                 return bad(format!("module {} is listed twice", m.name));

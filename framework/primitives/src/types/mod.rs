@@ -16,7 +16,9 @@ mod transaction;
 pub use address::Address;
 pub use block::{validator_set_commitment, Block, Certificate, Header};
 pub use evidence::{Evidence, ValidatorIndex};
-pub use genesis::{EpochSchedule, Genesis, GenesisAccount, GenesisError, GenesisModule, GenesisValidator, ValidatorEntry};
+pub use genesis::{
+    EpochSchedule, Genesis, GenesisAccount, GenesisError, GenesisModule, GenesisValidator, ValidatorEntry, RESERVED_MODULE_NAME,
+};
 pub use hash::{domain, Hash};
 pub use keys::{Keypair, PublicKey, Signature, SignatureError};
 pub use transaction::{Account, Action, Event, Receipt, SignedTransaction, TxBody, TxLocation, TxStatus};

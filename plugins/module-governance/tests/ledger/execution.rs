@@ -149,7 +149,7 @@ impl RuntimeModule for Burner {
 #[test]
 fn actions_that_use_up_the_hook_gas_leave_the_proposal_failed_unfinished_and_the_chain_goes_on() {
     let mut g = genesis(&[(1, 10_000)], &[30], r#"{"voting_epochs":1,"timelock_heights":1}"#);
-    g.modules.push(GenesisModule { name: "burner".into(), version: 1, mint: false, params: String::new() });
+    g.modules.push(GenesisModule { name: "burner".into(), version: 1, mint: false, params: String::new(), govern_chain: false });
     let mut chain = Chain::with_modules(&g, Arc::new(Governance), vec![Arc::new(Burner)]);
     let user = key(30);
     let txs = vec![

@@ -1,6 +1,7 @@
 //! The module's tests through the real ledger, one binary (each file a part).
 
 mod bad_calls;
+mod chain_params;
 mod common;
 mod execution;
 mod gas;

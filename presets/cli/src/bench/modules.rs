@@ -78,7 +78,7 @@ pub fn run_modules_bench(opts: &ModulesBenchOptions) -> anyhow::Result<()> {
             consensus_key: validator.public().0.to_vec(),
             stake: 1_000_000,
         }],
-        modules: vec![GenesisModule { name: "staking".into(), version: 1, mint: true, params: String::new() }],
+        modules: vec![GenesisModule { name: "staking".into(), version: 1, mint: true, params: String::new(), govern_chain: false }],
         epochs: Some(EpochSchedule { length: 1 << 40, validator_source: Some("staking".into()) }),
     };
     let registry = crate::presets().find("aether")?.registry();

@@ -59,8 +59,8 @@ pub fn genesis(validators: &[(u8, Amount)], users: &[u8], staking_params: &str, 
         accounts,
         validators: validators.iter().map(|(n, stake)| entry(*n, *stake)).collect(),
         modules: vec![
-            GenesisModule { name: "staking".into(), version: 1, mint: true, params: staking_params.into() },
-            GenesisModule { name: "slashing".into(), version: 1, mint: false, params: slashing_params.into() },
+            GenesisModule { name: "staking".into(), version: 1, mint: true, params: staking_params.into(), govern_chain: false },
+            GenesisModule { name: "slashing".into(), version: 1, mint: false, params: slashing_params.into(), govern_chain: false },
         ],
         epochs: Some(EpochSchedule { length: EPOCH, validator_source: Some("staking".into()) }),
     }

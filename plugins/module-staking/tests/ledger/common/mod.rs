@@ -66,8 +66,8 @@ pub fn genesis(validators: &[(u8, Amount)], users: &[u8], params: &str) -> Genes
         accounts,
         validators: validators.iter().map(|(n, stake)| entry(*n, *stake)).collect(),
         modules: vec![
-            GenesisModule { name: "staking".into(), version: 1, mint: true, params: params.into() },
-            GenesisModule { name: "slashing".into(), version: 1, mint: false, params: String::new() },
+            GenesisModule { name: "staking".into(), version: 1, mint: true, params: params.into(), govern_chain: false },
+            GenesisModule { name: "slashing".into(), version: 1, mint: false, params: String::new(), govern_chain: false },
         ],
         epochs: Some(EpochSchedule { length: EPOCH, validator_source: Some("staking".into()) }),
     }
