@@ -157,7 +157,9 @@ impl Node {
         for module in modules {
             ledger = ledger.with_module(module);
         }
-        let ledger = ledger.with_consensus_key_check(registry.consensus_key_check(&config.consensus.name));
+        let ledger = ledger
+            .with_consensus_key_check(registry.consensus_key_check(&config.consensus.name))
+            .with_certificate_signers(registry.certificate_signers(&config.consensus.name));
         ledger.check_genesis_init()?;
         let ledger = Arc::new(ledger);
         let mempool = Arc::new(Mempool::new(config.mempool.clone(), ledger.clone(), policy));
