@@ -23,7 +23,7 @@
 //! - The hook and its rules (which validator, which epoch, once per epoch): [`process`];
 //!   downtime: [`downtime`].
 //! - Events: [`events`]. Storage layout: [`state`]. Queries (`params`, `offences`,
-//!   `processed`): [`queries`].
+//!   `processed`, `signing_info`): [`queries`].
 //! - It takes no transactions (a call is refused): evidence reaches it only through blocks.
 //!
 //! Genesis must pin `staking` (with `"slasher": "slashing"`, the default, and the mint grant
@@ -88,8 +88,8 @@
 //!   the epoch), so an offence found only after its epoch ended goes unpunished.
 //! - No per-kind fractions (both kinds burn `double_sign_bps`), no tombstoning (a slashed
 //!   validator may unjail and be slashed again in a later epoch), no reward for the reporter.
-//! - Its records (`offences`, `processed`, downtime offences) are never pruned; there is no
-//!   query of a validator's missed count yet (events report punishments).
+//! - Its records (`offences`, `processed`, downtime offences) are never pruned; downtime
+//!   punishments are reported by events and staking's state, not by a query of their own.
 
 pub mod downtime;
 pub mod error;
@@ -105,7 +105,7 @@ use aether_primitives::types::Evidence;
 pub use error::SlashingError;
 pub use params::Params;
 pub use process::{DOUBLE_PROPOSAL, DOUBLE_VOTE};
-pub use queries::{OffenceInfo, OutcomeInfo};
+pub use queries::{OffenceInfo, OutcomeInfo, SigningInfo};
 
 /// The module's name, as genesis and staking's `slasher` name it.
 pub const NAME: &str = "slashing";

@@ -24,6 +24,12 @@ fn missing_one_height_more_than_the_window_allows_is_slashed_and_jailed_once_and
     let v4_tokens = chain.validator(4).tokens;
     chain.run_to(9); // height 9 committed without v4: block 10 measures it
     chain.absent.clear();
+    // Block 9 measured height 8: both at the most allowed, on a full window.
+    let info = chain.signing_info(4).unwrap();
+    assert_eq!((info.epoch, info.missed, info.counted, info.window, info.max_missed), (1, 4, 8, 8, 4));
+    assert_eq!(chain.signing_info(3).unwrap().missed, 4);
+    assert_eq!(chain.signing_info(1).unwrap().missed, 0);
+    assert_eq!(chain.signing_info(9), None, "not a validator");
 
     let b = chain.block(vec![]);
     assert_eq!(b.block.header.height, 10);
@@ -36,6 +42,8 @@ fn missing_one_height_more_than_the_window_allows_is_slashed_and_jailed_once_and
     assert_eq!(staking_slashes(&b), 1);
     let v4 = chain.validator(4);
     assert_eq!((v4.tokens, v4.jailed_since, v4.eligible), (v4_tokens - p.burned, Some(2), false));
+    let info = chain.signing_info(4).unwrap();
+    assert_eq!((info.epoch, info.missed, info.counted), (2, 0, 0), "its count starts again");
 
     // Exactly once: v4 signs again, v3's misses leave its window unpunished.
     let mut later = 0;

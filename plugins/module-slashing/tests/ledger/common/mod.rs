@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use aether_api::module::{module_address, RuntimeModule};
 use aether_module_slashing::events::{DowntimeSlashed, EvidenceIgnored, SlashRefused, Slashed};
-use aether_module_slashing::{events, OffenceInfo, Slashing};
+use aether_module_slashing::{events, OffenceInfo, SigningInfo, Slashing};
 use aether_module_staking::{Staking, StakingCall, UnbondingInfo, ValidatorInfo};
 use aether_node::ledger::{ExecutedBlock, Ledger};
 use aether_primitives::types::*;
@@ -232,6 +232,11 @@ impl Chain {
 
     pub fn offences(&self, n: u8) -> Vec<OffenceInfo> {
         serde_json::from_slice(&self.slashing_query("offences", &key(n).public().0).unwrap()).unwrap()
+    }
+
+    /// `n`'s downtime count (`None`: not in the set measured last).
+    pub fn signing_info(&self, n: u8) -> Option<SigningInfo> {
+        serde_json::from_slice(&self.slashing_query("signing_info", &key(n).public().0).unwrap()).unwrap()
     }
 
     pub fn processed(&self, e: &Evidence) -> bool {
