@@ -281,6 +281,26 @@ impl QuorumCertificate {
     }
 }
 
+/// HotStuff's `aether_api::registry::CertificateSigners`: a block header's parent
+/// certificate is the QC its proposal extends, and the QC's signer bitmap names who signed the
+/// parent. The round-0 QC of an epoch's genesis (what the first block of a chain or an epoch
+/// carries) names nobody. Only reads: validity is `verify_parent_certificate`'s job.
+pub fn parent_certificate_signers(certificate: &[u8], validators: usize) -> Result<Vec<ValidatorIndex>, String> {
+    let qc = QuorumCertificate::try_from_slice(certificate).map_err(|e| format!("not a HotStuff QC: {e}"))?;
+    if qc.round == 0 {
+        if qc.signers.is_empty() && qc.signature.is_empty() {
+            return Ok(vec![]);
+        }
+        return Err("a round-0 QC (an epoch's genesis) names no signers".into());
+    }
+    let signers = bitmap_indices(validators, &qc.signers).map_err(|e| e.to_string())?;
+    if signers.is_empty() {
+        return Err(CertError::NoSigners.to_string());
+    }
+    // Indices are below `validators`, a set size (at most 512), so they fit a u32.
+    Ok(signers.into_iter().map(|i| i as ValidatorIndex).collect())
+}
+
 /// What adding a vote produced.
 #[derive(Debug, Default)]
 pub struct AddOutcome {

@@ -60,6 +60,7 @@ pub fn register(registry: &mut aether_api::registry::Registry) {
     use aether_api::registry::PluginError;
     registry.register_consensus_key(HotStuffEngine::NAME, HotStuffEngine::consensus_key);
     registry.register_consensus_key_check(HotStuffEngine::NAME, keys::check_consensus_key);
+    registry.register_certificate_signers(HotStuffEngine::NAME, certificate::parent_certificate_signers);
     registry.consensus.register(
         HotStuffEngine::NAME,
         "chained HotStuff (two-chain commit), BLS quorum certificates, ECVRF leaders; one validator or many (over a network)",

@@ -6,6 +6,8 @@
 //! boundary block's certificate proves epoch 1's set to a light client. A node that joins
 //! later starts by state sync from a block of epoch 1, proving epoch 1's set from genesis
 //! with the changes its peers serve.
+//! And downtime: a stopped validator is slashed and jailed from the signers of the
+//! certificates blocks carry, and the next epoch's set leaves it out.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -134,6 +136,66 @@ async fn a_validator_that_joins_by_staking_votes_from_the_next_epoch_and_every_n
     let (b, _) = joiner.handle().ledger().unwrap().block_by_height(target).unwrap().unwrap();
     assert_eq!((a.hash(), a.header.state_root), (b.hash(), b.header.state_root), "the joiner follows the same chain");
     joiner.shutdown().unwrap();
+    for node in nodes.into_iter().flatten() {
+        node.shutdown().unwrap();
+    }
+}
+
+/// Downtime end to end: four HotStuff validators (1,000,000 staked each) run staking and
+/// slashing with a window of 10 heights of which at least one must be signed; one validator
+/// is stopped at once. Every certificate then holds the three others (a quorum of four needs
+/// all three), so only the stopped one misses: once 10 measured heights have passed it is
+/// slashed 1% and jailed, and epoch 1's set, chosen at height 20, leaves it out; the three
+/// go on. (A window of all-missed heights keeps honest validators — sometimes left out of a
+/// certificate that formed before their vote arrived — safe from a flaky slash.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_validator_is_slashed_for_downtime_jailed_and_left_out_of_the_next_set() {
+    aether_tests::log_if_asked();
+    const LENGTH: u64 = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let keys: Vec<Keypair> = (0..4u8).map(|i| Keypair::from_seed([0x60 + i; 32])).collect();
+    let mut genesis = genesis(&keys, &[]);
+    genesis.epochs = Some(EpochSchedule { length: LENGTH, validator_source: Some("staking".into()) });
+    for v in &mut genesis.validators {
+        v.stake = 1_000_000;
+    }
+    genesis.modules.push(GenesisModule {
+        name: "slashing".into(),
+        version: 1,
+        mint: false,
+        govern_chain: false,
+        params: r#"{"downtime_slash_bps":100,"min_signed_per_window_bps":1000,"signed_blocks_window":10}"#.into(),
+    });
+    let hub = MemoryHub::new();
+    let launch = |i: usize| {
+        aether_tests::hotstuff_validator(&dir.path().join(format!("n{i}")), &genesis, &keys[i], hub.join(keys[i].public()))
+            .module(Staking)
+            .module(aether_module_slashing::Slashing)
+            .launch()
+            .expect("validator launches")
+    };
+    let mut nodes: Vec<Option<Node>> = (0..4).map(|i| Some(launch(i))).collect();
+    let handle = |i: usize, nodes: &[Option<Node>]| nodes[i].as_ref().unwrap().handle();
+    wait_for_height(&handle(0, &nodes), 1, Duration::from_secs(60)).await;
+    nodes[3].take().unwrap().shutdown().unwrap();
+    let stopped = keys[3].public();
+
+    // Epoch 1 begins without it; the three commit on.
+    wait_for_height(&handle(0, &nodes), LENGTH + 3, Duration::from_secs(120)).await;
+    let ledger = handle(0, &nodes).ledger().unwrap();
+    let set: std::collections::BTreeSet<_> = ledger.validator_set(1).unwrap().unwrap().into_iter().map(|v| v.identity).collect();
+    assert_eq!(set, keys[..3].iter().map(|k| k.public()).collect(), "epoch 1's set");
+    let query = |who: &Keypair| {
+        let answer = ledger.module_query("staking", "validator", &who.public().0, 100_000_000).unwrap().answer.unwrap();
+        serde_json::from_slice::<aether_module_staking::ValidatorInfo>(&answer).unwrap()
+    };
+    let v3 = query(&keys[3]);
+    assert_eq!(v3.jailed_since, Some(0), "jailed in epoch 0");
+    assert_eq!(v3.tokens, 990_000, "1% burned");
+    for k in &keys[..3] {
+        assert_eq!(query(k).jailed_since, None, "{} signed and stays", k.public());
+    }
+    assert!(!set.contains(&stopped));
     for node in nodes.into_iter().flatten() {
         node.shutdown().unwrap();
     }

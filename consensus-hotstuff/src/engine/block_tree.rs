@@ -67,6 +67,12 @@ pub(super) struct BlockTree {
     pub(super) genesis: Option<Hash>,
 }
 
+/// The digest standing for the proposal of an engine's genesis block (the block it started
+/// on): what the round-0 QC certifies.
+pub(super) fn genesis_digest(block: &Hash) -> Hash {
+    Hash::digest(b"aether/hotstuff-genesis/v1", &block.0)
+}
+
 impl BlockTree {
     pub(super) fn new(validators: usize) -> BlockTree {
         BlockTree {
@@ -89,7 +95,7 @@ impl BlockTree {
 
     /// Roots the tree at the genesis block; returns the digest that stands for it.
     pub(super) fn start_at_genesis(&mut self, genesis: BlockRef) -> Hash {
-        let digest = Hash::digest(b"aether/hotstuff-genesis/v1", &genesis.hash.0);
+        let digest = genesis_digest(&genesis.hash);
         self.genesis = Some(digest);
         self.committed.digest = digest;
         self.committed.block = genesis;

@@ -294,6 +294,32 @@ impl ConsensusEngine for HotStuffEngine {
         crate::evidence::check(evidence, &identities, &self.committee).map_err(ConsensusError::BadEvidence)
     }
 
+    /// A block's parent certificate is the QC its proposal extends (what an honest proposer
+    /// puts there, [`proposer`]): a QC of this epoch's committee that certifies a proposal of
+    /// `parent` this validator holds (or the round-0 QC of this epoch's genesis, when `parent`
+    /// is it). The proposal's own `justify` was checked already; this binds the header's bytes,
+    /// which the ledger hands to modules, to a real certificate of the parent.
+    fn verify_parent_certificate(&self, parent: &BlockRef, certificate: &Certificate) -> Result<(), ConsensusError> {
+        let bad = |why: String| ConsensusError::BadCertificate(format!("parent certificate: {why}"));
+        let qc = QuorumCertificate::try_from_slice(&certificate.0).map_err(|e| bad(format!("not a HotStuff QC: {e}")))?;
+        if qc.round == 0 {
+            let genesis = block_tree::genesis_digest(&parent.hash);
+            if self.tree.is_genesis(&genesis) && qc.block == genesis && qc.signers.is_empty() && qc.signature.is_empty() {
+                return Ok(());
+            }
+            return Err(bad("a round-0 QC stands only for this epoch's genesis, with no signers".into()));
+        }
+        match self.tree.verified_block(&qc.block) {
+            Some(block) if block == *parent => {}
+            Some(block) => return Err(bad(format!("it certifies block {} at height {}, not the parent", block.hash, block.height))),
+            None => return Err(bad("it certifies no proposal this validator holds".into())),
+        }
+        if self.verifier.qc_known_valid(&qc) {
+            return Ok(());
+        }
+        qc.verify(&self.committee).map_err(|e| bad(e.to_string()))
+    }
+
     fn verify_certificate(&self, block: &BlockRef, certificate: &Certificate) -> Result<(), ConsensusError> {
         let bad = |why: &str| ConsensusError::BadCertificate(why.to_string());
         let cert =

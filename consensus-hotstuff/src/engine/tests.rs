@@ -561,3 +561,52 @@ fn a_new_epochs_engine_with_a_dominant_validator_proceeds_past_an_absent_leader(
     }
     assert!(built, "never asked for a block on the boundary block; last outputs {out:?}");
 }
+
+#[test]
+fn a_parent_certificate_must_be_a_valid_qc_of_the_parent_block() {
+    use crate::certificate::{bitmap_of, parent_certificate_signers};
+    let block1 = BlockRef { hash: Hash::digest(b"t", b"block 1"), height: 1 };
+    let (mut e, genesis) = started(0);
+    let bytes = round_one_proposal(&genesis, block1);
+    let Ok(Message::Proposal(p)) = borsh::from_slice::<Message>(&bytes) else { panic!("a proposal") };
+    let mut out = vec![];
+    e.handle(10, Input::Message { from: 1, bytes }, &mut out);
+    e.handle(11, Input::PayloadVerified { block: Some(block1), parent: Some(genesis.hash), valid: true, empty: false }, &mut out);
+    let cert = |qc: &QuorumCertificate| Certificate(borsh::to_vec(qc).unwrap());
+
+    // Block 1 carries the round-0 QC of genesis: valid for genesis only, naming nobody.
+    let genesis_qc = p.justify.clone();
+    assert_eq!(e.verify_parent_certificate(&genesis, &cert(&genesis_qc)), Ok(()));
+    assert_eq!(parent_certificate_signers(&cert(&genesis_qc).0, 4), Ok(vec![]));
+
+    // Block 2 carries the QC of block 1's proposal: here validators 0, 2 and 3 signed.
+    let keys: Vec<BlsSecretKey> = (0..4).map(|i| derive_keys(&identity(i)).0).collect();
+    let vote = VoteMessage { domain: e.committee.domain(), round: 1, block: p.header.digest() };
+    let mut collector = VoteCollector::new(&e.committee, vote);
+    let qc = [0usize, 2, 3].iter().find_map(|i| collector.add(*i as u32, keys[*i].sign_vote(&vote)).unwrap().certificate).unwrap();
+    assert_eq!(e.verify_parent_certificate(&block1, &cert(&qc)), Ok(()));
+    assert_eq!(parent_certificate_signers(&cert(&qc).0, 4), Ok(vec![0, 2, 3]));
+
+    // What a proposer could put there instead, each refused.
+    let mut credits_validator_1 = qc.clone();
+    credits_validator_1.signers = bitmap_of(4, &[0, 1, 2]);
+    let another_block = BlockRef { hash: Hash::digest(b"t", b"another block 1"), height: 1 };
+    let unknown_proposal = QuorumCertificate { block: Hash::digest(b"t", b"a proposal never seen"), ..qc.clone() };
+    let refused = [
+        (block1, cert(&credits_validator_1), "a signer bitmap the aggregate signature does not match"),
+        (another_block, cert(&qc), "a real QC of another block"),
+        (block1, cert(&unknown_proposal), "a QC of a proposal this validator does not hold"),
+        (block1, cert(&genesis_qc), "the round-0 QC past genesis"),
+        (block1, Certificate(vec![1, 2, 3]), "garbage"),
+        (block1, Certificate::default(), "nothing"),
+    ];
+    for (parent, certificate, what) in refused {
+        assert!(e.verify_parent_certificate(&parent, &certificate).is_err(), "{what} was accepted");
+    }
+    // The decoder only reads; garbage is an error, never a panic.
+    assert!(parent_certificate_signers(&[1, 2, 3], 4).is_err());
+    assert!(parent_certificate_signers(&cert(&qc).0, 9).is_err(), "a bitmap of another set size");
+    let mut no_signers = qc.clone();
+    no_signers.signers = vec![0];
+    assert!(parent_certificate_signers(&cert(&no_signers).0, 4).is_err());
+}

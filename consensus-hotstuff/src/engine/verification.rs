@@ -46,6 +46,13 @@ impl Verifier {
         ok
     }
 
+    /// Whether `qc` is already known valid here (checked before, or aggregated here), without
+    /// checking it: a read-only look at the memory.
+    pub(super) fn qc_known_valid(&self, qc: &QuorumCertificate) -> bool {
+        let key = VerifiedCache::key(b"qc", &self.committee_id, &codec::encode(qc));
+        self.verified.contains(&key) || self.formed_here.contains(&key)
+    }
+
     /// Whether `tc` is valid: timeouts from a quorum of stake, each over the high-QC round it
     /// reports.
     pub(super) fn tc(&mut self, tc: &TimeoutCertificate) -> bool {

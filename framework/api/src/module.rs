@@ -34,7 +34,7 @@
 //! assert_eq!(aether_api::module::module_address("counter"), aether_api::module::module_address("counter"));
 //! ```
 
-use aether_primitives::types::{domain, Address, Amount, Evidence, Hash, Height, ValidatorEntry};
+use aether_primitives::types::{domain, Address, Amount, Evidence, Hash, Height, PublicKey, ValidatorEntry};
 
 /// A runtime module. Implementations must be deterministic (no clock, randomness, I/O or
 /// threads; `BTreeMap` rather than `HashMap` for anything that is iterated) and keep no state
@@ -170,6 +170,33 @@ pub trait ModuleContext {
     /// possession and its VRF key), so a module never admits a key the engine would refuse.
     /// Costs [`CHECK_CONSENSUS_KEY_GAS`].
     fn check_consensus_key(&mut self, key: &[u8]) -> Result<(), ModuleError>;
+    /// Who signed the certificate this block's header carries for its parent, read with the
+    /// consensus engine's decoder (`aether_api::registry::CertificateSigners`) and mapped to
+    /// the set of the parent's epoch. Honest validators check that certificate before they vote
+    /// for the block (`ConsensusEngine::verify_parent_certificate`), so a committed block's
+    /// signers are the parent's real signers. `None` when the certificate names no signers
+    /// (the chain's first block, an epoch's first block under HotStuff, an engine without a
+    /// decoder) or does not decode (the ledger then reports a `parent_certificate_undecodable`
+    /// event; the block goes on). Costs [`PARENT_SIGNERS_GAS`] plus storage-byte gas for 33
+    /// bytes per member of the set.
+    fn parent_signers(&mut self) -> Result<Option<ParentSigners>, ModuleError>;
+}
+
+/// What [`ModuleContext::parent_signers`] costs besides 33 bytes of storage-byte gas per
+/// member of the set: the price of a storage read (the ledger reads the recorded set).
+pub const PARENT_SIGNERS_GAS: u64 = 5_000;
+
+/// Which validators signed the certificate of a block's parent (see
+/// [`ModuleContext::parent_signers`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParentSigners {
+    /// The parent's height.
+    pub height: Height,
+    /// The parent's epoch, whose set signed the certificate.
+    pub epoch: u64,
+    /// That epoch's set in order (index = validator index), each identity with whether it
+    /// signed.
+    pub validators: Vec<(PublicKey, bool)>,
 }
 
 /// What [`ModuleContext::check_consensus_key`] costs: a BLS proof of possession is two

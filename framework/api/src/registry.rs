@@ -157,6 +157,21 @@ pub type ConsensusKeyFn = fn(&Keypair) -> Vec<u8>;
 /// any key of 1 to 1,024 bytes. Must be deterministic: block execution runs it.
 pub type ConsensusKeyCheck = fn(&[u8]) -> Result<(), String>;
 
+/// How an engine reads which validators signed a certificate that a block header carries for
+/// its parent (`Header::parent_certificate`): `validators` is the size of the set of the
+/// parent's epoch, and the answer is indices into that set. `Ok` with no indices means the
+/// certificate names no signers (a chain's or an epoch's first block, whose parent is the
+/// engine's genesis). Must be pure and deterministic (block execution runs it on every node)
+/// and must not panic on any bytes (a panic is treated as an error). It only *reads*: whether
+/// the certificate is valid is checked by honest validators before they vote for the block
+/// (`ConsensusEngine::verify_parent_certificate`). Engines that register none name no signers.
+pub type CertificateSigners = fn(certificate: &[u8], validators: usize) -> Result<Vec<crate::consensus::ValidatorIndex>, String>;
+
+/// The decoder of engines that register none: no certificate names signers.
+pub fn no_certificate_signers(_certificate: &[u8], _validators: usize) -> Result<Vec<crate::consensus::ValidatorIndex>, String> {
+    Ok(Vec::new())
+}
+
 /// The check of engines that register none: a key of 1 to 1,024 bytes.
 pub fn accept_any_consensus_key(key: &[u8]) -> Result<(), String> {
     if key.is_empty() || key.len() > 1024 {
@@ -217,6 +232,7 @@ pub struct Registry {
     module_versions: BTreeMap<(String, u32), ModuleFactory>,
     consensus_keys: BTreeMap<String, ConsensusKeyFn>,
     consensus_key_checks: BTreeMap<String, ConsensusKeyCheck>,
+    certificate_signers: BTreeMap<String, CertificateSigners>,
 }
 
 impl Default for Registry {
@@ -238,6 +254,7 @@ impl Registry {
             module_versions: BTreeMap::new(),
             consensus_keys: BTreeMap::new(),
             consensus_key_checks: BTreeMap::new(),
+            certificate_signers: BTreeMap::new(),
         }
     }
 
@@ -287,6 +304,19 @@ impl Registry {
     /// How engine `name` checks consensus keys.
     pub fn consensus_key_check(&self, name: &str) -> ConsensusKeyCheck {
         self.consensus_key_checks.get(name).copied().unwrap_or(accept_any_consensus_key)
+    }
+
+    /// Registers how engine `name` reads the signers of a parent certificate (see
+    /// [`CertificateSigners`]). An engine that registers one must also check the parent
+    /// certificate of every proposal (`ConsensusEngine::verify_parent_certificate`), or modules
+    /// would count signers a proposer made up.
+    pub fn register_certificate_signers(&mut self, name: &str, decode: CertificateSigners) {
+        self.certificate_signers.insert(name.to_string(), decode);
+    }
+
+    /// How engine `name` reads the signers of a parent certificate.
+    pub fn certificate_signers(&self, name: &str) -> CertificateSigners {
+        self.certificate_signers.get(name).copied().unwrap_or(no_certificate_signers)
     }
 
     /// Names of the registered plugins per slot, for listings and config validation.

@@ -24,6 +24,7 @@ pub fn register(r: &mut Registry) {
         let key: [u8; 32] = key.try_into().map_err(|_| format!("{} bytes; a solo consensus key is an ed25519 key of 32", key.len()))?;
         crate::types::PublicKey(key).check().map_err(|e| e.to_string())
     });
+    r.register_certificate_signers(SoloEngine::NAME, crate::solo::certificate_signers);
     r.consensus.register(
         SoloEngine::NAME,
         "one validator seals a block every interval, or early when transactions wait",

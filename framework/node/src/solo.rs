@@ -48,6 +48,9 @@ pub struct SoloEngine {
     early_timer_set: bool,
     /// The last height of this engine's epoch: it seals nothing above it.
     last_height: Option<crate::types::Height>,
+    /// The block this engine started on and its certificate (genesis's empty one, or the
+    /// previous epoch's seal): what the first block it builds carries for its parent.
+    started_on: Option<(BlockRef, Certificate)>,
 }
 
 impl SoloEngine {
@@ -63,6 +66,7 @@ impl SoloEngine {
             last_sealed_ms: 0,
             early_timer_set: false,
             last_height: None,
+            started_on: None,
         }
     }
 
@@ -103,6 +107,7 @@ impl SoloEngine {
             last_sealed_ms: 0,
             early_timer_set: false,
             last_height: ctx.epoch.last_height,
+            started_on: None,
         })
     }
 
@@ -156,6 +161,7 @@ impl ConsensusEngine for SoloEngine {
     fn handle(&mut self, now: TimestampMs, input: Input, out: &mut Vec<Output>) {
         match input {
             Input::Start { committed, certificate, .. } => {
+                self.started_on = Some((committed, certificate.clone()));
                 self.tip = Some((committed, certificate));
                 self.last_sealed_ms = now;
                 self.arm_interval(now, out);
@@ -195,6 +201,33 @@ impl ConsensusEngine for SoloEngine {
 
     fn verify_certificate(&self, block: &BlockRef, certificate: &Certificate) -> Result<(), ConsensusError> {
         Self::verify(&self.validator, block, certificate)
+    }
+
+    /// The block this engine started on carries the certificate it was started with (signed by
+    /// the previous epoch's validator, or genesis's empty one); every later parent, this
+    /// validator's seal.
+    fn verify_parent_certificate(&self, parent: &BlockRef, certificate: &Certificate) -> Result<(), ConsensusError> {
+        match &self.started_on {
+            Some((start, expected)) if start == parent => {
+                if certificate == expected {
+                    Ok(())
+                } else {
+                    Err(ConsensusError::BadCertificate(format!("not the certificate block {} was committed with", parent.height)))
+                }
+            }
+            _ => Self::verify(&self.validator, parent, certificate),
+        }
+    }
+}
+
+/// Solo's [`crate::registry::CertificateSigners`]: a seal (64 bytes, a signature) is signed by
+/// the one validator of its epoch; genesis's empty certificate names nobody.
+pub fn certificate_signers(certificate: &[u8], validators: usize) -> Result<Vec<crate::consensus::ValidatorIndex>, String> {
+    match (certificate.len(), validators) {
+        (0, _) => Ok(vec![]),
+        (64, 1) => Ok(vec![0]),
+        (64, n) => Err(format!("a solo seal in a set of {n} validators (solo runs exactly one)")),
+        (len, _) => Err(format!("a solo certificate is 64 bytes (or empty at genesis), got {len}")),
     }
 }
 
@@ -275,5 +308,26 @@ mod tests {
             &mut out,
         );
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_seal_names_its_one_signer_and_parent_certificates_must_be_real_seals() {
+        let (e, g) = started();
+        let b1 = BlockRef { hash: Hash::digest(b"t", b"b1"), height: 1 };
+        let seal = e.certify(&b1);
+        assert_eq!(certificate_signers(&[], 1), Ok(vec![]), "genesis's empty certificate names nobody");
+        assert_eq!(certificate_signers(&seal.0, 1), Ok(vec![0]));
+        assert!(certificate_signers(&seal.0[..63], 1).unwrap_err().contains("64 bytes"));
+        assert!(certificate_signers(&seal.0, 2).unwrap_err().contains("solo runs exactly one"));
+
+        // The block it started on carries what it was started with; every later one its seal.
+        assert!(e.verify_parent_certificate(&g, &Certificate::default()).is_ok());
+        assert!(e.verify_parent_certificate(&g, &e.certify(&g)).is_err(), "not what genesis was committed with");
+        assert!(e.verify_parent_certificate(&b1, &seal).is_ok());
+        let stranger = SoloEngine::new(Keypair::from_seed([2; 32]), SoloSettings::default());
+        assert!(e.verify_parent_certificate(&b1, &stranger.certify(&b1)).is_err(), "another key's seal");
+        let other = BlockRef { hash: Hash::digest(b"t", b"other"), height: 1 };
+        assert!(e.verify_parent_certificate(&other, &seal).is_err(), "the seal of another block");
+        assert!(e.verify_parent_certificate(&b1, &Certificate(vec![0xAB; 70])).is_err());
     }
 }

@@ -431,3 +431,100 @@ fn modules_call_each_other_as_themselves_and_a_failed_inner_call_is_undone_alone
 /// Module upgrades and chain parameters (in this binary: one link for both).
 #[path = "modules/upgrades.rs"]
 mod upgrades;
+
+/// Emits what `parent_signers` answers in its `begin_block`: `none`, or the parent's height,
+/// epoch and one byte per member (1: signed).
+struct Watcher;
+
+impl RuntimeModule for Watcher {
+    fn name(&self) -> &'static str {
+        "watcher"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn call(&self, _: &mut dyn ModuleContext, _: &[u8]) -> Result<Vec<u8>, ModuleError> {
+        Err(ModuleError::UnknownMethod("any".into()))
+    }
+    fn begin_block(&self, cx: &mut dyn ModuleContext, _: &[Evidence]) -> Result<(), ModuleError> {
+        let seen = match cx.parent_signers()? {
+            None => b"none".to_vec(),
+            Some(s) => {
+                let mut bytes = [s.height.to_le_bytes(), s.epoch.to_le_bytes()].concat();
+                bytes.extend(s.validators.iter().map(|(_, signed)| u8::from(*signed)));
+                bytes
+            }
+        };
+        cx.emit(b"signers", &seen)
+    }
+}
+
+/// A stand-in for an engine's decoder: the certificate lists signer indices, one per byte;
+/// 0xFF does not decode, 0xFE makes the decoder panic (a bug in an engine).
+fn listed_signers(certificate: &[u8], _validators: usize) -> Result<Vec<u32>, String> {
+    match certificate.first() {
+        Some(0xFF) => Err("not a list of signers".into()),
+        Some(0xFE) => panic!("a decoder bug"),
+        _ => Ok(certificate.iter().map(|b| u32::from(*b)).collect()),
+    }
+}
+
+#[test]
+fn modules_see_who_signed_the_parent_and_a_certificate_that_does_not_decode_halts_nothing() {
+    let genesis = Genesis {
+        chain_id: CHAIN.into(),
+        genesis_time_ms: 1000,
+        modules: vec![GenesisModule { name: "watcher".into(), version: 1, mint: false, govern_chain: false, params: String::new() }],
+        epochs: None,
+        accounts: vec![],
+        validators: (100..103)
+            .map(|n| GenesisValidator { name: format!("v{n}"), identity: key(n).public(), consensus_key: vec![n], stake: 1 })
+            .collect(),
+    };
+    let open = || {
+        Ledger::open(Arc::new(MemoryStore::new()), &genesis)
+            .unwrap()
+            .with_module(Arc::new(Watcher))
+            .with_certificate_signers(listed_signers)
+    };
+    let (l, follower) = (open(), open());
+    let seen = |b: &ExecutedBlock| b.hook_events.iter().find(|e| e.topic == b"signers").map(|e| e.data.clone()).unwrap();
+    let undecodable = |b: &ExecutedBlock| {
+        b.hook_events
+            .iter()
+            .filter(|e| e.topic == aether_node::ledger::PARENT_CERTIFICATE_UNDECODABLE)
+            .inspect(|e| assert_eq!(e.emitter, aether_node::ledger::system_address()))
+            .map(|e| String::from_utf8(e.data.clone()).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let cases: [(&[u8], Option<&str>); 5] = [
+        (&[], None),
+        (&[0, 2], None),
+        (&[0xFF], Some("not a list of signers")),
+        (&[7], Some("it names validator 7, outside epoch 0's set of 3")),
+        (&[0xFE], Some("the engine's certificate decoder panicked")),
+    ];
+    for (height, (certificate, error)) in (1u64..).zip(cases) {
+        let head = l.head();
+        let built =
+            l.build_block(&head.block.hash, Certificate(certificate.to_vec()), vec![], vec![], head.header.time_ms + 10, key(1).address());
+        let b = l.commit(&built.unwrap().executed.hash, &Certificate(vec![1])).unwrap();
+        match (height, error) {
+            (1, _) => assert_eq!(seen(&b), b"none", "nothing names signers of genesis"),
+            (2, _) => {
+                assert_eq!(seen(&b), [&1u64.to_le_bytes()[..], &0u64.to_le_bytes(), &[1, 0, 1]].concat(), "v100 and v102 signed block 1")
+            }
+            (_, Some(reason)) => {
+                assert_eq!(seen(&b), b"none", "height {height}: no signers from a certificate that does not decode");
+                assert_eq!(undecodable(&b), [reason], "height {height}");
+            }
+            _ => unreachable!(),
+        }
+        // A second node executes the same block to the same roots and events.
+        let replayed = follower.execute_block(b.block.clone()).unwrap();
+        assert_eq!(replayed.hook_events, b.hook_events);
+        follower.commit(&replayed.hash, &Certificate(vec![1])).unwrap();
+    }
+    assert_eq!(l.head().block.height, 5, "the chain went on");
+    assert_eq!(follower.head().header.state_root, l.head().header.state_root);
+}

@@ -16,6 +16,37 @@ pub const SLASH_REFUSED: &[u8] = b"slashing/slash_refused";
 /// Topic of [`EvidenceIgnored`]: a piece of evidence that slashes nobody.
 pub const EVIDENCE_IGNORED: &[u8] = b"slashing/evidence_ignored";
 
+/// Topic of [`DowntimeSlashed`]: a validator missed more of its window than allowed.
+pub const DOWNTIME: &[u8] = b"slashing/downtime";
+/// Topic of [`DowntimeRefused`]: a validator missed too much but staking refused the `Slash`.
+pub const DOWNTIME_REFUSED: &[u8] = b"slashing/downtime_refused";
+
+/// A validator punished for downtime.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DowntimeSlashed {
+    pub validator: PublicKey,
+    /// The epoch of the measured set (the infraction epoch staking was given).
+    pub epoch: u64,
+    /// Heights it missed of the last `window` measured.
+    pub missed: u16,
+    pub window: u64,
+    pub fraction_bps: u16,
+    pub jailed: bool,
+    #[serde(with = "serde_helpers::amount")]
+    pub burned: Amount,
+}
+
+/// A validator that missed too much, which staking refused to slash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DowntimeRefused {
+    pub validator: PublicKey,
+    pub epoch: u64,
+    pub missed: u16,
+    pub window: u64,
+    /// Staking's error (cut to 256 bytes).
+    pub reason: String,
+}
+
 /// An offence punished.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slashed {

@@ -15,6 +15,11 @@ pub const BPS: u16 = 10_000;
 /// the number the hook is measured to handle within its gas budget (`tests/ledger/gas.rs`).
 pub const MAX_EVIDENCE_PER_BLOCK_CAP: u32 = 16;
 
+/// The longest `signed_blocks_window` accepted. The window costs one small storage entry per
+/// height in it (a signer bitmap), never more gas per block; the cap keeps that state bounded
+/// (Cosmos Hub's window is 10,000 blocks).
+pub const MAX_SIGNED_BLOCKS_WINDOW: u64 = 10_000;
+
 /// Slashing parameters. Every field may be left out of genesis (its default applies); an
 /// unknown field is an error.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
@@ -34,11 +39,36 @@ pub struct Params {
     /// reported as `evidence_ignored` and never slashed (the ledger records evidence once),
     /// so keep it at the ledger's cap, 16, the default.
     pub max_evidence_per_block: u32,
+    /// Downtime is measured over a validator's last `signed_blocks_window` measured heights
+    /// (1..=10,000). Default 100 (Cosmos SDK's default).
+    pub signed_blocks_window: u64,
+    /// A validator must have signed at least this fraction of its window, in basis points: it
+    /// is punished once it missed more than `window - ceil(window · bps / 10000)` of it.
+    /// Default 5000 (50%, Cosmos SDK's default). 0 switches downtime slashing off (nothing is
+    /// measured, no gas is spent).
+    pub min_signed_per_window_bps: u16,
+    /// The fraction of the stake burned for downtime, in basis points. Default 1 (0.01%, what
+    /// Cosmos Hub burns): being jailed — out of the next set, so out of its rewards, until the
+    /// operator unjails — is the punishment that matters; the burn is a token, and small
+    /// because HotStuff's certificates hold only the first quorum of votes, so an honest but
+    /// slow validator is sometimes counted as missing.
+    pub downtime_slash_bps: u16,
+    /// Whether a validator punished for downtime is also jailed. Default true.
+    pub downtime_jail: bool,
 }
 
 impl Default for Params {
     fn default() -> Self {
-        Params { double_sign_bps: 2_000, jail_on_double_sign: true, staking_module: "staking".into(), max_evidence_per_block: 16 }
+        Params {
+            double_sign_bps: 2_000,
+            jail_on_double_sign: true,
+            staking_module: "staking".into(),
+            max_evidence_per_block: 16,
+            signed_blocks_window: 100,
+            min_signed_per_window_bps: 5_000,
+            downtime_slash_bps: 1,
+            downtime_jail: true,
+        }
     }
 }
 
@@ -71,7 +101,33 @@ impl Params {
                 self.max_evidence_per_block
             ));
         }
+        if self.signed_blocks_window == 0 || self.signed_blocks_window > MAX_SIGNED_BLOCKS_WINDOW {
+            return bad(format!("signed_blocks_window must be 1..={MAX_SIGNED_BLOCKS_WINDOW} heights; got {}", self.signed_blocks_window));
+        }
+        if self.min_signed_per_window_bps > BPS {
+            return bad(format!("min_signed_per_window_bps must be at most {BPS} (100%); got {}", self.min_signed_per_window_bps));
+        }
+        if self.downtime_slash_bps > BPS {
+            return bad(format!("downtime_slash_bps must be at most {BPS} (100%); got {}", self.downtime_slash_bps));
+        }
+        if self.min_signed_per_window_bps > 0 && self.downtime_slash_bps == 0 && !self.downtime_jail {
+            return bad("downtime_slash_bps is 0 and downtime_jail is false: downtime would not be punished at all (set min_signed_per_window_bps to 0 to switch it off)".into());
+        }
         Ok(())
+    }
+
+    /// Whether downtime is measured at all.
+    pub fn measures_downtime(&self) -> bool {
+        self.min_signed_per_window_bps > 0
+    }
+
+    /// The most heights of a full window a validator may miss unpunished:
+    /// `window - ceil(window · min_signed_per_window_bps / 10000)`.
+    pub fn max_missed_per_window(&self) -> u64 {
+        let window = self.signed_blocks_window;
+        // window ≤ 10,000 and bps ≤ 10,000: the product fits easily.
+        let must_sign = (window * u64::from(self.min_signed_per_window_bps)).div_ceil(u64::from(BPS));
+        window - must_sign
     }
 }
 
@@ -99,5 +155,23 @@ mod tests {
         assert!(err(r#"{"double_sign_bps":-1}"#).starts_with("slashing genesis params: invalid value"));
         // Jailing alone (no burn) is allowed.
         assert!(Params::from_genesis(br#"{"double_sign_bps":0}"#).is_ok());
+    }
+
+    #[test]
+    fn downtime_params_default_like_cosmos_and_bound_the_window() {
+        let p = Params::default();
+        assert_eq!((p.signed_blocks_window, p.min_signed_per_window_bps, p.downtime_slash_bps, p.downtime_jail), (100, 5_000, 1, true));
+        assert_eq!(p.max_missed_per_window(), 50, "signing 50 of 100 is enough; missing 51 is not");
+        let p = Params::from_genesis(br#"{"min_signed_per_window_bps":9500,"signed_blocks_window":10}"#).unwrap();
+        assert_eq!(p.max_missed_per_window(), 0, "95% of 10 rounds up to all 10");
+        let p = Params::from_genesis(br#"{"min_signed_per_window_bps":0}"#).unwrap();
+        assert!(!p.measures_downtime());
+        let err = |json: &str| Params::from_genesis(json.as_bytes()).unwrap_err().to_string();
+        assert!(err(r#"{"signed_blocks_window":0}"#).contains("signed_blocks_window must be 1..=10000 heights; got 0"));
+        assert!(err(r#"{"signed_blocks_window":10001}"#).contains("got 10001"));
+        assert!(err(r#"{"min_signed_per_window_bps":10001}"#).contains("min_signed_per_window_bps must be at most 10000"));
+        assert!(err(r#"{"downtime_slash_bps":10001}"#).contains("downtime_slash_bps must be at most 10000"));
+        assert!(err(r#"{"downtime_jail":false,"downtime_slash_bps":0}"#).contains("downtime would not be punished at all"));
+        assert!(Params::from_genesis(br#"{"downtime_jail":false,"downtime_slash_bps":0,"min_signed_per_window_bps":0}"#).is_ok());
     }
 }

@@ -31,15 +31,19 @@
 //! block's evidence would then be recorded but never slashed, which is why the cap and the
 //! gas are measured (`tests/ledger/gas.rs`, at the ledger's prices, against the 10M
 //! `HOOK_GAS_PER_BLOCK`): 16 pieces against 16 different validators, each with an unbonding
-//! pool to cut, cost 4.9M with a set of 20 validators and 8.1M in the worst case, a set of
-//! 512 with 176-byte (HotStuff) consensus keys and 64-byte names — reading the set (once per
-//! block with evidence) is most of the first piece's 3.4M there; each further piece costs
-//! about 310k, staking's `Slash` included. If staking's `Slash` grows more expensive, that
-//! margin (about 1.9M) is what it may take.
+//! pool to cut, cost 5.0M with a set of 20 validators and 5.7M with a set of 512 with
+//! 176-byte (HotStuff) consensus keys and 64-byte names (both with the hook's downtime work on
+//! a plain height, 0.7M at 512); each piece costs about 300k, staking's `Slash` included.
+//! Offenders' identities come from the parent's signer list the hook reads for downtime
+//! (33 bytes a member); only when that is another epoch's set (an epoch's first block) or
+//! absent is the whole recorded set read (names and consensus keys: 3.4M at 512). The worst
+//! block — 16 pieces on the height where downtime changes sets and punishes its most — is
+//! measured at 7.7M (`tests/ledger/downtime_gas.rs`); that margin (about 2.3M) is what a more
+//! expensive staking `Slash` may take.
 
-use aether_api::module::{ModuleContext, ModuleError};
+use aether_api::module::{ModuleContext, ModuleError, ParentSigners};
 use aether_module_staking::StakingCall;
-use aether_primitives::types::{Amount, Evidence, Hash, ValidatorEntry};
+use aether_primitives::types::{Amount, Evidence, Hash, PublicKey};
 
 use crate::error::{Result, SlashingError};
 use crate::events::{self, EvidenceIgnored, SlashRefused, Slashed};
@@ -60,15 +64,24 @@ fn hash_gas(n: usize) -> u64 {
 /// Handles the block's evidence: the first `max_evidence_per_block` pieces in order; those
 /// after are reported as ignored (at most [`MAX_EVIDENCE_PER_BLOCK_CAP`] of them: the ledger
 /// never hands more than 16 pieces in all).
-pub fn begin_block(cx: &mut dyn ModuleContext, evidence: &[Evidence]) -> Result<()> {
+///
+/// `parent_signers` (what the hook read for downtime, if anything) lists the set of the
+/// parent's epoch: when that is the block's own epoch, its identities map offenders, which
+/// saves reading the whole recorded set (names and consensus keys too: most of the cost with
+/// 512 validators).
+pub fn begin_block(
+    cx: &mut dyn ModuleContext,
+    params: &Params,
+    evidence: &[Evidence],
+    parent_signers: Option<&ParentSigners>,
+) -> Result<()> {
     if evidence.is_empty() {
         return Ok(());
     }
-    let params = state::params(cx)?;
     let cap = params.max_evidence_per_block as usize;
-    let mut set = None;
+    let mut set = parent_signers.filter(|s| s.epoch == cx.epoch()).map(|s| s.validators.iter().map(|(id, _)| *id).collect::<Vec<_>>());
     for piece in evidence.iter().take(cap) {
-        handle(cx, &params, &mut set, piece)?;
+        handle(cx, params, &mut set, piece)?;
     }
     for piece in evidence.iter().skip(cap).take(MAX_EVIDENCE_PER_BLOCK_CAP as usize) {
         let hash = hash_of(cx, piece)?;
@@ -97,7 +110,7 @@ fn ignore(cx: &mut dyn ModuleContext, evidence: Hash, piece: &Evidence, reason: 
 }
 
 /// One piece: see the module docs for the rules.
-fn handle(cx: &mut dyn ModuleContext, p: &Params, set: &mut Option<Vec<ValidatorEntry>>, piece: &Evidence) -> Result<()> {
+fn handle(cx: &mut dyn ModuleContext, p: &Params, set: &mut Option<Vec<PublicKey>>, piece: &Evidence) -> Result<()> {
     let hash = hash_of(cx, piece)?;
     if let Some(at) = state::processed(cx, &hash)? {
         return ignore(cx, hash, piece, format!("already processed at height {at}"));
@@ -109,13 +122,15 @@ fn handle(cx: &mut dyn ModuleContext, p: &Params, set: &mut Option<Vec<Validator
     let epoch = cx.epoch();
     let members = match set {
         Some(members) => members,
-        None => set.insert(cx.validator_set(epoch)?.ok_or(SlashingError::NoValidatorSet(epoch))?),
+        None => {
+            let recorded = cx.validator_set(epoch)?.ok_or(SlashingError::NoValidatorSet(epoch))?;
+            set.insert(recorded.into_iter().map(|v| v.identity).collect())
+        }
     };
-    let Some(member) = members.get(piece.offender as usize) else {
+    let Some(&validator) = members.get(piece.offender as usize) else {
         let reason = format!("offender index {} is outside epoch {epoch}'s validator set ({} validators)", piece.offender, members.len());
         return ignore(cx, hash, piece, reason);
     };
-    let validator = member.identity;
     if let Some(earlier) = state::offence(cx, &validator, epoch)? {
         let reason = format!(
             "validator {validator}'s offence in epoch {epoch} was already handled (evidence {}): one slash per validator and epoch",

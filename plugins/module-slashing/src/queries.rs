@@ -7,6 +7,9 @@
 //!   epoch first, at most [`MAX_OFFENCES_LISTED`] ([`OffenceInfo`]).
 //! - `processed`: request = a 32-byte evidence hash (`Evidence::hash`); answer = `true` if
 //!   this module handled that evidence (slashed, refused or ignored it), else `false`.
+//! - `signing_info`: request = a validator's 32-byte identity key; answer = its downtime
+//!   count in the set measured last ([`SigningInfo`]), or `null` if it is not in that set (or
+//!   nothing was measured yet).
 
 use aether_api::module::{ModuleContext, ModuleError};
 use aether_primitives::types::{serde_helpers, Amount, Hash, Height, PublicKey};
@@ -17,6 +20,21 @@ use crate::state::{self, Offence, Outcome};
 
 /// Offences one `offences` answer lists at most (the oldest).
 pub const MAX_OFFENCES_LISTED: usize = 1_000;
+
+/// A validator's downtime count, as `signing_info` answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningInfo {
+    /// The epoch of the set measured last.
+    pub epoch: u64,
+    /// Heights it missed among the last `counted` measured.
+    pub missed: u16,
+    /// Measured heights its count covers (at most `window`; fewer after it joined the set or
+    /// was punished). It is judged once this reaches `window`.
+    pub counted: u64,
+    pub window: u64,
+    /// It is punished once `missed` exceeds this over a full window.
+    pub max_missed: u64,
+}
 
 /// One offence, as `offences` answers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +73,10 @@ pub fn query(cx: &mut dyn ModuleContext, path: &str, request: &[u8]) -> Result<V
             let hash = Hash(bytes32(request, "a processed request (an evidence hash)")?);
             json(&state::processed(cx, &hash)?.is_some())
         }
+        "signing_info" => {
+            let identity = PublicKey(bytes32(request, "a signing_info request (a validator identity key)")?);
+            json(&signing_info(cx, &identity)?)
+        }
         other => Err(ModuleError::UnknownQuery(other.to_string()).into()),
     }
 }
@@ -75,6 +97,22 @@ fn offences(cx: &mut dyn ModuleContext, identity: &PublicKey) -> Result<Vec<Offe
         after = Some(key);
     }
     Ok(out)
+}
+
+fn signing_info(cx: &mut dyn ModuleContext, identity: &PublicKey) -> Result<Option<SigningInfo>> {
+    let params = state::params(cx)?;
+    let Some(tracker) = state::load::<state::Tracker>(cx, state::TRACKER, "downtime tracker")? else { return Ok(None) };
+    let ids: Vec<PublicKey> = state::load(cx, &state::ids_key(tracker.epoch), "downtime identity list")?
+        .ok_or(SlashingError::Corrupt("downtime identity list (missing)"))?;
+    let Some(counter) = ids.iter().position(|id| id == identity).and_then(|i| tracker.counters.get(i)) else { return Ok(None) };
+    let window = params.signed_blocks_window;
+    Ok(Some(SigningInfo {
+        epoch: tracker.epoch,
+        missed: counter.missed,
+        counted: tracker.next.saturating_sub(counter.since).min(window),
+        window,
+        max_missed: params.max_missed_per_window(),
+    }))
 }
 
 fn bytes32(request: &[u8], what: &'static str) -> Result<[u8; 32]> {

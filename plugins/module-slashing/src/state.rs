@@ -8,9 +8,16 @@
 //! | `o/` ‖ identity (32) ‖ epoch (8, BE) | [`Offence`] | the one offence of a validator in an epoch: what proved it first and what came of it |
 //! | `e/` ‖ evidence hash (32) | `u64` height | a piece of evidence this module handled (whatever the outcome), at that height |
 //!
-//! Offences of one validator sort by epoch. Both records only grow (at most
-//! `max_evidence_per_block` a block, and only with evidence, which is rare); nothing prunes
-//! them yet.
+//! | `d/tracker` | [`Tracker`] | downtime: the set measured (its epoch), the next measurement's number, each member's missed count |
+//! | `d/ids/` ‖ epoch (8, BE) | `Vec<PublicKey>` | downtime: the identities of a set measured, while the window still holds a height of it |
+//! | `d/slot/` ‖ slot (8, BE) | [`SlotEntry`] | downtime: who missed the measured height `n` with `n mod window = slot` (the window's ring) |
+//! | `t/` ‖ identity (32) ‖ epoch (8, BE) | [`DowntimeOffence`] | the one downtime punishment of a validator in an epoch |
+//!
+//! Offences of one validator sort by epoch. The offence records only grow (at most
+//! `max_evidence_per_block` a block, and only with evidence, which is rare; downtime at most
+//! once per validator and epoch); nothing prunes them yet. The downtime ring holds
+//! `signed_blocks_window` entries at most, and identity lists are deleted once no entry of
+//! the ring refers to their epoch.
 
 use aether_api::module::ModuleContext;
 use aether_primitives::types::{Amount, Hash, Height, PublicKey};
@@ -22,6 +29,10 @@ use crate::params::Params;
 pub const PARAMS: &[u8] = b"params";
 pub const OFFENCES: &[u8] = b"o/";
 pub const PROCESSED: &[u8] = b"e/";
+pub const TRACKER: &[u8] = b"d/tracker";
+pub const IDS: &[u8] = b"d/ids/";
+pub const SLOTS: &[u8] = b"d/slot/";
+pub const DOWNTIME_OFFENCES: &[u8] = b"t/";
 
 /// Longest reason kept from a refusal (the rest is cut at a character boundary).
 pub const MAX_REASON_BYTES: usize = 256;
@@ -46,6 +57,60 @@ pub struct Offence {
     /// The height of the block that recorded it.
     pub height: Height,
     pub outcome: Outcome,
+}
+
+/// One member's downtime count, in the order of the set measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Counter {
+    /// Heights it missed among the measured heights numbered `since` or later still in the
+    /// window.
+    pub missed: u16,
+    /// The number of the first measured height counted for it (when it joined the measured
+    /// set, or the one after its window was last reset).
+    pub since: u64,
+}
+
+/// The downtime measurement's running state (one record, rewritten each measured height:
+/// about 10 bytes per member).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Tracker {
+    /// The epoch whose set `counters` follows (index = validator index in that set).
+    pub epoch: u64,
+    /// The number the next measured height gets (heights without signers are not measured).
+    pub next: u64,
+    pub counters: Vec<Counter>,
+    /// The epochs whose identity lists are stored (`d/ids/`), oldest first.
+    pub id_epochs: Vec<u64>,
+}
+
+/// Who missed one measured height, as a bitmap over the set of `epoch` (bit `i`: byte `i / 8`,
+/// bit `i % 8`).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct SlotEntry {
+    pub epoch: u64,
+    pub missed: Vec<u8>,
+}
+
+/// A validator punished for downtime in an epoch.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct DowntimeOffence {
+    /// The height of the block whose hook punished it.
+    pub height: Height,
+    /// Heights it had missed in its window.
+    pub missed: u16,
+    pub outcome: Outcome,
+}
+
+pub fn ids_key(epoch: u64) -> Vec<u8> {
+    [IDS, &epoch.to_be_bytes()[..]].concat()
+}
+
+pub fn slot_key(slot: u64) -> Vec<u8> {
+    [SLOTS, &slot.to_be_bytes()[..]].concat()
+}
+
+pub fn downtime_offence_key(identity: &PublicKey, epoch: u64) -> Vec<u8> {
+    [DOWNTIME_OFFENCES, &identity.0[..], &epoch.to_be_bytes()[..]].concat()
 }
 
 pub fn offence_prefix(identity: &PublicKey) -> Vec<u8> {

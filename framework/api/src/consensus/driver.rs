@@ -67,8 +67,10 @@ pub trait DriverIo {
     fn persist(&mut self, state: &[u8]) -> Result<(), DriverError>;
     /// Builds a block on `parent`; the error's text is handed to the engine.
     fn build_payload(&mut self, parent: &BlockRef, parent_certificate: &Certificate, now_ms: TimestampMs) -> Result<Payload, BuildError>;
-    /// Decodes and executes a proposed block. `engine` checks any evidence the block records
-    /// ([`ConsensusEngine::verify_evidence`]).
+    /// Decodes and executes a proposed block. `engine` checks the certificate its header
+    /// carries for its parent ([`ConsensusEngine::verify_parent_certificate`]) and any evidence
+    /// the block records ([`ConsensusEngine::verify_evidence`]); either refused makes the block
+    /// invalid.
     fn verify_payload(&mut self, bytes: &[u8], engine: &dyn ConsensusEngine) -> PayloadCheck;
     /// Executes and durably stores a decided block.
     fn commit(&mut self, block: &BlockRef, certificate: &Certificate) -> Result<(), DriverError>;

@@ -189,6 +189,28 @@ pub trait ConsensusEngine: Send + 'static {
     /// its certificate verifies here, and parent hashes link it back.
     fn verify_certificate(&self, block: &BlockRef, certificate: &Certificate) -> Result<(), ConsensusError>;
 
+    /// Checks the certificate a proposed block's header carries for its parent
+    /// (`Header::parent_certificate`, which the proposer chose): `Ok` only if it is a
+    /// certificate this engine's rules issue for `parent` under the set of `parent`'s epoch —
+    /// so the signers it names (see `aether_api::registry::CertificateSigners`) really signed
+    /// `parent`. Runtime modules read those signers (downtime slashing), so a proposer must
+    /// not be able to make them up.
+    ///
+    /// Pre: called by the driver's I/O for a block it was asked to verify
+    /// ([`Output::VerifyPayload`]), with `parent` = the block the header names and its height,
+    /// after that parent is known to the engine (the engine asked to verify a payload on it).
+    /// Post: the node treats `Err` as an invalid block (the engine gets `valid: false` and does
+    /// not vote). Must not panic on any bytes; need not be cheap, but is called once per
+    /// proposal. A block committed by block sync is not checked here: its finality certificate
+    /// shows a quorum voted for it, and an honest validator votes only after this check passed.
+    ///
+    /// The default accepts anything: right for an engine that registers no
+    /// `CertificateSigners` (no module reads its certificates). One that registers a decoder
+    /// must override this.
+    fn verify_parent_certificate(&self, _parent: &BlockRef, _certificate: &Certificate) -> Result<(), ConsensusError> {
+        Ok(())
+    }
+
     /// Whether this engine, as a validator, needs the state it persisted ([`Output::Persist`])
     /// to sign safely: without it, it could sign something conflicting with what it signed
     /// before a crash (a second vote in a round). A node whose chain has commits but whose

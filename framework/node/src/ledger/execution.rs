@@ -135,7 +135,14 @@ pub(super) struct ExecState<'a> {
     /// What each module's hooks may still spend in this block.
     hook_gas_used: std::collections::BTreeMap<&'static str, u64>,
     hook_events: Vec<crate::types::Event>,
+    /// The signers of the block's parent certificate (read once in [`ExecState::run_block`]).
+    parent_signers: Option<crate::module::ParentSigners>,
 }
+
+/// Topic of the ledger's event for a block whose parent certificate the engine's decoder
+/// cannot read (emitted by [`super::modules::system_address`]; data: the reason). The block
+/// goes on; modules see no signers for its parent.
+pub const PARENT_CERTIFICATE_UNDECODABLE: &[u8] = b"parent_certificate_undecodable";
 
 /// Which module hook runs.
 #[derive(Clone, Copy)]
@@ -185,6 +192,7 @@ impl<'a> ExecState<'a> {
             burned: 0,
             hook_gas_used: Default::default(),
             hook_events: Vec::new(),
+            parent_signers: None,
         }
     }
 
@@ -332,6 +340,7 @@ impl<'a> ExecState<'a> {
             self.block.height,
             gas_limit,
         );
+        cx.parent_signers = self.parent_signers.as_ref();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cx.charge_base().and_then(|()| module.call(&mut cx, call))));
         let (gas_used, events, minted, burned) = (cx.gas_used, std::mem::take(&mut cx.events), cx.minted, cx.burned);
         match result {
@@ -393,6 +402,7 @@ impl<'a> ExecState<'a> {
                 self.block.height,
                 budget,
             );
+            cx.parent_signers = self.parent_signers.as_ref();
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match hook {
                 Hook::Genesis => module.init_genesis(&mut cx, runtime.params.get(name).map_or(&[][..], |p| p.as_bytes())).map(|()| None),
                 Hook::Begin(evidence) => module.begin_block(&mut cx, evidence).map(|()| None),
@@ -512,11 +522,13 @@ impl<'a> ExecState<'a> {
 
     /// Runs the hooks of a block around its transactions (`apply` them in `transactions`):
     /// `init_genesis` on block 1, `begin_block`, then after the transactions `end_block`
-    /// and, on an epoch's last block, `end_epoch` and the next set's record. Returns the
+    /// and, on an epoch's last block, `end_epoch` and the next set's record. Modules see the
+    /// signers of `parent_certificate` (the header's) through `parent_signers`. Returns the
     /// header's `next_validators`.
     pub(super) fn run_block(
         &mut self,
         evidence: &[crate::types::Evidence],
+        parent_certificate: &crate::types::Certificate,
         transactions: impl FnOnce(&mut Self) -> Result<(), LedgerError>,
     ) -> Result<Option<Hash>, LedgerError> {
         let height = self.block.height;
@@ -524,6 +536,20 @@ impl<'a> ExecState<'a> {
         let (active, due) = super::chain::block_modules(&mut self.journal, self.runtime, height)?;
         self.active = Arc::new(active);
         self.run_upgrades(due);
+        // Only modules read it: a chain without them never decodes certificates.
+        if !self.runtime.modules.is_empty() {
+            match super::modules::read_parent_signers(&mut self.journal, self.runtime, height, &parent_certificate.0) {
+                Ok(signers) => self.parent_signers = signers,
+                Err(reason) => {
+                    tracing::warn!(height, %reason, "the block's parent certificate does not decode: modules see no signers");
+                    self.hook_events.push(crate::types::Event {
+                        emitter: super::modules::system_address(),
+                        topic: PARENT_CERTIFICATE_UNDECODABLE.to_vec(),
+                        data: reason.into_bytes(),
+                    });
+                }
+            }
+        }
         if height == 1 {
             self.run_hooks(Hook::Genesis);
         }

@@ -34,8 +34,9 @@ use crate::types::{
     domain, Account, Address, Block, Certificate, Genesis, Hash, Header, Height, Receipt, SignedTransaction, TimestampMs, TxLocation,
 };
 
-pub use execution::{max_tx_gas, TxError};
+pub use execution::{max_tx_gas, TxError, PARENT_CERTIFICATE_UNDECODABLE};
 use execution::{ChainReader, ExecState};
+pub use modules::system_address;
 
 use crate::vm::executor::BlockContext;
 use crate::vm::state::Changes;
@@ -294,6 +295,7 @@ impl Ledger {
                 epochs: genesis.epochs.clone(),
                 genesis_validators: genesis.validators.clone(),
                 key_check: crate::registry::accept_any_consensus_key,
+                certificate_signers: crate::registry::no_certificate_signers,
             },
         })
     }
@@ -332,6 +334,14 @@ impl Ledger {
     /// `check_consensus_key` of modules. Every node of a chain must use the same check.
     pub fn with_consensus_key_check(mut self, check: crate::registry::ConsensusKeyCheck) -> Self {
         self.runtime.key_check = check;
+        self
+    }
+
+    /// Reads the signers of each block's parent certificate with `decode` (the engine's; see
+    /// [`crate::registry::Registry::certificate_signers`]) for modules'
+    /// `parent_signers`. Every node of a chain must use the same decoder.
+    pub fn with_certificate_signers(mut self, decode: crate::registry::CertificateSigners) -> Self {
+        self.runtime.certificate_signers = decode;
         self
     }
 
@@ -738,7 +748,7 @@ impl Ledger {
         // mempool: skip those (they are neither new nor invalid).
         let in_ancestors: std::collections::HashSet<Hash> = overlays.iter().flat_map(|b| b.receipts.iter().map(|r| r.tx_hash)).collect();
         let candidates = candidates.into_iter().filter(|tx| in_ancestors.is_empty() || !in_ancestors.contains(&tx.hash()));
-        let next_validators = state.run_block(&recorded, |state| {
+        let next_validators = state.run_block(&recorded, &parent_certificate, |state| {
             // Headroom for the header and the transactions vector's length prefix.
             let mut budget = MAX_BLOCK_BYTES - 64 * 1024;
             for tx in candidates {
@@ -823,7 +833,7 @@ impl Ledger {
         let mut state =
             ExecState::new(self.store.as_ref(), &overlays, &self.chain_id, h.proposer, context, self.vm.as_deref(), &self.runtime);
         let mut receipts = Vec::with_capacity(block.transactions.len());
-        let next_validators = state.run_block(&block.evidence, |state| {
+        let next_validators = state.run_block(&block.evidence, &h.parent_certificate, |state| {
             for (index, tx) in block.transactions.iter().enumerate() {
                 receipts.push(state.apply(tx, true).map_err(|error| LedgerError::InvalidTransaction { index, hash: tx.hash(), error })?);
             }

@@ -7,8 +7,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::module::{module_address, ModuleContext, ModuleError, RuntimeModule, CHECK_CONSENSUS_KEY_GAS, MAX_CALL_DEPTH};
-use crate::registry::ConsensusKeyCheck;
+use crate::module::{
+    module_address, ModuleContext, ModuleError, ParentSigners, RuntimeModule, CHECK_CONSENSUS_KEY_GAS, MAX_CALL_DEPTH, PARENT_SIGNERS_GAS,
+};
+use crate::registry::{CertificateSigners, ConsensusKeyCheck};
 use crate::types::{Address, Amount, EpochSchedule, Event, Height, ValidatorEntry};
 use crate::vm::gas;
 use crate::vm::state::{Journal, StateReader};
@@ -36,6 +38,8 @@ pub(super) struct Runtime {
     pub(super) genesis_validators: Vec<ValidatorEntry>,
     /// The consensus engine's check of a consensus key.
     pub(super) key_check: ConsensusKeyCheck,
+    /// The consensus engine's reading of the signers of a parent certificate.
+    pub(super) certificate_signers: CertificateSigners,
 }
 
 impl Runtime {
@@ -131,6 +135,9 @@ pub(super) struct ModuleCall<'j, R: StateReader> {
     pub(super) active: &'j Modules,
     /// 1 for a transaction's call or a hook.
     pub(super) depth: u32,
+    /// The signers of the block's parent certificate, read once per block (`None` outside
+    /// blocks, and when the certificate names none).
+    pub(super) parent_signers: Option<&'j ParentSigners>,
 }
 
 impl<'j, R: StateReader> ModuleCall<'j, R> {
@@ -161,6 +168,7 @@ impl<'j, R: StateReader> ModuleCall<'j, R> {
             runtime,
             active,
             depth: 1,
+            parent_signers: None,
         }
     }
 
@@ -271,6 +279,7 @@ impl<R: StateReader> ModuleContext for ModuleCall<'_, R> {
         self.journal.checkpoint();
         let mut inner = ModuleCall::new(self.journal, (self.runtime, self.active), module, caller, 0, self.height, gas_left);
         inner.depth = self.depth + 1;
+        inner.parent_signers = self.parent_signers;
         let result = callee.call(&mut inner, call);
         let (used, events, minted, burned) = (inner.gas_used, std::mem::take(&mut inner.events), inner.minted, inner.burned);
         self.gas_used = self.gas_used.saturating_add(used).min(self.gas_limit);
@@ -363,4 +372,40 @@ impl<R: StateReader> ModuleContext for ModuleCall<'_, R> {
         self.spend(CHECK_CONSENSUS_KEY_GAS)?;
         (self.runtime.key_check)(key).map_err(ModuleError::BadConsensusKey)
     }
+    fn parent_signers(&mut self) -> Result<Option<ParentSigners>, ModuleError> {
+        let members = self.parent_signers.map_or(0, |s| s.validators.len());
+        self.spend(PARENT_SIGNERS_GAS.saturating_add(Self::bytes(members.saturating_mul(33))))?;
+        Ok(self.parent_signers.cloned())
+    }
+}
+
+/// The signers of the certificate `certificate` of the block at `height - 1`, as `decode`
+/// (the engine's [`CertificateSigners`]) reads it, mapped to the set of that block's epoch.
+/// `Ok(None)`: the certificate names no signers (or there is no parent). `Err`: why it does not
+/// decode (the decoder's error or panic, an index outside the set); the caller reports it and
+/// goes on. Deterministic: the decoder is pure and the set is read from the chain's state.
+pub(super) fn read_parent_signers<R: StateReader>(
+    journal: &mut Journal<R>,
+    runtime: &Runtime,
+    height: Height,
+    certificate: &[u8],
+) -> Result<Option<ParentSigners>, String> {
+    let Some(parent) = height.checked_sub(1) else { return Ok(None) };
+    let epoch = runtime.epoch_of(parent);
+    let set = validator_set_in(journal, runtime, epoch)?.ok_or_else(|| format!("the set of epoch {epoch} is not recorded"))?;
+    let decode = runtime.certificate_signers;
+    let indices = std::panic::catch_unwind(|| decode(certificate, set.len()))
+        .unwrap_or_else(|_| Err("the engine's certificate decoder panicked".into()))?;
+    if indices.is_empty() {
+        return Ok(None);
+    }
+    let mut signed = vec![false; set.len()];
+    for index in indices {
+        let slot = signed
+            .get_mut(index as usize)
+            .ok_or_else(|| format!("it names validator {index}, outside epoch {epoch}'s set of {}", set.len()))?;
+        *slot = true;
+    }
+    let validators = set.iter().zip(signed).map(|(v, signed)| (v.identity, signed)).collect();
+    Ok(Some(ParentSigners { height: parent, epoch, validators }))
 }

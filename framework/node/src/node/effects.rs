@@ -101,22 +101,7 @@ impl DriverIo for NodeIo {
                 return PayloadCheck::Undecodable;
             }
         };
-        let block_ref = BlockRef { hash: block.hash(), height: block.header.height };
-        let parent = block.header.parent;
-        let empty = block.transactions.is_empty() && block.evidence.is_empty();
-        for e in &block.evidence {
-            if let Err(error) = engine.verify_evidence(e) {
-                tracing::warn!(block = %block_ref.hash, %error, "proposed block records evidence that does not verify");
-                return PayloadCheck::Decoded { block: block_ref, parent, valid: false, empty };
-            }
-        }
-        match self.ledger.execute_block(block) {
-            Ok(_) => PayloadCheck::Decoded { block: block_ref, parent, valid: true, empty },
-            Err(e) => {
-                tracing::warn!(block = %block_ref.hash, error = %e, "proposed block is invalid");
-                PayloadCheck::Decoded { block: block_ref, parent, valid: false, empty }
-            }
-        }
+        check_proposed_block(&self.ledger, engine, block)
     }
 
     fn commit(&mut self, block: &BlockRef, certificate: &Certificate) -> Result<(), DriverError> {
@@ -160,6 +145,36 @@ impl DriverIo for NodeIo {
     }
 }
 
+/// Checks a proposed (decoded) block for the engine: the certificate its header carries for
+/// its parent is one the engine issues for that parent (modules count its signers, so a
+/// proposer must not make them up), every piece of evidence it records verifies, and it
+/// executes on its parent to the roots its header claims (then the ledger keeps it).
+pub(super) fn check_proposed_block(ledger: &Ledger, engine: &dyn ConsensusEngine, block: Block) -> PayloadCheck {
+    let block_ref = BlockRef { hash: block.hash(), height: block.header.height };
+    let parent = block.header.parent;
+    let empty = block.transactions.is_empty() && block.evidence.is_empty();
+    let refused = PayloadCheck::Decoded { block: block_ref, parent, valid: false, empty };
+    // A block claiming height 0 is refused by the ledger below whatever this says.
+    let parent_ref = BlockRef { hash: parent, height: block.header.height.saturating_sub(1) };
+    if let Err(error) = engine.verify_parent_certificate(&parent_ref, &block.header.parent_certificate) {
+        tracing::warn!(block = %block_ref.hash, %error, "proposed block carries a parent certificate the engine refuses");
+        return refused;
+    }
+    for e in &block.evidence {
+        if let Err(error) = engine.verify_evidence(e) {
+            tracing::warn!(block = %block_ref.hash, %error, "proposed block records evidence that does not verify");
+            return refused;
+        }
+    }
+    match ledger.execute_block(block) {
+        Ok(_) => PayloadCheck::Decoded { block: block_ref, parent, valid: true, empty },
+        Err(e) => {
+            tracing::warn!(block = %block_ref.hash, error = %e, "proposed block is invalid");
+            refused
+        }
+    }
+}
+
 /// A consensus message on the wire: the epoch of the engine that sent it (8 bytes, little
 /// endian), then the engine's bytes. A node hands an engine only its own epoch's messages.
 pub(super) fn tag_epoch(epoch: u64, bytes: Vec<u8>) -> Vec<u8> {
@@ -180,5 +195,64 @@ fn build_error(e: LedgerError) -> BuildError {
     match e {
         LedgerError::UnknownParent(parent) => BuildError::UnknownParent(parent),
         other => BuildError::Ledger(Box::new(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::Input;
+    use crate::ledger::ChainHead;
+    use crate::solo::{SoloEngine, SoloSettings};
+    use crate::types::{Genesis, GenesisValidator, Keypair};
+    use aether_storage_memory::MemoryStore;
+
+    fn ledger(genesis: &Genesis) -> Ledger {
+        Ledger::open(Arc::new(MemoryStore::new()), genesis).unwrap()
+    }
+
+    #[test]
+    fn a_proposed_block_whose_parent_certificate_the_engine_refuses_is_invalid() {
+        let key = Keypair::from_seed([3; 32]);
+        let genesis = Genesis {
+            chain_id: "proposals".into(),
+            genesis_time_ms: 0,
+            accounts: vec![],
+            validators: vec![GenesisValidator {
+                name: "v".into(),
+                identity: key.public(),
+                consensus_key: key.public().0.to_vec(),
+                stake: 1,
+            }],
+            modules: vec![],
+            epochs: None,
+        };
+        let (proposer, honest) = (ledger(&genesis), ledger(&genesis));
+        let mut engine = SoloEngine::new(key.clone(), SoloSettings::default());
+        let head = honest.head();
+        engine.handle(0, Input::Start { committed: head.block, certificate: head.certificate.clone(), safety_state: None }, &mut vec![]);
+        let build = |parent: &ChainHead, certificate: Certificate| {
+            let built = proposer.build_block(&parent.block.hash, certificate, vec![], vec![], 10, key.address()).unwrap();
+            built.executed.block.clone()
+        };
+        let valid = |check: PayloadCheck| matches!(check, PayloadCheck::Decoded { valid: true, .. });
+
+        // Block 1 on genesis carries genesis's (empty) certificate.
+        let one = build(&head, head.certificate.clone());
+        assert!(valid(check_proposed_block(&honest, &engine, one.clone())));
+        let one_ref = BlockRef { hash: one.hash(), height: 1 };
+        let seal = engine.certify(&one_ref);
+        proposer.commit(&one_ref.hash, &seal).unwrap();
+        honest.commit(&one_ref.hash, &seal).unwrap();
+
+        // Block 2 must carry block 1's real seal: another key's seal of it, or garbage, makes an
+        // otherwise valid block invalid (modules would count its made-up signer).
+        let head = proposer.head();
+        let forged = SoloEngine::new(Keypair::from_seed([4; 32]), SoloSettings::default()).certify(&one_ref);
+        for bad in [forged, Certificate(vec![7; 64]), Certificate::default()] {
+            let block = build(&head, bad.clone());
+            assert!(!valid(check_proposed_block(&honest, &engine, block)), "{bad:?} accepted as block 1's certificate");
+        }
+        assert!(valid(check_proposed_block(&honest, &engine, build(&head, seal))));
     }
 }

@@ -160,7 +160,9 @@ impl Node {
                 ledger = ledger.with_module_version(other);
             }
         }
-        let ledger = ledger.with_consensus_key_check(registry.consensus_key_check(&config.consensus.name));
+        let ledger = ledger
+            .with_consensus_key_check(registry.consensus_key_check(&config.consensus.name))
+            .with_certificate_signers(registry.certificate_signers(&config.consensus.name));
         ledger.check_genesis_init()?;
         // Refuses a chain already on a version this build lacks; warns of a scheduled one.
         ledger.check_module_versions()?;

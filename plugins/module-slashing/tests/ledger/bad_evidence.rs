@@ -107,7 +107,10 @@ fn transactions_and_bad_queries_are_refused() {
     assert!(e.contains("an offences request (a validator identity key) must be 32 bytes; got 3"), "{e}");
     assert!(chain.slashing_query("evidence", &[]).is_err());
     let params = String::from_utf8(chain.slashing_query("params", &[]).unwrap()).unwrap();
-    assert_eq!(params, r#"{"double_sign_bps":2000,"jail_on_double_sign":true,"staking_module":"staking","max_evidence_per_block":16}"#);
+    assert_eq!(
+        params,
+        r#"{"double_sign_bps":2000,"jail_on_double_sign":true,"staking_module":"staking","max_evidence_per_block":16,"signed_blocks_window":100,"min_signed_per_window_bps":5000,"downtime_slash_bps":1,"downtime_jail":true}"#
+    );
 }
 
 /// Slashing, plus a call that hands its (borsh `Vec<Evidence>`) argument to `begin_block`

@@ -3,5 +3,7 @@
 mod bad_evidence;
 mod common;
 mod double_sign;
+mod downtime;
+mod downtime_gas;
 mod gas;
 mod unbonding;

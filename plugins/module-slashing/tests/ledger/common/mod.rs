@@ -8,16 +8,21 @@
 //! Evidence is synthetic: the ledger does not verify evidence (the node's engine does before
 //! handing it to `build_block`), so any `Evidence { offender, kind, proof }` is recorded;
 //! distinct proofs give distinct hashes.
+//!
+//! Certificates are synthetic too: a block is committed with a signer bitmap over its
+//! epoch's set (every member but those in [`Chain::absent`]), which the next block carries as
+//! its parent certificate and the ledger reads with [`bitmap_signers`] (standing in for an
+//! engine's decoder), so downtime tests choose who signed each height.
 
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use aether_api::module::{module_address, RuntimeModule};
-use aether_module_slashing::events::{EvidenceIgnored, SlashRefused, Slashed};
-use aether_module_slashing::{events, OffenceInfo, Slashing};
+use aether_module_slashing::events::{DowntimeSlashed, EvidenceIgnored, SlashRefused, Slashed};
+use aether_module_slashing::{events, OffenceInfo, SigningInfo, Slashing};
 use aether_module_staking::{Staking, StakingCall, UnbondingInfo, ValidatorInfo};
 use aether_node::ledger::{ExecutedBlock, Ledger};
 use aether_primitives::types::*;
@@ -74,6 +79,19 @@ pub fn open(genesis: &Genesis, slashing: Arc<dyn RuntimeModule>) -> Ledger {
         // Test consensus keys are opaque bytes (ed25519 keys, or 176-byte stand-ins for
         // HotStuff's in the gas test).
         .with_consensus_key_check(|k| if k.is_empty() { Err("empty".into()) } else { Ok(()) })
+        .with_certificate_signers(bitmap_signers)
+}
+
+/// The test chains' certificate decoder: a certificate is a signer bitmap over the set (bit
+/// `i`: byte `i / 8`, bit `i % 8`) of exactly `ceil(n / 8)` bytes; empty names nobody.
+pub fn bitmap_signers(certificate: &[u8], validators: usize) -> Result<Vec<u32>, String> {
+    if certificate.is_empty() {
+        return Ok(vec![]);
+    }
+    if certificate.len() != validators.div_ceil(8) {
+        return Err(format!("a bitmap of {} bytes for a set of {validators}", certificate.len()));
+    }
+    Ok((0..validators).filter(|i| certificate[i / 8] & (1 << (i % 8)) != 0).map(|i| i as u32).collect())
 }
 
 /// Synthetic evidence; `tag` makes the proof (and so the hash) distinct.
@@ -86,6 +104,10 @@ pub struct Chain {
     pub ledger: Ledger,
     pub follower: Ledger,
     nonces: BTreeMap<Address, u64>,
+    /// Validators (identities) that sign no block from now on (until removed).
+    pub absent: BTreeSet<PublicKey>,
+    /// When set, the next block is committed with exactly this certificate.
+    pub next_certificate: Option<Certificate>,
 }
 
 impl Chain {
@@ -96,7 +118,7 @@ impl Chain {
     pub fn with_module(genesis: &Genesis, slashing: Arc<dyn RuntimeModule>) -> Chain {
         let ledger = open(genesis, slashing.clone());
         ledger.check_genesis_init().expect("genesis parameters accepted");
-        Chain { ledger, follower: open(genesis, slashing), nonces: BTreeMap::new() }
+        Chain { ledger, follower: open(genesis, slashing), nonces: BTreeMap::new(), absent: BTreeSet::new(), next_certificate: None }
     }
 
     pub fn height(&self) -> Height {
@@ -125,14 +147,31 @@ impl Chain {
         let built = self.ledger.build_block(&head.block.hash, head.certificate, txs, evidence, head.header.time_ms + 10, PROPOSER).unwrap();
         assert!(built.rejected.is_empty(), "rejected: {:?}", built.rejected);
         assert_eq!(built.executed.block.evidence.len(), offered, "every piece of evidence recorded");
-        let block = self.ledger.commit(&built.executed.hash, &Certificate(vec![1])).unwrap();
+        let certificate = match self.next_certificate.take() {
+            Some(c) => c,
+            None => self.signed_by_all_present(built.executed.block.header.height),
+        };
+        let block = self.ledger.commit(&built.executed.hash, &certificate).unwrap();
         let replayed = self.follower.execute_block(block.block.clone()).expect("the follower re-executes the block");
-        self.follower.commit(&replayed.hash, &Certificate(vec![1])).unwrap();
+        self.follower.commit(&replayed.hash, &certificate).unwrap();
         assert_eq!(self.follower.head().header.state_root, self.ledger.head().header.state_root, "follower state root");
         assert_eq!(self.follower.head().block.hash, self.ledger.head().block.hash);
         assert_eq!(replayed.hook_events, block.hook_events, "the follower's hooks emitted the same events");
         self.invariants();
         block
+    }
+
+    /// The certificate of the block at `height`: every member of its epoch's set signed but
+    /// the absent.
+    pub fn signed_by_all_present(&self, height: Height) -> Certificate {
+        let set = self.ledger.validator_set(self.ledger.epoch_of(height)).unwrap().unwrap();
+        let mut bitmap = vec![0u8; set.len().div_ceil(8)];
+        for (i, v) in set.iter().enumerate() {
+            if !self.absent.contains(&v.identity) {
+                bitmap[i / 8] |= 1 << (i % 8);
+            }
+        }
+        Certificate(bitmap)
     }
 
     pub fn block(&mut self, txs: Vec<SignedTransaction>) -> Arc<ExecutedBlock> {
@@ -195,6 +234,11 @@ impl Chain {
         serde_json::from_slice(&self.slashing_query("offences", &key(n).public().0).unwrap()).unwrap()
     }
 
+    /// `n`'s downtime count (`None`: not in the set measured last).
+    pub fn signing_info(&self, n: u8) -> Option<SigningInfo> {
+        serde_json::from_slice(&self.slashing_query("signing_info", &key(n).public().0).unwrap()).unwrap()
+    }
+
     pub fn processed(&self, e: &Evidence) -> bool {
         serde_json::from_slice(&self.slashing_query("processed", &e.hash().0).unwrap()).unwrap()
     }
@@ -251,6 +295,10 @@ pub fn refused(block: &ExecutedBlock) -> Vec<SlashRefused> {
 
 pub fn ignored(block: &ExecutedBlock) -> Vec<EvidenceIgnored> {
     decoded(block, events::EVIDENCE_IGNORED)
+}
+
+pub fn downtime(block: &ExecutedBlock) -> Vec<DowntimeSlashed> {
+    decoded(block, events::DOWNTIME)
 }
 
 /// How many `staking/slash` events the block has (each one a Slash staking applied).
