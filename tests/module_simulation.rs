@@ -503,6 +503,7 @@ impl Sim {
                     offender,
                     kind: "double-vote".into(),
                     proof: format!("{}-{height}-{piece}", self.seed).into_bytes(),
+                    epoch: self.ledger.epoch_of(height),
                 });
             }
         }

@@ -51,10 +51,11 @@ impl Misbehaviour {
         }
     }
 
-    /// The framework's evidence form: offender, kind, borsh proof.
-    pub fn into_evidence(self, offender: ValidatorIndex) -> Evidence {
+    /// The framework's evidence form: offender (an index into `epoch`'s set), kind, borsh
+    /// proof, epoch.
+    pub fn into_evidence(self, offender: ValidatorIndex, epoch: u64) -> Evidence {
         let kind = self.kind().to_string();
-        Evidence { offender, kind, proof: codec::encode(&self) }
+        Evidence { offender, kind, proof: codec::encode(&self), epoch }
     }
 
     /// Decodes the proof of `evidence`, checking that its kind names what it holds.

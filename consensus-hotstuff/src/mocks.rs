@@ -130,11 +130,25 @@ impl EngineUnderTest for HotStuffUnderTest {
 }
 
 /// Evidence that validator `index` (identity `identity`) voted for both `first` and `second`
-/// in `round` on the chain of signing `domain` ([`crate::certificate::signing_domain`]),
-/// signed with its real BLS key: a named faulty validator for tests and drills.
+/// in `round` on the chain of signing `domain` ([`crate::certificate::signing_domain`]) of
+/// epoch 0, signed with its real BLS key: a named faulty validator for tests and drills
+/// ([`double_vote_in`] for a later epoch).
 pub fn double_vote(identity: &Keypair, domain: Hash, index: ValidatorIndex, round: u64, first: Hash, second: Hash) -> Evidence {
+    double_vote_in(0, identity, domain, index, round, first, second)
+}
+
+/// [`double_vote`] in `epoch` (`domain` must be that epoch's, `index` an index into its set).
+pub fn double_vote_in(
+    epoch: u64,
+    identity: &Keypair,
+    domain: Hash,
+    index: ValidatorIndex,
+    round: u64,
+    first: Hash,
+    second: Hash,
+) -> Evidence {
     let (bls, _) = crate::keys::derive_keys(identity);
     let sign = |block| bls.sign_vote(&crate::certificate::VoteMessage { domain, round, block }).to_bytes().to_vec();
     crate::evidence::Misbehaviour::DoubleVote { round, first, first_signature: sign(first), second, second_signature: sign(second) }
-        .into_evidence(index)
+        .into_evidence(index, epoch)
 }

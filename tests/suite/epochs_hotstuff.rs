@@ -92,6 +92,33 @@ async fn a_validator_that_joins_by_staking_votes_from_the_next_epoch_and_every_n
     assert_eq!(set.len(), 5, "{set:?}");
     assert_eq!(set[0].identity, newcomer.public(), "the largest stake leads the set");
 
+    // Evidence of an offence in epoch 0, found only now (epoch 1): checked with epoch 0's
+    // engine (its set, its signing domain), then recorded in a block of epoch 1.
+    let genesis_block = aether_framework::ledger::Ledger::genesis_block(&genesis).hash();
+    let domain = aether_consensus_hotstuff::certificate::signing_domain(CHAIN, &genesis_block, 0);
+    let (a, b) = (aether_framework::types::Hash::digest(b"t", b"a"), aether_framework::types::Hash::digest(b"t", b"b"));
+    let late = aether_consensus_hotstuff::mocks::double_vote_in(0, &keys[3], domain, 3, 5, a, b);
+    let mut wrong_epoch = late.clone();
+    wrong_epoch.epoch = 1;
+    handle(0, &nodes).submit_evidence(wrong_epoch.clone()).unwrap();
+    handle(0, &nodes).submit_evidence(late.clone()).unwrap();
+    let mut recorded_at = None;
+    for _ in 0..600 {
+        let ledger = handle(0, &nodes).ledger().unwrap();
+        if let Some(h) = ledger.evidence_recorded(&late.hash()).unwrap() {
+            recorded_at = Some(h);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let recorded_at = recorded_at.expect("epoch 0's evidence is recorded in epoch 1");
+    assert!(recorded_at > EPOCH, "recorded at {recorded_at}, in epoch 1");
+    assert_eq!(
+        handle(0, &nodes).ledger().unwrap().evidence_recorded(&wrong_epoch.hash()).unwrap(),
+        None,
+        "the same proof named as epoch 1's proves nothing"
+    );
+
     // No quorum without the newcomer now: stop an original validator; the chain goes on only
     // with the newcomer's votes.
     let stopped = nodes[1].take().unwrap();

@@ -19,6 +19,8 @@ use crate::messages::ProposalHeader;
 use crate::timeout::{TimeoutCertificate, TimeoutCollector};
 
 pub(super) struct Aggregator {
+    /// The engine's epoch: evidence found here is of it.
+    epoch: u64,
     committee: Arc<Committee>,
     pub(super) votes: HashMap<(u64, Hash), VoteCollector>,
     pub(super) timeouts: BTreeMap<u64, TimeoutCollector>,
@@ -27,9 +29,10 @@ pub(super) struct Aggregator {
 }
 
 impl Aggregator {
-    pub(super) fn new(committee: Arc<Committee>) -> Aggregator {
+    pub(super) fn new(committee: Arc<Committee>, epoch: u64) -> Aggregator {
         Aggregator {
             committee,
+            epoch,
             votes: HashMap::new(),
             timeouts: BTreeMap::new(),
             seen_votes: HashMap::new(),
@@ -67,7 +70,7 @@ impl Aggregator {
                         second: digest,
                         second_signature: signature.clone(),
                     };
-                    out.push(Output::Evidence(m.into_evidence(voter)));
+                    out.push(Output::Evidence(m.into_evidence(voter, self.epoch)));
                 }
                 if first || !second {
                     return None;
@@ -120,7 +123,7 @@ impl Aggregator {
                     second: header.clone(),
                     second_signature: signature.to_vec(),
                 };
-                out.push(Output::Evidence(m.into_evidence(header.proposer)));
+                out.push(Output::Evidence(m.into_evidence(header.proposer, self.epoch)));
             }
             Some(_) => {}
             None => {
@@ -150,7 +153,7 @@ mod tests {
         let keys: Vec<BlsSecretKey> = (0..4u8).map(|i| BlsSecretKey::from_seed([i + 9; 32])).collect();
         let domain = Hash([5; 32]);
         let committee = Arc::new(Committee::new(keys.iter().map(|k| (k.public(), 1, k.prove_possession())).collect(), domain).unwrap());
-        let mut agg = Aggregator::new(committee.clone());
+        let mut agg = Aggregator::new(committee.clone(), 0);
         let (a, b) = (Hash([1; 32]), Hash([2; 32]));
         let vote = |i: usize, block| keys[i].sign_vote(&VoteMessage { domain, round: 3, block }).to_bytes().to_vec();
         let mut out = vec![];

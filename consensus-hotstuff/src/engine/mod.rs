@@ -208,7 +208,7 @@ impl HotStuffEngine {
             pacemaker: Pacemaker::new(settings.base_timeout_ms, settings.max_timeout_ms, settings.heartbeat_ms),
             election: Election::new(stakes),
             commit_rule: CommitRule::default(),
-            aggregator: Aggregator::new(committee.clone()),
+            aggregator: Aggregator::new(committee.clone(), ctx.epoch.number),
             verifier: Verifier::new(committee.clone(), committee_id, verified),
             committee,
             me,
@@ -290,6 +290,14 @@ impl ConsensusEngine for HotStuffEngine {
     }
 
     fn verify_evidence(&self, evidence: &Evidence) -> Result<(), ConsensusError> {
+        // The committee and domain are this epoch's: another epoch's evidence is that epoch's
+        // engine's to check (the offender index means another validator there).
+        if evidence.epoch != self.epoch.number {
+            return Err(ConsensusError::BadEvidence(format!(
+                "evidence of epoch {}; this engine checks epoch {}",
+                evidence.epoch, self.epoch.number
+            )));
+        }
         let identities: Vec<PublicKey> = self.members.iter().map(|m| m.identity).collect();
         crate::evidence::check(evidence, &identities, &self.committee).map_err(ConsensusError::BadEvidence)
     }

@@ -40,7 +40,8 @@ const MAGIC: &[u8; 16] = b"AETHER-SNAPSHOT\0";
 /// The snapshot format this build writes and reads.
 /// 3: the state may hold contract storage and code (restored into their flat columns).
 /// 4: the block's header carries `next_validators` (epochs).
-pub const SNAPSHOT_FORMAT: u32 = 4;
+/// 5: evidence carries its epoch (the block's evidence encodes it).
+pub const SNAPSHOT_FORMAT: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {

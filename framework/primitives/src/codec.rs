@@ -71,7 +71,7 @@ mod golden {
     }
 
     fn sample_evidence() -> crate::types::Evidence {
-        crate::types::Evidence { offender: 3, kind: "double-vote".into(), proof: vec![7; 40] }
+        crate::types::Evidence { offender: 3, kind: "double-vote".into(), proof: vec![7; 40], epoch: 2 }
     }
 
     #[test]
@@ -158,14 +158,17 @@ mod golden {
     const GOLDEN_ADDRESS: &str = "0x283f796ef69c3506178bb1db332e0000063fa8a9";
     const GOLDEN_TX_ENCODING: &str = "fd33ed9a5fde804cfa8efc18dd5d4cd4489fe4e6191468e2113ff8112f7c5a3b";
     const GOLDEN_TX_HASH: &str = "0x0f49c796b2aadd1fa8cae9cc5c85995aee6a568d9b81694ae9509c74218d406c";
-    const GOLDEN_HEADER_HASH: &str = "0xca906b96b4111dc288ea14e258222aacec2f5a1bf5da34896e3f116289fc4f96";
-    const GOLDEN_EVIDENCE_HASH: &str = "0x0fbefc8145f82b19ece2bbe2844bdfa581680c83930f383e1c75835c6355735d";
+    /// The header format is unchanged since epochs; this changed with the sample evidence's
+    /// encoding (its `evidence_root`) when evidence gained its epoch.
+    const GOLDEN_HEADER_HASH: &str = "0xac1cd06909844afca53702e7d3fa09c026a1d794933edc1bb1f4b5ea64fe054a";
+    /// Evidence carries its epoch (appended field; store format 6, snapshot format 5).
+    const GOLDEN_EVIDENCE_HASH: &str = "0x60774e12f82d1fcc88fe66128296177c269cbcdce846d288f682db14c53f264b";
     const GOLDEN_ACCOUNT: &str = "2c54372bf817c438cfd88301e5d601174bf1e943ba4753d1b0438341bbf56472";
     const GOLDEN_RECEIPT: &str = "0add3014e81a4e03549d7deee366ab8f1d0bfe3d7096f8da248dc29776a67d0d";
     /// A deploy (tag 1) and a call (tag 2), the actions the VM issue appended.
     const GOLDEN_CONTRACT_ACTIONS: &str = "c7908f4946cfc249caba718b56bd1fc0765d9f0edcbc231dce33cbf039855576";
     /// A module call (tag 3), appended by the runtime-module slot.
     const GOLDEN_VALIDATOR_SET: &str = "0x567cfa5de7e16908b211ec08ce9631d7fe4b3ec9265b10b3f653826428a5e6c4";
-    const GOLDEN_BOUNDARY_HEADER_HASH: &str = "0xf4d67cb4f7152a7731ba342909617248ac1ba6764f3570418586ddbcb246b048";
+    const GOLDEN_BOUNDARY_HEADER_HASH: &str = "0x65e1baa209b4187f4d74b4a9afd040bd26ab1ef355708e384e8491902869b018";
     const GOLDEN_MODULE_ACTION: &str = "9c49f5b2406047f5c9a3c91e41b1bdc629d055e5cc8cc6b7f34a01fbaa974058";
 }

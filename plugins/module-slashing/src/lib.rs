@@ -57,7 +57,7 @@
 //! ledger.check_genesis_init()?;
 //!
 //! // v2 (index 1 of epoch 0's set) voted twice; the engine verified it, a block records it.
-//! let evidence = Evidence { offender: 1, kind: "double-vote".into(), proof: b"two signed votes".to_vec() };
+//! let evidence = Evidence { offender: 1, kind: "double-vote".into(), proof: b"two signed votes".to_vec(), epoch: 0 };
 //! let head = ledger.head();
 //! let built = ledger.build_block(&head.block.hash, head.certificate, vec![], vec![evidence.clone()], 1, v1.address())?;
 //! let block = ledger.commit(&built.executed.hash, &Certificate(vec![]))?;

@@ -2,13 +2,14 @@
 //! per validator and epoch.
 //!
 //! ## Which validator, which epoch
-//! The node records in a block only evidence that the current epoch's consensus engine
-//! verified (signatures are bound to the chain and the epoch), so evidence in a block of
-//! epoch `e` proves an offence of epoch `e`, and its `offender` is an index into
-//! `validator_set(e)` — the set of the block's own epoch, [`ModuleContext::epoch`]. That is
-//! the mapping used here, and the offence is reported to staking with
-//! `infraction_epoch = e`, so staking also cuts the unbondings started in `e` or later. (An
-//! offence found in the block's own epoch is always within staking's unbonding window.)
+//! Evidence carries its epoch `e` ([`Evidence::epoch`]); the node records it only once the
+//! engine of epoch `e` verified it (signatures are bound to the chain and the epoch), in a
+//! block of epoch `e` or of a later one (an offence in an epoch's last blocks is found after
+//! the set changed). Its `offender` is an index into `validator_set(e)`; the offence is
+//! reported to staking with `infraction_epoch = e`, so staking cuts the stake held then,
+//! including unbondings started in `e` or later, and refuses an offence older than its
+//! unbonding period (a `slash_refused` event). Evidence of an epoch after the block's is
+//! ignored.
 //!
 //! ## Once per validator and epoch
 //! An offence is keyed by (epoch, validator identity). The first piece of evidence of a
@@ -94,8 +95,9 @@ pub fn begin_block(
 }
 
 fn hash_of(cx: &mut dyn ModuleContext, piece: &Evidence) -> Result<Hash> {
-    // The encoding `Evidence::hash` digests: offender (4), kind and proof (4-byte length each).
-    cx.charge(hash_gas(12usize.saturating_add(piece.kind.len()).saturating_add(piece.proof.len())))?;
+    // The encoding `Evidence::hash` digests: offender (4), kind and proof (4-byte length
+    // each), epoch (8).
+    cx.charge(hash_gas(20usize.saturating_add(piece.kind.len()).saturating_add(piece.proof.len())))?;
     Ok(piece.hash())
 }
 
@@ -119,12 +121,26 @@ fn handle(cx: &mut dyn ModuleContext, p: &Params, set: &mut Option<Vec<PublicKey
     if piece.kind != DOUBLE_VOTE && piece.kind != DOUBLE_PROPOSAL {
         return ignore(cx, hash, piece, format!("unknown kind: only {DOUBLE_VOTE:?} and {DOUBLE_PROPOSAL:?} are slashed"));
     }
-    let epoch = cx.epoch();
+    // The offence's own epoch: its set names the offender (evidence of an epoch that ended
+    // may be recorded early in the next; staking refuses one older than its unbonding period).
+    let epoch = piece.epoch;
+    let current = cx.epoch();
+    if epoch > current {
+        return ignore(cx, hash, piece, format!("evidence of epoch {epoch}, after the block's own epoch {current}"));
+    }
+    let earlier;
     let members = match set {
-        Some(members) => members,
-        None => {
+        Some(members) if epoch == current => members,
+        _ if epoch == current => {
             let recorded = cx.validator_set(epoch)?.ok_or(SlashingError::NoValidatorSet(epoch))?;
             set.insert(recorded.into_iter().map(|v| v.identity).collect())
+        }
+        _ => {
+            let Some(recorded) = cx.validator_set(epoch)? else {
+                return ignore(cx, hash, piece, format!("no validator set is recorded for epoch {epoch}"));
+            };
+            earlier = recorded.into_iter().map(|v| v.identity).collect::<Vec<_>>();
+            &earlier
         }
     };
     let Some(&validator) = members.get(piece.offender as usize) else {

@@ -49,7 +49,8 @@ pub const MAX_BLOCK_BYTES: usize = 16 * 1024 * 1024;
 /// 3: blocks record evidence (headers gain `evidence_root`; an `evidence` column).
 /// 4: contracts (storage and code columns; receipts gain `output` and `contract_address`).
 /// 5: epochs (headers gain `next_validators`).
-pub const STORE_FORMAT_VERSION: u32 = 5;
+/// 6: evidence carries its epoch (blocks recording evidence encode it).
+pub const STORE_FORMAT_VERSION: u32 = 6;
 /// Most pieces of evidence one block records.
 pub const MAX_BLOCK_EVIDENCE: usize = 16;
 

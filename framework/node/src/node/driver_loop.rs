@@ -58,7 +58,7 @@ fn start_next_epoch(
     }
     epochs.validators = ctx.validators;
     *driver = Driver::new(engine);
-    io.evidence.retain_verified(driver.engine());
+    io.evidence.retain_verified(driver.engine(), io.epoch);
     driver.handle(now_ms, Input::Start { committed, certificate, safety_state }, io)?;
     for (from, bytes) in std::mem::take(&mut epochs.early) {
         if let Some(from) = epochs.validators.index_of(&from) {
@@ -169,7 +169,7 @@ pub(super) async fn run_driver(
                 _ = ready.notified() => driver.handle(clock.now_ms(), Input::TransactionsWaiting, &mut io)?,
                 Some(m) = recv_or_pending(&mut evidence_gossip) => {
                     let verdict = match codec::decode::<Evidence>("evidence", &m.bytes, MAX_EVIDENCE_BYTES) {
-                        Ok(e) => io.evidence.offer(e, driver.engine(), "a peer"),
+                        Ok(e) => io.evidence.offer(e, driver.engine(), io.epoch, "a peer"),
                         Err(e) => {
                             tracing::debug!(from = %m.from, error = %e, "undecodable evidence from a peer");
                             Verdict::Reject
@@ -180,7 +180,7 @@ pub(super) async fn run_driver(
                     }
                 }
                 Some(e) = evidence_local.recv() => {
-                    io.evidence.offer(e, driver.engine(), "this node's API");
+                    io.evidence.offer(e, driver.engine(), io.epoch, "this node's API");
                 }
             }
             // Transactions left over after a commit are waiting too.

@@ -101,7 +101,8 @@ impl DriverIo for NodeIo {
                 return PayloadCheck::Undecodable;
             }
         };
-        check_proposed_block(&self.ledger, engine, block)
+        let (pool, epoch) = (&self.evidence, self.epoch);
+        check_proposed_block(&self.ledger, engine, block, |e| pool.check(e, engine, epoch))
     }
 
     fn commit(&mut self, block: &BlockRef, certificate: &Certificate) -> Result<(), DriverError> {
@@ -149,7 +150,12 @@ impl DriverIo for NodeIo {
 /// its parent is one the engine issues for that parent (modules count its signers, so a
 /// proposer must not make them up), every piece of evidence it records verifies, and it
 /// executes on its parent to the roots its header claims (then the ledger keeps it).
-pub(super) fn check_proposed_block(ledger: &Ledger, engine: &dyn ConsensusEngine, block: Block) -> PayloadCheck {
+pub(super) fn check_proposed_block(
+    ledger: &Ledger,
+    engine: &dyn ConsensusEngine,
+    block: Block,
+    check_evidence: impl Fn(&Evidence) -> Result<(), String>,
+) -> PayloadCheck {
     let block_ref = BlockRef { hash: block.hash(), height: block.header.height };
     let parent = block.header.parent;
     let empty = block.transactions.is_empty() && block.evidence.is_empty();
@@ -161,7 +167,7 @@ pub(super) fn check_proposed_block(ledger: &Ledger, engine: &dyn ConsensusEngine
         return refused;
     }
     for e in &block.evidence {
-        if let Err(error) = engine.verify_evidence(e) {
+        if let Err(error) = check_evidence(e) {
             tracing::warn!(block = %block_ref.hash, %error, "proposed block records evidence that does not verify");
             return refused;
         }
@@ -207,6 +213,11 @@ mod tests {
     use crate::types::{Genesis, GenesisValidator, Keypair};
     use aether_storage_memory::MemoryStore;
 
+    /// Evidence checked by `engine` alone (these chains have no epochs).
+    fn same_epoch(engine: &dyn ConsensusEngine) -> impl Fn(&Evidence) -> Result<(), String> + '_ {
+        |e| engine.verify_evidence(e).map_err(|e| e.to_string())
+    }
+
     fn ledger(genesis: &Genesis) -> Ledger {
         Ledger::open(Arc::new(MemoryStore::new()), genesis).unwrap()
     }
@@ -239,7 +250,7 @@ mod tests {
 
         // Block 1 on genesis carries genesis's (empty) certificate.
         let one = build(&head, head.certificate.clone());
-        assert!(valid(check_proposed_block(&honest, &engine, one.clone())));
+        assert!(valid(check_proposed_block(&honest, &engine, one.clone(), same_epoch(&engine))));
         let one_ref = BlockRef { hash: one.hash(), height: 1 };
         let seal = engine.certify(&one_ref);
         proposer.commit(&one_ref.hash, &seal).unwrap();
@@ -251,8 +262,11 @@ mod tests {
         let forged = SoloEngine::new(Keypair::from_seed([4; 32]), SoloSettings::default()).certify(&one_ref);
         for bad in [forged, Certificate(vec![7; 64]), Certificate::default()] {
             let block = build(&head, bad.clone());
-            assert!(!valid(check_proposed_block(&honest, &engine, block)), "{bad:?} accepted as block 1's certificate");
+            assert!(
+                !valid(check_proposed_block(&honest, &engine, block, same_epoch(&engine))),
+                "{bad:?} accepted as block 1's certificate"
+            );
         }
-        assert!(valid(check_proposed_block(&honest, &engine, build(&head, seal))));
+        assert!(valid(check_proposed_block(&honest, &engine, build(&head, seal), same_epoch(&engine))));
     }
 }

@@ -103,11 +103,21 @@ impl EpochVerifiers {
 
     /// Whether `certificate` proves `block` final under the rules and set of its epoch.
     pub(super) fn verify(&self, block: &BlockRef, certificate: &Certificate) -> Result<(), String> {
+        let epoch = self.by_epoch.as_ref().map_or(0, |(_, ledger)| ledger.epoch_of(block.height));
+        self.with_engine(epoch, |engine| engine.verify_certificate(block, certificate).map_err(|e| e.to_string()))
+    }
+
+    /// Whether `evidence` proves misbehaviour under the rules and set of its own epoch.
+    pub(super) fn verify_evidence(&self, evidence: &crate::consensus::Evidence) -> Result<(), String> {
+        self.with_engine(evidence.epoch, |engine| engine.verify_evidence(evidence).map_err(|e| e.to_string()))
+    }
+
+    /// Runs `f` with the key-less engine of `epoch` (epoch 0's only, without epochs).
+    fn with_engine<T>(&self, epoch: u64, f: impl FnOnce(&dyn ConsensusEngine) -> Result<T, String>) -> Result<T, String> {
         let mut engines = self.engines.lock();
         let epoch = match &self.by_epoch {
             None => 0,
             Some((maker, ledger)) => {
-                let epoch = ledger.epoch_of(block.height);
                 if !engines.contains_key(&epoch) {
                     let ctx = maker.context(epoch, EngineMaker::validators(ledger, epoch).map_err(|e| e.to_string())?, false);
                     let engine = (maker.factory)(&ctx, &maker.settings).map_err(|e| e.to_string())?;
@@ -120,6 +130,6 @@ impl EpochVerifiers {
             }
         };
         let engine = engines.get(&epoch).ok_or("no verifier")?;
-        engine.verify_certificate(block, certificate).map_err(|e| e.to_string())
+        f(engine.as_ref())
     }
 }

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use super::epochs::EpochVerifiers;
 use super::EVIDENCE_TOPIC;
 use crate::codec;
 use crate::consensus::{ConsensusEngine, Evidence};
@@ -14,16 +15,45 @@ use crate::network::{Network, Verdict};
 /// Verified evidence waiting to be recorded in a block, at most (the oldest is dropped).
 const MAX_POOLED_EVIDENCE: usize = 256;
 
+/// How many epochs back evidence is still checked and recorded. Whether it still slashes is
+/// the staking module's rule (its unbonding period); this only bounds the engines a node
+/// builds to check old evidence.
+pub const MAX_EVIDENCE_AGE_EPOCHS: u64 = 8;
+
 pub(super) struct EvidencePool {
     ledger: Arc<Ledger>,
     network: Option<Arc<dyn Network>>,
     /// Verified evidence not yet recorded on chain, oldest first.
     pending: Vec<Evidence>,
+    /// Key-less engines of earlier epochs (`None`: a chain without epochs).
+    earlier: Option<EpochVerifiers>,
 }
 
 impl EvidencePool {
-    pub(super) fn new(ledger: Arc<Ledger>, network: Option<Arc<dyn Network>>) -> EvidencePool {
-        EvidencePool { ledger, network, pending: Vec::new() }
+    pub(super) fn new(ledger: Arc<Ledger>, network: Option<Arc<dyn Network>>, earlier: Option<EpochVerifiers>) -> EvidencePool {
+        EvidencePool { ledger, network, pending: Vec::new(), earlier }
+    }
+
+    /// Checks `evidence` with the engine of its own epoch: `engine`, the running one of epoch
+    /// `current`, or a key-less engine of an earlier epoch at most [`MAX_EVIDENCE_AGE_EPOCHS`]
+    /// back. Evidence of a later epoch proves nothing yet.
+    pub(super) fn check(&self, evidence: &Evidence, engine: &dyn ConsensusEngine, current: u64) -> Result<(), String> {
+        if evidence.epoch == current {
+            return engine.verify_evidence(evidence).map_err(|e| e.to_string());
+        }
+        if evidence.epoch > current {
+            return Err(format!("evidence of epoch {}, which has not begun here (epoch {current})", evidence.epoch));
+        }
+        if evidence.epoch.saturating_add(MAX_EVIDENCE_AGE_EPOCHS) < current {
+            return Err(format!(
+                "evidence of epoch {} is more than {MAX_EVIDENCE_AGE_EPOCHS} epochs old (epoch {current})",
+                evidence.epoch
+            ));
+        }
+        match &self.earlier {
+            Some(verifiers) => verifiers.verify_evidence(evidence),
+            None => Err(format!("evidence of epoch {} on a chain without epochs", evidence.epoch)),
+        }
     }
 
     /// What the next block this node builds should record.
@@ -36,17 +66,15 @@ impl EvidencePool {
         self.pending.retain(|e| !recorded.contains(e));
     }
 
-    /// A new epoch began: keeps only what its engine still verifies. Evidence is bound to the
-    /// epoch whose set signed it (offender indices are that set's), and blocks of the new
-    /// epoch would be refused for recording the old epoch's.
-    pub(super) fn retain_verified(&mut self, engine: &dyn ConsensusEngine) {
+    /// A new epoch (`current`) began: keeps what is still checkable. Evidence of the epoch that
+    /// ended stays (blocks of the new epoch record it, checked with its own epoch's engine);
+    /// only evidence too old is dropped.
+    pub(super) fn retain_verified(&mut self, engine: &dyn ConsensusEngine, current: u64) {
         let before = self.pending.len();
-        self.pending.retain(|e| engine.verify_evidence(e).is_ok());
+        let pending = std::mem::take(&mut self.pending);
+        self.pending = pending.into_iter().filter(|e| self.check(e, engine, current).is_ok()).collect();
         if self.pending.len() < before {
-            tracing::warn!(
-                dropped = before - self.pending.len(),
-                "evidence of the previous epoch left unrecorded: the new epoch's engine does not verify it"
-            );
+            tracing::warn!(dropped = before - self.pending.len(), "evidence too old to record any more was dropped");
         }
     }
 
@@ -77,8 +105,8 @@ impl EvidencePool {
     /// Evidence from outside the engine: pooled only if the engine says it proves misbehaviour.
     /// The verdict for gossip: new and proven is relayed, known is not, unproven counts
     /// against the peer that relayed it.
-    pub(super) fn offer(&mut self, evidence: Evidence, engine: &dyn ConsensusEngine, source: &str) -> Verdict {
-        match engine.verify_evidence(&evidence) {
+    pub(super) fn offer(&mut self, evidence: Evidence, engine: &dyn ConsensusEngine, current: u64, source: &str) -> Verdict {
+        match self.check(&evidence, engine, current) {
             Ok(()) => match self.add(evidence) {
                 true => Verdict::Accept,
                 false => Verdict::Ignore,

@@ -251,7 +251,11 @@ impl Node {
         let start = Input::Start { committed: head.block, certificate: head.certificate, safety_state };
         let live = (ledger.clone(), mempool.clone(), network.clone());
         let io = NodeIo {
-            evidence: EvidencePool::new(ledger.clone(), network.clone()),
+            evidence: EvidencePool::new(
+                ledger.clone(),
+                network.clone(),
+                genesis.epochs.is_some().then(|| EpochVerifiers::new(maker.clone(), ledger.clone())),
+            ),
             ledger: ledger.clone(),
             mempool: mempool.clone(),
             store,

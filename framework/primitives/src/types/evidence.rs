@@ -13,10 +13,16 @@ pub type ValidatorIndex = u32;
 /// encoding that other nodes' engines can check.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Evidence {
+    /// The offender's index in the validator set of `epoch`.
     pub offender: ValidatorIndex,
     pub kind: String,
     #[serde(with = "super::serde_helpers::bytes")]
     pub proof: Vec<u8>,
+    /// The epoch of the offence: whose set `offender` indexes and whose engine checks `proof`
+    /// (signatures are bound to their epoch). A block may record evidence of an earlier epoch,
+    /// so an offence in an epoch's last blocks is still punished after the set changed.
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 impl Evidence {

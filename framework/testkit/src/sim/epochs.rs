@@ -370,7 +370,7 @@ mod tests {
     fn blocks_without_evidence_encode_as_before_and_with_it_round_trip() {
         let b = super::super::SimBlock { parent: Default::default(), height: 3, builder: 1, nonce: 9, transactions: 1 };
         assert_eq!(encode_block(&b, &[]), crate::codec::encode(&b));
-        let ev = Evidence { offender: 2, kind: "double-vote".into(), proof: vec![1, 2] };
+        let ev = Evidence { offender: 2, kind: "double-vote".into(), proof: vec![1, 2], epoch: 1 };
         let bytes = encode_block(&b, std::slice::from_ref(&ev));
         assert_eq!(decode_block(&bytes), Some((b.clone(), vec![ev])));
         let mut trailing = bytes;

@@ -92,7 +92,7 @@ fn one_slash_per_validator_and_epoch_and_again_in_a_later_epoch() {
 
     // Epoch 2: a new offence, slashed again (20% of what it holds now).
     let tokens = chain.validator(2).tokens;
-    let d = evidence(chain.index_of(2, 2), DOUBLE_VOTE, "votes at height 10");
+    let d = evidence_in(2, chain.index_of(2, 2), DOUBLE_VOTE, "votes at height 10");
     let blk = chain.block_with(vec![], vec![d.clone()]);
     let s = slashed(&blk);
     assert_eq!((s.len(), s[0].epoch, s[0].burned), (1, 2, tokens / 5));
@@ -120,7 +120,33 @@ fn evidence_against_several_validators_in_one_block_slashes_each() {
     chain.run_to(EPOCH);
     assert_eq!(chain.set(1).len(), 4);
     // A later epoch: slashed again without any unjail.
-    let blk = chain.block_with(vec![], vec![evidence(chain.index_of(1, 2), DOUBLE_VOTE, "z")]);
+    let blk = chain.block_with(vec![], vec![evidence_in(1, chain.index_of(1, 2), DOUBLE_VOTE, "z")]);
     assert_eq!(slashed(&blk)[0].epoch, 1);
     assert_eq!(chain.offences(2).len(), 2);
+}
+
+#[test]
+fn evidence_of_an_ended_epoch_recorded_in_the_next_slashes_the_stake_of_the_offence_epoch() {
+    let mut chain = Chain::new(&genesis(&[(1, 3_000), (2, 2_000), (3, 1_500)], &[30], STAKING, r#"{"double_sign_bps":2000}"#));
+    // A delegation moves v3 ahead of v2 in epoch 1's set (sets are ordered by stake): v2 is
+    // index 1 in epoch 0 and index 2 in epoch 1. An offence of epoch 0 found only in epoch 1
+    // names epoch 0's index.
+    let delegation = chain.staking(&key(30), StakingCall::delegate(key(3).public()), 1_000);
+    assert_success(&chain.block(vec![delegation]));
+    chain.run_to(EPOCH);
+    let (in_epoch_0, in_epoch_1) = (chain.index_of(0, 2), chain.index_of(1, 2));
+    assert_ne!(in_epoch_0, in_epoch_1, "{:?}", chain.set(1));
+
+    let late = evidence_in(0, in_epoch_0, DOUBLE_VOTE, "v2 voted twice in epoch 0's last block");
+    let b = chain.block_with(vec![], vec![late.clone()]);
+    let s = slashed(&b);
+    assert_eq!(s.len(), 1, "ignored: {:?}, refused: {:?}", ignored(&b), refused(&b));
+    assert_eq!((s[0].validator, s[0].epoch), (key(2).public(), 0), "epoch 0's index names v2, and the offence is epoch 0's");
+    assert_eq!(chain.offences(2)[0].epoch, 0);
+
+    // Evidence of an epoch that has not begun is ignored.
+    let early = evidence_in(5, 0, DOUBLE_VOTE, "from the future");
+    let b = chain.block_with(vec![], vec![early]);
+    assert!(slashed(&b).is_empty());
+    assert!(ignored(&b)[0].reason.contains("after the block's own epoch"), "{:?}", ignored(&b));
 }

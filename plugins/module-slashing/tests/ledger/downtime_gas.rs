@@ -121,7 +121,7 @@ fn chain_to_the_worst_block(skip: Arc<AtomicBool>) -> (Chain, Vec<Evidence>, u64
     chain.absent.clear();
     let set = chain.ledger.validator_set(2).unwrap().unwrap();
     let index = |i: u16| set.iter().position(|v| v.identity == validator_key(i).public()).unwrap() as u32;
-    let pieces = (0..PIECES).map(|i| evidence(index(i), DOUBLE_VOTE, &format!("double vote of validator {i}"))).collect();
+    let pieces = (0..PIECES).map(|i| evidence_in(2, index(i), DOUBLE_VOTE, &format!("double vote of validator {i}"))).collect();
     (chain, pieces, plain)
 }
 

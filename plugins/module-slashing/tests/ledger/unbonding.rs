@@ -29,7 +29,7 @@ fn unbondings_started_in_the_offence_epoch_are_cut_and_earlier_ones_are_not() {
     assert!(bob_unbonding > 500, "bob's shares gained epoch 0's reward: {bob_unbonding}");
     let tokens = chain.validator(1).tokens;
     let before = chain.staking_balance();
-    let b = chain.block_with(vec![], vec![evidence(chain.index_of(1, 1), DOUBLE_VOTE, "v1 in epoch 1")]);
+    let b = chain.block_with(vec![], vec![evidence_in(1, chain.index_of(1, 1), DOUBLE_VOTE, "v1 in epoch 1")]);
     let s = slashed(&b);
     assert_eq!((s.len(), s[0].epoch), (1, 1));
     let (cut_tokens, cut_bob) = (tokens / 5, bob_unbonding / 5);

@@ -6,7 +6,7 @@
 //! (The approach of `plugins/module-staking/tests/ledger/common`, copied, not shared.)
 //!
 //! Evidence is synthetic: the ledger does not verify evidence (the node's engine does before
-//! handing it to `build_block`), so any `Evidence { offender, kind, proof }` is recorded;
+//! handing it to `build_block`), so any `Evidence { offender, kind, proof, epoch }` is recorded;
 //! distinct proofs give distinct hashes.
 //!
 //! Certificates are synthetic too: a block is committed with a signer bitmap over its
@@ -96,7 +96,12 @@ pub fn bitmap_signers(certificate: &[u8], validators: usize) -> Result<Vec<u32>,
 
 /// Synthetic evidence; `tag` makes the proof (and so the hash) distinct.
 pub fn evidence(offender: u32, kind: &str, tag: &str) -> Evidence {
-    Evidence { offender, kind: kind.into(), proof: tag.as_bytes().to_vec() }
+    evidence_in(0, offender, kind, tag)
+}
+
+/// [`evidence`] of an offence in `epoch` (`offender` indexes that epoch's set).
+pub fn evidence_in(epoch: u64, offender: u32, kind: &str, tag: &str) -> Evidence {
+    Evidence { offender, kind: kind.into(), proof: tag.as_bytes().to_vec(), epoch }
 }
 
 /// A chain under test and its follower.
