@@ -36,6 +36,11 @@ impl RuntimeModule for Counter {
             other => Err(ModuleError::UnknownQuery(other.into())),
         }
     }
+    /// Reports the count at the end of every block: a hook event, read back over RPC below.
+    fn end_block(&self, cx: &mut dyn ModuleContext) -> Result<(), ModuleError> {
+        let n = cx.get(b"n")?.map_or(0, |v| v[0]);
+        cx.emit(b"count", &[n])
+    }
 }
 
 fn genesis(validator: &Keypair, user: &Keypair, modules: Vec<GenesisModule>) -> Genesis {
@@ -78,13 +83,14 @@ async fn a_pinned_module_runs_transactions_through_the_mempool() {
     .sign(&user);
     let hash = handle.submit(&aether_framework::codec::encode(&tx)).unwrap();
     wait_for_tx(&handle, hash, Duration::from_secs(20)).await;
-    match handle.transaction(&hash).unwrap() {
+    let location = match handle.transaction(&hash).unwrap() {
         aether_framework::node::TxLookup::Committed(c) => {
             assert_eq!(c.receipt.status, aether_framework::types::TxStatus::Success);
             assert_eq!(c.receipt.output, vec![1]);
+            c.location
         }
         other => panic!("not committed: {other:?}"),
-    }
+    };
 
     // Over RPC: the module's read-only questions, and what it refuses.
     let rpc_config = aether_framework::config::RpcConfig { listen: "127.0.0.1:0".parse().unwrap(), ..Default::default() };
@@ -102,6 +108,20 @@ async fn a_pinned_module_runs_transactions_through_the_mempool() {
     assert!(err.contains("unknown module") && err.contains("staking") && err.contains("(this chain runs: counter)"), "{err}");
     let view = client.module_query("counter".into(), "count".into(), None, None).await.unwrap();
     assert_eq!(view.output, vec![1], "the refused write was not kept");
+
+    // The module's end-of-block hook event of the block that counted, stored when it committed.
+    let events = client.block_events(location.height).await.unwrap();
+    assert_eq!((events.height, events.block_hash), (location.height, location.block_hash));
+    let expected = aether_rpc::HookEventView {
+        emitter: aether_framework::module::module_address("counter"),
+        module: Some("counter".into()),
+        topic: Some("count".into()),
+        topic_hex: b"count".to_vec(),
+        data: vec![1],
+    };
+    assert_eq!(events.events, vec![expected]);
+    let err = client.block_events(1_000_000).await.unwrap_err().to_string();
+    assert!(err.contains("-32010") && err.contains("block 1000000 is not committed yet (the head is at height"), "{err}");
     rpc.stop().await;
     node.shutdown().unwrap();
 }

@@ -56,7 +56,8 @@ pub mod columns {
     pub const CERTIFICATES: &str = "certificates";
     /// Tx hash -> location (block, height, index).
     pub const TX_INDEX: &str = "tx_index";
-    /// Tx hash -> receipt.
+    /// Tx hash -> receipt; block hash -> the block's hook events (`Vec<Event>`, written for
+    /// every committed block, empty or not). The hashes are domain-separated.
     pub const RECEIPTS: &str = "receipts";
     /// Address -> account: the committed head state, read by execution (one point read per
     /// account). The authenticated copy of the same data lives in the `state_*` columns.

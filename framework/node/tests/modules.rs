@@ -85,15 +85,18 @@ fn ledger() -> Ledger {
 }
 
 fn ledger_granting_mint(mint: bool) -> Ledger {
-    let genesis = Genesis {
+    Ledger::open(Arc::new(MemoryStore::new()), &bank_genesis(mint)).unwrap().with_module(Arc::new(Bank))
+}
+
+fn bank_genesis(mint: bool) -> Genesis {
+    Genesis {
         chain_id: CHAIN.into(),
         genesis_time_ms: 1000,
         modules: vec![GenesisModule { name: "bank".into(), version: 1, mint, params: String::new(), govern_chain: false }],
         epochs: None,
         accounts: vec![GenesisAccount { address: key(1).address(), balance: 1_000_000 }],
         validators: vec![GenesisValidator { name: "v".into(), identity: key(100).public(), consensus_key: vec![], stake: 1 }],
-    };
-    Ledger::open(Arc::new(MemoryStore::new()), &genesis).unwrap().with_module(Arc::new(Bank))
+    }
 }
 
 fn module_tx(nonce: u64, module: &str, call: &[u8], value: Amount) -> SignedTransaction {
@@ -274,6 +277,59 @@ fn a_hook_that_loops_runs_out_of_its_budget_alone_and_the_chain_keeps_committing
     assert_eq!(l.head().block.height, 3);
     assert_eq!(l.recompute_state_root().unwrap(), l.head().header.state_root);
     assert_eq!(follower.head().header.state_root, l.head().header.state_root);
+}
+
+#[test]
+fn hook_events_are_stored_with_the_block_and_read_back_after_reopening_the_store() {
+    use aether_api::storage::{KvRead, KvStore};
+    let store = Arc::new(MemoryStore::new());
+    let open = || {
+        Ledger::open(store.clone(), &bank_genesis(false))
+            .unwrap()
+            .with_module(Arc::new(Bank))
+            .with_module(Arc::new(Spinner))
+            .with_module(Arc::new(Ticker))
+    };
+    let l = open();
+    let mut executed = Vec::new();
+    for height in 1..=3u64 {
+        executed.push(commit(&l, vec![module_tx(height - 1, "bank", b"add", 0)]).0);
+    }
+    let tick = |n: u64| Event { emitter: module_address("ticker"), topic: b"tick".to_vec(), data: n.to_le_bytes().to_vec() };
+    let failed = Event { emitter: module_address("spinner"), topic: b"hook_failed".to_vec(), data: b"end_block: out of gas".to_vec() };
+    let check = |l: &Ledger| {
+        for (b, height) in executed.iter().zip(1u64..) {
+            let stored = l.block_events(height).unwrap().expect("committed");
+            assert_eq!(stored.block, b.block_ref());
+            assert_eq!(stored.events, b.hook_events, "height {height}: as executed, in order");
+            assert_eq!(stored.events, vec![failed.clone(), tick(height)], "height {height}");
+        }
+        assert_eq!(l.block_events(0).unwrap().unwrap().events, vec![], "genesis runs no hooks");
+        assert_eq!(l.block_events(4).unwrap(), None, "not committed yet");
+        assert_eq!(l.module_named_by(&module_address("spinner")), Some("spinner"));
+        assert_eq!(l.module_named_by(&aether_node::ledger::system_address()), None);
+    };
+    check(&l);
+    drop(l);
+    check(&open());
+
+    // Pruned with the block and its receipts.
+    let l = open();
+    let block_1 = executed[0].hash;
+    let progress = l.prune(&aether_node::ledger::Retention { keep_recent: 0, keep_blocks: 2 }, 1000).unwrap();
+    assert_eq!(progress.blocks_oldest, 2);
+    assert_eq!(l.block_events(1).unwrap_err().to_string(), "block at height 1 was pruned; the oldest block available is at height 2");
+    assert_eq!(store.get(aether_api::storage::columns::RECEIPTS, &block_1.0).unwrap(), None, "the entry is deleted, not only hidden");
+    assert_eq!(l.block_events(2).unwrap().unwrap().events, vec![failed, tick(2)]);
+
+    // A committed block whose events this node lacks (as after a snapshot) says so.
+    let mut batch = aether_api::storage::WriteBatch::default();
+    batch.delete(aether_api::storage::columns::RECEIPTS, executed[2].hash.0.to_vec());
+    store.write(batch, aether_api::storage::Durability::Synced).unwrap();
+    assert_eq!(
+        l.block_events(3).unwrap_err().to_string(),
+        "the hook events of block 3 are not stored on this node (it started from a snapshot or state sync at that block, or committed it with an older Aether)"
+    );
 }
 
 #[test]

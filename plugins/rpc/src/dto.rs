@@ -206,3 +206,47 @@ impl QueryView {
         QueryView { status: status.into(), output, reason, gas_used: outcome.gas_used, events, height }
     }
 }
+
+/// `aether_getBlockEvents`: the events of a committed block's module hooks and of the ledger
+/// itself, in emission order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockEventsView {
+    pub height: u64,
+    pub block_hash: Hash,
+    pub events: Vec<HookEventView>,
+}
+
+/// One hook event, with what an operator needs to read it without decoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookEventView {
+    pub emitter: Address,
+    /// The module whose account emitted it; `null` for the ledger's own events
+    /// (`parent_certificate_undecodable`, from the system address) or an unknown emitter.
+    pub module: Option<String>,
+    /// The topic as text (`hook_failed`, `module_upgraded`, a module's own); `null` when it is
+    /// not UTF-8 (then only `topic_hex` says what it is).
+    pub topic: Option<String>,
+    #[serde(with = "serde_helpers::bytes")]
+    pub topic_hex: Vec<u8>,
+    /// `0x` hex (for `hook_failed` and `module_upgraded`, UTF-8 text saying what happened).
+    #[serde(with = "serde_helpers::bytes")]
+    pub data: Vec<u8>,
+}
+
+impl BlockEventsView {
+    /// `module_of` names the module of an emitter address, if any.
+    pub fn new(found: aether_node::ledger::BlockEvents, module_of: impl Fn(&Address) -> Option<String>) -> BlockEventsView {
+        let events = found
+            .events
+            .into_iter()
+            .map(|e| HookEventView {
+                module: module_of(&e.emitter),
+                emitter: e.emitter,
+                topic: String::from_utf8(e.topic.clone()).ok(),
+                topic_hex: e.topic,
+                data: e.data,
+            })
+            .collect();
+        BlockEventsView { height: found.block.height, block_hash: found.block.hash, events }
+    }
+}

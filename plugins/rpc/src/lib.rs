@@ -4,6 +4,7 @@
 //! for load balancers, and the typed client that the `aether` CLI and tests use.
 //!
 //! Methods (namespace `aether_`): `status`, `health`, `getBlockByHeight`, `getBlockByHash`,
+//! `getBlockEvents` (the events of a block's module hooks, e.g. `hook_failed`),
 //! `getTransaction`, `getAccount`, `getAccountProof`, `contractQuery` (a read-only contract
 //! call on the head state), `moduleQuery`, `getValidatorSet` (an epoch's set with its proof
 //! from genesis), `getContractStorage`, `submitTransaction` (hex of the
@@ -44,8 +45,8 @@ use tokio::sync::broadcast::error::RecvError;
 use aether_vm::abi::{MAX_IO_BYTES, MAX_KEY_BYTES};
 use aether_vm::gas;
 pub use dto::{
-    AccountProofView, AccountView, BlockView, HeadView, HealthView, ModuleQueryView, PeersView, QueryView, StatusView, TransactionView,
-    ValidatorSetView,
+    AccountProofView, AccountView, BlockEventsView, BlockView, HeadView, HealthView, HookEventView, ModuleQueryView, PeersView, QueryView,
+    StatusView, TransactionView, ValidatorSetView,
 };
 pub use metrics_endpoint::MetricsLayer;
 
@@ -89,6 +90,13 @@ pub trait AetherApi {
 
     /// A transaction with its receipt once committed; `status` is `committed`, `pending` or
     /// `unknown`.
+    /// The events the module hooks and the ledger emitted in the committed block at `height`
+    /// (`hook_failed`, `module_upgraded`, a module's slashing or jailing events), stored when
+    /// it committed. Error -32010 for a height not committed yet, pruned, or whose events this
+    /// node does not have (the block it started at from a snapshot).
+    #[method(name = "getBlockEvents")]
+    fn block_events(&self, height: u64) -> RpcResult<BlockEventsView>;
+
     #[method(name = "getTransaction")]
     fn transaction(&self, hash: Hash) -> RpcResult<TransactionView>;
 
@@ -161,7 +169,9 @@ fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
 /// Ledger errors: pruned or future heights are the caller's to fix, the rest is the node's.
 fn ledger_error(e: LedgerError) -> ErrorObjectOwned {
     match e {
-        LedgerError::BlockPruned { .. } | LedgerError::State(StateError::Pruned { .. } | StateError::Future { .. }) => {
+        LedgerError::BlockPruned { .. }
+        | LedgerError::HookEventsNotStored { .. }
+        | LedgerError::State(StateError::Pruned { .. } | StateError::Future { .. }) => {
             ErrorObjectOwned::owned(HISTORY_UNAVAILABLE, e.to_string(), None::<()>)
         }
         e => internal(e),
@@ -210,6 +220,18 @@ impl AetherApiServer for Api {
 
     fn block_by_hash(&self, hash: Hash) -> RpcResult<Option<BlockView>> {
         Ok(self.node.block_by_hash(&hash).map_err(internal)?.map(|(b, c)| BlockView::new(b, c)))
+    }
+
+    fn block_events(&self, height: u64) -> RpcResult<BlockEventsView> {
+        let ledger = self.node.ledger().map_err(ledger_error)?;
+        match ledger.block_events(height).map_err(ledger_error)? {
+            Some(found) => Ok(BlockEventsView::new(found, |emitter| ledger.module_named_by(emitter).map(str::to_string))),
+            None => Err(ErrorObjectOwned::owned(
+                HISTORY_UNAVAILABLE,
+                format!("block {height} is not committed yet (the head is at height {})", ledger.head().block.height),
+                None::<()>,
+            )),
+        }
     }
 
     fn transaction(&self, hash: Hash) -> RpcResult<TransactionView> {

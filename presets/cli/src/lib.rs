@@ -20,6 +20,7 @@
 mod bench;
 mod chain;
 mod devnet;
+mod events;
 mod keys;
 mod node;
 mod snapshot;
@@ -68,6 +69,9 @@ enum Command {
     Query(tx::QueryArgs),
     /// Ask a runtime module a read-only question on a node's committed state.
     ModuleQuery(tx::ModuleQueryArgs),
+    /// The events of a committed block's module hooks and of the ledger (`hook_failed`,
+    /// `module_upgraded`, slashing and jailing), from a node.
+    Events(events::EventsArgs),
     /// An epoch's validator set from a node, checked from the genesis file as a light client
     /// does (each epoch's last header, its certificate under that epoch's set, the next set).
     Validators(staking::ValidatorsArgs),
@@ -126,6 +130,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Tx(t) => tx::run(t).await,
         Command::Query(a) => tx::query(a).await,
         Command::ModuleQuery(a) => tx::module_query(a).await,
+        Command::Events(a) => events::events(a).await,
         Command::Validators(a) => staking::validators(a).await,
         Command::Presets => {
             node::list_presets();

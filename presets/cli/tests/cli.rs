@@ -373,6 +373,31 @@ async fn staking_from_the_command_line_changes_the_next_epochs_set() {
         assert!(start.elapsed() < Duration::from_secs(60), "the change never applied: {params}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Governance executed the proposal in a hook: the block's stored hook events say so, and
+    // `aether events` shows them.
+    let head = client.status().await.unwrap().height;
+    let mut executed_at = None;
+    for height in 1..=head {
+        let view = client.block_events(height).await.unwrap();
+        if view.events.iter().any(|e| e.module.as_deref() == Some("governance") && e.topic.as_deref() == Some("governance/executed")) {
+            executed_at = Some(height);
+            break;
+        }
+    }
+    let height = executed_at.expect("a block up to the head holds governance's executed event").to_string();
+    let out = Command::new(BIN).args(["events", &height, "--rpc", &url]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && stdout.starts_with(&format!("block {height} 0x"))
+            && stdout.contains("\n  governance governance/executed 0x"),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(BIN).args(["events", "999999999", "--rpc", &url]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("block 999999999 is not committed yet (the head is at height"), "{stderr}");
+
     // The chain parameters (governance could change them: `init --staking` grants it).
     let out = Command::new(BIN).args(["module-query", "--module", "chain", "--path", "params", "--rpc", &url]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -15,10 +15,12 @@
 //! its effects are undone and the receipt says why.
 
 mod chain;
+mod events;
 mod execution;
 mod modules;
 mod retention;
 
+pub use events::BlockEvents;
 pub use retention::{PruneProgress, Retention};
 
 use std::collections::HashMap;
@@ -104,6 +106,10 @@ pub enum LedgerError {
     Vm(crate::vm::VmError),
     #[error("block at height {requested} was pruned; the oldest block available is at height {oldest}")]
     BlockPruned { requested: Height, oldest: Height },
+    /// The block is committed here but its hook events are not: this node started from a
+    /// snapshot or state sync at that block, or committed it before hook events were stored.
+    #[error("the hook events of block {height} are not stored on this node (it started from a snapshot or state sync at that block, or committed it with an older Aether)")]
+    HookEventsNotStored { height: Height },
     #[error("the data directory holds an unfinished state sync (to height {height}); run the node with state sync on to finish it (`aether run --state-sync`), or delete the data directory's db folder")]
     UnfinishedStateSync { height: Height },
 }
@@ -127,7 +133,8 @@ pub struct ExecutedBlock {
     /// The same changes applied to the authenticated state tree (its root is the header's).
     pub state: Arc<StateDelta>,
     /// Events of the block's module hooks (`hook_failed` for a hook that failed and was
-    /// reverted). Kept in memory with the block; not yet stored on commit.
+    /// reverted), in emission order. Stored when the block commits (see
+    /// [`Ledger::block_events`]).
     pub hook_events: Vec<crate::types::Event>,
 }
 
@@ -538,6 +545,8 @@ impl Ledger {
         debug_assert_eq!(delta.root, block.header.state_root);
         state::write_delta(store, &delta, &mut batch)?;
         put_block(&mut batch, block, &hash, &Certificate::default());
+        // Genesis runs no hooks (block 1 runs `init_genesis`): its list is known to be empty.
+        events::put(&mut batch, &hash, &[]);
         batch.put(columns::META, META_GENESIS, codec::encode(&hash));
         batch.put(columns::META, META_FORMAT, codec::encode(&STORE_FORMAT_VERSION));
         batch.put(columns::META, META_HEAD, codec::encode(&BlockRef { hash, height: 0 }));
@@ -872,7 +881,8 @@ impl Ledger {
     }
 
     /// Commits an executed block with the certificate that decided it: its state changes,
-    /// the block, its receipts and the new head are written in one synced batch. The block's
+    /// the block, its receipts, its hook events and the new head are written in one synced
+    /// batch. The block's
     /// parent must be the committed head.
     pub fn commit(&self, hash: &Hash, certificate: &Certificate) -> Result<Arc<ExecutedBlock>, LedgerError> {
         let executed = self.pending.lock().get(hash).cloned().ok_or(LedgerError::UnknownBlock(*hash))?;
@@ -907,6 +917,7 @@ impl Ledger {
             batch.put(columns::RECEIPTS, receipt.tx_hash.0.to_vec(), codec::encode(receipt));
             debug_assert_eq!(tx.hash(), receipt.tx_hash);
         }
+        events::put(&mut batch, hash, &executed.hook_events);
         for e in &executed.block.evidence {
             batch.put(columns::EVIDENCE, e.hash().0.to_vec(), codec::encode(&height));
         }

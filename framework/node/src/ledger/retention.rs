@@ -11,7 +11,7 @@ use crate::types::{Block, Height};
 pub(super) const META_BLOCKS_OLDEST: &[u8] = b"blocks_oldest";
 
 /// `[storage] keep_recent` and `keep_blocks`: how many recent heights of state (for proofs
-/// and snapshots) and of blocks (with their receipts and transaction index) a node keeps.
+/// and snapshots) and of blocks (with their receipts, hook events and transaction index) a node keeps.
 /// `0` keeps everything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Retention {
@@ -85,6 +85,7 @@ impl Ledger {
                         batch.delete(columns::TX_INDEX, h.0.to_vec());
                         batch.delete(columns::RECEIPTS, h.0.to_vec());
                     }
+                    super::events::delete(&mut batch, &hash);
                     batch.delete(columns::BLOCKS, hash.0.to_vec());
                     batch.delete(columns::CERTIFICATES, hash.0.to_vec());
                     batch.delete(columns::BLOCK_INDEX, oldest.to_be_bytes().to_vec());
