@@ -2,11 +2,13 @@
 
 use aether_api::chain::{ChainCall, ChainParams, CHAIN_MODULE};
 use aether_api::module::{valid_module_name, ModuleContext};
+use aether_module_staking::StakingCall;
+use aether_primitives::types::{Address, Amount, PublicKey};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{GovernanceError, Result};
-use crate::state::{self, Proposal, Status, VoteOption};
+use crate::state::{self, DelegatorVote, Proposal, Status, VoteOption};
 use crate::NAME;
 
 /// Longest call accepted (a proposal of 8 actions of a few hundred bytes each fits easily).
@@ -35,8 +37,10 @@ pub enum GovernanceCall {
     /// Opens a proposal; the value is its deposit (at least `min_deposit`). Returns the id
     /// (borsh `u64`).
     Submit { title: String, actions: Vec<ProposalAction> },
-    /// A validator of the current epoch's set votes on a proposal in voting (again: replaces
-    /// its vote).
+    /// Votes on a proposal in voting (again: replaces the caller's vote). A validator of the
+    /// current epoch's set votes from its identity key's address; anyone else votes as a
+    /// delegator, with its delegations to that set (staking's `BondedDelegations`), which the
+    /// tally moves from their validators' votes to this one.
     Vote { proposal: u64, option: VoteOption },
     /// Internal: only the module itself calls it (from its `end_block`), to run a due
     /// proposal's actions so that a failing action undoes them all.
@@ -161,13 +165,15 @@ pub fn run(cx: &mut dyn ModuleContext, call: GovernanceCall) -> Result<Vec<u8>> 
             }
             let (caller, epoch) = (cx.caller(), cx.epoch());
             let set = cx.validator_set(epoch)?.unwrap_or_default();
-            let voter = set
-                .iter()
-                .find(|v| v.identity.address() == caller)
-                .map(|v| v.identity)
-                .ok_or(GovernanceError::NotValidator { caller, epoch })?;
-            state::save(cx, &state::vote_key(id, &voter.0), &option)?;
-            cx.emit(b"governance/vote", &borsh_bytes(&(id, voter, option)))?;
+            // A validator of the set votes from its identity key's address, with its whole
+            // stake less what its voting delegators take; any other caller votes as a
+            // delegator.
+            if let Some(voter) = set.iter().find(|v| v.identity.address() == caller).map(|v| v.identity) {
+                state::save(cx, &state::vote_key(id, &voter.0), &option)?;
+                cx.emit(b"governance/vote", &borsh_bytes(&(id, voter, option)))?;
+                return Ok(vec![]);
+            }
+            delegator_vote(cx, id, caller, epoch, option)?;
             Ok(vec![])
         }
         GovernanceCall::Execute { proposal: id } => {
@@ -192,6 +198,32 @@ pub fn run(cx: &mut dyn ModuleContext, call: GovernanceCall) -> Result<Vec<u8>> 
             Ok(vec![])
         }
     }
+}
+
+/// Records a delegator's vote with its delegations to the current set, as staking reports
+/// them now (the snapshot the tally counts: see [`crate::tally`]).
+fn delegator_vote(cx: &mut dyn ModuleContext, id: u64, delegator: Address, epoch: u64, option: VoteOption) -> Result<()> {
+    let answer = cx.call_module(aether_module_staking::NAME, &StakingCall::bonded_delegations(delegator).encode())?;
+    let delegations: Vec<(PublicKey, Amount)> = borsh::from_slice(&answer).map_err(|e| GovernanceError::StakingAnswer(e.to_string()))?;
+    if delegations.is_empty() {
+        return Err(GovernanceError::NoVotingPower { caller: delegator, epoch });
+    }
+    if delegations.len() > state::MAX_VOTE_DELEGATIONS {
+        return Err(GovernanceError::TooManyDelegations { delegator, count: delegations.len(), max: state::MAX_VOTE_DELEGATIONS });
+    }
+    let key = state::delegator_vote_key(id, &delegator);
+    if cx.get(&key)?.is_none() {
+        let count = state::delegator_vote_count(cx, id)?;
+        if count >= state::MAX_DELEGATOR_VOTES {
+            return Err(GovernanceError::DelegatorVotesFull { proposal: id, max: state::MAX_DELEGATOR_VOTES });
+        }
+        state::save(cx, &state::delegator_vote_count_key(id), &(count + 1))?;
+    }
+    let tokens =
+        delegations.iter().try_fold(0 as Amount, |sum, (_, t)| sum.checked_add(*t)).ok_or(GovernanceError::Overflow("delegated tokens"))?;
+    state::save(cx, &key, &DelegatorVote { option, delegations })?;
+    cx.emit(b"governance/delegator_vote", &borsh_bytes(&(id, delegator, option, tokens)))?;
+    Ok(())
 }
 
 /// Why a call to the ledger's chain settings can never succeed, if it cannot: it does not

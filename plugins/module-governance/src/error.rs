@@ -36,9 +36,19 @@ pub enum GovernanceError {
     #[error("proposal {proposal} is not in voting (it is {status}); votes are taken until the end of epoch {voting_end_epoch}")]
     VotingClosed { proposal: u64, status: Status, voting_end_epoch: u64 },
     #[error(
-        "{caller} is not the address of a validator in epoch {epoch}'s set: only validators vote (delegators do not, in this version)"
+        "{caller} has no voting power: it is neither a validator of epoch {epoch}'s set (voting from its identity key's address) nor a delegator to one"
     )]
-    NotValidator { caller: Address, epoch: u64 },
+    NoVotingPower { caller: Address, epoch: u64 },
+    #[error(
+        "proposal {proposal} already counts {max} delegator votes, the most one proposal takes; a delegator not counted is represented by its validator's vote"
+    )]
+    DelegatorVotesFull { proposal: u64, max: u32 },
+    #[error(
+        "{delegator} delegates to {count} validators of the set; a delegator vote counts at most {max} (its other delegations would be left out): consolidate delegations or let the validators vote"
+    )]
+    TooManyDelegations { delegator: Address, count: usize, max: usize },
+    #[error("staking's answer to BondedDelegations does not decode: {0}")]
+    StakingAnswer(String),
     #[error("Execute is governance's own call (it runs a passed proposal's actions); the caller is {0}")]
     NotSelf(Address),
     #[error("proposal {0} is not due for execution in this block")]

@@ -8,6 +8,8 @@
 //!    `voting_end_epoch`), and their number is the stored open count.
 //! 3. The passed proposals are exactly those queued (`q/`, under their `execute_at`).
 //! 4. Every proposal's id is below `next_id`.
+//! 5. Each proposal's delegator-vote count is the number of its delegator votes, at most
+//!    `MAX_DELEGATOR_VOTES` (the bound the tally relies on).
 
 use aether_api::module::ModuleContext;
 use aether_primitives::types::Amount;
@@ -41,6 +43,13 @@ pub fn check(cx: &mut dyn ModuleContext) -> Result<String> {
         }
         let p: Proposal = state::proposal(cx, id)?;
         proposals += 1;
+        let (delegator_votes, counted) = (count(cx, &state::delegator_votes_prefix(id))?, state::delegator_vote_count(cx, id)?);
+        if delegator_votes != u64::from(counted) || counted > state::MAX_DELEGATOR_VOTES {
+            return broken(format!(
+                "proposal {id} has {delegator_votes} delegator votes, its count says {counted} (at most {})",
+                state::MAX_DELEGATOR_VOTES
+            ));
+        }
         if p.holds_deposit() {
             held = held.checked_add(p.deposit).ok_or(GovernanceError::Invariant("Σ deposits overflows u128".into()))?;
         }

@@ -1,7 +1,8 @@
 //! # aether-module-governance
 //!
 //! The governance runtime module (`"governance"`, version 1): anyone submits a proposal — a
-//! title and a list of module calls — with a deposit; the validators vote, weighted by stake;
+//! title and a list of module calls — with a deposit; validators and delegators vote,
+//! weighted by stake (a delegator's own vote overrides its validator's for its tokens);
 //! at the end of the voting period the proposal is tallied against a quorum, a threshold and a
 //! veto; a passed proposal's calls run as the governance module after a timelock, all or
 //! nothing. A module that accepts calls from `module_address("governance")` thereby gets
@@ -29,14 +30,24 @@
 //! the old state, the block's committed state has the change. (At most 16 tallies per epoch
 //! and 4 executions per block; beyond that the rest wait one epoch / block.)
 //!
-//! **Voting power.** The voter is the transaction's sender: a validator votes from the
-//! address of its identity key (`identity.address()`, so with the identity key, not a
-//! separate staking operator's), and must be in the current epoch's set when it votes. A vote is recorded per validator (a new vote replaces the old) and counts
-//! with the validator's stake in the set of the epoch the tally runs in; a validator no longer
-//! in that set counts for nothing.
+//! **Voting power** (Cosmos x/gov's rule). The voter is the transaction's sender. A
+//! validator votes from the address of its identity key (`identity.address()`, so with the
+//! identity key, not a separate staking operator's), and must be in the current epoch's set
+//! when it votes; its vote counts with its stake in the set of the epoch the tally runs in
+//! (a validator no longer in that set counts for nothing). Any other sender votes as a
+//! delegator: staking's `BondedDelegations` gives its tokens with each validator of the
+//! current set, recorded with the vote (none: refused, "has no voting power"; more than
+//! [`state::MAX_VOTE_DELEGATIONS`] validators: refused). At the tally those tokens leave
+//! their validators' votes for the delegator's option; a delegator that does not vote
+//! follows its validator. A new vote replaces the old (a delegator's refreshes its
+//! snapshot). At most [`state::MAX_DELEGATOR_VOTES`] delegators vote per proposal. Rules,
+//! the snapshot choice and costs: [`tally`]. A delegator vote costs about 190k gas with a
+//! set of 2 and 470k with 16 delegations in a set of 16 (it walks the set: roughly 20k per
+//! member), a validator's about 84k.
 //!
 //! **Events** (emitted by the module's address): `governance/submit` (borsh `(id, proposer,
 //! deposit, voting_end_epoch)`), `governance/vote` (`(id, identity, option)`),
+//! `governance/delegator_vote` (`(id, delegator address, option, tokens)`),
 //! `governance/tally` (`(id, status text)`), `governance/executed` (`id`),
 //! `governance/execution_failed` (`(id, reason)`).
 //!
@@ -89,8 +100,8 @@
 //!
 //! What it is **not** (yet): it needs an epoch schedule (without one `end_epoch` never runs
 //! and nothing is tallied; the context does not say whether the chain has epochs, so genesis
-//! cannot refuse it); delegators do not vote (no inheritance or override of their
-//! validator's vote); no deposit top-ups (`Deposit`) or deposit period: the whole deposit
+//! cannot refuse it); delegations are snapshotted at vote time, not read at the tally
+//! ([`tally`]); no deposit top-ups (`Deposit`) or deposit period: the whole deposit
 //! comes with `Submit`; no cancellation; proposals cannot call the governance module itself
 //! (so its own parameters change only with a new genesis); a proposal's actions cannot carry
 //! value; the epoch length is out of reach (genesis fixes it); the `UNFINISHED` case of
@@ -162,7 +173,7 @@ impl RuntimeModule for Governance {
 pub fn register(registry: &mut aether_api::registry::Registry) {
     registry.modules.register(
         NAME,
-        "governance: deposit-backed proposals of module calls, validator votes by stake, quorum/threshold/veto, timelocked all-or-nothing execution",
+        "governance: deposit-backed proposals of module calls, validator and delegator votes by stake, quorum/threshold/veto, timelocked all-or-nothing execution",
         Box::new(|| std::sync::Arc::new(Governance)),
     );
 }

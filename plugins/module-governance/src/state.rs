@@ -9,12 +9,14 @@
 //! | `open` | `u32` | proposals in voting |
 //! | `p/` ‖ id (8) | [`Proposal`] | every proposal ever submitted |
 //! | `v/` ‖ id (8) ‖ voter identity (32) | [`VoteOption`] | a validator's vote (a new vote replaces it) |
+//! | `w/` ‖ id (8) ‖ delegator (20) | [`DelegatorVote`] | a delegator's vote with its delegations at vote time (a new vote replaces it) |
+//! | `n/` ‖ id (8) | `u32` | delegator votes on the proposal (at most [`MAX_DELEGATOR_VOTES`]) |
 //! | `e/` ‖ voting end epoch (8) ‖ id (8) | empty | proposals in voting, by the epoch their voting ends |
 //! | `q/` ‖ execution height (8) ‖ id (8) | empty | passed proposals waiting for their height |
 //! | `x/` ‖ id (8) | empty | proposals taken from `q/` by this block's `begin_block`, run by its `end_block` |
 
 use aether_api::module::ModuleContext;
-use aether_primitives::types::{Address, Amount, Height};
+use aether_primitives::types::{Address, Amount, Height, PublicKey};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +29,18 @@ pub const NEXT_ID: &[u8] = b"next_id";
 pub const OPEN: &[u8] = b"open";
 pub const PROPOSALS: &[u8] = b"p/";
 pub const VOTES: &[u8] = b"v/";
+pub const DELEGATOR_VOTES: &[u8] = b"w/";
+pub const DELEGATOR_VOTE_COUNTS: &[u8] = b"n/";
+
+/// Delegator votes one proposal takes at most: the tally reads each, so this bounds its work
+/// (about 43k gas per vote of 16 entries: [`MAX_TALLIES_PER_EPOCH`](crate::tally::MAX_TALLIES_PER_EPOCH)
+/// full proposals take about 88M of the epoch hook's 200M, the validators' votes the rest; see
+/// [`crate::tally`]). A delegator already counted may still change its vote when the
+/// proposal is full.
+pub const MAX_DELEGATOR_VOTES: u32 = 128;
+/// Validators of the set one delegator vote may draw on at most: each is an entry of the
+/// stored vote that the tally reads, so this bounds one vote's size and tally cost.
+pub const MAX_VOTE_DELEGATIONS: usize = 16;
 pub const VOTING_ENDS: &[u8] = b"e/";
 pub const QUEUE: &[u8] = b"q/";
 pub const EXECUTING: &[u8] = b"x/";
@@ -39,6 +53,16 @@ pub enum VoteOption {
     Abstain,
     /// A no that, above `veto_bps` of all votes, rejects the proposal and burns its deposit.
     NoWithVeto,
+}
+
+/// A delegator's vote, recorded with what it had bonded when it voted: `delegations` are
+/// (validator identity, tokens) with the validators of the voting epoch's set, as staking's
+/// `BondedDelegations` answered. At the tally each amount moves from its validator's power to
+/// `option` (capped by what that validator has left in the tally epoch's set).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct DelegatorVote {
+    pub option: VoteOption,
+    pub delegations: Vec<(PublicKey, Amount)>,
 }
 
 /// Where a proposal stands.
@@ -120,6 +144,15 @@ pub fn proposal_key(id: u64) -> Vec<u8> {
 pub fn vote_key(id: u64, voter: &[u8; 32]) -> Vec<u8> {
     [VOTES, &id.to_be_bytes(), voter].concat()
 }
+pub fn delegator_votes_prefix(id: u64) -> Vec<u8> {
+    [DELEGATOR_VOTES, &id.to_be_bytes()].concat()
+}
+pub fn delegator_vote_key(id: u64, delegator: &Address) -> Vec<u8> {
+    [DELEGATOR_VOTES, &id.to_be_bytes(), &delegator.0].concat()
+}
+pub fn delegator_vote_count_key(id: u64) -> Vec<u8> {
+    [DELEGATOR_VOTE_COUNTS, &id.to_be_bytes()].concat()
+}
 pub fn voting_end_prefix(epoch: u64) -> Vec<u8> {
     [VOTING_ENDS, &epoch.to_be_bytes()].concat()
 }
@@ -177,4 +210,9 @@ pub fn open_count(cx: &mut dyn ModuleContext) -> Result<u32> {
 
 pub fn set_open_count(cx: &mut dyn ModuleContext, open: u32) -> Result<()> {
     save(cx, OPEN, &open)
+}
+
+/// Delegator votes recorded on proposal `id`.
+pub fn delegator_vote_count(cx: &mut dyn ModuleContext, id: u64) -> Result<u32> {
+    Ok(load(cx, &delegator_vote_count_key(id), "delegator vote count")?.unwrap_or(0))
 }

@@ -1,14 +1,36 @@
 //! The end of voting: at the end of each epoch, every proposal whose voting ends with that
 //! epoch is tallied with that epoch's validator set.
 //!
+//! **Who counts (Cosmos x/gov's rule).** The total is the set's stake (bonded stake). Each
+//! delegator vote moves its recorded tokens with each validator from that validator's power to
+//! the delegator's option (at most what the validator has left in the set; a validator out of
+//! the set gives nothing). Each validator that voted then adds what it has left — its own
+//! bond and its non-voting delegators' tokens — to its option. A delegator that does not vote
+//! follows its validator; if that validator did not vote either, its tokens are not counted.
+//! Quorum, veto and threshold are then judged as before ([`outcome`]).
+//!
+//! **Snapshot at vote, not at tally.** A delegator vote stores the delegator's tokens with
+//! each validator of the set *when it votes* (staking's `BondedDelegations`), so the tally
+//! reads one record per delegator vote and never walks the chain's delegations. The price: a
+//! delegation changed after the vote (more bonded, unbonded, a reward or slash) counts as it
+//! was until the delegator votes again (which refreshes the snapshot). The tally caps every
+//! moved amount at the validator's power in the tally set, so no option ever gets more than
+//! the set's stake, but a delegator that unbonded after voting still takes its old tokens out
+//! of its validator's vote. Cosmos reads delegations at the tally instead, which has no such
+//! staleness but costs the tally a walk of every voter's delegations.
+//!
 //! Work per `end_epoch` is bounded: at most [`MAX_TALLIES_PER_EPOCH`] proposals (the rest
 //! stay in voting, already past their end, and are tallied at the end of the next epoch with
-//! its set), each reading one vote per member of the set (≤ 512). Measured in `tests/ledger/gas.rs`
-//! at the ledger's prices: 27.0M gas for 16 proposals with 256 validators, about 6.6k per
-//! proposal and member, so about 54M with 512 validators, of the hook's 200M
-//! (`HOOK_GAS_PER_EPOCH`).
+//! its set), each reading one vote per member of the set (≤ 512) and at most
+//! [`MAX_DELEGATOR_VOTES`](state::MAX_DELEGATOR_VOTES) delegator votes of at most
+//! [`MAX_VOTE_DELEGATIONS`](state::MAX_VOTE_DELEGATIONS) entries. Measured in
+//! `tests/ledger/gas.rs` at the ledger's prices: 27.0M gas for 16 proposals with 256
+//! validators, about 6.6k per proposal and member, so about 54M with 512 validators; and at
+//! most about 43k per delegator vote of 16 entries, so about 88M for 16 proposals of 128
+//! delegator votes each: together under the hook's 200M (`HOOK_GAS_PER_EPOCH`).
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use aether_api::module::ModuleContext;
 use aether_primitives::types::{Amount, ValidatorEntry};
@@ -16,7 +38,7 @@ use aether_primitives::types::{Amount, ValidatorEntry};
 use crate::calls::borsh_bytes;
 use crate::error::{GovernanceError, Result};
 use crate::params::Params;
-use crate::state::{self, Status, Tally, VoteOption};
+use crate::state::{self, DelegatorVote, Status, Tally, VoteOption};
 
 /// 100% in basis points.
 pub const BPS: u16 = 10_000;
@@ -102,16 +124,35 @@ fn tally(cx: &mut dyn ModuleContext, p: &Params, epoch: u64, id: u64, set: &[Val
     }
     let mut t = Tally { epoch, ..Tally::default() };
     let overflow = || GovernanceError::Overflow("tally");
+    // Each member's power left for its own vote, once its voting delegators took theirs.
+    let mut power: BTreeMap<[u8; 32], Amount> = BTreeMap::new();
     for member in set {
         t.total = t.total.checked_add(member.stake).ok_or_else(overflow)?;
+        power.insert(member.identity.0, member.stake);
+    }
+    // Delegator votes first, in delegator-address order (deterministic; the order matters
+    // only when snapshots exceed a validator's stake in the tally set, e.g. after a slash).
+    let prefix = state::delegator_votes_prefix(id);
+    let mut after: Option<Vec<u8>> = None;
+    for _ in 0..state::MAX_DELEGATOR_VOTES {
+        let Some(key) = cx.next_key(&prefix, after.as_deref())? else { break };
+        let vote: DelegatorVote = state::load(cx, &key, "delegator vote")?.ok_or(GovernanceError::Corrupt("delegator vote"))?;
+        for (validator, tokens) in &vote.delegations {
+            // A validator out of the tally set has no power to give; one whose stake shrank
+            // since the vote (a slash, unbondings) gives at most what it has left.
+            let Some(left) = power.get_mut(&validator.0) else { continue };
+            let moved = (*tokens).min(*left);
+            *left -= moved;
+            let bucket = bucket(&mut t, vote.option);
+            *bucket = bucket.checked_add(moved).ok_or_else(overflow)?;
+        }
+        after = Some(key);
+    }
+    for member in set {
         let Some(option) = state::load::<VoteOption>(cx, &state::vote_key(id, &member.identity.0), "vote")? else { continue };
-        let bucket = match option {
-            VoteOption::Yes => &mut t.yes,
-            VoteOption::No => &mut t.no,
-            VoteOption::Abstain => &mut t.abstain,
-            VoteOption::NoWithVeto => &mut t.no_with_veto,
-        };
-        *bucket = bucket.checked_add(member.stake).ok_or_else(overflow)?;
+        let left = power.get(&member.identity.0).copied().unwrap_or(0);
+        let bucket = bucket(&mut t, option);
+        *bucket = bucket.checked_add(left).ok_or_else(overflow)?;
     }
     let height = cx.height();
     proposal.status = match outcome(p, &t)? {
@@ -138,6 +179,16 @@ fn tally(cx: &mut dyn ModuleContext, p: &Params, epoch: u64, id: u64, set: &[Val
     state::set_open_count(cx, open)?;
     cx.emit(b"governance/tally", &borsh_bytes(&(id, proposal.status.to_string())))?;
     state::save(cx, &state::proposal_key(id), &proposal)
+}
+
+/// The amount of `t` that `option` adds to.
+fn bucket(t: &mut Tally, option: VoteOption) -> &mut Amount {
+    match option {
+        VoteOption::Yes => &mut t.yes,
+        VoteOption::No => &mut t.no,
+        VoteOption::Abstain => &mut t.abstain,
+        VoteOption::NoWithVeto => &mut t.no_with_veto,
+    }
 }
 
 #[cfg(test)]

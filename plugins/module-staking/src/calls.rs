@@ -23,7 +23,7 @@ pub const VERIFY_GAS: u64 = 50_000;
 
 /// A call to the staking module: `Action::Module { module: "staking", call:
 /// borsh(StakingCall), value, .. }`. Borsh encodes the variant as one byte in declaration
-/// order (Register = 0 … Slash = 5, UpdateParams = 6), then the fields in order (`PublicKey` 32 bytes, `Vec` and
+/// order (Register = 0 … Slash = 5, UpdateParams = 6, BondedDelegations = 7), then the fields in order (`PublicKey` 32 bytes, `Vec` and
 /// `String` a `u32` LE length then the bytes, integers LE, `bool` one byte).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum StakingCall {
@@ -44,6 +44,13 @@ pub enum StakingCall {
     /// `params_json` (a JSON object) names, checked as genesis checks them
     /// ([`Params::updated`](crate::Params::updated)); applies from the next call or hook.
     UpdateParams { params_json: String },
+    /// Read-only, from anyone: `delegator`'s delegations to the validators of the current
+    /// epoch's set (the stake that votes), as borsh `Vec<(PublicKey, Amount)>` — identity and
+    /// what its shares are worth now — in set order, delegations of zero left out. Governance
+    /// calls it to weigh a delegator's vote. Work is bounded by the set (at most
+    /// `MAX_VALIDATORS` = 512 members): one storage read per member, one more per delegation
+    /// found, each charged as the context charges reads.
+    BondedDelegations { delegator: Address },
 }
 
 /// The message a validator's identity key signs to register: `REGISTRATION_DOMAIN ‖
@@ -83,6 +90,9 @@ impl StakingCall {
     pub fn update_params(params_json: &str) -> Self {
         StakingCall::UpdateParams { params_json: params_json.into() }
     }
+    pub fn bonded_delegations(delegator: Address) -> Self {
+        StakingCall::BondedDelegations { delegator }
+    }
     /// The bytes for `Action::Module::call`.
     pub fn encode(&self) -> Vec<u8> {
         aether_primitives::codec::encode(self)
@@ -100,6 +110,7 @@ impl StakingCall {
             StakingCall::SetCommission { .. } => "SetCommission",
             StakingCall::Slash { .. } => "Slash",
             StakingCall::UpdateParams { .. } => "UpdateParams",
+            StakingCall::BondedDelegations { .. } => "BondedDelegations",
         }
     }
 }
@@ -266,7 +277,31 @@ pub fn run(cx: &mut dyn ModuleContext, call: StakingCall) -> Result<Vec<u8>> {
             cx.emit(b"staking/params", params_json.as_bytes())?;
             Ok(vec![])
         }
+        StakingCall::BondedDelegations { delegator } => Ok(borsh_bytes(&bonded_delegations(cx, &delegator)?)),
     }
+}
+
+/// `delegator`'s nonzero delegations to the current epoch's set, in set order: the set bounds
+/// the walk (a delegator's delegations are keyed by validator first, so this is the bounded
+/// way to find them without a reverse index).
+pub fn bonded_delegations(cx: &mut dyn ModuleContext, delegator: &Address) -> Result<Vec<(PublicKey, Amount)>> {
+    let epoch = cx.epoch();
+    let set = cx.validator_set(epoch)?.unwrap_or_default();
+    let mut out = Vec::new();
+    for member in &set {
+        let shares = state::shares(cx, &member.identity, delegator)?;
+        if shares == 0 {
+            continue;
+        }
+        // With staking as the validator source every member is registered here; on a chain
+        // whose set comes from elsewhere, a member staking does not know holds no delegation.
+        let Some(v) = state::validator(cx, &member.identity)? else { continue };
+        let tokens = state::tokens_of(&v, shares)?;
+        if tokens > 0 {
+            out.push((member.identity, tokens));
+        }
+    }
+    Ok(out)
 }
 
 /// Refuses a new unbonding entry past `max` for (validator, delegator); reads at most `max`

@@ -17,6 +17,9 @@
 //!   [`registration_message`]. `UpdateParams` is accepted only from the governance module
 //!   (param `governance`, default `"governance"`): a partial JSON object, checked like
 //!   genesis; `min_self_bond` and `unbonding_epochs` stay as genesis set them.
+//!   `BondedDelegations { delegator }` is read-only (anyone may call it): the delegator's
+//!   tokens with each validator of the current set, which governance weighs delegator votes
+//!   with.
 //! - Storage layout: [`state`]. Per-epoch work and its bound: [`epoch`].
 //! - Queries: `params`, `validator` (32-byte identity), `validators` (empty or the last
 //!   identity of the previous page), `delegation` (borsh `(Address, PublicKey)`), `unbonding`

@@ -32,7 +32,9 @@ pub(crate) enum TxCommand {
     Unjail(crate::staking::UnjailArgs),
     /// Open a governance proposal: module calls run, all or nothing, if it passes.
     Propose(crate::staking::ProposeArgs),
-    /// Vote on a governance proposal (as a validator of the current set).
+    /// Vote on a governance proposal: a validator of the current set (with its identity key)
+    /// votes its stake; anyone delegating to the set votes its delegated tokens, which then
+    /// leave its validators' votes for this one.
     Vote(crate::staking::VoteArgs),
 }
 

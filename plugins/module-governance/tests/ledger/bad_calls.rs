@@ -30,7 +30,7 @@ fn bad_calls_fail_with_clear_messages_charge_the_fee_and_change_nothing_else() {
     let b = chain.block(txs);
     let expected = [
         format!(
-            "module governance: {} is not the address of a validator in epoch 0's set: only validators vote (delegators do not, in this version)",
+            "module governance: {} has no voting power: it is neither a validator of epoch 0's set (voting from its identity key's address) nor a delegator to one",
             user.address()
         ),
         "module governance: the deposit (the call's value) is 999; at least min_deposit = 1000 is needed".into(),

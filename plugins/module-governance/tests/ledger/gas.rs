@@ -15,8 +15,10 @@ use std::sync::Arc;
 use crate::common::*;
 use aether_api::module::{ModuleContext, ModuleError, RuntimeModule, HOOK_GAS_PER_BLOCK, HOOK_GAS_PER_EPOCH};
 use aether_module_governance::execution::MAX_EXECUTIONS_PER_BLOCK;
+use aether_module_governance::state::{MAX_DELEGATOR_VOTES, MAX_VOTE_DELEGATIONS};
 use aether_module_governance::tally::MAX_TALLIES_PER_EPOCH;
-use aether_module_governance::{execution, tally, Governance, Status, VoteOption::*};
+use aether_module_governance::{execution, tally, Governance, GovernanceCall, Status, VoteOption::*};
+use aether_module_staking::StakingCall;
 use aether_primitives::types::*;
 
 /// Governance, plus calls `measure_tally` (this epoch's `end_epoch` work) and
@@ -113,4 +115,46 @@ fn tallying_the_most_proposals_an_epoch_takes_fits_the_epoch_hook_budget() {
     let at_512 = per_member * MAX_TALLIES_PER_EPOCH as u64 * 512;
     eprintln!("tally of {MAX_TALLIES_PER_EPOCH} proposals, {n} validators: {gas} gas (~{per_member} per proposal and member); with 512 ≈ {at_512} of {HOOK_GAS_PER_EPOCH}");
     assert!(2 * at_512 < HOOK_GAS_PER_EPOCH);
+}
+
+#[test]
+fn tallying_the_most_proposals_with_delegator_votes_fits_the_epoch_hook_budget() {
+    // 16 validators; 16 delegators, each delegating to all of them (the most one vote draws
+    // on) in epoch 0 and voting on each of 16 proposals in epoch 1.
+    let n = MAX_VOTE_DELEGATIONS as u8;
+    let validators: Vec<(u8, Amount)> = (1..=n).map(|i| (i, 10_000)).collect();
+    let delegators: Vec<u8> = (100..100 + n).collect();
+    let users: Vec<u8> = delegators.iter().copied().chain([30]).collect();
+    let mut chain = Chain::with_governance(&genesis(&validators, &users, r#"{"voting_epochs":1}"#), Arc::new(Metered));
+    let mut txs = Vec::new();
+    for d in &delegators {
+        for v in 1..=n {
+            txs.push(chain.tx_with_gas(&key(*d), "staking", StakingCall::delegate(key(v).public()).encode(), 100, 1_000_000));
+        }
+    }
+    assert_success(&chain.block(txs));
+    chain.run_to(3);
+    let user = key(30);
+    let txs = (0..MAX_TALLIES_PER_EPOCH).map(|i| chain.submit(&user, &format!("p{i}"), vec![], 1_000)).collect();
+    assert_success(&chain.block(txs)); // height 4, epoch 1
+    let mut txs = Vec::new();
+    for id in 1..=MAX_TALLIES_PER_EPOCH as u64 {
+        for d in &delegators {
+            txs.push(chain.tx_with_gas(&key(*d), "governance", GovernanceCall::vote(id, No).encode(), 0, 1_000_000));
+        }
+    }
+    let b = chain.block(txs);
+    assert_success(&b);
+    let vote_gas = b.receipts[0].gas_used;
+    let gas = measure(&mut chain, "measure_tally"); // height 6, before the real end_epoch
+    assert!((1..=MAX_TALLIES_PER_EPOCH as u64).all(|id| chain.proposal(id).tally.unwrap().no == 16 * 1_600));
+    // Everything the tally read, validators included, charged to the delegator votes: an
+    // upper bound per vote of 16 entries.
+    let per_vote = gas / (MAX_TALLIES_PER_EPOCH as u64 * u64::from(n));
+    let at_cap = per_vote * MAX_TALLIES_PER_EPOCH as u64 * u64::from(MAX_DELEGATOR_VOTES);
+    eprintln!(
+        "delegator vote with {n} delegations: {vote_gas} gas; tally of {MAX_TALLIES_PER_EPOCH} proposals with {n} delegator votes each: {gas} gas (~{per_vote} per vote); with {MAX_DELEGATOR_VOTES} per proposal ≈ {at_cap} of {HOOK_GAS_PER_EPOCH}"
+    );
+    // The validators' part (the test above) takes at most half the budget; this the other.
+    assert!(2 * at_cap < HOOK_GAS_PER_EPOCH);
 }

@@ -3,6 +3,7 @@
 mod bad_calls;
 mod chain_params;
 mod common;
+mod delegators;
 mod execution;
 mod gas;
 mod tally;
