@@ -152,3 +152,25 @@ fn operator_calls_are_the_operators_alone_and_within_their_limits() {
     chain.run_to(6);
     assert_eq!(chain.set(2), names(&[("v2", 4_500), ("v1", 1_000)]));
 }
+
+#[test]
+fn bonded_delegations_lists_a_delegators_tokens_with_each_validator_of_the_current_set() {
+    let mut chain = Chain::new(&genesis(&[(1, 5_000), (2, 6_000), (3, 7_000)], &[40, 41], ""));
+    let (d, nobody) = (key(40), key(41));
+    let txs = vec![
+        chain.staking(&d, StakingCall::delegate(key(1).public()), 1_000),
+        chain.staking(&d, StakingCall::delegate(key(3).public()), 300),
+    ];
+    assert_success(&chain.block(txs));
+    let ask = |chain: &mut Chain, who: &Keypair| chain.staking(&key(41), StakingCall::bonded_delegations(who.address()), 0);
+    let txs = vec![ask(&mut chain, &d), ask(&mut chain, &nobody), chain.staking(&key(41), StakingCall::bonded_delegations(d.address()), 5)];
+    let b = chain.block(txs);
+    let answer: Vec<(PublicKey, Amount)> = borsh::from_slice(&b.receipts[0].output).unwrap();
+    // In the order of the current set (genesis order in epoch 0); none with validator 2.
+    let set: Vec<PublicKey> = chain.ledger.validator_set(0).unwrap().unwrap().iter().map(|v| v.identity).collect();
+    let mut want = vec![(key(1).public(), 1_000), (key(3).public(), 300)];
+    want.sort_by_key(|(id, _)| set.iter().position(|s| s == id));
+    assert_eq!(answer, want);
+    assert_eq!(borsh::from_slice::<Vec<(PublicKey, Amount)>>(&b.receipts[1].output).unwrap(), vec![], "no delegation: empty");
+    assert_eq!(failure(&b, 2), "module staking: BondedDelegations takes no value; the transaction sent 5 (it is refunded)");
+}
