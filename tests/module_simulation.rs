@@ -81,6 +81,23 @@ const MIN_SELF_BOND: Amount = 1_000;
 const MIN_DEPOSIT: Amount = 1_000;
 const STAKING_PARAMS: &str = r#"{"min_self_bond":1000,"reward_per_epoch":10000,"unbonding_epochs":2}"#;
 const GOVERNANCE_PARAMS: &str = r#"{"timelock_heights":2,"voting_epochs":1}"#;
+/// Downtime measured over 4 heights (shorter than an epoch, so a validator could be judged
+/// twice in one epoch: the once-per-epoch rule is exercised), more than half missed
+/// is slashed 1% and jailed.
+const SLASHING_PARAMS: &str = r#"{"downtime_slash_bps":100,"min_signed_per_window_bps":5000,"signed_blocks_window":4}"#;
+/// The chance, in percent, that a validator's vote misses a block's certificate, by the
+/// validator's identity (a validator's last key byte picks one): most always sign, some
+/// sometimes miss, one in four is mostly offline.
+const MISS_PERCENT: [u32; 4] = [0, 0, 30, 80];
+
+/// The simulation's certificates name their signers in a bitmap over the epoch's set (what
+/// a real engine's decoder, e.g. HotStuff's QC bitmap, gives the ledger).
+fn bitmap_signers(certificate: &[u8], validators: usize) -> Result<Vec<u32>, String> {
+    if certificate.len() != validators.div_ceil(8) {
+        return Err(format!("a bitmap of {} bytes for a set of {validators}", certificate.len()));
+    }
+    Ok((0..validators).filter(|i| certificate[i / 8] & (1 << (i % 8)) != 0).map(|i| i as u32).collect())
+}
 
 fn key(n: u8) -> Keypair {
     Keypair::from_seed([n; 32])
@@ -112,6 +129,7 @@ struct Stats {
     /// Failure reasons by operation (the reason's words, numbers and keys left out).
     reasons: BTreeMap<String, u64>,
     slashes: u64,
+    downtime_slashes: u64,
     burned_by_slashes: Amount,
     evidence: u64,
     evidence_out_of_range: u64,
@@ -134,6 +152,7 @@ impl Stats {
             *self.reasons.entry(k.clone()).or_default() += n;
         }
         self.slashes += other.slashes;
+        self.downtime_slashes += other.downtime_slashes;
         self.burned_by_slashes += other.burned_by_slashes;
         self.evidence += other.evidence;
         self.evidence_out_of_range += other.evidence_out_of_range;
@@ -174,6 +193,8 @@ struct Sim {
     touched: BTreeSet<(Address, PublicKey)>,
     /// (epoch, validator) slashed: once each at most.
     slashed: BTreeSet<(u64, PublicKey)>,
+    /// (epoch, validator) slashed for downtime: once each at most.
+    downtime_slashed: BTreeSet<(u64, PublicKey)>,
     /// Passed proposals: id → the height they run at.
     passed: BTreeMap<u64, Height>,
     /// Proposal id → deposit.
@@ -205,7 +226,7 @@ fn genesis_for(seed: u64) -> (Genesis, Vec<Keypair>, Vec<Keypair>) {
             .collect(),
         modules: vec![
             GenesisModule { name: "staking".into(), version: 1, mint: true, params: STAKING_PARAMS.into(), govern_chain: false },
-            GenesisModule { name: "slashing".into(), version: 1, mint: false, params: String::new(), govern_chain: false },
+            GenesisModule { name: "slashing".into(), version: 1, mint: false, params: SLASHING_PARAMS.into(), govern_chain: false },
             GenesisModule { name: "governance".into(), version: 1, mint: true, params: GOVERNANCE_PARAMS.into(), govern_chain: false },
         ],
         epochs: Some(EpochSchedule { length: EPOCH, validator_source: Some("staking".into()) }),
@@ -215,6 +236,7 @@ fn genesis_for(seed: u64) -> (Genesis, Vec<Keypair>, Vec<Keypair>) {
 
 fn with_modules(ledger: Ledger) -> Ledger {
     ledger
+        .with_certificate_signers(bitmap_signers)
         .with_module(Arc::new(aether_module_staking::Staking))
         .with_module(Arc::new(aether_module_slashing::Slashing))
         .with_module(Arc::new(aether_module_governance::Governance))
@@ -270,6 +292,7 @@ impl Sim {
             expected_supply,
             touched: BTreeSet::new(),
             slashed: BTreeSet::new(),
+            downtime_slashed: BTreeSet::new(),
             passed: BTreeMap::new(),
             deposits: BTreeMap::new(),
             roots: vec![],
@@ -519,7 +542,8 @@ impl Sim {
         if !built.rejected.is_empty() {
             self.fail(format!("transactions rejected: {:?}", built.rejected));
         }
-        let block = self.ledger.commit(&built.executed.hash, &Certificate(vec![1])).unwrap_or_else(|e| self.fail(format!("commit: {e}")));
+        let certificate = self.certificate_of(height);
+        let block = self.ledger.commit(&built.executed.hash, &certificate).unwrap_or_else(|e| self.fail(format!("commit: {e}")));
         if block.receipts.len() != offered.0 || block.block.evidence.len() != offered.1 {
             self.fail(format!(
                 "{} receipts for {} transactions, {} pieces of evidence recorded of {}",
@@ -531,7 +555,7 @@ impl Sim {
         }
         let replayed =
             self.follower.execute_block(block.block.clone()).unwrap_or_else(|e| self.fail(format!("the follower refused the block: {e}")));
-        self.follower.commit(&replayed.hash, &Certificate(vec![1])).unwrap();
+        self.follower.commit(&replayed.hash, &certificate).unwrap();
         if self.follower.head().header.state_root != self.ledger.head().header.state_root {
             self.fail("the follower reached another state root".into());
         }
@@ -576,6 +600,20 @@ impl Sim {
         }
     }
 
+    /// The certificate block `height` commits with (the next block's parent certificate):
+    /// its epoch's set as a bitmap, each member signing unless its miss chance strikes.
+    fn certificate_of(&mut self, height: Height) -> Certificate {
+        let set = self.ledger.validator_set(self.ledger.epoch_of(height)).unwrap().unwrap_or_default();
+        let mut bitmap = vec![0u8; set.len().div_ceil(8)];
+        for (i, v) in set.iter().enumerate() {
+            let miss = MISS_PERCENT[usize::from(v.identity.0[31] % 4)];
+            if self.rng.gen_range(0..100) >= miss {
+                bitmap[i / 8] |= 1 << (i % 8);
+            }
+        }
+        Certificate(bitmap)
+    }
+
     /// Updates the expected supply with what the block minted and burned, as the model
     /// counts it: staking's genesis mint at height 1, the reward at each epoch's last block,
     /// slashes (their events' amounts) and vetoed deposits.
@@ -588,6 +626,7 @@ impl Sim {
         let mut vetoed = vec![];
         let mut in_range_evidence_slashes = 0u64;
         let mut ignored = 0usize;
+        let (mut downtime_events, mut downtime_slashes) = (0u64, 0u64);
         for e in events {
             match e.topic.as_slice() {
                 b"governance/submit" => {
@@ -608,6 +647,25 @@ impl Sim {
                 b"governance/executed" => self.stats.executed += 1,
                 b"governance/execution_failed" => self.stats.execution_failed += 1,
                 b"slashing/evidence_ignored" => ignored += 1,
+                b"slashing/downtime" => downtime_events += 1,
+                b"staking/slash" if codec::decode::<(PublicKey, u64, u16, Amount, bool)>("slash", &e.data, 1_024).unwrap().2 == 100 => {
+                    // Downtime: 1% and jail, at most once per validator and epoch.
+                    let (v, infraction, _, burned, jail): (PublicKey, u64, u16, Amount, bool) =
+                        codec::decode("slash", &e.data, 1_024).unwrap();
+                    // What is measured is the parent's certificate: the offence is of the
+                    // parent's epoch (the previous one, in an epoch's first block).
+                    let epoch = (height - 2) / EPOCH;
+                    if (infraction, jail) != (epoch, true) {
+                        self.fail(format!("downtime slash of {v}: infraction epoch {infraction}, jail {jail}; expected ({epoch}, true)"));
+                    }
+                    if !self.downtime_slashed.insert((epoch, v)) {
+                        self.fail(format!("validator {v} slashed twice for downtime in epoch {epoch}"));
+                    }
+                    self.expected_supply -= burned;
+                    self.stats.downtime_slashes += 1;
+                    self.stats.burned_by_slashes += burned;
+                    downtime_slashes += 1;
+                }
                 b"staking/slash" => {
                     let (v, infraction, bps, burned, jail): (PublicKey, u64, u16, Amount, bool) =
                         codec::decode("slash", &e.data, 1_024).unwrap();
@@ -627,6 +685,9 @@ impl Sim {
                 }
                 _ => {}
             }
+        }
+        if downtime_events != downtime_slashes {
+            self.fail(format!("{downtime_events} downtime events but {downtime_slashes} downtime slashes by staking"));
         }
         let in_range = block.block.evidence.iter().filter(|e| {
             let epoch = (height - 1) / EPOCH;
@@ -744,6 +805,7 @@ fn random_operations_keep_every_invariant_after_every_block() {
         }
         assert!(stats.ops["transfer"].0 > 0 && stats.ops["unjail"].0 + stats.ops["unjail"].1 > 0);
         assert!(stats.slashes > 0 && stats.evidence_out_of_range > 0, "{stats:?}");
+        assert!(stats.downtime_slashes > 0, "validators that mostly miss are slashed for downtime: {stats:?}");
         assert!(stats.tallies.len() >= 2 && stats.executed > 0, "{stats:?}");
         assert!(stats.set_changes > 0);
     }
