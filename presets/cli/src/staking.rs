@@ -81,6 +81,9 @@ pub(crate) struct ProposeArgs {
     /// The deposit (at least the module's `min_deposit`; burned if the proposal is vetoed).
     #[arg(long)]
     pub(crate) deposit: Amount,
+    /// Gas limit of the transaction (the fee covers it).
+    #[arg(long, default_value_t = STAKING_GAS)]
+    pub(crate) gas: u64,
     #[command(flatten)]
     pub(crate) signer: SignerArgs,
 }
@@ -92,12 +95,17 @@ pub(crate) struct VoteArgs {
     /// yes, no, abstain or veto (a no that, above its share, burns the deposit).
     #[arg(long)]
     pub(crate) option: String,
+    /// Gas limit of the transaction (the fee covers it). A delegator's vote reads its
+    /// delegation with every validator of the set (about 20k gas per validator): raise it on
+    /// chains with hundreds of validators.
+    #[arg(long, default_value_t = STAKING_GAS)]
+    pub(crate) gas: u64,
     #[command(flatten)]
     pub(crate) signer: SignerArgs,
 }
 
-fn governance(call: GovernanceCall, value: Amount) -> Action {
-    Action::Module { module: aether_module_governance::NAME.into(), call: call.encode(), value, gas_limit: STAKING_GAS }
+fn governance(call: GovernanceCall, value: Amount, gas_limit: u64) -> Action {
+    Action::Module { module: aether_module_governance::NAME.into(), call: call.encode(), value, gas_limit }
 }
 
 pub(crate) async fn propose(a: ProposeArgs) -> anyhow::Result<()> {
@@ -117,7 +125,7 @@ pub(crate) async fn propose(a: ProposeArgs) -> anyhow::Result<()> {
     if actions.is_empty() {
         anyhow::bail!("a proposal needs at least one --action or --staking-params");
     }
-    submit(&a.signer, governance(GovernanceCall::submit(&a.title, actions), a.deposit)).await.map(|_| ())
+    submit(&a.signer, governance(GovernanceCall::submit(&a.title, actions), a.deposit, a.gas)).await.map(|_| ())
 }
 
 pub(crate) async fn vote(a: VoteArgs) -> anyhow::Result<()> {
@@ -128,7 +136,7 @@ pub(crate) async fn vote(a: VoteArgs) -> anyhow::Result<()> {
         "veto" | "no-with-veto" => VoteOption::NoWithVeto,
         other => anyhow::bail!("--option {other:?}: write yes, no, abstain or veto"),
     };
-    submit(&a.signer, governance(GovernanceCall::vote(a.proposal, option), 0)).await.map(|_| ())
+    submit(&a.signer, governance(GovernanceCall::vote(a.proposal, option), 0, a.gas)).await.map(|_| ())
 }
 
 fn action(call: StakingCall, value: Amount) -> Action {
