@@ -18,8 +18,10 @@
 //! - block sync: a node that hears a later epoch asks the sender for the committed blocks it
 //!   lacks, checks each certificate with a key-less engine of the block's own epoch, and
 //!   commits them (an engine of a finished epoch has nobody left to talk to);
-//! - evidence travels in blocks, is checked by every validator's engine before it votes,
-//!   and evidence of a finished epoch is dropped (the node's evidence pool does the same).
+//! - evidence travels in blocks and is checked by every validator's engine before it votes.
+//!   Evidence of a finished epoch is dropped here; the node keeps it and checks it with a
+//!   key-less engine of its own epoch (not modelled: the simulator's blocks are checked by the
+//!   running engine only).
 
 use std::collections::BTreeSet;
 
@@ -156,7 +158,8 @@ impl super::Simulation<'_> {
         s.io.set_index = ctx.local.as_ref().map(|l| l.index);
         s.io.members = members;
         s.io.persisted = s.io.safety.get(&epoch).cloned();
-        // Evidence of a finished epoch is not this engine's to check, nor the chain's to record.
+        // Evidence of a finished epoch is not this engine's to check (the node checks it with
+        // a key-less engine of its epoch; the simulator drops it).
         s.io.pending_evidence.clear();
         s.epoch_starts.entry(epoch).or_insert(now);
         let input = Input::Start { committed, certificate, safety_state: s.io.persisted.clone() };
