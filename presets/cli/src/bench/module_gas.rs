@@ -343,7 +343,7 @@ pub fn run_module_gas_bench(opts: &ModuleGasBenchOptions) -> anyhow::Result<()> 
                             registered += 1;
                             let call =
                                 StakingCall::register(&identity, &sender.address(), consensus_key(&identity), &format!("{n:0>64}"), 100);
-                            module("staking", call.encode(), 1_000, 5_000_000)
+                            module("staking", call.encode(), 1_000, 10_000_000)
                         }
                         "staking delegate" => module("staking", StakingCall::delegate(pair_validator.public()).encode(), 1_000, 1_000_000),
                         "staking unbond" => module("staking", StakingCall::unbond(pair_validator.public(), 500).encode(), 0, 1_000_000),
