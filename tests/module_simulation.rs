@@ -71,9 +71,9 @@ const CHAIN: &str = "module-simulation";
 const EPOCH: u64 = 5;
 /// Most operations per block (evidence not counted).
 const MAX_OPS: usize = 8;
-const GAS: u64 = 5_000_000;
-/// Fees (the least a 5M-gas module call needs) go to [`PROPOSER`].
-const FEE: Amount = 5_000;
+const GAS: u64 = 10_000_000;
+/// Fees (the least a 10M-gas module call needs) go to [`PROPOSER`].
+const FEE: Amount = 10_000;
 const PROPOSER: Address = Address([0xEE; 20]);
 /// Each user and each genesis validator's identity account starts with this.
 const FUNDS: Amount = 1_000_000_000_000;

@@ -15,8 +15,9 @@ use jsonrpsee::http_client::HttpClientBuilder;
 
 use crate::tx::{submit, SignerArgs};
 
-/// Gas for a staking call: registration checks a consensus key (2M gas), the others far less.
-const STAKING_GAS: u64 = 5_000_000;
+/// Gas for a staking call: registration checks a consensus key (5M gas) and a signature
+/// (0.3M), the others far less.
+const STAKING_GAS: u64 = 10_000_000;
 
 #[derive(Args)]
 pub(crate) struct StakeArgs {

@@ -135,6 +135,8 @@ pub(super) struct ExecState<'a> {
     /// What each module's hooks may still spend in this block.
     hook_gas_used: std::collections::BTreeMap<&'static str, u64>,
     hook_events: Vec<crate::types::Event>,
+    /// The gas each hook run used, in run order.
+    hook_gas: Vec<HookGas>,
     /// The signers of the block's parent certificate (read once in [`ExecState::run_block`]).
     parent_signers: Option<crate::module::ParentSigners>,
 }
@@ -143,6 +145,18 @@ pub(super) struct ExecState<'a> {
 /// cannot read (emitted by [`super::modules::system_address`]; data: the reason). The block
 /// goes on; modules see no signers for its parent.
 pub const PARENT_CERTIFICATE_UNDECODABLE: &[u8] = b"parent_certificate_undecodable";
+
+/// The gas one module's hook used in a block (a hook that failed included: it used the gas
+/// it was charged before it failed, its whole budget if it ran out). Hooks have no receipt;
+/// this is how tools and benchmarks see what they cost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookGas {
+    /// The module's name.
+    pub module: &'static str,
+    /// `init_genesis`, `begin_block`, `end_block` or `end_epoch`.
+    pub hook: &'static str,
+    pub gas: u64,
+}
 
 /// Which module hook runs.
 #[derive(Clone, Copy)]
@@ -192,6 +206,7 @@ impl<'a> ExecState<'a> {
             burned: 0,
             hook_gas_used: Default::default(),
             hook_events: Vec::new(),
+            hook_gas: Vec::new(),
             parent_signers: None,
         }
     }
@@ -367,9 +382,9 @@ impl<'a> ExecState<'a> {
         }
     }
 
-    /// The block's state changes and its hook events.
-    pub(super) fn into_changes(self) -> Result<(Changes, Vec<crate::types::Event>), LedgerError> {
-        Ok((self.journal.into_changes()?, self.hook_events))
+    /// The block's state changes, its hook events and its hooks' gas.
+    pub(super) fn into_changes(self) -> Result<(Changes, Vec<crate::types::Event>, Vec<HookGas>), LedgerError> {
+        Ok((self.journal.into_changes()?, self.hook_events, self.hook_gas))
     }
 
     /// Runs every module's hook for `hook`, in genesis order, each in its own checkpoint. Block
@@ -413,6 +428,7 @@ impl<'a> ExecState<'a> {
             if matches!(hook, Hook::Begin(_) | Hook::End) {
                 self.hook_gas_used.insert(name, spent.saturating_add(gas_used));
             }
+            self.hook_gas.push(HookGas { module: name, hook: hook.stage(), gas: gas_used });
             let failure = match result {
                 Ok(Ok(Some(set))) if Some(name) == source => match super::modules::check_validator_set(&set, runtime.key_check) {
                     Ok(()) => {

@@ -36,7 +36,7 @@ use crate::types::{
     domain, Account, Address, Block, Certificate, Genesis, Hash, Header, Height, Receipt, SignedTransaction, TimestampMs, TxLocation,
 };
 
-pub use execution::{max_tx_gas, TxError, PARENT_CERTIFICATE_UNDECODABLE};
+pub use execution::{max_tx_gas, HookGas, TxError, PARENT_CERTIFICATE_UNDECODABLE};
 use execution::{ChainReader, ExecState};
 pub use modules::system_address;
 
@@ -136,6 +136,8 @@ pub struct ExecutedBlock {
     /// reverted), in emission order. Stored when the block commits (see
     /// [`Ledger::block_events`]).
     pub hook_events: Vec<crate::types::Event>,
+    /// The gas each module hook used, in run order (in memory only, like `hook_events`).
+    pub hook_gas: Vec<HookGas>,
 }
 
 impl ExecutedBlock {
@@ -783,7 +785,7 @@ impl Ledger {
             Ok(())
         })?;
         let (minted, burned) = (state.minted, state.burned);
-        let (changes, hook_events) = state.into_changes()?;
+        let (changes, hook_events, hook_gas) = state.into_changes()?;
         check_conservation(&ChainReader { store: self.store.as_ref(), overlays: &overlays }, &changes, minted, burned)?;
         let delta = self.state_with(&overlays, height, &changes)?;
         let header = Header {
@@ -799,7 +801,7 @@ impl Ledger {
             next_validators,
         };
         let block = Block { header, transactions: included, evidence: recorded };
-        Ok(BuiltBlock { executed: self.remember(block, receipts, changes, delta, hook_events), rejected })
+        Ok(BuiltBlock { executed: self.remember(block, receipts, changes, delta, (hook_events, hook_gas)), rejected })
     }
 
     /// Verifies and executes a block proposed by someone else: it must extend a known block,
@@ -857,13 +859,13 @@ impl Ledger {
             }));
         }
         let (minted, burned) = (state.minted, state.burned);
-        let (changes, hook_events) = state.into_changes()?;
+        let (changes, hook_events, hook_gas) = state.into_changes()?;
         check_conservation(&ChainReader { store: self.store.as_ref(), overlays: &overlays }, &changes, minted, burned)?;
         let delta = self.state_with(&overlays, h.height, &changes)?;
         if delta.root != h.state_root {
             return Err(LedgerError::InvalidBlock(format!("state root {} does not match header {}", delta.root, h.state_root)));
         }
-        Ok(self.remember(block, receipts, changes, delta, hook_events))
+        Ok(self.remember(block, receipts, changes, delta, (hook_events, hook_gas)))
     }
 
     fn remember(
@@ -872,10 +874,10 @@ impl Ledger {
         receipts: Vec<Receipt>,
         changes: Changes,
         delta: StateDelta,
-        hook_events: Vec<crate::types::Event>,
+        (hook_events, hook_gas): (Vec<crate::types::Event>, Vec<HookGas>),
     ) -> Arc<ExecutedBlock> {
         let hash = block.hash();
-        let executed = Arc::new(ExecutedBlock { block, hash, receipts, changes, state: Arc::new(delta), hook_events });
+        let executed = Arc::new(ExecutedBlock { block, hash, receipts, changes, state: Arc::new(delta), hook_events, hook_gas });
         self.pending.lock().insert(hash, executed.clone());
         executed
     }

@@ -1,6 +1,7 @@
 //! `aether bench`: load generators that measure committed throughput and latency, each
 //! beside a baseline measured in the same run.
 
+pub mod module_gas;
 pub mod modules;
 pub mod processes;
 pub mod state_sync;
@@ -48,6 +49,25 @@ pub(crate) enum BenchCommand {
         block_txs: usize,
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        #[arg(long, default_value = "rocksdb")]
+        storage: String,
+    },
+    /// The gas of each runtime-module call and hook (staking, slashing, governance) beside its
+    /// CPU time, as ns per gas, and the same for Wasm contract calls on the default VM (the
+    /// baseline), through one ledger in the same run; reports any call above the baseline.
+    ModuleGas {
+        /// Calls of each kind per block.
+        #[arg(long, default_value_t = 50)]
+        block_txs: usize,
+        /// Rounds (one block of each kind per round); medians are over rounds.
+        #[arg(long, default_value_t = 9)]
+        rounds: usize,
+        /// Genesis validators (the set hooks, votes and rewards run over); at most 512.
+        #[arg(long, default_value_t = 512)]
+        validators: usize,
+        /// Iterations of the compute contract's loop per call.
+        #[arg(long, default_value_t = 100_000)]
+        spin: u32,
         #[arg(long, default_value = "rocksdb")]
         storage: String,
     },
@@ -119,6 +139,9 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Sync { blocks, txs } => sync::run_sync_bench(&sync::SyncBenchOptions { blocks, txs }).await?,
         BenchCommand::Modules { txs, senders, block_txs, rounds, storage } => {
             modules::run_modules_bench(&modules::ModulesBenchOptions { txs, senders, block_txs, rounds, storage })?
+        }
+        BenchCommand::ModuleGas { block_txs, rounds, validators, spin, storage } => {
+            module_gas::run_module_gas_bench(&module_gas::ModuleGasBenchOptions { block_txs, rounds, validators, spin, storage })?
         }
         BenchCommand::Transfers { txs, senders, storage } => {
             let report = transfers::run_transfer_bench(&transfers::BenchOptions { txs, senders, storage, ..Default::default() }).await?;
