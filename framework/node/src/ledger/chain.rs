@@ -27,8 +27,9 @@ const _: () = assert!(ChainParams::DEFAULT.gas_per_fee_unit == crate::vm::gas::G
 const PARAMS_KEY: &[u8] = b"chain/params";
 const PENDING_EPOCH_LENGTH_KEY: &[u8] = b"chain/epoch_length";
 const EPOCHS_KEY: &[u8] = b"chain/epochs";
-/// Bounds the decoding of the history of epoch lengths (each change is 24 bytes).
-const EPOCHS_MAX_BYTES: usize = 24 * 100_000 + 4;
+/// Bounds the decoding of the history of epoch lengths (each change is 24 bytes; at most one
+/// per epoch, so ten million is beyond any chain's life).
+const EPOCHS_MAX_BYTES: usize = 24 * 10_000_000 + 4;
 
 /// The chain's epoch schedule as `journal`'s state records it (`None`: a chain without epochs).
 pub(super) fn timeline_in<R: StateReader>(journal: &mut Journal<R>, runtime: &Runtime) -> Result<Option<EpochTimeline>, String> {

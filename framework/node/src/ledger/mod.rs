@@ -951,10 +951,12 @@ impl Ledger {
         let block_ref = executed.block_ref();
         batch.put(columns::META, META_HEAD, codec::encode(&block_ref));
         self.store.write(batch, Durability::Synced)?;
-        *self.head.write() = ChainHead { block: block_ref, header: executed.block.header.clone(), certificate: certificate.clone() };
+        // A boundary block may have changed the epoch length: readers of the new head see the
+        // schedule it recorded.
         if executed.block.header.next_validators.is_some() {
             self.reload_timeline()?;
         }
+        *self.head.write() = ChainHead { block: block_ref, header: executed.block.header.clone(), certificate: certificate.clone() };
         // Blocks at or below the new head can never be committed now.
         self.pending.lock().retain(|_, b| b.block.header.height > height);
         Ok(executed)
