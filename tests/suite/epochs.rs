@@ -193,6 +193,25 @@ async fn solo_follows_an_epoch_length_governance_changed_across_a_restart_and_a_
     let mut forged = view.changes.clone();
     forged[2].next_length = Some(4);
     assert!(matches!(verify_validator_set(&genesis, 4, &forged, make), Err(LightClientError::Commitment { epoch: 2, .. })));
+
+    // A batch at a time, as state sync proves sets: the schedule proven by the first batch
+    // carries the second (a failed batch leaves it as it was).
+    use aether_framework::types::{EpochLengthChange, EpochTimeline};
+    let mut timeline = EpochTimeline::new(genesis.epochs.as_ref().unwrap());
+    let first =
+        aether_framework::light::verify_epoch_changes(&genesis, 0, &genesis.validators, &mut timeline, &view.changes[..2], make).unwrap();
+    assert_eq!(timeline.changes(), &[EpochLengthChange { epoch: 2, first_height: 9, length: NEW_LENGTH }]);
+    let before = timeline.clone();
+    assert!(aether_framework::light::verify_epoch_changes(&genesis, 2, &first[1], &mut timeline, &forged[2..], make).is_err());
+    assert_eq!(timeline, before);
+    let rest = aether_framework::light::verify_epoch_changes(&genesis, 2, &first[1], &mut timeline, &view.changes[2..], make).unwrap();
+    assert_eq!(rest.last(), Some(&view.validators));
+    // Without the first batch's schedule, the second batch's boundaries are not where genesis's
+    // length puts them.
+    let mut genesis_only = EpochTimeline::new(genesis.epochs.as_ref().unwrap());
+    let err =
+        aether_framework::light::verify_epoch_changes(&genesis, 2, &first[1], &mut genesis_only, &view.changes[2..], make).unwrap_err();
+    assert!(matches!(err, LightClientError::WrongHeight { epoch: 2, expected: 12, got: 14 }), "{err}");
 }
 
 /// A snapshot exported mid-epoch and one at an epoch's last block each restore a node that
