@@ -115,6 +115,105 @@ async fn solo_runs_a_new_engine_each_epoch_restarts_on_the_recorded_set_and_prov
     assert!(matches!(verify_validator_set(&genesis, 4, &view.changes[..3], make), Err(LightClientError::Length { epoch: 4, got: 3 })));
 }
 
+/// Sets the chain's epoch length to [`NEW_LENGTH`] from its `end_epoch` of epoch 1, through
+/// the ledger's `chain` pseudo-module (genesis grants it `govern_chain`).
+struct Shaper;
+
+const NEW_LENGTH: u64 = 6;
+
+impl RuntimeModule for Shaper {
+    fn name(&self) -> &'static str {
+        "shaper"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn call(&self, _: &mut dyn ModuleContext, _: &[u8]) -> Result<Vec<u8>, ModuleError> {
+        Err(ModuleError::UnknownMethod("none".into()))
+    }
+    fn end_epoch(&self, cx: &mut dyn ModuleContext, epoch: u64) -> Result<Option<Vec<ValidatorEntry>>, ModuleError> {
+        if epoch == 1 {
+            cx.call_module("chain", &aether_framework::chain::ChainCall::SetEpochLength { length: NEW_LENGTH }.encode())?;
+        }
+        Ok(None)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn solo_follows_an_epoch_length_governance_changed_across_a_restart_and_a_light_client_proves_it() {
+    let validator = Keypair::from_seed([0xe2; 32]);
+    let mut genesis = genesis(&validator);
+    genesis.chain_id = "epoch-length".into();
+    genesis.modules.push(GenesisModule { name: "shaper".into(), version: 1, mint: false, params: String::new(), govern_chain: true });
+    let store = Arc::new(MemoryStore::new());
+    let launch = || node(&genesis, &validator, &store).module(Shaper).launch().unwrap();
+    // Epochs 0 and 1 are 4 long (boundaries 4, 8); from epoch 2 on, 6: 9..=14, 15..=20, 21..=26.
+    let first = launch();
+    wait_for_height(&first.handle(), 11, Duration::from_secs(30)).await;
+    first.shutdown().unwrap();
+    // Restarted inside the first longer epoch: its engine's range comes from the recorded schedule.
+    let second = launch();
+    let handle = second.handle();
+    wait_for_height(&handle, 22, Duration::from_secs(30)).await;
+    let ledger = handle.ledger().unwrap();
+    let boundaries = [4u64, 8, 14, 20];
+    for height in 1..=21u64 {
+        let (block, _) = ledger.block_by_height(height).unwrap().unwrap();
+        assert_eq!(block.header.next_validators.is_some(), boundaries.contains(&height), "height {height}");
+    }
+    assert_eq!(ledger.epoch_of(21), 4);
+
+    let rpc_config = aether_framework::config::RpcConfig { listen: "127.0.0.1:0".parse().unwrap(), ..Default::default() };
+    let rpc = aether_rpc::RpcServer::bind(&rpc_config, handle.metrics().clone()).await.unwrap().serve(handle.clone());
+    let client = jsonrpsee::http_client::HttpClientBuilder::default().build(rpc.http_url()).unwrap();
+    use aether_rpc::AetherApiClient;
+    let view = client.validator_set(Some(4), None).await.unwrap();
+    rpc.stop().await;
+    second.shutdown().unwrap();
+    assert_eq!((view.epoch, view.first_height, view.last_height), (4, 21, Some(26)));
+    assert_eq!(
+        view.changes.iter().map(|c| (c.header.height, c.next_length)).collect::<Vec<_>>(),
+        [(4, None), (8, Some(NEW_LENGTH)), (14, None), (20, None)]
+    );
+    let registry = aether_presets::memory().registry();
+    let factory = registry.consensus.get("solo").unwrap().factory.clone();
+    let make = |ctx: &aether_framework::consensus::EngineContext| {
+        factory(ctx, &aether_framework::registry::PluginSettings::empty("consensus.solo")).map_err(|e| e.to_string())
+    };
+    use aether_framework::light::{verify_validator_set, LightClientError};
+    assert_eq!(verify_validator_set(&genesis, 4, &view.changes, make).unwrap(), view.validators);
+    // A forged length, or a hidden one, does not match what the boundary header commits to.
+    for forged_length in [Some(NEW_LENGTH + 1), None] {
+        let mut forged = view.changes.clone();
+        forged[1].next_length = forged_length;
+        let err = verify_validator_set(&genesis, 4, &forged, make).unwrap_err();
+        assert!(matches!(err, LightClientError::Commitment { epoch: 1, .. }), "{err}");
+    }
+    // A length claimed where the header commits to none.
+    let mut forged = view.changes.clone();
+    forged[2].next_length = Some(4);
+    assert!(matches!(verify_validator_set(&genesis, 4, &forged, make), Err(LightClientError::Commitment { epoch: 2, .. })));
+
+    // A batch at a time, as state sync proves sets: the schedule proven by the first batch
+    // carries the second (a failed batch leaves it as it was).
+    use aether_framework::types::{EpochLengthChange, EpochTimeline};
+    let mut timeline = EpochTimeline::new(genesis.epochs.as_ref().unwrap());
+    let first =
+        aether_framework::light::verify_epoch_changes(&genesis, 0, &genesis.validators, &mut timeline, &view.changes[..2], make).unwrap();
+    assert_eq!(timeline.changes(), &[EpochLengthChange { epoch: 2, first_height: 9, length: NEW_LENGTH }]);
+    let before = timeline.clone();
+    assert!(aether_framework::light::verify_epoch_changes(&genesis, 2, &first[1], &mut timeline, &forged[2..], make).is_err());
+    assert_eq!(timeline, before);
+    let rest = aether_framework::light::verify_epoch_changes(&genesis, 2, &first[1], &mut timeline, &view.changes[2..], make).unwrap();
+    assert_eq!(rest.last(), Some(&view.validators));
+    // Without the first batch's schedule, the second batch's boundaries are not where genesis's
+    // length puts them.
+    let mut genesis_only = EpochTimeline::new(genesis.epochs.as_ref().unwrap());
+    let err =
+        aether_framework::light::verify_epoch_changes(&genesis, 2, &first[1], &mut genesis_only, &view.changes[2..], make).unwrap_err();
+    assert!(matches!(err, LightClientError::WrongHeight { epoch: 2, expected: 12, got: 14 }), "{err}");
+}
+
 /// A snapshot exported mid-epoch and one at an epoch's last block each restore a node that
 /// continues the chain to the same roots: module state, the recorded sets and the epoch
 /// machinery all travel in the state.

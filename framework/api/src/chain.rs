@@ -33,8 +33,9 @@ use serde::{Deserialize, Serialize};
 use crate::types::Height;
 
 /// The name under which modules call the ledger's chain settings (reserved: no module may
-/// take it). Queries: `params` (the [`ChainParams`] the next block runs under, JSON) and
-/// `modules` (a [`ModuleVersion`] per module, JSON).
+/// take it). Queries: `params` (the [`ChainParams`] the next block runs under, JSON),
+/// `modules` (a [`ModuleVersion`] per module, JSON) and `epochs` (`{"changes": [{"epoch",
+/// "first_height", "length"}, ..], "pending_length": n | null}`, JSON).
 pub const CHAIN_MODULE: &str = crate::types::RESERVED_MODULE_NAME;
 
 /// The block gas limit of a chain that never set one (`aether_vm::gas::MAX_BLOCK_GAS`).
@@ -100,7 +101,8 @@ pub enum ChainParamsError {
     ZeroGasPerFeeUnit,
 }
 
-/// A call to [`CHAIN_MODULE`], borsh-encoded (`SetParams` = 0, `ScheduleUpgrade` = 1).
+/// A call to [`CHAIN_MODULE`], borsh-encoded (`SetParams` = 0, `ScheduleUpgrade` = 1,
+/// `SetEpochLength` = 2).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum ChainCall {
     /// Replaces the chain parameters from the next block on (refused out of bounds).
@@ -110,6 +112,12 @@ pub enum ChainCall {
     /// scheduled. The version must differ from the one running; whether nodes carry it is not
     /// checked (it cannot be, deterministically): a node without it refuses block `height`.
     ScheduleUpgrade { module: String, version: u32, height: Height },
+    /// Makes epochs `length` blocks long from the epoch after the current one: the current
+    /// epoch ends where it was always going to, and its boundary block records the change
+    /// (and its header commits to it, see [`epoch_start_commitment`](aether_primitives::types::epoch_start_commitment)). Replaces
+    /// a length set earlier in the same epoch. Refused outside `1..=`
+    /// [`MAX_EPOCH_LENGTH`](aether_primitives::types::MAX_EPOCH_LENGTH) and on a chain without epochs.
+    SetEpochLength { length: u64 },
 }
 
 impl ChainCall {

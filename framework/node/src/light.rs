@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::consensus::{BlockRef, ConsensusEngine, EngineContext, EpochRange, ValidatorSet};
 use crate::ledger::Ledger;
-use crate::types::{validator_set_commitment, Certificate, Genesis, Header, ValidatorEntry};
+use crate::types::{epoch_start_commitment, Certificate, EpochLengthChange, EpochTimeline, Genesis, Header, ValidatorEntry};
 
 /// The end of one epoch: its last block's header, the certificate that decided it, and the
 /// set that header commits to (the next epoch's).
@@ -32,6 +32,11 @@ pub struct EpochChange {
     pub certificate: Certificate,
     /// The set of epoch `epoch + 1`.
     pub next: Vec<ValidatorEntry>,
+    /// The length of epoch `epoch + 1` and those after it, when governance changed it at this
+    /// boundary (the header then commits to it with the set,
+    /// [`epoch_start_commitment`]); `None`: the length stays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_length: Option<u64>,
 }
 
 /// Why a chain of epoch changes does not prove a set.
@@ -53,6 +58,8 @@ pub enum LightClientError {
     Commitment { epoch: u64, header: Option<crate::types::Hash>, given: crate::types::Hash },
     #[error("epoch {epoch}'s engine cannot be built to check it: {reason}")]
     Engine { epoch: u64, reason: String },
+    #[error("the block ending epoch {epoch} gives the next epochs a length the schedule refuses: {reason}")]
+    EpochLength { epoch: u64, reason: String },
 }
 
 /// The set of `epoch`, proven from `genesis` by `changes` (the changes ending epochs
@@ -73,23 +80,32 @@ pub fn verify_validator_set(
     if changes.len() as u64 != epoch {
         return Err(LightClientError::Length { epoch, got: changes.len() });
     }
-    let sets = verify_epoch_changes(genesis, 0, &genesis.validators, changes, make)?;
+    let Some(schedule) = &genesis.epochs else { return Err(LightClientError::NoEpochs) };
+    let mut timeline = EpochTimeline::new(schedule);
+    let sets = verify_epoch_changes(genesis, 0, &genesis.validators, &mut timeline, changes, make)?;
     Ok(sets.last().cloned().unwrap_or_else(|| genesis.validators.clone()))
 }
 
 /// The sets `changes` prove, one per change, in order: `changes` must end epochs `from`,
 /// `from + 1`, ... in turn, and `set` is epoch `from`'s set, already proven (genesis's for
 /// epoch 0). For whoever learns sets a batch at a time (state sync, a light client that keeps
-/// what it verified); [`verify_validator_set`] is this from genesis.
+/// what it verified); [`verify_validator_set`] is this from genesis. `timeline` is the epoch
+/// schedule proven up to epoch `from` (from genesis: `EpochTimeline::new` of its schedule);
+/// the length changes `changes` prove are added to it, so the next batch continues from it.
 pub fn verify_epoch_changes(
     genesis: &Genesis,
     from: u64,
     set: &[ValidatorEntry],
+    original: &mut EpochTimeline,
     changes: &[EpochChange],
     make: impl Fn(&EngineContext) -> Result<Box<dyn ConsensusEngine>, String>,
 ) -> Result<Vec<Vec<ValidatorEntry>>, LightClientError> {
-    let Some(schedule) = &genesis.epochs else { return Err(LightClientError::NoEpochs) };
+    if genesis.epochs.is_none() {
+        return Err(LightClientError::NoEpochs);
+    }
     let genesis_hash = Ledger::genesis_block(genesis).hash();
+    // Kept only if every change proves.
+    let mut timeline = original.clone();
     let mut set = set.to_vec();
     let mut proven = Vec::with_capacity(changes.len());
     for (index, change) in changes.iter().enumerate() {
@@ -97,7 +113,7 @@ pub fn verify_epoch_changes(
         if change.epoch != e {
             return Err(LightClientError::OutOfOrder { index, expected: e, got: change.epoch });
         }
-        let last = schedule.last_height(e);
+        let last = timeline.last_height(e);
         if change.header.height != last {
             return Err(LightClientError::WrongHeight { epoch: e, expected: last, got: change.header.height });
         }
@@ -109,19 +125,25 @@ pub fn verify_epoch_changes(
             genesis: genesis_hash,
             validators: ValidatorSet::from_entries(&set),
             local: None,
-            epoch: EpochRange::of(Some(schedule), e),
+            epoch: EpochRange::of_timeline(Some(&timeline), e),
         };
         let engine = make(&ctx).map_err(|reason| LightClientError::Engine { epoch: e, reason })?;
         let block = BlockRef { hash: change.header.hash(), height: change.header.height };
         engine
             .verify_certificate(&block, &change.certificate)
             .map_err(|err| LightClientError::Certificate { epoch: e, reason: err.to_string() })?;
-        let given = validator_set_commitment(e + 1, &change.next);
+        let given = epoch_start_commitment(e + 1, &change.next, change.next_length);
         if change.header.next_validators != Some(given) {
             return Err(LightClientError::Commitment { epoch: e, header: change.header.next_validators, given });
+        }
+        if let Some(length) = change.next_length {
+            timeline
+                .push(EpochLengthChange { epoch: e + 1, first_height: last + 1, length })
+                .map_err(|err| LightClientError::EpochLength { epoch: e, reason: err.to_string() })?;
         }
         set = change.next.clone();
         proven.push(set.clone());
     }
+    *original = timeline;
     Ok(proven)
 }

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use aether_api::chain::ChainCall;
 use aether_api::module::{module_address, ModuleContext, ModuleError, RuntimeModule};
 use aether_node::ledger::{ExecutedBlock, Ledger, LedgerError};
 use aether_primitives::codec;
@@ -48,6 +49,11 @@ impl RuntimeModule for Rotator {
         match call.split_first() {
             Some((b's', set)) => cx.set(b"next", set).map(|()| vec![]),
             Some((b'k', key)) => cx.check_consensus_key(key).map(|()| vec![]),
+            // The chain's epoch length, through the ledger's `chain` pseudo-module.
+            Some((b'l', length)) => {
+                let length = u64::from_le_bytes(length.try_into().map_err(|_| ModuleError::BadCall("8 bytes".into()))?);
+                cx.call_module("chain", &ChainCall::SetEpochLength { length }.encode())
+            }
             _ => Err(ModuleError::UnknownMethod(String::from_utf8_lossy(call).into_owned())),
         }
     }
@@ -262,4 +268,143 @@ fn a_module_checks_consensus_keys_with_the_engines_rule() {
     assert_eq!(b.receipts[0].status, TxStatus::Success);
     assert_eq!(b.receipts[1].status, TxStatus::Failed { reason: "module rotator: the consensus key is not valid: 2 bytes".into() });
     assert!(b.receipts[0].gas_used >= aether_api::module::CHECK_CONSENSUS_KEY_GAS);
+}
+
+fn length_call(nonce: u64, length: u64) -> SignedTransaction {
+    let mut bytes = vec![b'l'];
+    bytes.extend(length.to_le_bytes());
+    call(nonce, bytes)
+}
+
+/// Genesis with the rotator granted `govern_chain`.
+fn governed_genesis() -> Genesis {
+    let mut g = genesis(r#"{"a":1}"#);
+    g.modules[0].govern_chain = true;
+    g
+}
+
+fn open_on(store: &Arc<MemoryStore>, genesis: &Genesis) -> Ledger {
+    Ledger::open(store.clone(), genesis).unwrap().with_module(Arc::new(Rotator)).with_consensus_key_check(|k| {
+        match <[u8; 32]>::try_from(k) {
+            Ok(k) => PublicKey(k).check().map_err(|e| e.to_string()),
+            Err(_) => Err(format!("{} bytes", k.len())),
+        }
+    })
+}
+
+#[test]
+fn a_granted_module_changes_the_epoch_length_from_the_next_epoch_and_everyone_agrees() {
+    const NEW: u64 = 5;
+    let genesis = governed_genesis();
+    let store = Arc::new(MemoryStore::new());
+    let l = open_on(&store, &genesis);
+    let follower = open_on(&Arc::new(MemoryStore::new()), &genesis);
+    let (first, third) = (vec![entry(100, 10)], vec![entry(102, 5)]);
+    // Epochs 0 and 1 keep length 3 (the length is set in epoch 1, at height 4); from epoch 2 on
+    // they are 5 long: 7..=11, 12..=16.
+    let boundaries = [3u64, 6, 11, 16];
+    let mut nonce = 0;
+    for height in 1..=16u64 {
+        let txs = match height {
+            4 => vec![length_call(nonce, NEW)],
+            // Named in epoch 2 (where length 3 would have had a boundary at 9): epoch 3's set.
+            8 => vec![set_call(nonce, &third)],
+            _ => vec![],
+        };
+        nonce += txs.len() as u64;
+        let b = commit(&l, txs);
+        assert!(b.receipts.iter().all(|r| r.status == TxStatus::Success), "{:?}", b.receipts);
+        let expected = match height {
+            3 => Some(validator_set_commitment(1, &first)),
+            // The boundary of the epoch that set the length vouches for it with the next set.
+            6 => Some(epoch_start_commitment(2, &first, Some(NEW))),
+            11 => Some(validator_set_commitment(3, &third)),
+            16 => Some(validator_set_commitment(4, &third)),
+            _ => None,
+        };
+        assert_eq!(b.block.header.next_validators, expected, "height {height}");
+        assert_eq!(boundaries.contains(&height), expected.is_some());
+        let epoch = boundaries.iter().filter(|&&last| last < height).count() as u64;
+        assert_eq!(l.epoch_of(height), epoch, "height {height}");
+        let replayed = follower.execute_block(b.block.clone()).expect("the follower computes the same commitments and roots");
+        follower.commit(&replayed.hash, &Certificate(vec![1])).unwrap();
+    }
+    let timeline = l.epoch_timeline().unwrap();
+    assert_eq!(timeline.changes(), &[EpochLengthChange { epoch: 2, first_height: 7, length: NEW }]);
+    assert_eq!([0, 1, 2, 3, 4].map(|e| (timeline.first_height(e), timeline.last_height(e))), [(1, 3), (4, 6), (7, 11), (12, 16), (17, 21)]);
+    assert_eq!(follower.epoch_timeline(), Some(timeline.clone()));
+    assert_eq!(l.validator_set(3).unwrap(), Some(third.clone()));
+    assert_eq!(l.validator_set(4).unwrap(), Some(third));
+    assert_eq!(l.contract_storage(&module_address("rotator"), b"last-epoch-closed").unwrap(), Some(3u64.to_le_bytes().to_vec()));
+    // The light client's view: one change per epoch, at the new boundaries, the length carried
+    // by the one that changed it.
+    let changes = l.epoch_changes(0, 4).unwrap().unwrap();
+    assert_eq!(
+        changes.iter().map(|c| (c.header.height, c.next_length)).collect::<Vec<_>>(),
+        [(3, None), (6, Some(NEW)), (11, None), (16, None)]
+    );
+    // The query reports the history and no pending length.
+    let answer = l.module_query("chain", "epochs", &[], 1_000_000).unwrap().answer.unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer, serde_json::json!({"changes": [{"epoch": 2, "first_height": 7, "length": NEW}], "pending_length": null}));
+    // A restarted node reads the same schedule from its store.
+    drop(l);
+    let reopened = open_on(&store, &genesis);
+    assert_eq!(reopened.epoch_timeline(), Some(timeline));
+    assert_eq!(reopened.epoch_of(17), 4);
+    assert_eq!(reopened.recompute_state_root().unwrap(), reopened.head().header.state_root);
+}
+
+#[test]
+fn a_boundary_header_that_hides_or_forges_the_new_length_is_refused() {
+    let genesis = governed_genesis();
+    let l = open_on(&Arc::new(MemoryStore::new()), &genesis);
+    let follower = open_on(&Arc::new(MemoryStore::new()), &genesis);
+    for txs in [vec![length_call(0, 4)], vec![]] {
+        let b = commit(&l, txs);
+        let replayed = follower.execute_block(b.block.clone()).unwrap();
+        follower.commit(&replayed.hash, &Certificate(vec![1])).unwrap();
+    }
+    let head = l.head();
+    let built = l.build_block(&head.block.hash, head.certificate, vec![], vec![], head.header.time_ms + 10, key(100).address()).unwrap();
+    let honest = built.executed.block.clone();
+    assert_eq!(honest.header.next_validators, Some(epoch_start_commitment(1, &[entry(100, 10)], Some(4))));
+    for forged_commitment in [validator_set_commitment(1, &[entry(100, 10)]), epoch_start_commitment(1, &[entry(100, 10)], Some(5))] {
+        let mut forged = honest.clone();
+        forged.header.next_validators = Some(forged_commitment);
+        let err = follower.execute_block(forged).unwrap_err();
+        assert!(matches!(err, LedgerError::InvalidBlock(ref m) if m.contains("header commits to next validator set")), "{err}");
+    }
+    follower.execute_block(honest).expect("the honest block executes");
+}
+
+#[test]
+fn an_epoch_length_out_of_bounds_or_without_the_grant_is_refused_with_a_clear_error() {
+    let l = open_on(&Arc::new(MemoryStore::new()), &governed_genesis());
+    let b = commit(&l, vec![length_call(0, 0), length_call(1, MAX_EPOCH_LENGTH + 1)]);
+    let reasons: Vec<_> = b.receipts.iter().map(|r| r.status.clone()).collect();
+    assert_eq!(
+        reasons,
+        [
+            TxStatus::Failed { reason: "module rotator: epoch length 0 refused: it must be within 1..=1000000".into() },
+            TxStatus::Failed {
+                reason: format!("module rotator: epoch length {} refused: it must be within 1..=1000000", MAX_EPOCH_LENGTH + 1)
+            },
+        ]
+    );
+    commit(&l, vec![]);
+    assert!(commit(&l, vec![]).block.header.next_validators == Some(validator_set_commitment(1, &[entry(100, 10)])));
+    assert_eq!(l.epoch_timeline().unwrap().changes(), &[]);
+
+    let ungranted = ledger();
+    let b = commit(&ungranted, vec![length_call(0, 4)]);
+    let TxStatus::Failed { reason } = &b.receipts[0].status else { panic!("{:?}", b.receipts[0]) };
+    assert!(reason.contains("only a module genesis grants `govern_chain`"), "{reason}");
+
+    let mut no_epochs = governed_genesis();
+    no_epochs.epochs = None;
+    let l = open_on(&Arc::new(MemoryStore::new()), &no_epochs);
+    let b = commit(&l, vec![length_call(0, 4)]);
+    let TxStatus::Failed { reason } = &b.receipts[0].status else { panic!("{:?}", b.receipts[0]) };
+    assert!(reason.contains("this chain has no epochs"), "{reason}");
 }

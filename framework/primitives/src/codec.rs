@@ -112,6 +112,10 @@ mod golden {
         assert_eq!(commitment.to_hex(), GOLDEN_VALIDATOR_SET);
         let header = Header { next_validators: Some(commitment), ..sample_header() };
         assert_eq!(header.hash().to_hex(), GOLDEN_BOUNDARY_HEADER_HASH);
+        // Without a new length the boundary commits as it always did; with one, to the length too.
+        assert_eq!(epoch_start_commitment(9, &set, None), commitment);
+        assert_eq!(epoch_start_commitment(9, &set, Some(12)).to_hex(), GOLDEN_EPOCH_START_WITH_LENGTH);
+        assert_ne!(epoch_start_commitment(9, &set, Some(12)), epoch_start_commitment(9, &set, Some(13)));
     }
 
     #[test]
@@ -170,5 +174,6 @@ mod golden {
     /// A module call (tag 3), appended by the runtime-module slot.
     const GOLDEN_VALIDATOR_SET: &str = "0x567cfa5de7e16908b211ec08ce9631d7fe4b3ec9265b10b3f653826428a5e6c4";
     const GOLDEN_BOUNDARY_HEADER_HASH: &str = "0x65e1baa209b4187f4d74b4a9afd040bd26ab1ef355708e384e8491902869b018";
+    const GOLDEN_EPOCH_START_WITH_LENGTH: &str = "0x56ed84fc7f5cafd7ea973e4640fb027a8c92a18f0e2c56aba25f674ff4a2435d";
     const GOLDEN_MODULE_ACTION: &str = "9c49f5b2406047f5c9a3c91e41b1bdc629d055e5cc8cc6b7f34a01fbaa974058";
 }

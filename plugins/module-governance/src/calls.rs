@@ -88,6 +88,12 @@ impl ProposalAction {
     pub fn upgrade_module(module: &str, version: u32, height: u64) -> Self {
         ProposalAction::new(CHAIN_MODULE, ChainCall::ScheduleUpgrade { module: module.into(), version, height }.encode())
     }
+    /// An action making epochs `length` blocks long from the epoch after the one that executes
+    /// the proposal (the current epoch keeps its end). Needs the `govern_chain` grant, like
+    /// [`ProposalAction::set_chain_params`].
+    pub fn set_epoch_length(length: u64) -> Self {
+        ProposalAction::new(CHAIN_MODULE, ChainCall::SetEpochLength { length }.encode())
+    }
 }
 
 /// Runs one call; returns its borsh-encoded result (the new id for `Submit`, empty for the
@@ -234,6 +240,8 @@ fn chain_action_refused(call: &[u8]) -> Option<String> {
         Err(e) => Some(e.to_string()),
         Ok(ChainCall::SetParams(params)) => params.validate().err().map(|e| format!("chain parameters refused: {e}")),
         Ok(ChainCall::ScheduleUpgrade { .. }) => None,
+        Ok(ChainCall::SetEpochLength { length }) => (length == 0 || length > aether_primitives::types::MAX_EPOCH_LENGTH)
+            .then(|| format!("epoch length {length} refused: it must be within 1..={}", aether_primitives::types::MAX_EPOCH_LENGTH)),
     }
 }
 

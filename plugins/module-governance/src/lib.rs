@@ -8,7 +8,8 @@
 //! nothing. A module that accepts calls from `module_address("governance")` thereby gets
 //! on-chain parameter changes: staking's `UpdateParams` is the first. With genesis's
 //! `"govern_chain": true`, actions to the ledger's `chain` pseudo-module change the chain
-//! parameters and schedule module upgrades ([`ProposalAction::set_chain_params`],
+//! parameters, set the epoch length and schedule module upgrades
+//! ([`ProposalAction::set_chain_params`], [`ProposalAction::set_epoch_length`],
 //! [`ProposalAction::upgrade_module`]).
 //!
 //! **Status: first version.** Works through the real ledger (tests in `tests/`), with staking

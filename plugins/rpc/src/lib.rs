@@ -328,7 +328,7 @@ impl AetherApiServer for Api {
         };
         let validators = ledger.validator_set(epoch).map_err(ledger_error)?.ok_or_else(unavailable)?;
         let changes = ledger.epoch_changes(from, epoch).map_err(ledger_error)?.ok_or_else(unavailable)?;
-        let (first_height, last_height) = match ledger.epochs() {
+        let (first_height, last_height) = match ledger.epoch_timeline() {
             Some(s) => (s.first_height(epoch), Some(s.last_height(epoch))),
             None => (1, None),
         };

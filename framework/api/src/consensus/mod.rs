@@ -345,6 +345,15 @@ impl EpochRange {
         }
     }
 
+    /// Epoch `epoch` of a chain whose schedule (genesis's length and governance's changes) is
+    /// `timeline` (`None`: the only epoch).
+    pub fn of_timeline(timeline: Option<&crate::types::EpochTimeline>, epoch: u64) -> EpochRange {
+        match timeline {
+            None => EpochRange::default(),
+            Some(t) => EpochRange { number: epoch, first_height: t.first_height(epoch), last_height: Some(t.last_height(epoch)) },
+        }
+    }
+
     /// Whether a block at `height` belongs to a later epoch.
     pub fn is_past(&self, height: Height) -> bool {
         self.last_height.is_some_and(|last| height > last)

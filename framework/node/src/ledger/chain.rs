@@ -5,7 +5,10 @@
 //! Records live in the system account's storage, written only when something changes, so a
 //! chain that never changes anything has the state (and roots) it always had:
 //! - `chain/params`: the [`ChainParams`] (absent: [`ChainParams::DEFAULT`]);
-//! - `module/<name>`: a [`ModuleVersion`] (absent: the genesis version, nothing scheduled).
+//! - `module/<name>`: a [`ModuleVersion`] (absent: the genesis version, nothing scheduled);
+//! - `chain/epoch_length`: a length set in the current epoch, for the next (absent: none);
+//! - `chain/epochs`: every length change made, oldest first, a `Vec<`[`EpochLengthChange`]`>`
+//!   (absent: the genesis length forever).
 
 use std::sync::Arc;
 
@@ -13,7 +16,7 @@ use super::modules::{system_address, Modules, Runtime};
 use super::LedgerError;
 use crate::chain::{ChainCall, ChainParams, ModuleVersion, ScheduledUpgrade, CHAIN_MODULE};
 use crate::module::{ModuleError, RuntimeModule};
-use crate::types::Height;
+use crate::types::{EpochLengthChange, EpochTimeline, Height, MAX_EPOCH_LENGTH};
 use crate::vm::state::{Journal, StateReader};
 
 // The defaults are the VM's historical constants: a chain that never sets parameters runs
@@ -22,6 +25,48 @@ const _: () = assert!(ChainParams::DEFAULT.max_block_gas == crate::vm::gas::MAX_
 const _: () = assert!(ChainParams::DEFAULT.gas_per_fee_unit == crate::vm::gas::GAS_PER_FEE_UNIT);
 
 const PARAMS_KEY: &[u8] = b"chain/params";
+const PENDING_EPOCH_LENGTH_KEY: &[u8] = b"chain/epoch_length";
+const EPOCHS_KEY: &[u8] = b"chain/epochs";
+/// Bounds the decoding of the history of epoch lengths (each change is 24 bytes; at most one
+/// per epoch, so ten million is beyond any chain's life).
+const EPOCHS_MAX_BYTES: usize = 24 * 10_000_000 + 4;
+
+/// The chain's epoch schedule as `journal`'s state records it (`None`: a chain without epochs).
+pub(super) fn timeline_in<R: StateReader>(journal: &mut Journal<R>, runtime: &Runtime) -> Result<Option<EpochTimeline>, String> {
+    let Some(schedule) = &runtime.epochs else { return Ok(None) };
+    let changes: Vec<EpochLengthChange> = match journal.storage(&system_address(), EPOCHS_KEY) {
+        None => Vec::new(),
+        Some(bytes) => crate::codec::decode("epoch length changes", &bytes, EPOCHS_MAX_BYTES).map_err(|e| e.to_string())?,
+    };
+    EpochTimeline::with_changes(schedule, &changes).map(Some).map_err(|e| e.to_string())
+}
+
+/// The epoch length set in the current epoch for the next, if any.
+fn pending_length_in<R: StateReader>(journal: &mut Journal<R>) -> Result<Option<u64>, String> {
+    match journal.storage(&system_address(), PENDING_EPOCH_LENGTH_KEY) {
+        None => Ok(None),
+        Some(bytes) => crate::codec::decode("pending epoch length", &bytes, 8).map(Some).map_err(|e| e.to_string()),
+    }
+}
+
+/// On the last block of `epoch` (at `height`): applies a length set during the epoch to the
+/// epochs from `epoch + 1` on, records it in the history and clears it. Returns the new length
+/// when it differs from the one the next epoch had (the boundary header commits to it).
+pub(super) fn close_epoch_length<R: StateReader>(
+    journal: &mut Journal<R>,
+    timeline: &mut EpochTimeline,
+    epoch: u64,
+    height: Height,
+) -> Result<Option<u64>, String> {
+    let Some(length) = pending_length_in(journal)? else { return Ok(None) };
+    journal.set_storage(system_address(), PENDING_EPOCH_LENGTH_KEY.to_vec(), None);
+    if length == timeline.length_of(epoch + 1) {
+        return Ok(None);
+    }
+    timeline.push(EpochLengthChange { epoch: epoch + 1, first_height: height + 1, length }).map_err(|e| e.to_string())?;
+    journal.set_storage(system_address(), EPOCHS_KEY.to_vec(), Some(crate::codec::encode(&timeline.changes().to_vec())));
+    Ok(Some(length))
+}
 
 fn module_key(name: &str) -> Vec<u8> {
     let mut key = b"module/".to_vec();
@@ -161,6 +206,18 @@ pub(super) fn call<R: StateReader>(
             write_record(journal, &record);
             Ok((b"chain/upgrade_scheduled", crate::codec::encode(&(record.name, version, at))))
         }
+        ChainCall::SetEpochLength { length } => {
+            if runtime.epochs.is_none() {
+                return Err(ModuleError::Failed("the epoch length cannot be set: this chain has no epochs (genesis sets none)".into()));
+            }
+            if length == 0 || length > MAX_EPOCH_LENGTH {
+                return Err(ModuleError::Failed(format!("epoch length {length} refused: it must be within 1..={MAX_EPOCH_LENGTH}")));
+            }
+            let bytes = crate::codec::encode(&length);
+            spend(write_cost(PENDING_EPOCH_LENGTH_KEY.len() + bytes.len()))?;
+            journal.set_storage(system_address(), PENDING_EPOCH_LENGTH_KEY.to_vec(), Some(bytes.clone()));
+            Ok((b"chain/epoch_length", bytes))
+        }
     }
 }
 
@@ -169,6 +226,11 @@ pub(super) fn query<R: StateReader>(journal: &mut Journal<R>, runtime: &Runtime,
     let json = match path {
         "params" => serde_json::to_vec(&params_in(journal).map_err(ModuleError::Failed)?),
         "modules" => serde_json::to_vec(&versions_in(journal, runtime).map_err(ModuleError::Failed)?),
+        "epochs" => {
+            let changes = timeline_in(journal, runtime).map_err(ModuleError::Failed)?.map(|t| t.changes().to_vec()).unwrap_or_default();
+            let pending = pending_length_in(journal).map_err(ModuleError::Failed)?;
+            serde_json::to_vec(&serde_json::json!({ "changes": changes, "pending_length": pending }))
+        }
         other => return Err(ModuleError::UnknownQuery(other.to_string())),
     };
     json.map_err(|e| ModuleError::Failed(e.to_string()))

@@ -139,6 +139,10 @@ pub(super) struct ExecState<'a> {
     hook_gas: Vec<HookGas>,
     /// The signers of the block's parent certificate (read once in [`ExecState::run_block`]).
     parent_signers: Option<crate::module::ParentSigners>,
+    /// The epoch schedule of the parent's state (`None`: no epochs), and the block's epoch,
+    /// read by [`ExecState::run_block`].
+    timeline: Option<crate::types::EpochTimeline>,
+    epoch: u64,
 }
 
 /// Topic of the ledger's event for a block whose parent certificate the engine's decoder
@@ -208,6 +212,8 @@ impl<'a> ExecState<'a> {
             hook_events: Vec::new(),
             hook_gas: Vec::new(),
             parent_signers: None,
+            timeline: None,
+            epoch: 0,
         }
     }
 
@@ -356,6 +362,7 @@ impl<'a> ExecState<'a> {
             gas_limit,
         );
         cx.parent_signers = self.parent_signers.as_ref();
+        cx.epoch = self.epoch;
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cx.charge_base().and_then(|()| module.call(&mut cx, call))));
         let (gas_used, events, minted, burned) = (cx.gas_used, std::mem::take(&mut cx.events), cx.minted, cx.burned);
         match result {
@@ -418,6 +425,7 @@ impl<'a> ExecState<'a> {
                 budget,
             );
             cx.parent_signers = self.parent_signers.as_ref();
+            cx.epoch = self.epoch;
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match hook {
                 Hook::Genesis => module.init_genesis(&mut cx, runtime.params.get(name).map_or(&[][..], |p| p.as_bytes())).map(|()| None),
                 Hook::Begin(evidence) => module.begin_block(&mut cx, evidence).map(|()| None),
@@ -487,6 +495,7 @@ impl<'a> ExecState<'a> {
                 self.block.height,
                 crate::module::MIGRATION_GAS,
             );
+            cx.epoch = self.epoch;
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| upgrade.to.migrate(&mut cx, upgrade.from)))
                 .unwrap_or_else(|_| Err(crate::module::ModuleError::Failed("panicked".into())));
             let (events, minted, burned) = (std::mem::take(&mut cx.events), cx.minted, cx.burned);
@@ -519,15 +528,21 @@ impl<'a> ExecState<'a> {
 
     /// Closes epoch `epoch` on its last block: records the next epoch's set (what the
     /// validator source named, or this epoch's set again) in the system account's storage and
-    /// returns the commitment the block's header carries.
-    pub(super) fn close_epoch(&mut self, epoch: u64, named: Option<Vec<crate::types::ValidatorEntry>>) -> Result<Hash, LedgerError> {
+    /// returns the commitment the block's header carries (covering `new_length`, the next
+    /// epoch's length, when governance changed it).
+    pub(super) fn close_epoch(
+        &mut self,
+        epoch: u64,
+        named: Option<Vec<crate::types::ValidatorEntry>>,
+        new_length: Option<u64>,
+    ) -> Result<Hash, LedgerError> {
         let next = match named {
             Some(set) => set,
             None => super::modules::validator_set_in(&mut self.journal, self.runtime, epoch)
                 .map_err(|e| super::corrupt("validator set", &e))?
                 .ok_or_else(|| super::corrupt("validator set", &format!("epoch {epoch} has none recorded")))?,
         };
-        let commitment = crate::types::validator_set_commitment(epoch + 1, &next);
+        let commitment = crate::types::epoch_start_commitment(epoch + 1, &next, new_length);
         self.journal.set_storage(
             super::modules::system_address(),
             super::modules::validator_set_key(epoch + 1),
@@ -549,12 +564,15 @@ impl<'a> ExecState<'a> {
     ) -> Result<Option<Hash>, LedgerError> {
         let height = self.block.height;
         self.params = super::chain::params_in(&mut self.journal).map_err(|e| super::corrupt("chain parameters", &e))?;
+        self.timeline = super::chain::timeline_in(&mut self.journal, self.runtime).map_err(|e| super::corrupt("epoch lengths", &e))?;
+        self.epoch = self.timeline.as_ref().map_or(0, |t| t.epoch_of(height));
+        let parent_epoch = self.timeline.as_ref().map_or(0, |t| t.epoch_of(height.saturating_sub(1)));
         let (active, due) = super::chain::block_modules(&mut self.journal, self.runtime, height)?;
         self.active = Arc::new(active);
         self.run_upgrades(due);
         // Only modules read it: a chain without them never decodes certificates.
         if !self.runtime.modules.is_empty() {
-            match super::modules::read_parent_signers(&mut self.journal, self.runtime, height, &parent_certificate.0) {
+            match super::modules::read_parent_signers(&mut self.journal, self.runtime, (height, parent_epoch), &parent_certificate.0) {
                 Ok(signers) => self.parent_signers = signers,
                 Err(reason) => {
                     tracing::warn!(height, %reason, "the block's parent certificate does not decode: modules see no signers");
@@ -572,11 +590,13 @@ impl<'a> ExecState<'a> {
         self.run_hooks(Hook::Begin(evidence));
         transactions(self)?;
         self.run_hooks(Hook::End);
-        match &self.runtime.epochs {
-            Some(epochs) if epochs.is_boundary(height) => {
-                let epoch = epochs.epoch_of(height);
+        match self.timeline.take() {
+            Some(mut timeline) if timeline.is_boundary(height) => {
+                let epoch = self.epoch;
                 let named = self.run_hooks(Hook::EndEpoch(epoch));
-                Ok(Some(self.close_epoch(epoch, named)?))
+                let new_length = super::chain::close_epoch_length(&mut self.journal, &mut timeline, epoch, height)
+                    .map_err(|e| super::corrupt("epoch lengths", &e))?;
+                Ok(Some(self.close_epoch(epoch, named, new_length)?))
             }
             _ => Ok(None),
         }

@@ -182,6 +182,10 @@ pub struct Ledger {
     vm: Option<Arc<dyn VmBackend>>,
     /// Runtime modules (see [`Ledger::with_module`]), what genesis gives them, and epochs.
     runtime: modules::Runtime,
+    /// The epoch schedule as the committed head's state records it (genesis's length and
+    /// every change since); re-read when a boundary block commits. Execution never reads it:
+    /// it reads the schedule from each block's parent state.
+    timeline: RwLock<Option<crate::types::EpochTimeline>>,
 }
 
 impl crate::mempool::AccountReader for Ledger {
@@ -289,7 +293,7 @@ impl Ledger {
                 ),
             ));
         }
-        Ok(Ledger {
+        let ledger = Ledger {
             store,
             chain_id: genesis.chain_id.clone(),
             genesis_hash,
@@ -307,7 +311,19 @@ impl Ledger {
                 key_check: crate::registry::accept_any_consensus_key,
                 certificate_signers: crate::registry::no_certificate_signers,
             },
-        })
+            timeline: RwLock::new(None),
+        };
+        ledger.reload_timeline()?;
+        Ok(ledger)
+    }
+
+    /// Reads the epoch schedule from the committed state into the cache.
+    fn reload_timeline(&self) -> Result<(), LedgerError> {
+        let mut journal = crate::vm::state::Journal::new(ChainReader { store: self.store.as_ref(), overlays: &[] });
+        let timeline = chain::timeline_in(&mut journal, &self.runtime).map_err(|e| corrupt("epoch lengths", &e))?;
+        journal.into_changes()?;
+        *self.timeline.write() = timeline;
+        Ok(())
     }
 
     /// Runs contracts on `vm`. A ledger without a VM treats deploy and call transactions as
@@ -403,14 +419,22 @@ impl Ledger {
         Ok(warnings)
     }
 
-    /// The chain's epochs (`None`: one epoch, the genesis set, forever).
+    /// The chain's epochs as genesis set them (`None`: one epoch, the genesis set, forever);
+    /// governance may have changed their length since: see [`Ledger::epoch_timeline`].
     pub fn epochs(&self) -> Option<&crate::types::EpochSchedule> {
         self.runtime.epochs.as_ref()
     }
 
-    /// The epoch of the block at `height`.
+    /// The chain's epoch schedule as the committed head's state records it: genesis's length
+    /// and every change governance made (`None`: no epochs). Exact for every height up to the
+    /// end of the head's epoch; beyond it a length set in the current epoch is not yet in it.
+    pub fn epoch_timeline(&self) -> Option<crate::types::EpochTimeline> {
+        self.timeline.read().clone()
+    }
+
+    /// The epoch of the block at `height` (as [`Ledger::epoch_timeline`] knows it).
     pub fn epoch_of(&self, height: Height) -> u64 {
-        self.runtime.epoch_of(height)
+        self.timeline.read().as_ref().map_or(0, |t| t.epoch_of(height))
     }
 
     /// The validator set of `epoch` as committed (`None` until the last block of the epoch
@@ -427,7 +451,7 @@ impl Ledger {
     /// `from`'s (see [`crate::light`]). `Ok(None)` when an epoch in the range has not ended,
     /// or its block is pruned here.
     pub fn epoch_changes(&self, from: u64, to: u64) -> Result<Option<Vec<crate::light::EpochChange>>, LedgerError> {
-        let Some(schedule) = &self.runtime.epochs else { return Ok(if from >= to { Some(vec![]) } else { None }) };
+        let Some(schedule) = self.epoch_timeline() else { return Ok(if from >= to { Some(vec![]) } else { None }) };
         let mut changes = Vec::with_capacity(to.saturating_sub(from).min(1024) as usize);
         for epoch in from..to {
             let (Some((block, certificate)), Some(next)) =
@@ -435,7 +459,9 @@ impl Ledger {
             else {
                 return Ok(None);
             };
-            changes.push(crate::light::EpochChange { epoch, header: block.header, certificate, next });
+            // Only an epoch whose length changed carries it (its boundary header commits to it).
+            let next_length = schedule.changes().iter().find(|c| c.epoch == epoch + 1).map(|c| c.length);
+            changes.push(crate::light::EpochChange { epoch, header: block.header, certificate, next, next_length });
         }
         Ok(Some(changes))
     }
@@ -508,7 +534,7 @@ impl Ledger {
     /// Asks module `module` the read-only question `path` with `request` on the committed head,
     /// within `gas_limit`. The outer error is the node's (no such module, storage); the inner
     /// one the module's answer (unknown query, out of gas, a refused write).
-    /// Module `chain` is the ledger's own: `params` and `modules` (see [`crate::chain`]).
+    /// Module `chain` is the ledger's own: `params`, `modules` and `epochs` (see [`crate::chain`]).
     pub fn module_query(&self, module: &str, path: &str, request: &[u8], gas_limit: u64) -> Result<ModuleAnswer, LedgerError> {
         let height = self.head().block.height;
         let mut journal = crate::vm::state::Journal::new(ChainReader { store: self.store.as_ref(), overlays: &[] });
@@ -526,6 +552,7 @@ impl Ledger {
         })?;
         let mut cx = modules::ModuleCall::new(&mut journal, (&self.runtime, &active), module, Address::default(), 0, height, gas_limit);
         cx.read_only = true;
+        cx.epoch = self.epoch_of(height);
         let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| found.query(&mut cx, path, request)))
             .unwrap_or_else(|_| Err(crate::module::ModuleError::Failed(format!("module {module} panicked"))));
         let gas_used = cx.gas_used;
@@ -926,6 +953,11 @@ impl Ledger {
         let block_ref = executed.block_ref();
         batch.put(columns::META, META_HEAD, codec::encode(&block_ref));
         self.store.write(batch, Durability::Synced)?;
+        // A boundary block may have changed the epoch length: readers of the new head see the
+        // schedule it recorded.
+        if executed.block.header.next_validators.is_some() {
+            self.reload_timeline()?;
+        }
         *self.head.write() = ChainHead { block: block_ref, header: executed.block.header.clone(), certificate: certificate.clone() };
         // Blocks at or below the new head can never be committed now.
         self.pending.lock().retain(|_, b| b.block.header.height > height);

@@ -279,6 +279,7 @@ impl<R: StateReader> ModuleContext for ModuleCall<'_, R> {
         self.journal.checkpoint();
         let mut inner = ModuleCall::new(self.journal, (self.runtime, self.active), module, caller, 0, self.height, gas_left);
         inner.depth = self.depth + 1;
+        inner.epoch = self.epoch;
         inner.parent_signers = self.parent_signers;
         let result = callee.call(&mut inner, call);
         let (used, events, minted, burned) = (inner.gas_used, std::mem::take(&mut inner.events), inner.minted, inner.burned);
@@ -387,11 +388,11 @@ impl<R: StateReader> ModuleContext for ModuleCall<'_, R> {
 pub(super) fn read_parent_signers<R: StateReader>(
     journal: &mut Journal<R>,
     runtime: &Runtime,
-    height: Height,
+    (height, parent_epoch): (Height, u64),
     certificate: &[u8],
 ) -> Result<Option<ParentSigners>, String> {
     let Some(parent) = height.checked_sub(1) else { return Ok(None) };
-    let epoch = runtime.epoch_of(parent);
+    let epoch = parent_epoch;
     let set = validator_set_in(journal, runtime, epoch)?.ok_or_else(|| format!("the set of epoch {epoch} is not recorded"))?;
     let decode = runtime.certificate_signers;
     let indices = std::panic::catch_unwind(|| decode(certificate, set.len()))

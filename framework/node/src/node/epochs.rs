@@ -37,19 +37,24 @@ pub enum EpochError {
 }
 
 impl EngineMaker {
-    /// The heights of `epoch`.
-    pub(super) fn range(&self, epoch: u64) -> EpochRange {
-        EpochRange::of(self.schedule.as_ref(), epoch)
+    /// The heights of `epoch` as `ledger`'s committed state schedules them (genesis's length
+    /// and governance's changes; see [`Ledger::epoch_timeline`]). Without a ledger (a node
+    /// checking its settings before it opens one): genesis's schedule, exact for epoch 0.
+    pub(super) fn range(&self, ledger: Option<&Ledger>, epoch: u64) -> EpochRange {
+        match (ledger, &self.schedule) {
+            (Some(ledger), Some(_)) => EpochRange::of_timeline(ledger.epoch_timeline().as_ref(), epoch),
+            _ => EpochRange::of(self.schedule.as_ref(), epoch),
+        }
     }
 
-    /// The context of `epoch`'s engine for validator set `validators`; `local` only if this
-    /// node signs and is in the set.
-    pub(super) fn context(&self, epoch: u64, validators: ValidatorSet, signing: bool) -> EngineContext {
+    /// The context of an engine for `range`'s epoch and validator set `validators`; `local`
+    /// only if this node signs and is in the set.
+    pub(super) fn context(&self, range: EpochRange, validators: ValidatorSet, signing: bool) -> EngineContext {
         let local = match (&self.signer, signing) {
             (Some(key), true) => validators.index_of(&key.public()).map(|index| LocalValidator { index, identity: key.clone() }),
             _ => None,
         };
-        EngineContext { chain_id: self.chain_id.clone(), genesis: self.genesis, validators, local, epoch: self.range(epoch) }
+        EngineContext { chain_id: self.chain_id.clone(), genesis: self.genesis, validators, local, epoch: range }
     }
 
     /// The recorded set of `epoch`.
@@ -65,7 +70,7 @@ impl EngineMaker {
         epoch: u64,
         signing: bool,
     ) -> Result<(Box<dyn ConsensusEngine>, EngineContext), EpochError> {
-        let ctx = self.context(epoch, Self::validators(ledger, epoch)?, signing);
+        let ctx = self.context(self.range(Some(ledger), epoch), Self::validators(ledger, epoch)?, signing);
         Ok(((self.factory)(&ctx, &self.settings)?, ctx))
     }
 }
@@ -119,7 +124,8 @@ impl EpochVerifiers {
             None => 0,
             Some((maker, ledger)) => {
                 if !engines.contains_key(&epoch) {
-                    let ctx = maker.context(epoch, EngineMaker::validators(ledger, epoch).map_err(|e| e.to_string())?, false);
+                    let validators = EngineMaker::validators(ledger, epoch).map_err(|e| e.to_string())?;
+                    let ctx = maker.context(maker.range(Some(ledger), epoch), validators, false);
                     let engine = (maker.factory)(&ctx, &maker.settings).map_err(|e| e.to_string())?;
                     if engines.len() >= KEPT_VERIFIERS {
                         engines.pop_first();

@@ -108,7 +108,7 @@ impl Node {
             signer: validator_key.clone(),
         };
         // Settings are checked before anything is opened on disk, with the genesis set.
-        let ctx = maker.context(0, validators.clone(), true);
+        let ctx = maker.context(maker.range(None, 0), validators.clone(), true);
         let engine_factory = &consensus.factory;
         engine_factory(&ctx, &config.consensus.settings)?;
         // State sync checks an offered block of epoch 0 with a key-less engine of the genesis
@@ -187,7 +187,7 @@ impl Node {
         // it must not sign again until its operator says the key never signed on this chain.
         // Starting an epoch on its first block is no such gap when the epoch before kept its state.
         let epoch_not_begun = epoch > 0
-            && head.block.height + 1 == maker.range(epoch).first_height
+            && head.block.height + 1 == maker.range(Some(&*ledger), epoch).first_height
             && store.get(columns::CONSENSUS, &safety_key(engine_name, epoch - 1)).map_err(LedgerError::from)?.is_some();
         let signing = match &local {
             Some(l) if engine.keeps_safety_state() && head.block.height > 0 && safety_state.is_none() && !epoch_not_begun => {

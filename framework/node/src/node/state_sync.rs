@@ -185,6 +185,9 @@ impl StateSync<'_> {
         // Each epoch's set proven so far (epoch 0: genesis's), and offers of later epochs
         // waiting for the changes asked of the peer that made them.
         let mut sets: Vec<Vec<ValidatorEntry>> = self.epochs.iter().map(|(g, _)| g.validators.clone()).collect();
+        // The epoch schedule proven so far: genesis's, and the length changes the proven epoch
+        // changes carry (an offer's epoch is read from it).
+        let mut timeline = self.epochs.and_then(|(g, _)| g.epochs.as_ref()).map(crate::types::EpochTimeline::new);
         let mut waiting: std::collections::HashMap<PeerId, (Block, Certificate)> = std::collections::HashMap::new();
         let mut stop_at = deadline;
         let mut ask_at = Instant::now();
@@ -208,7 +211,7 @@ impl StateSync<'_> {
                 SyncMessage::EpochChanges { changes } => {
                     let Some(offer) = waiting.remove(&peer) else { continue };
                     let known = sets.len();
-                    if let Err(e) = self.learn_sets(&mut sets, &changes) {
+                    if let Err(e) = self.learn_sets(&mut sets, timeline.as_mut(), &changes) {
                         self.report_peer(bad, peer, &format!("served epoch changes that do not prove: {e}"));
                         continue;
                     }
@@ -226,7 +229,7 @@ impl StateSync<'_> {
                 self.report_peer(bad, peer, "offered a state sync block of another chain");
                 continue;
             }
-            let epoch = self.epochs.and_then(|(g, _)| g.epochs.as_ref()).map_or(0, |s| s.epoch_of(block.header.height));
+            let epoch = timeline.as_ref().map_or(0, |t| t.epoch_of(block.header.height));
             if epoch as usize >= sets.len().max(1) {
                 // Signed by a later epoch's set: first prove that set from genesis.
                 let from = sets.len().saturating_sub(1) as u64;
@@ -238,7 +241,7 @@ impl StateSync<'_> {
             let checked = match (epoch, self.epochs) {
                 (0, _) | (_, None) => self.verifier.verify_certificate(&block_ref, &certificate).map_err(|e| e.to_string()),
                 (e, Some((genesis, make))) => self
-                    .epoch_verifier(genesis, make, e, &sets[e as usize])
+                    .epoch_verifier(genesis, make, EpochRange::of_timeline(timeline.as_ref(), e), &sets[e as usize])
                     .and_then(|v| v.verify_certificate(&block_ref, &certificate).map_err(|e| e.to_string())),
             };
             if let Err(e) = checked {
@@ -261,22 +264,27 @@ impl StateSync<'_> {
 
     /// Adds the sets `changes` prove to `sets` (each epoch's proven set, in order), skipping
     /// changes of epochs already proven.
-    fn learn_sets(&self, sets: &mut Vec<Vec<ValidatorEntry>>, changes: &[crate::light::EpochChange]) -> Result<(), String> {
-        let Some((genesis, make)) = self.epochs else { return Ok(()) };
+    fn learn_sets(
+        &self,
+        sets: &mut Vec<Vec<ValidatorEntry>>,
+        timeline: Option<&mut crate::types::EpochTimeline>,
+        changes: &[crate::light::EpochChange],
+    ) -> Result<(), String> {
+        let (Some((genesis, make)), Some(timeline)) = (self.epochs, timeline) else { return Ok(()) };
         let from = sets.len().saturating_sub(1) as u64;
         let new: Vec<_> = changes.iter().filter(|c| c.epoch >= from).cloned().collect();
         let last = sets.last().cloned().unwrap_or_default();
-        let proven = crate::light::verify_epoch_changes(genesis, from, &last, &new, make).map_err(|e| e.to_string())?;
+        let proven = crate::light::verify_epoch_changes(genesis, from, &last, timeline, &new, make).map_err(|e| e.to_string())?;
         sets.extend(proven);
         Ok(())
     }
 
-    /// A key-less engine of `epoch` with its proven set `set`.
+    /// A key-less engine of the epoch `range` spans, with its proven set `set`.
     fn epoch_verifier(
         &self,
         genesis: &Genesis,
         make: MakeVerifier<'_>,
-        epoch: u64,
+        range: EpochRange,
         set: &[ValidatorEntry],
     ) -> Result<Box<dyn ConsensusEngine>, String> {
         make(&EngineContext {
@@ -284,7 +292,7 @@ impl StateSync<'_> {
             genesis: self.genesis_hash,
             validators: ValidatorSet::from_entries(set),
             local: None,
-            epoch: EpochRange::of(genesis.epochs.as_ref(), epoch),
+            epoch: range,
         })
     }
 

@@ -460,7 +460,7 @@ impl SyncService {
         // One peer is enough here (a false claim costs one request, whose answer must prove
         // itself): the first validator to decide the boundary block is the only one that can
         // hand it over until others sync it.
-        let epoch_end = self.ledger.epochs().map(|s| s.last_height(self.ledger.epoch_of(head + 1)));
+        let epoch_end = self.ledger.epoch_timeline().map(|s| s.last_height(s.epoch_of(head + 1)));
         let highest = state.peer_heads.values().copied().max().unwrap_or(0);
         let past_the_epoch = epoch_end.is_some_and(|last| highest >= last);
         if !past_the_epoch && best <= head + SYNC_LAG && state.ready.is_empty() && state.in_flight.is_empty() {

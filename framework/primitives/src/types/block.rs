@@ -86,6 +86,19 @@ pub fn validator_set_commitment(epoch: u64, validators: &[super::ValidatorEntry]
     Hash::digest_parts(domain::VALIDATOR_SET, &[&epoch.to_le_bytes(), &codec::encode(&validators.to_vec())])
 }
 
+/// What the boundary header before `epoch` commits to: `epoch`'s set, and its length when
+/// governance changed it from that epoch on (`Some`). Without a change it is exactly
+/// [`validator_set_commitment`], so chains that never change their length keep every
+/// commitment they had.
+pub fn epoch_start_commitment(epoch: u64, validators: &[super::ValidatorEntry], new_length: Option<u64>) -> Hash {
+    match new_length {
+        None => validator_set_commitment(epoch, validators),
+        Some(length) => {
+            Hash::digest_parts(domain::VALIDATOR_SET, &[&epoch.to_le_bytes(), &codec::encode(&validators.to_vec()), &length.to_le_bytes()])
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Block {
     pub header: Header,

@@ -7,6 +7,7 @@
 
 mod address;
 mod block;
+mod epochs;
 mod evidence;
 mod genesis;
 mod hash;
@@ -14,7 +15,8 @@ mod keys;
 mod transaction;
 
 pub use address::Address;
-pub use block::{validator_set_commitment, Block, Certificate, Header};
+pub use block::{epoch_start_commitment, validator_set_commitment, Block, Certificate, Header};
+pub use epochs::{EpochLengthChange, EpochTimeline, EpochTimelineError, MAX_EPOCH_LENGTH};
 pub use evidence::{Evidence, ValidatorIndex};
 pub use genesis::{
     EpochSchedule, Genesis, GenesisAccount, GenesisError, GenesisModule, GenesisValidator, ValidatorEntry, RESERVED_MODULE_NAME,

@@ -1,7 +1,8 @@
 //! Chain parameters and module upgrades by proposal: a passed proposal's `chain` actions take
 //! effect exactly from the block after pass height + timelock (the block gas limit lowered, the
 //! fee floor raised), only with genesis's `govern_chain` grant, and out-of-bounds parameters
-//! are refused when the proposal is submitted.
+//! are refused when the proposal is submitted. An epoch length by proposal applies from the
+//! epoch after the one that executes it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -98,4 +99,33 @@ fn out_of_bounds_chain_parameters_are_refused_at_submission() {
     assert_eq!(failure(&b, 1), "module governance: action 0: chain parameters refused: gas_per_fee_unit must be at least 1");
     assert!(failure(&b, 2).starts_with("module governance: action 0: the call does not decode"), "{}", failure(&b, 2));
     assert!(chain.open_proposals().is_empty());
+}
+
+#[test]
+fn an_epoch_length_change_by_proposal_applies_from_the_epoch_after_the_one_that_executes_it() {
+    use aether_primitives::types::{EpochLengthChange, MAX_EPOCH_LENGTH};
+    let mut chain = Chain::new(&genesis_granting(true));
+    let user = key(30);
+    let txs = vec![chain.submit(&user, "longer epochs", vec![ProposalAction::set_epoch_length(5)], 1_000), chain.vote(1, 1, Yes)];
+    assert_success(&chain.block(txs));
+    chain.run_to(5);
+    assert_eq!(chain.proposal(1).status, Status::Executed { height: 5 });
+    // Executed in epoch 1 (heights 4..=6): that epoch keeps its end, epochs from 2 are 5 long.
+    chain.run_to(17);
+    let boundaries: Vec<u64> =
+        (1..=17).filter(|&h| chain.ledger.block_by_height(h).unwrap().unwrap().0.header.next_validators.is_some()).collect();
+    assert_eq!(boundaries, [3, 6, 11, 16]);
+    let timeline = chain.ledger.epoch_timeline().unwrap();
+    assert_eq!(timeline.changes(), &[EpochLengthChange { epoch: 2, first_height: 7, length: 5 }]);
+    assert_eq!(chain.follower.epoch_timeline(), Some(timeline));
+    assert_eq!(chain.ledger.epoch_of(17), 4);
+
+    // Out of bounds: refused at submission.
+    let txs = vec![
+        chain.submit(&user, "none", vec![ProposalAction::set_epoch_length(0)], 1_000),
+        chain.submit(&user, "endless", vec![ProposalAction::set_epoch_length(MAX_EPOCH_LENGTH + 1)], 1_000),
+    ];
+    let b = chain.block(txs);
+    assert_eq!(failure(&b, 0), "module governance: action 0: epoch length 0 refused: it must be within 1..=1000000");
+    assert_eq!(failure(&b, 1), "module governance: action 0: epoch length 1000001 refused: it must be within 1..=1000000");
 }
