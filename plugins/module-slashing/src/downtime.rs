@@ -38,9 +38,8 @@
 
 use std::collections::BTreeMap;
 
-use aether_api::module::{ModuleContext, ModuleError, ParentSigners};
-use aether_module_staking::StakingCall;
-use aether_primitives::types::{Amount, PublicKey};
+use aether_api::module::{ModuleContext, ParentSigners};
+use aether_primitives::types::PublicKey;
 
 use crate::error::{Result, SlashingError};
 use crate::events::{self, DowntimeRefused, DowntimeSlashed};
@@ -179,15 +178,7 @@ fn punish(cx: &mut dyn ModuleContext, p: &Params, validator: &PublicKey, epoch: 
         return Ok(());
     }
     let (bps, jail, window) = (p.downtime_slash_bps, p.downtime_jail, p.signed_blocks_window);
-    let call = StakingCall::slash(*validator, epoch, bps, jail).encode();
-    let outcome = match cx.call_module(&p.staking_module, &call) {
-        Ok(answer) => {
-            let burned: Amount = borsh::from_slice(&answer).map_err(|_| SlashingError::Corrupt("staking's Slash answer (a borsh u128)"))?;
-            Outcome::Slashed { burned }
-        }
-        Err(ModuleError::OutOfGas) => return Err(ModuleError::OutOfGas.into()),
-        Err(e) => Outcome::Refused { reason: state::short(&e.to_string()) },
-    };
+    let outcome = crate::process::request_slash(cx, p, validator, epoch, bps, jail)?;
     let height = cx.height();
     state::save(cx, &key, &DowntimeOffence { height, missed, outcome: outcome.clone() })?;
     let validator = *validator;

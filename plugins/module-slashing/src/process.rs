@@ -111,6 +111,28 @@ fn ignore(cx: &mut dyn ModuleContext, evidence: Hash, piece: &Evidence, reason: 
     events::emit(cx, events::EVIDENCE_IGNORED, &event)
 }
 
+/// Asks staking to slash `validator` by `bps` for an offence in `epoch` (and jail it if
+/// `jail`). Staking refusing is an outcome, not an error; running out of gas is the hook's
+/// error (nothing more can be done in it).
+pub(crate) fn request_slash(
+    cx: &mut dyn ModuleContext,
+    p: &Params,
+    validator: &PublicKey,
+    epoch: u64,
+    bps: u16,
+    jail: bool,
+) -> Result<Outcome> {
+    let call = StakingCall::slash(*validator, epoch, bps, jail).encode();
+    match cx.call_module(&p.staking_module, &call) {
+        Ok(answer) => {
+            let burned: Amount = borsh::from_slice(&answer).map_err(|_| SlashingError::Corrupt("staking's Slash answer (a borsh u128)"))?;
+            Ok(Outcome::Slashed { burned })
+        }
+        Err(ModuleError::OutOfGas) => Err(ModuleError::OutOfGas.into()),
+        Err(e) => Ok(Outcome::Refused { reason: state::short(&e.to_string()) }),
+    }
+}
+
 /// One piece: see the module docs for the rules.
 fn handle(cx: &mut dyn ModuleContext, p: &Params, set: &mut Option<Vec<PublicKey>>, piece: &Evidence) -> Result<()> {
     let hash = hash_of(cx, piece)?;
@@ -128,20 +150,22 @@ fn handle(cx: &mut dyn ModuleContext, p: &Params, set: &mut Option<Vec<PublicKey
     if epoch > current {
         return ignore(cx, hash, piece, format!("evidence of epoch {epoch}, after the block's own epoch {current}"));
     }
+    // The current epoch's identities are read once per block; an earlier epoch's per piece.
     let earlier;
-    let members = match set {
-        Some(members) if epoch == current => members,
-        _ if epoch == current => {
-            let recorded = cx.validator_set(epoch)?.ok_or(SlashingError::NoValidatorSet(epoch))?;
-            set.insert(recorded.into_iter().map(|v| v.identity).collect())
+    let members = if epoch == current {
+        match set {
+            Some(members) => members,
+            None => {
+                let recorded = cx.validator_set(epoch)?.ok_or(SlashingError::NoValidatorSet(epoch))?;
+                set.insert(recorded.into_iter().map(|v| v.identity).collect())
+            }
         }
-        _ => {
-            let Some(recorded) = cx.validator_set(epoch)? else {
-                return ignore(cx, hash, piece, format!("no validator set is recorded for epoch {epoch}"));
-            };
-            earlier = recorded.into_iter().map(|v| v.identity).collect::<Vec<_>>();
-            &earlier
-        }
+    } else {
+        let Some(recorded) = cx.validator_set(epoch)? else {
+            return ignore(cx, hash, piece, format!("no validator set is recorded for epoch {epoch}"));
+        };
+        earlier = recorded.into_iter().map(|v| v.identity).collect::<Vec<_>>();
+        &earlier
     };
     let Some(&validator) = members.get(piece.offender as usize) else {
         let reason = format!("offender index {} is outside epoch {epoch}'s validator set ({} validators)", piece.offender, members.len());
@@ -155,16 +179,7 @@ fn handle(cx: &mut dyn ModuleContext, p: &Params, set: &mut Option<Vec<PublicKey
         return ignore(cx, hash, piece, reason);
     }
     let (bps, jail) = (p.double_sign_bps, p.jail_on_double_sign);
-    let call = StakingCall::slash(validator, epoch, bps, jail).encode();
-    let outcome = match cx.call_module(&p.staking_module, &call) {
-        Ok(answer) => {
-            let burned: Amount = borsh::from_slice(&answer).map_err(|_| SlashingError::Corrupt("staking's Slash answer (a borsh u128)"))?;
-            Outcome::Slashed { burned }
-        }
-        // The gas is gone: nothing more can be done in this hook.
-        Err(ModuleError::OutOfGas) => return Err(ModuleError::OutOfGas.into()),
-        Err(e) => Outcome::Refused { reason: state::short(&e.to_string()) },
-    };
+    let outcome = request_slash(cx, p, &validator, epoch, bps, jail)?;
     let offence = Offence { kind: piece.kind.clone(), evidence: hash, height: cx.height(), outcome: outcome.clone() };
     state::save(cx, &state::offence_key(&validator, epoch), &offence)?;
     let (offender, kind) = (piece.offender, piece.kind.clone());
