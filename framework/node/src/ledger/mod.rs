@@ -186,6 +186,10 @@ pub struct Ledger {
     /// every change since); re-read when a boundary block commits. Execution never reads it:
     /// it reads the schedule from each block's parent state.
     timeline: RwLock<Option<crate::types::EpochTimeline>>,
+    /// The chain parameters the committed head's state records, re-read when a block commits:
+    /// the mempool checks every submitted transaction against them, so they are not read from
+    /// storage per transaction. Execution reads them from each block's parent state.
+    params: RwLock<crate::chain::ChainParams>,
 }
 
 impl crate::mempool::AccountReader for Ledger {
@@ -312,9 +316,20 @@ impl Ledger {
                 certificate_signers: crate::registry::no_certificate_signers,
             },
             timeline: RwLock::new(None),
+            params: RwLock::new(crate::chain::ChainParams::DEFAULT),
         };
         ledger.reload_timeline()?;
+        ledger.reload_params()?;
         Ok(ledger)
+    }
+
+    /// Reads the chain parameters from the committed state into the cache.
+    fn reload_params(&self) -> Result<(), LedgerError> {
+        let mut journal = crate::vm::state::Journal::new(ChainReader { store: self.store.as_ref(), overlays: &[] });
+        let params = chain::params_in(&mut journal).map_err(|e| corrupt("chain parameters", &e))?;
+        journal.into_changes()?;
+        *self.params.write() = params;
+        Ok(())
     }
 
     /// Reads the epoch schedule from the committed state into the cache.
@@ -389,10 +404,7 @@ impl Ledger {
     /// The chain parameters the block after the committed head runs under (and the mempool
     /// admits by).
     pub fn chain_params(&self) -> Result<crate::chain::ChainParams, LedgerError> {
-        let mut journal = crate::vm::state::Journal::new(ChainReader { store: self.store.as_ref(), overlays: &[] });
-        let params = chain::params_in(&mut journal).map_err(|e| corrupt("chain parameters", &e))?;
-        journal.into_changes()?;
-        Ok(params)
+        Ok(*self.params.read())
     }
 
     /// Checks, at start, that this node carries every module version its chain needs next:
@@ -958,6 +970,9 @@ impl Ledger {
         if executed.block.header.next_validators.is_some() {
             self.reload_timeline()?;
         }
+        // Any block may have changed the chain parameters (one read per block, not per
+        // transaction the mempool admits).
+        self.reload_params()?;
         *self.head.write() = ChainHead { block: block_ref, header: executed.block.header.clone(), certificate: certificate.clone() };
         // Blocks at or below the new head can never be committed now.
         self.pending.lock().retain(|_, b| b.block.header.height > height);
